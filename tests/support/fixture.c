@@ -1,0 +1,70 @@
+/* fixture.c: see fixture.h. */
+#include "fixture.h"
+#include "test.h"
+
+#include <libpq-fe.h>
+
+static const char *need_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        sy_test__fail(__FILE__, __LINE__,
+                      "%s is not set: integration tests run under `switchyard testenv` "
+                      "(make test does this)",
+                      name);
+    return v;
+}
+
+const char *fixture_nats_url(void)
+{
+    return need_env("SY_TEST_NATS_URL");
+}
+
+const char *fixture_pg_admin(void)
+{
+    return need_env("SY_TEST_PG_CONNINFO");
+}
+
+static void exec_admin(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        sy_test__fail(__FILE__, __LINE__, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+char *fixture_pg_fresh_db(const char *name)
+{
+    PGconn *c = PQconnectdb(fixture_pg_admin());
+    if (PQstatus(c) != CONNECTION_OK)
+        sy_test__fail(__FILE__, __LINE__, "connect: %s", PQerrorMessage(c));
+    char *ident = PQescapeIdentifier(c, name, strlen(name));
+    char sql[512];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", ident);
+    exec_admin(c, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", ident);
+    exec_admin(c, sql);
+    PQfreemem(ident);
+    PQfinish(c);
+    /* the admin conninfo ends with dbname=postgres ...; append an override */
+    size_t n = strlen(fixture_pg_admin()) + strlen(name) + 32;
+    char *out = malloc(n);
+    snprintf(out, n, "%s dbname=%s", fixture_pg_admin(), name);
+    return out;
+}
+
+const char *fixture_switchyard_bin(void)
+{
+    static char path[1024];
+    const char *b = getenv("SY_BINARY_DIR");
+    snprintf(path, sizeof path, "%s/switchyard", b ? b : SY_BINARY_DIR);
+    return path;
+}
+
+const char *fixture_source_path(const char *rel)
+{
+    static char path[1024];
+    const char *s = getenv("SY_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/%s", s ? s : SY_SOURCE_DIR, rel);
+    return path;
+}

@@ -1,0 +1,25 @@
+/* fixture.h: access to the real servers of an integration test.
+ *
+ * `make test` runs ctest under `switchyard testenv`, which starts one
+ * throwaway nats-server -js and one Postgres cluster for the whole run and
+ * exports their addresses. Tests isolate themselves: each takes a fresh
+ * database (fixture_pg_fresh_db) and unique stream/subject names. */
+#ifndef SY_FIXTURE_H
+#define SY_FIXTURE_H
+
+/* nats://127.0.0.1:PORT; fails the test when not under testenv. Borrowed. */
+const char *fixture_nats_url(void);
+
+/* Conninfo of the cluster's "postgres" database. Borrowed. */
+const char *fixture_pg_admin(void);
+
+/* Drops and creates database 'name' and returns its conninfo (owned, free()). */
+char *fixture_pg_fresh_db(const char *name);
+
+/* Path of the built switchyard binary (owned by the fixture, static). */
+const char *fixture_switchyard_bin(void);
+
+/* Path under the source tree (e.g. "examples/rules.yaml"); static buffer. */
+const char *fixture_source_path(const char *rel);
+
+#endif
