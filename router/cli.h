@@ -9,5 +9,6 @@
 typedef int (*cli_fn)(int argc, char **argv);
 
 int cli_testenv(int argc, char **argv);  /* cli_testenv.c */
+int cli_bench(int argc, char **argv);    /* cli_bench.c */
 
 #endif

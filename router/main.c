@@ -11,6 +11,7 @@ static const struct {
     cli_fn fn;
     const char *help;
 } commands[] = {
+    {"bench", cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules"},
     {"testenv", cli_testenv, "run a command with throwaway nats-server and Postgres"},
 };
 

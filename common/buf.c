@@ -1,0 +1,84 @@
+/* buf.c: see buf.h. */
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reserve(sy_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        abort();
+    b->data = p;
+    b->cap = cap;
+}
+
+void sy_buf_append(sy_buf *b, const void *data, size_t len)
+{
+    reserve(b, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void sy_buf_puts(sy_buf *b, const char *s)
+{
+    sy_buf_append(b, s, strlen(s));
+}
+
+void sy_buf_putc(sy_buf *b, char c)
+{
+    sy_buf_append(b, &c, 1);
+}
+
+void sy_buf_printf(sy_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void sy_buf_reset(sy_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+char *sy_buf_take(sy_buf *b)
+{
+    char *p = b->data ? b->data : strdup("");
+    if (!p)
+        abort();
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+const char *sy_buf_str(const sy_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+void sy_buf_cleanup(sy_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

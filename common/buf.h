@@ -1,0 +1,26 @@
+/* buf.h: a growable byte buffer, always NUL-terminated (like Redis's sds,
+ * but a plain struct). Used wherever text is built: JSON, SQL arrays,
+ * messages. Allocation failure aborts: out of memory while building a string
+ * leaves nothing sane to do, and it keeps every caller free of checks. */
+#ifndef SY_BUF_H
+#define SY_BUF_H
+
+#include <stddef.h>
+
+typedef struct sy_buf {
+    char *data; /* NUL-terminated; NULL until the first append */
+    size_t len, cap;
+} sy_buf;
+
+#define SY_BUF_INIT {NULL, 0, 0}
+
+void sy_buf_append(sy_buf *b, const void *data, size_t len);
+void sy_buf_puts(sy_buf *b, const char *s);
+void sy_buf_putc(sy_buf *b, char c);
+void sy_buf_printf(sy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sy_buf_reset(sy_buf *b);                 /* len = 0, keeps memory */
+char *sy_buf_take(sy_buf *b);                 /* returns owned data ("" if empty); b is reset */
+const char *sy_buf_str(const sy_buf *b);      /* borrowed; "" when empty */
+void sy_buf_cleanup(sy_buf *b);
+
+#endif

@@ -1,0 +1,17 @@
+/* bench.h: `switchyard bench <what>` (DESIGN.md section 7).
+ *
+ * Each benchmark lives in router/bench_<what>.c, parses its own options
+ * (argv[0] is <what>), starts throwaway servers through devstack.h unless
+ * --nats URL / --db CONNINFO are given, prints a human summary and, as its
+ * last line on stdout, one JSON object {"bench":"<what>", ...} with counts,
+ * "seconds", rates named <unit>_per_s, "p50_ms"/"p99_ms" where it measures
+ * latency, and "rss_mib" (bench_rss_mib). */
+#ifndef SY_BENCH_H
+#define SY_BENCH_H
+
+/* one declaration per benchmark, e.g. int bench_envelope(int argc, char **argv); */
+
+/* Resident set size of this process in MiB (from /proc/self/status). */
+double bench_rss_mib(void);
+
+#endif

@@ -1,0 +1,45 @@
+/* cli_bench.c: `switchyard bench <what>` dispatches to router/bench_*.c. */
+#include "bench.h"
+#include "cli.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    cli_fn fn;
+} benches[] = {
+    /* one line per benchmark: {"name", bench_name}, */
+    {NULL, NULL},
+};
+
+#define NBENCHES (sizeof benches / sizeof benches[0] - 1)
+
+double bench_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double mib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            mib = strtod(line + 6, NULL) / 1024.0;
+    if (f)
+        fclose(f);
+    return mib;
+}
+
+int cli_bench(int argc, char **argv)
+{
+    if (argc >= 2) {
+        for (size_t i = 0; i < NBENCHES; i++)
+            if (strcmp(argv[1], benches[i].name) == 0)
+                return benches[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "usage: switchyard bench <what> [options]\n  what:");
+    for (size_t i = 0; i < NBENCHES; i++)
+        fprintf(stderr, " %s", benches[i].name);
+    fprintf(stderr, "\n");
+    return SY_EXIT_USAGE;
+}
