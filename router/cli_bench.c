@@ -15,7 +15,6 @@ static const struct {
     {NULL, NULL},
 };
 
-#define NBENCHES (sizeof benches / sizeof benches[0] - 1)
 
 double bench_rss_mib(void)
 {
@@ -33,12 +32,12 @@ double bench_rss_mib(void)
 int cli_bench(int argc, char **argv)
 {
     if (argc >= 2) {
-        for (size_t i = 0; i < NBENCHES; i++)
+        for (size_t i = 0; benches[i].name; i++)
             if (strcmp(argv[1], benches[i].name) == 0)
                 return benches[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "usage: switchyard bench <what> [options]\n  what:");
-    for (size_t i = 0; i < NBENCHES; i++)
+    for (size_t i = 0; benches[i].name; i++)
         fprintf(stderr, " %s", benches[i].name);
     fprintf(stderr, "\n");
     return SY_EXIT_USAGE;
