@@ -21,6 +21,9 @@
  * {"Type": ...} would be found as "type". Never use it; use
  * cJSON_GetObjectItemCaseSensitive (or sy_json_get, which is the same).
  *
+ * Numbers become cJSON doubles (as cJSON_Parse does): integers beyond 2^53
+ * lose precision, so ids that large belong in strings.
+ *
  * The tree is built with malloc and freed by cJSON_Delete with cJSON's
  * default hooks (nobody may call cJSON_InitHooks). */
 #ifndef SY_JSON_H
@@ -30,6 +33,7 @@
 #include "status.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SY_JSON_DEFAULT_DEPTH 32
@@ -48,6 +52,10 @@
  * SY_INVALID: *out is NULL, *err has code, path and message. SY_NOMEM. */
 sy_status sy_json_parse(const char *text, size_t len, size_t max_depth, const char *path_prefix,
                         cJSON **out, sy_error *err) SY_MUST_USE;
+
+/* True when the len bytes at s are valid UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool sy_json_utf8_valid(const char *s, size_t len);
 
 /* Case-sensitive member lookup (borrowed; NULL when absent or obj is not an
  * object). */

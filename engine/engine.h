@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct engine engine;
@@ -36,6 +37,10 @@ typedef struct engine_opts {
     int64_t inbox_retention_ms;    /* 0: 7 days */
     int64_t history_retention_ms;  /* closed workflows; 0: 30 days */
     const sy_log *log;             /* borrowed; NULL: no logs */
+    const struct sy_clock *clock;  /* copied; NULL: the real clock (sy_clock_init) */
+    const cJSON *workflows;        /* copied; non-NULL: these normalised definitions
+                                      instead of rules_set_workflows(rules) (tests, tools) */
+    const char *subject_prefix;    /* first token of outcome subjects; NULL: "sy" */
 } engine_opts;
 
 /* rules is borrowed and must outlive the engine; its workflow definitions
@@ -115,5 +120,204 @@ void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_lett
  * dead letters in event order. */
 sy_status engine_batch_apply(engine_session *s, engine_batch *b, sy_error *err) SY_MUST_USE;
 engine_outcome engine_batch_outcome(const engine_batch *b, size_t ev);
+
+/* ---- results --------------------------------------------------------------- */
+
+/* What one call (or one event of a batch) did. */
+typedef struct engine_result {
+    engine_outcome outcome;
+    bool started;       /* a new run was started */
+    char run_id[37];    /* the run affected ("" when none) */
+    char code[48];      /* refusal or dead-letter code ("" when applied): workflow_running,
+                           workflow_closed, workflow_not_found, bad_workflow_id,
+                           unknown_workflow_type, input_too_large, stale_attempt, ... */
+    char message[256];
+} engine_result;
+
+const engine_result *engine_batch_result(const engine_batch *b, size_t ev); /* borrowed */
+
+/* Runs the numbered migrations (engine/migrations/NNN_*.sql, embedded at
+ * build time) under an advisory lock; *applied (may be NULL) receives how
+ * many were new. Idempotent. */
+sy_status engine_migrate(const engine *eng, const char *conninfo, int *applied,
+                         sy_error *err) SY_MUST_USE;
+
+/* ---- single calls (API, CLI, scheduler) ------------------------------------
+ * Each runs inside the session's open transaction (engine_begin) and is a
+ * batch of one. Bad requests (invalid workflow ID, unknown workflow type,
+ * oversized input) return SY_INVALID with err->code set and write nothing.
+ * A refused action (if_running=fail, if_closed=reject, missing workflow)
+ * returns SY_CONFLICT / SY_NOT_FOUND with res->code; nothing but the inbox
+ * row (when event_id is given) is written. res may be NULL. */
+sy_status engine_start(engine_session *s, const engine_start_req *req, engine_result *res,
+                       sy_error *err) SY_MUST_USE;
+sy_status engine_signal(engine_session *s, const engine_signal_req *req, engine_result *res,
+                        sy_error *err) SY_MUST_USE;
+/* Cooperative: pending tasks are canceled and the run ends "canceled". */
+sy_status engine_cancel(engine_session *s, const char *workflow_id, const char *reason,
+                        engine_result *res, sy_error *err) SY_MUST_USE;
+/* At once: the run ends "terminated"; nothing else happens. */
+sy_status engine_terminate(engine_session *s, const char *workflow_id, const char *reason,
+                           engine_result *res, sy_error *err) SY_MUST_USE;
+
+/* ---- task reports (the worker protocol, engine side) ---------------------- */
+
+typedef enum {
+    ENGINE_REPORT_STARTED,
+    ENGINE_REPORT_HEARTBEAT,
+    ENGINE_REPORT_COMPLETED,
+    ENGINE_REPORT_FAILED,
+} engine_report_kind;
+
+typedef struct engine_report {
+    const char *task_id;
+    int64_t attempt;            /* the attempt the worker holds; 0 = any (human tasks) */
+    engine_report_kind kind;
+    const cJSON *result;        /* completed: borrowed, may be NULL */
+    const char *error_type;     /* failed: e.g. "bad_input" (matched against non_retryable) */
+    const char *error_message;
+    bool retryable;             /* failed: false = no more attempts */
+    const char *event_id;       /* idempotency key of the report; NULL: none */
+    const char *trace_id;       /* may be NULL */
+} engine_report;
+
+/* Applies one report in the session's transaction. A report for a stale
+ * attempt, an unknown task or a closed workflow is counted and ignored:
+ * SY_OK with res->outcome ENGINE_DUPLICATE and res->code "stale_attempt",
+ * "unknown_task" or "workflow_closed". */
+sy_status engine_task_report(engine_session *s, const engine_report *r, engine_result *res,
+                             sy_error *err) SY_MUST_USE;
+void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r);
+
+/* Counters of one session (since open). */
+enum {
+    ENGINE_STAT_STALE_REPORTS,
+    ENGINE_STAT_UNKNOWN_TASKS,
+    ENGINE_STAT_CLOSED_REPORTS,
+    ENGINE_STAT_TIMERS_FIRED,
+    ENGINE_STAT_TIMERS_STALE,
+    ENGINE_STAT_COUNT
+};
+uint64_t engine_session_stat(const engine_session *s, int which);
+
+/* ---- reading ----------------------------------------------------------------
+ * Results are cJSON trees owned by the caller (cJSON_Delete); the shapes are
+ * documented in engine/README.md. Need no open transaction. */
+
+/* {workflow_id, run_id, workflow_type, status, task_queue, trace_id,
+ *  causation_id, input, result, error, started_at, closed_at,
+ *  cancel_requested, history_length, pending_tasks:[...]}. run_id NULL: the
+ * latest run. SY_NOT_FOUND when unknown. */
+sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
+                          cJSON **out, sy_error *err) SY_MUST_USE;
+
+typedef struct engine_list_filter {
+    const char *workflow_type;  /* NULL: any */
+    const char *status;         /* NULL: any; running|completed|failed|canceled|terminated */
+    const char *id_prefix;      /* NULL: any */
+    int64_t started_after_ms;   /* 0: unbounded */
+    int64_t started_before_ms;  /* 0: unbounded */
+    size_t limit;               /* 0: 100; at most 1000 */
+    const char *page_token;     /* from the previous page's next_page_token, or NULL */
+} engine_list_filter;
+
+/* {"workflows":[{workflow_id, run_id, workflow_type, status, started_at,
+ *  closed_at}], "next_page_token": "..." | null}, newest first. */
+sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **out,
+                      sy_error *err) SY_MUST_USE;
+
+/* [{seq, type, data, created_at}] of the run (NULL: latest) after after_seq. */
+sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
+                         int64_t after_seq, size_t limit, cJSON **out, sy_error *err) SY_MUST_USE;
+
+/* ---- dead letters (for `switchyard dlq`) ---------------------------------- */
+
+typedef struct engine_dead_letter_row {
+    int64_t id;
+    char *event_id;             /* owned, NULL when unknown */
+    char *code, *message;       /* owned */
+    char *subject;              /* owned, NULL when none */
+    char *body;                 /* owned, original bytes (NUL-terminated for convenience) */
+    size_t body_len;
+    cJSON *headers;             /* owned, NULL when none */
+    uint64_t stream_seq;
+    int64_t created_at_ms;
+    int64_t replayed_at_ms;     /* 0: never replayed */
+} engine_dead_letter_row;
+
+typedef struct engine_dead_letter_list {
+    engine_dead_letter_row *items; /* owned */
+    size_t len;
+} engine_dead_letter_list;
+
+typedef struct engine_dlq_filter {
+    const char *code;           /* NULL: any */
+    int64_t after_id;           /* pagination: rows with id > after_id */
+    size_t limit;               /* 0: 100 */
+    bool include_replayed;
+} engine_dlq_filter;
+
+sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f,
+                                   engine_dead_letter_list *out, sy_error *err) SY_MUST_USE;
+void engine_dead_letter_list_cleanup(engine_dead_letter_list *l);
+/* SY_NOT_FOUND when no such id. *out owned: engine_dead_letter_row_cleanup. */
+sy_status engine_dead_letter_get(engine_session *s, int64_t id, engine_dead_letter_row *out,
+                                 sy_error *err) SY_MUST_USE;
+void engine_dead_letter_row_cleanup(engine_dead_letter_row *row);
+/* Marks a dead letter replayed (now). SY_NOT_FOUND when no such id. */
+sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *err) SY_MUST_USE;
+
+/* ---- timers ---------------------------------------------------------------- */
+
+/* Claims up to max due timers (fire_at <= now_ms) with FOR UPDATE SKIP LOCKED
+ * and fires them, in its own transaction (the session must not be in one).
+ * *fired (may be NULL) receives how many timers were handled. */
+sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, size_t *fired,
+                                 sy_error *err) SY_MUST_USE;
+/* LISTEN for new timers and outbox rows on this session. */
+sy_status engine_listen(engine_session *s, sy_error *err) SY_MUST_USE;
+/* Waits up to timeout_ms for a notification (a hint only: always poll too).
+ * *notified (may be NULL) says whether one arrived. */
+sy_status engine_wait_notify(engine_session *s, int timeout_ms, bool *notified,
+                             sy_error *err) SY_MUST_USE;
+/* *at_ms: the earliest fire_at, or 0 when there is no timer. */
+sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err) SY_MUST_USE;
+
+/* ---- retention --------------------------------------------------------------- */
+
+typedef struct engine_purge_counts {
+    size_t inbox, runs, dead_letters;
+} engine_purge_counts;
+
+/* Deletes inbox rows older than inbox_retention_ms, and closed runs (with
+ * history, tasks, timers) closed before history_retention_ms ago. The
+ * workflow_ids tombstones stay. Own transaction. */
+sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *out,
+                       sy_error *err) SY_MUST_USE;
+
+/* ---- the outbox relay -------------------------------------------------------- */
+
+typedef struct engine_relay engine_relay;
+
+typedef struct engine_relay_opts {
+    const char *conninfo;      /* Postgres; borrowed during engine_relay_new */
+    const char *nats_url;      /* borrowed during engine_relay_new */
+    size_t batch;              /* rows per round; 0: 512 */
+    int64_t ack_timeout_ms;    /* wait for PubAcks per round; 0: 5000 */
+    int64_t poll_ms;           /* polling fallback when idle; 0: 200 */
+} engine_relay_opts;
+
+/* Connects to both (NATS reconnects forever). SY_OK: *out owned. */
+sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine_relay **out,
+                           sy_error *err) SY_MUST_USE;
+/* One round: publishes up to batch rows in outbox order, deletes those whose
+ * PubAck arrived. Only one relay publishes at a time (advisory lock); others
+ * return SY_OK with *published 0. */
+sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err) SY_MUST_USE;
+/* Loops run_once until *stop becomes true (checked at least every poll_ms),
+ * surviving NATS and Postgres outages. Run it in a thread of its own. */
+void engine_relay_run(engine_relay *r, const atomic_bool *stop);
+uint64_t engine_relay_published(const engine_relay *r); /* total since new */
+void engine_relay_free(engine_relay *r);
 
 #endif

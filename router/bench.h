@@ -10,6 +10,12 @@
 #define SY_BENCH_H
 
 /* one declaration per benchmark, e.g. int bench_envelope(int argc, char **argv); */
+int bench_envelope(int argc, char **argv); /* bench_envelope.c */
+int bench_rules(int argc, char **argv);    /* bench_rules.c */
+int bench_engine(int argc, char **argv);   /* bench_engine.c */
+int bench_schedules(int argc, char **argv); /* bench_schedules.c */
+int bench_roundtrip(int argc, char **argv); /* bench_roundtrip.c */
+int bench_ingest(int argc, char **argv);   /* bench_ingest.c */
 
 /* Resident set size of this process in MiB (from /proc/self/status). */
 double bench_rss_mib(void);

@@ -12,6 +12,12 @@ static const struct {
     cli_fn fn;
 } benches[] = {
     /* one line per benchmark: {"name", bench_name}, */
+    {"envelope", bench_envelope},
+    {"rules", bench_rules},
+    {"engine", bench_engine},
+    {"schedules", bench_schedules},
+    {"roundtrip", bench_roundtrip},
+    {"ingest", bench_ingest},
     {NULL, NULL},
 };
 

@@ -12,7 +12,19 @@ static const struct {
     const char *help;
 } commands[] = {
     {"bench", cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules"},
+    {"publish", cli_publish, "publish an event (fills event_id, occurred_at, trace_id)"},
+    {"dlq", cli_dlq, "list, show and replay dead letters"},
+    {"serve", cli_serve, "run the router service (--config FILE)"},
+    {"check", cli_check, "load a rules file and run its embedded tests"},
+    {"route", cli_route, "dry run: the actions rules would take for events"},
+    {"validate", cli_validate, "validate envelopes (files, or JSON lines on stdin)"},
+    {"keygen", cli_keygen, "write an Ed25519 key pair for signing events"},
     {"testenv", cli_testenv, "run a command with throwaway nats-server and Postgres"},
+    {"worker", cli_worker, "run a command per task of a queue (the reference worker)"},
+    {"task", cli_task, "complete or fail a task (human tasks, operators)"},
+    {"schedule", cli_schedule, "list, describe, pause, resume, trigger, backfill, delete, create, update schedules"},
+    {"workflow", cli_workflow, "start, signal, describe, list, history, cancel, terminate workflows"},
+    {"migrate", cli_migrate, "apply the engine's database migrations"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

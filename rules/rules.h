@@ -90,6 +90,11 @@ typedef struct rules_actions {
 sy_status rules_route(const rules_set *set, const envelope *env, rules_actions *out) SY_MUST_USE;
 void rules_actions_cleanup(rules_actions *a); /* frees owned parts; keeps *a reusable */
 
+/* One action as JSON in the shape of `switchyard route` (DESIGN.md section 8):
+ * {"route","action","workflow","workflow_id","signal","input","payload",
+ * "task_queue","code","message"}, members present when they apply. Owned. */
+cJSON *rules_action_to_json(const rules_action *a);
+
 /* Whether an unmatched event is dead-lettered (defaults.unmatched). */
 bool rules_set_unmatched_dead_letter(const rules_set *set);
 
@@ -109,7 +114,10 @@ const cJSON *rules_set_schedules(const rules_set *set);
 /* Renders a JSON value whose strings may hold {{ path | filter }} templates,
  * against ctx (any JSON object; e.g. the envelope's JSON, or the engine's
  * {input, steps, signals, workflow} object). One pass, never re-expanded. A
- * string that is exactly one template keeps the JSON type of its value.
+ * string that is exactly one template keeps the JSON type of its value
+ * (a missing path gives JSON null); inside a longer string a missing or null
+ * value is an error (code "template_missing"; use `| default(x)`).
+ * Filters: lower, upper, default(x), json, slug, date(fmt), trunc(n), string.
  * SY_OK: *out owned (cJSON_Delete). SY_INVALID with a message otherwise. */
 sy_status rules_render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_error *err) SY_MUST_USE;
 

@@ -1,0 +1,411 @@
+/* batch.c: the router's path. A batch collects events and their actions,
+ * then engine_batch_apply runs them in the caller's transaction with a fixed
+ * number of round trips however large the batch:
+ *   1. inbox rows (one INSERT .. unnest .. ON CONFLICT DO NOTHING RETURNING):
+ *      duplicates are skipped with all their effects;
+ *   2. (reports only) task_id -> workflow_id;
+ *   3. the workflow_ids rows of every touched ID, locked FOR UPDATE in ID
+ *      order, joined with their latest run;
+ *   4. the histories of the runs that must be interpreted (signals, reports,
+ *      timers, cancels), replayed by the reducer;
+ *   5. the operations in event order, in memory (ops.c, interp.c);
+ *   6. one flush statement writing every row (ws.c). */
+#include "batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+engine_batch *engine_batch_new(void)
+{
+    return calloc(1, sizeof(engine_batch));
+}
+
+static void start_cleanup(engine__start *s)
+{
+    free(s->type);
+    free(s->wid);
+    free(s->queue);
+    free(s->event_id);
+    free(s->trace_id);
+    cJSON_Delete(s->input);
+}
+
+static void op_cleanup(engine__op *o)
+{
+    start_cleanup(&o->start);
+    char *strs[] = {o->wid, o->event_id, o->trace_id, o->signal, o->code, o->message, o->subject,
+                    o->body, o->reason, o->task_id, o->error_type, o->error_message,
+                    o->timer_id, o->timer_kind, o->run_id};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        free(strs[i]);
+    cJSON_Delete(o->payload);
+    cJSON_Delete(o->headers);
+    cJSON_Delete(o->result);
+    cJSON_Delete(o->timer_data);
+}
+
+void engine_batch_reset(engine_batch *b)
+{
+    for (size_t i = 0; i < b->nev; i++)
+        free(b->evs[i].event_id);
+    for (size_t i = 0; i < b->nops; i++)
+        op_cleanup(&b->ops[i]);
+    b->nev = b->nops = 0;
+}
+
+void engine_batch_free(engine_batch *b)
+{
+    if (!b)
+        return;
+    engine_batch_reset(b);
+    free(b->evs);
+    free(b->ops);
+    free(b);
+}
+
+size_t engine_batch_event(engine_batch *b, const char *event_id)
+{
+    if (b->nev == b->capev) {
+        b->capev = b->capev ? 2 * b->capev : 64;
+        b->evs = realloc(b->evs, b->capev * sizeof *b->evs);
+    }
+    engine__bevent *e = &b->evs[b->nev];
+    memset(e, 0, sizeof *e);
+    e->event_id = dup(event_id);
+    e->res.outcome = ENGINE_APPLIED;
+    return b->nev++;
+}
+
+static engine__op *add_op(engine_batch *b, size_t ev, op_kind kind)
+{
+    if (b->nops == b->capops) {
+        b->capops = b->capops ? 2 * b->capops : 64;
+        b->ops = realloc(b->ops, b->capops * sizeof *b->ops);
+    }
+    engine__op *o = &b->ops[b->nops++];
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->ev = ev;
+    if (ev < b->nev)
+        o->event_id = dup(b->evs[ev].event_id);
+    return o;
+}
+
+static void copy_start(engine__start *d, const engine_start_req *r)
+{
+    d->type = dup(r->workflow_type);
+    d->wid = dup(r->workflow_id);
+    d->queue = dup(r->task_queue);
+    d->event_id = dup(r->event_id);
+    d->trace_id = dup(r->trace_id);
+    d->input = r->input ? cJSON_Duplicate(r->input, 1) : cJSON_CreateObject();
+    d->if_running = r->if_running;
+    d->if_closed = r->if_closed;
+}
+
+void engine_batch_start(engine_batch *b, size_t ev, const engine_start_req *req)
+{
+    engine__op *o = add_op(b, ev, OP_START);
+    copy_start(&o->start, req);
+    o->wid = dup(req->workflow_id);
+    o->trace_id = dup(req->trace_id);
+    if (req->event_id) {
+        free(o->event_id);
+        o->event_id = dup(req->event_id);
+    }
+}
+
+void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *req)
+{
+    engine__op *o = add_op(b, ev, OP_SIGNAL);
+    o->wid = dup(req->workflow_id);
+    o->signal = dup(req->signal);
+    o->payload = req->payload ? cJSON_Duplicate(req->payload, 1) : cJSON_CreateNull();
+    if (req->event_id) {
+        free(o->event_id);
+        o->event_id = dup(req->event_id);
+    }
+    o->trace_id = dup(req->trace_id);
+    o->if_missing = req->if_missing;
+    o->has_start = req->if_missing == RULES_IF_MISSING_START && req->start;
+    if (o->has_start)
+        copy_start(&o->start, req->start);
+}
+
+void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_letter *dl)
+{
+    engine__op *o = add_op(b, ev, OP_DEAD_LETTER);
+    if (dl->event_id) {
+        free(o->event_id);
+        o->event_id = dup(dl->event_id);
+    }
+    o->code = dup(dl->code ? dl->code : "dead_letter");
+    o->message = dup(dl->message ? dl->message : "");
+    o->subject = dup(dl->subject);
+    o->body = malloc(dl->body_len + 1);
+    if (dl->body_len)
+        memcpy(o->body, dl->body, dl->body_len);
+    o->body[dl->body_len] = 0;
+    o->body_len = dl->body_len;
+    o->headers = dl->headers ? cJSON_Duplicate(dl->headers, 1) : NULL;
+    o->stream_seq = dl->stream_seq;
+}
+
+void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r)
+{
+    engine__op *o = add_op(b, ev, OP_REPORT);
+    o->task_id = dup(r->task_id);
+    o->attempt = r->attempt;
+    o->report = r->kind;
+    o->result = r->result ? cJSON_Duplicate(r->result, 1) : cJSON_CreateNull();
+    o->error_type = dup(r->error_type ? r->error_type : "error");
+    o->error_message = dup(r->error_message ? r->error_message : "");
+    o->retryable = r->retryable;
+    o->trace_id = dup(r->trace_id);
+    if (r->event_id) {
+        free(o->event_id);
+        o->event_id = dup(r->event_id);
+    }
+}
+
+void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, const char *reason)
+{
+    engine__op *o = add_op(b, ev, (op_kind)kind);
+    o->wid = dup(wid);
+    o->reason = dup(reason);
+}
+
+void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid,
+                         const char *timer_id, const char *kind, const cJSON *data)
+{
+    size_t ev = engine_batch_event(b, NULL);
+    engine__op *o = add_op(b, ev, OP_TIMER);
+    o->run_id = dup(run_id);
+    o->wid = dup(wid);
+    o->timer_id = dup(timer_id);
+    o->timer_kind = dup(kind);
+    o->timer_data = cJSON_Duplicate(data, 1);
+}
+
+engine_outcome engine_batch_outcome(const engine_batch *b, size_t ev)
+{
+    return b->evs[ev].res.outcome;
+}
+
+const engine_result *engine_batch_result(const engine_batch *b, size_t ev)
+{
+    return &b->evs[ev].res;
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+/* Appends s to a Postgres array literal being built in b. */
+static void array_item(sy_buf *b, const char *s)
+{
+    sy_buf_putc(b, b->len ? ',' : '{');
+    sy_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sy_buf_putc(b, '\\');
+        sy_buf_putc(b, *s);
+    }
+    sy_buf_putc(b, '"');
+}
+
+static const char *array_end(sy_buf *b)
+{
+    if (!b->len)
+        sy_buf_putc(b, '{');
+    sy_buf_putc(b, '}');
+    return b->data;
+}
+
+static sy_status insert_inbox(engine_session *s, engine_batch *b, sy_error *err)
+{
+    sy_buf ids = SY_BUF_INIT;
+    for (size_t i = 0; i < b->nev; i++)
+        if (b->evs[i].event_id)
+            array_item(&ids, b->evs[i].event_id);
+    if (!ids.len)
+        return SY_OK;
+    const char *p[] = {array_end(&ids)};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "INSERT INTO inbox (event_id) SELECT unnest($1::text[]) "
+                                "ON CONFLICT DO NOTHING RETURNING event_id",
+                                1, p, &r, err);
+    sy_buf_cleanup(&ids);
+    if (st != SY_OK)
+        return st;
+    /* an event is new when inserted now and not seen earlier in this batch */
+    int n = PQntuples(r);
+    char *taken = calloc((size_t)n + 1, 1);
+    for (size_t i = 0; i < b->nev; i++) {
+        if (!b->evs[i].event_id)
+            continue;
+        bool fresh = false;
+        for (int j = 0; j < n && !fresh; j++)
+            if (!taken[j] && strcmp(PQgetvalue(r, j, 0), b->evs[i].event_id) == 0) {
+                taken[j] = 1;
+                fresh = true;
+            }
+        b->evs[i].dup = !fresh;
+        if (!fresh)
+            b->evs[i].res.outcome = ENGINE_DUPLICATE;
+    }
+    free(taken);
+    PQclear(r);
+    return SY_OK;
+}
+
+/* Reports name a task: find the workflow it belongs to. */
+static sy_status resolve_tasks(engine_session *s, engine_batch *b, sy_error *err)
+{
+    sy_buf ids = SY_BUF_INIT;
+    for (size_t i = 0; i < b->nops; i++)
+        if (b->ops[i].kind == OP_REPORT && !b->evs[b->ops[i].ev].dup)
+            array_item(&ids, b->ops[i].task_id);
+    if (!ids.len)
+        return SY_OK;
+    const char *p[] = {array_end(&ids), s->eng->ns};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "SELECT task_id, workflow_id FROM tasks WHERE task_id = "
+                                "ANY($1::text[]) AND namespace = $2",
+                                2, p, &r, err);
+    sy_buf_cleanup(&ids);
+    if (st != SY_OK)
+        return st;
+    for (size_t i = 0; i < b->nops; i++) {
+        engine__op *o = &b->ops[i];
+        for (int j = 0; o->kind == OP_REPORT && !o->wid && j < PQntuples(r); j++)
+            if (strcmp(PQgetvalue(r, j, 0), o->task_id) == 0)
+                o->wid = strdup(PQgetvalue(r, j, 1));
+    }
+    PQclear(r);
+    return SY_OK;
+}
+
+static void run_from_row(engine__run *run, PGresult *r, int i)
+{
+    snprintf(run->workflow_id, sizeof run->workflow_id, "%s", PQgetvalue(r, i, 0));
+    snprintf(run->run_id, sizeof run->run_id, "%s", PQgetvalue(r, i, 1));
+    snprintf(run->status, sizeof run->status, "%s", PQgetvalue(r, i, 2));
+    run->closed_at = atoll(PQgetvalue(r, i, 3));
+    snprintf(run->type, sizeof run->type, "%s", PQgetvalue(r, i, 4));
+    snprintf(run->def_hash, sizeof run->def_hash, "%s", PQgetvalue(r, i, 5));
+    run->next_seq = atoll(PQgetvalue(r, i, 6));
+    snprintf(run->trace_id, sizeof run->trace_id, "%s", PQgetvalue(r, i, 7));
+    snprintf(run->task_queue, sizeof run->task_queue, "%s", PQgetvalue(r, i, 8));
+    run->causation_id = PQgetisnull(r, i, 9) ? NULL : strdup(PQgetvalue(r, i, 9));
+    run->started_at = atoll(PQgetvalue(r, i, 10));
+    run->exists_id = run->current = true;
+}
+
+static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
+{
+    sy_buf ids = SY_BUF_INIT;
+    for (size_t i = 0; i < b->nops; i++)
+        if (b->ops[i].wid && !b->evs[b->ops[i].ev].dup)
+            array_item(&ids, b->ops[i].wid);
+    if (!ids.len)
+        return SY_OK;
+    const char *p[] = {ws->eng->ns, array_end(&ids)};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(
+        ws->s,
+        "SELECT w.workflow_id, w.run_id, w.status, coalesce((extract(epoch FROM w.closed_at) * "
+        "1000)::bigint, 0), r.workflow_type, r.def_hash, r.next_seq, r.trace_id, r.task_queue, "
+        "r.causation_id, coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, 0) "
+        "FROM workflow_ids w LEFT JOIN runs r ON r.run_id = w.run_id "
+        "WHERE w.namespace = $1 AND w.workflow_id = ANY($2::text[]) "
+        "ORDER BY w.workflow_id FOR UPDATE OF w",
+        2, p, &r, err);
+    sy_buf_cleanup(&ids);
+    for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
+        engine__run *run = calloc(1, sizeof *run);
+        run_from_row(run, r, i);
+        engine__ws_add_run(ws, run);
+    }
+    PQclear(r);
+    return st;
+}
+
+static sy_status replay(engine__ws *ws, PGresult *r, sy_error *err)
+{
+    engine__run *run = NULL;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *rid = PQgetvalue(r, i, 0);
+        if (!run || strcmp(run->run_id, rid) != 0) {
+            run = engine__ws_find_run(ws, rid);
+            sy_status st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
+            if (st != SY_OK)
+                return st;
+            run->state = engine__state_new(run->workflow_id, run->run_id, run->type);
+            run->loaded = true;
+        }
+        cJSON *data = cJSON_Parse(PQgetvalue(r, i, 3));
+        engine__reduce(run->state, atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2), data);
+        cJSON_Delete(data);
+    }
+    return SY_OK;
+}
+
+static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
+{
+    sy_buf ids = SY_BUF_INIT;
+    for (size_t i = 0; i < b->nops; i++) {
+        engine__op *o = &b->ops[i];
+        if (b->evs[o->ev].dup || !o->wid || !engine__op_needs_history(o))
+            continue;
+        engine__run *run = engine__ws_find(ws, o->wid);
+        if (run && !run->loaded && strcmp(run->status, "running") == 0) {
+            array_item(&ids, run->run_id);
+            run->loaded = true; /* listed once */
+        }
+    }
+    if (!ids.len)
+        return SY_OK;
+    for (size_t i = 0; i < ws->nruns; i++)
+        ws->runs[i]->loaded = false;
+    const char *p[] = {array_end(&ids)};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(ws->s,
+                                "SELECT run_id, seq, type, data FROM history WHERE run_id = "
+                                "ANY($1::uuid[]) ORDER BY run_id, seq",
+                                1, p, &r, err);
+    sy_buf_cleanup(&ids);
+    if (st == SY_OK)
+        st = replay(ws, r, err);
+    PQclear(r);
+    return st;
+}
+
+sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err)
+{
+    sy_status st = insert_inbox(s, b, err);
+    if (st == SY_OK)
+        st = resolve_tasks(s, b, err);
+    engine__ws *ws = engine__ws_new(s, now);
+    if (st == SY_OK)
+        st = load_ids(ws, b, err);
+    if (st == SY_OK)
+        st = load_histories(ws, b, err);
+    for (size_t i = 0; st == SY_OK && i < b->nops; i++)
+        if (!b->evs[b->ops[i].ev].dup)
+            st = engine__apply_op(ws, b, &b->ops[i], err);
+    if (st == SY_OK)
+        st = engine__ws_flush(ws, err);
+    engine__ws_free(ws);
+    return st;
+}
+
+sy_status engine_batch_apply(engine_session *s, engine_batch *b, sy_error *err)
+{
+    return engine__batch_run(s, b, engine__now(s->eng), err);
+}

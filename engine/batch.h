@@ -1,0 +1,66 @@
+/* batch.h: the batch's operations (batch.c collects and loads, ops.c
+ * applies them), private to engine/. */
+#ifndef SY_ENGINE_BATCH_H
+#define SY_ENGINE_BATCH_H
+
+#include "engine_int.h"
+#include "ws.h"
+
+typedef enum { OP_START, OP_SIGNAL, OP_DEAD_LETTER, OP_REPORT, OP_CANCEL, OP_TERMINATE, OP_TIMER } op_kind;
+
+typedef struct engine__start {
+    char *type, *wid, *queue, *event_id, *trace_id;
+    cJSON *input;
+    rules_if_running if_running;
+    rules_if_closed if_closed;
+} engine__start;
+
+typedef struct engine__op {
+    op_kind kind;
+    size_t ev;
+    char *wid;              /* the workflow it touches (resolved for reports and timers) */
+    char *event_id, *trace_id;
+    engine__start start;    /* OP_START, and OP_SIGNAL with has_start */
+    bool has_start;
+    char *signal;
+    cJSON *payload;
+    rules_if_missing if_missing;
+    char *code, *message, *subject, *body, *reason; /* dead letter; cancel/terminate reason */
+    size_t body_len;
+    cJSON *headers;
+    uint64_t stream_seq;
+    char *task_id;          /* OP_REPORT */
+    int64_t attempt;
+    engine_report_kind report;
+    cJSON *result;
+    char *error_type, *error_message;
+    bool retryable;
+    char *timer_id, *timer_kind, *run_id; /* OP_TIMER */
+    cJSON *timer_data;
+} engine__op;
+
+typedef struct engine__bevent {
+    char *event_id;
+    bool dup;
+    engine_result res;
+} engine__bevent;
+
+struct engine_batch {
+    engine__bevent *evs;
+    size_t nev, capev;
+    engine__op *ops;
+    size_t nops, capops;
+    bool api; /* single call: refusals are returned, not dead-lettered */
+};
+
+/* Applies one operation to the write set (ops.c). */
+sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err) SY_MUST_USE;
+/* Validates a start request against the engine (ops.c): SY_INVALID with code. */
+sy_status engine__check_start(const engine *eng, const engine__start *st, sy_error *err) SY_MUST_USE;
+/* Adds a timer firing (timers.c). */
+void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid,
+                         const char *timer_id, const char *kind, const cJSON *data);
+/* Whether the op needs its run's history loaded (ops.c). */
+bool engine__op_needs_history(const engine__op *op);
+
+#endif

@@ -1,0 +1,274 @@
+/* effects.c: what a new history event causes besides itself: its outcome
+ * event in the outbox (DESIGN.md section 5, docs/outcome-events.md), the
+ * task row of a task event and the timers it arms. Also the helpers that
+ * teammates use to write outbox rows and history events directly. */
+#include "engine_int.h"
+#include "ws.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* History types that are published, and where: subject
+ * sy.<noun>.<verb>.<queue or workflow type>. */
+static const struct {
+    const char *history;
+    const char *outcome; /* <noun>.<verb> */
+    bool by_queue;
+} OUTCOMES[] = {
+    {"workflow.started", "workflow.started", false},
+    {"workflow.signaled", "workflow.signaled", false},
+    {"workflow.cancel_requested", "workflow.cancel_requested", false},
+    {"workflow.completed", "workflow.completed", false},
+    {"workflow.failed", "workflow.failed", false},
+    {"workflow.canceled", "workflow.canceled", false},
+    {"workflow.terminated", "workflow.terminated", false},
+    {"task.scheduled", "task.created", true},
+    {"task.started", "task.started", true},
+    {"task.completed", "task.completed", true},
+    {"task.failed", "task.failed", true},
+    {"task.timed_out", "task.timed_out", true},
+    {"task.canceled", "task.canceled", true},
+};
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int64_t num(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int64_t now_ms,
+                          const char *subject, const char *trace_id, const cJSON *payload)
+{
+    char ts[32];
+    engine__rfc3339(now_ms, ts);
+    sy_buf_puts(b, "{\"event_id\":");
+    engine__json_str(b, event_id);
+    sy_buf_puts(b, ",\"type\":");
+    engine__json_str(b, type);
+    sy_buf_printf(b, ",\"source\":\"switchyard\",\"occurred_at\":\"%s\"", ts);
+    if (subject) {
+        sy_buf_puts(b, ",\"subject\":");
+        engine__json_str(b, subject);
+    }
+    sy_buf_puts(b, ",\"trace_id\":");
+    engine__json_str(b, trace_id);
+    sy_buf_puts(b, ",\"schema_version\":1,\"payload\":");
+    engine__json_val(b, payload);
+    sy_buf_putc(b, '}');
+}
+
+/* The payload members every outcome event carries. */
+static cJSON *base_payload(engine__run *run)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "workflow_id", run->workflow_id);
+    cJSON_AddStringToObject(p, "run_id", run->run_id);
+    cJSON_AddStringToObject(p, "workflow_type", run->type);
+    const char *cause = run->cur_event_id ? run->cur_event_id : run->causation_id;
+    cJSON_AddItemToObject(p, "causation_id", cause ? cJSON_CreateString(cause) : cJSON_CreateNull());
+    return p;
+}
+
+static void copy_members(cJSON *p, const cJSON *data, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (JGET(data, keys[i]))
+            cJSON_AddItemToObject(p, keys[i], cJSON_Duplicate(JGET(data, keys[i]), 1));
+}
+
+static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
+                    const cJSON *data)
+{
+    size_t i = 0, n = sizeof OUTCOMES / sizeof OUTCOMES[0];
+    while (i < n && strcmp(OUTCOMES[i].history, type) != 0)
+        i++;
+    if (i == n)
+        return;
+    cJSON *p = base_payload(run);
+    static const char *const wf_keys[] = {"input", "result", "error", "signal", "payload", "reason"};
+    static const char *const task_keys[] = {"step", "attempt", "input", "result", "error",
+                                            "final", "retry_at", "kind", "human", "assignee",
+                                            "timeouts"};
+    const char *queue = "";
+    if (OUTCOMES[i].by_queue) {
+        const cJSON *t = JGET(JGET(run->state, "tasks"), str(data, "task_id"));
+        queue = str(t, "queue");
+        cJSON_AddStringToObject(p, "task_id", str(data, "task_id"));
+        cJSON_AddStringToObject(p, "queue", queue);
+        cJSON_AddStringToObject(p, "task", str(t, "task"));
+        copy_members(p, data, task_keys, sizeof task_keys / sizeof *task_keys);
+    } else {
+        copy_members(p, data, wf_keys, sizeof wf_keys / sizeof *wf_keys);
+    }
+    char event_id[64], otype[96], subject[512];
+    snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
+    snprintf(otype, sizeof otype, "switchyard.%s", OUTCOMES[i].outcome);
+    snprintf(subject, sizeof subject, "%s.%s.%s", ws->eng->prefix, OUTCOMES[i].outcome,
+             OUTCOMES[i].by_queue ? queue : run->type);
+    sy_buf body = SY_BUF_INIT;
+    const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
+    engine__outcome_body(&body, event_id, otype, ws->now, run->workflow_id, trace, p);
+    engine__ws_outbox(ws, event_id, run->run_id, subject, body.data);
+    sy_buf_cleanup(&body);
+    cJSON_Delete(p);
+}
+
+/* An emit step publishes a domain event of its own type, on its subject or
+ * sy.emit.<type>, with the deterministic event_id <run_id>:<seq>. */
+static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *data)
+{
+    char event_id[64], subject[600];
+    snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
+    if (*str(data, "subject"))
+        snprintf(subject, sizeof subject, "%s", str(data, "subject"));
+    else
+        snprintf(subject, sizeof subject, "%s.emit.%s", ws->eng->prefix, str(data, "type"));
+    sy_buf body = SY_BUF_INIT;
+    const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
+    engine__outcome_body(&body, event_id, str(data, "type"), ws->now, run->workflow_id, trace,
+                         JGET(data, "payload"));
+    engine__ws_outbox(ws, event_id, run->run_id, subject, body.data);
+    sy_buf_cleanup(&body);
+}
+
+static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, int64_t attempt,
+                       const char *kind, int64_t after_ms, bool per_attempt)
+{
+    if (after_ms <= 0)
+        return;
+    char id[512];
+    if (per_attempt)
+        snprintf(id, sizeof id, "%s@%lld:%s", task_id, (long long)attempt, kind);
+    else
+        snprintf(id, sizeof id, "%s:%s", task_id, kind);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "task_id", task_id);
+    cJSON_AddNumberToObject(d, "attempt", (double)attempt);
+    cJSON_AddNumberToObject(d, "after_ms", (double)after_ms);
+    engine__ws_timer(ws, run, id, ws->now + after_ms, kind, d);
+}
+
+static void task_effects(engine__ws *ws, engine__run *run, const char *type, const cJSON *data)
+{
+    const char *task_id = str(data, "task_id");
+    const cJSON *t = JGET(JGET(run->state, "tasks"), task_id);
+    if (!t)
+        return;
+    const char *verb = type + 5;
+    const cJSON *to = JGET(t, "timeouts");
+    int64_t attempt = num(t, "attempt");
+    cJSON *row = cJSON_Duplicate(t, 1);
+    if (JGET(data, "result"))
+        cJSON_AddItemToObject(row, "result", cJSON_Duplicate(JGET(data, "result"), 1));
+    if (JGET(data, "error"))
+        cJSON_AddItemToObject(row, "error", cJSON_Duplicate(JGET(data, "error"), 1));
+    int64_t started = 0;
+    if (strcmp(verb, "scheduled") == 0) {
+        task_timer(ws, run, task_id, attempt, "schedule_to_start", num(to, "schedule_to_start_ms"), true);
+        if (attempt == 1) {
+            task_timer(ws, run, task_id, attempt, "schedule_to_close", num(to, "schedule_to_close_ms"), false);
+            task_timer(ws, run, task_id, attempt, "deadline", num(data, "deadline_ms"), false);
+        }
+    } else if (strcmp(verb, "started") == 0) {
+        started = ws->now;
+        task_timer(ws, run, task_id, attempt, "start_to_close", num(to, "start_to_close_ms"), true);
+        task_timer(ws, run, task_id, attempt, "heartbeat", num(to, "heartbeat_ms"), true);
+    } else if (JGET(data, "retry_at")) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "task_id", task_id);
+        cJSON_AddNumberToObject(d, "attempt", (double)attempt);
+        char id[512];
+        snprintf(id, sizeof id, "%s@%lld:retry", task_id, (long long)attempt);
+        engine__ws_timer(ws, run, id, num(data, "retry_at"), "retry", d);
+    }
+    engine__ws_task(ws, run, row, str(t, "status"), started, started);
+    cJSON_Delete(row);
+}
+
+void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
+                     const cJSON *data)
+{
+    outcome(ws, run, seq, type, data);
+    if (strcmp(type, "event.emitted") == 0) {
+        emitted(ws, run, seq, data);
+    } else if (strncmp(type, "task.", 5) == 0) {
+        task_effects(ws, run, type, data);
+    } else if (strcmp(type, "timer.started") == 0) {
+        char id[64];
+        snprintf(id, sizeof id, "%s:%lld", run->run_id, (long long)seq);
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "step", str(data, "step"));
+        engine__ws_timer(ws, run, id, num(data, "fire_at"), str(data, "kind"), d);
+    }
+}
+
+/* ---- direct helpers for teammates (engine_int.h) -------------------------------------- */
+
+sy_status engine__outbox_insert(engine_session *s, const char *event_id, const char *run_id,
+                                const char *subject, const char *body, sy_error *err)
+{
+    const char *p[] = {event_id, run_id, subject, body};
+    sy_status st = engine__exec(s,
+                                "INSERT INTO outbox (event_id, run_id, subject, body) "
+                                "VALUES ($1, $2::uuid, $3, $4)",
+                                4, p, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "SELECT pg_notify('switchyard_outbox', '')", 0, NULL, NULL, err);
+    return st;
+}
+
+sy_status engine__history_append(engine_session *s, const char *run_id, const char *type,
+                                 const cJSON *data, int64_t *seq_out, sy_error *err)
+{
+    const char *p[] = {run_id};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "UPDATE runs SET next_seq = next_seq + 1, updated_at = now() "
+                                "WHERE run_id = $1::uuid RETURNING next_seq - 1, workflow_id, "
+                                "workflow_type, trace_id, task_queue, causation_id",
+                                1, p, &r, err);
+    if (st != SY_OK)
+        return st;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return sy_error_set(err, SY_NOT_FOUND, "unknown_run", NULL, "no run %s", run_id);
+    }
+    engine__run run = {0};
+    int64_t seq = atoll(PQgetvalue(r, 0, 0));
+    snprintf(run.run_id, sizeof run.run_id, "%s", run_id);
+    snprintf(run.workflow_id, sizeof run.workflow_id, "%s", PQgetvalue(r, 0, 1));
+    snprintf(run.type, sizeof run.type, "%s", PQgetvalue(r, 0, 2));
+    snprintf(run.trace_id, sizeof run.trace_id, "%s", PQgetvalue(r, 0, 3));
+    snprintf(run.task_queue, sizeof run.task_queue, "%s", PQgetvalue(r, 0, 4));
+    run.causation_id = PQgetisnull(r, 0, 5) ? NULL : strdup(PQgetvalue(r, 0, 5));
+    run.state = engine__state_new(run.workflow_id, run.run_id, run.type);
+    PQclear(r);
+    engine__ws *ws = engine__ws_new(s, engine__now(s->eng));
+    sy_buf h = SY_BUF_INIT;
+    engine__json_val(&h, data);
+    char seqs[24];
+    snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
+    const char *hp[] = {run_id, seqs, type, h.data};
+    st = engine__exec(s,
+                      "INSERT INTO history (run_id, seq, type, data, created_at) "
+                      "VALUES ($1::uuid, $2, $3, $4::json, now())",
+                      4, hp, NULL, err);
+    sy_buf_cleanup(&h);
+    if (st == SY_OK) {
+        outcome(ws, &run, seq, type, data);
+        if (ws->nout) /* the outbox row built by outcome(), written by the flush */
+            st = engine__ws_flush(ws, err);
+    }
+    engine__ws_free(ws);
+    free(run.causation_id);
+    cJSON_Delete(run.state);
+    if (seq_out)
+        *seq_out = seq;
+    return st;
+}

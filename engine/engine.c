@@ -1,0 +1,392 @@
+/* engine.c: the engine object (definitions by content hash), sessions (one
+ * Postgres connection each), transactions, migrations and small helpers.
+ *
+ * Definitions come from the loaded rules (rules_set_workflows) or, for tests
+ * and tools, from engine_opts.workflows. Each is stored by the sha256 of its
+ * compact JSON; a run records the hash it started with and keeps using that
+ * definition (loaded back from the definitions table when the rules changed). */
+#include "engine_int.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void def_cleanup(engine__def *d)
+{
+    free(d->type);
+    cJSON_Delete(d->body);
+    free(d->text);
+}
+
+static void def_init(engine__def *d, const char *type, const cJSON *body)
+{
+    d->type = strdup(type);
+    d->body = cJSON_Duplicate(body, 1);
+    d->text = cJSON_PrintUnformatted(d->body);
+    engine__sha256_hex(d->text, strlen(d->text), d->hash);
+}
+
+static sy_status load_defs(engine *eng, const cJSON *wfs, sy_error *err)
+{
+    if (!wfs)
+        return SY_OK;
+    if (!cJSON_IsObject(wfs))
+        return sy_error_set(err, SY_CONFIG, "bad_definitions", "workflows",
+                            "workflow definitions must be an object keyed by type");
+    size_t n = (size_t)cJSON_GetArraySize(wfs);
+    eng->defs = calloc(n ? n : 1, sizeof *eng->defs);
+    const cJSON *w;
+    cJSON_ArrayForEach(w, wfs)
+    {
+        if (!cJSON_IsObject(w) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(w, "steps")))
+            return sy_error_set(err, SY_CONFIG, "bad_definitions", w->string,
+                                "workflow definition has no steps array");
+        def_init(&eng->defs[eng->ndefs++], w->string, w);
+    }
+    return SY_OK;
+}
+
+sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **out, sy_error *err)
+{
+    *out = NULL;
+    engine_opts o = opts ? *opts : (engine_opts){0};
+    engine *eng = calloc(1, sizeof *eng);
+    if (!eng)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    snprintf(eng->schema, sizeof eng->schema, "%s", o.schema ? o.schema : "switchyard");
+    snprintf(eng->ns, sizeof eng->ns, "%s", o.namespace_ ? o.namespace_ : "default");
+    snprintf(eng->prefix, sizeof eng->prefix, "%s", o.subject_prefix ? o.subject_prefix : "sy");
+    eng->max_input = o.max_input_bytes ? o.max_input_bytes : 256 * 1024;
+    eng->inbox_retention_ms = o.inbox_retention_ms ? o.inbox_retention_ms : 7LL * 86400000;
+    eng->history_retention_ms = o.history_retention_ms ? o.history_retention_ms : 30LL * 86400000;
+    eng->log = o.log;
+    if (o.clock)
+        eng->clock = *o.clock;
+    else
+        sy_clock_init(&eng->clock);
+    const cJSON *wfs = o.workflows;
+    if (!wfs && rules)
+        wfs = rules_set_workflows(rules);
+    sy_status st = load_defs(eng, wfs, err);
+    if (st != SY_OK) {
+        engine_free(eng);
+        return st;
+    }
+    *out = eng;
+    return SY_OK;
+}
+
+void engine_free(engine *eng)
+{
+    if (!eng)
+        return;
+    for (size_t i = 0; i < eng->ndefs; i++)
+        def_cleanup(&eng->defs[i]);
+    free(eng->defs);
+    free(eng);
+}
+
+const engine__def *engine__def_by_type(const engine *eng, const char *type)
+{
+    for (size_t i = 0; i < eng->ndefs; i++)
+        if (strcmp(eng->defs[i].type, type) == 0)
+            return &eng->defs[i];
+    return NULL;
+}
+
+sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine__def **out,
+                              sy_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < s->eng->ndefs; i++)
+        if (strcmp(s->eng->defs[i].hash, hash) == 0)
+            return (*out = &s->eng->defs[i]), SY_OK;
+    for (size_t i = 0; i < s->ncache; i++)
+        if (strcmp(s->cache[i]->hash, hash) == 0)
+            return (*out = s->cache[i]), SY_OK;
+    const char *p[] = {hash};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, "SELECT workflow_type, body::text FROM definitions WHERE hash = $1",
+                                1, p, &r, err);
+    if (st != SY_OK)
+        return st;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return sy_error_set(err, SY_INTERNAL, "unknown_definition", NULL,
+                            "workflow definition %s is missing from the database", hash);
+    }
+    cJSON *body = cJSON_Parse(PQgetvalue(r, 0, 1));
+    if (s->ncache == s->capcache) {
+        s->capcache = s->capcache ? 2 * s->capcache : 8;
+        s->cache = realloc(s->cache, s->capcache * sizeof *s->cache);
+    }
+    engine__def *d = calloc(1, sizeof *d); /* by pointer: runs keep pointing at it */
+    s->cache[s->ncache++] = d;
+    def_init(d, PQgetvalue(r, 0, 0), body);
+    snprintf(d->hash, sizeof d->hash, "%s", hash); /* keep the stored hash verbatim */
+    cJSON_Delete(body);
+    PQclear(r);
+    *out = d;
+    return SY_OK;
+}
+
+/* ---- results and errors ----------------------------------------------------- */
+
+sy_status engine__result_status(PGconn *c, PGresult *r, const char *what, sy_error *err)
+{
+    ExecStatusType t = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+        return SY_OK;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+    char clean[400];
+    snprintf(clean, sizeof clean, "%s", msg && *msg ? msg : PQerrorMessage(c));
+    clean[strcspn(clean, "\n")] = 0;
+    sy_status st = SY_DB;
+    /* lost connection, shutdown, serialization failure, deadlock, concurrent
+     * creation of the same key: all worth retrying the whole transaction */
+    if (PQstatus(c) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
+        strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "55P03") == 0)
+        st = SY_DB_DOWN;
+    return sy_error_set(err, st, state ? state : "db", NULL, "%s: %s", what, clean);
+}
+
+sy_status engine__exec(engine_session *s, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, sy_error *err)
+{
+    if (out)
+        *out = NULL;
+    PGresult *r = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    sy_status st = engine__result_status(s->conn, r, "query failed", err);
+    if (st != SY_OK || !out)
+        PQclear(r);
+    else
+        *out = r;
+    return st;
+}
+
+sy_status engine__exec_prepared(engine_session *s, const char *name, int nparams,
+                                const char *const *params, PGresult **out, sy_error *err)
+{
+    if (out)
+        *out = NULL;
+    PGresult *r = PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+    sy_status st = engine__result_status(s->conn, r, name, err);
+    if (st != SY_OK || !out)
+        PQclear(r);
+    else
+        *out = r;
+    return st;
+}
+
+PGconn *engine__conn(engine_session *s)
+{
+    return s->conn;
+}
+
+uint64_t engine_session_stat(const engine_session *s, int which)
+{
+    return which >= 0 && which < ENGINE_STAT_COUNT ? s->stats[which] : 0;
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+static sy_status set_search_path(engine_session *s, sy_error *err)
+{
+    char *ident = PQescapeIdentifier(s->conn, s->eng->schema, strlen(s->eng->schema));
+    if (!ident)
+        return sy_error_set(err, SY_CONFIG, "bad_schema", NULL, "bad schema name");
+    sy_buf b = SY_BUF_INIT;
+    /* notices ("already exists, skipping") are noise on stderr */
+    sy_buf_printf(&b,
+                  "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s; "
+                  "SET search_path = %s, public",
+                  ident, ident);
+    PQfreemem(ident);
+    PGresult *r = PQexec(s->conn, b.data);
+    sy_buf_cleanup(&b);
+    sy_status st = engine__result_status(s->conn, r, "could not set the schema", err);
+    PQclear(r);
+    return st;
+}
+
+static sy_status connect_session(const engine *eng, const char *conninfo, engine_session **out,
+                                 sy_error *err)
+{
+    engine_session *s = calloc(1, sizeof *s);
+    s->eng = eng;
+    s->conn = PQconnectdb(conninfo ? conninfo : "");
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(s->conn));
+        msg[strcspn(msg, "\n")] = 0;
+        engine_session_close(s);
+        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "could not connect to postgres: %s",
+                            msg);
+    }
+    sy_status st = set_search_path(s, err);
+    if (st != SY_OK) {
+        engine_session_close(s);
+        return st;
+    }
+    *out = s;
+    return SY_OK;
+}
+
+sy_status engine_session_open(const engine *eng, const char *conninfo, bool migrate,
+                              engine_session **out, sy_error *err)
+{
+    *out = NULL;
+    if (migrate) {
+        sy_status st = engine_migrate(eng, conninfo, NULL, err);
+        if (st != SY_OK)
+            return st;
+    }
+    return connect_session(eng, conninfo, out, err);
+}
+
+void engine_session_close(engine_session *s)
+{
+    if (!s)
+        return;
+    PQfinish(s->conn);
+    for (size_t i = 0; i < s->ncache; i++) {
+        def_cleanup(s->cache[i]);
+        free(s->cache[i]);
+    }
+    free(s->cache);
+    free(s);
+}
+
+sy_status engine_begin(engine_session *s, sy_error *err)
+{
+    sy_status st = engine__exec(s, "BEGIN", 0, NULL, NULL, err);
+    s->in_tx = st == SY_OK;
+    return st;
+}
+
+sy_status engine_commit(engine_session *s, sy_error *err)
+{
+    s->in_tx = false;
+    return engine__exec(s, "COMMIT", 0, NULL, NULL, err);
+}
+
+void engine_rollback(engine_session *s)
+{
+    s->in_tx = false;
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* ---- migrations ------------------------------------------------------------------ */
+
+static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err)
+{
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY "
+                                "KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                                0, NULL, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &r,
+                          err);
+    if (st != SY_OK)
+        return st;
+    int have = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    for (const engine__migration *m = engine__migrations; m->sql && st == SY_OK; m++) {
+        if (m->version <= have)
+            continue;
+        r = PQexec(s->conn, m->sql);
+        st = engine__result_status(s->conn, r, m->name, err);
+        PQclear(r);
+        char ver[16];
+        snprintf(ver, sizeof ver, "%d", m->version);
+        const char *p[] = {ver, m->name};
+        if (st == SY_OK)
+            st = engine__exec(s, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                              p, NULL, err);
+        if (st == SY_OK && applied)
+            (*applied)++;
+    }
+    return st;
+}
+
+sy_status engine_migrate(const engine *eng, const char *conninfo, int *applied, sy_error *err)
+{
+    if (applied)
+        *applied = 0;
+    engine_session *s = NULL;
+    sy_status st = connect_session(eng, conninfo, &s, err);
+    if (st != SY_OK)
+        return st;
+    const char *p[] = {eng->schema};
+    /* one transaction, serialised by an advisory lock keyed by the schema:
+     * several processes may start at once and only one applies each step */
+    st = engine_begin(s, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "SELECT pg_advisory_xact_lock(hashtext('switchyard.migrate.' || $1))",
+                          1, p, NULL, err);
+    if (st == SY_OK)
+        st = apply_migrations(s, applied, err);
+    if (st == SY_OK)
+        st = engine_commit(s, err);
+    else
+        engine_rollback(s);
+    if (st != SY_OK)
+        sy_error_prefix(err, "migration failed");
+    engine_session_close(s);
+    return st;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[32];
+    if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+        randombytes_buf(raw, nbytes);
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+void engine__uuid(char out[37])
+{
+    char h[33];
+    random_hex(h, 16);
+    h[12] = '4';
+    h[16] = "89ab"[h[16] % 4];
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+}
+
+void engine__trace_id(char out[33])
+{
+    random_hex(out, 16);
+    out[32] = 0;
+}
+
+void engine__sha256_hex(const char *data, size_t len, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)data, len);
+    for (size_t i = 0; i < sizeof h; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+void engine__rfc3339(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+int64_t engine__now(const engine *eng)
+{
+    return sy_clock_now_ms(&eng->clock);
+}

@@ -1,0 +1,175 @@
+/* engine_int.h: the engine's internal header, shared by the engine's files and by
+ * the teammates' code that lives in engine/ (schedule*.c) or next to it (the
+ * worker side). Stable once published: additions only.
+ *
+ * What a teammate may use:
+ *   engine__conn              the session's libpq connection (borrowed)
+ *   engine__outbox_insert     write one outbox row in the session's transaction
+ *   engine__history_append    append one event to a run's history (and its
+ *                             outcome event to the outbox) in the transaction
+ *   engine__outcome_body      build the JSON envelope of an outcome event
+ *   engine_start (engine.h)   start a workflow inside the caller's transaction
+ * Everything else here is for the engine's own files only. */
+#ifndef SY_ENGINE_INT_H
+#define SY_ENGINE_INT_H
+
+#include "buf.h"
+#include "clock.h"
+#include "engine.h"
+
+#include <libpq-fe.h>
+
+/* ---- for teammates -------------------------------------------------------- */
+
+/* The session's connection (borrowed, valid until engine_session_close).
+ * Its search_path is the engine's schema, so unqualified table names work. */
+PGconn *engine__conn(engine_session *s);
+
+/* Inserts one outbox row in the session's open transaction. event_id is the
+ * Nats-Msg-Id; run_id may be NULL (events not tied to a run, e.g. schedule
+ * firings); body is the complete message (usually engine__outcome_body's).
+ * All borrowed. The relay publishes it after commit. */
+sy_status engine__outbox_insert(engine_session *s, const char *event_id, const char *run_id,
+                                const char *subject, const char *body, sy_error *err) SY_MUST_USE;
+
+/* Appends an event of 'type' (e.g. "workflow.signaled") with 'data' (a JSON
+ * object, borrowed) to the history of run_id, taking the next seq under the
+ * run's row lock; *seq_out (may be NULL) receives it. If the type maps to an
+ * outcome event (docs/outcome-events.md), its outbox row is written too.
+ * Does not advance the interpreter: use the public API for that. */
+sy_status engine__history_append(engine_session *s, const char *run_id, const char *type,
+                                 const cJSON *data, int64_t *seq_out, sy_error *err) SY_MUST_USE;
+
+/* Builds an outcome envelope into b (appended): {"event_id","type","source":
+ * "switchyard","occurred_at","subject","trace_id","schema_version":1,
+ * "payload"}. payload is borrowed; subject (envelope subject) may be NULL. */
+void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int64_t now_ms,
+                          const char *subject, const char *trace_id, const cJSON *payload);
+
+/* ---- engine-private ------------------------------------------------------- */
+
+#define JGET(o, k) cJSON_GetObjectItemCaseSensitive((o), (k))
+
+typedef struct engine__migration {
+    int version;
+    const char *name;
+    const char *sql;
+} engine__migration;
+extern const engine__migration engine__migrations[]; /* ends with {0, NULL, NULL} */
+
+typedef struct engine__def {
+    char *type;
+    char hash[65];
+    cJSON *body; /* owned: normalised definition */
+    char *text;  /* owned: compact JSON (hashed) */
+} engine__def;
+
+struct engine {
+    char schema[64];
+    char ns[128];
+    char prefix[64]; /* outcome subjects: <prefix>.<noun>.<verb>.<queue|type> */
+    size_t max_input;
+    int64_t inbox_retention_ms, history_retention_ms;
+    const sy_log *log;
+    sy_clock clock;
+    engine__def *defs; /* the loaded rules' definitions */
+    size_t ndefs;
+};
+
+struct engine_session {
+    const engine *eng;
+    PGconn *conn;
+    bool in_tx;
+    bool prepared;
+    engine__def **cache; /* definitions loaded from the database by hash (owned) */
+    size_t ncache, capcache;
+    uint64_t stats[8];  /* see ENGINE_STAT_* in engine.h */
+};
+
+/* Runs one statement with text parameters (may be NULL), expecting
+ * PGRES_COMMAND_OK or PGRES_TUPLES_OK. SY_OK: *out (may be NULL to discard)
+ * is owned (PQclear). Maps connection loss to SY_DB_DOWN. */
+sy_status engine__exec(engine_session *s, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, sy_error *err) SY_MUST_USE;
+sy_status engine__exec_prepared(engine_session *s, const char *name, int nparams,
+                                const char *const *params, PGresult **out,
+                                sy_error *err) SY_MUST_USE;
+sy_status engine__result_status(PGconn *c, PGresult *r, const char *what, sy_error *err);
+
+/* Definitions: by type from the loaded rules, by hash from rules or the
+ * database (cached in the session). Borrowed. */
+const engine__def *engine__def_by_type(const engine *eng, const char *type);
+sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine__def **out,
+                              sy_error *err) SY_MUST_USE;
+
+void engine__uuid(char out[37]);
+void engine__trace_id(char out[33]);
+void engine__sha256_hex(const char *data, size_t len, char out[65]);
+void engine__rfc3339(int64_t ms, char out[32]);
+int64_t engine__now(const engine *eng);
+
+/* Template helpers over rules_render/rules_eval. */
+sy_status engine__render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_error *err);
+sy_status engine__eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err);
+
+/* ---- the interpreter (interp.c) ------------------------------------------ */
+
+/* A run in memory while a batch works on it. */
+typedef struct engine__run {
+    char workflow_id[256];
+    char run_id[37];
+    char type[256];
+    char def_hash[65];
+    char status[16];  /* running, completed, failed, canceled, terminated; "" = no row */
+    char trace_id[33];
+    char task_queue[256];
+    char *causation_id;    /* owned, may be NULL */
+    const engine__def *def;
+    int64_t next_seq;
+    int64_t started_at, closed_at;
+    bool exists_id;        /* a workflow_ids row exists */
+    bool new_run;          /* inserted by this batch */
+    bool dirty;
+    bool loaded;           /* history loaded into state */
+    bool current;          /* the latest run of its workflow ID in this batch */
+    bool cancel_requested;
+    cJSON *state;          /* reducer state (owned), NULL until loaded */
+    cJSON *input, *result, *error; /* owned */
+    const char *cur_event_id;      /* causation of the events being appended */
+    const char *cur_trace_id;
+} engine__run;
+
+typedef struct engine__ws engine__ws; /* the write set of a batch (batch.c) */
+
+/* Reducer: applies history event number seq to the state (pure: the state
+ * of a run is a function of its history). */
+void engine__reduce(cJSON *state, int64_t seq, const char *type, const cJSON *data);
+/* A fresh state for a run. */
+cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type);
+
+/* Records a new event: reduces it into the run's state, queues the history
+ * row, its outbox row and its side effects (task, timer rows). data taken. */
+void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *data);
+
+/* Advances the run until it blocks or closes, emitting events. */
+sy_status engine__advance(engine__ws *ws, engine__run *run, sy_error *err);
+
+/* Cancels every unfinished task of the run (task.canceled events). */
+void engine__cancel_pending(engine__ws *ws, engine__run *run);
+/* Records a failure or timeout (type "task.failed" / "task.timed_out") of
+ * the task (a member of state.tasks): final per the retry policy, else a
+ * retry timer. error taken. */
+void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, const char *type,
+                          cJSON *error, bool retryable, bool force_final);
+/* Schedules the next attempt of the task (task.scheduled, attempt + 1). */
+void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task);
+
+/* Write-set accessors used by the interpreter. */
+int64_t engine__ws_now(const engine__ws *ws);
+const engine *engine__ws_engine(const engine__ws *ws);
+void engine__ws_timer(engine__ws *ws, engine__run *run, const char *timer_id, int64_t fire_at,
+                      const char *kind, cJSON *data); /* data taken */
+void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
+                     int64_t started_at, int64_t heartbeat_at);
+
+#endif

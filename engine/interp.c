@@ -1,0 +1,489 @@
+/* interp.c: the step interpreter. engine__advance walks a run's definition
+ * from the first step, reading what the history already decided (the
+ * reducer's state, reduce.c) and deciding what it has not: each decision is
+ * a new history event (engine__emit), reduced into the state at once, so the
+ * walk continues until the run blocks (a task, signal or timer is pending)
+ * or closes. Conditions and rendered values are recorded in the history
+ * (branch.taken, task.scheduled's input, foreach.expanded's items), so
+ * replaying a history never re-evaluates a template. Templates and
+ * expressions are rules/'s (rules_render, rules_eval). */
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { W_DONE, W_BLOCKED, W_FAILED, W_COMPLETED, W_ERROR } wres;
+
+typedef struct walker {
+    engine__ws *ws;
+    engine__run *run;
+    sy_error *err;
+    cJSON *value; /* owned: the last step's result, the complete result, or the fail error */
+} walker;
+
+static wres walk_list(walker *w, const cJSON *steps, const char *prefix);
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int64_t num(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static cJSON *ctx(walker *w)
+{
+    return JGET(w->run->state, "ctx");
+}
+
+static const cJSON *key_rec(walker *w, const char *key)
+{
+    return JGET(JGET(w->run->state, "keys"), key);
+}
+
+static void set_value(walker *w, cJSON *v)
+{
+    cJSON_Delete(w->value);
+    w->value = v ? v : cJSON_CreateNull();
+}
+
+static wres fail_with(walker *w, const char *type, const char *msg)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddStringToObject(e, "message", msg);
+    set_value(w, e);
+    return W_FAILED;
+}
+
+static cJSON *event(const char *key, const cJSON *step)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "step", key);
+    cJSON_AddStringToObject(d, "name", str(step, "name"));
+    return d;
+}
+
+/* ---- task and human steps -------------------------------------------------- */
+
+static wres schedule_task(walker *w, const cJSON *step, const char *key, const char *name)
+{
+    cJSON *input = NULL;
+    const cJSON *tmpl = JGET(step, "input");
+    sy_error e = {0};
+    if (tmpl && engine__render(tmpl, ctx(w), &input, &e) != SY_OK)
+        return fail_with(w, "template_error", e.message);
+    bool human = strcmp(str(step, "kind"), "human") == 0;
+    const char *queue = str(step, "queue");
+    if (!*queue)
+        queue = w->run->task_queue;
+    char task_id[400];
+    snprintf(task_id, sizeof task_id, "%s:%s", w->run->run_id, key);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "step", key);
+    cJSON_AddStringToObject(d, "name", name);
+    cJSON_AddStringToObject(d, "task_id", task_id);
+    cJSON_AddStringToObject(d, "task", str(step, "task"));
+    cJSON_AddStringToObject(d, "queue", human ? "human" : queue);
+    cJSON_AddNumberToObject(d, "attempt", 1);
+    cJSON_AddBoolToObject(d, "human", human);
+    cJSON_AddItemToObject(d, "input", input ? input : cJSON_CreateObject());
+    const char *copy[] = {"retry", "timeouts", "deadline_ms", "assignee"};
+    for (size_t i = 0; i < 4; i++)
+        if (JGET(step, copy[i]))
+            cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(step, copy[i]), 1));
+    engine__emit(w->ws, w->run, "task.scheduled", d);
+    return W_BLOCKED;
+}
+
+/* The outcome of one task whose key record is k (NULL: not scheduled yet). */
+static wres task_outcome(walker *w, const cJSON *step, const cJSON *k)
+{
+    const char *status = str(k, "status");
+    if (strcmp(status, "done") == 0) {
+        set_value(w, cJSON_Duplicate(JGET(k, "result"), 1));
+        return W_DONE;
+    }
+    if (strcmp(status, "failed") == 0) {
+        if (cJSON_IsTrue(JGET(step, "continue_on_failure"))) {
+            set_value(w, NULL);
+            return W_DONE;
+        }
+        set_value(w, cJSON_Duplicate(JGET(k, "error"), 1));
+        return W_FAILED;
+    }
+    return W_BLOCKED;
+}
+
+static wres step_task(walker *w, const cJSON *step, const char *key)
+{
+    const cJSON *k = key_rec(w, key);
+    if (!k || !*str(k, "status"))
+        return schedule_task(w, step, key, str(step, "name"));
+    return task_outcome(w, step, k);
+}
+
+/* ---- wait, sleep, emit -------------------------------------------------------- */
+
+static wres step_wait(walker *w, const cJSON *step, const char *key)
+{
+    const cJSON *k = key_rec(w, key);
+    const char *status = str(k, "status");
+    if (strcmp(status, "done") == 0) {
+        set_value(w, cJSON_Duplicate(JGET(k, "signal"), 1));
+        return W_DONE;
+    }
+    if (strcmp(status, "timed_out") == 0) {
+        if (strcmp(str(step, "on_timeout"), "continue") == 0) {
+            set_value(w, NULL);
+            return W_DONE;
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "wait for signal \"%s\" timed out", str(step, "signal"));
+        return fail_with(w, "timeout", msg);
+    }
+    /* signals are buffered: the oldest unconsumed one of that name is taken */
+    const cJSON *e;
+    cJSON_ArrayForEach(e, JGET(w->run->state, "sigq"))
+    {
+        if (cJSON_IsTrue(JGET(e, "consumed")) || strcmp(str(e, "name"), str(step, "signal")) != 0)
+            continue;
+        cJSON *d = event(key, step);
+        cJSON_AddNumberToObject(d, "signal_seq", (double)num(e, "seq"));
+        engine__emit(w->ws, w->run, "signal.consumed", d);
+        set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "signal"), 1));
+        return W_DONE;
+    }
+    if (!*status && num(step, "timeout_ms") > 0) {
+        cJSON *d = event(key, step);
+        cJSON_AddStringToObject(d, "kind", "wait_timeout");
+        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + num(step, "timeout_ms")));
+        engine__emit(w->ws, w->run, "timer.started", d);
+    }
+    return W_BLOCKED;
+}
+
+static wres step_sleep(walker *w, const cJSON *step, const char *key)
+{
+    const char *status = str(key_rec(w, key), "status");
+    if (strcmp(status, "done") == 0)
+        return W_DONE;
+    if (!*status) {
+        cJSON *d = event(key, step);
+        cJSON_AddStringToObject(d, "kind", "sleep");
+        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + num(step, "duration_ms")));
+        engine__emit(w->ws, w->run, "timer.started", d);
+    }
+    return W_BLOCKED;
+}
+
+static wres render_field(walker *w, const cJSON *step, const char *field, cJSON **out)
+{
+    sy_error e = {0};
+    const cJSON *t = JGET(step, field);
+    *out = NULL;
+    if (!t || cJSON_IsNull(t))
+        return W_DONE;
+    if (engine__render(t, ctx(w), out, &e) != SY_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", str(step, "name"), field, e.message);
+        return fail_with(w, "template_error", msg);
+    }
+    return W_DONE;
+}
+
+static wres step_emit(walker *w, const cJSON *step, const char *key)
+{
+    if (strcmp(str(key_rec(w, key), "status"), "done") == 0)
+        return W_DONE;
+    cJSON *type = NULL, *subject = NULL, *payload = NULL;
+    wres r = render_field(w, step, "type", &type);
+    if (r == W_DONE)
+        r = render_field(w, step, "subject", &subject);
+    if (r == W_DONE)
+        r = render_field(w, step, "payload", &payload);
+    if (r == W_DONE && !cJSON_IsString(type))
+        r = fail_with(w, "template_error", "emit: type must render to a string");
+    if (r != W_DONE) {
+        cJSON_Delete(type);
+        cJSON_Delete(subject);
+        cJSON_Delete(payload);
+        return r;
+    }
+    cJSON *d = event(key, step);
+    cJSON_AddItemToObject(d, "type", type);
+    cJSON_AddItemToObject(d, "subject", cJSON_IsString(subject) ? subject : cJSON_CreateNull());
+    if (!cJSON_IsString(subject))
+        cJSON_Delete(subject);
+    cJSON_AddItemToObject(d, "payload", payload ? payload : cJSON_CreateObject());
+    cJSON_AddNumberToObject(d, "schema_version", num(step, "schema_version") ? (double)num(step, "schema_version") : 1);
+    engine__emit(w->ws, w->run, "event.emitted", d);
+    return W_DONE;
+}
+
+/* ---- if, foreach, fail, complete ------------------------------------------------ */
+
+static wres step_if(walker *w, const cJSON *step, const char *key)
+{
+    const char *branch = str(key_rec(w, key), "branch");
+    if (!*branch) {
+        bool yes = false;
+        sy_error e = {0};
+        if (engine__eval(str(step, "condition"), ctx(w), &yes, &e) != SY_OK)
+            return fail_with(w, "expression_error", e.message);
+        cJSON *d = event(key, step);
+        cJSON_AddStringToObject(d, "branch", yes ? "then" : "else");
+        engine__emit(w->ws, w->run, "branch.taken", d);
+        branch = yes ? "then" : "else";
+    }
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s/%c", key, branch[0] == 't' ? 't' : 'e');
+    return walk_list(w, JGET(step, strcmp(branch, "then") == 0 ? "then" : "else"), prefix);
+}
+
+static wres foreach_expand(walker *w, const cJSON *step, const char *key)
+{
+    cJSON *items = NULL;
+    wres r = render_field(w, step, "items", &items);
+    if (r != W_DONE)
+        return r;
+    if (!cJSON_IsArray(items)) {
+        cJSON_Delete(items);
+        return fail_with(w, "template_error", "foreach: items must render to an array");
+    }
+    cJSON *d = event(key, step);
+    cJSON_AddNumberToObject(d, "count", cJSON_GetArraySize(items));
+    cJSON_AddItemToObject(d, "items", items);
+    engine__emit(w->ws, w->run, "foreach.expanded", d);
+    return W_DONE;
+}
+
+/* Schedules item i of a foreach with `<as>` and `index` in the context. */
+static wres foreach_schedule(walker *w, const cJSON *step, const char *key, int i)
+{
+    const cJSON *items = JGET(key_rec(w, key), "items");
+    const char *as = *str(step, "as") ? str(step, "as") : "item";
+    cJSON *c = ctx(w);
+    cJSON_AddItemToObject(c, as, cJSON_Duplicate(cJSON_GetArrayItem(items, i), 1));
+    cJSON_AddNumberToObject(c, "index", i);
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s#%d", key, i);
+    cJSON *task = cJSON_Duplicate(JGET(step, "task"), 1);
+    if (!JGET(task, "kind"))
+        cJSON_AddStringToObject(task, "kind", "task");
+    wres r = schedule_task(w, task, sub, str(step, "name"));
+    cJSON_Delete(task);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, as);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "index");
+    return r == W_BLOCKED ? W_DONE : r;
+}
+
+static wres step_foreach(walker *w, const cJSON *step, const char *key)
+{
+    const char *status = str(key_rec(w, key), "status");
+    if (strcmp(status, "done") == 0) {
+        set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "result"), 1));
+        return W_DONE;
+    }
+    if (!*status && foreach_expand(w, step, key) != W_DONE)
+        return W_FAILED;
+    int n = (int)num(key_rec(w, key), "count"), inflight = 0, done = 0;
+    int maxp = (int)num(step, "max_parallel");
+    const cJSON *task = JGET(step, "task");
+    cJSON *results = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        char sub[300];
+        snprintf(sub, sizeof sub, "%s#%d", key, i);
+        const cJSON *k = key_rec(w, sub);
+        wres r = W_BLOCKED;
+        if (!k && (maxp <= 0 || inflight < maxp))
+            r = foreach_schedule(w, step, key, i) == W_DONE ? W_BLOCKED : W_FAILED;
+        else if (k)
+            r = task_outcome(w, task, k);
+        else
+            r = W_ERROR; /* not scheduled yet: max_parallel reached */
+        if (r == W_FAILED) {
+            cJSON_Delete(results);
+            return W_FAILED;
+        }
+        done += r == W_DONE;
+        inflight += r == W_BLOCKED;
+        cJSON_AddItemToArray(results, r == W_DONE ? cJSON_Duplicate(w->value, 1) : cJSON_CreateNull());
+    }
+    if (done < n) {
+        cJSON_Delete(results);
+        return W_BLOCKED;
+    }
+    cJSON *d = event(key, step);
+    cJSON_AddItemToObject(d, "result", results);
+    engine__emit(w->ws, w->run, "foreach.joined", d);
+    set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "result"), 1));
+    return W_DONE;
+}
+
+static wres step_fail(walker *w, const cJSON *step)
+{
+    cJSON *e = NULL;
+    wres r = render_field(w, step, "error", &e);
+    if (r != W_DONE)
+        return r;
+    set_value(w, e ? e : cJSON_CreateObject());
+    return W_FAILED;
+}
+
+static wres step_complete(walker *w, const cJSON *step)
+{
+    cJSON *v = NULL;
+    wres r = render_field(w, step, "result", &v);
+    if (r != W_DONE)
+        return r;
+    set_value(w, v);
+    return W_COMPLETED;
+}
+
+static wres walk_step(walker *w, const cJSON *step, const char *key)
+{
+    const char *kind = str(step, "kind");
+    if (strcmp(kind, "task") == 0 || strcmp(kind, "human") == 0)
+        return step_task(w, step, key);
+    if (strcmp(kind, "wait") == 0)
+        return step_wait(w, step, key);
+    if (strcmp(kind, "sleep") == 0)
+        return step_sleep(w, step, key);
+    if (strcmp(kind, "emit") == 0)
+        return step_emit(w, step, key);
+    if (strcmp(kind, "if") == 0)
+        return step_if(w, step, key);
+    if (strcmp(kind, "foreach") == 0)
+        return step_foreach(w, step, key);
+    if (strcmp(kind, "fail") == 0)
+        return step_fail(w, step);
+    if (strcmp(kind, "complete") == 0)
+        return step_complete(w, step);
+    return fail_with(w, "bad_definition", "unknown step kind");
+}
+
+static wres walk_list(walker *w, const cJSON *steps, const char *prefix)
+{
+    int i = 0;
+    const cJSON *step;
+    cJSON_ArrayForEach(step, steps)
+    {
+        char key[256];
+        snprintf(key, sizeof key, "%s%s%d", prefix, *prefix ? "/" : "", i++);
+        wres r = walk_step(w, step, key);
+        if (r != W_DONE)
+            return r;
+    }
+    return W_DONE;
+}
+
+/* ---- closing --------------------------------------------------------------------- */
+
+/* Cancels every task not yet finished (a task.canceled event each). */
+void engine__cancel_pending(engine__ws *ws, engine__run *run)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, JGET(run->state, "tasks"))
+    {
+        const char *st = str(t, "status");
+        if (strcmp(st, "scheduled") && strcmp(st, "started") && strcmp(st, "backoff"))
+            continue;
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "task_id", t->string);
+        cJSON_AddNumberToObject(d, "attempt", (double)num(t, "attempt"));
+        engine__emit(ws, run, "task.canceled", d);
+    }
+}
+
+static void close_run(engine__ws *ws, engine__run *run, const char *type, const char *field,
+                      cJSON *value)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddItemToObject(d, field, value ? value : cJSON_CreateNull());
+    engine__emit(ws, run, type, d);
+}
+
+sy_status engine__advance(engine__ws *ws, engine__run *run, sy_error *err)
+{
+    if (strcmp(str(run->state, "status"), "running") != 0)
+        return SY_OK;
+    if (cJSON_IsTrue(JGET(run->state, "cancel_requested"))) {
+        engine__cancel_pending(ws, run);
+        close_run(ws, run, "workflow.canceled", "reason", cJSON_CreateString("cancel requested"));
+        return SY_OK;
+    }
+    walker w = {.ws = ws, .run = run, .err = err, .value = cJSON_CreateNull()};
+    wres r = walk_list(&w, JGET(run->def->body, "steps"), "");
+    if (r == W_DONE || r == W_COMPLETED) {
+        close_run(ws, run, "workflow.completed", "result", w.value);
+        w.value = NULL;
+    } else if (r == W_FAILED) {
+        engine__cancel_pending(ws, run);
+        close_run(ws, run, "workflow.failed", "error", w.value);
+        w.value = NULL;
+    }
+    cJSON_Delete(w.value);
+    return r == W_ERROR ? err->status : SY_OK;
+}
+
+/* ---- task failures and retries ------------------------------------------------------ */
+
+static bool non_retryable(const cJSON *retry, const char *type)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, JGET(retry, "non_retryable"))
+    {
+        if (cJSON_IsString(t) && type && strcmp(t->valuestring, type) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Backoff before attempt+1: initial * backoff^(attempt-1), capped. */
+static int64_t backoff_ms(const cJSON *retry, int64_t attempt)
+{
+    double initial = cJSON_IsNumber(JGET(retry, "initial_interval_ms")) ? JGET(retry, "initial_interval_ms")->valuedouble : 1000;
+    double factor = cJSON_IsNumber(JGET(retry, "backoff")) ? JGET(retry, "backoff")->valuedouble : 2.0;
+    double cap = cJSON_IsNumber(JGET(retry, "maximum_interval_ms")) ? JGET(retry, "maximum_interval_ms")->valuedouble : 100 * initial;
+    double d = initial * pow(factor, (double)(attempt - 1));
+    return (int64_t)(d > cap ? cap : d);
+}
+
+void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, const char *type,
+                          cJSON *error, bool retryable, bool force_final)
+{
+    const cJSON *retry = JGET(task, "retry");
+    int64_t attempt = num(task, "attempt"), max = num(retry, "maximum_attempts");
+    bool final = force_final || !retryable || non_retryable(retry, str(error, "type")) ||
+                 (max > 0 && attempt >= max) || cJSON_IsTrue(JGET(task, "human"));
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "task_id", task->string);
+    cJSON_AddNumberToObject(d, "attempt", (double)attempt);
+    cJSON_AddItemToObject(d, "error", error);
+    cJSON_AddBoolToObject(d, "final", final);
+    if (!final)
+        cJSON_AddNumberToObject(d, "retry_at", (double)(engine__ws_now(ws) + backoff_ms(retry, attempt)));
+    engine__emit(ws, run, type, d);
+}
+
+void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "step", str(task, "step"));
+    cJSON_AddStringToObject(d, "name", str(task, "name"));
+    cJSON_AddStringToObject(d, "task_id", task->string);
+    cJSON_AddStringToObject(d, "queue", str(task, "queue"));
+    cJSON_AddNumberToObject(d, "attempt", (double)(num(task, "attempt") + 1));
+    cJSON_AddBoolToObject(d, "human", cJSON_IsTrue(JGET(task, "human")));
+    const char *copy[] = {"input", "retry", "timeouts", "task"};
+    for (size_t i = 0; i < 4; i++)
+        if (JGET(task, copy[i]))
+            cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(task, copy[i]), 1));
+    engine__emit(ws, run, "task.scheduled", d);
+}

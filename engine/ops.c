@@ -1,0 +1,397 @@
+/* ops.c: the semantics of each operation of a batch: start (if_running /
+ * if_closed), signal (and signal-with-start), cancel, terminate, task
+ * reports with attempt checks, timer firings, dead letters. Each works on
+ * the in-memory runs of the write set and emits history events; the
+ * interpreter (interp.c) then advances the run. */
+#include "batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int64_t num(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static bool running(const engine__run *run)
+{
+    return run && strcmp(run->status, "running") == 0;
+}
+
+static void sync_status(engine__run *run)
+{
+    const char *st = cJSON_GetStringValue(JGET(run->state, "status"));
+    snprintf(run->status, sizeof run->status, "%s", st ? st : "running");
+}
+
+static bool id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n < 1 || n > 255)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr("._:/-", *p)))
+            return false;
+    return true;
+}
+
+sy_status engine__check_start(const engine *eng, const engine__start *st, sy_error *err)
+{
+    if (!id_valid(st->wid))
+        return sy_error_set(err, SY_INVALID, "bad_workflow_id", "workflow_id",
+                            "workflow ID \"%.64s\" does not match ^[A-Za-z0-9._:/-]{1,255}$",
+                            st->wid ? st->wid : "");
+    if (!st->type || !engine__def_by_type(eng, st->type))
+        return sy_error_set(err, SY_INVALID, "unknown_workflow_type", "workflow_type",
+                            "unknown workflow type \"%.64s\"", st->type ? st->type : "");
+    if (st->input && !cJSON_IsObject(st->input) && !cJSON_IsNull(st->input))
+        return sy_error_set(err, SY_INVALID, "bad_input", "input", "input must be a JSON object");
+    char *text = cJSON_PrintUnformatted(st->input);
+    size_t n = text ? strlen(text) : 0;
+    free(text);
+    if (n > eng->max_input)
+        return sy_error_set(err, SY_INVALID, "input_too_large", "input",
+                            "input is %zu bytes, more than the limit of %zu", n, eng->max_input);
+    if (st->trace_id && strlen(st->trace_id) != 32)
+        return sy_error_set(err, SY_INVALID, "bad_trace_id", "trace_id",
+                            "trace_id must be 32 lowercase hex digits");
+    return SY_OK;
+}
+
+/* A refused action: the event's outcome says why; a router event also gets
+ * a dead letter row (and its sy.deadletter.<code> outcome). */
+static void refuse(engine__ws *ws, engine_batch *b, engine__op *op, const char *code,
+                   const char *fmt, const char *arg)
+{
+    engine_result *res = &b->evs[op->ev].res;
+    res->outcome = ENGINE_DEAD_LETTERED;
+    snprintf(res->code, sizeof res->code, "%s", code);
+    snprintf(res->message, sizeof res->message, fmt, arg);
+    if (b->api)
+        return;
+    engine__ws_dead_letter(ws, op->event_id, code, res->message, NULL, NULL, 0, NULL, 0);
+}
+
+static void ignore(engine_batch *b, engine__op *op, const char *code, const char *msg)
+{
+    engine_result *res = &b->evs[op->ev].res;
+    res->outcome = ENGINE_DUPLICATE;
+    snprintf(res->code, sizeof res->code, "%s", code);
+    snprintf(res->message, sizeof res->message, "%s", msg);
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+static void terminate_run(engine__ws *ws, engine__run *run, const char *reason)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, JGET(run->state, "tasks"))
+    {
+        const char *s = str(t, "status");
+        if (!strcmp(s, "scheduled") || !strcmp(s, "started") || !strcmp(s, "backoff"))
+            engine__ws_task(ws, run, t, "canceled", 0, 0);
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "reason", reason ? reason : "terminated");
+    engine__emit(ws, run, "workflow.terminated", d);
+    sync_status(run);
+}
+
+static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const engine__start *st,
+                         engine__run **out, sy_error *err)
+{
+    const engine__def *def = engine__def_by_type(ws->eng, st->type);
+    engine__run *prev = engine__ws_find(ws, st->wid);
+    engine__run *run = calloc(1, sizeof *run);
+    snprintf(run->workflow_id, sizeof run->workflow_id, "%s", st->wid);
+    engine__uuid(run->run_id);
+    snprintf(run->type, sizeof run->type, "%s", st->type);
+    snprintf(run->def_hash, sizeof run->def_hash, "%s", def->hash);
+    snprintf(run->status, sizeof run->status, "running");
+    const char *q = st->queue ? st->queue : cJSON_GetStringValue(JGET(def->body, "task_queue"));
+    snprintf(run->task_queue, sizeof run->task_queue, "%s", q ? q : st->type);
+    if (st->trace_id)
+        snprintf(run->trace_id, sizeof run->trace_id, "%s", st->trace_id);
+    else
+        engine__trace_id(run->trace_id);
+    run->causation_id = st->event_id ? strdup(st->event_id) : op->event_id ? strdup(op->event_id) : NULL;
+    run->def = def;
+    run->next_seq = 1;
+    run->started_at = ws->now;
+    run->exists_id = prev != NULL;
+    run->new_run = run->current = run->loaded = true;
+    run->input = st->input ? cJSON_Duplicate(st->input, 1) : cJSON_CreateObject();
+    run->state = engine__state_new(run->workflow_id, run->run_id, run->type);
+    if (prev)
+        prev->current = false;
+    engine__ws_add_run(ws, run);
+    engine__ws_def(ws, def);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddItemToObject(d, "input", cJSON_Duplicate(run->input, 1));
+    cJSON_AddStringToObject(d, "workflow_type", run->type);
+    cJSON_AddStringToObject(d, "def_hash", run->def_hash);
+    cJSON_AddStringToObject(d, "task_queue", run->task_queue);
+    engine__emit(ws, run, "workflow.started", d);
+    sy_status s = engine__advance(ws, run, err);
+    sync_status(run);
+    engine_result *res = &b->evs[op->ev].res;
+    res->started = true;
+    snprintf(res->run_id, sizeof res->run_id, "%s", run->run_id);
+    *out = run;
+    return s;
+}
+
+/* Applies the ID policies; *out is the run the start leaves (NULL: refused). */
+static sy_status do_start(engine__ws *ws, engine_batch *b, engine__op *op, const engine__start *st,
+                          engine__run **out, sy_error *err)
+{
+    *out = NULL;
+    sy_error e = {0};
+    if (engine__check_start(ws->eng, st, &e) != SY_OK) {
+        refuse(ws, b, op, e.code, "%s", e.message);
+        return SY_OK;
+    }
+    engine__run *run = engine__ws_find(ws, st->wid);
+    engine_result *res = &b->evs[op->ev].res;
+    if (running(run)) {
+        if (st->if_running == RULES_IF_RUNNING_USE_EXISTING) {
+            snprintf(res->run_id, sizeof res->run_id, "%s", run->run_id);
+            *out = run;
+            return SY_OK;
+        }
+        if (st->if_running == RULES_IF_RUNNING_FAIL) {
+            refuse(ws, b, op, "workflow_running", "workflow \"%.200s\" is already running", st->wid);
+            return SY_OK;
+        }
+        terminate_run(ws, run, "terminated by a new start (if_running: terminate_existing)");
+    } else if (run) {
+        bool failed = !strcmp(run->status, "failed") || !strcmp(run->status, "canceled") ||
+                      !strcmp(run->status, "terminated");
+        if (st->if_closed == RULES_IF_CLOSED_REJECT ||
+            (st->if_closed == RULES_IF_CLOSED_ALLOW_FAILED_ONLY && !failed)) {
+            refuse(ws, b, op, "workflow_closed", "workflow \"%.200s\" is closed and may not start again", st->wid);
+            return SY_OK;
+        }
+    }
+    return new_run(ws, b, op, st, out, err);
+}
+
+/* ---- signal, cancel, terminate ------------------------------------------------------------ */
+
+static void bind(engine__run *run, const engine__op *op)
+{
+    run->cur_event_id = op->event_id;
+    run->cur_trace_id = op->trace_id && strlen(op->trace_id) == 32 ? op->trace_id : NULL;
+}
+
+static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
+{
+    engine__run *run = engine__ws_find(ws, op->wid);
+    if (!running(run)) {
+        if (op->if_missing == RULES_IF_MISSING_DROP) {
+            snprintf(b->evs[op->ev].res.code, sizeof b->evs[op->ev].res.code, "dropped");
+            return SY_OK;
+        }
+        if (op->if_missing != RULES_IF_MISSING_START || !op->has_start) {
+            refuse(ws, b, op, run ? "workflow_closed" : "workflow_not_found",
+                   "no running workflow \"%.200s\" to signal", op->wid);
+            return SY_OK;
+        }
+        sy_status st = do_start(ws, b, op, &op->start, &run, err);
+        if (st != SY_OK || !running(run))
+            return st;
+    }
+    bind(run, op);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "signal", op->signal ? op->signal : "");
+    cJSON_AddItemToObject(d, "payload", cJSON_Duplicate(op->payload, 1));
+    if (op->event_id)
+        cJSON_AddStringToObject(d, "event_id", op->event_id);
+    engine__emit(ws, run, "workflow.signaled", d);
+    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    sy_status st = engine__advance(ws, run, err);
+    sync_status(run);
+    return st;
+}
+
+static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
+{
+    engine__run *run = engine__ws_find(ws, op->wid);
+    if (!running(run)) {
+        refuse(ws, b, op, run ? "workflow_closed" : "workflow_not_found",
+               "no running workflow \"%.200s\"", op->wid);
+        return SY_OK;
+    }
+    bind(run, op);
+    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    if (op->kind == OP_TERMINATE) {
+        terminate_run(ws, run, op->reason);
+        return SY_OK;
+    }
+    if (!cJSON_IsTrue(JGET(run->state, "cancel_requested"))) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "reason", op->reason ? op->reason : "canceled");
+        engine__emit(ws, run, "workflow.cancel_requested", d);
+    }
+    sy_status st = engine__advance(ws, run, err);
+    sync_status(run);
+    return st;
+}
+
+/* ---- task reports ----------------------------------------------------------------------------- */
+
+static sy_status report_apply(engine__ws *ws, engine__run *run, engine__op *op, const cJSON *t,
+                              sy_error *err)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "task_id", op->task_id);
+    cJSON_AddNumberToObject(d, "attempt", (double)num(t, "attempt"));
+    if (op->report == ENGINE_REPORT_STARTED) {
+        engine__emit(ws, run, "task.started", d);
+        return SY_OK;
+    }
+    if (op->report == ENGINE_REPORT_COMPLETED) {
+        cJSON_AddItemToObject(d, "result", cJSON_Duplicate(op->result, 1));
+        engine__emit(ws, run, "task.completed", d);
+    } else {
+        cJSON_Delete(d);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "type", op->error_type);
+        cJSON_AddStringToObject(e, "message", op->error_message);
+        cJSON_AddBoolToObject(e, "retryable", op->retryable);
+        engine__task_failure(ws, run, t, "task.failed", e, op->retryable, false);
+    }
+    sy_status st = engine__advance(ws, run, err);
+    sync_status(run);
+    return st;
+}
+
+static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
+{
+    engine__run *run = op->wid ? engine__ws_find(ws, op->wid) : NULL;
+    const cJSON *t = run && run->state ? JGET(JGET(run->state, "tasks"), op->task_id) : NULL;
+    if (!op->wid || (run && run->state && !t) || (run && strncmp(op->task_id, run->run_id, 36) != 0)) {
+        ws->s->stats[ENGINE_STAT_UNKNOWN_TASKS]++;
+        ignore(b, op, "unknown_task", "no such task");
+        return SY_OK;
+    }
+    if (!running(run)) {
+        ws->s->stats[ENGINE_STAT_CLOSED_REPORTS]++;
+        ignore(b, op, "workflow_closed", "the task's workflow is closed");
+        return SY_OK;
+    }
+    const char *ts = str(t, "status");
+    bool open = !strcmp(ts, "scheduled") || !strcmp(ts, "started");
+    bool attempt_ok = op->attempt == 0 || op->attempt == num(t, "attempt");
+    bool kind_ok = op->report == ENGINE_REPORT_STARTED ? !strcmp(ts, "scheduled")
+                   : op->report == ENGINE_REPORT_HEARTBEAT ? open
+                                                           : open;
+    if (!attempt_ok || !kind_ok) {
+        ws->s->stats[ENGINE_STAT_STALE_REPORTS]++;
+        ignore(b, op, "stale_attempt", "the report is for an attempt that is not current");
+        return SY_OK;
+    }
+    bind(run, op);
+    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    if (op->report == ENGINE_REPORT_HEARTBEAT) {
+        engine__ws_task(ws, run, t, ts, 0, ws->now);
+        return SY_OK;
+    }
+    return report_apply(ws, run, op, t, err);
+}
+
+/* ---- timers ------------------------------------------------------------------------------------- */
+
+static bool timer_due(const cJSON *t, const char *kind, int64_t attempt)
+{
+    const char *s = str(t, "status");
+    if (!strcmp(kind, "schedule_to_close") || !strcmp(kind, "deadline"))
+        return !strcmp(s, "scheduled") || !strcmp(s, "started") || !strcmp(s, "backoff");
+    if (num(t, "attempt") != attempt)
+        return false;
+    if (!strcmp(kind, "schedule_to_start"))
+        return !strcmp(s, "scheduled");
+    if (!strcmp(kind, "retry"))
+        return !strcmp(s, "backoff");
+    return !strcmp(s, "started"); /* start_to_close, heartbeat */
+}
+
+static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
+{
+    engine__run *run = engine__ws_find(ws, op->wid);
+    if (!running(run) || strcmp(run->run_id, op->run_id) != 0 || !run->state) {
+        ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+        return SY_OK;
+    }
+    const char *kind = op->timer_kind;
+    if (!strcmp(kind, "sleep") || !strcmp(kind, "wait_timeout")) {
+        if (!JGET(JGET(run->state, "timers"), op->timer_id)) {
+            ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+            return SY_OK;
+        }
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "timer_id", op->timer_id);
+        cJSON_AddStringToObject(d, "step", str(op->timer_data, "step"));
+        engine__emit(ws, run, "timer.fired", d);
+    } else {
+        const cJSON *t = JGET(JGET(run->state, "tasks"), str(op->timer_data, "task_id"));
+        if (!t || !timer_due(t, kind, num(op->timer_data, "attempt"))) {
+            ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+            return SY_OK;
+        }
+        if (!strcmp(kind, "retry")) {
+            engine__task_retry(ws, run, t);
+        } else {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "type", "timeout");
+            cJSON_AddStringToObject(e, "kind", kind);
+            cJSON_AddStringToObject(e, "message", "the task timed out");
+            bool final = !strcmp(kind, "schedule_to_close") || !strcmp(kind, "deadline");
+            engine__task_failure(ws, run, t, "task.timed_out", e, true, final);
+        }
+    }
+    ws->s->stats[ENGINE_STAT_TIMERS_FIRED]++;
+    sy_status st = engine__advance(ws, run, err);
+    sync_status(run);
+    return st;
+}
+
+bool engine__op_needs_history(const engine__op *op)
+{
+    if (op->kind == OP_START)
+        return op->start.if_running == RULES_IF_RUNNING_TERMINATE;
+    return op->kind != OP_DEAD_LETTER;
+}
+
+sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
+{
+    engine__run *run = NULL;
+    switch (op->kind) {
+    case OP_START:
+        return do_start(ws, b, op, &op->start, &run, err);
+    case OP_SIGNAL:
+        return do_signal(ws, b, op, err);
+    case OP_CANCEL:
+    case OP_TERMINATE:
+        return do_close(ws, b, op, err);
+    case OP_REPORT:
+        return do_report(ws, b, op, err);
+    case OP_TIMER:
+        return do_timer(ws, op, err);
+    case OP_DEAD_LETTER:
+        engine__ws_dead_letter(ws, op->event_id, op->code, op->message, op->subject, op->body,
+                               op->body_len, op->headers, op->stream_seq);
+        b->evs[op->ev].res.outcome = ENGINE_DEAD_LETTERED;
+        snprintf(b->evs[op->ev].res.code, sizeof b->evs[op->ev].res.code, "%s", op->code);
+        return SY_OK;
+    }
+    return SY_OK;
+}

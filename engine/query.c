@@ -1,0 +1,235 @@
+/* query.c: reading the store: describe, list (filters, keyset pagination),
+ * history, and dead letters for `switchyard dlq`. Postgres builds the JSON
+ * (json_build_object), so the shapes live in one place: engine/README.md. */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+static sy_status json_query(engine_session *s, const char *sql, int n, const char *const *p,
+                            cJSON **out, sy_error *err)
+{
+    PGresult *r = NULL;
+    *out = NULL;
+    sy_status st = engine__exec(s, sql, n, p, &r, err);
+    if (st != SY_OK)
+        return st;
+    if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no such workflow");
+    }
+    *out = cJSON_Parse(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return *out ? SY_OK : sy_error_set(err, SY_INTERNAL, "bad_json", NULL, "unparseable result");
+}
+
+/* The run: run_id when given, else the latest run of workflow_id. */
+static const char RUN_SEL[] =
+    "SELECT r.* FROM runs r WHERE r.namespace = $1 AND r.workflow_id = $2"
+    " AND ($3::uuid IS NULL OR r.run_id = $3::uuid) ORDER BY r.started_at DESC LIMIT 1";
+
+sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
+                          cJSON **out, sy_error *err)
+{
+    sy_buf q = SY_BUF_INIT;
+    sy_buf_printf(&q,
+                  "WITH run AS (%s) SELECT json_build_object('workflow_id', workflow_id, 'run_id',"
+                  " run_id, 'workflow_type', workflow_type, 'status', status, 'task_queue',"
+                  " task_queue, 'trace_id', trace_id, 'causation_id', causation_id, 'input', input,"
+                  " 'result', result, 'error', error, 'started_at', started_at, 'closed_at',"
+                  " closed_at, 'cancel_requested', cancel_requested, 'definition_hash', def_hash,"
+                  " 'history_length', next_seq - 1, 'pending_tasks', (SELECT coalesce(json_agg("
+                  "json_build_object('task_id', t.task_id, 'name', t.name, 'queue', t.queue,"
+                  " 'attempt', t.attempt, 'status', t.status, 'human', t.human) ORDER BY"
+                  " t.scheduled_at), '[]') FROM tasks t WHERE t.run_id = run.run_id AND t.status"
+                  " IN ('scheduled', 'started', 'backoff'))) FROM run",
+                  RUN_SEL);
+    const char *p[] = {s->eng->ns, workflow_id, run_id};
+    sy_status st = json_query(s, q.data, 3, p, out, err);
+    sy_buf_cleanup(&q);
+    if (st == SY_NOT_FOUND) {
+        /* a tombstone: the ID is known but its runs were purged */
+        st = json_query(s,
+                        "SELECT json_build_object('workflow_id', workflow_id, 'run_id', run_id,"
+                        " 'status', status, 'closed_at', closed_at, 'purged', true) FROM"
+                        " workflow_ids WHERE namespace = $1 AND workflow_id = $2",
+                        2, p, out, err);
+    }
+    return st;
+}
+
+sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **out, sy_error *err)
+{
+    engine_list_filter z = {0};
+    if (!f)
+        f = &z;
+    size_t limit = f->limit ? (f->limit > 1000 ? 1000 : f->limit) : 100;
+    char lim[24], after[24], before[24];
+    snprintf(lim, sizeof lim, "%zu", limit);
+    snprintf(after, sizeof after, "%lld", (long long)f->started_after_ms);
+    snprintf(before, sizeof before, "%lld", (long long)f->started_before_ms);
+    /* page token: "<started_at ms>/<run_id>" of the last row (keyset pagination) */
+    char tok_ms[24] = "", tok_run[40] = "";
+    if (f->page_token && sscanf(f->page_token, "%23[0-9]/%39[0-9a-f-]", tok_ms, tok_run) != 2)
+        return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
+    const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before, lim,
+                       *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
+    const char *sql =
+        "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, started_at, closed_at,"
+        " (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE namespace = $1"
+        " AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR status = $3)"
+        " AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"
+        " AND ($5::bigint = 0 OR started_at >= to_timestamp($5::float8 / 1000.0))"
+        " AND ($6::bigint = 0 OR started_at < to_timestamp($6::float8 / 1000.0))"
+        " AND ($8::text IS NULL OR (started_at, run_id) < (to_timestamp($8::float8 / 1000.0),"
+        " $9::uuid)) ORDER BY started_at DESC, run_id DESC LIMIT $7::int + 1)"
+        " SELECT json_build_object('workflows', coalesce((SELECT json_agg(json_build_object("
+        "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"
+        " status, 'started_at', started_at, 'closed_at', closed_at) ORDER BY started_at DESC,"
+        " run_id DESC) FROM (SELECT * FROM page ORDER BY started_at DESC, run_id DESC LIMIT"
+        " $7::int) x), '[]'), 'next_page_token', (SELECT CASE WHEN count(*) > $7::int THEN"
+        " (SELECT ms || '/' || run_id FROM (SELECT * FROM page ORDER BY started_at DESC, run_id"
+        " DESC LIMIT $7::int) y ORDER BY started_at, run_id LIMIT 1) END FROM page))";
+    return json_query(s, sql, 9, p, out, err);
+}
+
+sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
+                         int64_t after_seq, size_t limit, cJSON **out, sy_error *err)
+{
+    char aft[24], lim[24];
+    snprintf(aft, sizeof aft, "%lld", (long long)after_seq);
+    snprintf(lim, sizeof lim, "%zu", limit ? limit : 1000);
+    sy_buf q = SY_BUF_INIT;
+    sy_buf_printf(&q,
+                  "WITH run AS (%s) SELECT (SELECT coalesce(json_agg(json_build_object('seq', seq,"
+                  " 'type', type, 'data', data, 'created_at', created_at) ORDER BY seq), '[]') FROM"
+                  " (SELECT * FROM history h WHERE h.run_id = run.run_id AND h.seq > $4::int ORDER"
+                  " BY seq LIMIT $5::int) x) FROM run",
+                  RUN_SEL);
+    const char *p[] = {s->eng->ns, workflow_id, run_id, aft, lim};
+    sy_status st = json_query(s, q.data, 5, p, out, err);
+    sy_buf_cleanup(&q);
+    return st;
+}
+
+/* ---- dead letters ---------------------------------------------------------------------- */
+
+static const char DL_COLS[] =
+    "id, event_id, code, message, subject, body, headers::text, coalesce(stream_seq, 0),"
+    " (extract(epoch FROM created_at) * 1000)::bigint,"
+    " coalesce((extract(epoch FROM replayed_at) * 1000)::bigint, 0)";
+
+static char *opt(PGresult *r, int i, int c)
+{
+    return PQgetisnull(r, i, c) ? NULL : strdup(PQgetvalue(r, i, c));
+}
+
+static void dl_row(PGresult *r, int i, engine_dead_letter_row *o)
+{
+    memset(o, 0, sizeof *o);
+    o->id = atoll(PQgetvalue(r, i, 0));
+    o->event_id = opt(r, i, 1);
+    o->code = opt(r, i, 2);
+    o->message = opt(r, i, 3);
+    o->subject = opt(r, i, 4);
+    size_t n = 0;
+    unsigned char *raw = PQgetisnull(r, i, 5) ? NULL : PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &n);
+    o->body = malloc(n + 1);
+    if (raw)
+        memcpy(o->body, raw, n);
+    o->body[n] = 0;
+    o->body_len = n;
+    PQfreemem(raw);
+    o->headers = PQgetisnull(r, i, 6) ? NULL : cJSON_Parse(PQgetvalue(r, i, 6));
+    o->stream_seq = strtoull(PQgetvalue(r, i, 7), NULL, 10);
+    o->created_at_ms = atoll(PQgetvalue(r, i, 8));
+    o->replayed_at_ms = atoll(PQgetvalue(r, i, 9));
+}
+
+void engine_dead_letter_row_cleanup(engine_dead_letter_row *row)
+{
+    if (!row)
+        return;
+    free(row->event_id);
+    free(row->code);
+    free(row->message);
+    free(row->subject);
+    free(row->body);
+    cJSON_Delete(row->headers);
+    memset(row, 0, sizeof *row);
+}
+
+void engine_dead_letter_list_cleanup(engine_dead_letter_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->len; i++)
+        engine_dead_letter_row_cleanup(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->len = 0;
+}
+
+sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f,
+                                   engine_dead_letter_list *out, sy_error *err)
+{
+    engine_dlq_filter z = {0};
+    if (!f)
+        f = &z;
+    memset(out, 0, sizeof *out);
+    char after[24], lim[24];
+    snprintf(after, sizeof after, "%lld", (long long)f->after_id);
+    snprintf(lim, sizeof lim, "%zu", f->limit ? f->limit : 100);
+    const char *p[] = {f->code, after, lim, f->include_replayed ? "true" : "false"};
+    sy_buf q = SY_BUF_INIT;
+    sy_buf_printf(&q,
+                  "SELECT %s FROM dead_letters WHERE ($1::text IS NULL OR code = $1) AND id > $2"
+                  " AND ($4::bool OR replayed_at IS NULL) ORDER BY id LIMIT $3",
+                  DL_COLS);
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, q.data, 4, p, &r, err);
+    sy_buf_cleanup(&q);
+    if (st != SY_OK)
+        return st;
+    out->len = (size_t)PQntuples(r);
+    out->items = calloc(out->len ? out->len : 1, sizeof *out->items);
+    for (size_t i = 0; i < out->len; i++)
+        dl_row(r, (int)i, &out->items[i]);
+    PQclear(r);
+    return SY_OK;
+}
+
+sy_status engine_dead_letter_get(engine_session *s, int64_t id, engine_dead_letter_row *out,
+                                 sy_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[] = {ids};
+    sy_buf q = SY_BUF_INIT;
+    sy_buf_printf(&q, "SELECT %s FROM dead_letters WHERE id = $1", DL_COLS);
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, q.data, 1, p, &r, err);
+    sy_buf_cleanup(&q);
+    if (st == SY_OK && PQntuples(r) != 1)
+        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld", (long long)id);
+    if (st == SY_OK)
+        dl_row(r, 0, out);
+    PQclear(r);
+    return st;
+}
+
+sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[] = {ids};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, "UPDATE dead_letters SET replayed_at = now() WHERE id = $1", 1,
+                                p, &r, err);
+    if (st == SY_OK && atoi(PQcmdTuples(r)) != 1)
+        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld", (long long)id);
+    PQclear(r);
+    return st;
+}

@@ -1,0 +1,243 @@
+/* reduce.c: the reducer. The state of a run is a pure function of its
+ * history: engine__reduce folds one history event into a JSON state, and
+ * replaying a recorded history from engine__state_new gives the same state
+ * as the run had (tests/unit/engine replays recorded histories).
+ *
+ * State shape (engine/README.md):
+ *   status, cancel_requested, result, error,
+ *   ctx    {workflow:{id,run_id,type}, input, steps:{<name>:{result,error,signal}}, signals:{<name>:[..]}}
+ *   keys   {<step key>: {status, name, result, error, timer_id, branch, count}}
+ *   tasks  {<task_id>: {step, name, queue, attempt, status, human, input}}
+ *   sigq   [{seq, name, payload, consumed}]
+ *   timers {<timer_id>: {step, kind}}
+ * Step keys name a step's position: "0", "2/t/1" (then-branch), "2/e/0",
+ * "3#4" (the 5th item of a foreach). */
+#include "engine_int.h"
+
+#include <string.h>
+
+static cJSON *obj(cJSON *parent, const char *key)
+{
+    cJSON *o = JGET(parent, key);
+    if (!cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
+        o = cJSON_AddObjectToObject(parent, key);
+    }
+    return o;
+}
+
+static void set(cJSON *o, const char *key, cJSON *v)
+{
+    if (JGET(o, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else
+        cJSON_AddItemToObject(o, key, v);
+}
+
+static void set_copy(cJSON *o, const char *key, const cJSON *v)
+{
+    set(o, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+static void set_str(cJSON *o, const char *key, const char *v)
+{
+    set(o, key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type)
+{
+    cJSON *st = cJSON_CreateObject();
+    cJSON_AddStringToObject(st, "status", "running");
+    cJSON_AddBoolToObject(st, "cancel_requested", 0);
+    cJSON *ctx = cJSON_AddObjectToObject(st, "ctx");
+    cJSON *wf = cJSON_AddObjectToObject(ctx, "workflow");
+    cJSON_AddStringToObject(wf, "id", workflow_id);
+    cJSON_AddStringToObject(wf, "run_id", run_id);
+    cJSON_AddStringToObject(wf, "type", type);
+    cJSON_AddObjectToObject(ctx, "input");
+    cJSON_AddObjectToObject(ctx, "steps");
+    cJSON_AddObjectToObject(ctx, "signals");
+    cJSON_AddObjectToObject(st, "keys");
+    cJSON_AddObjectToObject(st, "tasks");
+    cJSON_AddArrayToObject(st, "sigq");
+    cJSON_AddObjectToObject(st, "timers");
+    return st;
+}
+
+/* Records a step outcome both under its key and, by name, in ctx.steps. */
+static void step_outcome(cJSON *st, const char *key, const char *status, const char *field,
+                         const cJSON *value)
+{
+    cJSON *k = obj(obj(st, "keys"), key);
+    set_str(k, "status", status);
+    if (field)
+        set_copy(k, field, value);
+    const char *name = str(k, "name");
+    if (!*name || strchr(key, '#'))
+        return; /* foreach items are joined by the interpreter */
+    cJSON *s = obj(obj(obj(st, "ctx"), "steps"), name);
+    if (field)
+        set_copy(s, field, value);
+}
+
+static void on_task_scheduled(cJSON *st, const cJSON *d)
+{
+    const char *key = str(d, "step");
+    cJSON *k = obj(obj(st, "keys"), key);
+    set_str(k, "status", "scheduled");
+    set_str(k, "name", str(d, "name"));
+    set_str(k, "task_id", str(d, "task_id"));
+    cJSON *t = obj(obj(st, "tasks"), str(d, "task_id"));
+    set_str(t, "step", key);
+    set_str(t, "name", str(d, "name"));
+    set_str(t, "queue", str(d, "queue"));
+    set_copy(t, "attempt", JGET(d, "attempt"));
+    set_str(t, "status", "scheduled");
+    set(t, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(d, "human"))));
+    set_copy(t, "input", JGET(d, "input"));
+    set_copy(t, "retry", JGET(d, "retry"));
+    set_copy(t, "timeouts", JGET(d, "timeouts"));
+    set_copy(t, "task", JGET(d, "task"));
+}
+
+/* task.started/completed/failed/timed_out/canceled */
+static void on_task_change(cJSON *st, const char *type, const cJSON *d)
+{
+    cJSON *t = JGET(JGET(st, "tasks"), str(d, "task_id"));
+    if (!t)
+        return;
+    const char *key = str(t, "step");
+    const char *verb = type + 5;
+    if (strcmp(verb, "started") == 0) {
+        set_str(t, "status", "started");
+        return;
+    }
+    if (strcmp(verb, "completed") == 0) {
+        set_str(t, "status", "completed");
+        step_outcome(st, key, "done", "result", JGET(d, "result"));
+        return;
+    }
+    if (strcmp(verb, "canceled") == 0) {
+        set_str(t, "status", "canceled");
+        return;
+    }
+    /* failed or timed out: final ends the step, otherwise a retry is due */
+    bool final = cJSON_IsTrue(JGET(d, "final"));
+    set_str(t, "status", final ? "failed" : "backoff");
+    if (final)
+        step_outcome(st, key, "failed", "error", JGET(d, "error"));
+}
+
+static void on_signal(cJSON *st, int64_t seq, const cJSON *d)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "seq", (double)seq);
+    cJSON_AddStringToObject(e, "name", str(d, "signal"));
+    cJSON_AddItemToObject(e, "payload", cJSON_Duplicate(JGET(d, "payload"), 1));
+    cJSON_AddBoolToObject(e, "consumed", 0);
+    cJSON_AddItemToArray(JGET(st, "sigq"), e);
+    cJSON *sigs = obj(obj(st, "ctx"), "signals");
+    cJSON *list = JGET(sigs, str(d, "signal"));
+    if (!list)
+        list = cJSON_AddArrayToObject(sigs, str(d, "signal"));
+    const cJSON *p = JGET(d, "payload");
+    cJSON_AddItemToArray(list, p ? cJSON_Duplicate(p, 1) : cJSON_CreateNull());
+}
+
+static void on_consumed(cJSON *st, const cJSON *d)
+{
+    const cJSON *seq = JGET(d, "signal_seq");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, JGET(st, "sigq"))
+    {
+        if (cJSON_IsNumber(seq) && JGET(e, "seq")->valuedouble == seq->valuedouble) {
+            cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)e, "consumed", cJSON_CreateTrue());
+            const char *key = str(d, "step");
+            set_str(obj(obj(st, "keys"), key), "name", str(d, "name"));
+            step_outcome(st, key, "done", "signal", JGET(e, "payload"));
+            step_outcome(st, key, "done", "result", JGET(e, "payload"));
+        }
+    }
+}
+
+static void on_timer(cJSON *st, int64_t seq, const char *type, const cJSON *d)
+{
+    const char *key = str(d, "step");
+    cJSON *k = obj(obj(st, "keys"), key);
+    if (strcmp(type, "timer.started") == 0) {
+        char id[64];
+        snprintf(id, sizeof id, "%s:%lld", str(JGET(JGET(st, "ctx"), "workflow"), "run_id"),
+                 (long long)seq);
+        set_str(k, "status", "timer");
+        set_str(k, "name", str(d, "name"));
+        set_str(k, "timer_id", id);
+        cJSON *t = obj(obj(st, "timers"), id);
+        set_str(t, "step", key);
+        set_str(t, "kind", str(d, "kind"));
+        return;
+    }
+    /* timer.fired: a sleep is done; a wait that had not got its signal timed out */
+    const char *id = str(d, "timer_id");
+    cJSON *t = JGET(JGET(st, "timers"), id);
+    bool wait = t && strcmp(str(t, "kind"), "wait_timeout") == 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "timers"), id);
+    if (strcmp(str(k, "status"), "timer") == 0)
+        step_outcome(st, key, wait ? "timed_out" : "done", NULL, NULL);
+}
+
+static void on_close(cJSON *st, const char *type, const cJSON *d)
+{
+    set_str(st, "status", type + strlen("workflow."));
+    if (JGET(d, "result"))
+        set_copy(st, "result", JGET(d, "result"));
+    if (JGET(d, "error"))
+        set_copy(st, "error", JGET(d, "error"));
+}
+
+static void on_step_record(cJSON *st, const char *type, const cJSON *d)
+{
+    cJSON *k = obj(obj(st, "keys"), str(d, "step"));
+    set_str(k, "name", str(d, "name"));
+    if (strcmp(type, "branch.taken") == 0) {
+        set_str(k, "branch", str(d, "branch"));
+        set_str(k, "status", "branched");
+    } else if (strcmp(type, "foreach.expanded") == 0) {
+        set_copy(k, "count", JGET(d, "count"));
+        set_copy(k, "items", JGET(d, "items"));
+        set_str(k, "status", "expanded");
+    } else if (strcmp(type, "foreach.joined") == 0) {
+        step_outcome(st, str(d, "step"), "done", "result", JGET(d, "result"));
+    } else if (strcmp(type, "event.emitted") == 0) {
+        step_outcome(st, str(d, "step"), "done", NULL, NULL);
+    }
+}
+
+void engine__reduce(cJSON *st, int64_t seq, const char *type, const cJSON *d)
+{
+    set(st, "seq", cJSON_CreateNumber((double)seq));
+    if (strcmp(type, "workflow.started") == 0)
+        set_copy(obj(st, "ctx"), "input", JGET(d, "input"));
+    else if (strcmp(type, "workflow.signaled") == 0)
+        on_signal(st, seq, d);
+    else if (strcmp(type, "workflow.cancel_requested") == 0)
+        set(st, "cancel_requested", cJSON_CreateTrue());
+    else if (strcmp(type, "task.scheduled") == 0)
+        on_task_scheduled(st, d);
+    else if (strncmp(type, "task.", 5) == 0)
+        on_task_change(st, type, d);
+    else if (strcmp(type, "signal.consumed") == 0)
+        on_consumed(st, d);
+    else if (strncmp(type, "timer.", 6) == 0)
+        on_timer(st, seq, type, d);
+    else if (strcmp(type, "workflow.completed") == 0 || strcmp(type, "workflow.failed") == 0 ||
+             strcmp(type, "workflow.canceled") == 0 || strcmp(type, "workflow.terminated") == 0)
+        on_close(st, type, d);
+    else
+        on_step_record(st, type, d);
+}

@@ -1,0 +1,281 @@
+/* relay.c: the outbox relay. Publishes outbox rows to JetStream in id order
+ * with Nats-Msg-Id = event_id (the stream's duplicate window drops a
+ * re-publish), using nats.c's async publish: every message's PubAck (or
+ * error) comes back through the ack handler on a nats.c thread, and a row
+ * is deleted only after its PubAck arrived. Without a handler a failed async
+ * publish would look successful.
+ *
+ * One relay publishes at a time (a transaction-scoped advisory lock), so
+ * the stream receives each workflow's events in outbox order. A row whose
+ * publish failed stays and is retried next round; a NATS outage just
+ * leaves rows in the table (the connection reconnects forever), a Postgres
+ * outage makes the loop reconnect. Crash between PubAck and delete: the
+ * row is published again and deduplicated by its Nats-Msg-Id. */
+#include "engine_int.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct engine_relay {
+    const engine *eng;
+    char *conninfo;
+    engine_session *s;
+    natsConnection *nc;
+    jsCtx *js;
+    engine_relay_opts o;
+    pthread_mutex_t mu; /* guards acked/failed, written by nats.c's thread */
+    char **acked;
+    size_t nacked, capacked;
+    size_t failed;
+    uint64_t published;
+};
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    engine_relay *r = closure;
+    const char *id = NULL;
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+    pthread_mutex_lock(&r->mu);
+    if (pa && !pae && id) {
+        if (r->nacked == r->capacked) {
+            r->capacked = r->capacked ? 2 * r->capacked : 256;
+            r->acked = realloc(r->acked, r->capacked * sizeof *r->acked);
+        }
+        r->acked[r->nacked++] = strdup(id);
+    } else {
+        r->failed++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    natsMsg_Destroy(msg);
+}
+
+/* Not called by nats.c while on_ack is set (on_ack sees errors too); kept
+ * so that a failure is counted even if the ack handler is ever dropped. */
+static void on_err(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    (void)pae;
+    engine_relay *r = closure;
+    pthread_mutex_lock(&r->mu);
+    r->failed++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static sy_status nats_connect(engine_relay *r, const char *url, sy_error *err)
+{
+    natsOptions *no = NULL;
+    natsStatus ns = natsOptions_Create(&no);
+    if (ns == NATS_OK)
+        ns = natsOptions_SetURL(no, url);
+    if (ns == NATS_OK)
+        ns = natsOptions_SetMaxReconnect(no, -1);
+    if (ns == NATS_OK)
+        ns = natsOptions_SetReconnectWait(no, 250);
+    if (ns == NATS_OK)
+        ns = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
+    if (ns == NATS_OK)
+        ns = natsConnection_Connect(&r->nc, no);
+    natsOptions_Destroy(no);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = r;
+    jo.PublishAsync.ErrHandler = on_err;
+    jo.PublishAsync.ErrHandlerClosure = r;
+    jo.PublishAsync.MaxPending = 4096;
+    if (ns == NATS_OK || ns == NATS_NOT_YET_CONNECTED)
+        ns = natsConnection_JetStream(&r->js, r->nc, &jo);
+    if (ns != NATS_OK)
+        return sy_error_set(err, SY_NATS_DOWN, "nats_connect", NULL, "could not connect to NATS: %s",
+                            natsStatus_GetText(ns));
+    return SY_OK;
+}
+
+sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine_relay **out,
+                           sy_error *err)
+{
+    *out = NULL;
+    engine_relay *r = calloc(1, sizeof *r);
+    r->eng = eng;
+    r->o = *o;
+    r->o.conninfo = r->o.nats_url = NULL;
+    r->o.batch = o->batch ? o->batch : 512;
+    r->o.ack_timeout_ms = o->ack_timeout_ms ? o->ack_timeout_ms : 5000;
+    r->o.poll_ms = o->poll_ms ? o->poll_ms : 200;
+    r->conninfo = strdup(o->conninfo ? o->conninfo : "");
+    pthread_mutex_init(&r->mu, NULL);
+    sy_status st = nats_connect(r, o->nats_url, err);
+    if (st != SY_OK) {
+        engine_relay_free(r);
+        return st;
+    }
+    *out = r;
+    return SY_OK;
+}
+
+void engine_relay_free(engine_relay *r)
+{
+    if (!r)
+        return;
+    jsCtx_Destroy(r->js);
+    natsConnection_Destroy(r->nc);
+    engine_session_close(r->s);
+    for (size_t i = 0; i < r->nacked; i++)
+        free(r->acked[i]);
+    free(r->acked);
+    free(r->conninfo);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+uint64_t engine_relay_published(const engine_relay *r)
+{
+    return r->published;
+}
+
+static sy_status ensure_session(engine_relay *r, sy_error *err)
+{
+    if (r->s && PQstatus(engine__conn(r->s)) == CONNECTION_OK)
+        return SY_OK;
+    engine_session_close(r->s);
+    r->s = NULL;
+    sy_status st = engine_session_open(r->eng, r->conninfo, false, &r->s, err);
+    if (st == SY_OK)
+        st = engine_listen(r->s, err);
+    return st;
+}
+
+/* Publishes the rows; returns how many were handed to nats.c. */
+static int publish_rows(engine_relay *r, PGresult *res)
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = r->o.ack_timeout_ms;
+    int sent = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        natsMsg *m = NULL;
+        const char *body = PQgetvalue(res, i, 3);
+        natsStatus ns = natsMsg_Create(&m, PQgetvalue(res, i, 2), NULL, body, (int)strlen(body));
+        if (ns == NATS_OK)
+            ns = natsMsgHeader_Set(m, "Nats-Msg-Id", PQgetvalue(res, i, 1));
+        if (ns == NATS_OK)
+            ns = natsMsgHeader_Set(m, "Content-Type", "application/json");
+        if (ns == NATS_OK)
+            ns = js_PublishMsgAsync(r->js, &m, &po);
+        natsMsg_Destroy(m); /* NULL when nats.c took it */
+        if (ns != NATS_OK)
+            break; /* the rest stays for the next round, in order */
+        sent++;
+    }
+    return sent;
+}
+
+/* Ids of the rows whose PubAck arrived, as a Postgres array literal. */
+static void acked_ids(engine_relay *r, PGresult *res, int sent, sy_buf *ids, size_t *n)
+{
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < sent; i++) {
+        const char *eid = PQgetvalue(res, i, 1);
+        for (size_t j = 0; j < r->nacked; j++) {
+            if (r->acked[j] && strcmp(r->acked[j], eid) == 0) {
+                sy_buf_puts(ids, ids->len ? "," : "{");
+                sy_buf_puts(ids, PQgetvalue(res, i, 0));
+                free(r->acked[j]);
+                r->acked[j] = NULL;
+                (*n)++;
+                break;
+            }
+        }
+    }
+    for (size_t j = 0; j < r->nacked; j++)
+        free(r->acked[j]);
+    r->nacked = 0;
+    r->failed = 0;
+    pthread_mutex_unlock(&r->mu);
+    sy_buf_puts(ids, ids->len ? "}" : "{}");
+}
+
+static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
+{
+    char lim[24];
+    snprintf(lim, sizeof lim, "%zu", r->o.batch);
+    const char *p[] = {lim};
+    PGresult *res = NULL;
+    sy_status st = engine__exec(r->s, "SELECT id, event_id, subject, body FROM outbox ORDER BY id LIMIT $1",
+                                1, p, &res, err);
+    if (st != SY_OK || PQntuples(res) == 0) {
+        PQclear(res);
+        return st;
+    }
+    int sent = publish_rows(r, res);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = r->o.ack_timeout_ms;
+    if (js_PublishAsyncComplete(r->js, &po) != NATS_OK) {
+        natsMsgList pending = {0};
+        if (js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK)
+            natsMsgList_Destroy(&pending); /* unacked: their rows stay */
+    }
+    sy_buf ids = SY_BUF_INIT;
+    size_t n = 0;
+    acked_ids(r, res, sent, &ids, &n);
+    PQclear(res);
+    const char *dp[] = {ids.data};
+    if (n)
+        st = engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
+    sy_buf_cleanup(&ids);
+    *published = st == SY_OK ? n : 0;
+    return st;
+}
+
+sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err)
+{
+    size_t n = 0;
+    sy_status st = ensure_session(r, err);
+    if (st == SY_OK)
+        st = engine_begin(r->s, err);
+    if (st != SY_OK)
+        return st;
+    const char *p[] = {r->eng->schema};
+    PGresult *res = NULL;
+    st = engine__exec(r->s, "SELECT pg_try_advisory_xact_lock(hashtext('switchyard.relay.' || $1))",
+                      1, p, &res, err);
+    bool mine = st == SY_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (mine)
+        st = round_locked(r, &n, err);
+    if (st == SY_OK)
+        st = engine_commit(r->s, err);
+    else
+        engine_rollback(r->s);
+    if (st == SY_OK)
+        r->published += n;
+    if (published)
+        *published = st == SY_OK ? n : 0;
+    return st;
+}
+
+void engine_relay_run(engine_relay *r, const atomic_bool *stop)
+{
+    int64_t backoff = 100;
+    while (!atomic_load(stop)) {
+        size_t n = 0;
+        sy_error err = {0};
+        sy_status st = engine_relay_run_once(r, &n, &err);
+        if (st != SY_OK) {
+            SY_LOG(r->eng->log, SY_LOG_WARN, "outbox relay round failed", "status",
+                   sy_status_text(st), "error", err.message);
+            nats_Sleep(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+        /* idle: wait for a NOTIFY from a commit that wrote outbox rows */
+        if (n < r->o.batch && r->s && engine_wait_notify(r->s, (int)r->o.poll_ms, NULL, &err) != SY_OK)
+            nats_Sleep(backoff);
+    }
+}

@@ -1,0 +1,67 @@
+/* reports.h: the engine's consumer of worker reports (docs/worker-protocol.md).
+ *
+ * Workers publish task.started / task.heartbeat / task.completed /
+ * task.failed to `<prefix>.report.<queue>`. This consumer reads them through
+ * its own durable JetStream pull consumer on `<prefix>.report.>`, validates
+ * each one (schemas/worker/task.*.json), applies a whole fetched batch with
+ * engine_batch_report inside one transaction, commits, and only then acks
+ * the messages. Reports for stale attempts, unknown tasks or closed
+ * workflows are counted and acked (the engine ignores them); invalid reports
+ * are counted, logged and terminated. A database outage naks the batch with
+ * a delay; nothing is acked before its commit.
+ *
+ * Threads: an engine_reports object belongs to one thread (engine_reports_run
+ * is meant to be a thread of `switchyard serve`); the counters may be read
+ * from any thread. */
+#ifndef SY_ENGINE_REPORTS_H
+#define SY_ENGINE_REPORTS_H
+
+#include "engine.h"
+
+#include <stdatomic.h>
+
+typedef struct engine_reports engine_reports;
+
+typedef struct engine_reports_opts {
+    const char *conninfo;     /* Postgres; copied */
+    const char *nats_url;     /* copied; NULL: nats://127.0.0.1:4222 */
+    const char *prefix;       /* subject prefix; NULL: "sy" */
+    const char *stream;       /* NULL: the stream holding <prefix>.report.> */
+    const char *durable;      /* NULL: "switchyard-reports" */
+    size_t batch;             /* reports per fetch and transaction; 0: 256 */
+    int64_t fetch_timeout_ms; /* 0: 500 */
+} engine_reports_opts;
+
+/* eng is borrowed and must outlive the object. Connects to NATS (reconnects
+ * forever afterwards); Postgres and the consumer are set up lazily by
+ * run_once, so a missing stream or database is retried, not fatal.
+ * SY_OK: *out owned (engine_reports_free). SY_NATS_DOWN: NATS unreachable. */
+sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, engine_reports **out,
+                             sy_error *err) SY_MUST_USE;
+
+/* Fetches one batch (waiting up to fetch_timeout_ms), applies it in one
+ * transaction, commits, acks. *handled (may be NULL): messages acked or
+ * terminated. SY_DB_DOWN / SY_NATS_DOWN / SY_NATS: nothing was acked. */
+sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *err) SY_MUST_USE;
+
+/* Loops run_once until *stop is true (checked at least every
+ * fetch_timeout_ms), backing off after failures. Run it in its own thread. */
+void engine_reports_run(engine_reports *r, const atomic_bool *stop);
+
+typedef struct engine_reports_stats {
+    uint64_t applied; /* reports that changed a task */
+    uint64_t ignored; /* stale attempt, unknown task, closed workflow */
+    uint64_t invalid; /* not a report: terminated */
+} engine_reports_stats;
+
+engine_reports_stats engine_reports_get_stats(const engine_reports *r);
+void engine_reports_free(engine_reports *r); /* NULL is a no-op */
+
+/* Parses and validates one report body (exposed for unit tests and the
+ * fuzzer). SY_OK: *out is the parsed object (owned, cJSON_Delete) and *rep
+ * points into it (borrowed, valid while *out lives). SY_INVALID: *err has a
+ * code and the JSON path of the offending field. */
+sy_status engine_report_parse(const char *body, size_t len, cJSON **out, engine_report *rep,
+                              sy_error *err) SY_MUST_USE;
+
+#endif

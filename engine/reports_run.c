@@ -1,0 +1,286 @@
+/* reports_run.c: the consumer loop of engine_reports (reports.h): NATS and
+ * Postgres set-up, one fetch-validate-apply-commit-ack round, and the loop
+ * that survives outages. Parsing lives in reports.c. */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dup_or(const char *s, const char *dflt)
+{
+    return strdup(s ? s : dflt);
+}
+
+sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, engine_reports **out,
+                             sy_error *err)
+{
+    *out = NULL;
+    engine_reports *r = calloc(1, sizeof *r);
+    if (!r)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    r->eng = eng;
+    r->log = eng->log;
+    r->conninfo = dup_or(o->conninfo, "");
+    r->prefix = dup_or(o->prefix, "sy");
+    r->stream = o->stream ? strdup(o->stream) : NULL;
+    r->durable = dup_or(o->durable, "switchyard-reports");
+    r->batch = o->batch ? o->batch : 256;
+    r->fetch_ms = o->fetch_timeout_ms > 0 ? o->fetch_timeout_ms : 500;
+    r->b = engine_batch_new();
+    natsOptions *no = NULL;
+    natsStatus s = natsOptions_Create(&no);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(no, o->nats_url ? o->nats_url : "nats://127.0.0.1:4222");
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(no, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(no, "switchyard-reports");
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&r->nc, no);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&r->js, r->nc, NULL);
+    natsOptions_Destroy(no);
+    if (s != NATS_OK) {
+        engine_reports_free(r);
+        return sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "could not connect to NATS: %s",
+                            natsStatus_GetText(s));
+    }
+    *out = r;
+    return SY_OK;
+}
+
+void engine_reports_free(engine_reports *r)
+{
+    if (!r)
+        return;
+    natsSubscription_Destroy(r->sub);
+    jsCtx_Destroy(r->js);
+    natsConnection_Destroy(r->nc);
+    engine_session_close(r->s);
+    engine_batch_free(r->b);
+    free(r->conninfo);
+    free(r->prefix);
+    free(r->stream);
+    free(r->durable);
+    free(r);
+}
+
+engine_reports_stats engine_reports_get_stats(const engine_reports *r)
+{
+    engine_reports_stats st = {atomic_load(&r->applied), atomic_load(&r->ignored),
+                               atomic_load(&r->invalid)};
+    return st;
+}
+
+static sy_status ensure_consumer(engine_reports *r, sy_error *err)
+{
+    if (r->sub)
+        return SY_OK;
+    char subject[128];
+    snprintf(subject, sizeof subject, "%s.report.>", r->prefix);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = r->stream;
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.AckWait = (int64_t)30 * 1000 * 1000000;
+    so.Config.MaxAckPending = 20000;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&r->sub, r->js, subject, r->durable, NULL, &so, &jerr);
+    if (s == NATS_OK)
+        return SY_OK;
+    r->sub = NULL;
+    return sy_error_set(err,
+                        s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED ? SY_NATS_DOWN : SY_NATS,
+                        "nats", NULL, "could not create the report consumer on %s: %s (%d)",
+                        subject, natsStatus_GetText(s), (int)jerr);
+}
+
+static sy_status ensure_session(engine_reports *r, sy_error *err)
+{
+    if (r->s)
+        return SY_OK;
+    return engine_session_open(r->eng, r->conninfo, false, &r->s, err);
+}
+
+/* Parses the fetched messages; invalid ones are terminated at once (they
+ * have no effect to commit first). Returns how many are valid. */
+static size_t parse_items(engine_reports *r, item *it, size_t n)
+{
+    size_t valid = 0;
+    for (size_t i = 0; i < n; i++) {
+        natsMsg *m = it[i].msg;
+        sy_error e;
+        sy_error_clear(&e);
+        if (engine_report_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &it[i].json,
+                                &it[i].rep, &e) != SY_OK) {
+            atomic_fetch_add(&r->invalid, 1);
+            SY_LOG(r->log, SY_LOG_WARN, "invalid task report terminated", "subject",
+                   natsMsg_GetSubject(m), "code", e.code, "path", e.path, "message", e.message);
+            natsMsg_Term(m, NULL);
+            continue;
+        }
+        const char *id = NULL;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id)
+            snprintf(it[i].event_id, sizeof it[i].event_id, "report:%s", id);
+        it[i].rep.event_id = it[i].event_id[0] ? it[i].event_id : NULL;
+        valid++;
+    }
+    return valid;
+}
+
+static void count_results(engine_reports *r, item *it, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!it[i].json)
+            continue;
+        const engine_result *res = engine_batch_result(r->b, it[i].ev);
+        if (res && res->outcome == ENGINE_APPLIED) {
+            atomic_fetch_add(&r->applied, 1);
+        } else {
+            atomic_fetch_add(&r->ignored, 1);
+            SY_LOG(r->log, SY_LOG_DEBUG, "task report ignored", "task_id", it[i].rep.task_id,
+                   "code", res ? res->code : "");
+        }
+    }
+}
+
+/* Applies the valid items in one transaction. */
+static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *err)
+{
+    engine_batch_reset(r->b);
+    for (size_t i = 0; i < n; i++) {
+        if (!it[i].json)
+            continue;
+        it[i].ev = engine_batch_event(r->b, NULL);
+        engine_batch_report(r->b, it[i].ev, &it[i].rep);
+    }
+    sy_status st = engine_begin(r->s, err);
+    if (st == SY_OK)
+        st = engine_batch_apply(r->s, r->b, err);
+    if (st == SY_OK)
+        st = engine_commit(r->s, err);
+    if (st != SY_OK) {
+        engine_rollback(r->s);
+        return st;
+    }
+    count_results(r, it, n);
+    return SY_OK;
+}
+
+/* After a non-outage failure: one transaction per report; a report that
+ * fails on its own is terminated, the others are applied and acked. */
+static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!it[i].json)
+            continue;
+        sy_status st = apply_batch(r, &it[i], 1, err);
+        if (st == SY_DB_DOWN || st == SY_NOMEM)
+            return st;
+        if (st != SY_OK) {
+            atomic_fetch_add(&r->invalid, 1);
+            SY_LOG(r->log, SY_LOG_ERROR, "task report could not be applied, terminated", "task_id",
+                   it[i].rep.task_id, "message", err->message);
+            natsMsg_Term(it[i].msg, NULL);
+            cJSON_Delete(it[i].json);
+            it[i].json = NULL;
+        } else {
+            natsMsg_Ack(it[i].msg, NULL);
+            cJSON_Delete(it[i].json);
+            it[i].json = NULL;
+        }
+    }
+    return SY_OK;
+}
+
+static sy_status apply_items(engine_reports *r, item *it, size_t n, sy_error *err)
+{
+    sy_status st = apply_batch(r, it, n, err);
+    if (st == SY_DB || st == SY_INVALID || st == SY_CONFLICT || st == SY_NOT_FOUND ||
+        st == SY_INTERNAL) {
+        SY_LOG(r->log, SY_LOG_WARN, "report batch failed, retrying one by one", "message",
+               err->message);
+        st = apply_one_by_one(r, it, n, err);
+    }
+    return st;
+}
+
+static void finish_items(item *it, size_t n, sy_status st)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].json) {
+            /* committed: ack; otherwise JetStream gets it back with a delay */
+            if (st == SY_OK)
+                natsMsg_Ack(it[i].msg, NULL);
+            else
+                natsMsg_NakWithDelay(it[i].msg, 1000, NULL);
+            cJSON_Delete(it[i].json);
+        }
+        natsMsg_Destroy(it[i].msg);
+    }
+}
+
+sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *err)
+{
+    if (handled)
+        *handled = 0;
+    sy_status st = ensure_consumer(r, err);
+    if (st == SY_OK)
+        st = ensure_session(r, err);
+    if (st != SY_OK)
+        return st;
+    natsMsgList list = {0};
+    jsErrCode jerr = 0;
+    natsStatus s = natsSubscription_Fetch(&list, r->sub, (int)r->batch, r->fetch_ms, &jerr);
+    if (s == NATS_TIMEOUT)
+        return SY_OK;
+    if (s != NATS_OK)
+        return sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "could not fetch reports: %s",
+                            natsStatus_GetText(s));
+    size_t n = (size_t)list.Count;
+    item *it = calloc(n, sizeof *it);
+    if (!it) {
+        natsMsgList_Destroy(&list); /* unacked: redelivered after AckWait */
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].msg = list.Msgs[i];
+        list.Msgs[i] = NULL;
+    }
+    natsMsgList_Destroy(&list);
+    if (parse_items(r, it, n) > 0)
+        st = apply_items(r, it, n, err);
+    finish_items(it, n, st);
+    free(it);
+    if (st == SY_DB_DOWN) {
+        engine_session_close(r->s); /* reconnect next round */
+        r->s = NULL;
+    }
+    if (handled && st == SY_OK)
+        *handled = n;
+    return st;
+}
+
+void engine_reports_run(engine_reports *r, const atomic_bool *stop)
+{
+    int64_t backoff = 0;
+    while (!atomic_load(stop)) {
+        sy_error err;
+        sy_error_clear(&err);
+        sy_status st = engine_reports_run_once(r, NULL, &err);
+        if (st == SY_OK) {
+            backoff = 0;
+            continue;
+        }
+        backoff = backoff ? (backoff * 2 > 5000 ? 5000 : backoff * 2) : 200;
+        SY_LOG(r->log, SY_LOG_WARN, "report consumer round failed", "status", sy_status_text(st),
+               "message", err.message);
+        for (int64_t slept = 0; slept < backoff && !atomic_load(stop); slept += 100)
+            usleep(100 * 1000);
+    }
+}

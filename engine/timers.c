@@ -1,0 +1,187 @@
+/* timers.c: durable timers, wake-up notifications and retention.
+ *
+ * engine_timers_run_once claims due timers with FOR UPDATE SKIP LOCKED (so
+ * several processes share them), deletes them, and fires them as one batch
+ * in the same transaction: a sleep or wait timeout becomes timer.fired, a
+ * task timeout task.timed_out, a retry timer the next attempt. A timer that
+ * no longer matters (its run closed, the attempt moved on) is dropped and
+ * counted. A heartbeat timer is re-armed lazily: heartbeats only update
+ * tasks.heartbeat_at, and when the timer fires with a recent heartbeat it
+ * is moved to heartbeat_at + heartbeat_ms instead of firing.
+ *
+ * Notifications (channels switchyard_timers, switchyard_outbox) are hints
+ * to wake up early; pollers never depend on them. */
+#include "batch.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err);
+
+static const char CLAIM_SQL[] =
+    "WITH due AS (SELECT timer_id FROM timers WHERE fire_at <= to_timestamp($1::float8 / 1000.0)"
+    " ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    " DELETE FROM timers t USING due WHERE t.timer_id = due.timer_id"
+    " RETURNING t.timer_id, t.run_id, t.kind, t.data::text,"
+    " (SELECT r.workflow_id FROM runs r WHERE r.run_id = t.run_id),"
+    " coalesce((SELECT (extract(epoch FROM k.heartbeat_at) * 1000)::bigint FROM tasks k"
+    " WHERE k.task_id = t.data->>'task_id' AND k.attempt = (t.data->>'attempt')::int), 0)";
+
+/* Moves a heartbeat timer whose task heartbeated recently; true if moved. */
+static bool rearm_heartbeat(engine_session *s, PGresult *r, int i, const cJSON *data, int64_t now,
+                            sy_status *st, sy_error *err)
+{
+    int64_t hb = atoll(PQgetvalue(r, i, 5));
+    const cJSON *after = JGET(data, "after_ms");
+    int64_t next = hb + (cJSON_IsNumber(after) ? (int64_t)after->valuedouble : 0);
+    if (strcmp(PQgetvalue(r, i, 2), "heartbeat") != 0 || hb == 0 || next <= now)
+        return false;
+    char at[24];
+    snprintf(at, sizeof at, "%lld", (long long)next);
+    const char *p[] = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), at, PQgetvalue(r, i, 3)};
+    *st = engine__exec(s,
+                       "INSERT INTO timers (timer_id, run_id, fire_at, kind, data) VALUES ($1, "
+                       "$2::uuid, to_timestamp($3::float8 / 1000.0), 'heartbeat', $4::json)",
+                       4, p, NULL, err);
+    return true;
+}
+
+static sy_status fire(engine_session *s, int64_t now, size_t max, size_t *fired, sy_error *err)
+{
+    char nows[24], maxs[24];
+    snprintf(nows, sizeof nows, "%lld", (long long)now);
+    snprintf(maxs, sizeof maxs, "%zu", max ? max : 256);
+    const char *p[] = {nows, maxs};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, CLAIM_SQL, 2, p, &r, err);
+    if (st != SY_OK)
+        return st;
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
+        cJSON *data = cJSON_Parse(PQgetvalue(r, i, 3));
+        (*fired)++;
+        if (PQgetisnull(r, i, 4)) {
+            s->stats[ENGINE_STAT_TIMERS_STALE]++; /* its run was purged */
+        } else if (!rearm_heartbeat(s, r, i, data, now, &st, err)) {
+            engine__batch_timer(b, PQgetvalue(r, i, 1), PQgetvalue(r, i, 4), PQgetvalue(r, i, 0),
+                                PQgetvalue(r, i, 2), data);
+        }
+        cJSON_Delete(data);
+    }
+    PQclear(r);
+    if (st == SY_OK && b->nops)
+        st = engine__batch_run(s, b, now, err);
+    engine_batch_free(b);
+    return st;
+}
+
+sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, size_t *fired,
+                                 sy_error *err)
+{
+    size_t n = 0;
+    sy_status st = engine_begin(s, err);
+    if (st == SY_OK)
+        st = fire(s, now_ms, max, &n, err);
+    if (st == SY_OK)
+        st = engine_commit(s, err);
+    else
+        engine_rollback(s);
+    if (fired)
+        *fired = st == SY_OK ? n : 0;
+    return st;
+}
+
+sy_status engine_listen(engine_session *s, sy_error *err)
+{
+    sy_status st = engine__exec(s, "LISTEN switchyard_timers", 0, NULL, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "LISTEN switchyard_outbox", 0, NULL, NULL, err);
+    return st;
+}
+
+static bool drain_notifies(PGconn *c)
+{
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(c)) != NULL) {
+        any = true;
+        PQfreemem(n);
+    }
+    return any;
+}
+
+sy_status engine_wait_notify(engine_session *s, int timeout_ms, bool *notified, sy_error *err)
+{
+    bool any = false;
+    if (PQconsumeInput(s->conn) && !(any = drain_notifies(s->conn))) {
+        struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
+        if (poll(&pfd, 1, timeout_ms) > 0 && PQconsumeInput(s->conn))
+            any = drain_notifies(s->conn);
+    }
+    if (notified)
+        *notified = any;
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "connection to postgres lost");
+    return SY_OK;
+}
+
+sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err)
+{
+    PGresult *r = NULL;
+    *at_ms = 0;
+    sy_status st = engine__exec(s,
+                                "SELECT coalesce((extract(epoch FROM min(fire_at)) * 1000)::bigint, 0)"
+                                " FROM timers",
+                                0, NULL, &r, err);
+    if (st == SY_OK)
+        *at_ms = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return st;
+}
+
+/* ---- retention ---------------------------------------------------------------------- */
+
+static const char PURGE_RUNS_SQL[] =
+    "WITH old AS (SELECT run_id FROM runs WHERE closed_at < to_timestamp($1::float8 / 1000.0)"
+    " LIMIT 10000),"
+    " h AS (DELETE FROM history WHERE run_id IN (SELECT run_id FROM old)),"
+    " t AS (DELETE FROM tasks WHERE run_id IN (SELECT run_id FROM old)),"
+    " tm AS (DELETE FROM timers WHERE run_id IN (SELECT run_id FROM old))"
+    " DELETE FROM runs WHERE run_id IN (SELECT run_id FROM old)";
+
+static sy_status purge_one(engine_session *s, const char *sql, int64_t cutoff, size_t *count,
+                           sy_error *err)
+{
+    char c[24];
+    snprintf(c, sizeof c, "%lld", (long long)cutoff);
+    const char *p[] = {c};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, sql, 1, p, &r, err);
+    if (st == SY_OK)
+        *count = (size_t)atoll(PQcmdTuples(r));
+    PQclear(r);
+    return st;
+}
+
+sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *out, sy_error *err)
+{
+    engine_purge_counts c = {0};
+    sy_status st = engine_begin(s, err);
+    if (st == SY_OK)
+        st = purge_one(s, "DELETE FROM inbox WHERE received_at < to_timestamp($1::float8 / 1000.0)",
+                       now_ms - s->eng->inbox_retention_ms, &c.inbox, err);
+    if (st == SY_OK)
+        st = purge_one(s, PURGE_RUNS_SQL, now_ms - s->eng->history_retention_ms, &c.runs, err);
+    if (st == SY_OK)
+        st = purge_one(s,
+                       "DELETE FROM dead_letters WHERE created_at < to_timestamp($1::float8 / 1000.0)",
+                       now_ms - s->eng->history_retention_ms, &c.dead_letters, err);
+    if (st == SY_OK)
+        st = engine_commit(s, err);
+    else
+        engine_rollback(s);
+    if (out)
+        *out = c;
+    return st;
+}

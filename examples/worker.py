@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""A switchyard worker in plain Python 3: the standard library and a raw socket
+speaking the NATS protocol (docs/worker-protocol.md). It pulls task.created
+messages from the durable JetStream consumer of one queue, runs handle() and
+publishes task.started / task.heartbeat / task.completed / task.failed to
+<prefix>.report.<queue>, waiting for each PubAck, and acks the task message
+only after the final report was acknowledged.
+
+  python3 examples/worker.py --nats nats://127.0.0.1:4222 --queue gap-drain
+
+handle() is the part to replace. This one echoes its input; an input with
+{"fail": "<type>"} fails with that error type, not retryable.
+"""
+import argparse, json, os, socket, sys, time, uuid
+from urllib.parse import urlparse
+
+
+class Nats:
+    """Just enough of the NATS client protocol: CONNECT, SUB, PUB, HPUB, MSG, HMSG."""
+
+    def __init__(self, url):
+        u = urlparse(url)
+        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), 10)
+        self.buf = b""
+        self.inbox = "_INBOX." + uuid.uuid4().hex
+        self.seq = 0
+        self._line()  # INFO {...}
+        opts = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True,
+                "name": "worker.py", "lang": "python", "version": "0.1"}
+        self._send(b"CONNECT " + json.dumps(opts).encode() + b"\r\nPING\r\n")
+        while self._line() != b"PONG":
+            pass
+        self._send(("SUB %s.* 1\r\n" % self.inbox).encode())
+
+    def _send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("NATS closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bytes(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def next_msg(self, timeout):
+        """(subject, reply, headers, data) of the next message, or None on timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                line = self._line()
+                op = line.split(b" ", 1)[0].upper()
+                if op == b"PING":
+                    self._send(b"PONG\r\n")
+                elif op == b"-ERR":
+                    raise ConnectionError(line.decode())
+                elif op in (b"MSG", b"HMSG"):
+                    return self._msg(op, line.decode().split(" ")[1:])
+        except socket.timeout:
+            return None
+        finally:
+            self.sock.settimeout(None)
+
+    def _msg(self, op, args):
+        subject, reply = args[0], (args[2] if len(args) == (5 if op == b"HMSG" else 4) else "")
+        hlen = int(args[-2]) if op == b"HMSG" else 0
+        data = self._bytes(int(args[-1]))
+        headers = {}
+        if hlen:
+            lines = data[:hlen].decode().split("\r\n")
+            headers["status"] = lines[0][9:12].strip()  # "NATS/1.0 404 No Messages"
+            for h in lines[1:]:
+                if ":" in h:
+                    k, v = h.split(":", 1)
+                    headers[k.strip()] = v.strip()
+        return subject, reply, headers, data[hlen:]
+
+    def publish(self, subject, data, reply="", headers=None):
+        if headers:
+            hdr = "NATS/1.0\r\n" + "".join("%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
+            hb = hdr.encode()
+            self._send(("HPUB %s %s %d %d\r\n" % (subject, reply, len(hb), len(hb) + len(data))).encode()
+                       + hb + data + b"\r\n")
+        else:
+            self._send(("PUB %s %s %d\r\n" % (subject, reply, len(data))).encode() + data + b"\r\n")
+
+    def request(self, subject, data, headers=None, timeout=5.0):
+        """Publishes with a reply subject and returns the reply's (headers, data)."""
+        self.seq += 1
+        reply = "%s.r%d" % (self.inbox, self.seq)
+        self.publish(subject, data, reply, headers)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            msg = self.next_msg(left) if left > 0 else None
+            if msg is None:
+                raise TimeoutError("no reply on " + subject)
+            if msg[0] == reply:
+                return msg[2], msg[3]
+            # anything else is a late reply to an earlier request: dropped
+
+
+def js_api(nc, what, body):
+    _, data = nc.request("$JS.API." + what, json.dumps(body).encode())
+    resp = json.loads(data)
+    if "error" in resp:
+        raise RuntimeError("%s: %s" % (what, resp["error"].get("description")))
+    return resp
+
+
+def setup_consumer(nc, args):
+    subject = "%s.task.created.%s" % (args.prefix, args.queue)
+    streams = js_api(nc, "STREAM.NAMES", {"subject": subject}).get("streams") or []
+    if not streams:
+        raise RuntimeError("no JetStream stream holds " + subject)
+    durable = "sy-worker-" + args.queue
+    cfg = {"durable_name": durable, "ack_policy": "explicit", "deliver_policy": "all",
+           "filter_subject": subject, "ack_wait": int(args.ack_wait * 1e9), "max_ack_pending": 1000}
+    js_api(nc, "CONSUMER.CREATE.%s.%s" % (streams[0], durable), {"stream_name": streams[0], "config": cfg})
+    return streams[0], durable
+
+
+def handle(task, heartbeat):
+    """The work. Returns the result, or raises TaskError."""
+    data = task.get("input") or {}
+    heartbeat({"progress": 0.5})
+    if isinstance(data, dict) and "fail" in data:
+        raise TaskError(str(data["fail"]), "asked to fail", retryable=False)
+    return {"echo": data, "task_id": task["task_id"], "attempt": task["attempt"], "by": "worker.py"}
+
+
+class TaskError(Exception):
+    def __init__(self, type_, message, retryable=True):
+        super().__init__(message)
+        self.type, self.message, self.retryable = type_, message, retryable
+
+
+def report(nc, args, task, kind, **extra):
+    body = {"type": "task." + kind, "task_id": task["task_id"], "attempt": task["attempt"],
+            "queue": args.queue, "worker": "worker.py:%d" % os.getpid(),
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    for k in ("workflow_id", "run_id"):
+        if isinstance(task.get(k), str):
+            body[k] = task[k]
+    body.update(extra)
+    msg_id = "%s:%d:%s" % (task["task_id"], task["attempt"], kind)
+    if kind == "heartbeat":
+        msg_id += ":%d" % time.monotonic_ns()
+    _, data = nc.request("%s.report.%s" % (args.prefix, args.queue), json.dumps(body).encode(),
+                         headers={"Nats-Msg-Id": msg_id})
+    ack = json.loads(data or b"{}")
+    if "error" in ack or "seq" not in ack:  # no PubAck: the report does not count
+        raise RuntimeError("report not acknowledged: %r" % ack)
+
+
+def run_task(nc, args, reply, data):
+    try:
+        env = json.loads(data)
+        task = env["payload"] if isinstance(env.get("payload"), dict) else env
+        if not isinstance(task.get("task_id"), str) or not isinstance(task.get("attempt"), int):
+            raise ValueError("task_id or attempt missing")
+    except (ValueError, AttributeError) as e:
+        print("worker.py: not a task, terminated: %s" % e, file=sys.stderr)
+        nc.publish(reply, b"+TERM")
+        return
+    report(nc, args, task, "started")
+    try:
+        result = handle(task, lambda details: report(nc, args, task, "heartbeat", details=details))
+        report(nc, args, task, "completed", result=result)
+    except TaskError as e:
+        report(nc, args, task, "failed", error={"type": e.type, "message": e.message, "retryable": e.retryable})
+    except Exception as e:  # a bug in handle(): retryable
+        report(nc, args, task, "failed", error={"type": type(e).__name__, "message": str(e), "retryable": True})
+    nc.publish(reply, b"+ACK")  # only now: the final report got its PubAck
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nats", default=os.environ.get("SWITCHYARD_NATS_URL", "nats://127.0.0.1:4222"))
+    ap.add_argument("--queue", required=True)
+    ap.add_argument("--prefix", default="sy")
+    ap.add_argument("--ack-wait", type=float, default=60.0, help="seconds")
+    ap.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
+    args = ap.parse_args()
+    nc = Nats(args.nats)
+    stream, durable = setup_consumer(nc, args)
+    pull = "$JS.API.CONSUMER.MSG.NEXT.%s.%s" % (stream, durable)
+    done = 0
+    while args.max_tasks == 0 or done < args.max_tasks:
+        nc.seq += 1
+        inbox = "%s.p%d" % (nc.inbox, nc.seq)
+        nc.publish(pull, json.dumps({"batch": 1, "expires": 5 * 10**9}).encode(), inbox)
+        while True:  # a task keeps its own subject; its reply subject is $JS.ACK...
+            msg = nc.next_msg(10)
+            if msg is None or msg[0] == inbox or msg[1].startswith("$JS.ACK."):
+                break
+        if msg is None or not msg[1].startswith("$JS.ACK."):
+            continue  # a 404/408 status: no task within 5 s, pull again
+        run_task(nc, args, msg[1], msg[3])
+        done += 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+/* bench_roundtrip_worker.c: the native no-op worker inside `switchyard bench
+ * roundtrip` (bench_roundtrip.h). It speaks the worker protocol
+ * (docs/worker-protocol.md) like any worker, only batched: a fetched batch
+ * of task.created gets its task.completed reports published asynchronously,
+ * and the task messages are acked only once every report of the batch has
+ * its PubAck. task.started is optional in the protocol and skipped here. */
+#include "bench_roundtrip.h"
+
+#include <cjson/cJSON.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rt_worker {
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    char report_subject[128];
+    int batch;
+    atomic_bool stop;
+    atomic_int failed; /* async publish failures in the current batch */
+    pthread_t thread;
+};
+
+static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    (void)js, (void)pae;
+    atomic_fetch_add(&((rt_worker *)closure)->failed, 1);
+}
+
+/* Publishes the report for one task.created; false when it is not a task. */
+static bool report(rt_worker *w, natsMsg *m)
+{
+    cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "task_id");
+    const cJSON *att = cJSON_GetObjectItemCaseSensitive(p, "attempt");
+    bool ok = cJSON_IsString(id) && cJSON_IsNumber(att);
+    if (ok) {
+        char body[512], msg_id[256];
+        int n = snprintf(body, sizeof body,
+                         "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":%d,"
+                         "\"result\":{\"ok\":true}}",
+                         id->valuestring, att->valueint);
+        snprintf(msg_id, sizeof msg_id, "%s:%d:completed", id->valuestring, att->valueint);
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MsgId = msg_id;
+        ok = n < (int)sizeof body &&
+             js_PublishAsync(w->js, w->report_subject, body, n, &po) == NATS_OK;
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+static void handle_batch(rt_worker *w, natsMsgList *list)
+{
+    atomic_store(&w->failed, 0);
+    for (int i = 0; i < list->Count; i++)
+        if (!report(w, list->Msgs[i]))
+            atomic_fetch_add(&w->failed, 1);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 10000;
+    bool acked = js_PublishAsyncComplete(w->js, &po) == NATS_OK && atomic_load(&w->failed) == 0;
+    for (int i = 0; i < list->Count; i++) {
+        if (acked)
+            natsMsg_Ack(list->Msgs[i], NULL);
+        else
+            natsMsg_Nak(list->Msgs[i], NULL); /* re-reported; Nats-Msg-Id dedups */
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    rt_worker *w = arg;
+    while (!atomic_load(&w->stop)) {
+        natsMsgList list = {0};
+        natsStatus s = natsSubscription_Fetch(&list, w->sub, w->batch, 200, NULL);
+        if (s == NATS_OK)
+            handle_batch(w, &list);
+        natsMsgList_Destroy(&list);
+    }
+    return NULL;
+}
+
+static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_error *err)
+{
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.ErrHandler = on_pub_error;
+    jo.PublishAsync.ErrHandlerClosure = w;
+    natsStatus s = natsConnection_ConnectTo(&w->nc, url);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&w->js, w->nc, &jo);
+    char subject[128], durable[128];
+    snprintf(subject, sizeof subject, "sy.task.created.%s", queue);
+    snprintf(durable, sizeof durable, "sy-worker-%s", queue);
+    snprintf(w->report_subject, sizeof w->report_subject, "sy.report.%s", queue);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.MaxAckPending = 50000;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    if (s == NATS_OK)
+        s = js_PullSubscribe(&w->sub, w->js, subject, durable, NULL, &so, NULL);
+    if (s != NATS_OK)
+        return sy_error_set(err, SY_NATS, "nats", NULL, "bench worker: %s", natsStatus_GetText(s));
+    return SY_OK;
+}
+
+sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, rt_worker **out,
+                          sy_error *err)
+{
+    *out = NULL;
+    rt_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    w->batch = batch;
+    atomic_init(&w->stop, false);
+    sy_status st = setup(w, nats_url, queue, err);
+    if (st == SY_OK && pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        st = sy_error_set(err, SY_INTERNAL, NULL, NULL, "could not start the bench worker");
+    if (st != SY_OK) {
+        natsSubscription_Destroy(w->sub);
+        jsCtx_Destroy(w->js);
+        natsConnection_Destroy(w->nc);
+        free(w);
+        return st;
+    }
+    *out = w;
+    return SY_OK;
+}
+
+void rt_worker_stop(rt_worker *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, true);
+    pthread_join(w->thread, NULL);
+    natsSubscription_Destroy(w->sub);
+    jsCtx_Destroy(w->js);
+    natsConnection_Destroy(w->nc);
+    free(w);
+}

@@ -1,0 +1,264 @@
+/* cli_dlq.c: `switchyard dlq list|show|replay [--id ID|--code C|--since T]
+ * [--all] [--db CONNINFO] [--nats URL] [-o json]`.
+ *
+ * Reads dead letters through the engine (engine_dead_letters_list /
+ * engine_dead_letter_get) and replays them: the original bytes and headers
+ * are re-published to the original subject (without the original
+ * Nats-Msg-Id, which JetStream would drop as a duplicate), the PubAck is
+ * awaited, then the row is marked replayed. The router's inbox keeps a
+ * replay of an event that did take effect from doubling it. */
+#include "buf.h"
+#include "cli.h"
+#include "duration.h"
+#include "engine.h"
+#include "json.h"
+#include "publish.h"
+#include "timefmt.h"
+#include "clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dlq_args {
+    const char *verb, *code, *db, *nats;
+    int64_t id, since_ms;
+    bool all, json;
+} dlq_args;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: switchyard dlq list|show|replay [--id ID] [--code C] [--since T]\n"
+                    "                  [--all] [--db CONNINFO] [--nats URL] [-o json]\n"
+                    "  --since takes an RFC 3339 time or a duration ago (e.g. 1h)\n");
+    return SY_EXIT_USAGE;
+}
+
+static bool parse_since(const char *s, int64_t *out)
+{
+    int64_t ms;
+    if (sy_duration_parse(s, &ms, NULL) == SY_OK) {
+        *out = sy_clock_now_ms(NULL) - ms;
+        return true;
+    }
+    return sy_time_parse_rfc3339(s, NULL, out, NULL) == SY_OK;
+}
+
+static int parse_args(int argc, char **argv, dlq_args *a)
+{
+    if (argc < 2)
+        return usage();
+    a->verb = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *o = argv[i];
+        bool has = i + 1 < argc;
+        if (strcmp(o, "--id") == 0 && has)
+            a->id = strtoll(argv[++i], NULL, 10);
+        else if (strcmp(o, "--code") == 0 && has)
+            a->code = argv[++i];
+        else if (strcmp(o, "--since") == 0 && has) {
+            if (!parse_since(argv[++i], &a->since_ms))
+                return usage();
+        } else if (strcmp(o, "--db") == 0 && has)
+            a->db = argv[++i];
+        else if (strcmp(o, "--nats") == 0 && has)
+            a->nats = argv[++i];
+        else if (strcmp(o, "--all") == 0)
+            a->all = true;
+        else if (strcmp(o, "-o") == 0 && has)
+            a->json = strcmp(argv[++i], "json") == 0;
+        else
+            return usage();
+    }
+    if (!a->db)
+        a->db = getenv("SWITCHYARD_DB");
+    if (!a->db) {
+        fprintf(stderr, "switchyard dlq: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    return SY_EXIT_OK;
+}
+
+static void row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b)
+{
+    char ts[SY_TIME_RFC3339_MAX];
+    sy_buf_printf(b, "{\"id\":%lld,\"event_id\":", (long long)r->id);
+    if (r->event_id)
+        sy_json_append_string(b, r->event_id);
+    else
+        sy_buf_puts(b, "null");
+    sy_buf_puts(b, ",\"code\":");
+    sy_json_append_string(b, r->code ? r->code : "");
+    sy_buf_puts(b, ",\"message\":");
+    sy_json_append_string(b, r->message ? r->message : "");
+    sy_buf_puts(b, ",\"subject\":");
+    sy_json_append_string(b, r->subject ? r->subject : "");
+    sy_buf_printf(b, ",\"stream_seq\":%llu,\"created_at\":\"%s\",\"replayed\":%s",
+                  (unsigned long long)r->stream_seq, sy_time_format_rfc3339(r->created_at_ms, ts),
+                  r->replayed_at_ms ? "true" : "false");
+    if (with_body) {
+        sy_buf_puts(b, ",\"headers\":");
+        if (r->headers)
+            sy_json_append(b, r->headers);
+        else
+            sy_buf_puts(b, "{}");
+        sy_buf_puts(b, ",\"body\":");
+        sy_json_append_string(b, r->body ? r->body : "");
+    }
+    sy_buf_puts(b, "}\n");
+}
+
+static void row_text(const engine_dead_letter_row *r)
+{
+    char ts[SY_TIME_RFC3339_MAX];
+    printf("%-8lld %-24s %-20s %-10llu %s  %s%s\n", (long long)r->id,
+           r->event_id ? r->event_id : "-", r->code ? r->code : "", (unsigned long long)r->stream_seq,
+           sy_time_format_rfc3339(r->created_at_ms, ts), r->message ? r->message : "",
+           r->replayed_at_ms ? " (replayed)" : "");
+}
+
+/* Calls fn on every dead letter matching the filters, page by page. */
+static sy_status each_row(engine_session *s, const dlq_args *a,
+                          sy_status (*fn)(const engine_dead_letter_row *, void *), void *arg,
+                          sy_error *err)
+{
+    engine_dlq_filter f = {.code = a->code, .limit = 200, .include_replayed = a->all};
+    for (;;) {
+        engine_dead_letter_list l = {0};
+        sy_status st = engine_dead_letters_list(s, &f, &l, err);
+        for (size_t i = 0; st == SY_OK && i < l.len; i++) {
+            f.after_id = l.items[i].id;
+            if (l.items[i].created_at_ms >= a->since_ms)
+                st = fn(&l.items[i], arg);
+        }
+        size_t n = l.len;
+        engine_dead_letter_list_cleanup(&l);
+        if (st != SY_OK || n < f.limit)
+            return st;
+    }
+}
+
+typedef struct list_ctx {
+    bool json;
+    size_t n;
+} list_ctx;
+
+static sy_status print_row(const engine_dead_letter_row *r, void *arg)
+{
+    list_ctx *c = arg;
+    if (c->json) {
+        sy_buf b = SY_BUF_INIT;
+        row_json(r, false, &b);
+        fputs(sy_buf_str(&b), stdout);
+        sy_buf_cleanup(&b);
+    } else {
+        row_text(r);
+    }
+    c->n++;
+    return SY_OK;
+}
+
+typedef struct replay_ctx {
+    engine_session *s;
+    router_publisher *pub;
+    size_t n;
+    sy_error *err;
+} replay_ctx;
+
+/* Re-publishes one dead letter, then marks it replayed. */
+static sy_status replay_row(const engine_dead_letter_row *r, void *arg)
+{
+    replay_ctx *c = arg;
+    if (!r->subject || !*r->subject)
+        return sy_error_set(c->err, SY_INVALID, "no_subject", NULL,
+                            "dead letter %lld has no subject to replay to", (long long)r->id);
+    cJSON *hdrs = r->headers ? cJSON_Duplicate(r->headers, 1) : NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, "Nats-Msg-Id");
+    uint64_t seq = 0;
+    sy_status st = router_publisher_send(c->pub, r->subject, r->body ? r->body : "", r->body_len,
+                                         hdrs, NULL, &seq, NULL, c->err);
+    cJSON_Delete(hdrs);
+    if (st == SY_OK)
+        st = engine_begin(c->s, c->err);
+    if (st == SY_OK)
+        st = engine_dead_letter_replayed(c->s, r->id, c->err);
+    if (st == SY_OK)
+        st = engine_commit(c->s, c->err);
+    else
+        engine_rollback(c->s);
+    if (st == SY_OK) {
+        printf("{\"id\":%lld,\"replayed\":true,\"subject\":", (long long)r->id);
+        sy_buf b = SY_BUF_INIT;
+        sy_json_append_string(&b, r->subject);
+        printf("%s,\"stream_seq\":%llu}\n", sy_buf_str(&b), (unsigned long long)seq);
+        sy_buf_cleanup(&b);
+        c->n++;
+    }
+    return st;
+}
+
+static sy_status show_one(engine_session *s, int64_t id, sy_error *err)
+{
+    engine_dead_letter_row r = {0};
+    sy_status st = engine_dead_letter_get(s, id, &r, err);
+    if (st == SY_OK) {
+        sy_buf b = SY_BUF_INIT;
+        row_json(&r, true, &b);
+        fputs(sy_buf_str(&b), stdout);
+        sy_buf_cleanup(&b);
+    }
+    engine_dead_letter_row_cleanup(&r);
+    return st;
+}
+
+static sy_status replay(engine_session *s, const dlq_args *a, sy_error *err)
+{
+    if (!a->id && !a->code && !a->since_ms)
+        return sy_error_set(err, SY_USAGE, NULL, NULL,
+                            "replay needs --id, --code or --since (refusing to replay everything)");
+    replay_ctx c = {.s = s, .err = err};
+    sy_status st = router_publisher_new(router_cli_nats_url(a->nats), &c.pub, err);
+    if (st == SY_OK && a->id) {
+        engine_dead_letter_row r = {0};
+        st = engine_dead_letter_get(s, a->id, &r, err);
+        if (st == SY_OK)
+            st = replay_row(&r, &c);
+        engine_dead_letter_row_cleanup(&r);
+    } else if (st == SY_OK) {
+        st = each_row(s, a, replay_row, &c, err);
+    }
+    router_publisher_free(c.pub);
+    fprintf(stderr, "replayed %zu dead letter(s)\n", c.n);
+    return st;
+}
+
+int cli_dlq(int argc, char **argv)
+{
+    dlq_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc != SY_EXIT_OK)
+        return rc;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    sy_status st = engine_new(NULL, NULL, &eng, &err);
+    if (st == SY_OK)
+        st = engine_session_open(eng, a.db, false, &s, &err);
+    if (st == SY_OK && strcmp(a.verb, "list") == 0) {
+        list_ctx c = {.json = a.json};
+        st = each_row(s, &a, print_row, &c, &err);
+    } else if (st == SY_OK && strcmp(a.verb, "show") == 0) {
+        st = a.id ? show_one(s, a.id, &err)
+                  : sy_error_set(&err, SY_USAGE, NULL, NULL, "show needs --id");
+    } else if (st == SY_OK && strcmp(a.verb, "replay") == 0) {
+        st = replay(s, &a, &err);
+    } else if (st == SY_OK) {
+        st = SY_USAGE;
+        usage();
+    }
+    if (st != SY_OK && err.message[0])
+        fprintf(stderr, "switchyard dlq: %s\n", err.message);
+    engine_session_close(s);
+    engine_free(eng);
+    return st == SY_OK ? SY_EXIT_OK : sy_status_exit_code(st);
+}

@@ -1,0 +1,471 @@
+/* cli_schedule.c: `switchyard schedule ...`, the operator's view of
+ * schedules (engine/schedule.h, docs/schedules.md). Each command opens one
+ * session, runs in one transaction and prints text or, with -o json, JSON.
+ * "now" is the wall clock shifted by SWITCHYARD_TEST_TIME_OFFSET_MS (sy_clock),
+ * so tests can drive schedules through the CLI too.
+ *
+ *   switchyard schedule list
+ *   switchyard schedule describe ID [--upcoming N]
+ *   switchyard schedule pause|resume ID [--note TEXT]
+ *   switchyard schedule trigger ID [--overlap POLICY]
+ *   switchyard schedule backfill ID --start RFC3339 --end RFC3339 [--overlap POLICY]
+ *   switchyard schedule delete ID
+ *   switchyard schedule create ID --cron SPEC --workflow TYPE [definition flags]
+ *   switchyard schedule update ID [definition flags]   (only the flags given change)
+ *   definition flags: --cron SPEC --workflow TYPE --timezone TZ --input JSON
+ *     --overlap POLICY --catchup-window DUR --jitter DUR --limited-actions N --paused
+ *   common: [--db CONNINFO] [--schema NAME] [--namespace NS] [--rules FILE] [-o json]
+ * trigger and backfill start workflows, so they need the workflow definitions:
+ * --rules FILE or $SWITCHYARD_RULES (create/update then also check the type). */
+#include "cli.h"
+#include "clock.h"
+#include "duration.h"
+#include "engine.h"
+#include "json.h"
+#include "schedule.h"
+#include "timefmt.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sched_args {
+    const char *verb, *id, *db, *schema, *ns, *note, *overlap, *start, *end;
+    const char *cron, *workflow, *timezone, *input, *catchup, *jitter, *limited, *rules;
+    bool paused, json;
+    long upcoming;
+} sched_args;
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: switchyard schedule list\n"
+            "       switchyard schedule describe ID [--upcoming N]\n"
+            "       switchyard schedule pause|resume ID [--note TEXT]\n"
+            "       switchyard schedule trigger ID [--overlap POLICY]\n"
+            "       switchyard schedule backfill ID --start RFC3339 --end RFC3339 "
+            "[--overlap POLICY]\n"
+            "       switchyard schedule delete ID\n"
+            "       switchyard schedule create|update ID [--cron SPEC] [--workflow TYPE]\n"
+            "         [--timezone TZ] [--input JSON] [--overlap POLICY] [--catchup-window DUR]\n"
+            "         [--jitter DUR] [--limited-actions N] [--paused]\n"
+            "  common: [--db CONNINFO] [--schema NAME] [--namespace NS] [--rules FILE]\n"
+            "  [-o json]; --db defaults to $SWITCHYARD_DB, --rules to $SWITCHYARD_RULES\n"
+            "  (trigger and backfill need it). POLICY: skip, buffer_one, buffer_all,\n"
+            "  cancel_other, terminate_other, allow_all\n");
+    return SY_EXIT_USAGE;
+}
+
+static const char *const VERBS[] = {"list",     "describe", "pause",  "resume", "trigger",
+                                    "backfill", "delete",   "create", "update"};
+
+static bool known_verb(const char *v)
+{
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        if (strcmp(v, VERBS[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Flags that take a value: name -> field of sched_args. */
+static const char **flag_slot(sched_args *a, const char *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"--db", offsetof(sched_args, db)},
+        {"--schema", offsetof(sched_args, schema)},
+        {"--namespace", offsetof(sched_args, ns)},
+        {"--note", offsetof(sched_args, note)},
+        {"--overlap", offsetof(sched_args, overlap)},
+        {"--start", offsetof(sched_args, start)},
+        {"--end", offsetof(sched_args, end)},
+        {"--cron", offsetof(sched_args, cron)},
+        {"--workflow", offsetof(sched_args, workflow)},
+        {"--timezone", offsetof(sched_args, timezone)},
+        {"--input", offsetof(sched_args, input)},
+        {"--catchup-window", offsetof(sched_args, catchup)},
+        {"--jitter", offsetof(sched_args, jitter)},
+        {"--limited-actions", offsetof(sched_args, limited)},
+        {"--rules", offsetof(sched_args, rules)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strcmp(o, flags[i].name) == 0)
+            return (const char **)((char *)a + flags[i].off);
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, sched_args *a)
+{
+    if (argc < 2 || !known_verb(argv[1]))
+        return usage();
+    a->verb = argv[1];
+    int i = 2;
+    if (strcmp(a->verb, "list") != 0) {
+        if (argc < 3 || argv[2][0] == '-')
+            return usage();
+        a->id = argv[2];
+        i = 3;
+    }
+    a->upcoming = 5;
+    for (; i < argc; i++) {
+        const char *o = argv[i];
+        const char **slot = flag_slot(a, o);
+        if (slot && i + 1 < argc)
+            *slot = argv[++i];
+        else if (strcmp(o, "--paused") == 0)
+            a->paused = true;
+        else if (strcmp(o, "--upcoming") == 0 && i + 1 < argc)
+            a->upcoming = strtol(argv[++i], NULL, 10);
+        else if (strcmp(o, "-o") == 0 && i + 1 < argc)
+            a->json = strcmp(argv[++i], "json") == 0;
+        else
+            return usage();
+    }
+    if (strcmp(a->verb, "backfill") == 0 && (!a->start || !a->end))
+        return usage();
+    if (strcmp(a->verb, "create") == 0 && (!a->cron || !a->workflow))
+        return usage();
+    if (!a->rules)
+        a->rules = getenv("SWITCHYARD_RULES");
+    bool starts = strcmp(a->verb, "trigger") == 0 || strcmp(a->verb, "backfill") == 0;
+    if (starts && !a->rules) {
+        fprintf(stderr,
+                "switchyard schedule %s: needs the workflow definitions: give --rules "
+                "FILE or set SWITCHYARD_RULES\n",
+                a->verb);
+        return SY_EXIT_USAGE;
+    }
+    if (!a->db)
+        a->db = getenv("SWITCHYARD_DB");
+    if (!a->db) {
+        fprintf(stderr, "switchyard schedule: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    return SY_EXIT_OK;
+}
+
+/* ---- definitions from flags ----------------------------------------------------- */
+
+static sy_status set_duration(cJSON *def, const char *key, const char *flag, const char *text,
+                              sy_error *err)
+{
+    if (!text)
+        return SY_OK;
+    int64_t ms = 0;
+    sy_status st = sy_duration_parse(text, &ms, err);
+    if (st != SY_OK) {
+        snprintf(err->path, sizeof err->path, "%s", flag);
+        return st;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(def, key);
+    cJSON_AddNumberToObject(def, key, (double)ms);
+    return SY_OK;
+}
+
+static void set_string(cJSON *def, const char *key, const char *v)
+{
+    if (!v)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(def, key);
+    cJSON_AddStringToObject(def, key, v);
+}
+
+/* Overlays the definition flags on def (a copy of the current one, or {}). */
+static sy_status apply_flags(const sched_args *a, cJSON *def, sy_error *err)
+{
+    set_string(def, "id", a->id);
+    set_string(def, "cron", a->cron);
+    set_string(def, "workflow", a->workflow);
+    set_string(def, "timezone", a->timezone);
+    set_string(def, "overlap", a->overlap);
+    if (a->paused) {
+        cJSON_DeleteItemFromObjectCaseSensitive(def, "paused");
+        cJSON_AddTrueToObject(def, "paused");
+    }
+    if (a->limited) {
+        char *end = NULL;
+        long n = strtol(a->limited, &end, 10);
+        if (*a->limited == '\0' || *end || n < 0)
+            return sy_error_set(err, SY_INVALID, "bad_argument", "--limited-actions",
+                                "must be a non-negative integer, got \"%s\"", a->limited);
+        cJSON_DeleteItemFromObjectCaseSensitive(def, "limited_actions");
+        cJSON_AddNumberToObject(def, "limited_actions", (double)n);
+    }
+    sy_status st = set_duration(def, "catchup_window_ms", "--catchup-window", a->catchup, err);
+    if (st == SY_OK)
+        st = set_duration(def, "jitter_ms", "--jitter", a->jitter, err);
+    if (st == SY_OK && a->input) {
+        cJSON *in = NULL;
+        st = sy_json_parse(a->input, strlen(a->input), 0, "--input", &in, err);
+        if (st == SY_OK) {
+            cJSON_DeleteItemFromObjectCaseSensitive(def, "input");
+            cJSON_AddItemToObject(def, "input", in);
+        }
+    }
+    return st;
+}
+
+/* The definition members of a describe result (for update). */
+static cJSON *current_def(const cJSON *d)
+{
+    static const char *const keys[] = {"cron",      "timezone",       "workflow",
+                                       "input",     "overlap",        "catchup_window_ms",
+                                       "jitter_ms", "limited_actions"};
+    cJSON *def = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = sy_json_get(d, keys[i]);
+        if (v)
+            cJSON_AddItemToObject(def, keys[i], cJSON_Duplicate(v, 1));
+    }
+    return def;
+}
+
+static sy_status do_upsert(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    cJSON *def = NULL;
+    sy_status st = SY_OK;
+    if (strcmp(a->verb, "update") == 0) {
+        cJSON *d = NULL;
+        st = engine_schedule_describe(s, a->id, now, 0, &d, err);
+        def = st == SY_OK ? current_def(d) : NULL;
+        cJSON_Delete(d);
+    } else {
+        def = cJSON_CreateObject();
+    }
+    if (st == SY_OK)
+        st = apply_flags(a, def, err);
+    bool created = false;
+    if (st == SY_OK)
+        st = engine_schedule_upsert(s, def, now, &created, err);
+    if (st == SY_OK && a->json)
+        printf("{\"id\":\"%s\",\"created\":%s}\n", a->id, created ? "true" : "false");
+    else if (st == SY_OK)
+        printf("schedule %s %s\n", a->id, created ? "created" : "updated");
+    cJSON_Delete(def);
+    return st;
+}
+
+/* ---- the other verbs --------------------------------------------------------------- */
+
+static void print_json(const cJSON *v)
+{
+    sy_buf b = SY_BUF_INIT;
+    sy_json_append(&b, v);
+    printf("%s\n", sy_buf_str(&b));
+    sy_buf_cleanup(&b);
+}
+
+static const char *str_or(const cJSON *o, const char *key, const char *dflt)
+{
+    const char *s = sy_json_get_string(o, key);
+    return s ? s : dflt;
+}
+
+static long long num(const cJSON *o, const char *key)
+{
+    const cJSON *v = sy_json_get(o, key);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+static sy_status do_list(engine_session *s, const sched_args *a, sy_error *err)
+{
+    cJSON *l = NULL;
+    sy_status st = engine_schedule_list(s, &l, err);
+    if (st != SY_OK)
+        return st;
+    if (a->json) {
+        print_json(l);
+    } else {
+        printf("%-24s %-16s %-18s %-16s %-7s %-25s %s\n", "ID", "CRON", "TIMEZONE", "WORKFLOW",
+               "PAUSED", "NEXT", "FIRED/SKIPPED/MISSED");
+        const cJSON *o;
+        cJSON_ArrayForEach(o, l)
+        {
+            printf("%-24s %-16s %-18s %-16s %-7s %-25s %lld/%lld/%lld\n", str_or(o, "id", ""),
+                   str_or(o, "cron", ""), str_or(o, "timezone", ""), str_or(o, "workflow", ""),
+                   cJSON_IsTrue(sy_json_get(o, "paused")) ? "yes" : "no",
+                   str_or(o, "next_fire_at", "-"), num(o, "fired"), num(o, "skipped"),
+                   num(o, "missed"));
+        }
+    }
+    cJSON_Delete(l);
+    return SY_OK;
+}
+
+static sy_status do_describe(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    cJSON *d = NULL;
+    sy_status st =
+        engine_schedule_describe(s, a->id, now, a->upcoming > 0 ? (size_t)a->upcoming : 0, &d, err);
+    if (st != SY_OK)
+        return st;
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "next_fire_ms");
+    if (a->json) {
+        print_json(d);
+    } else {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, d)
+        {
+            sy_buf b = SY_BUF_INIT;
+            if (cJSON_IsString(v))
+                sy_buf_puts(&b, v->valuestring);
+            else
+                sy_json_append(&b, v);
+            printf("%-20s %s\n", v->string, sy_buf_str(&b));
+            sy_buf_cleanup(&b);
+        }
+    }
+    cJSON_Delete(d);
+    return SY_OK;
+}
+
+static sy_status parse_overlap(const char *s, engine_overlap dflt, engine_overlap *out,
+                               sy_error *err)
+{
+    *out = dflt;
+    if (s && !engine_overlap_parse(s, out))
+        return sy_error_set(err, SY_INVALID, "bad_argument", "--overlap",
+                            "unknown overlap policy \"%s\"", s);
+    return SY_OK;
+}
+
+static sy_status do_trigger(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    engine_overlap o;
+    sy_status st = parse_overlap(a->overlap, ENGINE_OVERLAP_SKIP, &o, err);
+    engine_schedule_fire f = {0};
+    if (st == SY_OK)
+        st = engine_schedule_trigger(s, a->id, now, a->overlap ? &o : NULL, &f, err);
+    if (st != SY_OK)
+        return st;
+    if (a->json)
+        printf("{\"workflow_id\":\"%s\",\"started\":%s,\"buffered\":%s,\"run_id\":\"%s\","
+               "\"reason\":\"%s\"}\n",
+               f.workflow_id, f.started ? "true" : "false", f.buffered ? "true" : "false", f.run_id,
+               f.started ? "" : f.reason);
+    else if (f.started)
+        printf("started %s (run %s)\n", f.workflow_id, f.run_id);
+    else
+        printf("%s not started: %s\n", f.workflow_id, f.reason);
+    return SY_OK;
+}
+
+static sy_status do_backfill(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    engine_overlap o;
+    int64_t start = 0, end = 0;
+    sy_status st = parse_overlap(a->overlap, ENGINE_OVERLAP_ALLOW_ALL, &o, err);
+    if (st == SY_OK)
+        st = sy_time_parse_rfc3339(a->start, "--start", &start, err);
+    if (st == SY_OK)
+        st = sy_time_parse_rfc3339(a->end, "--end", &end, err);
+    engine_schedule_backfill_counts c = {0};
+    if (st == SY_OK)
+        st = engine_schedule_backfill(s, a->id, start, end, o, now, &c, err);
+    if (st != SY_OK)
+        return st;
+    if (a->json)
+        printf("{\"slots\":%zu,\"started\":%zu,\"skipped\":%zu,\"buffered\":%zu,"
+               "\"already_fired\":%zu}\n",
+               c.slots, c.started, c.skipped, c.buffered, c.already_fired);
+    else
+        printf("%zu slots: %zu started, %zu skipped, %zu buffered, %zu already fired\n", c.slots,
+               c.started, c.skipped, c.buffered, c.already_fired);
+    return SY_OK;
+}
+
+static sy_status do_simple(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    sy_status st;
+    if (strcmp(a->verb, "delete") == 0)
+        st = engine_schedule_delete(s, a->id, err);
+    else
+        st = engine_schedule_pause(s, a->id, strcmp(a->verb, "pause") == 0, a->note, now, err);
+    if (st == SY_OK && a->json)
+        printf("{\"id\":\"%s\",\"done\":\"%s\"}\n", a->id, a->verb);
+    else if (st == SY_OK)
+        printf("schedule %s: %s\n", a->id,
+               strcmp(a->verb, "delete") == 0  ? "deleted"
+               : strcmp(a->verb, "pause") == 0 ? "paused"
+                                               : "resumed");
+    return st;
+}
+
+static sy_status dispatch(engine_session *s, const sched_args *a, int64_t now, sy_error *err)
+{
+    const char *v = a->verb;
+    if (strcmp(v, "list") == 0)
+        return do_list(s, a, err);
+    if (strcmp(v, "describe") == 0)
+        return do_describe(s, a, now, err);
+    if (strcmp(v, "trigger") == 0)
+        return do_trigger(s, a, now, err);
+    if (strcmp(v, "backfill") == 0)
+        return do_backfill(s, a, now, err);
+    if (strcmp(v, "create") == 0 || strcmp(v, "update") == 0)
+        return do_upsert(s, a, now, err);
+    return do_simple(s, a, now, err);
+}
+
+/* Loads the rules file (the workflow definitions), when one is given. */
+static sy_status load_rules(const sched_args *a, rules_set **set, sy_error *err)
+{
+    *set = NULL;
+    if (!a->rules)
+        return SY_OK;
+    rules_diags diags = {0};
+    rules_load_opts ro = {0};
+    sy_status st = rules_load(a->rules, &ro, set, &diags, err);
+    for (size_t i = 0; st != SY_OK && i < diags.len; i++)
+        fprintf(stderr, "%s\n", diags.lines[i]);
+    rules_diags_cleanup(&diags);
+    return st;
+}
+
+static sy_status run(const sched_args *a, sy_error *err)
+{
+    sy_clock clock;
+    sy_clock_init(&clock);
+    engine_opts eo = {.schema = a->schema, .namespace_ = a->ns};
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    rules_set *set = NULL;
+    sy_status st = load_rules(a, &set, err);
+    if (st == SY_OK)
+        st = engine_new(&eo, set, &eng, err);
+    if (st == SY_OK)
+        st = engine_session_open(eng, a->db, false, &s, err);
+    if (st == SY_OK)
+        st = engine_begin(s, err);
+    if (st == SY_OK) {
+        st = dispatch(s, a, sy_clock_now_ms(&clock), err);
+        if (st == SY_OK)
+            st = engine_commit(s, err);
+        else
+            engine_rollback(s);
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    rules_set_free(set);
+    return st;
+}
+
+int cli_schedule(int argc, char **argv)
+{
+    sched_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc != SY_EXIT_OK)
+        return rc;
+    sy_error err;
+    sy_error_clear(&err);
+    sy_status st = run(&a, &err);
+    if (st != SY_OK) {
+        fprintf(stderr, "switchyard schedule %s: %s%s%s\n", a.verb, err.path[0] ? err.path : "",
+                err.path[0] ? ": " : "", err.message);
+        return sy_status_exit_code(st);
+    }
+    return SY_EXIT_OK;
+}

@@ -1,0 +1,427 @@
+/* pipeline.c: one pipeline thread of the router (router.h).
+ *
+ * Loop: make sure the Postgres session is open (reconnect with capped
+ * exponential backoff, readiness false meanwhile) and the pull subscription
+ * bound, fetch up to batch_size messages, then process the batch:
+ *
+ *   parse + validate each message -> rules_route -> engine_batch_* (inbox row,
+ *   starts, signals, dead letters) -> begin / apply / commit -> ack or term
+ *   each message.
+ *
+ * The invariant: a message is acked or termed only after the transaction
+ * holding its effect or its dead letter committed. A failed transaction
+ * naks every message with a delay (redelivery finds the inbox, so nothing is
+ * doubled). Invalid messages are termed in the same delivery: their dead
+ * letter is keyed by stream sequence, so a redelivery after a crash records
+ * it once. */
+#include "clock.h"
+#include "router_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+
+/* What to do with one message once the batch is committed. */
+typedef struct item {
+    natsMsg *msg;
+    envelope *env;           /* NULL when invalid */
+    uint64_t seq;            /* stream sequence */
+    int64_t published_ns;    /* stream timestamp */
+    bool in_batch;           /* has an inbox row in this batch */
+    size_t ev;               /* its index in the engine batch */
+    bool invalid;            /* dead-lettered before routing: term */
+    bool all_dead;           /* every action was a dead letter: term */
+    bool nak;                /* could not be processed now: nak */
+    size_t starts, signals;
+    const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
+    char dl_code_buf[SY_ERROR_CODE_MAX];
+} item;
+
+/* ---- session and subscription ------------------------------------------------- */
+
+static void close_session(router_pipeline *p)
+{
+    engine_session_close(p->session);
+    p->session = NULL;
+    router__gen_release(p->gen);
+    p->gen = NULL;
+    atomic_store(&p->db_ok, false);
+}
+
+/* Opens a session on the current generation, or reopens after a reload. */
+static sy_status ensure_session(router_pipeline *p)
+{
+    router *r = p->r;
+    router_gen *g = router__gen_acquire(r);
+    if (p->session && g == p->gen) {
+        router__gen_release(g);
+        return SY_OK;
+    }
+    if (p->session)
+        close_session(p);
+    sy_error err = {0};
+    sy_status st = engine_session_open(g->eng, r->conninfo, r->cfg->pg_migrate, &p->session, &err);
+    if (st != SY_OK) {
+        router__gen_release(g);
+        p->session = NULL;
+        if (p->backoff_ms == BACKOFF_MIN_MS)
+            SY_LOG(r->log, SY_LOG_WARN, "Postgres unavailable; retrying with backoff", "error",
+                   err.message);
+        return st;
+    }
+    p->gen = g;
+    atomic_store(&p->db_ok, true);
+    if (p->backoff_ms > BACKOFF_MIN_MS)
+        SY_LOG(r->log, SY_LOG_INFO, "Postgres connected");
+    p->backoff_ms = BACKOFF_MIN_MS;
+    return SY_OK;
+}
+
+static sy_status subscribe(router_pipeline *p)
+{
+    router *r = p->r;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = r->cfg->stream_name;
+    so.Consumer = r->cfg->consumer_name; /* bind: never create or change it here */
+    so.ManualAck = true;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&p->sub, r->js, NULL, r->cfg->consumer_name, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        p->sub = NULL;
+        SY_LOG(r->log, SY_LOG_WARN, "could not bind the pull subscription", "error",
+               natsStatus_GetText(s));
+        return SY_NATS_DOWN;
+    }
+    return SY_OK;
+}
+
+/* ---- one message ----------------------------------------------------------------- */
+
+static const char *header(natsMsg *m, const char *key)
+{
+    const char *v = NULL;
+    return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : NULL;
+}
+
+/* Every header as {name: first value}; NULL when there are none. Owned. */
+static cJSON *headers_json(natsMsg *m)
+{
+    const char **keys = NULL;
+    int n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK || n == 0) {
+        free((void *)keys);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < n; i++) {
+        const char *v = header(m, keys[i]);
+        cJSON_AddStringToObject(o, keys[i], v ? v : "");
+    }
+    free((void *)keys);
+    return o;
+}
+
+static void log_dead_letter(const router *r, const item *it, const char *event_id,
+                            const char *code, const char *msg)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
+    SY_LOG(r->log, SY_LOG_WARN, "event dead-lettered", "event_id", event_id, "trace_id",
+           it->env ? envelope_trace_id(it->env) : NULL, "subject", natsMsg_GetSubject(it->msg),
+           "stream_seq", seq, "code", code, "reason", msg);
+}
+
+/* Adds the dead letter of message 'it' to the batch under inbox key 'key'. */
+static void add_dead_letter(router_pipeline *p, item *it, const char *key, const char *event_id,
+                            const char *code, const char *message)
+{
+    if (!it->in_batch) {
+        it->ev = engine_batch_event(p->batch, key);
+        it->in_batch = true;
+    }
+    cJSON *hdrs = headers_json(it->msg);
+    engine_dead_letter dl = {.event_id = event_id,
+                             .code = code,
+                             .message = message,
+                             .subject = natsMsg_GetSubject(it->msg),
+                             .body = natsMsg_GetData(it->msg),
+                             .body_len = (size_t)natsMsg_GetDataLength(it->msg),
+                             .headers = hdrs,
+                             .stream_seq = it->seq};
+    engine_batch_dead_letter(p->batch, it->ev, &dl);
+    cJSON_Delete(hdrs);
+    if (!it->dl_code) {
+        snprintf(it->dl_code_buf, sizeof it->dl_code_buf, "%s", code);
+        it->dl_code = it->dl_code_buf;
+    }
+    log_dead_letter(p->r, it, event_id, code, message);
+}
+
+static void fill_start(const rules_action *a, const envelope *env, engine_start_req *req)
+{
+    *req = (engine_start_req){.workflow_type = a->workflow,
+                              .workflow_id = a->workflow_id,
+                              .input = a->input,
+                              .task_queue = a->task_queue,
+                              .if_running = a->if_running,
+                              .if_closed = a->if_closed,
+                              .event_id = envelope_event_id(env),
+                              .trace_id = envelope_trace_id(env)};
+}
+
+/* Turns one routed action into batch calls. */
+static void add_action(router_pipeline *p, item *it, const rules_action *a)
+{
+    const envelope *env = it->env;
+    engine_start_req start;
+    switch (a->kind) {
+    case RULES_START:
+        fill_start(a, env, &start);
+        engine_batch_start(p->batch, it->ev, &start);
+        it->starts++;
+        it->all_dead = false;
+        break;
+    case RULES_SIGNAL: {
+        fill_start(a, env, &start);
+        engine_signal_req sig = {.workflow_id = a->workflow_id,
+                                 .signal = a->signal,
+                                 .payload = a->signal_payload,
+                                 .event_id = envelope_event_id(env),
+                                 .trace_id = envelope_trace_id(env),
+                                 .if_missing = a->if_missing,
+                                 .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL};
+        engine_batch_signal(p->batch, it->ev, &sig);
+        it->signals++;
+        it->all_dead = false;
+        break;
+    }
+    case RULES_DEAD_LETTER:
+        add_dead_letter(p, it, envelope_event_id(env), envelope_event_id(env),
+                        a->dl_code ? a->dl_code : "dead_letter",
+                        a->dl_message ? a->dl_message : "dead-lettered by a route");
+        break;
+    case RULES_DROP:
+        it->all_dead = false;
+        break;
+    }
+}
+
+/* Routes a valid envelope and adds its effects to the batch. */
+static void route_item(router_pipeline *p, item *it, rules_actions *acts)
+{
+    rules_actions_cleanup(acts);
+    if (rules_route(p->gen->rules, it->env, acts) != SY_OK) {
+        it->nak = true; /* out of memory: let JetStream redeliver later */
+        return;
+    }
+    const char *id = envelope_event_id(it->env);
+    if (acts->unmatched) {
+        atomic_fetch_add_explicit(&p->r->metrics.unmatched, 1, memory_order_relaxed);
+        if (rules_set_unmatched_dead_letter(p->gen->rules)) {
+            add_dead_letter(p, it, id, id, "unmatched", "no route matched the event");
+            it->all_dead = true;
+        }
+        return; /* otherwise acked without an inbox row: it has no effect */
+    }
+    bool effects = false;
+    for (size_t i = 0; i < acts->len; i++)
+        effects |= acts->items[i].kind != RULES_DROP;
+    if (!effects)
+        return;
+    it->ev = engine_batch_event(p->batch, id);
+    it->in_batch = true;
+    it->all_dead = true;
+    for (size_t i = 0; i < acts->len; i++)
+        add_action(p, it, &acts->items[i]);
+}
+
+/* Parses one message into it and adds its effects to the batch. */
+static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions *acts)
+{
+    router *r = p->r;
+    memset(it, 0, sizeof *it);
+    it->msg = m;
+    jsMsgMetaData *md = NULL;
+    if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+        it->seq = md->Sequence.Stream;
+        it->published_ns = md->Timestamp;
+    }
+    jsMsgMetaData_Destroy(md);
+    envelope_meta em = {.content_type = header(m, "Content-Type"),
+                        .key_id = header(m, "Sy-Key-Id"),
+                        .signature = header(m, "Sy-Signature")};
+    sy_error err = {0};
+    sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
+                                  &r->env_opts, &it->env, &err);
+    if (st == SY_OK) {
+        route_item(p, it, acts);
+        return;
+    }
+    if (st == SY_NOMEM) {
+        it->nak = true;
+        return;
+    }
+    /* keyed by stream position: a redelivery records it once, and a fixed
+     * re-publish of the same event_id is not mistaken for a duplicate */
+    char key[160];
+    snprintf(key, sizeof key, "sy.dl:%s:%llu", r->cfg->stream_name, (unsigned long long)it->seq);
+    char msg[SY_ERROR_MSG_MAX + SY_ERROR_PATH_MAX + 4];
+    if (err.path[0])
+        snprintf(msg, sizeof msg, "%s: %s", err.path, err.message);
+    else
+        snprintf(msg, sizeof msg, "%s", err.message);
+    it->invalid = true;
+    add_dead_letter(p, it, key, NULL, err.code[0] ? err.code : "invalid", msg);
+}
+
+/* ---- the batch --------------------------------------------------------------------- */
+
+static void in_progress_all(item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        natsMsg_InProgress(items[i].msg, NULL);
+}
+
+/* begin / apply / commit, with in-progress acks when it runs long. */
+static sy_status apply_batch(router_pipeline *p, item *items, size_t n, int64_t t0_ms,
+                             sy_error *err)
+{
+    const int64_t every = p->r->cfg->in_progress_every_ms;
+    sy_status st = engine_begin(p->session, err);
+    if (st == SY_OK)
+        st = engine_batch_apply(p->session, p->batch, err);
+    if (st == SY_OK && sy_mono_ms() - t0_ms > every)
+        in_progress_all(items, n);
+    if (st == SY_OK)
+        st = engine_commit(p->session, err);
+    if (st != SY_OK)
+        engine_rollback(p->session);
+    return st;
+}
+
+static void nak_all(router_pipeline *p, item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (natsMsg_NakWithDelay(items[i].msg, p->r->cfg->nak_delay_ms, NULL) == NATS_OK)
+            atomic_fetch_add_explicit(&p->r->metrics.naked, 1, memory_order_relaxed);
+}
+
+/* After the commit: ack or term each message, count what happened. */
+static void settle(router_pipeline *p, item *it)
+{
+    router_metrics *m = &p->r->metrics;
+    if (it->nak) {
+        natsMsg_NakWithDelay(it->msg, p->r->cfg->nak_delay_ms, NULL);
+        atomic_fetch_add_explicit(&m->naked, 1, memory_order_relaxed);
+        return;
+    }
+    engine_outcome oc = it->in_batch ? engine_batch_outcome(p->batch, it->ev) : ENGINE_APPLIED;
+    bool term = it->invalid || (it->in_batch && it->all_dead) || oc == ENGINE_DEAD_LETTERED;
+    if (oc == ENGINE_DUPLICATE) {
+        atomic_fetch_add_explicit(&m->duplicates, 1, memory_order_relaxed);
+    } else if (term) {
+        router_metrics_dead_letter(m, it->dl_code ? it->dl_code : "workflow_missing");
+    } else {
+        atomic_fetch_add_explicit(&m->routed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->started, it->starts, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->signaled, it->signals, memory_order_relaxed);
+    }
+    if (term) {
+        natsMsg_Term(it->msg, NULL);
+        atomic_fetch_add_explicit(&m->termed, 1, memory_order_relaxed);
+    } else {
+        natsMsg_Ack(it->msg, NULL);
+        atomic_fetch_add_explicit(&m->acked, 1, memory_order_relaxed);
+    }
+}
+
+static void observe_commit(router_pipeline *p, item *items, size_t n, int64_t begin_ns)
+{
+    router_metrics *m = &p->r->metrics;
+    int64_t now_ns = sy_mono_ns();
+    router_metrics_observe(&m->commit_seconds, (double)(now_ns - begin_ns) / 1e9);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* the stream timestamp is wall-clock ns */
+    int64_t wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].published_ns > 0 && !items[i].nak)
+            router_metrics_observe(&m->e2e_seconds,
+                                   (double)(wall_ns - items[i].published_ns) / 1e9);
+    atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
+}
+
+static void process_batch(router_pipeline *p, natsMsgList *list)
+{
+    router *r = p->r;
+    size_t n = (size_t)list->Count;
+    int64_t t0 = sy_mono_ms(), begin_ns;
+    item *items = calloc(n, sizeof *items);
+    if (!items)
+        return; /* the messages are redelivered after ack_wait */
+    atomic_fetch_add_explicit(&r->metrics.received, n, memory_order_relaxed);
+    router_metrics_observe(&r->metrics.batch_size, (double)n);
+    engine_batch_reset(p->batch);
+    rules_actions acts = {0};
+    for (size_t i = 0; i < n; i++)
+        prepare_item(p, &items[i], list->Msgs[i], &acts);
+    rules_actions_cleanup(&acts);
+    sy_error err = {0};
+    begin_ns = sy_mono_ns();
+    sy_status st = apply_batch(p, items, n, t0, &err);
+    if (st == SY_OK) {
+        observe_commit(p, items, n, begin_ns);
+        for (size_t i = 0; i < n; i++)
+            settle(p, &items[i]);
+    } else {
+        atomic_fetch_add_explicit(&r->metrics.batch_failures, 1, memory_order_relaxed);
+        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed; messages naked", "status",
+               sy_status_text(st), "error", err.message);
+        nak_all(p, items, n);
+        if (sy_status_retryable(st))
+            close_session(p); /* reconnect with backoff; readiness goes false */
+    }
+    for (size_t i = 0; i < n; i++)
+        envelope_free(items[i].env);
+    free(items);
+}
+
+static void backoff(router_pipeline *p)
+{
+    router__sleep(p->r, p->backoff_ms);
+    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
+void *router__pipeline_main(void *arg)
+{
+    router_pipeline *p = arg;
+    router *r = p->r;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    while (!atomic_load(&r->stopping)) {
+        if (ensure_session(p) != SY_OK) {
+            backoff(p);
+            continue;
+        }
+        if (!p->sub && subscribe(p) != SY_OK) {
+            router__sleep(r, 500);
+            continue;
+        }
+        natsMsgList list = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&list, p->sub, (int)r->cfg->batch_size,
+                                              r->cfg->fetch_wait_ms, &jerr);
+        if (s == NATS_OK && list.Count > 0)
+            process_batch(p, &list);
+        else if (s != NATS_OK && s != NATS_TIMEOUT)
+            router__sleep(r, 200); /* NATS away: nats.c reconnects; don't spin */
+        natsMsgList_Destroy(&list);
+    }
+    natsSubscription_Destroy(p->sub);
+    p->sub = NULL;
+    close_session(p);
+    return NULL;
+}

@@ -1,0 +1,406 @@
+/* router.c: the service's setup and lifecycle (router.h): rules
+ * generations and their atomic swap, the NATS connection, the stream and
+ * the durable pull consumer, the pipeline threads, drain on stop. The batch
+ * loop itself is in pipeline.c. */
+#include "router_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef SY_VERSION
+#define SY_VERSION "dev"
+#endif
+
+/* ---- rules generations ------------------------------------------------------ */
+
+static void gen_free(router_gen *g)
+{
+    if (!g)
+        return;
+    engine_free(g->eng);
+    rules_set_free(g->rules);
+    free(g);
+}
+
+void router__gen_release(router_gen *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        gen_free(g);
+}
+
+router_gen *router__gen_acquire(struct router *r)
+{
+    pthread_mutex_lock(&r->gen_mu);
+    router_gen *g = r->gen;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&r->gen_mu);
+    return g;
+}
+
+/* Loads the rules file and builds an engine on it. Touches no live state. */
+static sy_status gen_load(struct router *r, router_gen **out, sy_error *err)
+{
+    *out = NULL;
+    router_gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    rules_load_opts lo = {.unmatched_dead_letter = r->cfg->unmatched_dead_letter == 1};
+    rules_diags diags = {0};
+    sy_status st = rules_load(r->cfg->rules_path, &lo, &g->rules, &diags, err);
+    for (size_t i = 0; st != SY_OK && i < diags.len; i++)
+        SY_LOG(r->log, SY_LOG_ERROR, "rules error", "error", diags.lines[i]);
+    rules_diags_cleanup(&diags);
+    if (st == SY_OK) {
+        engine_opts eo = {.schema = r->cfg->pg_schema,
+                          .namespace_ = r->cfg->engine_namespace,
+                          .max_input_bytes = (size_t)r->cfg->max_input_bytes,
+                          .log = r->log};
+        st = engine_new(&eo, g->rules, &g->eng, err);
+    }
+    if (st != SY_OK) {
+        gen_free(g);
+        return st;
+    }
+    snprintf(g->hash, sizeof g->hash, "%s", rules_set_hash(g->rules));
+    atomic_init(&g->refs, 1); /* the router's own reference */
+    *out = g;
+    return SY_OK;
+}
+
+sy_status router_reload(router *r, sy_error *err)
+{
+    router_gen *g = NULL;
+    sy_status st = gen_load(r, &g, err);
+    if (st != SY_OK) {
+        atomic_fetch_add(&r->metrics.reload_failures, 1);
+        SY_LOG(r->log, SY_LOG_ERROR, "rules reload failed; keeping the loaded set", "path",
+               r->cfg->rules_path, "error", err ? err->message : NULL);
+        return st;
+    }
+    pthread_mutex_lock(&r->gen_mu);
+    router_gen *old = r->gen;
+    r->gen = g;
+    pthread_mutex_unlock(&r->gen_mu);
+    router__gen_release(old);
+    atomic_fetch_add(&r->metrics.reloads, 1);
+    SY_LOG(r->log, SY_LOG_INFO, "rules reloaded", "path", r->cfg->rules_path, "hash", g->hash);
+    return SY_OK;
+}
+
+/* ---- construction ------------------------------------------------------------- */
+
+static sy_status load_envelope_config(router *r, sy_error *err)
+{
+    const router_config *c = r->cfg;
+    sy_status st = SY_OK;
+    if (c->schemas_dir)
+        st = envelope_schemas_load(c->schemas_dir, &r->schemas, err);
+    if (st == SY_OK && c->keyring)
+        st = envelope_keyring_load(c->keyring, &r->keyring, err);
+    r->env_opts = (envelope_opts){.max_bytes = (size_t)c->max_event_bytes,
+                                  .schemas = r->schemas,
+                                  .require_schema = c->require_schema,
+                                  .keyring = r->keyring,
+                                  .require_signature = c->require_signature,
+                                  .max_clock_skew_ms = c->max_clock_skew_ms};
+    return st;
+}
+
+sy_status router_new(const router_config *cfg, const sy_log *log, router **out, sy_error *err)
+{
+    *out = NULL;
+    router *r = calloc(1, sizeof *r);
+    if (!r)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    r->cfg = cfg;
+    r->log = log;
+    router_metrics_init(&r->metrics);
+    pthread_mutex_init(&r->gen_mu, NULL);
+    atomic_init(&r->stopping, false);
+    sy_status st = router_config_pg_conninfo(cfg, &r->conninfo, err);
+    if (st == SY_OK)
+        st = load_envelope_config(r, err);
+    if (st == SY_OK)
+        st = gen_load(r, &r->gen, err);
+    if (st != SY_OK) {
+        router_free(r);
+        return st;
+    }
+    SY_LOG(log, SY_LOG_INFO, "rules loaded", "path", cfg->rules_path, "hash", r->gen->hash);
+    *out = r;
+    return SY_OK;
+}
+
+/* ---- NATS ------------------------------------------------------------------------ */
+
+static sy_status nats_fail(natsStatus s, const char *what, sy_error *err)
+{
+    sy_status st = (s == NATS_NO_SERVER || s == NATS_CONNECTION_CLOSED || s == NATS_TIMEOUT ||
+                    s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED)
+                       ? SY_NATS_DOWN
+                       : SY_NATS;
+    return sy_error_set(err, st, "nats", NULL, "%s: %s", what, natsStatus_GetText(s));
+}
+
+static natsStatus set_auth(const router_config *c, natsOptions *o, sy_error *err)
+{
+    natsStatus s = NATS_OK;
+    char *secret = NULL;
+    if (c->nats_credentials_file)
+        s = natsOptions_SetUserCredentialsFromFiles(o, c->nats_credentials_file, NULL);
+    else if (c->nats_nkey_seed_file)
+        s = natsOptions_SetNKeyFromSeed(o, c->nats_nkey_public, c->nats_nkey_seed_file);
+    else if (c->nats_password_file || c->nats_token_file) {
+        const char *f = c->nats_password_file ? c->nats_password_file : c->nats_token_file;
+        if (router_config_read_secret(f, &secret, err) != SY_OK)
+            return NATS_INVALID_ARG;
+        s = c->nats_password_file ? natsOptions_SetUserInfo(o, c->nats_user, secret)
+                                  : natsOptions_SetToken(o, secret);
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    return s;
+}
+
+static natsStatus set_tls(const router_config *c, natsOptions *o)
+{
+    natsStatus s = NATS_OK;
+    if (c->nats_tls || c->nats_tls_ca_file || c->nats_tls_cert_file)
+        s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && c->nats_tls_ca_file)
+        s = natsOptions_LoadCATrustedCertificates(o, c->nats_tls_ca_file);
+    if (s == NATS_OK && c->nats_tls_cert_file)
+        s = natsOptions_LoadCertificatesChain(o, c->nats_tls_cert_file, c->nats_tls_key_file);
+    return s;
+}
+
+static sy_status nats_connect(router *r, sy_error *err)
+{
+    const router_config *c = r->cfg;
+    natsOptions *o = NULL;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(o, (const char **)c->nats_urls.items, (int)c->nats_urls.len);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(o, c->nats_name ? c->nats_name : "switchyard");
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1); /* reconnect forever; the consumer is durable */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(o, 500);
+    if (s == NATS_OK)
+        s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+    if (s == NATS_OK)
+        s = set_auth(c, o, err);
+    if (s == NATS_OK)
+        s = set_tls(c, o);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&r->nc, o);
+    if (s == NATS_NOT_YET_CONNECTED)
+        s = NATS_OK; /* connects in the background; fetches fail until then */
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&r->js, r->nc, NULL);
+    natsOptions_Destroy(o);
+    if (s != NATS_OK && err && err->status != SY_OK)
+        return err->status;
+    return s == NATS_OK ? SY_OK : nats_fail(s, "could not connect to NATS", err);
+}
+
+/* ---- stream and durable consumer ------------------------------------------------- */
+
+/* Ensures stream 'name' over 'subjects' exists (creating it when allowed). */
+static sy_status ensure_stream(router *r, const char *name, const router_strlist *subjects,
+                               sy_error *err)
+{
+    const router_config *c = r->cfg;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, r->js, name, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s == NATS_OK)
+        return SY_OK;
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+        return nats_fail(s, "could not look up the stream", err);
+    if (!c->stream_create)
+        return sy_error_set(err, SY_CONFIG, "nats", "stream.name",
+                            "stream \"%s\" does not exist and stream.create is false", name);
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    sc.Subjects = (const char **)subjects->items;
+    sc.SubjectsLen = (int)subjects->len;
+    sc.Storage = c->stream_storage == ROUTER_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
+    sc.MaxAge = c->stream_max_age_ms * 1000000;
+    sc.Duplicates = c->stream_duplicate_window_ms * 1000000;
+    s = js_AddStream(&si, r->js, &sc, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s == NATS_OK || jerr == JSStreamNameExistErr) {
+        SY_LOG(r->log, SY_LOG_INFO, "stream created", "stream", name);
+        return SY_OK;
+    }
+    return nats_fail(s, "could not create the stream", err);
+}
+
+static sy_status ensure_consumer(router *r, sy_error *err)
+{
+    const router_config *c = r->cfg;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, r->js, c->stream_name, c->consumer_name, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s == NATS_OK)
+        return SY_OK; /* pre-created (perhaps by an operator with more rights): use it */
+    if (s != NATS_NOT_FOUND && jerr != JSConsumerNotFoundErr)
+        return nats_fail(s, "could not look up the consumer", err);
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = c->consumer_name;
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.AckWait = c->ack_wait_ms * 1000000;
+    cc.MaxDeliver = c->max_deliver;
+    cc.MaxAckPending = c->max_ack_pending;
+    cc.MaxWaiting = 512;
+    int64_t backoff[64];
+    if (c->backoff.len > 0 && c->backoff.len <= 64) {
+        for (size_t i = 0; i < c->backoff.len; i++)
+            backoff[i] = c->backoff.items[i] * 1000000;
+        cc.BackOff = backoff;
+        cc.BackOffLen = (int)c->backoff.len;
+    }
+    s = js_AddConsumer(&ci, r->js, c->stream_name, &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s != NATS_OK)
+        return nats_fail(s, "could not create the durable consumer", err);
+    SY_LOG(r->log, SY_LOG_INFO, "durable consumer created", "stream", c->stream_name, "consumer",
+           c->consumer_name);
+    return SY_OK;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+void router__sleep(struct router *r, int64_t ms)
+{
+    for (int64_t slept = 0; slept < ms && !atomic_load(&r->stopping); slept += 20) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Ensures the stream and consumer, retrying while NATS is unreachable. */
+static sy_status ensure_jetstream(router *r, sy_error *err)
+{
+    sy_status st = SY_NATS_DOWN;
+    for (int attempt = 0; !atomic_load(&r->stopping); attempt++) {
+        st = ensure_stream(r, r->cfg->stream_name, &r->cfg->stream_subjects, err);
+        if (st == SY_OK && r->cfg->outcomes_stream && r->cfg->outcomes_subjects.len > 0)
+            st = ensure_stream(r, r->cfg->outcomes_stream, &r->cfg->outcomes_subjects, err);
+        if (st == SY_OK)
+            st = ensure_consumer(r, err);
+        if (st != SY_NATS_DOWN || attempt >= 120)
+            break;
+        if (attempt == 0)
+            SY_LOG(r->log, SY_LOG_WARN, "NATS unreachable; retrying", "error", err->message);
+        router__sleep(r, 500);
+    }
+    return st;
+}
+
+sy_status router_start(router *r, sy_error *err)
+{
+    sy_error local = {0};
+    if (!err)
+        err = &local;
+    sy_status st = nats_connect(r, err);
+    if (st == SY_OK)
+        st = ensure_jetstream(r, err);
+    if (st != SY_OK)
+        return st;
+    r->npipes = (size_t)r->cfg->pipelines;
+    r->pipes = calloc(r->npipes, sizeof *r->pipes);
+    if (!r->pipes)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < r->npipes; i++) {
+        router_pipeline *p = &r->pipes[i];
+        p->r = r;
+        p->index = (int)i;
+        atomic_init(&p->db_ok, false);
+        p->batch = engine_batch_new();
+        if (!p->batch || pthread_create(&p->thread, NULL, router__pipeline_main, p) != 0)
+            return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start pipeline %zu", i);
+        p->started = true;
+    }
+    r->started = true;
+    SY_LOG(r->log, SY_LOG_INFO, "router started", "stream", r->cfg->stream_name, "consumer",
+           r->cfg->consumer_name, "version", SY_VERSION);
+    return SY_OK;
+}
+
+void router_stop(router *r)
+{
+    if (!r)
+        return;
+    atomic_store(&r->stopping, true);
+    for (size_t i = 0; r->pipes && i < r->npipes; i++) {
+        router_pipeline *p = &r->pipes[i];
+        if (p->started)
+            pthread_join(p->thread, NULL);
+        p->started = false;
+        engine_batch_free(p->batch);
+        p->batch = NULL;
+    }
+    if (r->started)
+        SY_LOG(r->log, SY_LOG_INFO, "router drained");
+    r->started = false;
+}
+
+void router_free(router *r)
+{
+    if (!r)
+        return;
+    router_stop(r);
+    free(r->pipes);
+    jsCtx_Destroy(r->js);
+    natsConnection_Destroy(r->nc);
+    router__gen_release(r->gen);
+    envelope_schemas_free(r->schemas);
+    envelope_keyring_free(r->keyring);
+    if (r->conninfo) {
+        explicit_bzero(r->conninfo, strlen(r->conninfo));
+        free(r->conninfo);
+    }
+    pthread_mutex_destroy(&r->gen_mu);
+    free(r);
+}
+
+bool router_ready(const router *r, char *why, size_t len)
+{
+    const char *reason = NULL;
+    if (!r->nc || natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+        reason = "NATS not connected";
+    for (size_t i = 0; !reason && i < r->npipes; i++)
+        if (!atomic_load(&r->pipes[i].db_ok))
+            reason = "Postgres not connected";
+    if (!reason && !r->started)
+        reason = "not started";
+    if (why && len)
+        snprintf(why, len, "%s", reason ? reason : "ok");
+    return reason == NULL;
+}
+
+router_metrics *router_get_metrics(router *r)
+{
+    return &r->metrics;
+}
+
+void router_rules_hash(router *r, char *buf, size_t len)
+{
+    pthread_mutex_lock(&r->gen_mu);
+    snprintf(buf, len, "%s", r->gen ? r->gen->hash : "");
+    pthread_mutex_unlock(&r->gen_mu);
+}
+
+const char *router_conninfo(const router *r)
+{
+    return r->conninfo;
+}

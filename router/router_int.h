@@ -1,0 +1,66 @@
+/* router_int.h: what router.c and pipeline.c share (not a public API). */
+#ifndef SY_ROUTER_INT_H
+#define SY_ROUTER_INT_H
+
+#include "engine.h"
+#include "envelope.h"
+#include "router.h"
+#include "rules.h"
+
+#include <nats/nats.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* One rules generation: a rules set and the engine built on it. Pipelines
+ * hold a reference while their session uses the engine; the last release
+ * frees it, so a reload never pulls the set out from under a batch. */
+typedef struct router_gen {
+    rules_set *rules;
+    engine *eng;
+    atomic_int refs;
+    char hash[80];
+} router_gen;
+
+typedef struct router_pipeline {
+    struct router *r;
+    int index;
+    pthread_t thread;
+    bool started;
+    natsSubscription *sub;
+    engine_session *session;
+    router_gen *gen;           /* the generation session was opened with */
+    engine_batch *batch;
+    atomic_bool db_ok;
+    int64_t backoff_ms;        /* current reconnect backoff */
+} router_pipeline;
+
+struct router {
+    const router_config *cfg;  /* borrowed */
+    const sy_log *log;         /* borrowed */
+    router_metrics metrics;
+    char *conninfo;            /* owned secret */
+    envelope_schemas *schemas;
+    envelope_keyring *keyring;
+    envelope_opts env_opts;
+    pthread_mutex_t gen_mu;
+    router_gen *gen;           /* current; guarded by gen_mu */
+    natsConnection *nc;
+    jsCtx *js;
+    router_pipeline *pipes;
+    size_t npipes;
+    atomic_bool stopping;
+    bool started;
+};
+
+/* Takes a reference to the current generation (never NULL after new). */
+router_gen *router__gen_acquire(struct router *r);
+void router__gen_release(router_gen *g);
+
+/* The pipeline thread's body. */
+void *router__pipeline_main(void *arg);
+
+/* Sleeps up to ms, waking early when the router is stopping. */
+void router__sleep(struct router *r, int64_t ms);
+
+#endif

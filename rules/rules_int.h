@@ -1,0 +1,242 @@
+/* rules_int.h: what the files of rules/ share and nobody else sees.
+ *
+ *   arena.c     an allocation arena: a set (or one compiled expression) is
+ *               freed whole, which is what makes "never partly applied" cheap
+ *   yaml.c      libyaml -> a node tree with file:line:col on every node,
+ *               YAML 1.2 core scalars, node -> cJSON
+ *   expr.c      the `where` language: compile once to an AST, evaluate
+ *   template.c  {{ path | filter }} strings and JSON templates
+ *   load*.c     the rules file: sections, routes, workflows, schedules, tests
+ *   match.c     the route index and rules_route
+ *   tests.c     embedded rule tests
+ * Helpers shared between these files are named rules__*. */
+#ifndef SY_RULES_INT_H
+#define SY_RULES_INT_H
+
+#include "buf.h"
+#include "rules.h"
+
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+/* ---- arena -------------------------------------------------------------- */
+
+typedef struct rules_arena {
+    struct rules_arena_block *blocks;
+    struct rules_arena_cleanup *cleanups; /* regexes to regfree, etc. */
+} rules_arena;
+
+void *rules__alloc(rules_arena *a, size_t size);    /* zeroed; aborts on OOM */
+char *rules__strdup(rules_arena *a, const char *s); /* NULL stays NULL */
+char *rules__strndup(rules_arena *a, const char *s, size_t n);
+regex_t *rules__regex(rules_arena *a);                   /* regfree'd by the arena once compiled */
+void rules__regex_compiled(rules_arena *a, regex_t *re); /* registers it for regfree */
+void rules__arena_free(rules_arena *a);
+
+/* ---- YAML nodes --------------------------------------------------------- */
+
+typedef enum { RN_SCALAR, RN_MAP, RN_SEQ } rnode_kind;
+
+typedef struct rnode {
+    rnode_kind kind;
+    const char *file; /* borrowed from the arena */
+    int line, col;    /* 1-based */
+    char *str;        /* scalar text */
+    bool plain;       /* unquoted scalar: resolved by the YAML 1.2 core schema */
+    bool tag_str;     /* explicit !!str */
+    size_t n;
+    struct rnode **keys; /* maps: keys[i] (scalars) -> vals[i] */
+    struct rnode **vals; /* maps: values; sequences: items */
+} rnode;
+
+/* Parses text (len bytes) as one YAML document into the arena. On a syntax
+ * error returns NULL and appends a diagnostic. An empty document yields an
+ * empty map. */
+rnode *rules__yaml_parse(rules_arena *a, const char *file, const char *text, size_t len,
+                         rules_diags *d);
+
+/* Scalar resolution (core schema). */
+typedef enum { RS_NULL, RS_BOOL, RS_INT, RS_FLOAT, RS_STR } rscalar_kind;
+rscalar_kind rules__scalar_kind(const rnode *n, bool *b, double *num);
+
+/* Converts a node to JSON (owned). Scalars by the core schema. */
+cJSON *rules__node_json(const rnode *n);
+
+const rnode *rules__map_get(const rnode *map, const char *key);
+
+/* ---- diagnostics -------------------------------------------------------- */
+
+void rules__diag_add(rules_diags *d, const char *line);
+void rules__diag(rules_diags *d, const rnode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void rules__diag_at(rules_diags *d, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* The closest of names[0..n) to s (edit distance), or NULL when none is close. */
+const char *rules__closest(const char *s, const char *const *names, size_t n);
+
+/* ---- expressions -------------------------------------------------------- */
+
+typedef struct rexpr rexpr;
+
+/* Static types known at load, for type errors detectable at load. */
+typedef enum { RT_ANY, RT_NULL, RT_BOOL, RT_NUM, RT_STR, RT_ARR, RT_OBJ } rtype;
+
+typedef struct rules_root {
+    const char *name;
+    rtype type;     /* type of the root itself */
+    rtype sub_type; /* type of anything below it (RT_ANY) */
+} rules_root;
+
+/* Compiles src into the arena. roots (may be NULL: any root allowed, all
+ * RT_ANY). NULL on error with *err filled; err->path gets the 0-based byte
+ * offset in src as text ("@12"). */
+rexpr *rules__expr_compile(rules_arena *a, const char *src, const rules_root *roots, size_t nroots,
+                           sy_error *err);
+
+/* Evaluates a compiled boolean expression: true only when it yields true. */
+bool rules__expr_eval(const rexpr *e, const cJSON *ctx);
+
+/* The envelope's roots, for routes' where clauses. */
+extern const rules_root rules__envelope_roots[];
+extern const size_t rules__envelope_nroots;
+
+/* ---- paths (shared by expressions and templates) ------------------------ */
+
+typedef struct rpath_seg {
+    const char *key; /* NULL: array index */
+    long index;
+} rpath_seg;
+
+typedef struct rpath {
+    rpath_seg *segs;
+    size_t n;
+    const char *text; /* as written */
+} rpath;
+
+/* Parses a path at *p (advanced past it) into the arena. NULL with a
+ * message in msg when it is not a path. */
+rpath *rules__path_parse(rules_arena *a, const char **p, char *msg, size_t msgcap);
+
+/* Resolves a path against ctx; NULL when missing. Borrowed. */
+const cJSON *rules__path_get(const rpath *path, const cJSON *ctx);
+
+/* ---- templates ---------------------------------------------------------- */
+
+/* Checks every {{ }} in the strings of a JSON template (or a node) at load:
+ * syntax, filters, roots. Returns false and fills err. */
+bool rules__template_check(const char *s, const rules_root *roots, size_t nroots, sy_error *err);
+
+/* ---- the set -------------------------------------------------------------- */
+
+typedef struct rules_route_def {
+    const char *name;
+    const char *file;
+    int line, col;
+    size_t index;                                    /* file order */
+    const char *type_pat, *source_pat, *subject_pat; /* NULL: any */
+    bool type_is_exact;
+    rexpr *where; /* NULL: true */
+    rules_action_kind kind;
+    /* start (also signal's start half) */
+    const char *workflow;
+    const char *id_tmpl;
+    cJSON *input_tmpl; /* owned by the set (freed in rules_set_free) */
+    const char *task_queue;
+    rules_if_running if_running;
+    rules_if_closed if_closed;
+    /* signal */
+    const char *signal_id_tmpl;
+    const char *signal_name;
+    cJSON *payload_tmpl;
+    rules_if_missing if_missing;
+    bool has_start;
+    /* dead letter */
+    const char *dl_code, *dl_message;
+} rules_route_def;
+
+typedef struct rules_test_def {
+    const char *name;
+    const char *file;
+    int line, col;
+    cJSON *event;  /* envelope JSON, defaults filled */
+    cJSON *expect; /* array of expected actions (subset match) */
+} rules_test_def;
+
+typedef struct rules_index rules_index;
+
+struct rules_set {
+    rules_arena arena;
+    char hash[65];
+    bool unmatched_dead_letter;
+    rules_route_def *routes;
+    size_t nroutes;
+    cJSON *workflows; /* object */
+    cJSON *schedules; /* array */
+    rules_test_def *tests;
+    size_t ntests;
+    rules_index *index;
+};
+
+/* Loader state shared by load*.c. */
+typedef struct rules_loader {
+    rules_set *set;
+    rules_diags *d;
+    const rules_load_opts *opts;
+    size_t routes_cap, tests_cap;
+    bool unmatched_set;
+    bool defaults_seen;
+    rules_if_running def_if_running;
+    rules_if_closed def_if_closed;
+} rules_loader;
+
+/* Checks that map's keys are all in known[]; diagnoses the rest with a
+ * suggestion. Returns false when some key was unknown. */
+bool rules__check_keys(rules_loader *ld, const rnode *map, const char *what,
+                       const char *const *known, size_t n);
+
+/* Typed field readers: each diagnoses a wrong type and returns false. */
+bool rules__get_string(rules_loader *ld, const rnode *n, const char *what, const char **out);
+bool rules__get_duration(rules_loader *ld, const rnode *n, const char *what, int64_t *out);
+bool rules__get_int(rules_loader *ld, const rnode *n, const char *what, int64_t min, int64_t *out);
+bool rules__get_bool(rules_loader *ld, const rnode *n, const char *what, bool *out);
+bool rules__get_number(rules_loader *ld, const rnode *n, const char *what, double *out);
+int rules__get_enum(rules_loader *ld, const rnode *n, const char *what, const char *const *names,
+                    size_t count); /* -1 on error */
+bool rules__expect_kind(rules_loader *ld, const rnode *n, rnode_kind k, const char *what);
+
+/* Validates the JSON template held by a node (every string's {{ }}). */
+bool rules__check_node_templates(rules_loader *ld, const rnode *n, const rules_root *roots,
+                                 size_t nroots);
+
+/* Diagnoses a reference to an undefined workflow, suggesting the closest. */
+void rules__unknown_workflow(rules_loader *ld, const rnode *at, const char *name);
+
+void rules__load_workflows(rules_loader *ld, const rnode *map);
+void rules__load_schedules(rules_loader *ld, const rnode *seq);
+void rules__load_routes(rules_loader *ld, const rnode *seq);
+void rules__load_tests(rules_loader *ld, const rnode *seq);
+
+/* match.c */
+sy_status rules__index_build(rules_set *set);
+void rules__index_free(rules_index *ix);
+/* Routes the envelope given as JSON (envelope_json shape). */
+sy_status rules__route_json(const rules_set *set, const cJSON *ev, rules_actions *out) SY_MUST_USE;
+bool rules__glob_type(const char *pat, const char *type);
+bool rules__glob_value(const char *pat, const char *s);
+
+/* Appends the action of route r for event ev (actions.c). SY_NOMEM only. */
+sy_status rules__fire(const rules_route_def *r, const cJSON *ev, rules_actions *out) SY_MUST_USE;
+
+/* An action as JSON in the tests' expectation shape:
+ * {route, start:{workflow,id,input,task_queue,if_running,if_closed}} etc. Owned. */
+cJSON *rules__action_expect_json(const rules_action *a);
+/* An action as JSON in the `switchyard route` shape (DESIGN.md section 8). Owned. */
+cJSON *rules__action_route_json(const rules_action *a);
+
+const char *rules__if_running_name(rules_if_running v);
+const char *rules__if_closed_name(rules_if_closed v);
+const char *rules__if_missing_name(rules_if_missing v);
+
+#endif

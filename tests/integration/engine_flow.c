@@ -1,0 +1,279 @@
+/* engine_flow.c: workflows moving: signals (arrival order, idempotency per
+ * event_id, buffering, signal-with-start), sleep and wait timeouts fired by
+ * the timer loop with a controlled clock, task reports (attempt checks,
+ * retries, timeouts), human tasks, cancel vs terminate. Real Postgres. */
+#include "engine_support.h"
+
+static sy_status signal(engine_fx *fx, const char *id, const char *name, const char *event_id,
+                        int value, engine_result *res)
+{
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "v", value);
+    engine_signal_req req = {.workflow_id = id, .signal = name, .payload = p, .event_id = event_id,
+                             .if_missing = RULES_IF_MISSING_DEAD_LETTER};
+    sy_status st = engine_signal(fx->s, &req, res, &err);
+    cJSON_Delete(p);
+    if (st == SY_OK)
+        CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    else
+        engine_rollback(fx->s);
+    return st;
+}
+
+static size_t fire_timers(engine_fx *fx, int64_t now)
+{
+    size_t n = 0;
+    sy_error err = {0};
+    CHECK_MSG(engine_timers_run_once(fx->s, now, 100, &n, &err) == SY_OK, "timers: %s", err.message);
+    return n;
+}
+
+static sy_status report(engine_fx *fx, const char *task, int64_t attempt, engine_report_kind k,
+                        bool retryable, engine_result *res)
+{
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    cJSON *result = cJSON_CreateString("done");
+    engine_report r = {.task_id = task, .attempt = attempt, .kind = k, .result = result,
+                       .error_type = "boom", .error_message = "it broke", .retryable = retryable};
+    sy_status st = engine_task_report(fx->s, &r, res, &err);
+    cJSON_Delete(result);
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    return st;
+}
+
+static char *task_of(engine_fx *fx, const char *wid)
+{
+    return engine_fx_str(fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", wid, NULL);
+}
+
+TEST(signals_are_consumed_in_arrival_order_and_once_per_event_id)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_signals");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "waiter", "s", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(signal(&fx, "s", "go", "sig-1", 1, &r), SY_OK);
+    CHECK_INT(r.outcome, ENGINE_APPLIED);
+    CHECK_INT(signal(&fx, "s", "go", "sig-1", 1, &r), SY_OK); /* redelivered: no effect */
+    CHECK_INT(r.outcome, ENGINE_DUPLICATE);
+    CHECK_STR(engine_fx_status(&fx, "s"), "running");
+    CHECK_INT(signal(&fx, "s", "go", "sig-2", 2, &r), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "s"), "completed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'workflow.signaled'", NULL, NULL), 2);
+    /* the first wait took the first signal, the second the second */
+    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history WHERE type = 'signal.consumed' AND data->>'step' = '0'", NULL, NULL),
+              engine_fx_int(&fx, "SELECT seq FROM history WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '1'", NULL, NULL));
+    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history WHERE type = 'signal.consumed' AND data->>'step' = '1'", NULL, NULL),
+              engine_fx_int(&fx, "SELECT seq FROM history WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '2'", NULL, NULL));
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE result::jsonb = '{\"ok\": true}'::jsonb", NULL, NULL), 1);
+    engine_fx_close(&fx);
+}
+
+TEST(signals_in_one_batch_keep_their_order)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_signal_batch");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "waiter", "s", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < 3; i++) {
+        char eid[16];
+        snprintf(eid, sizeof eid, "b-%d", i);
+        cJSON *p = cJSON_CreateNumber(i);
+        engine_signal_req req = {.workflow_id = "s", .signal = "go", .payload = p, .event_id = eid};
+        engine_batch_signal(b, engine_batch_event(b, eid), &req);
+        cJSON_Delete(p);
+    }
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    /* two waits took the first two; the third found the workflow closed */
+    CHECK_INT(engine_batch_outcome(b, 1), ENGINE_APPLIED);
+    CHECK_INT(engine_batch_outcome(b, 2), ENGINE_DEAD_LETTERED);
+    CHECK_STR(engine_batch_result(b, 2)->code, "workflow_closed");
+    engine_batch_free(b);
+    CHECK_STR(engine_fx_status(&fx, "s"), "completed");
+    char *order = engine_fx_str(&fx, "SELECT string_agg(data->>'payload', ',' ORDER BY seq) FROM history WHERE type = 'workflow.signaled'", NULL, NULL);
+    CHECK_STR(order, "0,1");
+    free(order);
+    engine_fx_close(&fx);
+}
+
+TEST(signal_to_missing_workflow_dead_letters_or_starts)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_signal_missing");
+    engine_result r;
+    CHECK_INT(signal(&fx, "nobody", "go", "m-1", 1, &r), SY_NOT_FOUND);
+    CHECK_STR(r.code, "workflow_not_found");
+    /* in a router batch the refusal is a dead letter row plus its notice */
+    engine_batch *b = engine_batch_new();
+    engine_signal_req req = {.workflow_id = "nobody", .signal = "go", .event_id = "m-2"};
+    engine_batch_signal(b, engine_batch_event(b, "m-2"), &req);
+    engine_start_req st = {.workflow_type = "waiter", .workflow_id = "sws"};
+    engine_signal_req sws = {.workflow_id = "sws", .signal = "go", .event_id = "m-3",
+                             .if_missing = RULES_IF_MISSING_START, .start = &st};
+    engine_batch_signal(b, engine_batch_event(b, "m-3"), &sws);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    CHECK_INT(engine_batch_outcome(b, 0), ENGINE_DEAD_LETTERED);
+    CHECK_INT(engine_batch_outcome(b, 1), ENGINE_APPLIED);
+    CHECK(engine_batch_result(b, 1)->started);
+    engine_batch_free(b);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters WHERE code = 'workflow_not_found' AND event_id = 'm-2'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.deadletter.workflow_not_found'", NULL, NULL), 1);
+    /* signal-with-start: started, and the signal consumed by the first wait */
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'sws' AND h.type = 'signal.consumed'", NULL, NULL), 1);
+    engine_fx_close(&fx);
+}
+
+TEST(sleep_fires_when_due_and_then_emits)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_sleep");
+    engine_result r;
+    int64_t t0 = sy_clock_now_ms(NULL);
+    CHECK_INT(engine_fx_start(&fx, "sleeper", "z", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(fire_timers(&fx, t0 + 1000), 0); /* not due yet */
+    CHECK_STR(engine_fx_status(&fx, "z"), "running");
+    CHECK_INT(fire_timers(&fx, t0 + 6000), 1);
+    CHECK_STR(engine_fx_status(&fx, "z"), "completed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.emit.test.slept' AND body::jsonb->>'type' = 'test.slept'", NULL, NULL), 1);
+    CHECK_INT(fire_timers(&fx, t0 + 60000), 0); /* fired once */
+    engine_fx_close(&fx);
+}
+
+TEST(wait_timeout_fails_or_continues)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_wait_timeout");
+    engine_result r;
+    int64_t t0 = sy_clock_now_ms(NULL);
+    CHECK_INT(engine_fx_start(&fx, "waiter", "strict", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_fx_start(&fx, "lenient", "soft", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(fire_timers(&fx, t0 + 2000), 1); /* lenient's 1 s timeout */
+    CHECK_STR(engine_fx_status(&fx, "strict"), "running");
+    /* lenient continued past its wait into an if whose branch fails */
+    CHECK_STR(engine_fx_status(&fx, "soft"), "failed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'soft' AND error->>'type' = 'nope'", NULL, NULL), 1);
+    CHECK_INT(fire_timers(&fx, t0 + 61000), 1);
+    CHECK_STR(engine_fx_status(&fx, "strict"), "failed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'strict' AND error->>'type' = 'timeout'", NULL, NULL), 1);
+    engine_fx_close(&fx);
+}
+
+TEST(task_reports_complete_the_workflow_and_stale_ones_are_ignored)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_reports");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "t", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *task = task_of(&fx, "t");
+    CHECK_INT(report(&fx, "no-such-task", 1, ENGINE_REPORT_STARTED, true, &r), SY_OK);
+    CHECK_STR(r.code, "unknown_task");
+    CHECK_INT(report(&fx, task, 2, ENGINE_REPORT_STARTED, true, &r), SY_OK);
+    CHECK_STR(r.code, "stale_attempt");
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_STARTED, true, &r), SY_OK);
+    CHECK_INT(r.outcome, ENGINE_APPLIED);
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_HEARTBEAT, true, &r), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE heartbeat_at IS NOT NULL AND status = 'started'", NULL, NULL), 1);
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_COMPLETED, true, &r), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "t"), "completed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE result::jsonb = '\"done\"'::jsonb", NULL, NULL), 1);
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_COMPLETED, true, &r), SY_OK);
+    CHECK_STR(r.code, "workflow_closed");
+    CHECK_INT(engine_session_stat(fx.s, ENGINE_STAT_STALE_REPORTS), 1);
+    CHECK_INT(engine_session_stat(fx.s, ENGINE_STAT_UNKNOWN_TASKS), 1);
+    CHECK_INT(engine_session_stat(fx.s, ENGINE_STAT_CLOSED_REPORTS), 1);
+    free(task);
+    engine_fx_close(&fx);
+}
+
+TEST(failed_task_retries_with_backoff_until_attempts_run_out)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_retry");
+    engine_result r;
+    int64_t t0 = sy_clock_now_ms(NULL);
+    CHECK_INT(engine_fx_start(&fx, "one", "f", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *task = task_of(&fx, "f");
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_FAILED, true, &r), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE status = 'backoff'", NULL, NULL), 1);
+    CHECK_INT(fire_timers(&fx, t0 + 500), 0);  /* backoff is 1 s */
+    CHECK_INT(fire_timers(&fx, t0 + 1500), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 2);
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_FAILED, true, &r), SY_OK); /* stale attempt */
+    CHECK_STR(r.code, "stale_attempt");
+    CHECK_INT(report(&fx, task, 2, ENGINE_REPORT_STARTED, true, &r), SY_OK);
+    /* start_to_close 60 s expires: attempt 2 times out, attempt 3 after 2 s */
+    CHECK_INT(fire_timers(&fx, t0 + 70000), 1);
+    CHECK_INT(fire_timers(&fx, t0 + 80000), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 3);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out'", NULL, NULL), 1);
+    CHECK_INT(report(&fx, task, 3, ENGINE_REPORT_FAILED, true, &r), SY_OK); /* 3 of 3 */
+    CHECK_STR(engine_fx_status(&fx, "f"), "failed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.task.created.q1'", NULL, NULL), 3);
+    free(task);
+    engine_fx_close(&fx);
+}
+
+TEST(non_retryable_error_fails_at_once)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_nonretry");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "n", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *task = task_of(&fx, "n");
+    CHECK_INT(report(&fx, task, 1, ENGINE_REPORT_FAILED, false, &r), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "n"), "failed");
+    free(task);
+    engine_fx_close(&fx);
+}
+
+TEST(human_task_completes_with_any_attempt)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_human");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "human", "h", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE human AND queue = 'human'", NULL, NULL), 1);
+    char *task = task_of(&fx, "h");
+    CHECK_INT(report(&fx, task, 0, ENGINE_REPORT_COMPLETED, true, &r), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "h"), "completed");
+    free(task);
+    engine_fx_close(&fx);
+}
+
+TEST(cancel_is_cooperative_and_terminate_immediate)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_cancel");
+    engine_result r;
+    sy_error err = {0};
+    CHECK_INT(engine_fx_start(&fx, "one", "c", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_fx_start(&fx, "one", "t", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_cancel(fx.s, "c", "user asked", &r, &err), SY_OK);
+    CHECK_INT(engine_terminate(fx.s, "t", "operator", &r, &err), SY_OK);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "c"), "canceled");
+    CHECK_STR(engine_fx_status(&fx, "t"), "terminated");
+    /* cancel: the pending task got a task.canceled event (and outcome);
+     * terminate: no task events, the task row is just closed */
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'c' AND h.type = 'task.canceled'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 't' AND h.type = 'task.canceled'", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.task.canceled.q1'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.workflow.canceled.one'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.workflow.terminated.one'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE status = 'canceled'", NULL, NULL), 2);
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_cancel(fx.s, "t", NULL, &r, &err), SY_CONFLICT);
+    engine_rollback(fx.s);
+    engine_fx_close(&fx);
+}

@@ -1,0 +1,181 @@
+/* engine_relay.c: the outbox relay against real nats-server and Postgres:
+ * every outcome event lands in a JetStream stream exactly once per
+ * event_id (Nats-Msg-Id), rows are deleted only after their PubAck, a relay
+ * killed mid-batch (SIGKILL) and restarted loses nothing and doubles
+ * nothing, and without a server nothing is deleted. */
+#include "engine_support.h"
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static jsCtx *make_stream(natsConnection **nc, const char *name, const char *subject)
+{
+    jsCtx *js = NULL;
+    CHECK_INT(natsConnection_ConnectTo(nc, fixture_nats_url()), NATS_OK);
+    CHECK_INT(natsConnection_JetStream(&js, *nc, NULL), NATS_OK);
+    js_DeleteStream(js, name, NULL, NULL);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    const char *subjects[] = {subject};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_MemoryStorage;
+    jsStreamInfo *si = NULL;
+    CHECK_INT(js_AddStream(&si, js, &cfg, NULL, NULL), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    return js;
+}
+
+static uint64_t stream_msgs(jsCtx *js, const char *name)
+{
+    jsStreamInfo *si = NULL;
+    CHECK_INT(js_GetStreamInfo(&si, js, name, NULL, NULL), NATS_OK);
+    uint64_t n = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    return n;
+}
+
+static engine_relay *relay_new(engine_fx *fx, const char *url, size_t batch, int64_t ack_ms)
+{
+    engine_relay_opts o = {.conninfo = fx->conninfo, .nats_url = url, .batch = batch,
+                           .ack_timeout_ms = ack_ms};
+    engine_relay *r = NULL;
+    sy_error err = {0};
+    CHECK_MSG(engine_relay_new(fx->eng, &o, &r, &err) == SY_OK, "relay: %s", err.message);
+    return r;
+}
+
+static size_t drain(engine_relay *r)
+{
+    size_t total = 0, n = 0;
+    sy_error err = {0};
+    do {
+        CHECK_MSG(engine_relay_run_once(r, &n, &err) == SY_OK, "relay: %s", err.message);
+        total += n;
+    } while (n > 0);
+    return total;
+}
+
+/* Starts n one-step workflows in batches of 256 (2 outbox rows each). */
+static void start_many(engine_fx *fx, int n)
+{
+    engine_batch *b = engine_batch_new();
+    sy_error err = {0};
+    for (int i = 0; i < n;) {
+        engine_batch_reset(b);
+        for (int k = 0; k < 256 && i < n; k++, i++) {
+            char wid[32];
+            snprintf(wid, sizeof wid, "r-%d", i);
+            engine_start_req req = {.workflow_type = "one", .workflow_id = wid};
+            engine_batch_start(b, engine_batch_event(b, NULL), &req);
+        }
+        CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+        CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "%s", err.message);
+        CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    }
+    engine_batch_free(b);
+}
+
+TEST(each_outcome_event_is_published_once_per_event_id)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_once", "rlonce");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLONCE", "rlonce.>");
+    start_many(&fx, 10);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 20);
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 7, 5000);
+    CHECK_INT(drain(r), 20);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(stream_msgs(js, "RLONCE"), 20);
+    CHECK_INT(engine_relay_published(r), 20);
+    /* a message carries its event_id as Nats-Msg-Id and in the body */
+    natsMsg *msg = NULL;
+    CHECK_INT(js_GetMsg(&msg, js, "RLONCE", 1, NULL, NULL), NATS_OK);
+    const char *id = NULL;
+    CHECK_INT(natsMsgHeader_Get(msg, "Nats-Msg-Id", &id), NATS_OK);
+    cJSON *body = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(body, "event_id")), id);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(body, "type")), "switchyard.workflow.started");
+    cJSON_Delete(body);
+    natsMsg_Destroy(msg);
+    /* re-publishing the same rows (a crash between PubAck and delete) is
+     * dropped by the stream: still one message per event_id */
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL), 20);
+    PGresult *res = PQexec(engine__conn(fx.s),
+                           "INSERT INTO outbox (event_id, run_id, subject, body) SELECT"
+                           " h.run_id || ':' || h.seq, h.run_id, 'rlonce.replayed', '{}' FROM history h");
+    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    CHECK_INT(drain(r), 20);
+    CHECK_INT(stream_msgs(js, "RLONCE"), 20);
+    engine_relay_free(r);
+    js_DeleteStream(js, "RLONCE", NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    engine_fx_close(&fx);
+}
+
+TEST(relay_killed_mid_batch_and_restarted_loses_and_doubles_nothing)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_kill", "rlkill");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLKILL", "rlkill.>");
+    start_many(&fx, 2000); /* 4000 outbox rows */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        engine_relay *r = relay_new(&fx, fixture_nats_url(), 50, 5000);
+        atomic_bool stop = false;
+        engine_relay_run(r, &stop);
+        _exit(0);
+    }
+    /* kill it while rows are still waiting */
+    uint64_t seen = 0;
+    for (int i = 0; i < 2000 && (seen = stream_msgs(js, "RLKILL")) < 400; i++)
+        usleep(2000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    long long left = engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL);
+    CHECK_MSG(seen > 0 && left > 0, "killed too late: %llu published, %lld left", (unsigned long long)seen, left);
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 500, 5000);
+    drain(r);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(stream_msgs(js, "RLKILL"), 4000);
+    engine_relay_free(r);
+    js_DeleteStream(js, "RLKILL", NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    engine_fx_close(&fx);
+}
+
+TEST(without_puback_rows_stay_in_the_outbox)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_down", "rldown");
+    start_many(&fx, 3);
+    /* no server on this port: publishes never get a PubAck */
+    engine_relay *r = relay_new(&fx, "nats://127.0.0.1:1", 10, 300);
+    size_t n = 99;
+    sy_error err = {0};
+    sy_status st = engine_relay_run_once(r, &n, &err);
+    CHECK(st == SY_OK || st == SY_NATS_DOWN);
+    CHECK_INT(n, 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 6);
+    engine_relay_free(r);
+    /* a relay that can reach NATS publishes them afterwards */
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLDOWN", "rldown.>");
+    r = relay_new(&fx, fixture_nats_url(), 10, 5000);
+    CHECK_INT(drain(r), 6);
+    CHECK_INT(stream_msgs(js, "RLDOWN"), 6);
+    engine_relay_free(r);
+    js_DeleteStream(js, "RLDOWN", NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    engine_fx_close(&fx);
+}

@@ -1,0 +1,172 @@
+/* router_helpers.h: shared by the router integration tests (router_*.c):
+ * a rules file, an in-memory router config on the test's own stream,
+ * publishing with PubAck, and counting rows in the engine's tables. Header
+ * only (static functions) so that each test file stays one executable. */
+#ifndef SY_TEST_ROUTER_HELPERS_H
+#define SY_TEST_ROUTER_HELPERS_H
+
+#include "config.h"
+#include "fixture.h"
+#include "test.h"
+
+#include <libpq-fe.h>
+#include <nats/nats.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* order.created starts order-<n>; order.paid signals it (dead letter when
+ * missing); kg.bad renders an invalid workflow ID. */
+static const char rh_rules[] =
+    "version: 1\n"
+    "routes:\n"
+    "  - name: start-order\n"
+    "    match: { type: order.created }\n"
+    "    start:\n"
+    "      workflow: order\n"
+    "      id: \"order-{{ payload.n }}\"\n"
+    "      input: { n: \"{{ payload.n }}\" }\n"
+    "  - name: pay-order\n"
+    "    match: { type: order.paid }\n"
+    "    signal:\n"
+    "      id: \"order-{{ payload.n }}\"\n"
+    "      name: paid\n"
+    "      payload: \"{{ payload }}\"\n"
+    "      if_missing: dead_letter\n"
+    "  - name: bad-id\n"
+    "    match: { type: kg.bad }\n"
+    "    start:\n"
+    "      workflow: order\n"
+    "      id: \"bad id {{ payload.n }}\"\n"
+    "workflows:\n"
+    "  order:\n"
+    "    task_queue: orders\n"
+    "    steps:\n"
+    "      - wait: paid\n"
+    "        timeout: 1d\n"
+    "      - task: ship\n";
+
+static __attribute__((unused)) char *rh_write_file(const char *name, const char *text)
+{
+    char *path = malloc(256);
+    snprintf(path, 256, "/tmp/sy-rt-%d-%s", (int)getpid(), name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static __attribute__((unused)) void rh_set(char **field, const char *v)
+{
+    free(*field);
+    *field = strdup(v);
+}
+
+/* A config on stream RT_<name> (subjects rt.<name>.>), fast timings. */
+static __attribute__((unused)) void rh_config(router_config *c, const char *name, const char *nats_url, const char *conninfo,
+                      const char *rules_path)
+{
+    char buf[128];
+    router_config_init(c);
+    rh_set(&c->nats_urls.items[0], nats_url);
+    rh_set(&c->pg_conninfo, conninfo);
+    rh_set(&c->rules_path, rules_path);
+    snprintf(buf, sizeof buf, "RT_%s", name);
+    rh_set(&c->stream_name, buf);
+    snprintf(buf, sizeof buf, "rt.%s.>", name);
+    rh_set(&c->stream_subjects.items[0], buf);
+    rh_set(&c->consumer_name, "router");
+    c->stream_storage = ROUTER_STORAGE_MEMORY;
+    c->pipelines = 2;
+    c->batch_size = 64;
+    c->fetch_wait_ms = 20;
+    c->nak_delay_ms = 200;
+    c->ack_wait_ms = 5000;
+    c->max_deliver = -1;
+    rh_set(&c->admin_listen, "127.0.0.1:0");
+    free(c->outcomes_stream); /* SY is shared by other tests: leave it to them */
+    c->outcomes_stream = NULL;
+}
+
+static __attribute__((unused)) void rh_event(char *out, size_t n, const char *id, const char *type, int num)
+{
+    snprintf(out, n,
+             "{\"event_id\":\"%s\",\"type\":\"%s\",\"source\":\"test\","
+             "\"occurred_at\":\"2026-01-02T03:04:05Z\",\"trace_id\":"
+             "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"schema_version\":1,"
+             "\"payload\":{\"n\":%d}}",
+             id, type, num);
+}
+
+typedef struct rh_nats {
+    natsConnection *nc;
+    jsCtx *js;
+} rh_nats;
+
+static __attribute__((unused)) void rh_nats_open(rh_nats *n, const char *url)
+{
+    CHECK_INT(natsConnection_ConnectTo(&n->nc, url), NATS_OK);
+    CHECK_INT(natsConnection_JetStream(&n->js, n->nc, NULL), NATS_OK);
+}
+
+static __attribute__((unused)) void rh_nats_close(rh_nats *n)
+{
+    jsCtx_Destroy(n->js);
+    natsConnection_Destroy(n->nc);
+}
+
+/* Publishes and waits for the PubAck (a publish counts only then). */
+static __attribute__((unused)) void rh_publish(rh_nats *n, const char *subject, const char *body)
+{
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_Publish(&pa, n->js, subject, body, (int)strlen(body), NULL, &jerr);
+    CHECK_MSG(s == NATS_OK, "publish: %s (%d)", natsStatus_GetText(s), (int)jerr);
+    jsPubAck_Destroy(pa);
+}
+
+/* One integer from a query on conninfo (no parameters); -1 when the query
+ * fails and 'strict' is false. */
+static __attribute__((unused)) long rh_query(const char *conninfo, const char *sql, bool strict)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    CHECK_MSG(!strict || PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    CHECK_MSG(!strict || ok, "%s: %s", sql, PQerrorMessage(c));
+    long v = ok ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static __attribute__((unused)) long rh_count(const char *conninfo, const char *sql)
+{
+    return rh_query(conninfo, sql, true);
+}
+
+/* Polls until rh_count(sql) == want or timeout; returns the last value. */
+static __attribute__((unused)) long rh_wait_count(const char *conninfo, const char *sql, long want, int timeout_ms)
+{
+    long v = -1;
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        v = rh_query(conninfo, sql, false);
+        if (v == want)
+            return v;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return v;
+}
+
+static __attribute__((unused)) void rh_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+#endif

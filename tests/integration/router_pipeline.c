@@ -1,0 +1,169 @@
+/* The router's pipeline against real servers: events start and signal
+ * workflows; duplicates have one effect; invalid events are dead-lettered
+ * with their reason in one delivery while valid ones in the same batch
+ * proceed; a broken rules file on reload keeps the old set routing. */
+#include "router_helpers.h"
+
+#include "router.h"
+
+typedef struct rt {
+    char *conninfo, *rules;
+    router_config cfg;
+    sy_log log;
+    router *r;
+    rh_nats n;
+} rt;
+
+static void rt_start(rt *t, const char *name)
+{
+    t->conninfo = fixture_pg_fresh_db(name);
+    t->rules = rh_write_file(name, rh_rules);
+    rh_config(&t->cfg, name, fixture_nats_url(), t->conninfo, t->rules);
+    sy_log_init(&t->log, SY_LOG_WARN, 2);
+    sy_error err = {0};
+    CHECK_MSG(router_new(&t->cfg, &t->log, &t->r, &err) == SY_OK, "router_new: %s", err.message);
+    CHECK_MSG(router_start(t->r, &err) == SY_OK, "router_start: %s", err.message);
+    char why[128] = "";
+    for (int i = 0; i < 400 && !router_ready(t->r, why, sizeof why); i++)
+        rh_sleep_ms(50);
+    CHECK_MSG(router_ready(t->r, why, sizeof why), "not ready: %s", why);
+    rh_nats_open(&t->n, fixture_nats_url());
+}
+
+static void rt_stop(rt *t)
+{
+    router_free(t->r);
+    rh_nats_close(&t->n);
+    router_config_cleanup(&t->cfg);
+    unlink(t->rules);
+    free(t->rules);
+    free(t->conninfo);
+}
+
+static void publish_event(rt *t, const char *subj, const char *id, const char *type, int n)
+{
+    char body[512], subject[128];
+    rh_event(body, sizeof body, id, type, n);
+    snprintf(subject, sizeof subject, "%s", subj);
+    rh_publish(&t->n, subject, body);
+}
+
+TEST(valid_events_start_and_signal_workflows)
+{
+    rt t = {0};
+    rt_start(&t, "rt_valid");
+    char id[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "created-%d", i);
+        publish_event(&t, "rt.rt_valid.orders", id, "order.created", i);
+    }
+    CHECK_INT(rh_wait_count(t.conninfo, "SELECT count(*) FROM switchyard.runs", 20, 20000), 20);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "paid-%d", i);
+        publish_event(&t, "rt.rt_valid.orders", id, "order.paid", i);
+    }
+    CHECK_INT(rh_wait_count(t.conninfo,
+                            "SELECT count(*) FROM switchyard.history WHERE type = 'workflow.signaled'",
+                            20, 20000),
+              20);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.inbox"), 40);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 0);
+    CHECK(atomic_load(&router_get_metrics(t.r)->routed) == 40);
+    rt_stop(&t);
+}
+
+TEST(duplicates_have_one_effect)
+{
+    rt t = {0};
+    rt_start(&t, "rt_dup");
+    publish_event(&t, "rt.rt_dup.x", "c-1", "order.created", 1);
+    publish_event(&t, "rt.rt_dup.x", "c-1", "order.created", 1);
+    CHECK_INT(rh_wait_count(t.conninfo, "SELECT count(*) FROM switchyard.runs", 1, 20000), 1);
+    for (int i = 0; i < 3; i++) /* the same signal event three times */
+        publish_event(&t, "rt.rt_dup.x", "p-1", "order.paid", 1);
+    router_metrics *m = router_get_metrics(t.r);
+    for (int i = 0; i < 200 && atomic_load(&m->acked) < 5; i++)
+        rh_sleep_ms(50);
+    CHECK_INT(atomic_load(&m->acked), 5);
+    CHECK_INT(atomic_load(&m->duplicates), 3);
+    CHECK_INT(rh_count(t.conninfo,
+                       "SELECT count(*) FROM switchyard.history WHERE type = 'workflow.signaled'"),
+              1);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.runs"), 1);
+    rt_stop(&t);
+}
+
+static jsConsumerInfo *consumer_info(rt *t)
+{
+    jsConsumerInfo *ci = NULL;
+    CHECK_INT(js_GetConsumerInfo(&ci, t->n.js, t->cfg.stream_name, t->cfg.consumer_name, NULL,
+                                 NULL),
+              NATS_OK);
+    return ci;
+}
+
+TEST(invalid_events_are_dead_lettered_once_while_valid_ones_proceed)
+{
+    rt t = {0};
+    rt_start(&t, "rt_invalid");
+    const char *subj = "rt.rt_invalid.mixed";
+    publish_event(&t, subj, "ok-1", "order.created", 1);
+    rh_publish(&t.n, subj, "{not json");
+    rh_publish(&t.n, subj, "{\"event_id\":\"m-1\",\"type\":\"order.created\"}");
+    publish_event(&t, subj, "bad-id-1", "kg.bad", 7);
+    publish_event(&t, subj, "ok-2", "order.created", 2);
+    CHECK_INT(rh_wait_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 3, 20000),
+              3);
+    CHECK_INT(rh_wait_count(t.conninfo, "SELECT count(*) FROM switchyard.runs", 2, 20000), 2);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters "
+                                   "WHERE code = 'bad_json' AND stream_seq = 2 "
+                                   "AND body = convert_to('{not json', 'UTF8')"),
+              1);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters "
+                                   "WHERE code = 'missing_field' AND stream_seq = 3"),
+              1);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters "
+                                   "WHERE event_id = 'bad-id-1' AND stream_seq = 4 "
+                                   "AND subject = 'rt.rt_invalid.mixed'"),
+              1);
+    /* one delivery each: nothing redelivered, nothing left pending */
+    jsConsumerInfo *ci = NULL;
+    for (int i = 0; i < 100; i++) {
+        jsConsumerInfo_Destroy(ci);
+        ci = consumer_info(&t);
+        if (ci->NumAckPending == 0)
+            break;
+        rh_sleep_ms(50);
+    }
+    CHECK_INT(ci->Delivered.Consumer, 5);
+    CHECK_INT(ci->NumRedelivered, 0);
+    CHECK_INT(ci->NumAckPending, 0);
+    jsConsumerInfo_Destroy(ci);
+    CHECK_INT(atomic_load(&router_get_metrics(t.r)->termed), 3);
+    rt_stop(&t);
+}
+
+TEST(broken_rules_on_reload_keep_the_old_set)
+{
+    rt t = {0};
+    rt_start(&t, "rt_reload");
+    char before[80], after[80];
+    router_rules_hash(t.r, before, sizeof before);
+    FILE *f = fopen(t.rules, "w");
+    CHECK(f != NULL);
+    fputs("version: 1\nroutes:\n  - name: x\n    match: { type: [unclosed\n", f);
+    fclose(f);
+    sy_error err = {0};
+    CHECK(router_reload(t.r, &err) != SY_OK);
+    CHECK_MSG(strstr(err.message, t.rules) != NULL || strstr(err.path, t.rules) != NULL,
+              "error names the file: %s / %s", err.path, err.message);
+    router_rules_hash(t.r, after, sizeof after);
+    CHECK_STR(after, before);
+    CHECK_INT(atomic_load(&router_get_metrics(t.r)->reload_failures), 1);
+    publish_event(&t, "rt.rt_reload.a", "after-reload-1", "order.created", 5);
+    CHECK_INT(rh_wait_count(t.conninfo,
+                            "SELECT count(*) FROM switchyard.runs WHERE workflow_id = 'order-5'",
+                            1, 20000),
+              1);
+    rt_stop(&t);
+}
