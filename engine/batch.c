@@ -192,6 +192,14 @@ void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid,
     o->timer_data = cJSON_Duplicate(data, 1);
 }
 
+void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_letter *orig)
+{
+    if (ev >= b->nev || !orig)
+        return;
+    b->evs[ev].source = *orig;
+    b->evs[ev].has_source = true;
+}
+
 engine_outcome engine_batch_outcome(const engine_batch *b, size_t ev)
 {
     return b->evs[ev].res.outcome;
@@ -242,22 +250,37 @@ static sy_status insert_inbox(engine_session *s, engine_batch *b, sy_error *err)
     sy_buf_cleanup(&ids);
     if (st != SY_OK)
         return st;
-    /* an event is new when inserted now and not seen earlier in this batch */
+    /* an event is new when inserted now and not seen earlier in this batch:
+     * the returned ids go into a hash table, each taken once */
     int n = PQntuples(r);
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n + 2)
+        cap *= 2;
+    int *slots = calloc(cap, sizeof *slots); /* row index + 1, 0 = empty */
     char *taken = calloc((size_t)n + 1, 1);
-    for (size_t i = 0; i < b->nev; i++) {
-        if (!b->evs[i].event_id)
+    for (int j = 0; j < n; j++) {
+        size_t i = engine__hash(PQgetvalue(r, j, 0)) & (cap - 1);
+        while (slots[i])
+            i = (i + 1) & (cap - 1);
+        slots[i] = j + 1;
+    }
+    for (size_t e = 0; e < b->nev; e++) {
+        if (!b->evs[e].event_id)
             continue;
         bool fresh = false;
-        for (int j = 0; j < n && !fresh; j++)
-            if (!taken[j] && strcmp(PQgetvalue(r, j, 0), b->evs[i].event_id) == 0) {
+        size_t i = engine__hash(b->evs[e].event_id) & (cap - 1);
+        for (; slots[i] && !fresh; i = (i + 1) & (cap - 1)) {
+            int j = slots[i] - 1;
+            if (!taken[j] && strcmp(PQgetvalue(r, j, 0), b->evs[e].event_id) == 0) {
                 taken[j] = 1;
                 fresh = true;
             }
-        b->evs[i].dup = !fresh;
+        }
+        b->evs[e].dup = !fresh;
         if (!fresh)
-            b->evs[i].res.outcome = ENGINE_DUPLICATE;
+            b->evs[e].res.outcome = ENGINE_DUPLICATE;
     }
+    free(slots);
     free(taken);
     PQclear(r);
     return SY_OK;
@@ -317,15 +340,23 @@ static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
         return SY_OK;
     const char *p[] = {ws->eng->ns, array_end(&ids)};
     PGresult *r = NULL;
-    sy_status st = engine__exec(
-        ws->s,
-        "SELECT w.workflow_id, w.run_id, w.status, coalesce((extract(epoch FROM w.closed_at) * "
-        "1000)::bigint, 0), r.workflow_type, r.def_hash, r.next_seq, r.trace_id, r.task_queue, "
-        "r.causation_id, coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, 0) "
-        "FROM workflow_ids w LEFT JOIN runs r ON r.run_id = w.run_id "
-        "WHERE w.namespace = $1 AND w.workflow_id = ANY($2::text[]) "
-        "ORDER BY w.workflow_id FOR UPDATE OF w",
-        2, p, &r, err);
+    /* Lock first, read after: in READ COMMITTED a FOR UPDATE that waited
+     * re-reads only the locked row, while a joined runs row would stay as
+     * of the statement's snapshot (a stale next_seq). The second statement
+     * takes a new snapshot, after every lock is held. */
+    sy_status st = engine__exec(ws->s,
+                                "SELECT 1 FROM workflow_ids WHERE namespace = $1 AND workflow_id ="
+                                " ANY($2::text[]) ORDER BY workflow_id FOR UPDATE",
+                                2, p, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(
+            ws->s,
+            "SELECT w.workflow_id, w.run_id, w.status, coalesce((extract(epoch FROM w.closed_at) * "
+            "1000)::bigint, 0), r.workflow_type, r.def_hash, r.next_seq, r.trace_id, r.task_queue, "
+            "r.causation_id, coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, 0) "
+            "FROM workflow_ids w LEFT JOIN runs r ON r.run_id = w.run_id "
+            "WHERE w.namespace = $1 AND w.workflow_id = ANY($2::text[])",
+            2, p, &r, err);
     sy_buf_cleanup(&ids);
     for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
         engine__run *run = calloc(1, sizeof *run);

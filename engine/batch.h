@@ -43,6 +43,8 @@ typedef struct engine__bevent {
     char *event_id;
     bool dup;
     engine_result res;
+    bool has_source;
+    engine_dead_letter source; /* borrowed, valid during apply (engine_batch_event_source) */
 } engine__bevent;
 
 struct engine_batch {

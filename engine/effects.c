@@ -228,7 +228,15 @@ sy_status engine__history_append(engine_session *s, const char *run_id, const ch
 {
     const char *p[] = {run_id};
     PGresult *r = NULL;
+    /* the workflow's lock first, as every batch takes it: appends and
+     * batches on one run are serialised */
     sy_status st = engine__exec(s,
+                                "SELECT 1 FROM workflow_ids w JOIN runs r ON r.namespace = "
+                                "w.namespace AND r.workflow_id = w.workflow_id WHERE r.run_id = "
+                                "$1::uuid FOR UPDATE OF w",
+                                1, p, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s,
                                 "UPDATE runs SET next_seq = next_seq + 1, updated_at = now() "
                                 "WHERE run_id = $1::uuid RETURNING next_seq - 1, workflow_id, "
                                 "workflow_type, trace_id, task_queue, causation_id",

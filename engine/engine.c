@@ -201,11 +201,9 @@ static sy_status set_search_path(engine_session *s, sy_error *err)
     if (!ident)
         return sy_error_set(err, SY_CONFIG, "bad_schema", NULL, "bad schema name");
     sy_buf b = SY_BUF_INIT;
-    /* notices ("already exists, skipping") are noise on stderr */
-    sy_buf_printf(&b,
-                  "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s; "
-                  "SET search_path = %s, public",
-                  ident, ident);
+    /* notices ("already exists, skipping") are noise on stderr; the schema
+     * itself is created by engine_migrate, under its advisory lock */
+    sy_buf_printf(&b, "SET client_min_messages = warning; SET search_path = %s, public", ident);
     PQfreemem(ident);
     PGresult *r = PQexec(s->conn, b.data);
     sy_buf_cleanup(&b);
@@ -286,7 +284,15 @@ void engine_rollback(engine_session *s)
 static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err)
 {
     PGresult *r = NULL;
-    sy_status st = engine__exec(s,
+    char *ident = PQescapeIdentifier(s->conn, s->eng->schema, strlen(s->eng->schema));
+    sy_buf q = SY_BUF_INIT;
+    sy_buf_printf(&q, "CREATE SCHEMA IF NOT EXISTS %s", ident ? ident : "switchyard");
+    PQfreemem(ident);
+    sy_status st = engine__exec(s, q.data, 0, NULL, NULL, err);
+    sy_buf_cleanup(&q);
+    if (st != SY_OK)
+        return st;
+    st = engine__exec(s,
                                 "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY "
                                 "KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                                 0, NULL, NULL, err);
@@ -353,11 +359,28 @@ static void random_hex(char *out, size_t nbytes)
         sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
+uint64_t engine__hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* A UUIDv7: 48 bits of Unix milliseconds, then random bits. Time-ordered
+ * run ids keep the btrees keyed by them (runs, history, tasks) appending at
+ * their right edge instead of touching random pages. */
 void engine__uuid(char out[37])
 {
     char h[33];
     random_hex(h, 16);
-    h[12] = '4';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    char t[13];
+    snprintf(t, sizeof t, "%012llx", (unsigned long long)(ms & 0xffffffffffffULL));
+    memcpy(h, t, 12);
+    h[12] = '7';
     h[16] = "89ab"[h[16] % 4];
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }

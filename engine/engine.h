@@ -136,6 +136,13 @@ typedef struct engine_result {
 
 const engine_result *engine_batch_result(const engine_batch *b, size_t ev); /* borrowed */
 
+/* Attaches the original message of event ev (subject, body, body_len,
+ * headers, stream_seq of *orig; code and message are ignored), so that an
+ * action the engine refuses (ENGINE_DEAD_LETTERED with a code) is stored as a
+ * replayable dead letter with the original bytes. Borrowed: the pointers
+ * must stay valid until engine_batch_apply returns (no copy on the hot path). */
+void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_letter *orig);
+
 /* Runs the numbered migrations (engine/migrations/NNN_*.sql, embedded at
  * build time) under an advisory lock; *applied (may be NULL) receives how
  * many were new. Idempotent. */

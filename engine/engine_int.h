@@ -102,6 +102,9 @@ const engine__def *engine__def_by_type(const engine *eng, const char *type);
 sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine__def **out,
                               sy_error *err) SY_MUST_USE;
 
+/* FNV-1a of a NUL-terminated string, for the small hash tables of a batch. */
+uint64_t engine__hash(const char *s);
+
 void engine__uuid(char out[37]);
 void engine__trace_id(char out[33]);
 void engine__sha256_hex(const char *data, size_t len, char out[65]);

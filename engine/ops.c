@@ -77,7 +77,13 @@ static void refuse(engine__ws *ws, engine_batch *b, engine__op *op, const char *
     snprintf(res->message, sizeof res->message, fmt, arg);
     if (b->api)
         return;
-    engine__ws_dead_letter(ws, op->event_id, code, res->message, NULL, NULL, 0, NULL, 0);
+    const engine__bevent *e = &b->evs[op->ev];
+    if (e->has_source)
+        engine__ws_dead_letter(ws, op->event_id, code, res->message, e->source.subject,
+                               e->source.body, e->source.body_len, e->source.headers,
+                               e->source.stream_seq);
+    else
+        engine__ws_dead_letter(ws, op->event_id, code, res->message, NULL, NULL, 0, NULL, 0);
 }
 
 static void ignore(engine_batch *b, engine__op *op, const char *code, const char *msg)

@@ -65,6 +65,15 @@ static void on_err(jsCtx *js, jsPubAckErr *pae, void *closure)
     pthread_mutex_unlock(&r->mu);
 }
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    engine_relay *r = closure;
+    SY_LOG(r->eng->log, SY_LOG_INFO, "outbox relay connected to NATS", NULL);
+}
+
+/* With a connected callback, a failed first connect does not block: the
+ * relay starts, keeps its rows, and nats.c connects in the background. */
 static sy_status nats_connect(engine_relay *r, const char *url, sy_error *err)
 {
     natsOptions *no = NULL;
@@ -76,7 +85,7 @@ static sy_status nats_connect(engine_relay *r, const char *url, sy_error *err)
     if (ns == NATS_OK)
         ns = natsOptions_SetReconnectWait(no, 250);
     if (ns == NATS_OK)
-        ns = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
+        ns = natsOptions_SetRetryOnFailedConnect(no, true, on_connected, r);
     if (ns == NATS_OK)
         ns = natsConnection_Connect(&r->nc, no);
     natsOptions_Destroy(no);

@@ -26,6 +26,7 @@ typedef struct sched__row {
     cJSON *buffered;                /* owned array of slot ms */
     int64_t fired, skipped, missed; /* deltas of this round */
     bool move_next;                 /* write next/due back (not for trigger/backfill) */
+    bool broken;                    /* definition unreadable: paused, not written back */
 } sched__row;
 
 typedef struct sched__pending {

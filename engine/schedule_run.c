@@ -125,8 +125,18 @@ static sy_status rows_write(sched__round *r, sched__row *rows, size_t n, sy_erro
         a[k] = (sy_buf)SY_BUF_INIT;
         sy_buf_putc(&a[k], '{');
     }
-    for (size_t i = 0; i < n; i++)
-        row_append(a, &rows[i]);
+    size_t written = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].broken) {
+            row_append(a, &rows[i]);
+            written++;
+        }
+    }
+    if (written == 0) {
+        for (size_t k = 0; k < 11; k++)
+            sy_buf_cleanup(&a[k]);
+        return SY_OK;
+    }
     const char *p[12] = {r->s->eng->ns};
     for (size_t k = 0; k < 11; k++) {
         sy_buf_putc(&a[k], '}');
@@ -190,6 +200,23 @@ static sy_status row_due(sched__round *r, sched__row *row, sy_error *err)
     return st;
 }
 
+/* A row whose cron or time zone no longer reads (a zone dropped by a tzdata
+ * update, a hand-edited row) is paused with the reason as its note, and the
+ * round goes on. Its in-memory copy is left unchanged and not written back. */
+static sy_status pause_broken(sched__round *r, sched__row *row, sy_error *err)
+{
+    char note[SY_ERROR_MSG_MAX + 16];
+    snprintf(note, sizeof note, "invalid: %s", err ? err->message : "unreadable definition");
+    const char *p[] = {r->s->eng->ns, row->id, note};
+    row->broken = true;
+    SY_LOG(r->s->eng->log, SY_LOG_ERROR, "schedule paused: definition unreadable", "schedule_id",
+           row->id, "reason", note);
+    return engine__exec(r->s,
+                        "UPDATE schedules SET paused = true, note = $3, updated_at = now() "
+                        "WHERE namespace = $1 AND schedule_id = $2",
+                        3, p, NULL, err);
+}
+
 static sy_status claim(sched__round *r, const char *sql, size_t max, PGresult **res, sy_error *err)
 {
     char now[24], lim[24];
@@ -207,7 +234,9 @@ static sy_status run_rows(sched__round *r, PGresult *const res[2], sy_error *err
     for (size_t i = 0; st == SY_OK && i < n; i++) {
         const PGresult *from = i < n0 ? res[0] : res[1];
         st = row_load(r, from, (int)(i < n0 ? i : i - n0), &rows[i], err);
-        if (st == SY_OK)
+        if (st == SY_INVALID) /* one unreadable row must not stop every schedule */
+            st = pause_broken(r, &rows[i], err);
+        else if (st == SY_OK)
             st = row_due(r, &rows[i], err);
     }
     if (st == SY_OK)

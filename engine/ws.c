@@ -70,6 +70,108 @@ void engine__json_val(sy_buf *b, const cJSON *v)
     free(t);
 }
 
+void engine__be32(sy_buf *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                          (unsigned char)v};
+    sy_buf_append(b, x, 4);
+}
+
+void engine__barr_bytes(engine__barr *a, const void *p, size_t len)
+{
+    engine__be32(&a->data, (uint32_t)len);
+    sy_buf_append(&a->data, p, len);
+    a->n++;
+}
+
+void engine__barr_text(engine__barr *a, const char *s)
+{
+    if (s) {
+        engine__barr_bytes(a, s, strlen(s));
+        return;
+    }
+    engine__be32(&a->data, 0xFFFFFFFFu);
+    a->n++;
+    a->nulls = true;
+}
+
+void engine__barr_int4(engine__barr *a, int64_t v)
+{
+    sy_buf b = {0};
+    engine__be32(&b, (uint32_t)v);
+    engine__barr_bytes(a, b.data, 4);
+    sy_buf_cleanup(&b);
+}
+
+void engine__barr_int8(engine__barr *a, int64_t v)
+{
+    if (!v) { /* 0 means "none" for the timestamps carried this way */
+        engine__barr_text(a, NULL);
+        return;
+    }
+    sy_buf b = {0};
+    engine__be32(&b, (uint32_t)((uint64_t)v >> 32));
+    engine__be32(&b, (uint32_t)v);
+    engine__barr_bytes(a, b.data, 8);
+    sy_buf_cleanup(&b);
+}
+
+void engine__barr_bool(engine__barr *a, bool v)
+{
+    unsigned char c = v ? 1 : 0;
+    engine__barr_bytes(a, &c, 1);
+}
+
+/* A JSON value as text (NULL stays NULL). */
+void engine__barr_json(engine__barr *a, const cJSON *v)
+{
+    if (!v) {
+        engine__barr_text(a, NULL);
+        return;
+    }
+    char *t = cJSON_PrintUnformatted(v);
+    engine__barr_text(a, t);
+    free(t);
+}
+
+static int hexval(char c)
+{
+    return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+void engine__barr_uuid(engine__barr *a, const char *uuid)
+{
+    if (!uuid) {
+        engine__barr_text(a, NULL);
+        return;
+    }
+    unsigned char raw[16];
+    size_t k = 0;
+    for (const char *p = uuid; *p && p[1] && k < 16; p++) {
+        if (*p == '-')
+            continue;
+        raw[k++] = (unsigned char)(hexval(p[0]) << 4 | hexval(p[1]));
+        p++;
+    }
+    engine__barr_bytes(a, raw, 16);
+}
+
+/* The whole array (owned, free()); *len its size. */
+char *engine__barr_finish(const engine__barr *a, int *len)
+{
+    sy_buf b = SY_BUF_INIT;
+    engine__be32(&b, a->n ? 1 : 0);
+    engine__be32(&b, a->nulls ? 1 : 0);
+    engine__be32(&b, a->oid);
+    if (a->n) {
+        engine__be32(&b, a->n);
+        engine__be32(&b, 1);
+        sy_buf_append(&b, a->data.data, a->data.len);
+    }
+    *len = (int)b.len;
+    return sy_buf_take(&b);
+}
+
 /* Starts a new row object in an array buffer. */
 static void row_open(sy_buf *b, size_t *n)
 {
@@ -109,16 +211,38 @@ engine__ws *engine__ws_new(engine_session *s, int64_t now)
     ws->s = s;
     ws->eng = s->eng;
     ws->now = now;
+    engine__barr *text[] = {&ws->h_type, &ws->h_data, &ws->o_event, &ws->o_subject, &ws->o_body};
+    for (size_t i = 0; i < 5; i++)
+        text[i]->oid = 25;
+    ws->h_run.oid = ws->o_run.oid = 2950;
+    ws->h_seq.oid = 23;
+    ws->tasks.free_row = engine__task_row_free;
     return ws;
+}
+
+void engine__task_row_free(void *p)
+{
+    engine__task_row *t = p;
+    if (!t)
+        return;
+    char *strs[] = {t->id, t->run, t->wid, t->step, t->name, t->queue, t->status,
+                    t->input, t->result, t->error};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        free(strs[i]);
+    free(t);
 }
 
 static void keyed_free(engine__keyed *k)
 {
     for (size_t i = 0; i < k->len; i++) {
         free(k->items[i].key);
-        free(k->items[i].row);
+        if (k->free_row)
+            k->free_row(k->items[i].row);
+        else
+            free(k->items[i].row);
     }
     free(k->items);
+    free(k->idx);
 }
 
 void engine__run_free(engine__run *r)
@@ -141,8 +265,11 @@ void engine__ws_free(engine__ws *ws)
         engine__run_free(ws->runs[i]);
     free(ws->runs);
     free(ws->idx);
-    sy_buf_cleanup(&ws->hist);
-    sy_buf_cleanup(&ws->outbox);
+    engine__barr *arrs[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
+                            &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
+    for (size_t i = 0; i < 8; i++)
+        sy_buf_cleanup(&arrs[i]->data);
+    cJSON_Delete(ws->record);
     sy_buf_cleanup(&ws->defs);
     sy_buf_cleanup(&ws->dls);
     keyed_free(&ws->tasks);
@@ -160,21 +287,44 @@ const engine *engine__ws_engine(const engine__ws *ws)
     return ws->eng;
 }
 
-/* Replaces or adds the row of key (row taken). */
-static void keyed_put(engine__keyed *k, const char *key, char *row)
+static size_t *keyed_slot(engine__keyed *k, const char *key)
 {
-    for (size_t i = k->len; i-- > 0;)
-        if (strcmp(k->items[i].key, key) == 0) {
-            free(k->items[i].row);
-            k->items[i].row = row;
-            return;
-        }
+    size_t mask = k->capidx - 1, i = engine__hash(key) & mask;
+    while (k->idx[i] && strcmp(k->items[k->idx[i] - 1].key, key) != 0)
+        i = (i + 1) & mask;
+    return &k->idx[i];
+}
+
+static void keyed_rehash(engine__keyed *k)
+{
+    free(k->idx);
+    k->capidx = k->capidx ? 2 * k->capidx : 256;
+    k->idx = calloc(k->capidx, sizeof *k->idx);
+    for (size_t i = 0; i < k->len; i++)
+        *keyed_slot(k, k->items[i].key) = i + 1;
+}
+
+/* Replaces or adds the row of key (row taken). */
+static void keyed_put(engine__keyed *k, const char *key, void *row)
+{
+    if (2 * (k->len + 1) > k->capidx)
+        keyed_rehash(k);
+    size_t *slot = keyed_slot(k, key);
+    if (*slot) {
+        if (k->free_row)
+            k->free_row(k->items[*slot - 1].row);
+        else
+            free(k->items[*slot - 1].row);
+        k->items[*slot - 1].row = row;
+        return;
+    }
     if (k->len == k->cap) {
         k->cap = k->cap ? 2 * k->cap : 64;
         k->items = realloc(k->items, k->cap * sizeof *k->items);
     }
     k->items[k->len].key = strdup(key);
     k->items[k->len++].row = row;
+    *slot = k->len;
 }
 
 void engine__ws_timer(engine__ws *ws, engine__run *run, const char *timer_id, int64_t fire_at,
@@ -192,31 +342,36 @@ void engine__ws_timer(engine__ws *ws, engine__run *run, const char *timer_id, in
     ws->notify_timers = true;
 }
 
+static char *str_or_empty(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return strdup(cJSON_IsString(v) ? v->valuestring : "");
+}
+
+static char *json_text(const cJSON *v)
+{
+    return v ? cJSON_PrintUnformatted(v) : NULL;
+}
+
 void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
                      int64_t started_at, int64_t heartbeat_at)
 {
-    sy_buf b = SY_BUF_INIT;
-    kv_str(&b, "id", task->string, true);
-    kv_str(&b, "r", run->run_id, false);
-    kv_str(&b, "ns", ws->eng->ns, false);
-    kv_str(&b, "w", run->workflow_id, false);
-    const char *f[] = {"step", "name", "queue"};
-    for (size_t i = 0; i < 3; i++) {
-        const cJSON *v = JGET(task, f[i]);
-        kv_str(&b, f[i], cJSON_IsString(v) ? v->valuestring : "", false);
-    }
-    sy_buf_puts(&b, cJSON_IsTrue(JGET(task, "human")) ? ",\"human\":true" : ",\"human\":false");
-    kv_num(&b, "attempt", (int64_t)cJSON_GetNumberValue(JGET(task, "attempt")));
-    kv_str(&b, "status", status, false);
-    const char *j[] = {"input", "result", "error"};
-    for (size_t i = 0; i < 3; i++) {
-        kv_key(&b, j[i], false);
-        engine__json_val(&b, JGET(task, j[i]));
-    }
-    kv_num(&b, "sched", ws->now);
-    kv_num(&b, "started", started_at);
-    kv_num(&b, "hb", heartbeat_at);
-    keyed_put(&ws->tasks, task->string, sy_buf_take(&b));
+    engine__task_row *t = calloc(1, sizeof *t);
+    t->id = strdup(task->string);
+    t->run = strdup(run->run_id);
+    t->wid = strdup(run->workflow_id);
+    t->step = str_or_empty(task, "step");
+    t->name = str_or_empty(task, "name");
+    t->queue = str_or_empty(task, "queue");
+    t->status = strdup(status);
+    t->input = json_text(JGET(task, "input"));
+    t->result = json_text(JGET(task, "result"));
+    t->error = json_text(JGET(task, "error"));
+    t->human = cJSON_IsTrue(JGET(task, "human"));
+    t->attempt = (int64_t)cJSON_GetNumberValue(JGET(task, "attempt"));
+    t->started = started_at;
+    t->hb = heartbeat_at;
+    keyed_put(&ws->tasks, task->string, t);
 }
 
 void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *code,
@@ -260,13 +415,11 @@ void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *co
 void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *run_id,
                        const char *subject, const char *body)
 {
-    row_open(&ws->outbox, &ws->nout);
-    kv_str(&ws->outbox, "e", event_id, true);
-    kv_str(&ws->outbox, "r", run_id, false);
-    kv_str(&ws->outbox, "j", subject, false);
-    sy_buf_puts(&ws->outbox, ",\"b\":");
-    sy_buf_puts(&ws->outbox, body);
-    sy_buf_putc(&ws->outbox, '}');
+    ws->nout++;
+    engine__barr_text(&ws->o_event, event_id);
+    engine__barr_uuid(&ws->o_run, run_id);
+    engine__barr_text(&ws->o_subject, subject);
+    engine__barr_text(&ws->o_body, body);
 }
 
 void engine__ws_def(engine__ws *ws, const engine__def *d)
@@ -281,13 +434,7 @@ void engine__ws_def(engine__ws *ws, const engine__def *d)
     sy_buf_putc(&ws->defs, '}');
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+#define hash_str engine__hash
 
 /* Open addressing over indexes into runs (+1; 0 = empty), keyed by
  * workflow ID: a batch of thousands of events finds its runs in O(1). */
@@ -344,164 +491,22 @@ void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *dat
 {
     int64_t seq = run->next_seq++;
     engine__reduce(run->state, seq, type, data);
-    row_open(&ws->hist, &ws->nhist);
-    kv_str(&ws->hist, "r", run->run_id, true);
-    kv_num(&ws->hist, "s", seq);
-    kv_str(&ws->hist, "t", type, false);
-    sy_buf_puts(&ws->hist, ",\"d\":");
-    engine__json_val(&ws->hist, data);
-    kv_num(&ws->hist, "c", ws->now);
-    sy_buf_putc(&ws->hist, '}');
+    ws->nhist++;
+    engine__barr_uuid(&ws->h_run, run->run_id);
+    engine__barr_int4(&ws->h_seq, seq);
+    engine__barr_text(&ws->h_type, type);
+    char *text = cJSON_PrintUnformatted(data);
+    engine__barr_text(&ws->h_data, text ? text : "null");
+    free(text);
+    if (ws->record) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "s", (double)seq);
+        cJSON_AddStringToObject(e, "t", type);
+        cJSON_AddItemToObject(e, "d", cJSON_Duplicate(data, 1));
+        cJSON_AddItemToArray(ws->record, e);
+    }
     run->dirty = true;
     engine__effects(ws, run, seq, type, data);
     cJSON_Delete(data);
 }
 
-/* ---- flush ---------------------------------------------------------------------------- */
-
-static const char FLUSH_SQL[] =
-    "WITH d AS (INSERT INTO definitions (hash, workflow_type, body)"
-    " SELECT hash, type, body FROM json_to_recordset($1::json) AS x(hash text, type text, body jsonb)"
-    " ON CONFLICT DO NOTHING),"
-    "w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
-    " SELECT ns, w, r, st, to_timestamp(cl / 1000.0) FROM json_to_recordset($2::json)"
-    " AS x(ns text, w text, r uuid, st text, cl float8)"
-    " ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
-    " status = EXCLUDED.status, closed_at = EXCLUDED.closed_at),"
-    "r AS (INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"
-    " task_queue, input, result, error, trace_id, causation_id, cancel_requested, next_seq,"
-    " started_at, closed_at, updated_at)"
-    " SELECT r, ns, w, t, h, st, q, i, res, err, tr, ca, cr, ns2, to_timestamp(sa / 1000.0),"
-    " to_timestamp(cl / 1000.0), to_timestamp(up / 1000.0) FROM json_to_recordset($3::json)"
-    " AS x(r uuid, ns text, w text, t text, h text, st text, q text, i json, res json, err json,"
-    " tr text, ca text, cr bool, ns2 int, sa float8, cl float8, up float8)"
-    " ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,"
-    " error = EXCLUDED.error, cancel_requested = EXCLUDED.cancel_requested,"
-    " next_seq = EXCLUDED.next_seq, closed_at = EXCLUDED.closed_at, updated_at = EXCLUDED.updated_at),"
-    "h AS (INSERT INTO history (run_id, seq, type, data, created_at)"
-    " SELECT r, s, t, d, to_timestamp(c / 1000.0) FROM json_to_recordset($4::json)"
-    " AS x(r uuid, s int, t text, d json, c float8)),"
-    "t AS (INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue, human,"
-    " attempt, status, input, result, error, scheduled_at, started_at, heartbeat_at, updated_at)"
-    " SELECT id, r, ns, w, step, name, queue, human, attempt, status, input, result, error,"
-    " to_timestamp(sched / 1000.0), to_timestamp(started / 1000.0), to_timestamp(hb / 1000.0),"
-    " to_timestamp(sched / 1000.0) FROM json_to_recordset($5::json) AS x(id text, r uuid,"
-    " ns text, w text, step text, name text, queue text, human bool, attempt int, status text,"
-    " input json, result json, error json, sched float8, started float8, hb float8)"
-    " ON CONFLICT (task_id) DO UPDATE SET attempt = EXCLUDED.attempt, status = EXCLUDED.status,"
-    " result = EXCLUDED.result, error = EXCLUDED.error,"
-    " scheduled_at = CASE WHEN EXCLUDED.attempt <> tasks.attempt THEN EXCLUDED.scheduled_at"
-    " ELSE tasks.scheduled_at END,"
-    " started_at = coalesce(EXCLUDED.started_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
-    " THEN tasks.started_at END),"
-    " heartbeat_at = coalesce(EXCLUDED.heartbeat_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
-    " THEN tasks.heartbeat_at END), updated_at = EXCLUDED.updated_at),"
-    "tm AS (INSERT INTO timers (timer_id, run_id, fire_at, kind, data)"
-    " SELECT id, r, to_timestamp(f / 1000.0), k, d FROM json_to_recordset($6::json)"
-    " AS x(id text, r uuid, f float8, k text, d json)"
-    " ON CONFLICT (timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at, kind = EXCLUDED.kind,"
-    " data = EXCLUDED.data),"
-    "o AS (INSERT INTO outbox (event_id, run_id, subject, body)"
-    " SELECT e, r, j, b::text FROM ROWS FROM (json_to_recordset($7::json)"
-    " AS (e text, r uuid, j text, b json)) WITH ORDINALITY AS x(e, r, j, b, n) ORDER BY n),"
-    "dl AS (INSERT INTO dead_letters (event_id, code, message, subject, body, headers, stream_seq)"
-    " SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0) FROM json_to_recordset($8::json)"
-    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint))"
-    "SELECT CASE WHEN $9 THEN pg_notify('switchyard_timers', '') END,"
-    " CASE WHEN $10 THEN pg_notify('switchyard_outbox', '') END";
-
-static void run_rows(engine__ws *ws, sy_buf *ids, sy_buf *runs)
-{
-    size_t nid = 0, nrun = 0;
-    for (size_t i = 0; i < ws->nruns; i++) {
-        engine__run *r = ws->runs[i];
-        if (!r->dirty)
-            continue;
-        const char *status = cJSON_GetStringValue(JGET(r->state, "status"));
-        bool closed = status && strcmp(status, "running") != 0;
-        if (closed && !r->closed_at)
-            r->closed_at = ws->now;
-        if (r->current) {
-            row_open(ids, &nid);
-            kv_str(ids, "ns", ws->eng->ns, true);
-            kv_str(ids, "w", r->workflow_id, false);
-            kv_str(ids, "r", r->run_id, false);
-            kv_str(ids, "st", status, false);
-            kv_num(ids, "cl", closed ? r->closed_at : 0);
-            sy_buf_putc(ids, '}');
-        }
-        row_open(runs, &nrun);
-        kv_str(runs, "r", r->run_id, true);
-        kv_str(runs, "ns", ws->eng->ns, false);
-        kv_str(runs, "w", r->workflow_id, false);
-        kv_str(runs, "t", r->type, false);
-        kv_str(runs, "h", r->def_hash, false);
-        kv_str(runs, "st", status, false);
-        kv_str(runs, "q", r->task_queue, false);
-        sy_buf_puts(runs, ",\"i\":");
-        engine__json_val(runs, r->new_run ? r->input : NULL);
-        sy_buf_puts(runs, ",\"res\":");
-        engine__json_val(runs, JGET(r->state, "result"));
-        sy_buf_puts(runs, ",\"err\":");
-        engine__json_val(runs, JGET(r->state, "error"));
-        kv_str(runs, "tr", r->trace_id, false);
-        kv_str(runs, "ca", r->causation_id, false);
-        sy_buf_puts(runs, cJSON_IsTrue(JGET(r->state, "cancel_requested")) ? ",\"cr\":true" : ",\"cr\":false");
-        kv_num(runs, "ns2", r->next_seq);
-        kv_num(runs, "sa", r->started_at);
-        kv_num(runs, "cl", closed ? r->closed_at : 0);
-        kv_num(runs, "up", ws->now);
-        sy_buf_putc(runs, '}');
-    }
-}
-
-static void keyed_array(const engine__keyed *k, sy_buf *out)
-{
-    sy_buf_putc(out, '[');
-    for (size_t i = 0; i < k->len; i++) {
-        sy_buf_puts(out, i ? ",{" : "{");
-        sy_buf_puts(out, k->items[i].row);
-        sy_buf_putc(out, '}');
-    }
-    sy_buf_putc(out, ']');
-}
-
-static char *wrap(const sy_buf *b)
-{
-    sy_buf o = SY_BUF_INIT;
-    sy_buf_putc(&o, '[');
-    sy_buf_append(&o, b->data ? b->data : "", b->len);
-    sy_buf_putc(&o, ']');
-    return sy_buf_take(&o);
-}
-
-sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
-{
-    sy_buf ids = SY_BUF_INIT, runs = SY_BUF_INIT, tasks = SY_BUF_INIT, timers = SY_BUF_INIT;
-    run_rows(ws, &ids, &runs);
-    if (!ws->nhist && !ws->ndefs && !ws->ndls && !ws->nout && !ids.len && !runs.len &&
-        !ws->tasks.len && !ws->timers.len) {
-        sy_buf_cleanup(&ids);
-        sy_buf_cleanup(&runs);
-        return SY_OK;
-    }
-    keyed_array(&ws->tasks, &tasks);
-    keyed_array(&ws->timers, &timers);
-    char *p[10] = {wrap(&ws->defs), wrap(&ids), wrap(&runs), wrap(&ws->hist), sy_buf_take(&tasks),
-                   sy_buf_take(&timers), wrap(&ws->outbox), wrap(&ws->dls),
-                   ws->notify_timers ? "true" : "false", ws->nout ? "true" : "false"};
-    sy_status st = SY_OK;
-    if (!ws->s->prepared) {
-        PGresult *r = PQprepare(ws->s->conn, "sy_flush", FLUSH_SQL, 0, NULL);
-        st = engine__result_status(ws->s->conn, r, "prepare flush", err);
-        PQclear(r);
-        ws->s->prepared = st == SY_OK;
-    }
-    if (st == SY_OK)
-        st = engine__exec_prepared(ws->s, "sy_flush", 10, (const char *const *)p, NULL, err);
-    for (int i = 0; i < 8; i++)
-        free(p[i]);
-    sy_buf_cleanup(&ids);
-    sy_buf_cleanup(&runs);
-    return st;
-}

@@ -4,12 +4,32 @@
 
 #include "engine_int.h"
 
+/* A Postgres array in binary wire format, built element by element: bulk
+ * rows travel without any quoting or parsing on either side. */
+typedef struct engine__barr {
+    sy_buf data;  /* elements: int32 length (-1 = NULL) + bytes, big-endian */
+    uint32_t n;
+    uint32_t oid; /* element type: 25 text, 23 int4, 2950 uuid */
+    bool nulls;
+} engine__barr;
+
+/* The latest version of one task row in a batch (all owned). */
+typedef struct engine__task_row {
+    char *id, *run, *wid, *step, *name, *queue, *status;
+    char *input, *result, *error; /* JSON text or NULL */
+    bool human;
+    int64_t attempt, started, hb;
+} engine__task_row;
+void engine__task_row_free(void *row);
+
 typedef struct engine__keyed {
     struct {
         char *key;
-        char *row; /* JSON members without braces */
+        void *row; /* timers: JSON members without braces; tasks: engine__task_row */
     } *items;
+    void (*free_row)(void *row); /* NULL: free() */
     size_t len, cap;
+    size_t *idx, capidx; /* hash index: item index + 1, 0 = empty */
 } engine__keyed;
 
 struct engine__ws {
@@ -19,8 +39,11 @@ struct engine__ws {
     engine__run **runs; /* every run touched (owned); ->current marks the latest per ID */
     size_t nruns, caprun;
     size_t *idx, capidx; /* hash index of runs by workflow ID (ws.c) */
-    sy_buf hist, outbox, defs, dls; /* JSON array members */
+    sy_buf defs, dls; /* JSON array members */
     size_t nhist, nout, ndefs, ndls;
+    engine__barr h_run, h_seq, h_type, h_data;      /* history columns */
+    engine__barr o_event, o_run, o_subject, o_body; /* outbox columns */
+    cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended */
     engine__keyed tasks, timers;
     bool notify_timers;
 };
@@ -42,6 +65,16 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err) SY_MUST_USE;
 /* Side effects of one new history event (effects.c). */
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                      const cJSON *data);
+
+void engine__be32(sy_buf *b, uint32_t v);
+void engine__barr_bytes(engine__barr *a, const void *p, size_t len);
+void engine__barr_text(engine__barr *a, const char *s);   /* NULL: SQL NULL */
+void engine__barr_int4(engine__barr *a, int64_t v);
+void engine__barr_int8(engine__barr *a, int64_t v);       /* 0: SQL NULL */
+void engine__barr_bool(engine__barr *a, bool v);
+void engine__barr_json(engine__barr *a, const cJSON *v);  /* as text; NULL: SQL NULL */
+void engine__barr_uuid(engine__barr *a, const char *uuid); /* NULL: SQL NULL */
+char *engine__barr_finish(const engine__barr *a, int *len); /* owned */
 
 void engine__json_str(sy_buf *b, const char *s);
 void engine__json_val(sy_buf *b, const cJSON *v);

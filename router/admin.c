@@ -8,6 +8,8 @@
 #include "admin.h"
 
 #include "buf.h"
+#include "dlq.h"
+#include "router_int.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -39,6 +41,8 @@ struct admin_server {
     int port;
     bool has_token;
     unsigned char token_digest[crypto_generichash_BYTES];
+    engine_session *session; /* lazily opened by the loop thread, for reads */
+    router_gen *gen;         /* the generation session was opened with */
 };
 
 static void reply(struct evhttp_request *req, int code, const char *type, const char *body)
@@ -135,6 +139,75 @@ static void on_reload(admin_server *a, struct evhttp_request *req)
     reply_json(req, ok ? 200 : 422, j);
 }
 
+/* The loop thread's read-only session (reopened after a failure). */
+static engine_session *admin_session(admin_server *a, sy_error *err)
+{
+    if (a->session)
+        return a->session;
+    router_gen *g = router__gen_acquire(a->r);
+    if (engine_session_open(g->eng, router_conninfo(a->r), false, &a->session, err) != SY_OK) {
+        router__gen_release(g);
+        a->session = NULL;
+        return NULL;
+    }
+    a->gen = g;
+    return a->session;
+}
+
+static void admin_session_close(admin_server *a)
+{
+    engine_session_close(a->session);
+    a->session = NULL;
+    router__gen_release(a->gen);
+    a->gen = NULL;
+}
+
+/* GET /api/v1/dead-letters[?code=C&after_id=N&limit=N]: JSON lines;
+ * GET /api/v1/dead-letters/<id>: one, with headers and body. */
+static void on_dead_letters(admin_server *a, struct evhttp_request *req, const char *rest)
+{
+    sy_error err = {0};
+    engine_session *s = admin_session(a, &err);
+    if (!s) {
+        reply(req, 503, "text/plain", "Postgres unavailable\n");
+        return;
+    }
+    sy_buf b = SY_BUF_INIT;
+    sy_status st;
+    if (*rest == '/') {
+        engine_dead_letter_row row = {0};
+        st = engine_dead_letter_get(s, strtoll(rest + 1, NULL, 10), &row, &err);
+        if (st == SY_OK)
+            router_dlq_row_json(&row, true, &b);
+        engine_dead_letter_row_cleanup(&row);
+    } else {
+        struct evkeyvalq q;
+        evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
+                                   ? evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
+                                   : "",
+                               &q);
+        const char *after = evhttp_find_header(&q, "after_id"), *lim = evhttp_find_header(&q, "limit");
+        engine_dlq_filter f = {.code = evhttp_find_header(&q, "code"),
+                               .after_id = after ? strtoll(after, NULL, 10) : 0,
+                               .limit = lim ? (size_t)strtoul(lim, NULL, 10) : 100};
+        engine_dead_letter_list l = {0};
+        st = engine_dead_letters_list(s, &f, &l, &err);
+        for (size_t i = 0; st == SY_OK && i < l.len; i++)
+            router_dlq_row_json(&l.items[i], false, &b);
+        engine_dead_letter_list_cleanup(&l);
+        evhttp_clear_headers(&q);
+    }
+    if (st == SY_OK)
+        reply(req, 200, "application/x-ndjson", sy_buf_str(&b));
+    else if (st == SY_NOT_FOUND)
+        reply(req, 404, "text/plain", "no such dead letter\n");
+    else {
+        admin_session_close(a); /* reconnect on the next request */
+        reply(req, sy_status_retryable(st) ? 503 : 500, "text/plain", "database error\n");
+    }
+    sy_buf_cleanup(&b);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     admin_server *a = arg;
@@ -154,6 +227,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         on_status(a, req);
     else if (strcmp(path, "/api/v1/rules/reload") == 0)
         on_reload(a, req);
+    else if (strncmp(path, "/api/v1/dead-letters", 20) == 0 &&
+             (path[20] == '\0' || path[20] == '/'))
+        on_dead_letters(a, req, path + 20);
     else
         reply(req, 404, "text/plain", "not found\n");
 }
@@ -261,6 +337,7 @@ void admin_stop(admin_server *a)
     atomic_store(&a->stop, true);
     if (a->running)
         pthread_join(a->thread, NULL);
+    admin_session_close(a); /* the loop thread, its owner, has ended */
     if (a->tick)
         event_free(a->tick);
     if (a->http)

@@ -5,6 +5,8 @@
  *   GET  /metrics               Prometheus text
  *   GET  /api/v1/status         JSON: version, readiness, rules hash, counters
  *   POST /api/v1/rules/reload   reload the rules (bearer token required)
+ *   GET  /api/v1/dead-letters   JSON lines (?code=C&after_id=N&limit=N)
+ *   GET  /api/v1/dead-letters/ID  one dead letter with its headers and body
  *
  * Binds 127.0.0.1 by default. Anything that changes state needs
  * "Authorization: Bearer <token>" with the token read from a file, compared

@@ -49,7 +49,7 @@ static int usage(void)
 
 static int parse(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){.starts = 102400, .signals = 25600, .batch = 256, .sessions = 2};
+    *o = (bench_opts){.starts = 51200, .signals = 10240, .batch = 256, .sessions = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0)

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 typedef struct ingest_args {
     long events, rate, pipelines, batch;
     const char *nats, *db;
@@ -101,6 +103,9 @@ static void ingest_config(router_config *c, const ingest_args *a, const char *na
     c->max_ack_pending = a->batch * a->pipelines * 4;
     c->fetch_wait_ms = 5;
     c->reports = false; /* no worker in this benchmark */
+    sy_error err = {0};
+    if (router_config_apply_env(c, environ, &err) != SY_OK) /* SWITCHYARD_* knobs */
+        fprintf(stderr, "bench ingest: %s (ignored)\n", err.message);
 }
 
 /* Publishes events [from, to) asynchronously, paced at 'rate' per second

@@ -15,6 +15,7 @@ int cli_route(int argc, char **argv);    /* cli_route.c */
 int cli_serve(int argc, char **argv);    /* cli_serve.c */
 int cli_publish(int argc, char **argv);  /* cli_publish.c */
 int cli_dlq(int argc, char **argv);      /* cli_dlq.c */
+int cli_dev(int argc, char **argv);      /* cli_dev.c */
 int cli_validate(int argc, char **argv); /* cli_validate.c */
 int cli_keygen(int argc, char **argv);   /* cli_keygen.c */
 int cli_worker(int argc, char **argv);   /* cli_worker.c */

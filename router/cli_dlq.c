@@ -9,6 +9,7 @@
  * replay of an event that did take effect from doubling it. */
 #include "buf.h"
 #include "cli.h"
+#include "dlq.h"
 #include "duration.h"
 #include "engine.h"
 #include "json.h"
@@ -79,7 +80,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     return SY_EXIT_OK;
 }
 
-static void row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b)
+void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b)
 {
     char ts[SY_TIME_RFC3339_MAX];
     sy_buf_printf(b, "{\"id\":%lld,\"event_id\":", (long long)r->id);
@@ -148,7 +149,7 @@ static sy_status print_row(const engine_dead_letter_row *r, void *arg)
     list_ctx *c = arg;
     if (c->json) {
         sy_buf b = SY_BUF_INIT;
-        row_json(r, false, &b);
+        router_dlq_row_json(r, false, &b);
         fputs(sy_buf_str(&b), stdout);
         sy_buf_cleanup(&b);
     } else {
@@ -203,7 +204,7 @@ static sy_status show_one(engine_session *s, int64_t id, sy_error *err)
     sy_status st = engine_dead_letter_get(s, id, &r, err);
     if (st == SY_OK) {
         sy_buf b = SY_BUF_INIT;
-        row_json(&r, true, &b);
+        router_dlq_row_json(&r, true, &b);
         fputs(sy_buf_str(&b), stdout);
         sy_buf_cleanup(&b);
     }

@@ -14,6 +14,7 @@ static const struct {
     {"bench", cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules"},
     {"publish", cli_publish, "publish an event (fills event_id, occurred_at, trace_id)"},
     {"dlq", cli_dlq, "list, show and replay dead letters"},
+    {"dev", cli_dev, "local nats-server + Postgres + switchyard with the example rules"},
     {"serve", cli_serve, "run the router service (--config FILE)"},
     {"check", cli_check, "load a rules file and run its embedded tests"},
     {"route", cli_route, "dry run: the actions rules would take for events"},

@@ -61,13 +61,18 @@ static sy_status ensure_session(router_pipeline *p)
         router__gen_release(g);
         return SY_OK;
     }
-    if (p->session)
-        close_session(p);
+    if (p->session) { /* a reload: keep readiness while switching generations */
+        engine_session_close(p->session);
+        p->session = NULL;
+        router__gen_release(p->gen);
+        p->gen = NULL;
+    }
     sy_error err = {0};
     sy_status st = engine_session_open(g->eng, r->conninfo, r->cfg->pg_migrate, &p->session, &err);
     if (st != SY_OK) {
         router__gen_release(g);
         p->session = NULL;
+        atomic_store(&p->db_ok, false);
         if (p->backoff_ms == BACKOFF_MIN_MS)
             SY_LOG(r->log, SY_LOG_WARN, "Postgres unavailable; retrying with backoff", "error",
                    err.message);
@@ -211,6 +216,13 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
     }
 }
 
+/* The inbox key of a message that only produces dead letters: its stream
+ * position (a redelivery records it once; a replay is a new position). */
+static void dl_key(const router_pipeline *p, const item *it, char *buf, size_t n)
+{
+    snprintf(buf, n, "sy.dl:%s:%llu", p->r->cfg->stream_name, (unsigned long long)it->seq);
+}
+
 /* Routes a valid envelope and adds its effects to the batch. */
 static void route_item(router_pipeline *p, item *it, rules_actions *acts)
 {
@@ -223,17 +235,26 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
     if (acts->unmatched) {
         atomic_fetch_add_explicit(&p->r->metrics.unmatched, 1, memory_order_relaxed);
         if (rules_set_unmatched_dead_letter(p->gen->rules)) {
-            add_dead_letter(p, it, id, id, "unmatched", "no route matched the event");
+            char key[160];
+            dl_key(p, it, key, sizeof key);
+            add_dead_letter(p, it, key, id, "unmatched", "no route matched the event");
             it->all_dead = true;
         }
         return; /* otherwise acked without an inbox row: it has no effect */
     }
-    bool effects = false;
-    for (size_t i = 0; i < acts->len; i++)
+    bool effects = false, live = false;
+    for (size_t i = 0; i < acts->len; i++) {
         effects |= acts->items[i].kind != RULES_DROP;
+        live |= acts->items[i].kind == RULES_START || acts->items[i].kind == RULES_SIGNAL;
+    }
     if (!effects)
         return;
-    it->ev = engine_batch_event(p->batch, id);
+    /* only dead letters: keyed by stream position, like an invalid event, so
+     * that a replay after the rules are fixed is not taken for a duplicate */
+    char key[160];
+    if (!live)
+        dl_key(p, it, key, sizeof key);
+    it->ev = engine_batch_event(p->batch, live ? id : key);
     it->in_batch = true;
     it->all_dead = true;
     for (size_t i = 0; i < acts->len; i++)
@@ -250,6 +271,9 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
         it->seq = md->Sequence.Stream;
         it->published_ns = md->Timestamp;
+        /* consumer lag, as the server saw it when it delivered this message */
+        atomic_store_explicit(&r->metrics.consumer_pending, (int64_t)md->NumPending,
+                              memory_order_relaxed);
     }
     jsMsgMetaData_Destroy(md);
     envelope_meta em = {.content_type = header(m, "Content-Type"),
@@ -269,7 +293,7 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     /* keyed by stream position: a redelivery records it once, and a fixed
      * re-publish of the same event_id is not mistaken for a duplicate */
     char key[160];
-    snprintf(key, sizeof key, "sy.dl:%s:%llu", r->cfg->stream_name, (unsigned long long)it->seq);
+    dl_key(p, it, key, sizeof key);
     char msg[SY_ERROR_MSG_MAX + SY_ERROR_PATH_MAX + 4];
     if (err.path[0])
         snprintf(msg, sizeof msg, "%s: %s", err.path, err.message);
@@ -324,12 +348,27 @@ static void settle(router_pipeline *p, item *it)
     bool term = it->invalid || (it->in_batch && it->all_dead) || oc == ENGINE_DEAD_LETTERED;
     if (oc == ENGINE_DUPLICATE) {
         atomic_fetch_add_explicit(&m->duplicates, 1, memory_order_relaxed);
+    } else if (oc == ENGINE_DEAD_LETTERED && !it->dl_code) {
+        /* refused by the engine (e.g. a signal to a missing workflow) */
+        const engine_result *res = engine_batch_result(p->batch, it->ev);
+        const char *code = res && res->code[0] ? res->code : "dead_letter";
+        router_metrics_dead_letter(m, code);
+        log_dead_letter(p->r, it, envelope_event_id(it->env), code, res ? res->message : "");
     } else if (term) {
-        router_metrics_dead_letter(m, it->dl_code ? it->dl_code : "workflow_missing");
+        router_metrics_dead_letter(m, it->dl_code);
     } else {
         atomic_fetch_add_explicit(&m->routed, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->started, it->starts, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->signaled, it->signals, memory_order_relaxed);
+    }
+    if (p->r->log && p->r->log->level <= SY_LOG_DEBUG) {
+        char seq[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
+        SY_LOG(p->r->log, SY_LOG_DEBUG, term ? "event termed" : "event acked", "event_id",
+               it->env ? envelope_event_id(it->env) : NULL, "trace_id",
+               it->env ? envelope_trace_id(it->env) : NULL, "subject",
+               natsMsg_GetSubject(it->msg), "stream_seq", seq, "outcome",
+               oc == ENGINE_DUPLICATE ? "duplicate" : it->in_batch ? "applied" : "no effect");
     }
     if (term) {
         natsMsg_Term(it->msg, NULL);
@@ -355,20 +394,44 @@ static void observe_commit(router_pipeline *p, item *items, size_t n, int64_t be
     atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
 }
 
-static void process_batch(router_pipeline *p, natsMsgList *list)
+/* A message whose own transaction failed for a non-retryable reason (a bug
+ * or a constraint the engine did not expect): record it as a dead letter so
+ * that it neither blocks the stream nor vanishes after max_deliver. */
+static void poison(router_pipeline *p, natsMsg *m, const sy_error *why)
+{
+    item it;
+    memset(&it, 0, sizeof it);
+    it.msg = m;
+    jsMsgMetaData *md = NULL;
+    if (natsMsg_GetMetaData(&md, m) == NATS_OK)
+        it.seq = md->Sequence.Stream;
+    jsMsgMetaData_Destroy(md);
+    char key[160];
+    dl_key(p, &it, key, sizeof key);
+    engine_batch_reset(p->batch);
+    it.invalid = true;
+    add_dead_letter(p, &it, key, NULL, "engine_error", why->message);
+    sy_error err = {0};
+    if (apply_batch(p, &it, 1, sy_mono_ms(), &err) == SY_OK)
+        settle(p, &it);
+    else
+        nak_all(p, &it, 1);
+}
+
+/* Prepares, applies and settles msgs[0..n). A non-retryable failure of a
+ * batch of several is retried one message per transaction, so one poison
+ * message cannot hold back the others. */
+static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
 {
     router *r = p->r;
-    size_t n = (size_t)list->Count;
     int64_t t0 = sy_mono_ms(), begin_ns;
     item *items = calloc(n, sizeof *items);
     if (!items)
         return; /* the messages are redelivered after ack_wait */
-    atomic_fetch_add_explicit(&r->metrics.received, n, memory_order_relaxed);
-    router_metrics_observe(&r->metrics.batch_size, (double)n);
     engine_batch_reset(p->batch);
     rules_actions acts = {0};
     for (size_t i = 0; i < n; i++)
-        prepare_item(p, &items[i], list->Msgs[i], &acts);
+        prepare_item(p, &items[i], msgs[i], &acts);
     rules_actions_cleanup(&acts);
     sy_error err = {0};
     begin_ns = sy_mono_ns();
@@ -379,15 +442,32 @@ static void process_batch(router_pipeline *p, natsMsgList *list)
             settle(p, &items[i]);
     } else {
         atomic_fetch_add_explicit(&r->metrics.batch_failures, 1, memory_order_relaxed);
-        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed; messages naked", "status",
-               sy_status_text(st), "error", err.message);
-        nak_all(p, items, n);
-        if (sy_status_retryable(st))
+        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st),
+               "error", err.message);
+        if (sy_status_retryable(st)) {
+            nak_all(p, items, n);
             close_session(p); /* reconnect with backoff; readiness goes false */
+        } else if (split && n > 1) {
+            size_t i = 0;
+            for (; i < n && p->session; i++)
+                run_batch(p, &msgs[i], 1, false);
+            for (; i < n; i++) /* Postgres went away meanwhile */
+                natsMsg_NakWithDelay(msgs[i], r->cfg->nak_delay_ms, NULL);
+        } else {
+            poison(p, msgs[0], &err);
+        }
     }
     for (size_t i = 0; i < n; i++)
         envelope_free(items[i].env);
     free(items);
+}
+
+static void process_batch(router_pipeline *p, natsMsgList *list)
+{
+    size_t n = (size_t)list->Count;
+    atomic_fetch_add_explicit(&p->r->metrics.received, n, memory_order_relaxed);
+    router_metrics_observe(&p->r->metrics.batch_size, (double)n);
+    run_batch(p, list->Msgs, n, true);
 }
 
 static void backoff(router_pipeline *p)
@@ -414,8 +494,16 @@ void *router__pipeline_main(void *arg)
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, p->sub, (int)r->cfg->batch_size,
                                               r->cfg->fetch_wait_ms, &jerr);
-        if (s == NATS_OK && list.Count > 0)
+        /* a reload may have landed while we waited in Fetch: route what was
+         * fetched after it with the new set (ensure_session is cheap when
+         * nothing changed; on failure JetStream redelivers after ack_wait) */
+        if (s == NATS_OK && list.Count > 0 && ensure_session(p) == SY_OK)
             process_batch(p, &list);
+        else if (s == NATS_OK && list.Count > 0)
+            for (int i = 0; i < list.Count; i++)
+                natsMsg_NakWithDelay(list.Msgs[i], r->cfg->nak_delay_ms, NULL);
+        else if (s == NATS_TIMEOUT) /* nothing pending for us right now */
+            atomic_store_explicit(&r->metrics.consumer_pending, 0, memory_order_relaxed);
         else if (s != NATS_OK && s != NATS_TIMEOUT)
             router__sleep(r, 200); /* NATS away: nats.c reconnects; don't spin */
         natsMsgList_Destroy(&list);

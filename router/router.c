@@ -118,6 +118,7 @@ sy_status router_new(const router_config *cfg, const sy_log *log, router **out, 
     router_metrics_init(&r->metrics);
     pthread_mutex_init(&r->gen_mu, NULL);
     atomic_init(&r->stopping, false);
+    atomic_init(&r->started, false);
     sy_status st = router_config_pg_conninfo(cfg, &r->conninfo, err);
     if (st == SY_OK)
         st = load_envelope_config(r, err);
@@ -297,6 +298,14 @@ static sy_status ensure_jetstream(router *r, sy_error *err)
             st = ensure_stream(r, r->cfg->outcomes_stream, &r->cfg->outcomes_subjects, err);
         if (st == SY_OK)
             st = ensure_consumer(r, err);
+        if (st == SY_NATS) {
+            /* e.g. a service account without rights on $JS.API.STREAM/CONSUMER:
+             * bind to what an operator pre-created; binding fails loudly if
+             * it does not exist */
+            SY_LOG(r->log, SY_LOG_WARN, "could not verify or create the stream/consumer; "
+                   "assuming they were pre-created", "error", err->message);
+            return SY_OK;
+        }
         if (st != SY_NATS_DOWN || attempt >= 120)
             break;
         if (attempt == 0)
@@ -330,7 +339,7 @@ sy_status router_start(router *r, sy_error *err)
             return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start pipeline %zu", i);
         p->started = true;
     }
-    r->started = true;
+    atomic_store(&r->started, true);
     SY_LOG(r->log, SY_LOG_INFO, "router started", "stream", r->cfg->stream_name, "consumer",
            r->cfg->consumer_name, "version", SY_VERSION);
     return SY_OK;
@@ -349,9 +358,8 @@ void router_stop(router *r)
         engine_batch_free(p->batch);
         p->batch = NULL;
     }
-    if (r->started)
+    if (atomic_exchange(&r->started, false))
         SY_LOG(r->log, SY_LOG_INFO, "router drained");
-    r->started = false;
 }
 
 void router_free(router *r)
@@ -376,13 +384,13 @@ void router_free(router *r)
 bool router_ready(const router *r, char *why, size_t len)
 {
     const char *reason = NULL;
-    if (!r->nc || natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+    if (!atomic_load(&r->started)) /* also guards pipes[] against router_start */
+        reason = "not started";
+    else if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
         reason = "NATS not connected";
     for (size_t i = 0; !reason && i < r->npipes; i++)
         if (!atomic_load(&r->pipes[i].db_ok))
             reason = "Postgres not connected";
-    if (!reason && !r->started)
-        reason = "not started";
     if (why && len)
         snprintf(why, len, "%s", reason ? reason : "ok");
     return reason == NULL;

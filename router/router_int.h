@@ -50,7 +50,7 @@ struct router {
     router_pipeline *pipes;
     size_t npipes;
     atomic_bool stopping;
-    bool started;
+    atomic_bool started;       /* pipes[] is complete; read by the admin thread */
 };
 
 /* Takes a reference to the current generation (never NULL after new). */

@@ -135,7 +135,9 @@ static sy_status subscribe(worker *w, sy_error *err)
     so.Config.DeliverPolicy = js_DeliverAll;
     jsErrCode jerr = 0;
     natsStatus s = js_PullSubscribe(&w->sub, w->js, subject, durable, NULL, &so, &jerr);
-    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+    const char *last = s == NATS_OK ? NULL : nats_GetLastError(NULL);
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr ||
+        (last && strstr(last, "no stream matches subject"))) {
         w->sub = NULL;
         return sy_error_set(err, SY_NOT_FOUND, "no_stream", NULL,
                             "no JetStream stream holds %s yet", subject);

@@ -1,8 +1,9 @@
 /* Fault tests of the router against real servers: Postgres stopped and
- * restarted mid-stream loses nothing (its own devstack, so that stopping
- * Postgres touches no other test); the router SIGKILLed mid-stream and
- * restarted loses nothing and doubles nothing (compared through the inbox
- * and the workflows' signal histories). */
+ * restarted mid-stream loses nothing, and neither does a nats-server restart
+ * (each on the test's own devstack, so that stopping a server touches no
+ * other test); the router SIGKILLed mid-stream and restarted loses nothing
+ * and doubles nothing (compared through the inbox and the workflows' signal
+ * histories). */
 #include "router_helpers.h"
 
 #include "devstack_ctl.h"
@@ -143,5 +144,61 @@ TEST(postgres_restart_mid_stream_loses_nothing)
     unlink(rules);
     free(rules);
     CHECK(devstack_pg_stop(ds, &err) == SY_OK);
+    devstack_stop(ds);
+}
+
+/* Publishes with retries: the publisher's own connection reconnects too. */
+static void publish_retrying(rh_nats *n, const char *subj, const char *type, int from, int to)
+{
+    char body[512], id[64];
+    for (int i = from; i < to; i++) {
+        snprintf(id, sizeof id, "%s-%d", type, i);
+        rh_event(body, sizeof body, id, type, i);
+        natsStatus s = NATS_ERR;
+        for (int attempt = 0; attempt < 300 && s != NATS_OK; attempt++) {
+            jsPubAck *pa = NULL;
+            s = js_Publish(&pa, n->js, subj, body, (int)strlen(body), NULL, NULL);
+            jsPubAck_Destroy(pa);
+            if (s != NATS_OK)
+                rh_sleep_ms(100);
+        }
+        CHECK_MSG(s == NATS_OK, "publish after the restart: %s", natsStatus_GetText(s));
+    }
+}
+
+TEST(nats_restart_mid_stream_loses_nothing)
+{
+    devstack *ds = NULL;
+    devstack_opts o = {.quiet = true};
+    sy_error err = {0};
+    CHECK_MSG(devstack_start(&o, &ds, &err) == SY_OK, "devstack: %s", err.message);
+    const char *conninfo = devstack_pg_conninfo(ds);
+    char *rules = rh_write_file("rules.yaml", rh_rules);
+    router_config cfg;
+    rh_config(&cfg, "natsrestart", devstack_nats_url(ds), conninfo, rules);
+    cfg.stream_storage = ROUTER_STORAGE_FILE; /* the stream must survive the restart */
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_ERROR, 2);
+    router *r = NULL;
+    CHECK(router_new(&cfg, &lg, &r, &err) == SY_OK);
+    CHECK(router_start(r, &err) == SY_OK);
+    for (int i = 0; i < 400 && !router_ready(r, NULL, 0); i++)
+        rh_sleep_ms(50);
+    rh_nats n;
+    rh_nats_open(&n, devstack_nats_url(ds));
+    publish_range(&n, "rt.natsrestart.a", "order.created", 0, 100);
+    CHECK(devstack_nats_stop(ds, &err) == SY_OK);
+    rh_sleep_ms(1000);
+    CHECK(!router_ready(r, NULL, 0)); /* readiness follows NATS */
+    CHECK_MSG(devstack_nats_start(ds, &err) == SY_OK, "restart: %s", err.message);
+    publish_retrying(&n, "rt.natsrestart.a", "order.created", 100, 200);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.inbox", 200, 60000), 200);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.runs"), 200);
+    router_free(r);
+    rh_nats_close(&n);
+    router_config_cleanup(&cfg);
+    unlink(rules);
+    free(rules);
+    CHECK(devstack_nats_stop(ds, &err) == SY_OK); /* the one this test started */
     devstack_stop(ds);
 }

@@ -167,3 +167,19 @@ TEST(broken_rules_on_reload_keep_the_old_set)
               1);
     rt_stop(&t);
 }
+
+TEST(signal_to_a_missing_workflow_is_dead_lettered_and_termed)
+{
+    rt t = {0};
+    rt_start(&t, "rt_missing");
+    publish_event(&t, "rt.rt_missing.a", "paid-nobody", "order.paid", 99);
+    CHECK_INT(rh_wait_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000),
+              1);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.runs"), 0);
+    router_metrics *m = router_get_metrics(t.r);
+    for (int i = 0; i < 100 && atomic_load(&m->termed) < 1; i++)
+        rh_sleep_ms(50);
+    CHECK_INT(atomic_load(&m->termed), 1);
+    CHECK_INT(atomic_load(&m->acked), 0);
+    rt_stop(&t);
+}

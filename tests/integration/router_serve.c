@@ -1,6 +1,6 @@
 /* `switchyard serve` as a real process: admin HTTP (/readyz, /metrics, the
- * bearer token), SIGHUP with a broken rules file keeps routing with the old
- * set, SIGTERM drains and exits 0. */
+ * bearer token, the dead-letter API), SIGHUP with a broken rules file keeps
+ * routing with the old set, SIGTERM drains and exits 0. */
 #include "router_helpers.h"
 
 #include <arpa/inet.h>
@@ -108,6 +108,16 @@ TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
     CHECK_INT(http(port, "POST", "/api/v1/rules/reload", NULL, resp, sizeof resp), 401);
     CHECK_INT(http(port, "POST", "/api/v1/rules/reload", "wrong", resp, sizeof resp), 401);
     CHECK_INT(http(port, "POST", "/api/v1/rules/reload", "s3cret-token", resp, sizeof resp), 422);
+
+    /* the dead-letter API the CLI and operators read */
+    rh_publish(&n, "rt.serve.a", "{bad");
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    CHECK_INT(http(port, "GET", "/api/v1/dead-letters?code=bad_json", NULL, resp, sizeof resp),
+              200);
+    CHECK_MSG(strstr(resp, "\"code\":\"bad_json\"") != NULL, "%s", resp);
+    CHECK_INT(http(port, "GET", "/api/v1/dead-letters/1", NULL, resp, sizeof resp), 200);
+    CHECK_MSG(strstr(resp, "\"body\":\"{bad\"") != NULL, "%s", resp);
+    CHECK_INT(http(port, "GET", "/api/v1/dead-letters/999", NULL, resp, sizeof resp), 404);
 
     CHECK(kill(pid, SIGTERM) == 0);
     int st = -1;

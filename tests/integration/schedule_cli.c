@@ -35,6 +35,7 @@ static int run_cli(sched_fx *fx, const char *args, bool errors, char *out, size_
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
     int rc = pclose(p);
+    unlink(rules_file()); /* rewritten by the next call */
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 

@@ -180,3 +180,26 @@ TEST(two_processes_racing_never_fire_a_slot_twice)
     CHECK_INT(sched_int(&fx, "SELECT sum(fired_count) FROM schedules", NULL, NULL), 120);
     sched_fx_close(&fx);
 }
+
+TEST(unreadable_schedule_is_paused_and_does_not_block_others)
+{
+    sched_fx fx;
+    sched_fx_open(&fx, "sched_fire_broken");
+    sched_create(&fx, "good", EVERY_MINUTE, at("2030-01-01 00:00:00"));
+    sched_create(&fx, "bad", EVERY_MINUTE, at("2030-01-01 00:00:00"));
+    /* as if a tzdata update had dropped the zone */
+    sched_int(&fx,
+              "WITH u AS (UPDATE schedules SET timezone = 'Gone/Zone' WHERE schedule_id = $1 "
+              "RETURNING 1) SELECT count(*) FROM u",
+              "bad", NULL);
+    CHECK_INT(sched_run(&fx, at("2030-01-01 00:01:00")), 1);
+    CHECK(sched_wf_status(&fx, "good:2030-01-01T00:01:00Z")[0] != '\0');
+    CHECK_INT(sched_col(&fx, "bad", "paused::int"), 1);
+    CHECK_INT(sched_int(&fx,
+                        "SELECT count(*) FROM schedules WHERE schedule_id = 'bad' AND note LIKE "
+                        "'invalid: %unknown time zone \"Gone/Zone\"%'",
+                        NULL, NULL),
+              1);
+    CHECK_INT(sched_run(&fx, at("2030-01-01 00:02:00")), 1);
+    sched_fx_close(&fx);
+}

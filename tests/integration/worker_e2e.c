@@ -169,6 +169,29 @@ TEST(human_task_completed_from_the_cli)
     CHECK_INT(run_cli(argv), 1);
     free(res);
     free(task_id);
+    /* and one rejected by a person fails its workflow */
+    we_start(&fx, "human", "wf-human-no", NULL);
+    task_id =
+        we_query(&fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", "wf-human-no", NULL);
+    CHECK(task_id != NULL);
+    const char *fail[] = {fixture_switchyard_bin(),
+                          "task",
+                          "fail",
+                          task_id,
+                          "--error-type",
+                          "rejected",
+                          "--message",
+                          "not this time",
+                          "--db",
+                          fx.conninfo,
+                          NULL};
+    CHECK_INT(run_cli(fail), 0);
+    CHECK_STR(we_wait_closed(&fx, "wf-human-no", 10000), "failed");
+    res = we_query(&fx, "SELECT error->>'type' FROM runs WHERE workflow_id = $1", "wf-human-no",
+                   NULL);
+    CHECK_STR(res, "rejected");
+    free(res);
+    free(task_id);
     we_close(&fx);
 }
 

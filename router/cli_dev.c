@@ -1,0 +1,133 @@
+/* cli_dev.c: `switchyard dev [--dir DIR] [--admin HOST:PORT] [--rules FILE]`.
+ *
+ * One command for a local stack: nats-server with JetStream and a Postgres
+ * cluster from Debian's packages under .switchyard-dev/ (kept between runs:
+ * durable), the engine's migrations, the example rules, and the service
+ * (router, admin HTTP, outbox relay, report consumer, timers) in this
+ * process. Prints the URLs and a `switchyard publish` line to try. Ctrl-C
+ * drains the service and stops both servers. */
+#include "cli.h"
+#include "config.h"
+#include "devstack.h"
+#include "engine.h"
+#include "serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SY_SOURCE_DIR
+#define SY_SOURCE_DIR "."
+#endif
+
+typedef struct dev_ctx {
+    const devstack *ds;
+    const char *rules;
+} dev_ctx;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: switchyard dev [--dir DIR] [--admin HOST:PORT] [--rules FILE]\n");
+    return SY_EXIT_USAGE;
+}
+
+/* A path relative to the working directory, else to the source tree. */
+static void find_path(const char *rel, char *out, size_t n)
+{
+    snprintf(out, n, "%s", rel);
+    if (access(out, R_OK) != 0)
+        snprintf(out, n, "%s/%s", SY_SOURCE_DIR, rel);
+}
+
+static void banner(void *arg, int admin_port)
+{
+    const dev_ctx *c = arg;
+    printf("\nswitchyard dev is running (Ctrl-C stops everything)\n"
+           "  NATS            %s   (monitoring %s)\n"
+           "  Postgres        %s\n"
+           "  admin           http://127.0.0.1:%d/readyz  /metrics  /api/v1/status\n"
+           "  rules           %s\n"
+           "  data            %s\n\n"
+           "try:\n"
+           "  echo '{\"type\":\"kg.gap.ready\",\"source\":\"monolith\",\"schema_version\":1,"
+           "\"payload\":{\"gap_id\":42,\"priority\":3,\"kind\":\"kg\",\"title\":\"Hello\"}}' \\\n"
+           "    | SWITCHYARD_NATS_URL=%s switchyard publish --subject events.kg.gap -\n"
+           "  SWITCHYARD_DB='%s' switchyard dlq list\n\n",
+           devstack_nats_url(c->ds), devstack_nats_monitor(c->ds), devstack_pg_conninfo(c->ds),
+           admin_port, c->rules, devstack_dir(c->ds), devstack_nats_url(c->ds),
+           devstack_pg_conninfo(c->ds));
+    fflush(stdout);
+}
+
+static sy_status migrate(const char *conninfo, sy_error *err)
+{
+    engine *eng = NULL;
+    int applied = 0;
+    sy_status st = engine_new(NULL, NULL, &eng, err);
+    if (st == SY_OK)
+        st = engine_migrate(eng, conninfo, &applied, err);
+    engine_free(eng);
+    if (st == SY_OK)
+        fprintf(stderr, "dev: %d migration(s) applied\n", applied);
+    return st;
+}
+
+static void dev_config(router_config *c, const devstack *ds, const char *rules, const char *admin)
+{
+    router_config_init(c);
+    free(c->nats_urls.items[0]);
+    c->nats_urls.items[0] = strdup(devstack_nats_url(ds));
+    c->pg_conninfo = strdup(devstack_pg_conninfo(ds));
+    c->rules_path = strdup(rules);
+    free(c->admin_listen);
+    c->admin_listen = strdup(admin);
+    char schemas[512];
+    find_path("schemas/events", schemas, sizeof schemas);
+    if (access(schemas, R_OK) == 0) {
+        find_path("schemas", schemas, sizeof schemas);
+        c->schemas_dir = strdup(schemas);
+    }
+}
+
+int cli_dev(int argc, char **argv)
+{
+    const char *dir = ".switchyard-dev", *admin = "127.0.0.1:8088", *rules_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        bool has = i + 1 < argc;
+        if (strcmp(argv[i], "--dir") == 0 && has)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--admin") == 0 && has)
+            admin = argv[++i];
+        else if (strcmp(argv[i], "--rules") == 0 && has)
+            rules_arg = argv[++i];
+        else
+            return usage();
+    }
+    char rules[512];
+    if (rules_arg)
+        snprintf(rules, sizeof rules, "%s", rules_arg);
+    else
+        find_path("examples/rules.yaml", rules, sizeof rules);
+    devstack *ds = NULL;
+    sy_error err = {0};
+    devstack_opts o = {.dir = dir, .durable = true};
+    sy_status st = devstack_start(&o, &ds, &err);
+    if (st == SY_OK)
+        st = migrate(devstack_pg_conninfo(ds), &err);
+    if (st != SY_OK) {
+        fprintf(stderr, "switchyard dev: %s\n", err.message);
+        devstack_stop(ds);
+        return sy_status_exit_code(st);
+    }
+    router_config cfg;
+    dev_config(&cfg, ds, rules, admin);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_INFO, 2);
+    dev_ctx ctx = {ds, rules};
+    int rc = serve_run(&cfg, &lg, banner, &ctx);
+    router_config_cleanup(&cfg);
+    fprintf(stderr, "dev: stopping the servers\n");
+    devstack_stop(ds);
+    return rc;
+}

@@ -1,0 +1,15 @@
+/* dlq.h: the JSON shape of a dead letter, shared by `switchyard dlq`
+ * (cli_dlq.c) and the admin API (admin.c). */
+#ifndef SY_ROUTER_DLQ_H
+#define SY_ROUTER_DLQ_H
+
+#include "buf.h"
+#include "engine.h"
+
+#include <stdbool.h>
+
+/* Appends one JSON object and a newline: id, event_id, code, message,
+ * subject, stream_seq, created_at, replayed, and with_body: headers, body. */
+void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b);
+
+#endif

@@ -1,0 +1,221 @@
+/* engine_query.c: reading the store (describe, list with filters and
+ * pagination, history), dead letters for `switchyard dlq`, LISTEN/NOTIFY
+ * wake-ups, concurrent migrations, heartbeat timeouts. Real Postgres. */
+#include "engine_support.h"
+
+#include <pthread.h>
+
+TEST(list_filters_and_paginates)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_list");
+    engine_result r;
+    const char *ids[] = {"a-1", "a-2", "a-3", "b-1", "b-2"};
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(engine_fx_start(&fx, i < 3 ? "one" : "waiter", ids[i], RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    sy_error err = {0};
+    cJSON *out = NULL;
+    engine_list_filter f = {.id_prefix = "a-", .limit = 2};
+    CHECK_INT(engine_list(fx.s, &f, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 2);
+    const char *tok = cJSON_GetStringValue(cJSON_GetObjectItem(out, "next_page_token"));
+    CHECK(tok != NULL);
+    char *token = strdup(tok);
+    cJSON_Delete(out);
+    f.page_token = token;
+    CHECK_INT(engine_list(fx.s, &f, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 1);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(out, "next_page_token")));
+    cJSON_Delete(out);
+    free(token);
+    engine_list_filter byType = {.workflow_type = "waiter", .status = "running"};
+    CHECK_INT(engine_list(fx.s, &byType, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 2);
+    cJSON_Delete(out);
+    engine_list_filter future = {.started_after_ms = sy_clock_now_ms(NULL) + 3600000};
+    CHECK_INT(engine_list(fx.s, &future, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 0);
+    cJSON_Delete(out);
+    engine_list_filter bad = {.page_token = "nonsense"};
+    CHECK_INT(engine_list(fx.s, &bad, &out, &err), SY_INVALID);
+    engine_fx_close(&fx);
+}
+
+TEST(describe_and_history_show_the_run)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_describe");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "d", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    sy_error err = {0};
+    cJSON *d = NULL;
+    CHECK_INT(engine_describe(fx.s, "d", NULL, &d, &err), SY_OK);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(d, "run_id")), r.run_id);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "running");
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(d, "pending_tasks")), 1);
+    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "history_length")), 2);
+    cJSON_Delete(d);
+    cJSON *h = NULL;
+    CHECK_INT(engine_history(fx.s, "d", r.run_id, 1, 0, &h, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(h), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "type")), "task.scheduled");
+    cJSON_Delete(h);
+    CHECK_INT(engine_describe(fx.s, "nope", NULL, &d, &err), SY_NOT_FOUND);
+    engine_fx_close(&fx);
+}
+
+TEST(dead_letters_are_listed_fetched_and_marked_replayed)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_dlq");
+    engine_batch *b = engine_batch_new();
+    cJSON *hdr = cJSON_CreateObject();
+    cJSON_AddStringToObject(hdr, "Nats-Msg-Id", "bad-1");
+    const char body[] = "{\"not\":\"valid\0binary";
+    engine_dead_letter dl = {.event_id = "bad-1", .code = "bad_json", .message = "bad json at 1:2",
+                             .subject = "events.x", .body = body, .body_len = sizeof body - 1,
+                             .headers = hdr, .stream_seq = 42};
+    engine_batch_dead_letter(b, engine_batch_event(b, "bad-1"), &dl);
+    engine_dead_letter dl2 = {.code = "too_large", .message = "big", .body = "x", .body_len = 1};
+    engine_batch_dead_letter(b, engine_batch_event(b, NULL), &dl2);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    CHECK_INT(engine_batch_outcome(b, 0), ENGINE_DEAD_LETTERED);
+    engine_batch_free(b);
+    cJSON_Delete(hdr);
+    engine_dead_letter_list l = {0};
+    engine_dlq_filter f = {.code = "bad_json"};
+    CHECK_INT(engine_dead_letters_list(fx.s, &f, &l, &err), SY_OK);
+    CHECK_INT(l.len, 1);
+    int64_t id = l.items[0].id;
+    CHECK_INT(l.items[0].body_len, sizeof body - 1);
+    CHECK(memcmp(l.items[0].body, body, sizeof body - 1) == 0);
+    CHECK_INT(l.items[0].stream_seq, 42);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(l.items[0].headers, "Nats-Msg-Id")), "bad-1");
+    engine_dead_letter_list_cleanup(&l);
+    engine_dead_letter_row row;
+    CHECK_INT(engine_dead_letter_get(fx.s, id, &row, &err), SY_OK);
+    CHECK_STR(row.subject, "events.x");
+    CHECK_INT(row.replayed_at_ms, 0);
+    engine_dead_letter_row_cleanup(&row);
+    CHECK_INT(engine_dead_letter_replayed(fx.s, id, &err), SY_OK);
+    CHECK_INT(engine_dead_letters_list(fx.s, NULL, &l, &err), SY_OK);
+    CHECK_INT(l.len, 1); /* the replayed one is hidden by default */
+    engine_dead_letter_list_cleanup(&l);
+    CHECK_INT(engine_dead_letter_get(fx.s, 999999, &row, &err), SY_NOT_FOUND);
+    CHECK_INT(engine_dead_letter_replayed(fx.s, 999999, &err), SY_NOT_FOUND);
+    engine_fx_close(&fx);
+}
+
+TEST(listen_wakes_up_on_new_timers)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_notify");
+    engine_session *l = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &l, &err), SY_OK);
+    CHECK_INT(engine_listen(l, &err), SY_OK);
+    bool got = true;
+    CHECK_INT(engine_wait_notify(l, 50, &got, &err), SY_OK);
+    CHECK(!got);
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "sleeper", "zz", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_wait_notify(l, 5000, &got, &err), SY_OK);
+    CHECK(got);
+    int64_t at = 0;
+    CHECK_INT(engine_next_timer(l, &at, &err), SY_OK);
+    CHECK(at > sy_clock_now_ms(NULL));
+    engine_session_close(l);
+    engine_fx_close(&fx);
+}
+
+typedef struct mig {
+    engine *eng;
+    const char *conninfo;
+    sy_status st;
+    int applied;
+} mig;
+
+static void *migrate_thread(void *arg)
+{
+    mig *m = arg;
+    sy_error err = {0};
+    m->st = engine_migrate(m->eng, m->conninfo, &m->applied, &err);
+    return NULL;
+}
+
+TEST(concurrent_migrations_apply_each_step_once)
+{
+    char *conninfo = fixture_pg_fresh_db("eng_query_migrate");
+    engine *eng = NULL;
+    sy_error err = {0};
+    engine_opts o = {.schema = "mig_test"};
+    CHECK_INT(engine_new(&o, NULL, &eng, &err), SY_OK);
+    mig m[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = (mig){.eng = eng, .conninfo = conninfo};
+        pthread_create(&th[i], NULL, migrate_thread, &m[i]);
+    }
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(m[i].st, SY_OK);
+        total += m[i].applied;
+    }
+    int count = 0;
+    for (const engine__migration *mm = engine__migrations; mm->sql; mm++)
+        count++;
+    CHECK_INT(total, count); /* each applied by exactly one of them */
+    int again = -1;
+    CHECK_INT(engine_migrate(eng, conninfo, &again, &err), SY_OK);
+    CHECK_INT(again, 0);
+    engine_free(eng);
+    free(conninfo);
+}
+
+TEST(heartbeat_timeout_retries_unless_heartbeats_arrive)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_heartbeat");
+    PGresult *res = NULL;
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "hb", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *task = engine_fx_str(&fx, "SELECT task_id FROM tasks", NULL, NULL);
+    sy_error err = {0};
+    engine_report rep = {.task_id = task, .attempt = 1, .kind = ENGINE_REPORT_STARTED};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_task_report(fx.s, &rep, &r, &err), SY_OK);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    /* a heartbeat timer (heartbeat_ms 5000) armed as if the task started 3 s ago */
+    int64_t t0 = sy_clock_now_ms(NULL);
+    char id[512], at[32];
+    snprintf(id, sizeof id, "%s@1:heartbeat", task);
+    snprintf(at, sizeof at, "%lld", (long long)(t0 + 2000));
+    const char *p[] = {id, r.run_id, at, task};
+    res = PQexecParams(engine__conn(fx.s),
+                       "INSERT INTO timers VALUES ($1, $2::uuid, to_timestamp($3::float8 / 1000),"
+                       " 'heartbeat', json_build_object('task_id', $4::text, 'attempt', 1, 'after_ms', 5000))",
+                       4, NULL, p, NULL, NULL, 0);
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    /* a heartbeat now: when the timer comes due it is re-armed, not fired */
+    rep.kind = ENGINE_REPORT_HEARTBEAT;
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_task_report(fx.s, &rep, &r, &err), SY_OK);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    size_t n = 0;
+    CHECK_INT(engine_timers_run_once(fx.s, t0 + 2001, 10, &n, &err), SY_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out'", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM timers WHERE kind = 'heartbeat'", NULL, NULL), 1);
+    /* no more heartbeats: it fires, the attempt times out and is retried */
+    CHECK_INT(engine_timers_run_once(fx.s, t0 + 20000, 10, &n, &err), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out' AND data->'error'->>'kind' = 'heartbeat'", NULL, NULL), 1);
+    CHECK_INT(engine_timers_run_once(fx.s, t0 + 30000, 10, &n, &err), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 2);
+    free(task);
+    engine_fx_close(&fx);
+}
