@@ -32,6 +32,8 @@ struct devstack {
     int nats_port, nats_mon_port, pg_port;
     char nats_url[64], nats_mon[64], pg_conninfo[256];
     char pg_bin[256];
+    char nats_exe[256];
+    bool durable;
 };
 
 static int free_port(void)
@@ -173,24 +175,17 @@ static bool find_nats_server(char *out, size_t n)
     return false;
 }
 
-static sy_status start_nats(devstack *ds, sy_error *err)
+/* Spawns nats-server on the devstack's ports and store, and waits for it. */
+static sy_status spawn_nats(devstack *ds, sy_error *err)
 {
-    char exe[256];
-    if (!find_nats_server(exe, sizeof exe))
-        return sy_error_set(err, SY_CONFIG, "missing_server", NULL,
-                            "nats-server is not installed (run scripts/install-deps)");
-    ds->nats_port = free_port();
-    ds->nats_mon_port = free_port();
     char port[16], mon[16], sd[600], logp[600];
     snprintf(port, sizeof port, "%d", ds->nats_port);
     snprintf(mon, sizeof mon, "%d", ds->nats_mon_port);
     snprintf(sd, sizeof sd, "%s/nats", ds->dir);
     snprintf(logp, sizeof logp, "%s/nats.log", ds->dir);
-    char *argv[] = {exe, "-a", "127.0.0.1", "-p", port, "-m", mon, "-js",
+    char *argv[] = {ds->nats_exe, "-a", "127.0.0.1", "-p", port, "-m", mon, "-js",
                     "-sd", sd, NULL};
     ds->nats_pid = spawn(argv, logp, false, SIGTERM);
-    snprintf(ds->nats_url, sizeof ds->nats_url, "nats://127.0.0.1:%d", ds->nats_port);
-    snprintf(ds->nats_mon, sizeof ds->nats_mon, "http://127.0.0.1:%d", ds->nats_mon_port);
     for (int i = 0; i < 3000; i++) {
         if (tcp_ready(ds->nats_port))
             return SY_OK;
@@ -201,6 +196,18 @@ static sy_status start_nats(devstack *ds, sy_error *err)
     }
     return sy_error_set(err, SY_NATS_DOWN, "server_start", NULL,
                         "nats-server did not start (see %s)", logp);
+}
+
+static sy_status start_nats(devstack *ds, sy_error *err)
+{
+    if (!find_nats_server(ds->nats_exe, sizeof ds->nats_exe))
+        return sy_error_set(err, SY_CONFIG, "missing_server", NULL,
+                            "nats-server is not installed (run scripts/install-deps)");
+    ds->nats_port = free_port();
+    ds->nats_mon_port = free_port();
+    snprintf(ds->nats_url, sizeof ds->nats_url, "nats://127.0.0.1:%d", ds->nats_port);
+    snprintf(ds->nats_mon, sizeof ds->nats_mon, "http://127.0.0.1:%d", ds->nats_mon_port);
+    return spawn_nats(ds, err);
 }
 
 static sy_status run_initdb(devstack *ds, const char *pgdata, sy_error *err)
@@ -220,12 +227,40 @@ static sy_status run_initdb(devstack *ds, const char *pgdata, sy_error *err)
     return SY_OK;
 }
 
-static sy_status start_pg(devstack *ds, bool durable, sy_error *err)
+/* Spawns the postmaster on the devstack's port and data dir, and waits for it. */
+static sy_status spawn_pg(devstack *ds, sy_error *err)
 {
-    if (!find_pg_bin(ds->pg_bin, sizeof ds->pg_bin))
-        return sy_error_set(err, SY_CONFIG, "missing_server", NULL,
-                            "PostgreSQL server binaries not found under /usr/lib/postgresql "
-                            "(run scripts/install-deps)");
+    char pgdata[600], sock[600], logp[600];
+    snprintf(pgdata, sizeof pgdata, "%s/pg", ds->dir);
+    snprintf(sock, sizeof sock, "%s/pgsock", ds->dir);
+    snprintf(logp, sizeof logp, "%s/postgres.log", ds->dir);
+    char postgres[300], port[16], sockopt[700];
+    snprintf(postgres, sizeof postgres, "%s/postgres", ds->pg_bin);
+    snprintf(port, sizeof port, "%d", ds->pg_port);
+    snprintf(sockopt, sizeof sockopt, "unix_socket_directories=%s", sock);
+    const bool d = ds->durable;
+    char *argv[] = {postgres, "-D", pgdata, "-p", port, "-c", "listen_addresses=127.0.0.1",
+                    "-c", sockopt, "-c", d ? "fsync=on" : "fsync=off",
+                    "-c", d ? "synchronous_commit=on" : "synchronous_commit=off",
+                    "-c", d ? "full_page_writes=on" : "full_page_writes=off",
+                    "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+                    "-c", "max_wal_size=4GB", "-c", "log_min_messages=warning", NULL};
+    ds->pg_pid = spawn(argv, logp, true, SIGQUIT);
+    for (int i = 0; i < 3000; i++) {
+        if (PQping(ds->pg_conninfo) == PQPING_OK)
+            return SY_OK;
+        if (!child_alive(ds->pg_pid))
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return sy_error_set(err, SY_DB_DOWN, "server_start", NULL,
+                        "postgres did not start (see %s)", logp);
+}
+
+/* Creates the cluster when the data dir is new (initdb as the Postgres user). */
+static sy_status prepare_pg(devstack *ds, sy_error *err)
+{
     char pgdata[600], sock[600], logp[600];
     snprintf(pgdata, sizeof pgdata, "%s/pg", ds->dir);
     snprintf(sock, sizeof sock, "%s/pgsock", ds->dir);
@@ -234,8 +269,7 @@ static sy_status start_pg(devstack *ds, bool durable, sy_error *err)
     gid_t gid;
     pg_user(&uid, &gid);
     struct stat st;
-    bool fresh = stat(pgdata, &st) != 0;
-    if (fresh) {
+    if (stat(pgdata, &st) != 0) {
         if (mkdir(pgdata, 0700) != 0 || chown(pgdata, uid, gid) != 0)
             return sy_error_set(err, SY_IO, "server_start", NULL, "could not create %s: %s",
                                 pgdata, strerror(errno));
@@ -252,32 +286,23 @@ static sy_status start_pg(devstack *ds, bool durable, sy_error *err)
         }
         close(lf);
     }
+    return SY_OK;
+}
+
+static sy_status start_pg(devstack *ds, sy_error *err)
+{
+    if (!find_pg_bin(ds->pg_bin, sizeof ds->pg_bin))
+        return sy_error_set(err, SY_CONFIG, "missing_server", NULL,
+                            "PostgreSQL server binaries not found under /usr/lib/postgresql "
+                            "(run scripts/install-deps)");
+    sy_status st = prepare_pg(ds, err);
+    if (st != SY_OK)
+        return st;
     ds->pg_port = free_port();
-    char postgres[300], port[16], sockopt[700];
-    snprintf(postgres, sizeof postgres, "%s/postgres", ds->pg_bin);
-    snprintf(port, sizeof port, "%d", ds->pg_port);
-    snprintf(sockopt, sizeof sockopt, "unix_socket_directories=%s", sock);
-    const char *sync = durable ? "fsync=on" : "fsync=off";
-    const char *scommit = durable ? "synchronous_commit=on" : "synchronous_commit=off";
-    char *argv[] = {postgres, "-D", pgdata, "-p", port, "-c", "listen_addresses=127.0.0.1",
-                    "-c", sockopt, "-c", (char *)sync, "-c", (char *)scommit,
-                    "-c", durable ? "full_page_writes=on" : "full_page_writes=off",
-                    "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-                    "-c", "max_wal_size=4GB", "-c", "log_min_messages=warning", NULL};
-    ds->pg_pid = spawn(argv, logp, true, SIGQUIT);
     snprintf(ds->pg_conninfo, sizeof ds->pg_conninfo,
              "host=127.0.0.1 port=%d user=switchyard dbname=postgres connect_timeout=5",
              ds->pg_port);
-    for (int i = 0; i < 3000; i++) {
-        if (PQping(ds->pg_conninfo) == PQPING_OK)
-            return SY_OK;
-        if (!child_alive(ds->pg_pid))
-            break;
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return sy_error_set(err, SY_DB_DOWN, "server_start", NULL,
-                        "postgres did not start (see %s)", logp);
+    return spawn_pg(ds, err);
 }
 
 static sy_status make_dir(devstack *ds, const devstack_opts *o, sy_error *err)
@@ -310,13 +335,14 @@ sy_status devstack_start(const devstack_opts *opts, devstack **out, sy_error *er
     if (!ds)
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     ds->nats_pid = ds->pg_pid = -1;
+    ds->durable = o->durable;
     sy_status st = make_dir(ds, o, err);
     if (st == SY_OK)
         st = start_nats(ds, err);
     if (st == SY_OK)
         logf_progress(o, "devstack: nats-server at %s", ds->nats_url);
     if (st == SY_OK)
-        st = start_pg(ds, o->durable, err);
+        st = start_pg(ds, err);
     if (st == SY_OK)
         logf_progress(o, "devstack: postgres at %s", ds->pg_conninfo);
     if (st != SY_OK) {
@@ -391,6 +417,38 @@ static void stop_child(pid_t pid, int sig)
         kill(pid, SIGKILL);
         wait_exit(pid, 5000, &st);
     }
+}
+
+sy_status devstack_pg_stop(devstack *ds, sy_error *err)
+{
+    if (ds->pg_pid <= 0)
+        return sy_error_set(err, SY_NOT_FOUND, NULL, NULL, "postgres is not running");
+    stop_child(ds->pg_pid, SIGINT);
+    ds->pg_pid = -1;
+    return SY_OK;
+}
+
+sy_status devstack_pg_start(devstack *ds, sy_error *err)
+{
+    if (ds->pg_pid > 0)
+        return sy_error_set(err, SY_CONFLICT, NULL, NULL, "postgres is already running");
+    return spawn_pg(ds, err);
+}
+
+sy_status devstack_nats_stop(devstack *ds, sy_error *err)
+{
+    if (ds->nats_pid <= 0)
+        return sy_error_set(err, SY_NOT_FOUND, NULL, NULL, "nats-server is not running");
+    stop_child(ds->nats_pid, SIGTERM);
+    ds->nats_pid = -1;
+    return SY_OK;
+}
+
+sy_status devstack_nats_start(devstack *ds, sy_error *err)
+{
+    if (ds->nats_pid > 0)
+        return sy_error_set(err, SY_CONFLICT, NULL, NULL, "nats-server is already running");
+    return spawn_nats(ds, err);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -34,6 +34,13 @@ const char *devstack_nats_monitor(const devstack *ds); /* http://127.0.0.1:PORT 
 const char *devstack_pg_conninfo(const devstack *ds);  /* libpq conninfo, db "postgres" */
 const char *devstack_dir(const devstack *ds);
 
+/* Fault tests: stop one server (fast shutdown, waits until it is gone) and
+ * start it again on the same port and data, as devstack_start did. */
+sy_status devstack_pg_stop(devstack *ds, sy_error *err) SY_MUST_USE;
+sy_status devstack_pg_start(devstack *ds, sy_error *err) SY_MUST_USE;
+sy_status devstack_nats_stop(devstack *ds, sy_error *err) SY_MUST_USE;
+sy_status devstack_nats_start(devstack *ds, sy_error *err) SY_MUST_USE;
+
 /* Prints the last 'lines' lines of each server's log to out. */
 void devstack_print_logs(const devstack *ds, FILE *out, int lines);
 
