@@ -25,6 +25,7 @@
     X(TIMEOUT, "timed out", true)                                                                  \
     X(DB_DOWN, "database unavailable", true)                                                       \
     X(DB, "database error", false)                                                                 \
+    X(BUSY, "transient conflict, retry", true)                                                     \
     X(NATS_DOWN, "NATS unavailable", true)                                                         \
     X(NATS, "NATS error", false)                                                                   \
     X(INTERNAL, "internal error", false)

@@ -63,7 +63,7 @@ static void emit(sched__round *r, const sched__row *row, const char *verb, int64
     sy_format_rfc3339_utc(sf, sfs, sizeof sfs);
     engine_schedule_workflow_id(row->id, sf, wid, sizeof wid);
     snprintf(event_id, sizeof event_id, "schedule:%s:%s:%s", r->s->eng->ns, wid, verb);
-    snprintf(subject, sizeof subject, "sy.schedule.%s.%s", verb, row->workflow);
+    snprintf(subject, sizeof subject, "%s.schedule.%s.%s", r->s->eng->prefix, verb, row->workflow);
     snprintf(type, sizeof type, "switchyard.schedule.%s", verb);
     cJSON_AddStringToObject(payload, "schedule_id", row->id);
     cJSON_AddStringToObject(payload, "scheduled_for", sfs);

@@ -520,11 +520,11 @@ static void load_schedule(rules_loader *ld, const rnode *m)
         if (id && strcmp(cJSON_GetObjectItemCaseSensitive(it, "id")->valuestring, id) == 0)
             rules__diag(ld->d, rules__map_get(m, "id"), "schedule \"%s\" is defined twice", id);
     }
-    if (id && !rules_workflow_id_valid(id))
+    if (id && (!rules_workflow_id_valid(id) || strlen(id) > RULES_SCHEDULE_ID_MAX))
         rules__diag(ld->d, rules__map_get(m, "id"),
-                    "schedule id \"%s\" must match "
-                    "[A-Za-z0-9._:/-]{1,255}",
-                    id);
+                    "schedule id \"%.40s\" must be 1-%d characters of [A-Za-z0-9._:/-] "
+                    "(its firings are workflow IDs <id>:<scheduled_for>)",
+                    id, RULES_SCHEDULE_ID_MAX);
     if (cron)
         check_cron(ld, rules__map_get(m, "cron"), cron);
     if (wf && !cJSON_GetObjectItemCaseSensitive(ld->set->workflows, wf))

@@ -269,3 +269,28 @@ TEST(core_schema_scalars_resolve_as_yaml_12)
     rules_set_free(set);
     rules_diags_cleanup(&d);
 }
+
+TEST(schedule_ids_leave_room_for_the_firing_timestamp)
+{
+    char id[300], text[1024];
+    memset(id, 'a', 235);
+    id[235] = '\0';
+    snprintf(text, sizeof text,
+             "version: 1\n" WF "schedules:\n  - id: %s\n    cron: \"* * * * *\"\n"
+             "    workflow: w\n",
+             id);
+    rules_diags d = {0};
+    CHECK(load(text, &d) == NULL);
+    CHECK(has_diag(&d, "must be 1-234 characters"));
+    rules_diags_cleanup(&d);
+    id[234] = '\0'; /* exactly the limit loads */
+    snprintf(text, sizeof text,
+             "version: 1\n" WF "schedules:\n  - id: %s\n    cron: \"* * * * *\"\n"
+             "    workflow: w\n",
+             id);
+    rules_set *set = load(text, &d);
+    dump(&d);
+    CHECK(set != NULL);
+    rules_set_free(set);
+    rules_diags_cleanup(&d);
+}
