@@ -212,6 +212,47 @@ const engine_result *engine_batch_result(const engine_batch *b, size_t ev)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
+enum { Q_INBOX, Q_TASKS, Q_LOCK, Q_LOAD, Q_HISTORY };
+static const char *const Q_NAMES[] = {"sy_inbox", "sy_tasks", "sy_lock", "sy_load", "sy_history"};
+
+/* Runs one of the batch path's statements, prepared once per session: a
+ * batch of a few dozen events (the router's usual) pays parse and plan of
+ * each statement otherwise. Their plans are index probes whatever the
+ * parameters (LATERAL lookups), so a generic plan is as good. */
+static sy_status exec_cached_bin(engine_session *s, int q, const char *sql, int n,
+                                 const char *const *p, const int *len, const int *fmt,
+                                 PGresult **out, sy_error *err);
+
+static sy_status exec_cached(engine_session *s, int q, const char *sql, int n,
+                             const char *const *p, PGresult **out, sy_error *err)
+{
+    return exec_cached_bin(s, q, sql, n, p, NULL, NULL, out, err);
+}
+
+/* exec_cached with parameter lengths and formats (NULL: all text). */
+static sy_status exec_cached_bin(engine_session *s, int q, const char *sql, int n,
+                                 const char *const *p, const int *len, const int *fmt,
+                                 PGresult **out, sy_error *err)
+{
+    if (!(s->prepared_mask & (1u << q))) {
+        PGresult *r = PQprepare(s->conn, Q_NAMES[q], sql, 0, NULL);
+        sy_status st = engine__result_status(s->conn, r, "prepare", err);
+        PQclear(r);
+        if (st != SY_OK)
+            return st;
+        s->prepared_mask |= 1u << q;
+    }
+    if (out)
+        *out = NULL;
+    PGresult *r = PQexecPrepared(s->conn, Q_NAMES[q], n, p, len, fmt, 0);
+    sy_status st = engine__result_status(s->conn, r, Q_NAMES[q], err);
+    if (st != SY_OK || !out)
+        PQclear(r);
+    else
+        *out = r;
+    return st;
+}
+
 /* Appends s to a Postgres array literal being built in b. */
 static void array_item(sy_buf *b, const char *s)
 {
@@ -233,21 +274,56 @@ static const char *array_end(sy_buf *b)
     return b->data;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A binary text[] of n strings (borrowed), sorted and deduplicated: the
+ * lookups below walk it in order, so every session locks IDs in the same
+ * order, and each ID is probed once. */
+static void sorted_array(engine__barr *out, const char **ids, size_t n)
+{
+    qsort(ids, n, sizeof *ids, cmp_str);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(ids[i - 1], ids[i]) != 0)
+            engine__barr_text(out, ids[i]);
+}
+
+/* Runs a prepared statement whose parameters are the text $1 (may be
+ * NULL: none) and the binary array a ($1 or $2). */
+static sy_status exec_array(engine_session *s, int q, const char *sql, const char *first,
+                            const engine__barr *a, PGresult **out, sy_error *err)
+{
+    int len[2] = {0, 0}, fmt[2] = {0, 0}, k = first ? 1 : 0;
+    char *arr = engine__barr_finish(a, &len[k]);
+    fmt[k] = 1;
+    const char *p[2] = {first, NULL};
+    p[k] = arr;
+    sy_status st = exec_cached_bin(s, q, sql, k + 1, p, len, fmt, out, err);
+    free(arr);
+    return st;
+}
+
 static sy_status insert_inbox(engine_session *s, engine_batch *b, sy_error *err)
 {
-    sy_buf ids = SY_BUF_INIT;
+    /* a binary text[]: no quoting here, no parsing there */
+    engine__barr ids = {.oid = 25};
     for (size_t i = 0; i < b->nev; i++)
         if (b->evs[i].event_id)
-            array_item(&ids, b->evs[i].event_id);
-    if (!ids.len)
+            engine__barr_text(&ids, b->evs[i].event_id);
+    if (!ids.n)
         return SY_OK;
-    const char *p[] = {array_end(&ids)};
+    int len[1], fmt[1] = {1};
+    char *arr = engine__barr_finish(&ids, &len[0]);
+    sy_buf_cleanup(&ids.data);
+    const char *p[] = {arr};
     PGresult *r = NULL;
-    sy_status st = engine__exec(s,
-                                "INSERT INTO inbox (event_id) SELECT unnest($1::text[]) "
-                                "ON CONFLICT DO NOTHING RETURNING event_id",
-                                1, p, &r, err);
-    sy_buf_cleanup(&ids);
+    sy_status st = exec_cached_bin(s, Q_INBOX,
+                                   "INSERT INTO inbox (event_id) SELECT unnest($1::text[]) "
+                                   "ON CONFLICT DO NOTHING RETURNING event_id",
+                                   1, p, len, fmt, &r, err);
+    free(arr);
     if (st != SY_OK)
         return st;
     /* an event is new when inserted now and not seen earlier in this batch:
@@ -297,9 +373,10 @@ static sy_status resolve_tasks(engine_session *s, engine_batch *b, sy_error *err
         return SY_OK;
     const char *p[] = {array_end(&ids), s->eng->ns};
     PGresult *r = NULL;
-    sy_status st = engine__exec(s,
-                                "SELECT task_id, workflow_id FROM tasks WHERE task_id = "
-                                "ANY($1::text[]) AND namespace = $2",
+    sy_status st = exec_cached(s, Q_TASKS,
+                                "SELECT x.* FROM unnest($1::text[]) AS k(id) CROSS JOIN LATERAL "
+                                "(SELECT task_id, workflow_id FROM tasks WHERE task_id = k.id "
+                                "AND namespace = $2 OFFSET 0) AS x",
                                 2, p, &r, err);
     sy_buf_cleanup(&ids);
     if (st != SY_OK)
@@ -330,34 +407,48 @@ static void run_from_row(engine__run *run, PGresult *r, int i)
     run->exists_id = run->current = true;
 }
 
+/* The lookups by key go through LATERAL subqueries, one index probe per
+ * key in array order: a plain "= ANY($2)" lets the planner, misled by
+ * stale statistics on a fast-growing table, scan the whole namespace
+ * (seen: 7 ms per batch at 50k IDs, growing with the table). */
+static const char LOCK_IDS_SQL[] =
+    "SELECT x.workflow_id FROM unnest($2::text[]) AS k(wid) CROSS JOIN LATERAL (SELECT"
+    " workflow_id FROM workflow_ids WHERE namespace = $1 AND workflow_id = k.wid FOR UPDATE) AS x";
+static const char LOAD_IDS_SQL[] =
+    "SELECT x.* FROM unnest($2::text[]) AS k(wid) CROSS JOIN LATERAL (SELECT w.workflow_id,"
+    " w.run_id, w.status, coalesce((extract(epoch FROM w.closed_at) * 1000)::bigint, 0),"
+    " r.workflow_type, r.def_hash, r.next_seq, r.trace_id, r.task_queue, r.causation_id,"
+    " coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, 0) FROM workflow_ids w"
+    " LEFT JOIN runs r ON r.run_id = w.run_id WHERE w.namespace = $1 AND w.workflow_id = k.wid"
+    " OFFSET 0) AS x";
+
 static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
 {
-    sy_buf ids = SY_BUF_INIT;
+    const char **keys = malloc((b->nops ? b->nops : 1) * sizeof *keys);
+    size_t n = 0;
     for (size_t i = 0; i < b->nops; i++)
         if (b->ops[i].wid && !b->evs[b->ops[i].ev].dup)
-            array_item(&ids, b->ops[i].wid);
-    if (!ids.len)
+            keys[n++] = b->ops[i].wid;
+    engine__barr ids = {.oid = 25};
+    sorted_array(&ids, keys, n);
+    free(keys);
+    if (!ids.n)
         return SY_OK;
-    const char *p[] = {ws->eng->ns, array_end(&ids)};
-    PGresult *r = NULL;
     /* Lock first, read after: in READ COMMITTED a FOR UPDATE that waited
      * re-reads only the locked row, while a joined runs row would stay as
      * of the statement's snapshot (a stale next_seq). The second statement
      * takes a new snapshot, after every lock is held. */
-    sy_status st = engine__exec(ws->s,
-                                "SELECT 1 FROM workflow_ids WHERE namespace = $1 AND workflow_id ="
-                                " ANY($2::text[]) ORDER BY workflow_id FOR UPDATE",
-                                2, p, NULL, err);
-    if (st == SY_OK)
-        st = engine__exec(
-            ws->s,
-            "SELECT w.workflow_id, w.run_id, w.status, coalesce((extract(epoch FROM w.closed_at) * "
-            "1000)::bigint, 0), r.workflow_type, r.def_hash, r.next_seq, r.trace_id, r.task_queue, "
-            "r.causation_id, coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, 0) "
-            "FROM workflow_ids w LEFT JOIN runs r ON r.run_id = w.run_id "
-            "WHERE w.namespace = $1 AND w.workflow_id = ANY($2::text[])",
-            2, p, &r, err);
-    sy_buf_cleanup(&ids);
+    PGresult *locked = NULL, *r = NULL;
+    sy_status st = exec_array(ws->s, Q_LOCK, LOCK_IDS_SQL, ws->eng->ns, &ids, &locked, err);
+    sy_buf_cleanup(&ids.data);
+    ids = (engine__barr){.oid = 25};
+    /* only the IDs that exist are read back (none: all new, no second trip) */
+    for (int i = 0; st == SY_OK && i < PQntuples(locked); i++)
+        engine__barr_text(&ids, PQgetvalue(locked, i, 0));
+    PQclear(locked);
+    if (st == SY_OK && ids.n)
+        st = exec_array(ws->s, Q_LOAD, LOAD_IDS_SQL, ws->eng->ns, &ids, &r, err);
+    sy_buf_cleanup(&ids.data);
     for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
         engine__run *run = calloc(1, sizeof *run);
         run_from_row(run, r, i);
@@ -389,28 +480,29 @@ static sy_status replay(engine__ws *ws, PGresult *r, sy_error *err)
 
 static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
 {
-    sy_buf ids = SY_BUF_INIT;
+    engine__barr ids = {.oid = 2950};
     for (size_t i = 0; i < b->nops; i++) {
         engine__op *o = &b->ops[i];
         if (b->evs[o->ev].dup || !o->wid || !engine__op_needs_history(o))
             continue;
         engine__run *run = engine__ws_find(ws, o->wid);
         if (run && !run->loaded && strcmp(run->status, "running") == 0) {
-            array_item(&ids, run->run_id);
+            engine__barr_uuid(&ids, run->run_id);
             run->loaded = true; /* listed once */
         }
     }
-    if (!ids.len)
+    if (!ids.n)
         return SY_OK;
     for (size_t i = 0; i < ws->nruns; i++)
         ws->runs[i]->loaded = false;
-    const char *p[] = {array_end(&ids)};
     PGresult *r = NULL;
-    sy_status st = engine__exec(ws->s,
-                                "SELECT run_id, seq, type, data FROM history WHERE run_id = "
-                                "ANY($1::uuid[]) ORDER BY run_id, seq",
-                                1, p, &r, err);
-    sy_buf_cleanup(&ids);
+    sy_status st = exec_array(ws->s, Q_HISTORY,
+                              "SELECT k.r, h.seq, h.type, h.data FROM unnest($1::uuid[]) WITH "
+                              "ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, type, data "
+                              "FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h "
+                              "ORDER BY k.n, h.seq",
+                              NULL, &ids, &r, err);
+    sy_buf_cleanup(&ids.data);
     if (st == SY_OK)
         st = replay(ws, r, err);
     PQclear(r);

@@ -30,28 +30,18 @@ static const struct {
     {"task.canceled", "task.canceled", true},
 };
 
-static const char *str(const cJSON *o, const char *key)
+/* The envelope up to "payload": (the caller writes the payload and '}').
+ * ts: occurred_at, RFC 3339. */
+static void body_head(sy_buf *b, const char *event_id, const char *type, const char *ts,
+                      const char *subject, const char *trace_id)
 {
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static int64_t num(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-}
-
-void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int64_t now_ms,
-                          const char *subject, const char *trace_id, const cJSON *payload)
-{
-    char ts[32];
-    engine__rfc3339(now_ms, ts);
     sy_buf_puts(b, "{\"event_id\":");
     engine__json_str(b, event_id);
     sy_buf_puts(b, ",\"type\":");
     engine__json_str(b, type);
-    sy_buf_printf(b, ",\"source\":\"switchyard\",\"occurred_at\":\"%s\"", ts);
+    sy_buf_puts(b, ",\"source\":\"switchyard\",\"occurred_at\":\"");
+    sy_buf_puts(b, ts);
+    sy_buf_putc(b, '"');
     if (subject) {
         sy_buf_puts(b, ",\"subject\":");
         engine__json_str(b, subject);
@@ -59,29 +49,47 @@ void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int
     sy_buf_puts(b, ",\"trace_id\":");
     engine__json_str(b, trace_id);
     sy_buf_puts(b, ",\"schema_version\":1,\"payload\":");
+}
+
+void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int64_t now_ms,
+                          const char *subject, const char *trace_id, const cJSON *payload)
+{
+    char ts[32];
+    engine__rfc3339(now_ms, ts);
+    body_head(b, event_id, type, ts, subject, trace_id);
     engine__json_val(b, payload);
     sy_buf_putc(b, '}');
 }
 
-/* The payload members every outcome event carries. */
-static cJSON *base_payload(engine__run *run)
+/* "key":<string> members of a payload written as text. */
+static void put_member(sy_buf *b, const char *key, const char *v)
 {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "workflow_id", run->workflow_id);
-    cJSON_AddStringToObject(p, "run_id", run->run_id);
-    cJSON_AddStringToObject(p, "workflow_type", run->type);
-    const char *cause = run->cur_event_id ? run->cur_event_id : run->causation_id;
-    cJSON_AddItemToObject(p, "causation_id", cause ? cJSON_CreateString(cause) : cJSON_CreateNull());
-    return p;
+    sy_buf_putc(b, ',');
+    engine__json_str(b, key);
+    sy_buf_putc(b, ':');
+    if (v)
+        engine__json_str(b, v);
+    else
+        sy_buf_append(b, "null", 4);
 }
 
-static void copy_members(cJSON *p, const cJSON *data, const char *const *keys, size_t n)
+/* The members of data named by keys, copied into the payload being written. */
+static void copy_members(sy_buf *b, const cJSON *data, const char *const *keys, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (JGET(data, keys[i]))
-            cJSON_AddItemToObject(p, keys[i], cJSON_Duplicate(JGET(data, keys[i]), 1));
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *v = JGET(data, keys[i]);
+        if (!v)
+            continue;
+        sy_buf_putc(b, ',');
+        engine__json_str(b, keys[i]);
+        sy_buf_putc(b, ':');
+        engine__json_val(b, v);
+    }
 }
 
+/* The outcome event of a history event, if its type is published. The
+ * payload is written as text straight into the body (no cJSON tree): the
+ * members every outcome carries, then the task's or the workflow's. */
 static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                     const cJSON *data)
 {
@@ -90,33 +98,40 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
         i++;
     if (i == n)
         return;
-    cJSON *p = base_payload(run);
     static const char *const wf_keys[] = {"input", "result", "error", "signal", "payload", "reason"};
     static const char *const task_keys[] = {"step", "attempt", "input", "result", "error",
                                             "final", "retry_at", "kind", "human", "assignee",
                                             "timeouts"};
+    const cJSON *t = NULL;
     const char *queue = "";
     if (OUTCOMES[i].by_queue) {
-        const cJSON *t = JGET(JGET(run->state, "tasks"), str(data, "task_id"));
-        queue = str(t, "queue");
-        cJSON_AddStringToObject(p, "task_id", str(data, "task_id"));
-        cJSON_AddStringToObject(p, "queue", queue);
-        cJSON_AddStringToObject(p, "task", str(t, "task"));
-        copy_members(p, data, task_keys, sizeof task_keys / sizeof *task_keys);
-    } else {
-        copy_members(p, data, wf_keys, sizeof wf_keys / sizeof *wf_keys);
+        t = JGET(JGET(run->state, "tasks"), engine__str(data, "task_id"));
+        queue = engine__str(t, "queue");
     }
     char event_id[64], otype[96], subject[512];
     snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
     snprintf(otype, sizeof otype, "switchyard.%s", OUTCOMES[i].outcome);
     snprintf(subject, sizeof subject, "%s.%s.%s", ws->eng->prefix, OUTCOMES[i].outcome,
              OUTCOMES[i].by_queue ? queue : run->type);
-    sy_buf body = SY_BUF_INIT;
+    sy_buf *body = &ws->scratch;
+    sy_buf_reset(body);
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
-    engine__outcome_body(&body, event_id, otype, ws->now, run->workflow_id, trace, p);
-    engine__ws_outbox(ws, event_id, run->run_id, subject, body.data);
-    sy_buf_cleanup(&body);
-    cJSON_Delete(p);
+    body_head(body, event_id, otype, ws->now_text, run->workflow_id, trace);
+    sy_buf_puts(body, "{\"workflow_id\":");
+    engine__json_str(body, run->workflow_id);
+    put_member(body, "run_id", run->run_id);
+    put_member(body, "workflow_type", run->type);
+    put_member(body, "causation_id", run->cur_event_id ? run->cur_event_id : run->causation_id);
+    if (OUTCOMES[i].by_queue) {
+        put_member(body, "task_id", engine__str(data, "task_id"));
+        put_member(body, "queue", queue);
+        put_member(body, "task", engine__str(t, "task"));
+        copy_members(body, data, task_keys, sizeof task_keys / sizeof *task_keys);
+    } else {
+        copy_members(body, data, wf_keys, sizeof wf_keys / sizeof *wf_keys);
+    }
+    sy_buf_append(body, "}}", 2);
+    engine__ws_outbox(ws, event_id, run->run_id, subject, body->data);
 }
 
 /* An emit step publishes a domain event of its own type, on its subject or
@@ -125,13 +140,13 @@ static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *
 {
     char event_id[64], subject[600];
     snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
-    if (*str(data, "subject"))
-        snprintf(subject, sizeof subject, "%s", str(data, "subject"));
+    if (*engine__str(data, "subject"))
+        snprintf(subject, sizeof subject, "%s", engine__str(data, "subject"));
     else
-        snprintf(subject, sizeof subject, "%s.emit.%s", ws->eng->prefix, str(data, "type"));
+        snprintf(subject, sizeof subject, "%s.emit.%s", ws->eng->prefix, engine__str(data, "type"));
     sy_buf body = SY_BUF_INIT;
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
-    engine__outcome_body(&body, event_id, str(data, "type"), ws->now, run->workflow_id, trace,
+    engine__outcome_body(&body, event_id, engine__str(data, "type"), ws->now, run->workflow_id, trace,
                          JGET(data, "payload"));
     engine__ws_outbox(ws, event_id, run->run_id, subject, body.data);
     sy_buf_cleanup(&body);
@@ -156,39 +171,34 @@ static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, in
 
 static void task_effects(engine__ws *ws, engine__run *run, const char *type, const cJSON *data)
 {
-    const char *task_id = str(data, "task_id");
+    const char *task_id = engine__str(data, "task_id");
     const cJSON *t = JGET(JGET(run->state, "tasks"), task_id);
     if (!t)
         return;
     const char *verb = type + 5;
     const cJSON *to = JGET(t, "timeouts");
-    int64_t attempt = num(t, "attempt");
-    cJSON *row = cJSON_Duplicate(t, 1);
-    if (JGET(data, "result"))
-        cJSON_AddItemToObject(row, "result", cJSON_Duplicate(JGET(data, "result"), 1));
-    if (JGET(data, "error"))
-        cJSON_AddItemToObject(row, "error", cJSON_Duplicate(JGET(data, "error"), 1));
+    int64_t attempt = engine__num(t, "attempt");
     int64_t started = 0;
     if (strcmp(verb, "scheduled") == 0) {
-        task_timer(ws, run, task_id, attempt, "schedule_to_start", num(to, "schedule_to_start_ms"), true);
+        task_timer(ws, run, task_id, attempt, "schedule_to_start", engine__num(to, "schedule_to_start_ms"), true);
         if (attempt == 1) {
-            task_timer(ws, run, task_id, attempt, "schedule_to_close", num(to, "schedule_to_close_ms"), false);
-            task_timer(ws, run, task_id, attempt, "deadline", num(data, "deadline_ms"), false);
+            task_timer(ws, run, task_id, attempt, "schedule_to_close", engine__num(to, "schedule_to_close_ms"), false);
+            task_timer(ws, run, task_id, attempt, "deadline", engine__num(data, "deadline_ms"), false);
         }
     } else if (strcmp(verb, "started") == 0) {
         started = ws->now;
-        task_timer(ws, run, task_id, attempt, "start_to_close", num(to, "start_to_close_ms"), true);
-        task_timer(ws, run, task_id, attempt, "heartbeat", num(to, "heartbeat_ms"), true);
+        task_timer(ws, run, task_id, attempt, "start_to_close", engine__num(to, "start_to_close_ms"), true);
+        task_timer(ws, run, task_id, attempt, "heartbeat", engine__num(to, "heartbeat_ms"), true);
     } else if (JGET(data, "retry_at")) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "task_id", task_id);
         cJSON_AddNumberToObject(d, "attempt", (double)attempt);
         char id[512];
         snprintf(id, sizeof id, "%s@%lld:retry", task_id, (long long)attempt);
-        engine__ws_timer(ws, run, id, num(data, "retry_at"), "retry", d);
+        engine__ws_timer(ws, run, id, engine__num(data, "retry_at"), "retry", d);
     }
-    engine__ws_task(ws, run, row, str(t, "status"), started, started);
-    cJSON_Delete(row);
+    engine__ws_task_with(ws, run, t, engine__str(t, "status"), started, started,
+                         JGET(data, "result"), JGET(data, "error"));
 }
 
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
@@ -203,8 +213,8 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
         char id[64];
         snprintf(id, sizeof id, "%s:%lld", run->run_id, (long long)seq);
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "step", str(data, "step"));
-        engine__ws_timer(ws, run, id, num(data, "fire_at"), str(data, "kind"), d);
+        cJSON_AddStringToObject(d, "step", engine__str(data, "step"));
+        engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);
     }
 }
 

@@ -145,13 +145,17 @@ sy_status engine__result_status(PGconn *c, PGresult *r, const char *what, sy_err
     snprintf(clean, sizeof clean, "%s", msg && *msg ? msg : PQerrorMessage(c));
     clean[strcspn(clean, "\n")] = 0;
     sy_status st = SY_DB;
-    /* lost connection, shutdown, serialization failure, deadlock, concurrent
-     * creation of the same key: all worth retrying the whole transaction */
+    /* a lost connection or a server shutting down: the database is away;
+     * serialization failures, deadlocks, lock timeouts and concurrent
+     * creation of the same key (two sessions starting one new workflow ID):
+     * a transient conflict. Both are worth retrying the whole transaction,
+     * but only the first should tell an operator "database unavailable". */
     if (PQstatus(c) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
-        strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
-        strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
-        strcmp(state, "55P03") == 0)
+        strncmp(state, "57P", 3) == 0)
         st = SY_DB_DOWN;
+    else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+             strcmp(state, "23505") == 0 || strcmp(state, "55P03") == 0)
+        st = SY_BUSY;
     return sy_error_set(err, st, state ? state : "db", NULL, "%s: %s", what, clean);
 }
 
@@ -212,6 +216,18 @@ static sy_status set_search_path(engine_session *s, sy_error *err)
     return st;
 }
 
+/* libpq prints NOTICEs ("schema already exists, skipping", "drop cascades
+ * to ...") on stderr by default; they are routine here, so they go to the
+ * engine's logger at debug level (arg: the engine, borrowed). */
+static void on_notice(void *arg, const char *message)
+{
+    const engine *eng = arg;
+    char clean[400];
+    snprintf(clean, sizeof clean, "%s", message ? message : "");
+    clean[strcspn(clean, "\n")] = 0;
+    SY_LOG(eng->log, SY_LOG_DEBUG, "postgres notice", "message", clean);
+}
+
 static sy_status connect_session(const engine *eng, const char *conninfo, engine_session **out,
                                  sy_error *err)
 {
@@ -226,6 +242,7 @@ static sy_status connect_session(const engine *eng, const char *conninfo, engine
         return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "could not connect to postgres: %s",
                             msg);
     }
+    PQsetNoticeProcessor(s->conn, on_notice, (void *)eng);
     sy_status st = set_search_path(s, err);
     if (st != SY_OK) {
         engine_session_close(s);
@@ -252,6 +269,7 @@ void engine_session_close(engine_session *s)
     if (!s)
         return;
     PQfinish(s->conn);
+    engine__ws_destroy(s->ws_spare);
     for (size_t i = 0; i < s->ncache; i++) {
         def_cleanup(s->cache[i]);
         free(s->cache[i]);
@@ -281,6 +299,14 @@ void engine_rollback(engine_session *s)
 
 /* ---- migrations ------------------------------------------------------------------ */
 
+static bool migration_recorded(PGresult *r, int version)
+{
+    for (int i = 0; i < PQntuples(r); i++)
+        if (atoi(PQgetvalue(r, i, 0)) == version)
+            return true;
+    return false;
+}
+
 static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err)
 {
     PGresult *r = NULL;
@@ -297,18 +323,18 @@ static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err
                                 "KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                                 0, NULL, NULL, err);
     if (st == SY_OK)
-        st = engine__exec(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &r,
-                          err);
+        st = engine__exec(s, "SELECT version FROM schema_migrations", 0, NULL, &r, err);
     if (st != SY_OK)
         return st;
-    int have = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    /* every embedded migration not recorded yet, in number order (the table
+     * is sorted at build time): a lower number added after a higher one ran
+     * (an engine 0NN after the scheduler's 050) still runs */
     for (const engine__migration *m = engine__migrations; m->sql && st == SY_OK; m++) {
-        if (m->version <= have)
+        if (migration_recorded(r, m->version))
             continue;
-        r = PQexec(s->conn, m->sql);
-        st = engine__result_status(s->conn, r, m->name, err);
-        PQclear(r);
+        PGresult *x = PQexec(s->conn, m->sql);
+        st = engine__result_status(s->conn, x, m->name, err);
+        PQclear(x);
         char ver[16];
         snprintf(ver, sizeof ver, "%d", m->version);
         const char *p[] = {ver, m->name};
@@ -318,6 +344,7 @@ static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err
         if (st == SY_OK && applied)
             (*applied)++;
     }
+    PQclear(r);
     return st;
 }
 
@@ -350,13 +377,23 @@ sy_status engine_migrate(const engine *eng, const char *conninfo, int *applied, 
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
+/* Lower-case hex of n bytes into out (2n chars and a NUL). */
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
     unsigned char raw[32];
     if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
         randombytes_buf(raw, nbytes);
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", raw[i]);
+    hex_encode(raw, nbytes, out);
 }
 
 uint64_t engine__hash(const char *s)
@@ -395,8 +432,7 @@ void engine__sha256_hex(const char *data, size_t len, char out[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)data, len);
-    for (size_t i = 0; i < sizeof h; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
+    hex_encode(h, sizeof h, out);
 }
 
 void engine__rfc3339(int64_t ms, char out[32])

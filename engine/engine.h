@@ -237,6 +237,11 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
 sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
                          int64_t after_seq, size_t limit, cJSON **out, sy_error *err) SY_MUST_USE;
 
+/* The outbox backlog: *rows unpublished outbox rows, *oldest_age_ms the age
+ * of the oldest one against now_ms (0 when empty). Needs no transaction. */
+sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
+                                int64_t *oldest_age_ms, sy_error *err) SY_MUST_USE;
+
 /* ---- dead letters (for `switchyard dlq`) ---------------------------------- */
 
 typedef struct engine_dead_letter_row {
@@ -283,6 +288,10 @@ sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, 
                                  sy_error *err) SY_MUST_USE;
 /* LISTEN for new timers and outbox rows on this session. */
 sy_status engine_listen(engine_session *s, sy_error *err) SY_MUST_USE;
+/* LISTEN for one kind only: a timer loop that also hears the outbox
+ * channel wakes up (and polls) after every committed batch. */
+enum { ENGINE_NOTIFY_TIMERS = 1, ENGINE_NOTIFY_OUTBOX = 2 };
+sy_status engine_listen_for(engine_session *s, int which, sy_error *err) SY_MUST_USE;
 /* Waits up to timeout_ms for a notification (a hint only: always poll too).
  * *notified (may be NULL) says whether one arrived. */
 sy_status engine_wait_notify(engine_session *s, int timeout_ms, bool *notified,
@@ -306,12 +315,20 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
 
 typedef struct engine_relay engine_relay;
 
+/* Builds the options of a NATS connection (servers, credentials, TLS) so that
+ * every connection of a service is made one way (the router's
+ * router_nats_options). Returns a new nats.c natsOptions* (void* keeps
+ * nats.h out of this header), owned by the caller, or NULL with *err set. */
+typedef void *(*engine_nats_options_fn)(void *arg, sy_error *err);
+
 typedef struct engine_relay_opts {
     const char *conninfo;      /* Postgres; borrowed during engine_relay_new */
     const char *nats_url;      /* borrowed during engine_relay_new */
     size_t batch;              /* rows per round; 0: 512 */
     int64_t ack_timeout_ms;    /* wait for PubAcks per round; 0: 5000 */
     int64_t poll_ms;           /* polling fallback when idle; 0: 200 */
+    engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
+    void *nats_options_arg;    /* borrowed during engine_relay_new */
 } engine_relay_opts;
 
 /* Connects to both (NATS reconnects forever). SY_OK: *out owned. */

@@ -50,6 +50,20 @@ void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int
 
 #define JGET(o, k) cJSON_GetObjectItemCaseSensitive((o), (k))
 
+/* The string member key of o (borrowed), "" when absent or not a string. */
+static inline const char *engine__str(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The number member key of o as an integer, 0 when absent or not a number. */
+static inline int64_t engine__num(const cJSON *o, const char *key)
+{
+    const cJSON *v = JGET(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
 typedef struct engine__migration {
     int version;
     const char *name;
@@ -81,6 +95,8 @@ struct engine_session {
     PGconn *conn;
     bool in_tx;
     bool prepared;
+    unsigned prepared_mask; /* batch.c's statements prepared on this connection */
+    struct engine__ws *ws_spare; /* the last batch's write set, emptied (owned) */
     engine__def **cache; /* definitions loaded from the database by hash (owned) */
     size_t ncache, capcache;
     uint64_t stats[8];  /* see ENGINE_STAT_* in engine.h */
@@ -143,6 +159,7 @@ typedef struct engine__run {
 } engine__run;
 
 typedef struct engine__ws engine__ws; /* the write set of a batch (batch.c) */
+void engine__ws_destroy(engine__ws *ws); /* NULL: no-op */
 
 /* Reducer: applies history event number seq to the state (pure: the state
  * of a run is a function of its history). */

@@ -11,55 +11,82 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OID_TEXT = 25, OID_INT4 = 23, OID_INT8 = 20, OID_BOOL = 16, OID_UUID = 2950 };
+enum { OID_TEXT = 25, OID_INT4 = 23, OID_BOOL = 16, OID_UUID = 2950, OID_TSTZ = 1184 };
 
-/* Binary array parameters, in statement order from $8. */
+/* Binary array parameters, in statement order from $8. Times travel as
+ * binary timestamptz (no per-row to_timestamp(numeric) on the server). */
 enum {
-    I_W, I_R, I_ST, I_CL,                                                   /* workflow_ids */
+    I_W, I_R, I_ST, I_CL, I_EX,                                            /* workflow_ids */
     R_R, R_W, R_T, R_H, R_ST, R_Q, R_I, R_RES, R_ERR, R_TR, R_CA, R_CR, R_NS, R_SA, R_CL, /* runs */
+    R_NEW,
     T_ID, T_R, T_W, T_STEP, T_NAME, T_Q, T_HUMAN, T_ATT, T_ST, T_IN, T_RES, T_ERR, T_STA, T_HB,
+    T_NEW,
     NCOLS
 };
 
 static const int COL_OID[NCOLS] = {
-    OID_TEXT, OID_UUID, OID_TEXT, OID_INT8,
+    OID_TEXT, OID_UUID, OID_TEXT, OID_TSTZ, OID_BOOL,
     OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,
-    OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4, OID_INT8, OID_INT8,
+    OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4, OID_TSTZ, OID_TSTZ,
+    OID_BOOL,
     OID_TEXT, OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4, OID_TEXT,
-    OID_TEXT, OID_TEXT, OID_TEXT, OID_INT8, OID_INT8,
+    OID_TEXT, OID_TEXT, OID_TEXT, OID_TSTZ, OID_TSTZ,
+    OID_BOOL,
 };
 
+#define WIDS_FROM                                                                                  \
+    " FROM unnest($8::text[], $9::uuid[], $10::text[], $11::timestamptz[], $12::bool[])"           \
+    " AS x(w, r, st, cl, ex)"
+#define RUNS_INSERT                                                                                \
+    " INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"          \
+    " task_queue, input, result, error, trace_id, causation_id, cancel_requested, next_seq,"       \
+    " started_at, closed_at, updated_at)"                                                          \
+    " SELECT r, $7, w, t, h, st, q, i::json, res::json, err::json, tr, ca, cr, ns, sa, cl,"        \
+    " $6::timestamptz FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[],"             \
+    " $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],"  \
+    " $24::bool[], $25::int4[], $26::timestamptz[], $27::timestamptz[], $28::bool[])"              \
+    " AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl, nw)"
+#define TASKS_INSERT                                                                               \
+    " INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue, human,"       \
+    " attempt, status, input, result, error, scheduled_at, started_at, heartbeat_at, updated_at)"  \
+    " SELECT id, r, $7, w, step, name, q, human, att, st, i::json, res::json, err::json,"          \
+    " $6::timestamptz, sta, hb, $6::timestamptz"                                                   \
+    " FROM unnest($29::text[], $30::uuid[], $31::text[], $32::text[], $33::text[], $34::text[],"   \
+    " $35::bool[], $36::int4[], $37::text[], $38::text[], $39::text[], $40::text[],"               \
+    " $41::timestamptz[], $42::timestamptz[], $43::bool[])"                                        \
+    " AS x(id, r, w, step, name, q, human, att, st, i, res, err, sta, hb, nw)"
+
 /* $1 defs, $2 timers, $3 dead letters (json); $4, $5 notify flags; $6 now
- * (ms); $7 namespace; $8.. the columns above; then history $41-$44 and
- * outbox $45-$48. */
-static const char FLUSH_SQL[] =
+ * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
+ * then history $44-$47 and outbox $48-$51; $52-$57 whether there are
+ * rows for each of the six CTEs below that split new rows from existing
+ * ones (a constant false skips the scan of its arrays altogether).
+ *
+ * Rows that cannot exist yet (a new ID, a run or task started by this
+ * batch) are plain INSERTs: no speculative insertion, and a concurrent
+ * first start of the same ID fails on the primary key (SY_BUSY, retried)
+ * instead of overwriting the other run. The others are upserts, whose
+ * arbiter probes the index (an UPDATE .. FROM unnest may be planned as a
+ * scan of the whole table); their rows are locked by load_ids. */
+/* The statement, in parts (C limits one string literal): joined once,
+ * when the session prepares it. */
+static const char *const FLUSH_SQL[] = {
     "WITH d AS (INSERT INTO definitions (hash, workflow_type, body)"
     " SELECT hash, type, body FROM json_to_recordset($1::json) AS x(hash text, type text, body jsonb)"
-    " ON CONFLICT DO NOTHING),"
+    " ON CONFLICT DO NOTHING),",
     "w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
-    " SELECT $7, w, r, st, to_timestamp(cl / 1000.0) FROM unnest($8::text[], $9::uuid[],"
-    " $10::text[], $11::int8[]) AS x(w, r, st, cl)"
+    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $52::bool AND NOT ex),",
+    "wu AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
+    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $53::bool AND ex"
     " ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
-    " status = EXCLUDED.status, closed_at = EXCLUDED.closed_at),"
-    "r AS (INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"
-    " task_queue, input, result, error, trace_id, causation_id, cancel_requested, next_seq,"
-    " started_at, closed_at, updated_at)"
-    " SELECT r, $7, w, t, h, st, q, i::json, res::json, err::json, tr, ca, cr, ns,"
-    " to_timestamp(sa / 1000.0), to_timestamp(cl / 1000.0), to_timestamp($6::int8 / 1000.0)"
-    " FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],"
-    " $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::bool[], $24::int4[],"
-    " $25::int8[], $26::int8[]) AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl)"
+    " status = EXCLUDED.status, closed_at = EXCLUDED.closed_at),",
+    "r AS (" RUNS_INSERT " WHERE $54::bool AND nw),",
+    "ru AS (" RUNS_INSERT " WHERE $55::bool AND NOT nw"
     " ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,"
     " error = EXCLUDED.error, cancel_requested = EXCLUDED.cancel_requested,"
-    " next_seq = EXCLUDED.next_seq, closed_at = EXCLUDED.closed_at, updated_at = EXCLUDED.updated_at),"
-    "t AS (INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue, human,"
-    " attempt, status, input, result, error, scheduled_at, started_at, heartbeat_at, updated_at)"
-    " SELECT id, r, $7, w, step, name, q, human, att, st, i::json, res::json, err::json,"
-    " to_timestamp($6::int8 / 1000.0), to_timestamp(sta / 1000.0), to_timestamp(hb / 1000.0),"
-    " to_timestamp($6::int8 / 1000.0)"
-    " FROM unnest($27::text[], $28::uuid[], $29::text[], $30::text[], $31::text[], $32::text[],"
-    " $33::bool[], $34::int4[], $35::text[], $36::text[], $37::text[], $38::text[], $39::int8[],"
-    " $40::int8[]) AS x(id, r, w, step, name, q, human, att, st, i, res, err, sta, hb)"
+    " next_seq = EXCLUDED.next_seq, closed_at = EXCLUDED.closed_at, updated_at = EXCLUDED.updated_at),",
+    "t AS (" TASKS_INSERT " WHERE $56::bool AND nw),",
+    "tu AS (" TASKS_INSERT " WHERE $57::bool AND NOT nw"
     " ON CONFLICT (task_id) DO UPDATE SET attempt = EXCLUDED.attempt, status = EXCLUDED.status,"
     " result = EXCLUDED.result, error = EXCLUDED.error,"
     " scheduled_at = CASE WHEN EXCLUDED.attempt <> tasks.attempt THEN EXCLUDED.scheduled_at"
@@ -67,27 +94,29 @@ static const char FLUSH_SQL[] =
     " started_at = coalesce(EXCLUDED.started_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
     " THEN tasks.started_at END),"
     " heartbeat_at = coalesce(EXCLUDED.heartbeat_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
-    " THEN tasks.heartbeat_at END), updated_at = EXCLUDED.updated_at),"
+    " THEN tasks.heartbeat_at END), updated_at = EXCLUDED.updated_at),",
     "h AS (INSERT INTO history (run_id, seq, type, data, created_at)"
-    " SELECT r, s, t, d::json, to_timestamp($6::int8 / 1000.0) FROM unnest($41::uuid[],"
-    " $42::int4[], $43::text[], $44::text[]) AS x(r, s, t, d)),"
+    " SELECT r, s, t, d::json, $6::timestamptz FROM unnest($44::uuid[], $45::int4[], $46::text[],"
+    " $47::text[]) AS x(r, s, t, d)),",
     "o AS (INSERT INTO outbox (event_id, run_id, subject, body)"
-    " SELECT e, r, j, b FROM unnest($45::text[], $46::uuid[], $47::text[], $48::text[])"
-    " WITH ORDINALITY AS x(e, r, j, b, n) ORDER BY n),"
+    " SELECT e, r, j, b FROM unnest($48::text[], $49::uuid[], $50::text[], $51::text[])"
+    " WITH ORDINALITY AS x(e, r, j, b, n) ORDER BY n),",
     "tm AS (INSERT INTO timers (timer_id, run_id, fire_at, kind, data)"
     " SELECT id, r, to_timestamp(f / 1000.0), k, d FROM json_to_recordset($2::json)"
     " AS x(id text, r uuid, f float8, k text, d json)"
     " ON CONFLICT (timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at, kind = EXCLUDED.kind,"
-    " data = EXCLUDED.data),"
+    " data = EXCLUDED.data),",
     "dl AS (INSERT INTO dead_letters (event_id, code, message, subject, body, headers, stream_seq)"
     " SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0) FROM json_to_recordset($3::json)"
-    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint))"
+    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint))",
     "SELECT CASE WHEN $4::bool THEN pg_notify('switchyard_timers', '') END,"
-    " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END";
+    " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END",
+    NULL,
+};
 
-#define NPARAMS (7 + NCOLS + 8)
+#define NPARAMS (7 + NCOLS + 8 + 6)
 
-static void run_columns(engine__ws *ws, engine__barr *c)
+static void run_columns(engine__ws *ws, engine__barr *c, bool *any)
 {
     for (size_t i = 0; i < ws->nruns; i++) {
         engine__run *r = ws->runs[i];
@@ -97,11 +126,15 @@ static void run_columns(engine__ws *ws, engine__barr *c)
         bool closed = status && strcmp(status, "running") != 0;
         if (closed && !r->closed_at)
             r->closed_at = ws->now;
-        if (r->current) {
+        /* the ID's row changes when a run starts or closes; a signal or a
+         * report to a running run leaves it as it is */
+        if (r->current && (r->new_run || !r->exists_id || closed)) {
             engine__barr_text(&c[I_W], r->workflow_id);
             engine__barr_uuid(&c[I_R], r->run_id);
             engine__barr_text(&c[I_ST], status);
-            engine__barr_int8(&c[I_CL], closed ? r->closed_at : 0);
+            engine__barr_ts(&c[I_CL], closed ? r->closed_at : 0);
+            engine__barr_bool(&c[I_EX], r->exists_id);
+            any[r->exists_id ? 1 : 0] = true;
         }
         engine__barr_uuid(&c[R_R], r->run_id);
         engine__barr_text(&c[R_W], r->workflow_id);
@@ -116,12 +149,14 @@ static void run_columns(engine__ws *ws, engine__barr *c)
         engine__barr_text(&c[R_CA], r->causation_id);
         engine__barr_bool(&c[R_CR], cJSON_IsTrue(JGET(r->state, "cancel_requested")));
         engine__barr_int4(&c[R_NS], r->next_seq);
-        engine__barr_int8(&c[R_SA], r->started_at);
-        engine__barr_int8(&c[R_CL], closed ? r->closed_at : 0);
+        engine__barr_ts(&c[R_SA], r->started_at);
+        engine__barr_ts(&c[R_CL], closed ? r->closed_at : 0);
+        engine__barr_bool(&c[R_NEW], r->new_run);
+        any[r->new_run ? 2 : 3] = true;
     }
 }
 
-static void task_columns(engine__ws *ws, engine__barr *c)
+static void task_columns(engine__ws *ws, engine__barr *c, bool *any)
 {
     for (size_t i = 0; i < ws->tasks.len; i++) {
         const engine__task_row *t = ws->tasks.items[i].row;
@@ -137,8 +172,10 @@ static void task_columns(engine__ws *ws, engine__barr *c)
         engine__barr_text(&c[T_IN], t->input);
         engine__barr_text(&c[T_RES], t->result);
         engine__barr_text(&c[T_ERR], t->error);
-        engine__barr_int8(&c[T_STA], t->started);
-        engine__barr_int8(&c[T_HB], t->hb);
+        engine__barr_ts(&c[T_STA], t->started);
+        engine__barr_ts(&c[T_HB], t->hb);
+        engine__barr_bool(&c[T_NEW], t->fresh);
+        any[t->fresh ? 4 : 5] = true;
     }
 }
 
@@ -168,7 +205,11 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
 {
     sy_status st = SY_OK;
     if (!ws->s->prepared) {
-        PGresult *r = PQprepare(ws->s->conn, "sy_flush", FLUSH_SQL, 0, NULL);
+        sy_buf sql = SY_BUF_INIT;
+        for (const char *const *part = FLUSH_SQL; *part; part++)
+            sy_buf_puts(&sql, *part);
+        PGresult *r = PQprepare(ws->s->conn, "sy_flush", sql.data, 0, NULL);
+        sy_buf_cleanup(&sql);
         st = engine__result_status(ws->s->conn, r, "prepare flush", err);
         PQclear(r);
         ws->s->prepared = st == SY_OK;
@@ -182,38 +223,40 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
     return st;
 }
 
+_Static_assert(NCOLS <= ENGINE__WS_COLS && NCOLS + 8 <= ENGINE__WS_PARAMS,
+               "the write set has room for every column");
+
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
 {
-    engine__barr c[NCOLS];
-    memset(c, 0, sizeof c);
+    engine__barr *c = ws->cols; /* emptied by engine__ws_free, buffers reused */
     for (int i = 0; i < NCOLS; i++)
         c[i].oid = (uint32_t)COL_OID[i];
-    run_columns(ws, c);
-    task_columns(ws, c);
+    bool any[6] = {false}; /* new IDs, old IDs, new runs, old runs, new tasks, old tasks */
+    run_columns(ws, c, any);
+    task_columns(ws, c, any);
     if (!ws->nhist && !ws->ndefs && !ws->ndls && !ws->nout && !c[R_R].n && !c[T_ID].n &&
-        !ws->timers.len) {
-        for (int i = 0; i < NCOLS; i++)
-            sy_buf_cleanup(&c[i].data);
+        !ws->timers.len)
         return SY_OK;
-    }
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)ws->now);
+    char now[8];
+    engine__ts_bin(ws->now, now);
     char *p[NPARAMS] = {json_array(&ws->defs), timers_json(&ws->timers), json_array(&ws->dls),
                         ws->notify_timers ? "true" : "false", ws->nout ? "true" : "false", now,
                         (char *)ws->eng->ns};
     int len[NPARAMS] = {0}, fmt[NPARAMS] = {0};
+    len[5] = 8;
+    fmt[5] = 1;
     const engine__barr *tail[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
                                   &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
     for (int i = 0; i < NCOLS + 8; i++) {
-        const engine__barr *a = i < NCOLS ? &c[i] : tail[i - NCOLS];
-        p[7 + i] = engine__barr_finish(a, &len[7 + i]);
+        const engine__barr *arr = i < NCOLS ? &c[i] : tail[i - NCOLS];
+        p[7 + i] = engine__barr_finish_into(arr, &ws->params[i]);
+        len[7 + i] = (int)ws->params[i].len;
         fmt[7 + i] = 1; /* binary */
     }
+    for (int i = 0; i < 6; i++)
+        p[7 + NCOLS + 8 + i] = any[i] ? "true" : "false";
     sy_status st = exec_flush(ws, p, len, fmt, err);
-    for (int i = 0; i < NPARAMS; i++)
-        if (i < 3 || i >= 7)
-            free(p[i]);
-    for (int i = 0; i < NCOLS; i++)
-        sy_buf_cleanup(&c[i].data);
+    for (int i = 0; i < 3; i++)
+        free(p[i]);
     return st;
 }

@@ -24,18 +24,6 @@ typedef struct walker {
 
 static wres walk_list(walker *w, const cJSON *steps, const char *prefix);
 
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static int64_t num(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-}
-
 static cJSON *ctx(walker *w)
 {
     return JGET(w->run->state, "ctx");
@@ -65,7 +53,7 @@ static cJSON *event(const char *key, const cJSON *step)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "step", key);
-    cJSON_AddStringToObject(d, "name", str(step, "name"));
+    cJSON_AddStringToObject(d, "name", engine__str(step, "name"));
     return d;
 }
 
@@ -78,8 +66,8 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     sy_error e = {0};
     if (tmpl && engine__render(tmpl, ctx(w), &input, &e) != SY_OK)
         return fail_with(w, "template_error", e.message);
-    bool human = strcmp(str(step, "kind"), "human") == 0;
-    const char *queue = str(step, "queue");
+    bool human = strcmp(engine__str(step, "kind"), "human") == 0;
+    const char *queue = engine__str(step, "queue");
     if (!*queue)
         queue = w->run->task_queue;
     char task_id[400];
@@ -88,7 +76,7 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     cJSON_AddStringToObject(d, "step", key);
     cJSON_AddStringToObject(d, "name", name);
     cJSON_AddStringToObject(d, "task_id", task_id);
-    cJSON_AddStringToObject(d, "task", str(step, "task"));
+    cJSON_AddStringToObject(d, "task", engine__str(step, "task"));
     cJSON_AddStringToObject(d, "queue", human ? "human" : queue);
     cJSON_AddNumberToObject(d, "attempt", 1);
     cJSON_AddBoolToObject(d, "human", human);
@@ -104,7 +92,7 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
 /* The outcome of one task whose key record is k (NULL: not scheduled yet). */
 static wres task_outcome(walker *w, const cJSON *step, const cJSON *k)
 {
-    const char *status = str(k, "status");
+    const char *status = engine__str(k, "status");
     if (strcmp(status, "done") == 0) {
         set_value(w, cJSON_Duplicate(JGET(k, "result"), 1));
         return W_DONE;
@@ -123,8 +111,8 @@ static wres task_outcome(walker *w, const cJSON *step, const cJSON *k)
 static wres step_task(walker *w, const cJSON *step, const char *key)
 {
     const cJSON *k = key_rec(w, key);
-    if (!k || !*str(k, "status"))
-        return schedule_task(w, step, key, str(step, "name"));
+    if (!k || !*engine__str(k, "status"))
+        return schedule_task(w, step, key, engine__str(step, "name"));
     return task_outcome(w, step, k);
 }
 
@@ -133,36 +121,36 @@ static wres step_task(walker *w, const cJSON *step, const char *key)
 static wres step_wait(walker *w, const cJSON *step, const char *key)
 {
     const cJSON *k = key_rec(w, key);
-    const char *status = str(k, "status");
+    const char *status = engine__str(k, "status");
     if (strcmp(status, "done") == 0) {
         set_value(w, cJSON_Duplicate(JGET(k, "signal"), 1));
         return W_DONE;
     }
     if (strcmp(status, "timed_out") == 0) {
-        if (strcmp(str(step, "on_timeout"), "continue") == 0) {
+        if (strcmp(engine__str(step, "on_timeout"), "continue") == 0) {
             set_value(w, NULL);
             return W_DONE;
         }
         char msg[400];
-        snprintf(msg, sizeof msg, "wait for signal \"%s\" timed out", str(step, "signal"));
+        snprintf(msg, sizeof msg, "wait for signal \"%s\" timed out", engine__str(step, "signal"));
         return fail_with(w, "timeout", msg);
     }
     /* signals are buffered: the oldest unconsumed one of that name is taken */
     const cJSON *e;
     cJSON_ArrayForEach(e, JGET(w->run->state, "sigq"))
     {
-        if (cJSON_IsTrue(JGET(e, "consumed")) || strcmp(str(e, "name"), str(step, "signal")) != 0)
+        if (cJSON_IsTrue(JGET(e, "consumed")) || strcmp(engine__str(e, "name"), engine__str(step, "signal")) != 0)
             continue;
         cJSON *d = event(key, step);
-        cJSON_AddNumberToObject(d, "signal_seq", (double)num(e, "seq"));
+        cJSON_AddNumberToObject(d, "signal_seq", (double)engine__num(e, "seq"));
         engine__emit(w->ws, w->run, "signal.consumed", d);
         set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "signal"), 1));
         return W_DONE;
     }
-    if (!*status && num(step, "timeout_ms") > 0) {
+    if (!*status && engine__num(step, "timeout_ms") > 0) {
         cJSON *d = event(key, step);
         cJSON_AddStringToObject(d, "kind", "wait_timeout");
-        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + num(step, "timeout_ms")));
+        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms")));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -170,13 +158,13 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
 
 static wres step_sleep(walker *w, const cJSON *step, const char *key)
 {
-    const char *status = str(key_rec(w, key), "status");
+    const char *status = engine__str(key_rec(w, key), "status");
     if (strcmp(status, "done") == 0)
         return W_DONE;
     if (!*status) {
         cJSON *d = event(key, step);
         cJSON_AddStringToObject(d, "kind", "sleep");
-        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + num(step, "duration_ms")));
+        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + engine__num(step, "duration_ms")));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -191,7 +179,7 @@ static wres render_field(walker *w, const cJSON *step, const char *field, cJSON 
         return W_DONE;
     if (engine__render(t, ctx(w), out, &e) != SY_OK) {
         char msg[600];
-        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", str(step, "name"), field, e.message);
+        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", engine__str(step, "name"), field, e.message);
         return fail_with(w, "template_error", msg);
     }
     return W_DONE;
@@ -199,7 +187,7 @@ static wres render_field(walker *w, const cJSON *step, const char *field, cJSON 
 
 static wres step_emit(walker *w, const cJSON *step, const char *key)
 {
-    if (strcmp(str(key_rec(w, key), "status"), "done") == 0)
+    if (strcmp(engine__str(key_rec(w, key), "status"), "done") == 0)
         return W_DONE;
     cJSON *type = NULL, *subject = NULL, *payload = NULL;
     wres r = render_field(w, step, "type", &type);
@@ -221,7 +209,7 @@ static wres step_emit(walker *w, const cJSON *step, const char *key)
     if (!cJSON_IsString(subject))
         cJSON_Delete(subject);
     cJSON_AddItemToObject(d, "payload", payload ? payload : cJSON_CreateObject());
-    cJSON_AddNumberToObject(d, "schema_version", num(step, "schema_version") ? (double)num(step, "schema_version") : 1);
+    cJSON_AddNumberToObject(d, "schema_version", engine__num(step, "schema_version") ? (double)engine__num(step, "schema_version") : 1);
     engine__emit(w->ws, w->run, "event.emitted", d);
     return W_DONE;
 }
@@ -230,11 +218,11 @@ static wres step_emit(walker *w, const cJSON *step, const char *key)
 
 static wres step_if(walker *w, const cJSON *step, const char *key)
 {
-    const char *branch = str(key_rec(w, key), "branch");
+    const char *branch = engine__str(key_rec(w, key), "branch");
     if (!*branch) {
         bool yes = false;
         sy_error e = {0};
-        if (engine__eval(str(step, "condition"), ctx(w), &yes, &e) != SY_OK)
+        if (engine__eval(engine__str(step, "condition"), ctx(w), &yes, &e) != SY_OK)
             return fail_with(w, "expression_error", e.message);
         cJSON *d = event(key, step);
         cJSON_AddStringToObject(d, "branch", yes ? "then" : "else");
@@ -267,7 +255,7 @@ static wres foreach_expand(walker *w, const cJSON *step, const char *key)
 static wres foreach_schedule(walker *w, const cJSON *step, const char *key, int i)
 {
     const cJSON *items = JGET(key_rec(w, key), "items");
-    const char *as = *str(step, "as") ? str(step, "as") : "item";
+    const char *as = *engine__str(step, "as") ? engine__str(step, "as") : "item";
     cJSON *c = ctx(w);
     cJSON_AddItemToObject(c, as, cJSON_Duplicate(cJSON_GetArrayItem(items, i), 1));
     cJSON_AddNumberToObject(c, "index", i);
@@ -276,7 +264,7 @@ static wres foreach_schedule(walker *w, const cJSON *step, const char *key, int 
     cJSON *task = cJSON_Duplicate(JGET(step, "task"), 1);
     if (!JGET(task, "kind"))
         cJSON_AddStringToObject(task, "kind", "task");
-    wres r = schedule_task(w, task, sub, str(step, "name"));
+    wres r = schedule_task(w, task, sub, engine__str(step, "name"));
     cJSON_Delete(task);
     cJSON_DeleteItemFromObjectCaseSensitive(c, as);
     cJSON_DeleteItemFromObjectCaseSensitive(c, "index");
@@ -285,15 +273,15 @@ static wres foreach_schedule(walker *w, const cJSON *step, const char *key, int 
 
 static wres step_foreach(walker *w, const cJSON *step, const char *key)
 {
-    const char *status = str(key_rec(w, key), "status");
+    const char *status = engine__str(key_rec(w, key), "status");
     if (strcmp(status, "done") == 0) {
         set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "result"), 1));
         return W_DONE;
     }
     if (!*status && foreach_expand(w, step, key) != W_DONE)
         return W_FAILED;
-    int n = (int)num(key_rec(w, key), "count"), inflight = 0, done = 0;
-    int maxp = (int)num(step, "max_parallel");
+    int n = (int)engine__num(key_rec(w, key), "count"), inflight = 0, done = 0;
+    int maxp = (int)engine__num(step, "max_parallel");
     const cJSON *task = JGET(step, "task");
     cJSON *results = cJSON_CreateArray();
     for (int i = 0; i < n; i++) {
@@ -348,7 +336,7 @@ static wres step_complete(walker *w, const cJSON *step)
 
 static wres walk_step(walker *w, const cJSON *step, const char *key)
 {
-    const char *kind = str(step, "kind");
+    const char *kind = engine__str(step, "kind");
     if (strcmp(kind, "task") == 0 || strcmp(kind, "human") == 0)
         return step_task(w, step, key);
     if (strcmp(kind, "wait") == 0)
@@ -391,12 +379,12 @@ void engine__cancel_pending(engine__ws *ws, engine__run *run)
     const cJSON *t;
     cJSON_ArrayForEach(t, JGET(run->state, "tasks"))
     {
-        const char *st = str(t, "status");
+        const char *st = engine__str(t, "status");
         if (strcmp(st, "scheduled") && strcmp(st, "started") && strcmp(st, "backoff"))
             continue;
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "task_id", t->string);
-        cJSON_AddNumberToObject(d, "attempt", (double)num(t, "attempt"));
+        cJSON_AddNumberToObject(d, "attempt", (double)engine__num(t, "attempt"));
         engine__emit(ws, run, "task.canceled", d);
     }
 }
@@ -411,7 +399,7 @@ static void close_run(engine__ws *ws, engine__run *run, const char *type, const 
 
 sy_status engine__advance(engine__ws *ws, engine__run *run, sy_error *err)
 {
-    if (strcmp(str(run->state, "status"), "running") != 0)
+    if (strcmp(engine__str(run->state, "status"), "running") != 0)
         return SY_OK;
     if (cJSON_IsTrue(JGET(run->state, "cancel_requested"))) {
         engine__cancel_pending(ws, run);
@@ -459,8 +447,8 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
                           cJSON *error, bool retryable, bool force_final)
 {
     const cJSON *retry = JGET(task, "retry");
-    int64_t attempt = num(task, "attempt"), max = num(retry, "maximum_attempts");
-    bool final = force_final || !retryable || non_retryable(retry, str(error, "type")) ||
+    int64_t attempt = engine__num(task, "attempt"), max = engine__num(retry, "maximum_attempts");
+    bool final = force_final || !retryable || non_retryable(retry, engine__str(error, "type")) ||
                  (max > 0 && attempt >= max) || cJSON_IsTrue(JGET(task, "human"));
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "task_id", task->string);
@@ -475,11 +463,11 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
 void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task)
 {
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "step", str(task, "step"));
-    cJSON_AddStringToObject(d, "name", str(task, "name"));
+    cJSON_AddStringToObject(d, "step", engine__str(task, "step"));
+    cJSON_AddStringToObject(d, "name", engine__str(task, "name"));
     cJSON_AddStringToObject(d, "task_id", task->string);
-    cJSON_AddStringToObject(d, "queue", str(task, "queue"));
-    cJSON_AddNumberToObject(d, "attempt", (double)(num(task, "attempt") + 1));
+    cJSON_AddStringToObject(d, "queue", engine__str(task, "queue"));
+    cJSON_AddNumberToObject(d, "attempt", (double)(engine__num(task, "attempt") + 1));
     cJSON_AddBoolToObject(d, "human", cJSON_IsTrue(JGET(task, "human")));
     const char *copy[] = {"input", "retry", "timeouts", "task"};
     for (size_t i = 0; i < 4; i++)

@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static int64_t num(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-}
-
 static bool running(const engine__run *run)
 {
     return run && strcmp(run->status, "running") == 0;
@@ -101,7 +89,7 @@ static void terminate_run(engine__ws *ws, engine__run *run, const char *reason)
     const cJSON *t;
     cJSON_ArrayForEach(t, JGET(run->state, "tasks"))
     {
-        const char *s = str(t, "status");
+        const char *s = engine__str(t, "status");
         if (!strcmp(s, "scheduled") || !strcmp(s, "started") || !strcmp(s, "backoff"))
             engine__ws_task(ws, run, t, "canceled", 0, 0);
     }
@@ -132,7 +120,7 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     run->def = def;
     run->next_seq = 1;
     run->started_at = ws->now;
-    run->exists_id = prev != NULL;
+    run->exists_id = prev && prev->exists_id; /* a row in the database */
     run->new_run = run->current = run->loaded = true;
     run->input = st->input ? cJSON_Duplicate(st->input, 1) : cJSON_CreateObject();
     run->state = engine__state_new(run->workflow_id, run->run_id, run->type);
@@ -259,7 +247,7 @@ static sy_status report_apply(engine__ws *ws, engine__run *run, engine__op *op, 
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "task_id", op->task_id);
-    cJSON_AddNumberToObject(d, "attempt", (double)num(t, "attempt"));
+    cJSON_AddNumberToObject(d, "attempt", (double)engine__num(t, "attempt"));
     if (op->report == ENGINE_REPORT_STARTED) {
         engine__emit(ws, run, "task.started", d);
         return SY_OK;
@@ -294,9 +282,9 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         ignore(b, op, "workflow_closed", "the task's workflow is closed");
         return SY_OK;
     }
-    const char *ts = str(t, "status");
+    const char *ts = engine__str(t, "status");
     bool open = !strcmp(ts, "scheduled") || !strcmp(ts, "started");
-    bool attempt_ok = op->attempt == 0 || op->attempt == num(t, "attempt");
+    bool attempt_ok = op->attempt == 0 || op->attempt == engine__num(t, "attempt");
     bool kind_ok = op->report == ENGINE_REPORT_STARTED ? !strcmp(ts, "scheduled")
                    : op->report == ENGINE_REPORT_HEARTBEAT ? open
                                                            : open;
@@ -318,10 +306,10 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
 
 static bool timer_due(const cJSON *t, const char *kind, int64_t attempt)
 {
-    const char *s = str(t, "status");
+    const char *s = engine__str(t, "status");
     if (!strcmp(kind, "schedule_to_close") || !strcmp(kind, "deadline"))
         return !strcmp(s, "scheduled") || !strcmp(s, "started") || !strcmp(s, "backoff");
-    if (num(t, "attempt") != attempt)
+    if (engine__num(t, "attempt") != attempt)
         return false;
     if (!strcmp(kind, "schedule_to_start"))
         return !strcmp(s, "scheduled");
@@ -345,11 +333,11 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
         }
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "timer_id", op->timer_id);
-        cJSON_AddStringToObject(d, "step", str(op->timer_data, "step"));
+        cJSON_AddStringToObject(d, "step", engine__str(op->timer_data, "step"));
         engine__emit(ws, run, "timer.fired", d);
     } else {
-        const cJSON *t = JGET(JGET(run->state, "tasks"), str(op->timer_data, "task_id"));
-        if (!t || !timer_due(t, kind, num(op->timer_data, "attempt"))) {
+        const cJSON *t = JGET(JGET(run->state, "tasks"), engine__str(op->timer_data, "task_id"));
+        if (!t || !timer_due(t, kind, engine__num(op->timer_data, "attempt"))) {
             ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
             return SY_OK;
         }

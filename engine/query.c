@@ -233,3 +233,27 @@ sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *e
     PQclear(r);
     return st;
 }
+
+/* The count is exact (a scan of the small table the relay keeps emptying);
+ * the oldest row is the lowest id, found through the primary key. */
+sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
+                                int64_t *oldest_age_ms, sy_error *err)
+{
+    *rows = 0;
+    *oldest_age_ms = 0;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *p[] = {now};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(
+        s,
+        "SELECT (SELECT count(*) FROM outbox), COALESCE((SELECT GREATEST(0, $1::bigint -"
+        " (extract(epoch FROM created_at) * 1000)::bigint) FROM outbox ORDER BY id LIMIT 1), 0)",
+        1, p, &r, err);
+    if (st == SY_OK && PQntuples(r) == 1) {
+        *rows = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        *oldest_age_ms = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}

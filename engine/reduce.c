@@ -44,12 +44,6 @@ static void set_str(cJSON *o, const char *key, const char *v)
     set(o, key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
 }
 
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = JGET(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type)
 {
     cJSON *st = cJSON_CreateObject();
@@ -78,7 +72,7 @@ static void step_outcome(cJSON *st, const char *key, const char *status, const c
     set_str(k, "status", status);
     if (field)
         set_copy(k, field, value);
-    const char *name = str(k, "name");
+    const char *name = engine__str(k, "name");
     if (!*name || strchr(key, '#'))
         return; /* foreach items are joined by the interpreter */
     cJSON *s = obj(obj(obj(st, "ctx"), "steps"), name);
@@ -88,15 +82,15 @@ static void step_outcome(cJSON *st, const char *key, const char *status, const c
 
 static void on_task_scheduled(cJSON *st, const cJSON *d)
 {
-    const char *key = str(d, "step");
+    const char *key = engine__str(d, "step");
     cJSON *k = obj(obj(st, "keys"), key);
     set_str(k, "status", "scheduled");
-    set_str(k, "name", str(d, "name"));
-    set_str(k, "task_id", str(d, "task_id"));
-    cJSON *t = obj(obj(st, "tasks"), str(d, "task_id"));
+    set_str(k, "name", engine__str(d, "name"));
+    set_str(k, "task_id", engine__str(d, "task_id"));
+    cJSON *t = obj(obj(st, "tasks"), engine__str(d, "task_id"));
     set_str(t, "step", key);
-    set_str(t, "name", str(d, "name"));
-    set_str(t, "queue", str(d, "queue"));
+    set_str(t, "name", engine__str(d, "name"));
+    set_str(t, "queue", engine__str(d, "queue"));
     set_copy(t, "attempt", JGET(d, "attempt"));
     set_str(t, "status", "scheduled");
     set(t, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(d, "human"))));
@@ -109,10 +103,10 @@ static void on_task_scheduled(cJSON *st, const cJSON *d)
 /* task.started/completed/failed/timed_out/canceled */
 static void on_task_change(cJSON *st, const char *type, const cJSON *d)
 {
-    cJSON *t = JGET(JGET(st, "tasks"), str(d, "task_id"));
+    cJSON *t = JGET(JGET(st, "tasks"), engine__str(d, "task_id"));
     if (!t)
         return;
-    const char *key = str(t, "step");
+    const char *key = engine__str(t, "step");
     const char *verb = type + 5;
     if (strcmp(verb, "started") == 0) {
         set_str(t, "status", "started");
@@ -138,14 +132,14 @@ static void on_signal(cJSON *st, int64_t seq, const cJSON *d)
 {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "seq", (double)seq);
-    cJSON_AddStringToObject(e, "name", str(d, "signal"));
+    cJSON_AddStringToObject(e, "name", engine__str(d, "signal"));
     cJSON_AddItemToObject(e, "payload", cJSON_Duplicate(JGET(d, "payload"), 1));
     cJSON_AddBoolToObject(e, "consumed", 0);
     cJSON_AddItemToArray(JGET(st, "sigq"), e);
     cJSON *sigs = obj(obj(st, "ctx"), "signals");
-    cJSON *list = JGET(sigs, str(d, "signal"));
+    cJSON *list = JGET(sigs, engine__str(d, "signal"));
     if (!list)
-        list = cJSON_AddArrayToObject(sigs, str(d, "signal"));
+        list = cJSON_AddArrayToObject(sigs, engine__str(d, "signal"));
     const cJSON *p = JGET(d, "payload");
     cJSON_AddItemToArray(list, p ? cJSON_Duplicate(p, 1) : cJSON_CreateNull());
 }
@@ -158,8 +152,8 @@ static void on_consumed(cJSON *st, const cJSON *d)
     {
         if (cJSON_IsNumber(seq) && JGET(e, "seq")->valuedouble == seq->valuedouble) {
             cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)e, "consumed", cJSON_CreateTrue());
-            const char *key = str(d, "step");
-            set_str(obj(obj(st, "keys"), key), "name", str(d, "name"));
+            const char *key = engine__str(d, "step");
+            set_str(obj(obj(st, "keys"), key), "name", engine__str(d, "name"));
             step_outcome(st, key, "done", "signal", JGET(e, "payload"));
             step_outcome(st, key, "done", "result", JGET(e, "payload"));
         }
@@ -168,26 +162,26 @@ static void on_consumed(cJSON *st, const cJSON *d)
 
 static void on_timer(cJSON *st, int64_t seq, const char *type, const cJSON *d)
 {
-    const char *key = str(d, "step");
+    const char *key = engine__str(d, "step");
     cJSON *k = obj(obj(st, "keys"), key);
     if (strcmp(type, "timer.started") == 0) {
         char id[64];
-        snprintf(id, sizeof id, "%s:%lld", str(JGET(JGET(st, "ctx"), "workflow"), "run_id"),
+        snprintf(id, sizeof id, "%s:%lld", engine__str(JGET(JGET(st, "ctx"), "workflow"), "run_id"),
                  (long long)seq);
         set_str(k, "status", "timer");
-        set_str(k, "name", str(d, "name"));
+        set_str(k, "name", engine__str(d, "name"));
         set_str(k, "timer_id", id);
         cJSON *t = obj(obj(st, "timers"), id);
         set_str(t, "step", key);
-        set_str(t, "kind", str(d, "kind"));
+        set_str(t, "kind", engine__str(d, "kind"));
         return;
     }
     /* timer.fired: a sleep is done; a wait that had not got its signal timed out */
-    const char *id = str(d, "timer_id");
+    const char *id = engine__str(d, "timer_id");
     cJSON *t = JGET(JGET(st, "timers"), id);
-    bool wait = t && strcmp(str(t, "kind"), "wait_timeout") == 0;
+    bool wait = t && strcmp(engine__str(t, "kind"), "wait_timeout") == 0;
     cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "timers"), id);
-    if (strcmp(str(k, "status"), "timer") == 0)
+    if (strcmp(engine__str(k, "status"), "timer") == 0)
         step_outcome(st, key, wait ? "timed_out" : "done", NULL, NULL);
 }
 
@@ -202,19 +196,19 @@ static void on_close(cJSON *st, const char *type, const cJSON *d)
 
 static void on_step_record(cJSON *st, const char *type, const cJSON *d)
 {
-    cJSON *k = obj(obj(st, "keys"), str(d, "step"));
-    set_str(k, "name", str(d, "name"));
+    cJSON *k = obj(obj(st, "keys"), engine__str(d, "step"));
+    set_str(k, "name", engine__str(d, "name"));
     if (strcmp(type, "branch.taken") == 0) {
-        set_str(k, "branch", str(d, "branch"));
+        set_str(k, "branch", engine__str(d, "branch"));
         set_str(k, "status", "branched");
     } else if (strcmp(type, "foreach.expanded") == 0) {
         set_copy(k, "count", JGET(d, "count"));
         set_copy(k, "items", JGET(d, "items"));
         set_str(k, "status", "expanded");
     } else if (strcmp(type, "foreach.joined") == 0) {
-        step_outcome(st, str(d, "step"), "done", "result", JGET(d, "result"));
+        step_outcome(st, engine__str(d, "step"), "done", "result", JGET(d, "result"));
     } else if (strcmp(type, "event.emitted") == 0) {
-        step_outcome(st, str(d, "step"), "done", NULL, NULL);
+        step_outcome(st, engine__str(d, "step"), "done", NULL, NULL);
     }
 }
 

@@ -10,14 +10,31 @@
  * publish failed stays and is retried next round; a NATS outage just
  * leaves rows in the table (the connection reconnects forever), a Postgres
  * outage makes the loop reconnect. Crash between PubAck and delete: the
- * row is published again and deduplicated by its Nats-Msg-Id. */
+ * row is published again and deduplicated by its Nats-Msg-Id; that is also
+ * why the delete may commit with synchronous_commit off (a round does not
+ * wait for the WAL flush). PubAcks are matched to the round's rows through
+ * a hash table of their event_ids, and the NATS options come from the
+ * caller's engine_nats_options_fn when given (credentials, TLS). */
 #include "engine_int.h"
+#include "reports_int.h"
 
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The rows of the round in flight: PubAcks are matched to rows through an
+ * open-addressing table of their event_ids (O(1) per ack, on nats.c's
+ * thread). Guarded by engine_relay.mu. */
+typedef struct relay_round {
+    PGresult *res;      /* the selected rows; NULL between rounds */
+    int n;
+    int *slots;         /* index + 1 of the row whose event_id hashes there; 0 empty */
+    size_t nslots, capslots;
+    bool *acked;        /* per row */
+    size_t capacked;
+} relay_round;
 
 struct engine_relay {
     const engine *eng;
@@ -26,12 +43,79 @@ struct engine_relay {
     natsConnection *nc;
     jsCtx *js;
     engine_relay_opts o;
-    pthread_mutex_t mu; /* guards acked/failed, written by nats.c's thread */
-    char **acked;
-    size_t nacked, capacked;
+    pthread_mutex_t mu; /* guards cur, written by nats.c's thread */
+    relay_round cur;
     size_t failed;
     uint64_t published;
 };
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The first row of the round with this event_id whose PubAck has not
+ * arrived yet (two rows may share one), or -1. Caller holds mu. */
+static int round_find(const relay_round *rd, const char *id)
+{
+    if (!rd->res || !rd->nslots)
+        return -1;
+    for (size_t k = hash_str(id) & (rd->nslots - 1);; k = (k + 1) & (rd->nslots - 1)) {
+        int i = rd->slots[k] - 1;
+        if (i < 0)
+            return -1;
+        if (!rd->acked[i] && strcmp(PQgetvalue(rd->res, i, 1), id) == 0)
+            return i;
+    }
+}
+
+/* Makes res (taken) the round in flight, indexed by event_id. */
+static void round_begin(engine_relay *r, PGresult *res)
+{
+    relay_round *rd = &r->cur;
+    int n = PQntuples(res);
+    size_t want = 16;
+    while (want < 2 * (size_t)n)
+        want *= 2;
+    pthread_mutex_lock(&r->mu);
+    if (want > rd->capslots) {
+        free(rd->slots);
+        rd->slots = malloc(want * sizeof *rd->slots);
+        rd->capslots = want;
+    }
+    if ((size_t)n > rd->capacked) {
+        free(rd->acked);
+        rd->acked = malloc((size_t)n * sizeof *rd->acked);
+        rd->capacked = (size_t)n;
+    }
+    rd->nslots = want;
+    memset(rd->slots, 0, want * sizeof *rd->slots);
+    memset(rd->acked, 0, (size_t)n * sizeof *rd->acked);
+    for (int i = 0; i < n; i++) {
+        size_t k = hash_str(PQgetvalue(res, i, 1)) & (want - 1);
+        while (rd->slots[k])
+            k = (k + 1) & (want - 1);
+        rd->slots[k] = i + 1;
+    }
+    rd->res = res;
+    rd->n = n;
+    r->failed = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Ends the round: late PubAcks find no row (their rows stay and are
+ * re-published, deduplicated by Nats-Msg-Id). */
+static void round_end(engine_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    PQclear(r->cur.res);
+    r->cur.res = NULL;
+    r->cur.n = 0;
+    pthread_mutex_unlock(&r->mu);
+}
 
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
@@ -40,15 +124,11 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     const char *id = NULL;
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
     pthread_mutex_lock(&r->mu);
-    if (pa && !pae && id) {
-        if (r->nacked == r->capacked) {
-            r->capacked = r->capacked ? 2 * r->capacked : 256;
-            r->acked = realloc(r->acked, r->capacked * sizeof *r->acked);
-        }
-        r->acked[r->nacked++] = strdup(id);
-    } else {
+    int i = pa && !pae && id ? round_find(&r->cur, id) : -1;
+    if (i >= 0)
+        r->cur.acked[i] = true;
+    else if (!pa || pae)
         r->failed++;
-    }
     pthread_mutex_unlock(&r->mu);
     natsMsg_Destroy(msg);
 }
@@ -74,14 +154,12 @@ static void on_connected(natsConnection *nc, void *closure)
 
 /* With a connected callback, a failed first connect does not block: the
  * relay starts, keeps its rows, and nats.c connects in the background. */
-static sy_status nats_connect(engine_relay *r, const char *url, sy_error *err)
+static sy_status nats_connect(engine_relay *r, const engine_relay_opts *o, sy_error *err)
 {
-    natsOptions *no = NULL;
-    natsStatus ns = natsOptions_Create(&no);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetURL(no, url);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetMaxReconnect(no, -1);
+    natsOptions *no = engine__nats_options(o->nats_options, o->nats_options_arg, o->nats_url, err);
+    if (!no)
+        return err->status ? err->status : SY_NATS;
+    natsStatus ns = natsOptions_SetMaxReconnect(no, -1);
     if (ns == NATS_OK)
         ns = natsOptions_SetReconnectWait(no, 250);
     if (ns == NATS_OK)
@@ -117,7 +195,7 @@ sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine
     r->o.poll_ms = o->poll_ms ? o->poll_ms : 200;
     r->conninfo = strdup(o->conninfo ? o->conninfo : "");
     pthread_mutex_init(&r->mu, NULL);
-    sy_status st = nats_connect(r, o->nats_url, err);
+    sy_status st = nats_connect(r, o, err);
     if (st != SY_OK) {
         engine_relay_free(r);
         return st;
@@ -133,9 +211,9 @@ void engine_relay_free(engine_relay *r)
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
     engine_session_close(r->s);
-    for (size_t i = 0; i < r->nacked; i++)
-        free(r->acked[i]);
-    free(r->acked);
+    PQclear(r->cur.res);
+    free(r->cur.slots);
+    free(r->cur.acked);
     free(r->conninfo);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -153,8 +231,8 @@ static sy_status ensure_session(engine_relay *r, sy_error *err)
     engine_session_close(r->s);
     r->s = NULL;
     sy_status st = engine_session_open(r->eng, r->conninfo, false, &r->s, err);
-    if (st == SY_OK)
-        st = engine_listen(r->s, err);
+    if (st == SY_OK) /* outbox rows only: timer inserts need no publish */
+        st = engine_listen_for(r->s, ENGINE_NOTIFY_OUTBOX, err);
     return st;
 }
 
@@ -184,30 +262,27 @@ static int publish_rows(engine_relay *r, PGresult *res)
 }
 
 /* Ids of the rows whose PubAck arrived, as a Postgres array literal. */
-static void acked_ids(engine_relay *r, PGresult *res, int sent, sy_buf *ids, size_t *n)
+static size_t acked_ids(engine_relay *r, int sent, sy_buf *ids)
 {
+    size_t n = 0;
     pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < sent; i++) {
-        const char *eid = PQgetvalue(res, i, 1);
-        for (size_t j = 0; j < r->nacked; j++) {
-            if (r->acked[j] && strcmp(r->acked[j], eid) == 0) {
-                sy_buf_puts(ids, ids->len ? "," : "{");
-                sy_buf_puts(ids, PQgetvalue(res, i, 0));
-                free(r->acked[j]);
-                r->acked[j] = NULL;
-                (*n)++;
-                break;
-            }
-        }
+    for (int i = 0; i < sent && i < r->cur.n; i++) {
+        if (!r->cur.acked[i])
+            continue;
+        sy_buf_puts(ids, n ? "," : "{");
+        sy_buf_puts(ids, PQgetvalue(r->cur.res, i, 0));
+        n++;
     }
-    for (size_t j = 0; j < r->nacked; j++)
-        free(r->acked[j]);
-    r->nacked = 0;
-    r->failed = 0;
     pthread_mutex_unlock(&r->mu);
-    sy_buf_puts(ids, ids->len ? "}" : "{}");
+    sy_buf_puts(ids, n ? "}" : "{}");
+    return n;
 }
 
+/* One round under the relay lock: select, publish all, wait for the
+ * PubAcks, delete the acked rows. The delete commits without waiting for
+ * the WAL flush (synchronous_commit off, this transaction only): a delete
+ * lost in a crash only re-publishes rows that JetStream drops as duplicates
+ * (Nats-Msg-Id), while a round no longer waits for an fsync. */
 static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
 {
     char lim[24];
@@ -220,6 +295,7 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
         PQclear(res);
         return st;
     }
+    round_begin(r, res);
     int sent = publish_rows(r, res);
     jsPubOptions po;
     jsPubOptions_Init(&po);
@@ -230,11 +306,12 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
             natsMsgList_Destroy(&pending); /* unacked: their rows stay */
     }
     sy_buf ids = SY_BUF_INIT;
-    size_t n = 0;
-    acked_ids(r, res, sent, &ids, &n);
-    PQclear(res);
+    size_t n = acked_ids(r, sent, &ids);
+    round_end(r);
     const char *dp[] = {ids.data};
     if (n)
+        st = engine__exec(r->s, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
+    if (n && st == SY_OK)
         st = engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
     sy_buf_cleanup(&ids);
     *published = st == SY_OK ? n : 0;

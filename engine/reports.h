@@ -30,6 +30,8 @@ typedef struct engine_reports_opts {
     const char *durable;      /* NULL: "switchyard-reports" */
     size_t batch;             /* reports per fetch and transaction; 0: 256 */
     int64_t fetch_timeout_ms; /* 0: 500 */
+    engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
+    void *nats_options_arg;   /* borrowed during engine_reports_new */
 } engine_reports_opts;
 
 /* eng is borrowed and must outlive the object. Connects to NATS (reconnects

@@ -21,6 +21,13 @@ struct engine_reports {
     _Atomic uint64_t applied, ignored, invalid;
 };
 
+/* The options of one engine NATS connection: fn(arg) when given (the
+ * service's servers, credentials and TLS), else just url (NULL:
+ * nats://127.0.0.1:4222). NULL with *err set on failure; owned. Shared with
+ * relay.c, so that both loops connect one way. */
+natsOptions *engine__nats_options(engine_nats_options_fn fn, void *arg, const char *url,
+                                  sy_error *err);
+
 /* One fetched message and what became of it. */
 typedef struct item {
     natsMsg *msg;

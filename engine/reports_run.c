@@ -15,6 +15,23 @@ static char *dup_or(const char *s, const char *dflt)
     return strdup(s ? s : dflt);
 }
 
+natsOptions *engine__nats_options(engine_nats_options_fn fn, void *arg, const char *url,
+                                  sy_error *err)
+{
+    if (fn)
+        return fn(arg, err);
+    natsOptions *no = NULL;
+    natsStatus s = natsOptions_Create(&no);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(no, url ? url : "nats://127.0.0.1:4222");
+    if (s == NATS_OK)
+        return no;
+    natsOptions_Destroy(no);
+    sy_error_set(err, SY_NATS, "nats", NULL, "could not set the NATS options: %s",
+                 natsStatus_GetText(s));
+    return NULL;
+}
+
 sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, engine_reports **out,
                              sy_error *err)
 {
@@ -31,12 +48,12 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     r->batch = o->batch ? o->batch : 256;
     r->fetch_ms = o->fetch_timeout_ms > 0 ? o->fetch_timeout_ms : 500;
     r->b = engine_batch_new();
-    natsOptions *no = NULL;
-    natsStatus s = natsOptions_Create(&no);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(no, o->nats_url ? o->nats_url : "nats://127.0.0.1:4222");
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(no, -1);
+    natsOptions *no = engine__nats_options(o->nats_options, o->nats_options_arg, o->nats_url, err);
+    if (!no) {
+        engine_reports_free(r);
+        return err->status ? err->status : SY_NATS;
+    }
+    natsStatus s = natsOptions_SetMaxReconnect(no, -1);
     if (s == NATS_OK)
         s = natsOptions_SetName(no, "switchyard-reports");
     if (s == NATS_OK)

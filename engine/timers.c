@@ -92,12 +92,19 @@ sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, 
     return st;
 }
 
-sy_status engine_listen(engine_session *s, sy_error *err)
+sy_status engine_listen_for(engine_session *s, int which, sy_error *err)
 {
-    sy_status st = engine__exec(s, "LISTEN switchyard_timers", 0, NULL, NULL, err);
-    if (st == SY_OK)
+    sy_status st = SY_OK;
+    if (which & ENGINE_NOTIFY_TIMERS)
+        st = engine__exec(s, "LISTEN switchyard_timers", 0, NULL, NULL, err);
+    if (st == SY_OK && (which & ENGINE_NOTIFY_OUTBOX))
         st = engine__exec(s, "LISTEN switchyard_outbox", 0, NULL, NULL, err);
     return st;
+}
+
+sy_status engine_listen(engine_session *s, sy_error *err)
+{
+    return engine_listen_for(s, ENGINE_NOTIFY_TIMERS | ENGINE_NOTIFY_OUTBOX, err);
 }
 
 static bool drain_notifies(PGconn *c)

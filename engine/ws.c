@@ -59,15 +59,86 @@ static void put_int(sy_buf *b, int64_t v)
     sy_buf_append(b, out, (size_t)n);
 }
 
+/* A number as cJSON prints it, without its sprintf + sscanf round trip for
+ * the common case of integers (sequence numbers, attempts, times in ms). */
+static void put_number(sy_buf *b, double d)
+{
+    if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
+        sy_buf_append(b, "null", 4); /* NaN and infinities, as cJSON */
+        return;
+    }
+    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(int64_t)d) {
+        put_int(b, (int64_t)d);
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        n = snprintf(tmp, sizeof tmp, "%1.17g", d);
+    sy_buf_append(b, tmp, (size_t)n);
+}
+
+/* Compact JSON of v into b, the same text as cJSON_PrintUnformatted but
+ * without its per-value allocations: the hot path serialises every
+ * history event, task input and outcome payload. */
+static void put_json(sy_buf *b, const cJSON *v)
+{
+    switch (v->type & 0xFF) {
+    case cJSON_NULL:
+        sy_buf_append(b, "null", 4);
+        return;
+    case cJSON_False:
+        sy_buf_append(b, "false", 5);
+        return;
+    case cJSON_True:
+        sy_buf_append(b, "true", 4);
+        return;
+    case cJSON_Number:
+        put_number(b, v->valuedouble);
+        return;
+    case cJSON_String:
+        engine__json_str(b, v->valuestring);
+        return;
+    case cJSON_Raw:
+        sy_buf_puts(b, v->valuestring ? v->valuestring : "");
+        return;
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool obj = (v->type & 0xFF) == cJSON_Object;
+        sy_buf_putc(b, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (c != v->child)
+                sy_buf_putc(b, ',');
+            if (obj) {
+                engine__json_str(b, c->string);
+                sy_buf_putc(b, ':');
+            }
+            put_json(b, c);
+        }
+        sy_buf_putc(b, obj ? '}' : ']');
+        return;
+    }
+    default:
+        sy_buf_append(b, "null", 4);
+    }
+}
+
 void engine__json_val(sy_buf *b, const cJSON *v)
 {
     if (!v) {
         sy_buf_puts(b, "null");
         return;
     }
-    char *t = cJSON_PrintUnformatted(v);
-    sy_buf_puts(b, t);
-    free(t);
+    put_json(b, v);
+}
+
+char *engine__json_text(const cJSON *v)
+{
+    if (!v)
+        return NULL;
+    sy_buf b = SY_BUF_INIT;
+    put_json(&b, v);
+    return sy_buf_take(&b);
 }
 
 void engine__be32(sy_buf *b, uint32_t v)
@@ -116,22 +187,47 @@ void engine__barr_int8(engine__barr *a, int64_t v)
     sy_buf_cleanup(&b);
 }
 
+/* Postgres' binary timestamptz: microseconds since 2000-01-01 UTC. */
+void engine__ts_bin(int64_t ms, char out[8])
+{
+    uint64_t us = (uint64_t)((ms - 946684800000LL) * 1000);
+    for (int i = 0; i < 8; i++)
+        out[i] = (char)(us >> (56 - 8 * i));
+}
+
+void engine__barr_ts(engine__barr *a, int64_t ms)
+{
+    if (!ms) { /* 0 means "none" */
+        engine__barr_text(a, NULL);
+        return;
+    }
+    char b[8];
+    engine__ts_bin(ms, b);
+    engine__barr_bytes(a, b, 8);
+}
+
 void engine__barr_bool(engine__barr *a, bool v)
 {
     unsigned char c = v ? 1 : 0;
     engine__barr_bytes(a, &c, 1);
 }
 
-/* A JSON value as text (NULL stays NULL). */
+/* A JSON value as text (NULL stays NULL), written in place: the length
+ * word is patched once the text is there. */
 void engine__barr_json(engine__barr *a, const cJSON *v)
 {
     if (!v) {
         engine__barr_text(a, NULL);
         return;
     }
-    char *t = cJSON_PrintUnformatted(v);
-    engine__barr_text(a, t);
-    free(t);
+    size_t at = a->data.len;
+    engine__be32(&a->data, 0);
+    put_json(&a->data, v);
+    uint32_t n = (uint32_t)(a->data.len - at - 4);
+    unsigned char x[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+    memcpy(a->data.data + at, x, 4);
+    a->n++;
 }
 
 static int hexval(char c)
@@ -154,6 +250,21 @@ void engine__barr_uuid(engine__barr *a, const char *uuid)
         p++;
     }
     engine__barr_bytes(a, raw, 16);
+}
+
+/* The whole array into out (reset first); returns out's data. */
+char *engine__barr_finish_into(const engine__barr *a, sy_buf *out)
+{
+    sy_buf_reset(out);
+    engine__be32(out, a->n ? 1 : 0);
+    engine__be32(out, a->nulls ? 1 : 0);
+    engine__be32(out, a->oid);
+    if (a->n) {
+        engine__be32(out, a->n);
+        engine__be32(out, 1);
+        sy_buf_append(out, a->data.data, a->data.len);
+    }
+    return out->data;
 }
 
 /* The whole array (owned, free()); *len its size. */
@@ -207,16 +318,22 @@ static void kv_num(sy_buf *b, const char *k, int64_t v)
 
 engine__ws *engine__ws_new(engine_session *s, int64_t now)
 {
-    engine__ws *ws = calloc(1, sizeof *ws);
+    engine__ws *ws = s->ws_spare; /* the previous batch's, emptied, buffers kept */
+    s->ws_spare = NULL;
+    if (!ws) {
+        ws = calloc(1, sizeof *ws);
+        engine__barr *text[] = {&ws->h_type, &ws->h_data, &ws->o_event, &ws->o_subject,
+                                &ws->o_body};
+        for (size_t i = 0; i < 5; i++)
+            text[i]->oid = 25;
+        ws->h_run.oid = ws->o_run.oid = 2950;
+        ws->h_seq.oid = 23;
+        ws->tasks.free_row = engine__task_row_free;
+    }
     ws->s = s;
     ws->eng = s->eng;
     ws->now = now;
-    engine__barr *text[] = {&ws->h_type, &ws->h_data, &ws->o_event, &ws->o_subject, &ws->o_body};
-    for (size_t i = 0; i < 5; i++)
-        text[i]->oid = 25;
-    ws->h_run.oid = ws->o_run.oid = 2950;
-    ws->h_seq.oid = 23;
-    ws->tasks.free_row = engine__task_row_free;
+    engine__rfc3339(now, ws->now_text);
     return ws;
 }
 
@@ -232,7 +349,7 @@ void engine__task_row_free(void *p)
     free(t);
 }
 
-static void keyed_free(engine__keyed *k)
+static void keyed_clear(engine__keyed *k)
 {
     for (size_t i = 0; i < k->len; i++) {
         free(k->items[i].key);
@@ -241,8 +358,9 @@ static void keyed_free(engine__keyed *k)
         else
             free(k->items[i].row);
     }
-    free(k->items);
-    free(k->idx);
+    k->len = 0;
+    if (k->idx)
+        memset(k->idx, 0, k->capidx * sizeof *k->idx);
 }
 
 void engine__run_free(engine__run *r)
@@ -257,24 +375,87 @@ void engine__run_free(engine__run *r)
     free(r);
 }
 
+static void barr_clear(engine__barr *a)
+{
+    sy_buf_reset(&a->data);
+    a->n = 0;
+    a->nulls = false;
+}
+
+/* All the array buffers of the write set (n receives how many). */
+static engine__barr **all_barrs(engine__ws *ws, engine__barr **out, size_t *n)
+{
+    engine__barr *fixed[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
+                             &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        out[k++] = fixed[i];
+    for (size_t i = 0; i < ENGINE__WS_COLS; i++)
+        out[k++] = &ws->cols[i];
+    *n = k;
+    return out;
+}
+
+/* Empties the write set, keeping its buffers: the next batch of the
+ * session reuses them instead of growing (and page-faulting) new ones. */
+static void ws_clear(engine__ws *ws)
+{
+    for (size_t i = 0; i < ws->nruns; i++)
+        engine__run_free(ws->runs[i]);
+    ws->nruns = 0;
+    if (ws->idx)
+        memset(ws->idx, 0, ws->capidx * sizeof *ws->idx);
+    engine__barr *arrs[8 + ENGINE__WS_COLS];
+    size_t n = 0;
+    all_barrs(ws, arrs, &n);
+    for (size_t i = 0; i < n; i++)
+        barr_clear(arrs[i]);
+    cJSON_Delete(ws->record);
+    ws->record = NULL;
+    sy_buf_reset(&ws->defs);
+    sy_buf_reset(&ws->dls);
+    sy_buf_reset(&ws->scratch);
+    ws->nhist = ws->nout = ws->ndefs = ws->ndls = 0;
+    keyed_clear(&ws->tasks);
+    keyed_clear(&ws->timers);
+    ws->notify_timers = false;
+}
+
+void engine__ws_destroy(engine__ws *ws)
+{
+    if (!ws)
+        return;
+    ws_clear(ws);
+    free(ws->runs);
+    free(ws->idx);
+    engine__barr *arrs[8 + ENGINE__WS_COLS];
+    size_t n = 0;
+    all_barrs(ws, arrs, &n);
+    for (size_t i = 0; i < n; i++)
+        sy_buf_cleanup(&arrs[i]->data);
+    for (size_t i = 0; i < ENGINE__WS_PARAMS; i++)
+        sy_buf_cleanup(&ws->params[i]);
+    sy_buf_cleanup(&ws->defs);
+    sy_buf_cleanup(&ws->scratch);
+    sy_buf_cleanup(&ws->dls);
+    free(ws->tasks.items);
+    free(ws->tasks.idx);
+    free(ws->timers.items);
+    free(ws->timers.idx);
+    free(ws);
+}
+
 void engine__ws_free(engine__ws *ws)
 {
     if (!ws)
         return;
-    for (size_t i = 0; i < ws->nruns; i++)
-        engine__run_free(ws->runs[i]);
-    free(ws->runs);
-    free(ws->idx);
-    engine__barr *arrs[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
-                            &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
-    for (size_t i = 0; i < 8; i++)
-        sy_buf_cleanup(&arrs[i]->data);
-    cJSON_Delete(ws->record);
-    sy_buf_cleanup(&ws->defs);
-    sy_buf_cleanup(&ws->dls);
-    keyed_free(&ws->tasks);
-    keyed_free(&ws->timers);
-    free(ws);
+    /* kept for the session's next batch unless it grew unusually large */
+    if (!ws->s->ws_spare && ws->h_data.data.cap + ws->o_body.data.cap < (16u << 20)) {
+        ws_clear(ws);
+        ws->s->ws_spare = ws;
+        return;
+    }
+    engine__ws_destroy(ws);
 }
 
 int64_t engine__ws_now(const engine__ws *ws)
@@ -350,11 +531,12 @@ static char *str_or_empty(const cJSON *o, const char *key)
 
 static char *json_text(const cJSON *v)
 {
-    return v ? cJSON_PrintUnformatted(v) : NULL;
+    return engine__json_text(v);
 }
 
-void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
-                     int64_t started_at, int64_t heartbeat_at)
+void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
+                          int64_t started_at, int64_t heartbeat_at, const cJSON *result,
+                          const cJSON *error)
 {
     engine__task_row *t = calloc(1, sizeof *t);
     t->id = strdup(task->string);
@@ -365,13 +547,20 @@ void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const 
     t->queue = str_or_empty(task, "queue");
     t->status = strdup(status);
     t->input = json_text(JGET(task, "input"));
-    t->result = json_text(JGET(task, "result"));
-    t->error = json_text(JGET(task, "error"));
+    t->result = json_text(result ? result : JGET(task, "result"));
+    t->error = json_text(error ? error : JGET(task, "error"));
     t->human = cJSON_IsTrue(JGET(task, "human"));
     t->attempt = (int64_t)cJSON_GetNumberValue(JGET(task, "attempt"));
     t->started = started_at;
     t->hb = heartbeat_at;
+    t->fresh = run->new_run; /* a run started by this batch has no task rows yet */
     keyed_put(&ws->tasks, task->string, t);
+}
+
+void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
+                     int64_t started_at, int64_t heartbeat_at)
+{
+    engine__ws_task_with(ws, run, task, status, started_at, heartbeat_at, NULL, NULL);
 }
 
 void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *code,
@@ -385,8 +574,11 @@ void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *co
     kv_str(&ws->dls, "s", subject, false);
     /* bytes travel hex-encoded: the original may not be valid UTF-8 */
     sy_buf_puts(&ws->dls, ",\"b\":\"");
-    for (size_t i = 0; body && i < body_len; i++)
-        sy_buf_printf(&ws->dls, "%02x", (unsigned char)body[i]);
+    for (size_t i = 0; body && i < body_len; i++) {
+        char x[2] = {"0123456789abcdef"[(unsigned char)body[i] >> 4],
+                     "0123456789abcdef"[body[i] & 15]};
+        sy_buf_append(&ws->dls, x, 2);
+    }
     sy_buf_puts(&ws->dls, "\",\"h\":");
     engine__json_val(&ws->dls, headers);
     sy_buf_printf(&ws->dls, ",\"q\":%llu}", (unsigned long long)stream_seq);
@@ -495,9 +687,10 @@ void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *dat
     engine__barr_uuid(&ws->h_run, run->run_id);
     engine__barr_int4(&ws->h_seq, seq);
     engine__barr_text(&ws->h_type, type);
-    char *text = cJSON_PrintUnformatted(data);
-    engine__barr_text(&ws->h_data, text ? text : "null");
-    free(text);
+    if (data)
+        engine__barr_json(&ws->h_data, data);
+    else
+        engine__barr_text(&ws->h_data, "null");
     if (ws->record) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "s", (double)seq);

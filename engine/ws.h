@@ -13,11 +13,16 @@ typedef struct engine__barr {
     bool nulls;
 } engine__barr;
 
+/* Room for flush.c's column arrays and binary parameters (it checks). */
+#define ENGINE__WS_COLS 40
+#define ENGINE__WS_PARAMS 48
+
 /* The latest version of one task row in a batch (all owned). */
 typedef struct engine__task_row {
     char *id, *run, *wid, *step, *name, *queue, *status;
     char *input, *result, *error; /* JSON text or NULL */
     bool human;
+    bool fresh; /* cannot exist yet: its run started in this batch */
     int64_t attempt, started, hb;
 } engine__task_row;
 void engine__task_row_free(void *row);
@@ -46,9 +51,15 @@ struct engine__ws {
     cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended */
     engine__keyed tasks, timers;
     bool notify_timers;
+    char now_text[32]; /* now, RFC 3339 (occurred_at of the outcome events) */
+    engine__barr cols[ENGINE__WS_COLS];   /* flush.c's column arrays */
+    sy_buf params[ENGINE__WS_PARAMS];     /* flush.c's finished array parameters */
+    sy_buf scratch;    /* reused for each outcome body */
 };
 
+/* A write set for one batch: the session's spare one when it has it. */
 engine__ws *engine__ws_new(engine_session *s, int64_t now);
+/* Empties it and keeps it as the session's spare (or destroys it). */
 void engine__ws_free(engine__ws *ws);
 void engine__run_free(engine__run *r);
 void engine__ws_add_run(engine__ws *ws, engine__run *run); /* taken */
@@ -62,6 +73,12 @@ void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *co
                             size_t body_len, const cJSON *headers, uint64_t stream_seq);
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err) SY_MUST_USE;
 
+/* engine__ws_task with the result and error of the event that changed the
+ * task (borrowed; NULL: the task's own). */
+void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
+                          int64_t started_at, int64_t heartbeat_at, const cJSON *result,
+                          const cJSON *error);
+
 /* Side effects of one new history event (effects.c). */
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                      const cJSON *data);
@@ -72,11 +89,16 @@ void engine__barr_text(engine__barr *a, const char *s);   /* NULL: SQL NULL */
 void engine__barr_int4(engine__barr *a, int64_t v);
 void engine__barr_int8(engine__barr *a, int64_t v);       /* 0: SQL NULL */
 void engine__barr_bool(engine__barr *a, bool v);
+void engine__barr_ts(engine__barr *a, int64_t ms);        /* timestamptz; 0: SQL NULL */
+void engine__ts_bin(int64_t ms, char out[8]);             /* binary timestamptz */
 void engine__barr_json(engine__barr *a, const cJSON *v);  /* as text; NULL: SQL NULL */
 void engine__barr_uuid(engine__barr *a, const char *uuid); /* NULL: SQL NULL */
 char *engine__barr_finish(const engine__barr *a, int *len); /* owned */
+char *engine__barr_finish_into(const engine__barr *a, sy_buf *out); /* out reset first */
 
 void engine__json_str(sy_buf *b, const char *s);
 void engine__json_val(sy_buf *b, const cJSON *v);
+/* Compact JSON text of v (owned, free()), as cJSON_PrintUnformatted; NULL: NULL. */
+char *engine__json_text(const cJSON *v);
 
 #endif

@@ -6,6 +6,7 @@
  * compared through fixed-size BLAKE2b digests with sodium_memcmp, so neither
  * its content nor its length leaks through timing. */
 #include "admin.h"
+#include "clock.h"
 
 #include "buf.h"
 #include "dlq.h"
@@ -75,8 +76,11 @@ static bool authorized(const admin_server *a, struct evhttp_request *req)
     return sodium_memcmp(d, a->token_digest, sizeof d) == 0;
 }
 
+static void refresh_backlog(admin_server *a);
+
 static void on_metrics(admin_server *a, struct evhttp_request *req)
 {
+    refresh_backlog(a);
     char hash[80];
     router_rules_hash(a->r, hash, sizeof hash);
     sy_buf b = SY_BUF_INIT;
@@ -160,6 +164,23 @@ static void admin_session_close(admin_server *a)
     a->session = NULL;
     router__gen_release(a->gen);
     a->gen = NULL;
+}
+
+/* The outbox gauges, read from Postgres on each scrape (one cheap query):
+ * unknown (absent from /metrics) while Postgres is away. */
+static void refresh_backlog(admin_server *a)
+{
+    router_metrics *m = router_get_metrics(a->r);
+    sy_error err = {0};
+    uint64_t rows = 0;
+    int64_t age = 0;
+    engine_session *s = admin_session(a, &err);
+    if (s && engine_outbox_backlog(s, sy_clock_now_ms(NULL), &rows, &age, &err) != SY_OK) {
+        admin_session_close(a); /* reopened next time */
+        s = NULL;
+    }
+    atomic_store(&m->outbox_backlog, s ? (int64_t)rows : -1);
+    atomic_store(&m->outbox_oldest_age_ms, s ? age : -1);
 }
 
 /* GET /api/v1/dead-letters[?code=C&after_id=N&limit=N]: JSON lines;

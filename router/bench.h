@@ -16,6 +16,7 @@ int bench_engine(int argc, char **argv);   /* bench_engine.c */
 int bench_schedules(int argc, char **argv); /* bench_schedules.c */
 int bench_roundtrip(int argc, char **argv); /* bench_roundtrip.c */
 int bench_ingest(int argc, char **argv);   /* bench_ingest.c */
+int bench_relay(int argc, char **argv);    /* bench_relay.c */
 
 /* Resident set size of this process in MiB (from /proc/self/status). */
 double bench_rss_mib(void);

@@ -154,9 +154,17 @@ static double run_phase(engine_session **ss, const bench_opts *o, const char *ty
     return st == SY_OK ? (double)(sy_mono_ns() - t0) / 1e9 : -1;
 }
 
+/* "drop cascades to table ..." notices are expected: not for stderr */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static void drop_schema(const char *conninfo, const char *schema)
 {
     PGconn *c = PQconnectdb(conninfo);
+    PQsetNoticeProcessor(c, quiet, NULL);
     char sql[128];
     snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
     PQclear(PQexec(c, sql));

@@ -16,7 +16,6 @@
 #include "config.h"
 #include "devstack.h"
 #include "loops.h"
-#include "reports.h"
 #include "router.h"
 
 #include <nats/nats.h>
@@ -155,26 +154,14 @@ typedef struct rt_run {
     rt_args a;
     router_config cfg;
     router *r;
-    router_loops *loops;
-    engine *eng;
-    engine_reports *rep;
+    router_loops *loops; /* the relay, the report consumer, timers: as serve runs them */
     rt_worker *w;
-    pthread_t rep_thread;
-    bool rep_started;
-    atomic_bool stop;
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *done_sub, *started_sub, *report_sub;
     _Atomic long completed, started, reported;
     sy_log log;
 } rt_run;
-
-static void *reports_main(void *arg)
-{
-    rt_run *run = arg;
-    engine_reports_run(run->rep, &run->stop);
-    return NULL;
-}
 
 static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
 {
@@ -192,15 +179,6 @@ static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
         st = router_start(run->r, err);
     if (st == SY_OK)
         st = router_loops_start(&run->cfg, run->r, &run->log, &run->loops, err);
-    engine_opts eo = {.log = &run->log};
-    if (st == SY_OK)
-        st = engine_new(&eo, NULL, &run->eng, err);
-    engine_reports_opts ro = {
-        .conninfo = run->a.db, .nats_url = run->a.nats, .batch = 512, .fetch_timeout_ms = 20};
-    if (st == SY_OK)
-        st = engine_reports_new(run->eng, &ro, &run->rep, err);
-    if (st == SY_OK && pthread_create(&run->rep_thread, NULL, reports_main, run) == 0)
-        run->rep_started = true;
     if (st == SY_OK)
         st = rt_worker_start(run->a.nats, "rtq", run->a.batch, &run->w, err);
     return st;
@@ -208,12 +186,7 @@ static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
 
 static void stop_service(rt_run *run)
 {
-    atomic_store(&run->stop, true);
     rt_worker_stop(run->w);
-    if (run->rep_started)
-        pthread_join(run->rep_thread, NULL);
-    engine_reports_free(run->rep);
-    engine_free(run->eng);
     router_stop(run->r);
     router_loops_stop(run->loops);
     router_free(run->r);
@@ -313,7 +286,6 @@ int bench_roundtrip(int argc, char **argv)
     sy_status st = mkdtemp(dir) ? SY_OK : SY_IO;
     if (st != SY_OK)
         sy_error_set(&err, SY_IO, NULL, NULL, "could not create a temporary directory");
-    atomic_init(&run.stop, false);
     if (st == SY_OK)
         st = connect_client(&run, &err);
     if (st == SY_OK)

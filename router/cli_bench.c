@@ -18,6 +18,7 @@ static const struct {
     {"schedules", bench_schedules},
     {"roundtrip", bench_roundtrip},
     {"ingest", bench_ingest},
+    {"relay", bench_relay},
     {NULL, NULL},
 };
 

@@ -4,10 +4,12 @@
  * cluster from Debian's packages under .switchyard-dev/ (kept between runs:
  * durable), the engine's migrations, the example rules, and the service
  * (router, admin HTTP, outbox relay, report consumer, timers) in this
- * process. Prints the URLs and a `switchyard publish` line to try. Ctrl-C
- * drains the service and stops both servers. */
+ * process, and an example worker per task queue of the rules
+ * (dev_workers.h). Prints the URLs and a `switchyard publish` line to try.
+ * Ctrl-C drains the service, stops the workers and both servers. */
 #include "cli.h"
 #include "config.h"
+#include "dev_workers.h"
 #include "devstack.h"
 #include "engine.h"
 #include "serve.h"
@@ -24,6 +26,7 @@
 typedef struct dev_ctx {
     const devstack *ds;
     const char *rules;
+    dev_workers *workers; /* started once the service listens */
 } dev_ctx;
 
 static int usage(void)
@@ -42,21 +45,35 @@ static void find_path(const char *rel, char *out, size_t n)
 
 static void banner(void *arg, int admin_port)
 {
-    const dev_ctx *c = arg;
+    dev_ctx *c = arg;
+    sy_error err = {0};
+    if (dev_workers_start(c->rules, devstack_nats_url(c->ds), devstack_dir(c->ds), &c->workers,
+                          &err) != SY_OK)
+        fprintf(stderr, "dev: no example workers: %s\n", err.message);
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    const char *exe = n > 0 ? self : "switchyard";
     printf("\nswitchyard dev is running (Ctrl-C stops everything)\n"
            "  NATS            %s   (monitoring %s)\n"
            "  Postgres        %s\n"
            "  admin           http://127.0.0.1:%d/readyz  /metrics  /api/v1/status\n"
            "  rules           %s\n"
-           "  data            %s\n\n"
-           "try:\n"
+           "  data            %s\n",
+           devstack_nats_url(c->ds), devstack_nats_monitor(c->ds), devstack_pg_conninfo(c->ds),
+           admin_port, c->rules, devstack_dir(c->ds));
+    dev_workers_print(c->workers, stdout);
+    printf("\ntry:\n"
            "  echo '{\"type\":\"kg.gap.ready\",\"source\":\"monolith\",\"schema_version\":1,"
            "\"payload\":{\"gap_id\":42,\"priority\":3,\"kind\":\"kg\",\"title\":\"Hello\"}}' \\\n"
-           "    | SWITCHYARD_NATS_URL=%s switchyard publish --subject events.kg.gap -\n"
-           "  SWITCHYARD_DB='%s' switchyard dlq list\n\n",
-           devstack_nats_url(c->ds), devstack_nats_monitor(c->ds), devstack_pg_conninfo(c->ds),
-           admin_port, c->rules, devstack_dir(c->ds), devstack_nats_url(c->ds),
-           devstack_pg_conninfo(c->ds));
+           "    | SWITCHYARD_NATS_URL=%s %s publish --subject events.kg.gap -\n"
+           "  SWITCHYARD_DB='%s' %s workflow describe gap-drain-42\n"
+           "  echo '{\"type\":\"review.approved\",\"subject\":\"42\",\"source\":\"ui\","
+           "\"schema_version\":1,\"payload\":{\"reviewer\":\"ada\",\"decision\":\"approve\",\"approved\":true}}' \\\n"
+           "    | SWITCHYARD_NATS_URL=%s %s publish --subject events.review -\n"
+           "  SWITCHYARD_DB='%s' %s dlq list\n\n",
+           devstack_nats_url(c->ds), exe, devstack_pg_conninfo(c->ds), exe,
+           devstack_nats_url(c->ds), exe, devstack_pg_conninfo(c->ds), exe);
     fflush(stdout);
 }
 
@@ -124,8 +141,10 @@ int cli_dev(int argc, char **argv)
     dev_config(&cfg, ds, rules, admin);
     sy_log lg;
     sy_log_init(&lg, SY_LOG_INFO, 2);
-    dev_ctx ctx = {ds, rules};
+    dev_ctx ctx = {ds, rules, NULL};
     int rc = serve_run(&cfg, &lg, banner, &ctx);
+    fprintf(stderr, "dev: stopping the workers\n");
+    dev_workers_stop(ctx.workers);
     router_config_cleanup(&cfg);
     fprintf(stderr, "dev: stopping the servers\n");
     devstack_stop(ds);

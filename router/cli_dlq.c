@@ -4,9 +4,10 @@
  * Reads dead letters through the engine (engine_dead_letters_list /
  * engine_dead_letter_get) and replays them: the original bytes and headers
  * are re-published to the original subject (without the original
- * Nats-Msg-Id, which JetStream would drop as a duplicate), the PubAck is
- * awaited, then the row is marked replayed. The router's inbox keeps a
- * replay of an event that did take effect from doubling it. */
+ * Nats-Msg-Id, which JetStream would drop as a duplicate, and with
+ * Sy-Replay-Of: <id>), the PubAck is awaited, then the row is marked
+ * replayed. The router keys a replay's inbox row by the dead letter's id
+ * (dlq.h), so replaying one dead letter twice takes effect once. */
 #include "buf.h"
 #include "cli.h"
 #include "dlq.h"
@@ -175,6 +176,12 @@ static sy_status replay_row(const engine_dead_letter_row *r, void *arg)
                             "dead letter %lld has no subject to replay to", (long long)r->id);
     cJSON *hdrs = r->headers ? cJSON_Duplicate(r->headers, 1) : NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(hdrs, "Nats-Msg-Id");
+    if (!hdrs)
+        hdrs = cJSON_CreateObject();
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
+    cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
     uint64_t seq = 0;
     sy_status st = router_publisher_send(c->pub, r->subject, r->body ? r->body : "", r->body_len,
                                          hdrs, NULL, &seq, NULL, c->err);

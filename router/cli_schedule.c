@@ -18,6 +18,7 @@
  * trigger and backfill start workflows, so they need the workflow definitions:
  * --rules FILE or $SWITCHYARD_RULES (create/update then also check the type). */
 #include "cli.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "duration.h"
 #include "engine.h"
@@ -463,9 +464,9 @@ int cli_schedule(int argc, char **argv)
     sy_error_clear(&err);
     sy_status st = run(&a, &err);
     if (st != SY_OK) {
-        fprintf(stderr, "switchyard schedule %s: %s%s%s\n", a.verb, err.path[0] ? err.path : "",
-                err.path[0] ? ": " : "", err.message);
-        return sy_status_exit_code(st);
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "schedule %s", a.verb);
+        return router_cli_fail(cmd, st, &err);
     }
     return SY_EXIT_OK;
 }

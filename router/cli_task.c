@@ -8,6 +8,7 @@
  *   common: [--db CONNINFO] [--schema NAME] [-o json]
  * --attempt 0 (the default) means "whatever attempt is current". */
 #include "cli.h"
+#include "cli_util.h"
 #include "engine.h"
 #include "json.h"
 
@@ -151,10 +152,7 @@ int cli_task(int argc, char **argv)
     if (st == SY_OK)
         st = apply(&a, &rep, &res, &err);
     cJSON_Delete(result);
-    if (st != SY_OK) {
-        fprintf(stderr, "switchyard task: %s%s%s\n", err.path[0] ? err.path : "",
-                err.path[0] ? ": " : "", err.message);
-        return sy_status_exit_code(st);
-    }
+    if (st != SY_OK)
+        return router_cli_fail("task", st, &err);
     return print_outcome(&a, &res);
 }

@@ -37,94 +37,101 @@ typedef struct section {
 
 #define OFF(m) offsetof(router_config, m)
 #define BIG INT64_MAX
+/* One table row: a plain field, a bounded number, an enum; the end mark. */
+#define F(key, type, member) {key, type, OFF(member), 0, 0, NULL}
+#define FR(key, type, member, lo, hi) {key, type, OFF(member), lo, hi, NULL}
+#define FE(key, member, choices) {key, F_ENUM, OFF(member), 0, 0, choices}
+#define F_END {NULL, F_STR, 0, 0, 0, NULL}
 
 static const char *const storage_choices[] = {"file", "memory", NULL};
 static const char *const unmatched_choices[] = {"ack", "dead_letter", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", "off", NULL};
 
 static const field nats_fields[] = {
-    {"urls", F_STRLIST, OFF(nats_urls), 0, 0, NULL},
-    {"credentials_file", F_PATH, OFF(nats_credentials_file), 0, 0, NULL},
-    {"nkey_seed_file", F_PATH, OFF(nats_nkey_seed_file), 0, 0, NULL},
-    {"nkey_public", F_STR, OFF(nats_nkey_public), 0, 0, NULL},
-    {"user", F_STR, OFF(nats_user), 0, 0, NULL},
-    {"password_file", F_PATH, OFF(nats_password_file), 0, 0, NULL},
-    {"token_file", F_PATH, OFF(nats_token_file), 0, 0, NULL},
-    {"name", F_STR, OFF(nats_name), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("urls", F_STRLIST, nats_urls),
+    F("credentials_file", F_PATH, nats_credentials_file),
+    F("nkey_seed_file", F_PATH, nats_nkey_seed_file),
+    F("nkey_public", F_STR, nats_nkey_public),
+    F("user", F_STR, nats_user),
+    F("password_file", F_PATH, nats_password_file),
+    F("token_file", F_PATH, nats_token_file),
+    F("name", F_STR, nats_name),
+    F_END,
 };
 static const field tls_fields[] = {
-    {"enabled", F_BOOL, OFF(nats_tls), 0, 0, NULL},
-    {"ca_file", F_PATH, OFF(nats_tls_ca_file), 0, 0, NULL},
-    {"cert_file", F_PATH, OFF(nats_tls_cert_file), 0, 0, NULL},
-    {"key_file", F_PATH, OFF(nats_tls_key_file), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("enabled", F_BOOL, nats_tls),
+    F("ca_file", F_PATH, nats_tls_ca_file),
+    F("cert_file", F_PATH, nats_tls_cert_file),
+    F("key_file", F_PATH, nats_tls_key_file),
+    F_END,
 };
 static const field pg_fields[] = {
-    {"conninfo", F_STR, OFF(pg_conninfo), 0, 0, NULL},
-    {"password_file", F_PATH, OFF(pg_password_file), 0, 0, NULL},
-    {"passfile", F_PATH, OFF(pg_passfile), 0, 0, NULL},
-    {"schema", F_STR, OFF(pg_schema), 0, 0, NULL},
-    {"migrate", F_BOOL, OFF(pg_migrate), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("conninfo", F_STR, pg_conninfo),
+    F("password_file", F_PATH, pg_password_file),
+    F("passfile", F_PATH, pg_passfile),
+    F("schema", F_STR, pg_schema),
+    F("migrate", F_BOOL, pg_migrate),
+    F_END,
 };
 static const field stream_fields[] = {
-    {"name", F_STR, OFF(stream_name), 0, 0, NULL},
-    {"subjects", F_STRLIST, OFF(stream_subjects), 0, 0, NULL},
-    {"create", F_BOOL, OFF(stream_create), 0, 0, NULL},
-    {"storage", F_ENUM, OFF(stream_storage), 0, 0, storage_choices},
-    {"max_age", F_DUR, OFF(stream_max_age_ms), 0, BIG, NULL},
-    {"duplicate_window", F_DUR, OFF(stream_duplicate_window_ms), 0, BIG, NULL},
-    {"outcomes_name", F_STR, OFF(outcomes_stream), 0, 0, NULL},
-    {"outcomes_subjects", F_STRLIST, OFF(outcomes_subjects), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("name", F_STR, stream_name),
+    F("subjects", F_STRLIST, stream_subjects),
+    F("create", F_BOOL, stream_create),
+    FE("storage", stream_storage, storage_choices),
+    FR("max_age", F_DUR, stream_max_age_ms, 0, BIG),
+    FR("duplicate_window", F_DUR, stream_duplicate_window_ms, 0, BIG),
+    F("outcomes_name", F_STR, outcomes_stream),
+    F("outcomes_subjects", F_STRLIST, outcomes_subjects),
+    F_END,
 };
 static const field consumer_fields[] = {
-    {"name", F_STR, OFF(consumer_name), 0, 0, NULL},
-    {"pipelines", F_INT, OFF(pipelines), 1, 64, NULL},
-    {"batch_size", F_INT, OFF(batch_size), 1, 10000, NULL},
-    {"fetch_wait", F_DUR, OFF(fetch_wait_ms), 1, 60000, NULL},
-    {"ack_wait", F_DUR, OFF(ack_wait_ms), 1000, 86400000, NULL},
-    {"max_deliver", F_INT, OFF(max_deliver), -1, 1000000, NULL},
-    {"backoff", F_DURLIST, OFF(backoff), 1, 86400000, NULL},
-    {"nak_delay", F_DUR, OFF(nak_delay_ms), 0, 3600000, NULL},
-    {"in_progress_every", F_DUR, OFF(in_progress_every_ms), 100, 3600000, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("name", F_STR, consumer_name),
+    FR("pipelines", F_INT, pipelines, 1, 64),
+    FR("batch_size", F_INT, batch_size, 1, 10000),
+    FR("fetch_wait", F_DUR, fetch_wait_ms, 1, 60000),
+    FR("ack_wait", F_DUR, ack_wait_ms, 1000, 86400000),
+    FR("max_deliver", F_INT, max_deliver, -1, 1000000),
+    FR("backoff", F_DURLIST, backoff, 1, 86400000),
+    FR("nak_delay", F_DUR, nak_delay_ms, 0, 3600000),
+    FR("in_progress_every", F_DUR, in_progress_every_ms, 100, 3600000),
+    F_END,
 };
 static const field limits_fields[] = {
-    {"max_event_bytes", F_SIZE, OFF(max_event_bytes), 64, 64 << 20, NULL},
-    {"max_input_bytes", F_SIZE, OFF(max_input_bytes), 64, 64 << 20, NULL},
-    {"max_ack_pending", F_INT, OFF(max_ack_pending), 1, 10000000, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    FR("max_event_bytes", F_SIZE, max_event_bytes, 64, 64 << 20),
+    FR("max_input_bytes", F_SIZE, max_input_bytes, 64, 64 << 20),
+    FR("max_ack_pending", F_INT, max_ack_pending, 1, 10000000),
+    F_END,
 };
 static const field envelope_fields[] = {
-    {"schemas_dir", F_PATH, OFF(schemas_dir), 0, 0, NULL},
-    {"require_schema", F_BOOL, OFF(require_schema), 0, 0, NULL},
-    {"keyring", F_PATH, OFF(keyring), 0, 0, NULL},
-    {"require_signature", F_BOOL, OFF(require_signature), 0, 0, NULL},
-    {"max_clock_skew", F_DUR, OFF(max_clock_skew_ms), 1, BIG, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("schemas_dir", F_PATH, schemas_dir),
+    F("require_schema", F_BOOL, require_schema),
+    F("keyring", F_PATH, keyring),
+    F("require_signature", F_BOOL, require_signature),
+    FR("max_clock_skew", F_DUR, max_clock_skew_ms, 1, BIG),
+    F_END,
 };
 static const field rules_fields[] = {
-    {"path", F_PATH, OFF(rules_path), 0, 0, NULL},
-    {"unmatched", F_ENUM, OFF(unmatched_dead_letter), 0, 0, unmatched_choices},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("path", F_PATH, rules_path),
+    FE("unmatched", unmatched_dead_letter, unmatched_choices),
+    F_END,
 };
 static const field engine_fields[] = {
-    {"namespace", F_STR, OFF(engine_namespace), 0, 0, NULL},
-    {"outbox_relay", F_BOOL, OFF(outbox_relay), 0, 0, NULL},
-    {"timers", F_BOOL, OFF(timers), 0, 0, NULL},
-    {"reports", F_BOOL, OFF(reports), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("namespace", F_STR, engine_namespace),
+    F("outbox_relay", F_BOOL, outbox_relay),
+    F("timers", F_BOOL, timers),
+    F("reports", F_BOOL, reports),
+    F("subject_prefix", F_STR, engine_subject_prefix),
+    FR("report_consumers", F_INT, report_consumers, 1, 16),
+    F_END,
 };
 static const field admin_fields[] = {
-    {"listen", F_STR, OFF(admin_listen), 0, 0, NULL},
-    {"token_file", F_PATH, OFF(admin_token_file), 0, 0, NULL},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    F("listen", F_STR, admin_listen),
+    F("token_file", F_PATH, admin_token_file),
+    F_END,
 };
 static const field log_fields[] = {
-    {"level", F_ENUM, OFF(log_level), 0, 0, level_choices},
-    {NULL, F_STR, 0, 0, 0, NULL},
+    FE("level", log_level, level_choices),
+    F_END,
 };
 
 /* "nats.tls" is a nested section; the walker handles it by name. */
@@ -168,6 +175,7 @@ void router_config_init(router_config *cfg)
     cfg->outbox_relay = true;
     cfg->timers = true;
     cfg->reports = true;
+    cfg->report_consumers = 2;
     cfg->outcomes_stream = dup_or_die("SY");
     cfg->admin_listen = dup_or_die("127.0.0.1:8088");
     cfg->log_level = SY_LOG_INFO;

@@ -29,7 +29,9 @@
  *              max_clock_skew [5m]
  *   rules:     path (required), unmatched [ack|dead_letter]
  *   engine:    namespace [default], outbox_relay [true], timers [true],
- *              reports [true] (the worker-report consumer)
+ *              reports [true] (the worker-report consumer),
+ *              subject_prefix [sy] (first token of outcome and report subjects),
+ *              report_consumers [2] (threads applying worker reports)
  *   admin:     listen [127.0.0.1:8088], token_file
  *   log:       level [info|debug|warn|error|off]
  *
@@ -98,6 +100,8 @@ typedef struct router_config {
     int unmatched_dead_letter; /* 0 ack, 1 dead_letter */
     /* engine */
     char *engine_namespace;
+    char *engine_subject_prefix;      /* NULL: "sy" */
+    int64_t report_consumers;         /* report consumer threads on the one durable */
     bool outbox_relay, timers, reports;
     /* admin */
     char *admin_listen, *admin_token_file;

@@ -8,6 +8,12 @@
 
 #include <stdbool.h>
 
+/* Set by `dlq replay` to the dead letter's id. The router then keys the
+ * replayed event's inbox row "sy.replay:<id>:<event_id>" instead of its
+ * event_id, which the refused original already holds in the inbox: the
+ * replay takes effect once, a redelivery of the replay does not double it. */
+#define ROUTER_REPLAY_HEADER "Sy-Replay-Of"
+
 /* Appends one JSON object and a newline: id, event_id, code, message,
  * subject, stream_seq, created_at, replayed, and with_body: headers, body. */
 void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b);

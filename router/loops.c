@@ -24,10 +24,11 @@ struct router_loops {
     const sy_log *log;
     sy_clock clock;
     atomic_bool stop;
-    pthread_t relay_thread, timer_thread, reports_thread;
-    bool relay_started, timer_started, reports_started;
+    pthread_t relay_thread, timer_thread;
+    bool relay_started, timer_started;
     engine_relay *relay;
-    engine_reports *reports;
+    struct report_slot *reports; /* cfg->report_consumers of them */
+    size_t nreports;
     atomic_uint_fast64_t published_base;
 };
 
@@ -35,7 +36,9 @@ static void *relay_main(void *arg)
 {
     router_loops *l = arg;
     router_gen *g = router__gen_acquire(l->r); /* the relay needs only the schema */
-    engine_relay_opts o = {.conninfo = router_conninfo(l->r), .nats_url = l->cfg->nats_urls.items[0]};
+    engine_relay_opts o = {.conninfo = router_conninfo(l->r),
+                           .nats_options = router__nats_options_fn,
+                           .nats_options_arg = (void *)l->cfg};
     int64_t backoff = 100;
     while (!atomic_load(&l->stop) && !l->relay) {
         sy_error err = {0};
@@ -56,28 +59,44 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
+/* One worker-report consumer thread. Several share the durable pull
+ * consumer (as the pipelines do): while one waits for its commit, another
+ * applies the next batch; the engine locks workflows in ID order, so two
+ * batches touching the same workflow serialise instead of deadlocking. */
+typedef struct report_slot {
+    router_loops *l;
+    pthread_t thread;
+    bool started;
+    engine_reports *rep;
+} report_slot;
+
 /* The worker-report consumer: engine_reports_run until stop. */
 static void *reports_main(void *arg)
 {
-    router_loops *l = arg;
+    report_slot *slot = arg;
+    router_loops *l = slot->l;
     router_gen *g = router__gen_acquire(l->r);
     engine_reports_opts o = {.conninfo = router_conninfo(l->r),
-                             .nats_url = l->cfg->nats_urls.items[0],
-                             .stream = l->cfg->outcomes_stream};
+                             .nats_options = router__nats_options_fn,
+                             .nats_options_arg = (void *)l->cfg,
+                             .prefix = l->cfg->engine_subject_prefix,
+                             .stream = l->cfg->outcomes_stream,
+                             .batch = 512,
+                             .fetch_timeout_ms = l->cfg->fetch_wait_ms};
     int64_t backoff = 100;
-    while (!atomic_load(&l->stop) && !l->reports) {
+    while (!atomic_load(&l->stop) && !slot->rep) {
         sy_error err = {0};
-        if (engine_reports_new(g->eng, &o, &l->reports, &err) == SY_OK)
+        if (engine_reports_new(g->eng, &o, &slot->rep, &err) == SY_OK)
             break;
-        l->reports = NULL;
+        slot->rep = NULL;
         if (backoff == 100)
             SY_LOG(l->log, SY_LOG_WARN, "report consumer cannot start yet; retrying", "error",
                    err.message);
         router__sleep(l->r, backoff);
         backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
     }
-    if (l->reports)
-        engine_reports_run(l->reports, &l->stop);
+    if (slot->rep)
+        engine_reports_run(slot->rep, &l->stop);
     router__gen_release(g);
     return NULL;
 }
@@ -113,7 +132,7 @@ static sy_status timer_session(router_loops *l, timer_state *t, sy_error *err)
             st = engine_schedules_sync(t->s, defs, sy_clock_now_ms(&l->clock), &sc, err);
     }
     if (st == SY_OK)
-        st = engine_listen(t->s, err);
+        st = engine_listen_for(t->s, ENGINE_NOTIFY_TIMERS, err);
     if (st != SY_OK) {
         engine_session_close(t->s);
         t->s = NULL;
@@ -199,11 +218,16 @@ sy_status router_loops_start(const router_config *cfg, router *r, const sy_log *
         l->relay_started = true;
     }
     if (cfg->reports) {
-        if (pthread_create(&l->reports_thread, NULL, reports_main, l) != 0) {
-            router_loops_stop(l);
-            return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start the reports thread");
+        l->nreports = cfg->report_consumers > 0 ? (size_t)cfg->report_consumers : 1;
+        l->reports = calloc(l->nreports, sizeof *l->reports);
+        for (size_t i = 0; l->reports && i < l->nreports; i++) {
+            l->reports[i].l = l;
+            if (pthread_create(&l->reports[i].thread, NULL, reports_main, &l->reports[i]) != 0) {
+                router_loops_stop(l);
+                return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start a reports thread");
+            }
+            l->reports[i].started = true;
         }
-        l->reports_started = true;
     }
     if (cfg->timers) {
         if (pthread_create(&l->timer_thread, NULL, timer_main, l) != 0) {
@@ -230,9 +254,12 @@ void router_loops_stop(router_loops *l)
         pthread_join(l->relay_thread, NULL);
     if (l->timer_started)
         pthread_join(l->timer_thread, NULL);
-    if (l->reports_started)
-        pthread_join(l->reports_thread, NULL);
+    for (size_t i = 0; l->reports && i < l->nreports; i++) {
+        if (l->reports[i].started)
+            pthread_join(l->reports[i].thread, NULL);
+        engine_reports_free(l->reports[i].rep);
+    }
+    free(l->reports);
     engine_relay_free(l->relay);
-    engine_reports_free(l->reports);
     free(l);
 }

@@ -47,6 +47,7 @@ void router_metrics_init(router_metrics *m)
     hist_init(&m->e2e_seconds, e2e_bounds, (int)(sizeof e2e_bounds / sizeof e2e_bounds[0]));
     atomic_init(&m->consumer_pending, -1);
     atomic_init(&m->outbox_backlog, -1);
+    atomic_init(&m->outbox_oldest_age_ms, -1);
 }
 
 void router_metrics_dead_letter(router_metrics *m, const char *code)
@@ -161,4 +162,11 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
     gauge(o, "switchyard_consumer_pending", "Messages pending in the durable consumer.",
           &m->consumer_pending);
     gauge(o, "switchyard_outbox_backlog", "Outbox rows not yet published.", &m->outbox_backlog);
+    int64_t age = atomic_load_explicit(&m->outbox_oldest_age_ms, RELAXED);
+    if (age >= 0)
+        sy_buf_printf(o,
+                      "# HELP switchyard_outbox_oldest_age_seconds Age of the oldest unpublished "
+                      "outbox row.\n# TYPE switchyard_outbox_oldest_age_seconds gauge\n"
+                      "switchyard_outbox_oldest_age_seconds %.3f\n",
+                      (double)age / 1000.0);
 }

@@ -34,6 +34,7 @@ typedef struct router_metrics {
     router_hist e2e_seconds;     /* NATS publish (stream timestamp) .. commit */
     _Atomic int64_t consumer_pending;  /* -1: unknown */
     _Atomic int64_t outbox_backlog;    /* -1: unknown */
+    _Atomic int64_t outbox_oldest_age_ms; /* -1: unknown */
 } router_metrics;
 
 void router_metrics_init(router_metrics *m);

@@ -15,6 +15,7 @@
  * letter is keyed by stream sequence, so a redelivery after a crash records
  * it once. */
 #include "clock.h"
+#include "dlq.h"
 #include "router_int.h"
 
 #include <stdio.h>
@@ -39,6 +40,7 @@ typedef struct item {
     size_t starts, signals;
     const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
+    cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
 } item;
 
 /* ---- session and subscription ------------------------------------------------- */
@@ -223,6 +225,22 @@ static void dl_key(const router_pipeline *p, const item *it, char *buf, size_t n
     snprintf(buf, n, "sy.dl:%s:%llu", p->r->cfg->stream_name, (unsigned long long)it->seq);
 }
 
+/* Lends the original message to the engine, so that an action it refuses
+ * (a signal to a missing workflow, ...) becomes a replayable dead letter with
+ * the original subject, bytes, headers and stream sequence. The pointers
+ * stay valid until the batch is applied (the message and it->hdrs live
+ * until run_batch returns). */
+static void attach_source(router_pipeline *p, item *it)
+{
+    it->hdrs = headers_json(it->msg);
+    engine_dead_letter src = {.subject = natsMsg_GetSubject(it->msg),
+                              .body = natsMsg_GetData(it->msg),
+                              .body_len = (size_t)natsMsg_GetDataLength(it->msg),
+                              .headers = it->hdrs,
+                              .stream_seq = it->seq};
+    engine_batch_event_source(p->batch, it->ev, &src);
+}
+
 /* Routes a valid envelope and adds its effects to the batch. */
 static void route_item(router_pipeline *p, item *it, rules_actions *acts)
 {
@@ -254,9 +272,14 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
     char key[160];
     if (!live)
         dl_key(p, it, key, sizeof key);
-    it->ev = engine_batch_event(p->batch, live ? id : key);
+    const char *replay = live ? header(it->msg, ROUTER_REPLAY_HEADER) : NULL;
+    if (replay) /* a replayed dead letter: its event_id is in the inbox already */
+        snprintf(key, sizeof key, "sy.replay:%s:%s", replay, id);
+    it->ev = engine_batch_event(p->batch, live && !replay ? id : key);
     it->in_batch = true;
     it->all_dead = true;
+    if (live)
+        attach_source(p, it);
     for (size_t i = 0; i < acts->len; i++)
         add_action(p, it, &acts->items[i]);
 }
@@ -457,8 +480,10 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
             poison(p, msgs[0], &err);
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         envelope_free(items[i].env);
+        cJSON_Delete(items[i].hdrs);
+    }
     free(items);
 }
 

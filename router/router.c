@@ -55,6 +55,7 @@ static sy_status gen_load(struct router *r, router_gen **out, sy_error *err)
         engine_opts eo = {.schema = r->cfg->pg_schema,
                           .namespace_ = r->cfg->engine_namespace,
                           .max_input_bytes = (size_t)r->cfg->max_input_bytes,
+                          .subject_prefix = r->cfg->engine_subject_prefix,
                           .log = r->log};
         st = engine_new(&eo, g->rules, &g->eng, err);
     }
@@ -144,57 +145,12 @@ static sy_status nats_fail(natsStatus s, const char *what, sy_error *err)
     return sy_error_set(err, st, "nats", NULL, "%s: %s", what, natsStatus_GetText(s));
 }
 
-static natsStatus set_auth(const router_config *c, natsOptions *o, sy_error *err)
-{
-    natsStatus s = NATS_OK;
-    char *secret = NULL;
-    if (c->nats_credentials_file)
-        s = natsOptions_SetUserCredentialsFromFiles(o, c->nats_credentials_file, NULL);
-    else if (c->nats_nkey_seed_file)
-        s = natsOptions_SetNKeyFromSeed(o, c->nats_nkey_public, c->nats_nkey_seed_file);
-    else if (c->nats_password_file || c->nats_token_file) {
-        const char *f = c->nats_password_file ? c->nats_password_file : c->nats_token_file;
-        if (router_config_read_secret(f, &secret, err) != SY_OK)
-            return NATS_INVALID_ARG;
-        s = c->nats_password_file ? natsOptions_SetUserInfo(o, c->nats_user, secret)
-                                  : natsOptions_SetToken(o, secret);
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-    }
-    return s;
-}
-
-static natsStatus set_tls(const router_config *c, natsOptions *o)
-{
-    natsStatus s = NATS_OK;
-    if (c->nats_tls || c->nats_tls_ca_file || c->nats_tls_cert_file)
-        s = natsOptions_SetSecure(o, true);
-    if (s == NATS_OK && c->nats_tls_ca_file)
-        s = natsOptions_LoadCATrustedCertificates(o, c->nats_tls_ca_file);
-    if (s == NATS_OK && c->nats_tls_cert_file)
-        s = natsOptions_LoadCertificatesChain(o, c->nats_tls_cert_file, c->nats_tls_key_file);
-    return s;
-}
-
 static sy_status nats_connect(router *r, sy_error *err)
 {
-    const router_config *c = r->cfg;
-    natsOptions *o = NULL;
-    natsStatus s = natsOptions_Create(&o);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(o, (const char **)c->nats_urls.items, (int)c->nats_urls.len);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(o, c->nats_name ? c->nats_name : "switchyard");
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1); /* reconnect forever; the consumer is durable */
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(o, 500);
-    if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
-    if (s == NATS_OK)
-        s = set_auth(c, o, err);
-    if (s == NATS_OK)
-        s = set_tls(c, o);
+    natsOptions *o = router_nats_options(r->cfg, err);
+    if (!o)
+        return err->status;
+    natsStatus s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
     if (s == NATS_OK)
         s = natsConnection_Connect(&r->nc, o);
     if (s == NATS_NOT_YET_CONNECTED)
@@ -202,8 +158,6 @@ static sy_status nats_connect(router *r, sy_error *err)
     if (s == NATS_OK)
         s = natsConnection_JetStream(&r->js, r->nc, NULL);
     natsOptions_Destroy(o);
-    if (s != NATS_OK && err && err->status != SY_OK)
-        return err->status;
     return s == NATS_OK ? SY_OK : nats_fail(s, "could not connect to NATS", err);
 }
 

@@ -57,6 +57,13 @@ struct router {
 router_gen *router__gen_acquire(struct router *r);
 void router__gen_release(router_gen *g);
 
+/* The options of every NATS connection of the service (nats_opts.c):
+ * servers, name, reconnect forever, credentials, TLS. cfg borrowed. Owned
+ * result (natsOptions_Destroy), or NULL with *err set (SY_CONFIG). */
+natsOptions *router_nats_options(const router_config *cfg, sy_error *err);
+/* The same as an engine_nats_options_fn; arg is the const router_config *. */
+void *router__nats_options_fn(void *arg, sy_error *err);
+
 /* The pipeline thread's body. */
 void *router__pipeline_main(void *arg);
 

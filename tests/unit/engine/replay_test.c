@@ -61,6 +61,7 @@ static void open_scenario(scenario *sc)
 static void close_scenario(scenario *sc)
 {
     engine__ws_free(sc->ws);
+    engine__ws_destroy(sc->s.ws_spare); /* kept for a next batch by ws_free */
     engine_free(sc->eng);
 }
 

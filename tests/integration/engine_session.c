@@ -1,0 +1,163 @@
+/* engine_session.c: integration tests of the engine's session plumbing:
+ * the migration runner (every unrecorded migration runs, whatever the
+ * highest recorded number), Postgres notices routed to the logger, and the
+ * status of a concurrent first start of one workflow ID (SY_BUSY, a
+ * transient conflict, not SY_DB_DOWN). */
+#include "engine_support.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static long long query_int(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+TEST(migrations_below_the_highest_recorded_still_run)
+{
+    char *conninfo = fixture_pg_fresh_db("eng_session_mig_gap");
+    /* a later migration (number 999) is recorded before any of the embedded
+     * ones ran, as when a lower-numbered engine migration is added after a
+     * higher-numbered one was applied */
+    PGconn *c = PQconnectdb(conninfo);
+    CHECK(PQstatus(c) == CONNECTION_OK);
+    exec_ok(c, "CREATE SCHEMA mig_gap; CREATE TABLE mig_gap.schema_migrations (version int PRIMARY"
+               " KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+               " INSERT INTO mig_gap.schema_migrations (version, name) VALUES (999, 'later')");
+    engine *eng = NULL;
+    sy_error err = {0};
+    engine_opts o = {.schema = "mig_gap"};
+    CHECK_INT(engine_new(&o, NULL, &eng, &err), SY_OK);
+    int applied = -1, count = 0;
+    CHECK_MSG(engine_migrate(eng, conninfo, &applied, &err) == SY_OK, "%s", err.message);
+    for (const engine__migration *m = engine__migrations; m->sql; m++)
+        count++;
+    CHECK_INT(applied, count);
+    CHECK_INT(query_int(c, "SELECT count(*) FROM information_schema.tables WHERE table_schema ="
+                           " 'mig_gap' AND table_name = 'inbox'"), 1);
+    CHECK_INT(query_int(c, "SELECT count(*) FROM mig_gap.schema_migrations"), count + 1);
+    int again = -1;
+    CHECK_INT(engine_migrate(eng, conninfo, &again, &err), SY_OK);
+    CHECK_INT(again, 0);
+    PQfinish(c);
+    engine_free(eng);
+    free(conninfo);
+}
+
+TEST(postgres_notices_go_to_the_logger)
+{
+    char *conninfo = fixture_pg_fresh_db("eng_session_notice");
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_DEBUG, fds[1]);
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    engine_opts o = {.log = &lg};
+    CHECK_INT(engine_new(&o, NULL, &eng, &err), SY_OK);
+    CHECK_MSG(engine_session_open(eng, conninfo, true, &s, &err) == SY_OK, "%s", err.message);
+    exec_ok(engine__conn(s), "SET client_min_messages = notice;"
+                             " DO $$BEGIN RAISE NOTICE 'notice-for-the-logger'; END$$");
+    char buf[8192];
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    CHECK(n > 0);
+    buf[n > 0 ? n : 0] = 0;
+    CHECK_MSG(strstr(buf, "notice-for-the-logger") != NULL, "log: %s", buf);
+    CHECK(strstr(buf, "debug") != NULL);
+    engine_session_close(s);
+    engine_free(eng);
+    close(fds[0]);
+    close(fds[1]);
+    free(conninfo);
+}
+
+typedef struct racer {
+    engine_session *s;
+    sy_status st;
+    sy_error err;
+} racer;
+
+static void *start_racer(void *arg)
+{
+    racer *r = arg;
+    engine_start_req req = {.workflow_type = "one", .workflow_id = "race-1",
+                            .if_running = RULES_IF_RUNNING_FAIL,
+                            .if_closed = RULES_IF_CLOSED_ALLOW};
+    r->st = engine_begin(r->s, &r->err);
+    if (r->st == SY_OK)
+        r->st = engine_start(r->s, &req, NULL, &r->err);
+    if (r->st == SY_OK)
+        r->st = engine_commit(r->s, &r->err);
+    else
+        engine_rollback(r->s);
+    return NULL;
+}
+
+TEST(concurrent_first_starts_of_one_id_are_busy_not_db_down)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_session_race");
+    sy_error err = {0};
+    racer b = {0};
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &b.s, &err), SY_OK);
+    /* A inserts the new ID and holds its transaction open ... */
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    engine_start_req req = {.workflow_type = "one", .workflow_id = "race-1",
+                            .if_running = RULES_IF_RUNNING_FAIL, .if_closed = RULES_IF_CLOSED_ALLOW};
+    CHECK_INT(engine_start(fx.s, &req, NULL, &err), SY_OK);
+    /* ... B starts the same ID and waits on A's uncommitted key */
+    pthread_t th;
+    pthread_create(&th, NULL, start_racer, &b);
+    PGconn *w = PQconnectdb(fx.conninfo);
+    CHECK(PQstatus(w) == CONNECTION_OK);
+    int waited = 0;
+    while (query_int(w, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()") == 0 && waited++ < 500)
+        usleep(10000);
+    CHECK(waited < 500);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    pthread_join(th, NULL);
+    CHECK_MSG(b.st == SY_BUSY, "status %d: %s", (int)b.st, b.err.message);
+    CHECK(sy_status_retryable(b.st));
+    /* retried, it sees the running run and applies the ID policy */
+    racer again = {.s = b.s};
+    start_racer(&again);
+    CHECK_INT(again.st, SY_CONFLICT);
+    PQfinish(w);
+    engine_session_close(b.s);
+    engine_fx_close(&fx);
+}
+
+TEST(listen_for_timers_only_ignores_the_outbox_channel)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_session_listen_for");
+    sy_error err = {0};
+    engine_session *l = NULL;
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &l, &err), SY_OK);
+    CHECK_INT(engine_listen_for(l, ENGINE_NOTIFY_TIMERS, &err), SY_OK);
+    bool got = true;
+    exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_outbox', '')");
+    CHECK_INT(engine_wait_notify(l, 200, &got, &err), SY_OK);
+    CHECK(!got);
+    exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_timers', '')");
+    CHECK_INT(engine_wait_notify(l, 5000, &got, &err), SY_OK);
+    CHECK(got);
+    engine_session_close(l);
+    engine_fx_close(&fx);
+}
