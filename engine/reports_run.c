@@ -1,6 +1,7 @@
 /* reports_run.c: the consumer loop of engine_reports (reports.h): NATS and
  * Postgres set-up, one fetch-validate-apply-commit-ack round, and the loop
  * that survives outages. Parsing lives in reports.c. */
+#include "jsfetch.h"
 #include "reports.h"
 #include "reports_int.h"
 
@@ -253,7 +254,7 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         return st;
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_Fetch(&list, r->sub, (int)r->batch, r->fetch_ms, &jerr);
+    natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, r->fetch_ms, &jerr);
     if (s == NATS_TIMEOUT)
         return SY_OK;
     if (s != NATS_OK)

@@ -4,6 +4,7 @@
  * of task.created gets its task.completed reports published asynchronously,
  * and the task messages are acked only once every report of the batch has
  * its PubAck. task.started is optional in the protocol and skipped here. */
+#include "jsfetch.h"
 #include "bench_roundtrip.h"
 
 #include <cjson/cJSON.h>
@@ -79,7 +80,7 @@ static void *worker_main(void *arg)
     rt_worker *w = arg;
     while (!atomic_load(&w->stop)) {
         natsMsgList list = {0};
-        natsStatus s = natsSubscription_Fetch(&list, w->sub, w->batch, 200, NULL);
+        natsStatus s = engine_js_fetch(&list, w->sub, w->batch, 200, NULL);
         if (s == NATS_OK)
             handle_batch(w, &list);
         natsMsgList_Destroy(&list);

@@ -14,6 +14,7 @@
  * doubled). Invalid messages are termed in the same delivery: their dead
  * letter is keyed by stream sequence, so a redelivery after a crash records
  * it once. */
+#include "jsfetch.h"
 #include "clock.h"
 #include "dlq.h"
 #include "router_int.h"
@@ -517,7 +518,7 @@ void *router__pipeline_main(void *arg)
         }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, p->sub, (int)r->cfg->batch_size,
+        natsStatus s = engine_js_fetch(&list, p->sub, (int)r->cfg->batch_size,
                                               r->cfg->fetch_wait_ms, &jerr);
         /* a reload may have landed while we waited in Fetch: route what was
          * fetched after it with the new set (ensure_session is cheap when

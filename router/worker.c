@@ -6,6 +6,7 @@
  * outcome events marks running tasks canceled; their thread kills the
  * command's process group on its next tick. On stop the fetch loop ends,
  * running tasks get the grace period, then the rest are handed back (nak). */
+#include "jsfetch.h"
 #include "worker.h"
 #include "worker_task.h"
 
@@ -225,7 +226,7 @@ static void fetch_loop(worker *w, const atomic_bool *stop)
             continue;
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, w->sub, n, 1000, &jerr);
+        natsStatus s = engine_js_fetch(&list, w->sub, n, 1000, &jerr);
         if (s == NATS_OK)
             dispatch(w, &list, stop);
         else if (s != NATS_TIMEOUT) {
