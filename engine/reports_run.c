@@ -198,7 +198,7 @@ static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_erro
         if (!it[i].json)
             continue;
         sy_status st = apply_batch(r, &it[i], 1, err);
-        if (st == SY_DB_DOWN || st == SY_NOMEM)
+        if (sy_status_retryable(st)) /* outage or a race (SY_BUSY): nak, retry later */
             return st;
         if (st != SY_OK) {
             atomic_fetch_add(&r->invalid, 1);
@@ -219,8 +219,7 @@ static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_erro
 static sy_status apply_items(engine_reports *r, item *it, size_t n, sy_error *err)
 {
     sy_status st = apply_batch(r, it, n, err);
-    if (st == SY_DB || st == SY_INVALID || st == SY_CONFLICT || st == SY_NOT_FOUND ||
-        st == SY_INTERNAL) {
+    if (st != SY_OK && !sy_status_retryable(st)) {
         SY_LOG(r->log, SY_LOG_WARN, "report batch failed, retrying one by one", "message",
                err->message);
         st = apply_one_by_one(r, it, n, err);

@@ -50,7 +50,7 @@ static int usage(void)
 static int parse(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.starts = 51200, .signals = 10240, .batch = 256, .sessions = 2};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0)
             return usage();
@@ -68,7 +68,6 @@ static int parse(int argc, char **argv, bench_opts *o)
             o->sessions = strtoull(v, NULL, 10);
         else
             return usage();
-        i++;
     }
     return o->batch && o->sessions && o->sessions <= 16 ? 0 : usage();
 }

@@ -52,7 +52,7 @@ static int usage(void)
 static int parse(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.schedules = 100000, .sessions = 2, .batch = 2000};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v || strcmp(a, "--help") == 0)
             return usage();
@@ -66,7 +66,6 @@ static int parse(int argc, char **argv, bench_opts *o)
             o->batch = strtoull(v, NULL, 10);
         else
             return usage();
-        i++;
     }
     return o->schedules && o->batch && o->sessions && o->sessions <= 16 ? 0 : usage();
 }
