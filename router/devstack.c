@@ -8,6 +8,8 @@
 
 #include <libpq-fe.h>
 
+#include <limits.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -308,10 +310,16 @@ static sy_status start_pg(devstack *ds, sy_error *err)
 static sy_status make_dir(devstack *ds, const devstack_opts *o, sy_error *err)
 {
     if (o->dir) {
-        snprintf(ds->dir, sizeof ds->dir, "%s", o->dir);
-        if (mkdir(ds->dir, 0755) != 0 && errno != EEXIST)
+        if (mkdir(o->dir, 0755) != 0 && errno != EEXIST)
             return sy_error_set(err, SY_IO, "server_start", NULL, "could not create %s: %s",
-                                ds->dir, strerror(errno));
+                                o->dir, strerror(errno));
+        /* absolute: postgres chdirs into its data dir, so relative paths
+         * (the socket dir, the data dir) would no longer resolve */
+        char abs[PATH_MAX];
+        if (!realpath(o->dir, abs) || strlen(abs) >= sizeof ds->dir)
+            return sy_error_set(err, SY_IO, "server_start", NULL, "could not resolve %s: %s",
+                                o->dir, strerror(errno));
+        snprintf(ds->dir, sizeof ds->dir, "%s", abs);
     } else {
         const char *tmp = getenv("TMPDIR");
         snprintf(ds->dir, sizeof ds->dir, "%s/switchyard-XXXXXX", tmp && *tmp ? tmp : "/tmp");
