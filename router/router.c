@@ -145,14 +145,34 @@ static sy_status nats_fail(natsStatus s, const char *what, sy_error *err)
     return sy_error_set(err, st, "nats", NULL, "%s: %s", what, natsStatus_GetText(s));
 }
 
+/* Whether a failed connect was the server refusing our credentials: a
+ * configuration error that no retry fixes, said at once (a connection that
+ * retries would turn it into an endless "NATS unreachable"). */
+static bool credentials_refused(natsStatus s)
+{
+    const char *txt = nats_GetLastError(NULL);
+    return s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+           (txt && (strcasestr(txt, "authorization") || strcasestr(txt, "authentication")));
+}
+
 static sy_status nats_connect(router *r, sy_error *err)
 {
     natsOptions *o = router_nats_options(r->cfg, err);
     if (!o)
         return err->status;
-    natsStatus s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&r->nc, o);
+    natsStatus s = natsConnection_Connect(&r->nc, o); /* one plain attempt first */
+    if (s != NATS_OK && credentials_refused(s)) {
+        const char *txt = nats_GetLastError(NULL);
+        natsOptions_Destroy(o);
+        return sy_error_set(err, SY_CONFIG, "nats_auth", NULL,
+                            "NATS refused the configured credentials: %s",
+                            txt && *txt ? txt : natsStatus_GetText(s));
+    }
+    if (s != NATS_OK) { /* unreachable: keep trying in the background */
+        s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+        if (s == NATS_OK)
+            s = natsConnection_Connect(&r->nc, o);
+    }
     if (s == NATS_NOT_YET_CONNECTED)
         s = NATS_OK; /* connects in the background; fetches fail until then */
     if (s == NATS_OK)

@@ -159,3 +159,41 @@ TEST(token_reaches_pipelines_relay_and_report_consumer)
     free(tokfile);
     free(conninfo);
 }
+
+/* A wrong token is a configuration error, said at once: a connection that
+ * retries in the background must not turn it into "NATS unreachable". */
+TEST(wrong_token_fails_start_as_a_configuration_error)
+{
+    char store[] = "/tmp/sy-rt-auth-XXXXXX";
+    CHECK(mkdtemp(store) != NULL);
+    int port = free_port();
+    pid_t server = start_server(port, "the-right-token", store);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    char *conninfo = fixture_pg_fresh_db("rt_auth_bad");
+    char *rules = rh_write_file("rules-auth-bad.yaml", auth_rules);
+    char *tokfile = rh_write_file("auth-token-bad", "a-wrong-token");
+    router_config cfg;
+    rh_config(&cfg, "rt_auth_bad", url, conninfo, rules);
+    rh_set(&cfg.nats_token_file, tokfile);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_OFF, 2);
+    sy_error err = {0};
+    router *r = NULL;
+    CHECK(router_new(&cfg, &lg, &r, &err) == SY_OK);
+    CHECK_INT(router_start(r, &err), SY_CONFIG);
+    CHECK_MSG(strstr(err.message, "credentials") != NULL, "message: %s", err.message);
+    router_stop(r);
+    router_free(r);
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", store);
+    CHECK_INT(system(rm), 0);
+    router_config_cleanup(&cfg);
+    unlink(rules);
+    unlink(tokfile);
+    free(rules);
+    free(tokfile);
+    free(conninfo);
+}
