@@ -223,11 +223,16 @@ void sched__pg_array_str(sy_buf *b, const char *s)
         sy_buf_puts(b, "NULL");
         return;
     }
+    /* copies the runs between escapes whole: outcome bodies are long */
     sy_buf_putc(b, '"');
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sy_buf_putc(b, '\\');
-        sy_buf_putc(b, *p);
+    for (const char *p = s;;) {
+        size_t run = strcspn(p, "\"\\");
+        sy_buf_append(b, p, run);
+        p += run;
+        if (!*p)
+            break;
+        sy_buf_putc(b, '\\');
+        sy_buf_putc(b, *p++);
     }
     sy_buf_putc(b, '"');
 }

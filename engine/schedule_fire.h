@@ -22,6 +22,7 @@ typedef struct sched__row {
     int64_t next;      /* next slot, -1 = none */
     int64_t last_fire; /* -1 = never */
     char last_wid[300];
+    char tid[32];                   /* the locked row's ctid, "(block,item)" */
     bool prev_running;              /* last_wid is running (or was started this round) */
     cJSON *buffered;                /* owned array of slot ms */
     int64_t fired, skipped, missed; /* deltas of this round */

@@ -19,10 +19,16 @@
     "s.catchup_window_ms, s.jitter_ms, s.remaining_actions, "                                      \
     "(extract(epoch from s.next_fire_at) * 1000)::bigint, "                                        \
     "(extract(epoch from s.last_fire_at) * 1000)::bigint, s.last_workflow_id, s.buffered::text, "  \
-    "coalesce(w.status = 'running', false) FROM schedules s LEFT JOIN workflow_ids w ON "          \
-    "w.namespace = s.namespace AND w.workflow_id = s.last_workflow_id "
+    "coalesce((SELECT w.status = 'running' FROM workflow_ids w WHERE w.namespace = s.namespace "   \
+    "AND w.workflow_id = s.last_workflow_id), false), s.ctid::text FROM schedules s "
 
-/* Two claims, each served by its partial index (an OR of both would scan the
+/* Whether the latest firing still runs is a correlated lookup on
+ * workflow_ids' primary key, not a join: with a join the planner, trusting
+ * stale statistics (workflow_ids grows by thousands a round), chose a nested
+ * loop over every workflow ID of the namespace per claimed row, quadratic in
+ * the schedules fired (25 s for one 2000-row claim at 40k schedules).
+ *
+ * Two claims, each served by its partial index (an OR of both would scan the
  * table): due schedules in due order, then schedules holding buffered slots
  * that are not due (their blocker may have finished). */
 static const char CLAIM_DUE_SQL[] =
@@ -38,6 +44,12 @@ static const char CLAIM_BUFFERED_SQL[] =
 static const char BY_ID_SQL[] =
     ROW_COLUMNS "WHERE s.namespace = $1 AND s.schedule_id = $2 FOR UPDATE OF s";
 
+/* The claimed rows are found again by their ctid (a TID scan, no index
+ * probe and no plan choice: with a join on schedule_id the planner sometimes
+ * hashed the whole table). The rows are locked by this transaction since the
+ * claim, so their ctid cannot move; the schedule_id check and the row count
+ * check in rows_write make a mismatch fail the round rather than lose an
+ * advance (which could fire a slot twice). */
 static const char UPDATE_SQL[] =
     "UPDATE schedules s SET "
     "next_fire_at = CASE WHEN u.mv THEN to_timestamp(u.nf / 1000.0) ELSE s.next_fire_at END, "
@@ -47,9 +59,13 @@ static const char UPDATE_SQL[] =
     "skipped_count = s.skipped_count + u.sk, missed_count = s.missed_count + u.mi, "
     "remaining_actions = u.rem, updated_at = now() "
     "FROM unnest($2::text[], $3::boolean[], $4::bigint[], $5::bigint[], $6::bigint[], "
-    "$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::int[]) "
-    "AS u(id, mv, nf, du, lf, lw, bf, f, sk, mi, rem) "
-    "WHERE s.namespace = $1 AND s.schedule_id = u.id";
+    "$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::int[], $13::tid[]) "
+    "AS u(id, mv, nf, du, lf, lw, bf, f, sk, mi, rem, tid) "
+    "WHERE s.ctid = ANY($13::tid[]) AND s.ctid = u.tid AND s.namespace = $1 AND "
+    "s.schedule_id = u.id";
+
+/* Columns of UPDATE_SQL's unnest, $2 to $13. */
+#define ROW_ARRAYS 12
 
 static int64_t ms_or_none(const PGresult *res, int i, int col)
 {
@@ -72,6 +88,7 @@ static sy_status row_load(sched__round *r, const PGresult *res, int i, sched__ro
     row->next = ms_or_none(res, i, 9);
     row->last_fire = ms_or_none(res, i, 10);
     snprintf(row->last_wid, sizeof row->last_wid, "%s", PQgetvalue(res, i, 11));
+    snprintf(row->tid, sizeof row->tid, "%s", PQgetvalue(res, i, 14));
     row->buffered = cJSON_Parse(PQgetvalue(res, i, 12));
     if (!cJSON_IsArray(row->buffered)) {
         cJSON_Delete(row->buffered);
@@ -87,7 +104,7 @@ static sy_status row_load(sched__round *r, const PGresult *res, int i, sched__ro
 }
 
 /* Appends one row's changes to the update's array literals. */
-static void row_append(sy_buf a[11], const sched__row *row)
+static void row_append(sy_buf a[ROW_ARRAYS], const sched__row *row)
 {
     char nf[24], du[24], lf[24], f[24], sk[24], mi[24], rem[24];
     int64_t due =
@@ -100,28 +117,33 @@ static void row_append(sy_buf a[11], const sched__row *row)
     snprintf(mi, sizeof mi, "%lld", (long long)row->missed);
     snprintf(rem, sizeof rem, "%lld", (long long)row->remaining);
     char *buffered = cJSON_PrintUnformatted(row->buffered);
-    const char *v[11] = {row->id,
-                         row->move_next ? "t" : "f",
-                         row->next < 0 ? NULL : nf,
-                         due < 0 ? NULL : du,
-                         row->last_fire < 0 ? NULL : lf,
-                         row->last_wid[0] ? row->last_wid : NULL,
-                         buffered,
-                         f,
-                         sk,
-                         mi,
-                         row->remaining < 0 ? NULL : rem};
-    for (size_t k = 0; k < 11; k++)
+    const char *v[ROW_ARRAYS] = {row->id,
+                                 row->move_next ? "t" : "f",
+                                 row->next < 0 ? NULL : nf,
+                                 due < 0 ? NULL : du,
+                                 row->last_fire < 0 ? NULL : lf,
+                                 row->last_wid[0] ? row->last_wid : NULL,
+                                 buffered,
+                                 f,
+                                 sk,
+                                 mi,
+                                 row->remaining < 0 ? NULL : rem,
+                                 row->tid};
+    for (size_t k = 0; k < ROW_ARRAYS; k++)
         sched__pg_array_str(&a[k], v[k]);
     free(buffered);
 }
 
+static void arrays_cleanup(sy_buf a[ROW_ARRAYS])
+{
+    for (size_t k = 0; k < ROW_ARRAYS; k++)
+        sy_buf_cleanup(&a[k]);
+}
+
 static sy_status rows_write(sched__round *r, sched__row *rows, size_t n, sy_error *err)
 {
-    if (n == 0)
-        return SY_OK;
-    sy_buf a[11];
-    for (size_t k = 0; k < 11; k++) {
+    sy_buf a[ROW_ARRAYS];
+    for (size_t k = 0; k < ROW_ARRAYS; k++) {
         a[k] = (sy_buf)SY_BUF_INIT;
         sy_buf_putc(&a[k], '{');
     }
@@ -133,18 +155,23 @@ static sy_status rows_write(sched__round *r, sched__row *rows, size_t n, sy_erro
         }
     }
     if (written == 0) {
-        for (size_t k = 0; k < 11; k++)
-            sy_buf_cleanup(&a[k]);
+        arrays_cleanup(a);
         return SY_OK;
     }
-    const char *p[12] = {r->s->eng->ns};
-    for (size_t k = 0; k < 11; k++) {
+    const char *p[ROW_ARRAYS + 1] = {r->s->eng->ns};
+    for (size_t k = 0; k < ROW_ARRAYS; k++) {
         sy_buf_putc(&a[k], '}');
         p[k + 1] = a[k].data;
     }
-    sy_status st = engine__exec(r->s, UPDATE_SQL, 12, p, NULL, err);
-    for (size_t k = 0; k < 11; k++)
-        sy_buf_cleanup(&a[k]);
+    PGresult *res = NULL;
+    sy_status st = engine__exec(r->s, UPDATE_SQL, ROW_ARRAYS + 1, p, &res, err);
+    arrays_cleanup(a);
+    /* every claimed row must have moved: otherwise its slot could fire again */
+    if (st == SY_OK && strtoull(PQcmdTuples(res), NULL, 10) != written)
+        st = sy_error_set(err, SY_CONFLICT, "schedule_moved", NULL,
+                          "%s of %zu schedule rows were updated; the round is rolled back",
+                          PQcmdTuples(res), written);
+    PQclear(res);
     return st;
 }
 

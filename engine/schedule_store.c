@@ -314,9 +314,9 @@ sy_status engine_schedules_create_many(engine_session *s, const char *prefix, si
                                        const cJSON *def, int64_t now_ms, sy_error *err)
 {
     cJSON *copy = cJSON_Duplicate(def, 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(copy, "id", cJSON_CreateString(prefix));
-    if (!sy_json_get(copy, "id"))
-        cJSON_AddStringToObject(copy, "id", prefix);
+    /* (cJSON_ReplaceItem... would leak the new item when "id" is absent) */
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+    cJSON_AddStringToObject(copy, "id", prefix);
     sched__def d;
     sy_status st = sched__def_read(copy, s->eng, &d, err);
     int64_t next = -1, due = -1;

@@ -51,7 +51,7 @@ static int usage(void)
 
 static int parse(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){.schedules = 100000, .sessions = 2, .batch = 2000};
+    *o = (bench_opts){.schedules = 100000, .sessions = 2, .batch = 1000};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v || strcmp(a, "--help") == 0)
@@ -140,9 +140,17 @@ static int64_t quantile(const sample *s, size_t n, size_t total, double q)
     return n ? s[n - 1].lag_ms : 0;
 }
 
+/* The schema drop's "drop cascades to ..." NOTICE is expected: not shown. */
+static void no_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static sy_status exec_sql(const char *conninfo, const char *sql)
 {
     PGconn *c = PQconnectdb(conninfo);
+    PQsetNoticeProcessor(c, no_notices, NULL);
     PGresult *r = PQexec(c, sql);
     sy_status st = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
                        ? SY_OK
