@@ -18,6 +18,12 @@ int bench_roundtrip(int argc, char **argv); /* bench_roundtrip.c */
 int bench_ingest(int argc, char **argv);   /* bench_ingest.c */
 int bench_relay(int argc, char **argv);    /* bench_relay.c */
 
+/* Runs measure(opts, conninfo) against db when given, else against a fresh
+ * durable throwaway Postgres (devstack) that is stopped afterwards. name is
+ * for messages. Returns measure's exit code, or 69 when no server starts. */
+int bench_with_db(const char *name, const char *db,
+                  int (*measure)(const void *opts, const char *conninfo), const void *opts);
+
 /* Resident set size of this process in MiB (from /proc/self/status). */
 double bench_rss_mib(void);
 

@@ -14,7 +14,6 @@
  * own, dropped at the end. Last stdout line: one JSON object. */
 #include "bench.h"
 #include "clock.h"
-#include "devstack.h"
 #include "engine.h"
 #include "status.h"
 
@@ -212,22 +211,17 @@ static int measure(const bench_opts *o, const char *conninfo)
     return SY_EXIT_OK;
 }
 
+/* bench_with_db's callback */
+static int measure_cb(const void *opts, const char *conninfo)
+{
+    return measure(opts, conninfo);
+}
+
 int bench_engine(int argc, char **argv)
 {
     bench_opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc;
-    if (o.db)
-        return measure(&o, o.db);
-    devstack *ds = NULL;
-    devstack_opts dso = {.durable = true, .quiet = true};
-    sy_error err = {0};
-    if (devstack_start(&dso, &ds, &err) != SY_OK) {
-        fprintf(stderr, "bench engine: %s\n", err.message);
-        return SY_EXIT_UNAVAILABLE;
-    }
-    rc = measure(&o, devstack_pg_conninfo(ds));
-    devstack_stop(ds);
-    return rc;
+    return bench_with_db("engine", o.db, measure_cb, &o);
 }

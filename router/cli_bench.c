@@ -1,6 +1,7 @@
 /* cli_bench.c: `switchyard bench <what>` dispatches to router/bench_*.c. */
 #include "bench.h"
 #include "cli.h"
+#include "devstack.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -22,6 +23,23 @@ static const struct {
     {NULL, NULL},
 };
 
+
+int bench_with_db(const char *name, const char *db,
+                  int (*measure)(const void *opts, const char *conninfo), const void *opts)
+{
+    if (db)
+        return measure(opts, db);
+    devstack *ds = NULL;
+    devstack_opts dso = {.durable = true, .quiet = true};
+    sy_error err = {0};
+    if (devstack_start(&dso, &ds, &err) != SY_OK) {
+        fprintf(stderr, "bench %s: %s\n", name, err.message);
+        return SY_EXIT_UNAVAILABLE;
+    }
+    int rc = measure(opts, devstack_pg_conninfo(ds));
+    devstack_stop(ds);
+    return rc;
+}
 
 double bench_rss_mib(void)
 {
