@@ -169,8 +169,9 @@ static void drop_schema(const char *conninfo, const char *schema)
     PQfinish(c);
 }
 
-static int measure(const bench_opts *o, const char *conninfo)
+static int measure(const void *opts, const char *conninfo)
 {
+    const bench_opts *o = opts;
     char schema[64];
     snprintf(schema, sizeof schema, "sy_bench_%d", (int)getpid());
     cJSON *defs = cJSON_Parse(DEFS);
@@ -211,17 +212,11 @@ static int measure(const bench_opts *o, const char *conninfo)
     return SY_EXIT_OK;
 }
 
-/* bench_with_db's callback */
-static int measure_cb(const void *opts, const char *conninfo)
-{
-    return measure(opts, conninfo);
-}
-
 int bench_engine(int argc, char **argv)
 {
     bench_opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc;
-    return bench_with_db("engine", o.db, measure_cb, &o);
+    return bench_with_db("engine", o.db, measure, &o);
 }

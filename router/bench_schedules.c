@@ -241,8 +241,9 @@ static void report(const bench_opts *o, worker *w, double seconds)
     free(all);
 }
 
-static int measure(const bench_opts *o, const char *conninfo)
+static int measure(const void *opts, const char *conninfo)
 {
+    const bench_opts *o = opts;
     char schema[64], sql[128];
     snprintf(schema, sizeof schema, "sy_bench_sched_%d", (int)getpid());
     cJSON *defs = cJSON_Parse(DEFS);
@@ -278,17 +279,11 @@ static int measure(const bench_opts *o, const char *conninfo)
     return SY_EXIT_OK;
 }
 
-/* bench_with_db's callback */
-static int measure_cb(const void *opts, const char *conninfo)
-{
-    return measure(opts, conninfo);
-}
-
 int bench_schedules(int argc, char **argv)
 {
     bench_opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc;
-    return bench_with_db("schedules", o.db, measure_cb, &o);
+    return bench_with_db("schedules", o.db, measure, &o);
 }

@@ -16,17 +16,8 @@ TEST(fetch_never_exceeds_its_batch_with_late_deliveries_queued)
 {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    CHECK_INT(natsConnection_ConnectTo(&nc, fixture_nats_url()), NATS_OK);
-    CHECK_INT(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "JSFETCH";
-    const char *subjects[] = {"jsfetch.>"};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_MemoryStorage;
+    fixture_js_stream("JSFETCH", "jsfetch.>", &nc, &js);
     jsErrCode jerr = 0;
-    CHECK_INT(js_AddStream(NULL, js, &cfg, NULL, &jerr), NATS_OK);
     char *body = calloc(1, MSG_SIZE);
     for (int i = 0; i < NMSG; i++)
         CHECK_INT(js_PublishAsync(js, "jsfetch.x", body, MSG_SIZE, NULL), NATS_OK);

@@ -11,19 +11,8 @@ TEST(jetstream_publish_and_read_back)
 {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    CHECK_INT(natsConnection_ConnectTo(&nc, fixture_nats_url()), NATS_OK);
-    CHECK_INT(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "SMOKE";
-    const char *subjects[] = {"smoke.>"};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_MemoryStorage;
+    fixture_js_stream("SMOKE", "smoke.>", &nc, &js);
     jsErrCode jerr = 0;
-    jsStreamInfo *si = NULL;
-    CHECK_INT(js_AddStream(&si, js, &cfg, NULL, &jerr), NATS_OK);
-    jsStreamInfo_Destroy(si);
     jsPubAck *pa = NULL;
     CHECK_INT(js_Publish(&pa, js, "smoke.hello", "round trip", 10, NULL, &jerr), NATS_OK);
     CHECK(pa != NULL);

@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <libpq-fe.h>
+#include <nats/nats.h>
 
 static const char *need_env(const char *name)
 {
@@ -18,6 +19,23 @@ static const char *need_env(const char *name)
 const char *fixture_nats_url(void)
 {
     return need_env("SY_TEST_NATS_URL");
+}
+
+void fixture_js_stream(const char *name, const char *subject, natsConnection **nc, jsCtx **js)
+{
+    if (natsConnection_ConnectTo(nc, fixture_nats_url()) != NATS_OK ||
+        natsConnection_JetStream(js, *nc, NULL) != NATS_OK)
+        sy_test__fail(__FILE__, __LINE__, "could not connect to %s", fixture_nats_url());
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    const char *subjects[] = {subject};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_MemoryStorage;
+    jsErrCode jerr = 0;
+    if (js_AddStream(NULL, *js, &cfg, NULL, &jerr) != NATS_OK)
+        sy_test__fail(__FILE__, __LINE__, "could not create stream %s (%d)", name, (int)jerr);
 }
 
 const char *fixture_pg_admin(void)

@@ -10,6 +10,13 @@
 /* nats://127.0.0.1:PORT; fails the test when not under testenv. Borrowed. */
 const char *fixture_nats_url(void);
 
+/* Connects to the test nats-server and creates memory stream 'name' over
+ * 'subject'. *nc and *js are owned by the caller (jsCtx_Destroy,
+ * natsConnection_Destroy). Fails the test on error. */
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+void fixture_js_stream(const char *name, const char *subject, natsConnection **nc, jsCtx **js);
+
 /* Conninfo of the cluster's "postgres" database. Borrowed. */
 const char *fixture_pg_admin(void);
 
