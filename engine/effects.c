@@ -1,7 +1,6 @@
 /* effects.c: what a new history event causes besides itself: its outcome
  * event in the outbox (DESIGN.md section 5, docs/outcome-events.md), the
- * task row of a task event and the timers it arms. Also the helpers that
- * teammates use to write outbox rows and history events directly. */
+ * task row of a task event and the timers it arms. */
 #include "engine_int.h"
 #include "ws.h"
 
@@ -131,7 +130,7 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
         copy_members(body, data, wf_keys, sizeof wf_keys / sizeof *wf_keys);
     }
     sy_buf_append(body, "}}", 2);
-    engine__ws_outbox(ws, event_id, run->run_id, subject, body->data);
+    engine__ws_outbox(ws, event_id, subject, body->data);
 }
 
 /* An emit step publishes a domain event of its own type, on its subject or
@@ -148,7 +147,7 @@ static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
     engine__outcome_body(&body, event_id, engine__str(data, "type"), ws->now, run->workflow_id, trace,
                          JGET(data, "payload"));
-    engine__ws_outbox(ws, event_id, run->run_id, subject, body.data);
+    engine__ws_outbox(ws, event_id, subject, body.data);
     sy_buf_cleanup(&body);
 }
 
@@ -216,77 +215,4 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
         cJSON_AddStringToObject(d, "step", engine__str(data, "step"));
         engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);
     }
-}
-
-/* ---- direct helpers for teammates (engine_int.h) -------------------------------------- */
-
-sy_status engine__outbox_insert(engine_session *s, const char *event_id, const char *run_id,
-                                const char *subject, const char *body, sy_error *err)
-{
-    const char *p[] = {event_id, run_id, subject, body};
-    sy_status st = engine__exec(s,
-                                "INSERT INTO outbox (event_id, run_id, subject, body) "
-                                "VALUES ($1, $2::uuid, $3, $4)",
-                                4, p, NULL, err);
-    if (st == SY_OK)
-        st = engine__exec(s, "SELECT pg_notify('switchyard_outbox', '')", 0, NULL, NULL, err);
-    return st;
-}
-
-sy_status engine__history_append(engine_session *s, const char *run_id, const char *type,
-                                 const cJSON *data, int64_t *seq_out, sy_error *err)
-{
-    const char *p[] = {run_id};
-    PGresult *r = NULL;
-    /* the workflow's lock first, as every batch takes it: appends and
-     * batches on one run are serialised */
-    sy_status st = engine__exec(s,
-                                "SELECT 1 FROM workflow_ids w JOIN runs r ON r.namespace = "
-                                "w.namespace AND r.workflow_id = w.workflow_id WHERE r.run_id = "
-                                "$1::uuid FOR UPDATE OF w",
-                                1, p, NULL, err);
-    if (st == SY_OK)
-        st = engine__exec(s,
-                                "UPDATE runs SET next_seq = next_seq + 1, updated_at = now() "
-                                "WHERE run_id = $1::uuid RETURNING next_seq - 1, workflow_id, "
-                                "workflow_type, trace_id, task_queue, causation_id",
-                                1, p, &r, err);
-    if (st != SY_OK)
-        return st;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return sy_error_set(err, SY_NOT_FOUND, "unknown_run", NULL, "no run %s", run_id);
-    }
-    engine__run run = {0};
-    int64_t seq = atoll(PQgetvalue(r, 0, 0));
-    snprintf(run.run_id, sizeof run.run_id, "%s", run_id);
-    snprintf(run.workflow_id, sizeof run.workflow_id, "%s", PQgetvalue(r, 0, 1));
-    snprintf(run.type, sizeof run.type, "%s", PQgetvalue(r, 0, 2));
-    snprintf(run.trace_id, sizeof run.trace_id, "%s", PQgetvalue(r, 0, 3));
-    snprintf(run.task_queue, sizeof run.task_queue, "%s", PQgetvalue(r, 0, 4));
-    run.causation_id = PQgetisnull(r, 0, 5) ? NULL : strdup(PQgetvalue(r, 0, 5));
-    run.state = engine__state_new(run.workflow_id, run.run_id, run.type);
-    PQclear(r);
-    engine__ws *ws = engine__ws_new(s, engine__now(s->eng));
-    sy_buf h = SY_BUF_INIT;
-    engine__json_val(&h, data);
-    char seqs[24];
-    snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
-    const char *hp[] = {run_id, seqs, type, h.data};
-    st = engine__exec(s,
-                      "INSERT INTO history (run_id, seq, type, data, created_at) "
-                      "VALUES ($1::uuid, $2, $3, $4::json, now())",
-                      4, hp, NULL, err);
-    sy_buf_cleanup(&h);
-    if (st == SY_OK) {
-        outcome(ws, &run, seq, type, data);
-        if (ws->nout) /* the outbox row built by outcome(), written by the flush */
-            st = engine__ws_flush(ws, err);
-    }
-    engine__ws_free(ws);
-    free(run.causation_id);
-    cJSON_Delete(run.state);
-    if (seq_out)
-        *seq_out = seq;
-    return st;
 }

@@ -378,7 +378,7 @@ sy_status engine_migrate(const engine *eng, const char *conninfo, int *applied, 
 /* ---- helpers ------------------------------------------------------------------------ */
 
 /* Lower-case hex of n bytes into out (2n chars and a NUL). */
-static void hex_encode(const unsigned char *in, size_t n, char *out)
+void engine__hex(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -388,12 +388,10 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-static void random_hex(char *out, size_t nbytes)
+void engine__random(unsigned char *out, size_t n)
 {
-    unsigned char raw[32];
-    if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
-        randombytes_buf(raw, nbytes);
-    hex_encode(raw, nbytes, out);
+    if (getrandom(out, n, 0) != (ssize_t)n)
+        randombytes_buf(out, n);
 }
 
 uint64_t engine__hash(const char *s)
@@ -407,32 +405,47 @@ uint64_t engine__hash(const char *s)
 /* A UUIDv7: 48 bits of Unix milliseconds, then random bits. Time-ordered
  * run ids keep the btrees keyed by them (runs, history, tasks) appending at
  * their right edge instead of touching random pages. */
+void engine__uuid7(const unsigned char rnd[16], int64_t ms, char out[37])
+{
+    unsigned char b[16];
+    memcpy(b, rnd, 16);
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f)); /* version 7 */
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* RFC 4122 variant */
+    char h[33];
+    engine__hex(b, 16, h);
+    static const int group[] = {8, 4, 4, 4, 12};
+    const char *src = h;
+    for (int g = 0; g < 5; g++) {
+        memcpy(out, src, (size_t)group[g]);
+        out += group[g];
+        src += group[g];
+        *out++ = g < 4 ? '-' : 0;
+    }
+}
+
 void engine__uuid(char out[37])
 {
-    char h[33];
-    random_hex(h, 16);
+    unsigned char raw[16];
+    engine__random(raw, sizeof raw);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    char t[13];
-    snprintf(t, sizeof t, "%012llx", (unsigned long long)(ms & 0xffffffffffffULL));
-    memcpy(h, t, 12);
-    h[12] = '7';
-    h[16] = "89ab"[h[16] % 4];
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+    engine__uuid7(raw, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out);
 }
 
 void engine__trace_id(char out[33])
 {
-    random_hex(out, 16);
-    out[32] = 0;
+    unsigned char raw[16];
+    engine__random(raw, sizeof raw);
+    engine__hex(raw, sizeof raw, out);
 }
 
 void engine__sha256_hex(const char *data, size_t len, char out[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)data, len);
-    hex_encode(h, sizeof h, out);
+    engine__hex(h, sizeof h, out);
 }
 
 void engine__rfc3339(int64_t ms, char out[32])

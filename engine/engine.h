@@ -237,7 +237,7 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
 sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
                          int64_t after_seq, size_t limit, cJSON **out, sy_error *err) SY_MUST_USE;
 
-/* The outbox backlog: *rows unpublished outbox rows, *oldest_age_ms the age
+/* The outbox backlog: *rows unpublished outbox messages, *oldest_age_ms the age
  * of the oldest one against now_ms (0 when empty). Needs no transaction. */
 sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
                                 int64_t *oldest_age_ms, sy_error *err) SY_MUST_USE;
@@ -324,7 +324,7 @@ typedef void *(*engine_nats_options_fn)(void *arg, sy_error *err);
 typedef struct engine_relay_opts {
     const char *conninfo;      /* Postgres; borrowed during engine_relay_new */
     const char *nats_url;      /* borrowed during engine_relay_new */
-    size_t batch;              /* rows per round; 0: 512 */
+    size_t batch;              /* messages per round (whole pages); 0: 2048 */
     int64_t ack_timeout_ms;    /* wait for PubAcks per round; 0: 5000 */
     int64_t poll_ms;           /* polling fallback when idle; 0: 200 */
     engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
@@ -334,8 +334,9 @@ typedef struct engine_relay_opts {
 /* Connects to both (NATS reconnects forever). SY_OK: *out owned. */
 sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine_relay **out,
                            sy_error *err) SY_MUST_USE;
-/* One round: publishes up to batch rows in outbox order, deletes those whose
- * PubAck arrived. Only one relay publishes at a time (advisory lock); others
+/* One round: publishes about batch messages (whole pages) in outbox order,
+ * deletes the pages whose PubAcks all arrived; *published counts their
+ * messages. Only one relay publishes at a time (advisory lock); others
  * return SY_OK with *published 0. */
 sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err) SY_MUST_USE;
 /* Loops run_once until *stop becomes true (checked at least every poll_ms),

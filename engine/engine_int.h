@@ -4,9 +4,6 @@
  *
  * What a teammate may use:
  *   engine__conn              the session's libpq connection (borrowed)
- *   engine__outbox_insert     write one outbox row in the session's transaction
- *   engine__history_append    append one event to a run's history (and its
- *                             outcome event to the outbox) in the transaction
  *   engine__outcome_body      build the JSON envelope of an outcome event
  *   engine_start (engine.h)   start a workflow inside the caller's transaction
  * Everything else here is for the engine's own files only. */
@@ -24,21 +21,6 @@
 /* The session's connection (borrowed, valid until engine_session_close).
  * Its search_path is the engine's schema, so unqualified table names work. */
 PGconn *engine__conn(engine_session *s);
-
-/* Inserts one outbox row in the session's open transaction. event_id is the
- * Nats-Msg-Id; run_id may be NULL (events not tied to a run, e.g. schedule
- * firings); body is the complete message (usually engine__outcome_body's).
- * All borrowed. The relay publishes it after commit. */
-sy_status engine__outbox_insert(engine_session *s, const char *event_id, const char *run_id,
-                                const char *subject, const char *body, sy_error *err) SY_MUST_USE;
-
-/* Appends an event of 'type' (e.g. "workflow.signaled") with 'data' (a JSON
- * object, borrowed) to the history of run_id, taking the next seq under the
- * run's row lock; *seq_out (may be NULL) receives it. If the type maps to an
- * outcome event (docs/outcome-events.md), its outbox row is written too.
- * Does not advance the interpreter: use the public API for that. */
-sy_status engine__history_append(engine_session *s, const char *run_id, const char *type,
-                                 const cJSON *data, int64_t *seq_out, sy_error *err) SY_MUST_USE;
 
 /* Builds an outcome envelope into b (appended): {"event_id","type","source":
  * "switchyard","occurred_at","subject","trace_id","schema_version":1,
@@ -121,6 +103,10 @@ sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine_
 /* FNV-1a of a NUL-terminated string, for the small hash tables of a batch. */
 uint64_t engine__hash(const char *s);
 
+void engine__hex(const unsigned char *in, size_t n, char *out); /* 2n chars + NUL */
+void engine__random(unsigned char *out, size_t n);             /* getrandom */
+/* A UUIDv7 of 16 random bytes and a time; engine__uuid draws both itself. */
+void engine__uuid7(const unsigned char rnd[16], int64_t ms, char out[37]);
 void engine__uuid(char out[37]);
 void engine__trace_id(char out[33]);
 void engine__sha256_hex(const char *data, size_t len, char out[65]);

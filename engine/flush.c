@@ -1,10 +1,12 @@
 /* flush.c: writes a batch's write set (ws.h) with ONE statement. The bulk
- * tables (workflow_ids, runs, history, tasks, outbox) travel as binary
+ * tables (workflow_ids, runs, history, tasks) travel as binary
  * Postgres arrays, one per column, expanded by unnest(): nothing is quoted
  * on our side or parsed on the server's. The rare ones (definitions,
  * timers, dead letters) travel as JSON arrays (json_to_recordset). Rows are
  * unique per key within the statement (a statement may not touch a row
- * twice): runs and tasks are kept in their latest version by the write set. */
+ * twice): runs and tasks are kept in their latest version by the write set.
+ * The batch's outcome events are ONE outbox page (002_outbox_pages.sql):
+ * its three arrays are the parameters themselves, nothing to unnest. */
 #include "engine_int.h"
 #include "ws.h"
 
@@ -58,7 +60,7 @@ static const int COL_OID[NCOLS] = {
 
 /* $1 defs, $2 timers, $3 dead letters (json); $4, $5 notify flags; $6 now
  * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
- * then history $44-$47 and outbox $48-$51; $52-$57 whether there are
+ * then history $44-$47 and the outbox page $48-$50; $51-$56 whether there are
  * rows for each of the six CTEs below that split new rows from existing
  * ones (a constant false skips the scan of its arrays altogether).
  *
@@ -75,18 +77,18 @@ static const char *const FLUSH_SQL[] = {
     " SELECT hash, type, body FROM json_to_recordset($1::json) AS x(hash text, type text, body jsonb)"
     " ON CONFLICT DO NOTHING),",
     "w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
-    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $52::bool AND NOT ex),",
+    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $51::bool AND NOT ex),",
     "wu AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
-    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $53::bool AND ex"
+    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $52::bool AND ex"
     " ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
     " status = EXCLUDED.status, closed_at = EXCLUDED.closed_at),",
-    "r AS (" RUNS_INSERT " WHERE $54::bool AND nw),",
-    "ru AS (" RUNS_INSERT " WHERE $55::bool AND NOT nw"
+    "r AS (" RUNS_INSERT " WHERE $53::bool AND nw),",
+    "ru AS (" RUNS_INSERT " WHERE $54::bool AND NOT nw"
     " ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,"
     " error = EXCLUDED.error, cancel_requested = EXCLUDED.cancel_requested,"
     " next_seq = EXCLUDED.next_seq, closed_at = EXCLUDED.closed_at, updated_at = EXCLUDED.updated_at),",
-    "t AS (" TASKS_INSERT " WHERE $56::bool AND nw),",
-    "tu AS (" TASKS_INSERT " WHERE $57::bool AND NOT nw"
+    "t AS (" TASKS_INSERT " WHERE $55::bool AND nw),",
+    "tu AS (" TASKS_INSERT " WHERE $56::bool AND NOT nw"
     " ON CONFLICT (task_id) DO UPDATE SET attempt = EXCLUDED.attempt, status = EXCLUDED.status,"
     " result = EXCLUDED.result, error = EXCLUDED.error,"
     " scheduled_at = CASE WHEN EXCLUDED.attempt <> tasks.attempt THEN EXCLUDED.scheduled_at"
@@ -98,9 +100,8 @@ static const char *const FLUSH_SQL[] = {
     "h AS (INSERT INTO history (run_id, seq, type, data, created_at)"
     " SELECT r, s, t, d::json, $6::timestamptz FROM unnest($44::uuid[], $45::int4[], $46::text[],"
     " $47::text[]) AS x(r, s, t, d)),",
-    "o AS (INSERT INTO outbox (event_id, run_id, subject, body)"
-    " SELECT e, r, j, b FROM unnest($48::text[], $49::uuid[], $50::text[], $51::text[])"
-    " WITH ORDINALITY AS x(e, r, j, b, n) ORDER BY n),",
+    "o AS (INSERT INTO outbox (event_ids, subjects, bodies, n)"
+    " SELECT $48::text[], $49::text[], $50::text[], cardinality($48::text[]) WHERE $5::bool),",
     "tm AS (INSERT INTO timers (timer_id, run_id, fire_at, kind, data)"
     " SELECT id, r, to_timestamp(f / 1000.0), k, d FROM json_to_recordset($2::json)"
     " AS x(id text, r uuid, f float8, k text, d json)"
@@ -114,7 +115,7 @@ static const char *const FLUSH_SQL[] = {
     NULL,
 };
 
-#define NPARAMS (7 + NCOLS + 8 + 6)
+#define NPARAMS (7 + NCOLS + 7 + 6)
 
 static void run_columns(engine__ws *ws, engine__barr *c, bool *any)
 {
@@ -223,8 +224,8 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
     return st;
 }
 
-_Static_assert(NCOLS <= ENGINE__WS_COLS && NCOLS + 8 <= ENGINE__WS_PARAMS,
-               "the write set has room for every column");
+_Static_assert(NCOLS <= ENGINE__WS_COLS && NCOLS + 7 < ENGINE__WS_PARAMS,
+               "the write set has room for every column (and batch.c's keys parameter, the last)");
 
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
 {
@@ -245,16 +246,16 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
     int len[NPARAMS] = {0}, fmt[NPARAMS] = {0};
     len[5] = 8;
     fmt[5] = 1;
-    const engine__barr *tail[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
-                                  &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
-    for (int i = 0; i < NCOLS + 8; i++) {
+    const engine__barr *tail[] = {&ws->h_run,   &ws->h_seq,     &ws->h_type, &ws->h_data,
+                                  &ws->o_event, &ws->o_subject, &ws->o_body};
+    for (int i = 0; i < NCOLS + 7; i++) {
         const engine__barr *arr = i < NCOLS ? &c[i] : tail[i - NCOLS];
         p[7 + i] = engine__barr_finish_into(arr, &ws->params[i]);
         len[7 + i] = (int)ws->params[i].len;
         fmt[7 + i] = 1; /* binary */
     }
     for (int i = 0; i < 6; i++)
-        p[7 + NCOLS + 8 + i] = any[i] ? "true" : "false";
+        p[7 + NCOLS + 7 + i] = any[i] ? "true" : "false";
     sy_status st = exec_flush(ws, p, len, fmt, err);
     for (int i = 0; i < 3; i++)
         free(p[i]);

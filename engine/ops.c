@@ -106,7 +106,9 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     engine__run *prev = engine__ws_find(ws, st->wid);
     engine__run *run = calloc(1, sizeof *run);
     snprintf(run->workflow_id, sizeof run->workflow_id, "%s", st->wid);
-    engine__uuid(run->run_id);
+    unsigned char rnd[32];
+    engine__ws_random(ws, rnd, sizeof rnd);
+    engine__uuid7(rnd, ws->now, run->run_id);
     snprintf(run->type, sizeof run->type, "%s", st->type);
     snprintf(run->def_hash, sizeof run->def_hash, "%s", def->hash);
     snprintf(run->status, sizeof run->status, "running");
@@ -115,7 +117,7 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     if (st->trace_id)
         snprintf(run->trace_id, sizeof run->trace_id, "%s", st->trace_id);
     else
-        engine__trace_id(run->trace_id);
+        engine__hex(rnd + 16, 16, run->trace_id);
     run->causation_id = st->event_id ? strdup(st->event_id) : op->event_id ? strdup(op->event_id) : NULL;
     run->def = def;
     run->next_seq = 1;

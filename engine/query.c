@@ -234,8 +234,9 @@ sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *e
     return st;
 }
 
-/* The count is exact (a scan of the small table the relay keeps emptying);
- * the oldest row is the lowest id, found through the primary key. */
+/* The count of messages is exact (a scan of the page counts of the small
+ * table the relay keeps emptying; the arrays are not read); the oldest page
+ * is the lowest id, found through the primary key. */
 sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
                                 int64_t *oldest_age_ms, sy_error *err)
 {
@@ -247,7 +248,7 @@ sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *row
     PGresult *r = NULL;
     sy_status st = engine__exec(
         s,
-        "SELECT (SELECT count(*) FROM outbox), COALESCE((SELECT GREATEST(0, $1::bigint -"
+        "SELECT (SELECT coalesce(sum(n), 0) FROM outbox), COALESCE((SELECT GREATEST(0, $1::bigint -"
         " (extract(epoch FROM created_at) * 1000)::bigint) FROM outbox ORDER BY id LIMIT 1), 0)",
         1, p, &r, err);
     if (st == SY_OK && PQntuples(r) == 1) {

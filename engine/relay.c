@@ -1,20 +1,21 @@
-/* relay.c: the outbox relay. Publishes outbox rows to JetStream in id order
- * with Nats-Msg-Id = event_id (the stream's duplicate window drops a
- * re-publish), using nats.c's async publish: every message's PubAck (or
- * error) comes back through the ack handler on a nats.c thread, and a row
- * is deleted only after its PubAck arrived. Without a handler a failed async
- * publish would look successful.
+/* relay.c: the outbox relay. Publishes outbox messages to JetStream in
+ * order (pages by id, messages by position in their page; see
+ * 002_outbox_pages.sql) with Nats-Msg-Id = event_id (the stream's duplicate
+ * window drops a re-publish), using nats.c's async publish: every message's
+ * PubAck (or error) comes back through the ack handler on a nats.c thread,
+ * and a page is deleted only after the PubAcks of all its messages arrived.
+ * Without a handler a failed async publish would look successful.
  *
  * One relay publishes at a time (a transaction-scoped advisory lock), so
- * the stream receives each workflow's events in outbox order. A row whose
- * publish failed stays and is retried next round; a NATS outage just
- * leaves rows in the table (the connection reconnects forever), a Postgres
+ * the stream receives each workflow's events in outbox order. A page with
+ * a failed publish stays and is retried next round; a NATS outage just
+ * leaves pages in the table (the connection reconnects forever), a Postgres
  * outage makes the loop reconnect. Crash between PubAck and delete: the
- * row is published again and deduplicated by its Nats-Msg-Id; that is also
- * why the delete may commit with synchronous_commit off (a round does not
- * wait for the WAL flush). PubAcks are matched to the round's rows through
- * a hash table of their event_ids, and the NATS options come from the
- * caller's engine_nats_options_fn when given (credentials, TLS). */
+ * page is published again and deduplicated by its Nats-Msg-Ids; that is
+ * also why the delete may commit with synchronous_commit off (a round does
+ * not wait for the WAL flush). PubAcks are matched to the round's messages
+ * through a hash table of their event_ids, and the NATS options come from
+ * the caller's engine_nats_options_fn when given (credentials, TLS). */
 #include "engine_int.h"
 #include "reports_int.h"
 
@@ -190,7 +191,7 @@ sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine
     r->eng = eng;
     r->o = *o;
     r->o.conninfo = r->o.nats_url = NULL;
-    r->o.batch = o->batch ? o->batch : 512;
+    r->o.batch = o->batch ? o->batch : 2048;
     r->o.ack_timeout_ms = o->ack_timeout_ms ? o->ack_timeout_ms : 5000;
     r->o.poll_ms = o->poll_ms ? o->poll_ms : 200;
     r->conninfo = strdup(o->conninfo ? o->conninfo : "");
@@ -261,25 +262,47 @@ static int publish_rows(engine_relay *r, PGresult *res)
     return sent;
 }
 
-/* Ids of the rows whose PubAck arrived, as a Postgres array literal. */
-static size_t acked_ids(engine_relay *r, int sent, sy_buf *ids)
+/* Ids of the pages all of whose messages were sent and acked, as a
+ * Postgres array literal. A round's rows are its pages' messages in order
+ * (column 0 the page id); a page with one message unacked stays whole and
+ * is re-published next round (JetStream drops the acked ones as
+ * duplicates by their Nats-Msg-Id). */
+static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
 {
     size_t n = 0;
+    *msgs = 0;
     pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < sent && i < r->cur.n; i++) {
-        if (!r->cur.acked[i])
-            continue;
-        sy_buf_puts(ids, n ? "," : "{");
-        sy_buf_puts(ids, PQgetvalue(r->cur.res, i, 0));
-        n++;
+    const PGresult *res = r->cur.res;
+    for (int i = 0; i < r->cur.n;) {
+        const char *page = PQgetvalue(res, i, 0);
+        bool whole = true;
+        int j = i;
+        for (; j < r->cur.n && strcmp(PQgetvalue(res, j, 0), page) == 0; j++)
+            whole = whole && j < sent && r->cur.acked[j];
+        if (whole) {
+            sy_buf_puts(ids, n ? "," : "{");
+            sy_buf_puts(ids, page);
+            n++;
+            *msgs += (size_t)(j - i);
+        }
+        i = j;
     }
     pthread_mutex_unlock(&r->mu);
     sy_buf_puts(ids, n ? "}" : "{}");
     return n;
 }
 
+/* The round's messages: the oldest pages (at most 256) up to the one that
+ * reaches 'batch' messages, unnested in order; one result row per message:
+ * page id, event_id, subject, body. */
+#define ROUND_SQL                                                                                  \
+    "SELECT o.id, x.e, x.s, x.b FROM (SELECT id, n, event_ids, subjects, bodies,"                 \
+    " sum(n) OVER (ORDER BY id) - n AS before FROM outbox ORDER BY id LIMIT 256) o"                \
+    " CROSS JOIN LATERAL unnest(o.event_ids, o.subjects, o.bodies) WITH ORDINALITY AS x(e, s, b, k)" \
+    " WHERE o.before < $1 ORDER BY o.id, x.k"
+
 /* One round under the relay lock: select, publish all, wait for the
- * PubAcks, delete the acked rows. The delete commits without waiting for
+ * PubAcks, delete the pages whose messages were all acked. The delete commits without waiting for
  * the WAL flush (synchronous_commit off, this transaction only): a delete
  * lost in a crash only re-publishes rows that JetStream drops as duplicates
  * (Nats-Msg-Id), while a round no longer waits for an fsync. */
@@ -289,8 +312,7 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
     snprintf(lim, sizeof lim, "%zu", r->o.batch);
     const char *p[] = {lim};
     PGresult *res = NULL;
-    sy_status st = engine__exec(r->s, "SELECT id, event_id, subject, body FROM outbox ORDER BY id LIMIT $1",
-                                1, p, &res, err);
+    sy_status st = engine__exec(r->s, ROUND_SQL, 1, p, &res, err);
     if (st != SY_OK || PQntuples(res) == 0) {
         PQclear(res);
         return st;
@@ -306,15 +328,15 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
             natsMsgList_Destroy(&pending); /* unacked: their rows stay */
     }
     sy_buf ids = SY_BUF_INIT;
-    size_t n = acked_ids(r, sent, &ids);
+    size_t msgs = 0, pages = acked_pages(r, sent, &ids, &msgs);
     round_end(r);
     const char *dp[] = {ids.data};
-    if (n)
+    if (pages)
         st = engine__exec(r->s, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
-    if (n && st == SY_OK)
+    if (pages && st == SY_OK)
         st = engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
     sy_buf_cleanup(&ids);
-    *published = st == SY_OK ? n : 0;
+    *published = st == SY_OK ? msgs : 0;
     return st;
 }
 

@@ -2,7 +2,7 @@
  * workflow, skip it, or buffer it, per the overlap policy; and the round
  * that collects those effects and writes them in the caller's transaction
  * (starts through an engine_batch or engine_start, the fired/skipped outcome
- * events as one multi-row outbox insert, the schedule rows as one multi-row
+ * events as one outbox page, the schedule rows as one multi-row
  * update). schedule_run.c claims rows and drives rounds. */
 #include "schedule_fire.h"
 
@@ -33,7 +33,6 @@ void sched__round_cleanup(sched__round *r)
     free(r->pending);
     engine_batch_free(r->b);
     sy_buf_cleanup(&r->ob_ids);
-    sy_buf_cleanup(&r->ob_runs);
     sy_buf_cleanup(&r->ob_subjects);
     sy_buf_cleanup(&r->ob_bodies);
     sched__tzcache_cleanup(&r->tzs);
@@ -41,15 +40,14 @@ void sched__round_cleanup(sched__round *r)
 
 /* ---- outcome events --------------------------------------------------------- */
 
-static void outbox_add(sched__round *r, const char *event_id, const char *run_id,
-                       const char *subject, const char *body)
+static void outbox_add(sched__round *r, const char *event_id, const char *subject,
+                       const char *body)
 {
-    sy_buf *bufs[] = {&r->ob_ids, &r->ob_runs, &r->ob_subjects, &r->ob_bodies};
-    for (size_t i = 0; i < 4; i++)
+    sy_buf *bufs[] = {&r->ob_ids, &r->ob_subjects, &r->ob_bodies};
+    for (size_t i = 0; i < 3; i++)
         if (bufs[i]->len == 0)
             sy_buf_putc(bufs[i], '{');
     sched__pg_array_str(&r->ob_ids, event_id);
-    sched__pg_array_str(&r->ob_runs, run_id && *run_id ? run_id : NULL);
     sched__pg_array_str(&r->ob_subjects, subject);
     sched__pg_array_str(&r->ob_bodies, body);
     r->nob++;
@@ -57,7 +55,7 @@ static void outbox_add(sched__round *r, const char *event_id, const char *run_id
 
 /* One switchyard.schedule.<verb> event for slot sf of row. payload taken. */
 static void emit(sched__round *r, const sched__row *row, const char *verb, int64_t sf,
-                 const char *trace, const char *run_id, cJSON *payload)
+                 const char *trace, cJSON *payload)
 {
     char sfs[SY_RFC3339_MAX], wid[300], event_id[512], subject[400], type[64];
     sy_format_rfc3339_utc(sf, sfs, sizeof sfs);
@@ -76,7 +74,7 @@ static void emit(sched__round *r, const sched__row *row, const char *verb, int64
     }
     sy_buf body = SY_BUF_INIT;
     engine__outcome_body(&body, event_id, type, r->now, row->id, trace, payload);
-    outbox_add(r, event_id, run_id, subject, sy_buf_str(&body));
+    outbox_add(r, event_id, subject, sy_buf_str(&body));
     sy_buf_cleanup(&body);
     cJSON_Delete(payload);
 }
@@ -87,7 +85,7 @@ static void emit_fired(sched__round *r, const sched__row *row, int64_t sf, const
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "run_id", run_id);
     cJSON_AddStringToObject(p, "trigger", kind);
-    emit(r, row, "fired", sf, trace, run_id, p);
+    emit(r, row, "fired", sf, trace, p);
 }
 
 void sched__skip(sched__round *r, sched__row *row, int64_t sf, const char *reason, int64_t count)
@@ -97,7 +95,7 @@ void sched__skip(sched__round *r, sched__row *row, int64_t sf, const char *reaso
     cJSON_AddNumberToObject(p, "count", (double)count);
     if (row->last_wid[0])
         cJSON_AddStringToObject(p, "running_workflow_id", row->last_wid);
-    emit(r, row, "skipped", sf, NULL, NULL, p);
+    emit(r, row, "skipped", sf, NULL, p);
     if (strcmp(reason, "catchup_window") == 0) {
         row->missed += count;
         r->missed += (size_t)count;
@@ -282,17 +280,17 @@ sy_status sched__write_outbox(sched__round *r, sy_error *err)
 {
     if (r->nob == 0)
         return SY_OK;
-    sy_buf *bufs[] = {&r->ob_ids, &r->ob_runs, &r->ob_subjects, &r->ob_bodies};
-    for (size_t i = 0; i < 4; i++)
+    sy_buf *bufs[] = {&r->ob_ids, &r->ob_subjects, &r->ob_bodies};
+    for (size_t i = 0; i < 3; i++)
         sy_buf_putc(bufs[i], '}');
-    const char *p[] = {r->ob_ids.data, r->ob_runs.data, r->ob_subjects.data, r->ob_bodies.data};
+    const char *p[] = {r->ob_ids.data, r->ob_subjects.data, r->ob_bodies.data};
     sy_status st = engine__exec(r->s,
-                                "INSERT INTO outbox (event_id, run_id, subject, body) SELECT * "
-                                "FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[])",
-                                4, p, NULL, err);
+                                "INSERT INTO outbox (event_ids, subjects, bodies, n) "
+                                "VALUES ($1::text[], $2::text[], $3::text[], cardinality($1::text[]))",
+                                3, p, NULL, err);
     if (st == SY_OK)
         st = engine__exec(r->s, "SELECT pg_notify('switchyard_outbox', '')", 0, NULL, NULL, err);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 3; i++)
         sy_buf_reset(bufs[i]);
     r->nob = 0;
     return st;

@@ -44,7 +44,7 @@ typedef struct sched__round {
     engine_batch *b; /* NULL: single calls */
     sched__pending *pending;
     size_t npending, cappending;
-    sy_buf ob_ids, ob_runs, ob_subjects, ob_bodies; /* Postgres array literals */
+    sy_buf ob_ids, ob_subjects, ob_bodies; /* the round's outbox page, array literals */
     size_t nob;
     sched__tzcache tzs;
     size_t started, skipped, buffered, missed, already;

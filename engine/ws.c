@@ -326,7 +326,7 @@ engine__ws *engine__ws_new(engine_session *s, int64_t now)
                                 &ws->o_body};
         for (size_t i = 0; i < 5; i++)
             text[i]->oid = 25;
-        ws->h_run.oid = ws->o_run.oid = 2950;
+        ws->h_run.oid = 2950;
         ws->h_seq.oid = 23;
         ws->tasks.free_row = engine__task_row_free;
     }
@@ -386,7 +386,7 @@ static void barr_clear(engine__barr *a)
 static engine__barr **all_barrs(engine__ws *ws, engine__barr **out, size_t *n)
 {
     engine__barr *fixed[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
-                             &ws->o_event, &ws->o_run, &ws->o_subject, &ws->o_body};
+                             &ws->o_event, &ws->o_subject, &ws->o_body, &ws->keys};
     size_t k = 0;
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         out[k++] = fixed[i];
@@ -599,19 +599,27 @@ void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *co
     engine__trace_id(trace);
     sy_buf out = SY_BUF_INIT;
     engine__outcome_body(&out, id, "switchyard.deadletter.created", ws->now, NULL, trace, p);
-    engine__ws_outbox(ws, id, NULL, subj, out.data);
+    engine__ws_outbox(ws, id, subj, out.data);
     sy_buf_cleanup(&out);
     cJSON_Delete(p);
 }
 
-void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *run_id,
-                       const char *subject, const char *body)
+void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *subject, const char *body)
 {
     ws->nout++;
     engine__barr_text(&ws->o_event, event_id);
-    engine__barr_uuid(&ws->o_run, run_id);
     engine__barr_text(&ws->o_subject, subject);
     engine__barr_text(&ws->o_body, body);
+}
+
+void engine__ws_random(engine__ws *ws, unsigned char *out, size_t n)
+{
+    if (ws->rnd_left < n) {
+        engine__random(ws->rnd, sizeof ws->rnd);
+        ws->rnd_left = sizeof ws->rnd;
+    }
+    memcpy(out, ws->rnd + sizeof ws->rnd - ws->rnd_left, n);
+    ws->rnd_left -= n;
 }
 
 void engine__ws_def(engine__ws *ws, const engine__def *d)

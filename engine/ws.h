@@ -47,14 +47,18 @@ struct engine__ws {
     sy_buf defs, dls; /* JSON array members */
     size_t nhist, nout, ndefs, ndls;
     engine__barr h_run, h_seq, h_type, h_data;      /* history columns */
-    engine__barr o_event, o_run, o_subject, o_body; /* outbox columns */
+    engine__barr o_event, o_subject, o_body; /* the batch's outbox page */
+    engine__barr keys; /* batch.c's lookup keys (inbox ids, workflow IDs, run ids) */
     cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended */
     engine__keyed tasks, timers;
     bool notify_timers;
     char now_text[32]; /* now, RFC 3339 (occurred_at of the outcome events) */
     engine__barr cols[ENGINE__WS_COLS];   /* flush.c's column arrays */
-    sy_buf params[ENGINE__WS_PARAMS];     /* flush.c's finished array parameters */
+    sy_buf params[ENGINE__WS_PARAMS];     /* flush.c's finished array parameters; the
+                                             last one is batch.c's keys parameter */
     sy_buf scratch;    /* reused for each outcome body */
+    unsigned char rnd[512]; /* random bytes for run and trace ids; rnd_left unused */
+    size_t rnd_left;
 };
 
 /* A write set for one batch: the session's spare one when it has it. */
@@ -66,8 +70,11 @@ void engine__ws_add_run(engine__ws *ws, engine__run *run); /* taken */
 engine__run *engine__ws_find(engine__ws *ws, const char *workflow_id);
 engine__run *engine__ws_find_run(engine__ws *ws, const char *run_id);
 void engine__ws_def(engine__ws *ws, const engine__def *d);
-void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *run_id,
-                       const char *subject, const char *body);
+/* n (<= 64) random bytes from the write set's pool: one getrandom per
+ * 512 bytes instead of two per started run. */
+void engine__ws_random(engine__ws *ws, unsigned char *out, size_t n);
+/* Appends one message to the batch's outbox page (flush.c writes it). */
+void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *subject, const char *body);
 void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *code,
                             const char *message, const char *subject, const char *body,
                             size_t body_len, const cJSON *headers, uint64_t stream_seq);

@@ -15,9 +15,9 @@ TEST(start_writes_run_history_task_and_outbox)
     CHECK_STR(engine_fx_status(&fx, "w-1"), "running");
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE run_id = $1", res.run_id, NULL), 2);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE run_id = $1 AND status = 'scheduled' AND queue = 'q1'", res.run_id, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE run_id = $1", res.run_id, NULL), 2);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.task.created.q1' AND body::jsonb->'payload'->>'workflow_id' = 'w-1'", NULL, NULL), 1);
-    char *eid = engine_fx_str(&fx, "SELECT event_id FROM outbox WHERE subject = 'sy.workflow.started.one'", NULL, NULL);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE event_id LIKE $1 || ':%'", res.run_id, NULL), 2);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.created.q1' AND body::jsonb->'payload'->>'workflow_id' = 'w-1'", NULL, NULL), 1);
+    char *eid = engine_fx_str(&fx, "SELECT event_id FROM outbox_messages WHERE subject = 'sy.workflow.started.one'", NULL, NULL);
     char want[64];
     snprintf(want, sizeof want, "%s:1", res.run_id);
     CHECK_STR(eid, want);
@@ -191,7 +191,7 @@ TEST(batch_applies_many_starts_and_skips_duplicate_events)
     CHECK_INT(engine_batch_outcome(b, 260), ENGINE_DUPLICATE);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs", NULL, NULL), 250);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks", NULL, NULL), 250);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 500);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 500);
     /* the same batch again: every event is a duplicate */
     CHECK_INT(engine_begin(fx.s, &err), SY_OK);
     CHECK_INT(engine_batch_apply(fx.s, b, &err), SY_OK);

@@ -135,7 +135,7 @@ TEST(signal_to_missing_workflow_dead_letters_or_starts)
     engine_batch_free(b);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters WHERE code = 'workflow_not_found' AND event_id = 'm-2'"
                                  " AND subject = 'events.review' AND stream_seq = 7 AND convert_from(body, 'UTF8') = '{\"event_id\":\"m-2\"}'", NULL, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.deadletter.workflow_not_found'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.deadletter.workflow_not_found'", NULL, NULL), 1);
     /* signal-with-start: started, and the signal consumed by the first wait */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'sws' AND h.type = 'signal.consumed'", NULL, NULL), 1);
     engine_fx_close(&fx);
@@ -152,7 +152,7 @@ TEST(sleep_fires_when_due_and_then_emits)
     CHECK_STR(engine_fx_status(&fx, "z"), "running");
     CHECK_INT(fire_timers(&fx, t0 + 6000), 1);
     CHECK_STR(engine_fx_status(&fx, "z"), "completed");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.emit.test.slept' AND body::jsonb->>'type' = 'test.slept'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.emit.test.slept' AND body::jsonb->>'type' = 'test.slept'", NULL, NULL), 1);
     CHECK_INT(fire_timers(&fx, t0 + 60000), 0); /* fired once */
     engine_fx_close(&fx);
 }
@@ -226,7 +226,7 @@ TEST(failed_task_retries_with_backoff_until_attempts_run_out)
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out'", NULL, NULL), 1);
     CHECK_INT(report(&fx, task, 3, ENGINE_REPORT_FAILED, true, &r), SY_OK); /* 3 of 3 */
     CHECK_STR(engine_fx_status(&fx, "f"), "failed");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.task.created.q1'", NULL, NULL), 3);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.created.q1'", NULL, NULL), 3);
     free(task);
     engine_fx_close(&fx);
 }
@@ -276,9 +276,9 @@ TEST(cancel_is_cooperative_and_terminate_immediate)
      * terminate: no task events, the task row is just closed */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'c' AND h.type = 'task.canceled'", NULL, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 't' AND h.type = 'task.canceled'", NULL, NULL), 0);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.task.canceled.q1'", NULL, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.workflow.canceled.one'", NULL, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox WHERE subject = 'sy.workflow.terminated.one'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.canceled.q1'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.workflow.canceled.one'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.workflow.terminated.one'", NULL, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE status = 'canceled'", NULL, NULL), 2);
     CHECK_INT(engine_begin(fx.s, &err), SY_OK);
     CHECK_INT(engine_cancel(fx.s, "t", NULL, &r, &err), SY_CONFLICT);

@@ -86,10 +86,10 @@ TEST(each_outcome_event_is_published_once_per_event_id)
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLONCE", "rlonce.>");
     start_many(&fx, 10);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 20);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 20);
     engine_relay *r = relay_new(&fx, fixture_nats_url(), 7, 5000);
     CHECK_INT(drain(r), 20);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 0);
     CHECK_INT(stream_msgs(js, "RLONCE"), 20);
     CHECK_INT(engine_relay_published(r), 20);
     /* a message carries its event_id as Nats-Msg-Id and in the body */
@@ -106,8 +106,9 @@ TEST(each_outcome_event_is_published_once_per_event_id)
      * dropped by the stream: still one message per event_id */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL), 20);
     PGresult *res = PQexec(engine__conn(fx.s),
-                           "INSERT INTO outbox (event_id, run_id, subject, body) SELECT"
-                           " h.run_id || ':' || h.seq, h.run_id, 'rlonce.replayed', '{}' FROM history h");
+                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                           " array_agg(h.run_id || ':' || h.seq), array_agg('rlonce.replayed'::text),"
+                           " array_agg('{}'::text), count(*) FROM history h");
     CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     CHECK_INT(drain(r), 20);
@@ -140,11 +141,11 @@ TEST(relay_killed_mid_batch_and_restarted_loses_and_doubles_nothing)
         usleep(2000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    long long left = engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL);
+    long long left = engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL);
     CHECK_MSG(seen > 0 && left > 0, "killed too late: %llu published, %lld left", (unsigned long long)seen, left);
     engine_relay *r = relay_new(&fx, fixture_nats_url(), 500, 5000);
     drain(r);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 0);
     CHECK_INT(stream_msgs(js, "RLKILL"), 4000);
     engine_relay_free(r);
     js_DeleteStream(js, "RLKILL", NULL, NULL);
@@ -165,7 +166,7 @@ TEST(without_puback_rows_stay_in_the_outbox)
     sy_status st = engine_relay_run_once(r, &n, &err);
     CHECK(st == SY_OK || st == SY_NATS_DOWN);
     CHECK_INT(n, 0);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 6);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 6);
     engine_relay_free(r);
     /* a relay that can reach NATS publishes them afterwards */
     natsConnection *nc = NULL;

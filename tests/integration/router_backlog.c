@@ -70,7 +70,7 @@ TEST(outbox_backlog_is_counted_and_exposed)
         rh_publish(&n, "rt.rt_backlog.new", body);
     }
     CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 3, 20000), 3);
-    long rows = rh_count(conninfo, "SELECT count(*) FROM switchyard.outbox");
+    long rows = rh_count(conninfo, "SELECT count(*) FROM switchyard.outbox_messages");
     CHECK(rows >= 3);
     rh_sleep_ms(1100);
     engine *eng = NULL;
@@ -91,7 +91,7 @@ TEST(outbox_backlog_is_counted_and_exposed)
     /* the relay drains it */
     router_loops *loops = NULL;
     CHECK(router_loops_start(&cfg, r, &lg, &loops, &err) == SY_OK);
-    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox", 0, 20000), 0);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox_messages", 0, 20000), 0);
     CHECK(engine_outbox_backlog(s, sy_clock_now_ms(NULL), &n_rows, &age, &err) == SY_OK);
     CHECK_INT((long)n_rows, 0);
     CHECK_INT((long)age, 0);

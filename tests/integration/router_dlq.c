@@ -155,7 +155,7 @@ TEST(engine_refused_signal_is_replayable)
     rh_sleep_ms(500);
     CHECK_INT(rh_count(conninfo, signaled), 1);
     /* the notice: published by the relay once, never by the router */
-    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox", 0, 20000), 0);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox_messages", 0, 20000), 0);
     for (int i = 0; i < 20 && atomic_load(&notices.n) < 1; i++)
         rh_sleep_ms(100);
     rh_sleep_ms(300);

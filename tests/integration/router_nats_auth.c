@@ -140,7 +140,7 @@ TEST(token_reaches_pipelines_relay_and_report_consumer)
     complete_one_task(&n, created); /* the relay published task.created */
     CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs WHERE workflow_id = "
                                       "'auth-1' AND status = 'completed'", 1, 20000), 1);
-    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox", 0, 20000), 0);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.outbox_messages", 0, 20000), 0);
 
     router_stop(r);
     router_loops_stop(loops);

@@ -40,10 +40,11 @@ TEST(fired_event_names_schedule_slot_and_run)
                  at("2030-01-01 00:00:30"));
     CHECK_INT(sched_run(&fx, at("2030-01-01 00:01:00")), 1);
     CHECK_INT(sched_int(&fx,
-                        "SELECT count(*) FROM outbox WHERE subject = 'sy.schedule.fired.quick' "
+                        "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.schedule.fired.quick' "
                         "AND body::jsonb->'payload'->>'workflow_id' = 'ev:2030-01-01T00:01:00Z' "
                         "AND body::jsonb->'payload'->>'schedule_id' = 'ev' "
-                        "AND (body::jsonb->'payload'->>'run_id')::uuid = run_id",
+                        "AND (body::jsonb->'payload'->>'run_id')::uuid = (SELECT run_id FROM runs "
+                        "WHERE workflow_id = 'ev:2030-01-01T00:01:00Z')",
                         NULL, NULL),
               1);
     CHECK_INT(sched_int(&fx,
@@ -68,7 +69,7 @@ TEST(catchup_window_skips_and_counts_older_missed_slots)
     CHECK(sched_wf_status(&fx, "cu:2030-01-01T00:59:00Z")[0] == '\0');
     CHECK(sched_wf_status(&fx, "cu:2030-01-01T01:00:00Z")[0] != '\0');
     CHECK_INT(sched_int(&fx,
-                        "SELECT (body::jsonb->'payload'->>'count')::int FROM outbox WHERE "
+                        "SELECT (body::jsonb->'payload'->>'count')::int FROM outbox_messages WHERE "
                         "body::jsonb->'payload'->>'reason' = 'catchup_window'",
                         NULL, NULL),
               59);

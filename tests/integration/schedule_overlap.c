@@ -16,7 +16,7 @@ TEST(skip_drops_a_slot_while_the_previous_runs)
     CHECK_INT(sched_run(&fx, SLOT(2)), 0);
     CHECK_INT(sched_col(&fx, "s", "skipped_count"), 1);
     CHECK_INT(sched_int(&fx,
-                        "SELECT count(*) FROM outbox WHERE body::jsonb->>'type' = "
+                        "SELECT count(*) FROM outbox_messages WHERE body::jsonb->>'type' = "
                         "'switchyard.schedule.skipped' AND body::jsonb->'payload'->>'reason' = "
                         "'overlap' AND body::jsonb->'payload'->>'workflow_id' = "
                         "'s:2030-01-01T00:02:00Z'",

@@ -125,7 +125,7 @@ static __attribute__((unused)) long long sched_outbox(sched_fx *fx, const char *
 {
     char like[128];
     snprintf(like, sizeof like, "%%\"type\":\"%s\"%%", type);
-    return sched_int(fx, "SELECT count(*) FROM outbox WHERE body LIKE $1", like, NULL);
+    return sched_int(fx, "SELECT count(*) FROM outbox_messages WHERE body LIKE $1", like, NULL);
 }
 
 /* Ends workflow wid at once (so that the next slot is not overlapped). */
