@@ -501,10 +501,11 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
         ws->runs[i]->loaded = false;
     PGresult *r = NULL;
     sy_status st = exec_array(ws, Q_HISTORY,
-                              "SELECT k.r, h.seq, h.type, h.data FROM unnest($1::uuid[]) WITH "
-                              "ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, type, data "
-                              "FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h "
-                              "ORDER BY k.n, h.seq",
+                              "SELECT k.r, h.seq + x.n::int - 1, x.t, x.d FROM unnest($1::uuid[])"
+                              " WITH ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, types,"
+                              " data FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h"
+                              " CROSS JOIN LATERAL unnest(h.types, h.data) WITH ORDINALITY"
+                              " AS x(t, d, n) ORDER BY k.n, h.seq, x.n",
                               NULL, ids, &r, err);
     if (st == SY_OK)
         st = replay(ws, r, err);

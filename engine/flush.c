@@ -60,7 +60,8 @@ static const int COL_OID[NCOLS] = {
 
 /* $1 defs, $2 timers, $3 dead letters (json); $4, $5 notify flags; $6 now
  * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
- * then history $44-$47 and the outbox page $48-$50; $51-$56 whether there are
+ * then the history pages $44-$47 (run, first seq, and array literals of
+ * their types and data, 003_history_pages.sql) and the outbox page $48-$50; $51-$56 whether there are
  * rows for each of the six CTEs below that split new rows from existing
  * ones (a constant false skips the scan of its arrays altogether).
  *
@@ -97,9 +98,9 @@ static const char *const FLUSH_SQL[] = {
     " THEN tasks.started_at END),"
     " heartbeat_at = coalesce(EXCLUDED.heartbeat_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
     " THEN tasks.heartbeat_at END), updated_at = EXCLUDED.updated_at),",
-    "h AS (INSERT INTO history (run_id, seq, type, data, created_at)"
-    " SELECT r, s, t, d::json, $6::timestamptz FROM unnest($44::uuid[], $45::int4[], $46::text[],"
-    " $47::text[]) AS x(r, s, t, d)),",
+    "h AS (INSERT INTO history (run_id, seq, types, data, created_at)"
+    " SELECT r, s, t::text[], d::text[], $6::timestamptz FROM unnest($44::uuid[], $45::int4[],"
+    " $46::text[], $47::text[]) AS x(r, s, t, d)),",
     "o AS (INSERT INTO outbox (event_ids, subjects, bodies, n)"
     " SELECT $48::text[], $49::text[], $50::text[], cardinality($48::text[]) WHERE $5::bool),",
     "tm AS (INSERT INTO timers (timer_id, run_id, fire_at, kind, data)"
@@ -229,6 +230,7 @@ _Static_assert(NCOLS <= ENGINE__WS_COLS && NCOLS + 7 < ENGINE__WS_PARAMS,
 
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
 {
+    engine__ws_close_page(ws);
     engine__barr *c = ws->cols; /* emptied by engine__ws_free, buffers reused */
     for (int i = 0; i < NCOLS; i++)
         c[i].oid = (uint32_t)COL_OID[i];

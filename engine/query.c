@@ -104,7 +104,7 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
     sy_buf_printf(&q,
                   "WITH run AS (%s) SELECT (SELECT coalesce(json_agg(json_build_object('seq', seq,"
                   " 'type', type, 'data', data, 'created_at', created_at) ORDER BY seq), '[]') FROM"
-                  " (SELECT * FROM history h WHERE h.run_id = run.run_id AND h.seq > $4::int ORDER"
+                  " (SELECT * FROM history_events h WHERE h.run_id = run.run_id AND h.seq > $4::int ORDER"
                   " BY seq LIMIT $5::int) x) FROM run",
                   RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id, aft, lim};

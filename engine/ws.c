@@ -416,6 +416,8 @@ static void ws_clear(engine__ws *ws)
     sy_buf_reset(&ws->dls);
     sy_buf_reset(&ws->scratch);
     ws->nhist = ws->nout = ws->ndefs = ws->ndls = 0;
+    ws->page_run = NULL;
+    sy_buf_reset(&ws->page_json);
     keyed_clear(&ws->tasks);
     keyed_clear(&ws->timers);
     ws->notify_timers = false;
@@ -437,6 +439,7 @@ void engine__ws_destroy(engine__ws *ws)
         sy_buf_cleanup(&ws->params[i]);
     sy_buf_cleanup(&ws->defs);
     sy_buf_cleanup(&ws->scratch);
+    sy_buf_cleanup(&ws->page_json);
     sy_buf_cleanup(&ws->dls);
     free(ws->tasks.items);
     free(ws->tasks.idx);
@@ -687,18 +690,84 @@ engine__run *engine__ws_find_run(engine__ws *ws, const char *run_id)
     return NULL;
 }
 
+/* ---- history pages (003_history_pages.sql) ---------------------------------------------
+ * Consecutive events of one run form a page: one element of h_run/h_seq
+ * and one Postgres array literal each in h_type and h_data, grown in place
+ * while the events keep coming for the same run and closed (its length
+ * patched) when another run's event or the flush comes. */
+
+/* s as a quoted element of an array literal: "..." with " and \ escaped. */
+static void literal_elem(sy_buf *b, const char *s, size_t n)
+{
+    sy_buf_putc(b, '"');
+    const char *run = s;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"' && s[i] != '\\')
+            continue;
+        sy_buf_append(b, run, (size_t)(s + i - run));
+        sy_buf_putc(b, '\\');
+        run = s + i;
+    }
+    sy_buf_append(b, run, (size_t)(s + n - run));
+    sy_buf_putc(b, '"');
+}
+
+static void patch_len(engine__barr *a, size_t at)
+{
+    uint32_t n = (uint32_t)(a->data.len - at - 4);
+    unsigned char x[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+    memcpy(a->data.data + at, x, 4);
+}
+
+void engine__ws_close_page(engine__ws *ws)
+{
+    if (!ws->page_run)
+        return;
+    sy_buf_putc(&ws->h_type.data, '}');
+    sy_buf_putc(&ws->h_data.data, '}');
+    patch_len(&ws->h_type, ws->page_type_at);
+    patch_len(&ws->h_data, ws->page_data_at);
+    ws->page_run = NULL;
+}
+
+static void page_add(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
+                     const cJSON *data)
+{
+    bool first = ws->page_run != run || ws->page_next != seq;
+    if (first) {
+        engine__ws_close_page(ws);
+        engine__barr_uuid(&ws->h_run, run->run_id);
+        engine__barr_int4(&ws->h_seq, seq);
+        engine__barr *arr[] = {&ws->h_type, &ws->h_data};
+        size_t *at[] = {&ws->page_type_at, &ws->page_data_at};
+        for (size_t i = 0; i < 2; i++) {
+            *at[i] = arr[i]->data.len;
+            engine__be32(&arr[i]->data, 0); /* length, patched at close */
+            sy_buf_putc(&arr[i]->data, '{');
+            arr[i]->n++;
+        }
+        ws->page_run = run;
+    } else {
+        sy_buf_putc(&ws->h_type.data, ',');
+        sy_buf_putc(&ws->h_data.data, ',');
+    }
+    ws->page_next = seq + 1;
+    ws->nhist++;
+    literal_elem(&ws->h_type.data, type, strlen(type));
+    sy_buf_reset(&ws->page_json);
+    if (data)
+        engine__json_val(&ws->page_json, data);
+    else
+        sy_buf_append(&ws->page_json, "null", 4);
+    literal_elem(&ws->h_data.data, ws->page_json.data, ws->page_json.len);
+}
+
 void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *data)
 {
     int64_t seq = run->next_seq++;
     engine__reduce(run->state, seq, type, data);
-    ws->nhist++;
-    engine__barr_uuid(&ws->h_run, run->run_id);
-    engine__barr_int4(&ws->h_seq, seq);
-    engine__barr_text(&ws->h_type, type);
-    if (data)
-        engine__barr_json(&ws->h_data, data);
-    else
-        engine__barr_text(&ws->h_data, "null");
+    page_add(ws, run, seq, type, data);
     if (ws->record) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "s", (double)seq);

@@ -45,8 +45,13 @@ struct engine__ws {
     size_t nruns, caprun;
     size_t *idx, capidx; /* hash index of runs by workflow ID (ws.c) */
     sy_buf defs, dls; /* JSON array members */
-    size_t nhist, nout, ndefs, ndls;
-    engine__barr h_run, h_seq, h_type, h_data;      /* history columns */
+    size_t nhist, nout, ndefs, ndls; /* nhist: history events */
+    engine__barr h_run, h_seq, h_type, h_data; /* history pages: run, first seq, and
+                                                  array literals of types and data */
+    engine__run *page_run; /* the open page's run (NULL: none) */
+    int64_t page_next;     /* the seq that would extend it */
+    size_t page_type_at, page_data_at; /* its elements' offsets in h_type, h_data */
+    sy_buf page_json;      /* an event's data as JSON, before quoting */
     engine__barr o_event, o_subject, o_body; /* the batch's outbox page */
     engine__barr keys; /* batch.c's lookup keys (inbox ids, workflow IDs, run ids) */
     cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended */
@@ -85,6 +90,9 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err) SY_MUST_USE;
 void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
                           int64_t started_at, int64_t heartbeat_at, const cJSON *result,
                           const cJSON *error);
+
+/* Closes the open history page (flush.c, before writing). */
+void engine__ws_close_page(engine__ws *ws);
 
 /* Side effects of one new history event (effects.c). */
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,

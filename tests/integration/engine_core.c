@@ -13,7 +13,7 @@ TEST(start_writes_run_history_task_and_outbox)
     CHECK(res.started);
     CHECK_INT(strlen(res.run_id), 36);
     CHECK_STR(engine_fx_status(&fx, "w-1"), "running");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE run_id = $1", res.run_id, NULL), 2);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE run_id = $1", res.run_id, NULL), 2);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks WHERE run_id = $1 AND status = 'scheduled' AND queue = 'q1'", res.run_id, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE event_id LIKE $1 || ':%'", res.run_id, NULL), 2);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.created.q1' AND body::jsonb->'payload'->>'workflow_id' = 'w-1'", NULL, NULL), 1);
@@ -45,10 +45,10 @@ TEST(if_running_fail_refuses_and_writes_nothing)
     engine_fx_open(&fx, "eng_core_fail");
     engine_result a, b;
     CHECK_INT(engine_fx_start(&fx, "one", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &a), SY_OK);
-    long long hist = engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL);
+    long long hist = engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL);
     CHECK_INT(engine_fx_start(&fx, "one", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &b), SY_CONFLICT);
     CHECK_STR(b.code, "workflow_running");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL), hist);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), hist);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters", NULL, NULL), 0);
     engine_fx_close(&fx);
 }
@@ -126,7 +126,7 @@ TEST(tombstone_keeps_reject_after_purge)
     /* far in the future: every closed run is past retention */
     CHECK_INT(engine_purge(fx.s, sy_clock_now_ms(NULL) + 365LL * 86400000, &pc, &err), SY_OK);
     CHECK_INT(pc.runs, 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), 0);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM workflow_ids WHERE workflow_id = 'gone'", NULL, NULL), 1);
     CHECK_INT(engine_fx_start(&fx, "one", "gone", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_REJECT, &r), SY_CONFLICT);
     CHECK_STR(r.code, "workflow_closed");

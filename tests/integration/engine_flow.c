@@ -64,12 +64,12 @@ TEST(signals_are_consumed_in_arrival_order_and_once_per_event_id)
     CHECK_STR(engine_fx_status(&fx, "s"), "running");
     CHECK_INT(signal(&fx, "s", "go", "sig-2", 2, &r), SY_OK);
     CHECK_STR(engine_fx_status(&fx, "s"), "completed");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'workflow.signaled'", NULL, NULL), 2);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'workflow.signaled'", NULL, NULL), 2);
     /* the first wait took the first signal, the second the second */
-    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history WHERE type = 'signal.consumed' AND data->>'step' = '0'", NULL, NULL),
-              engine_fx_int(&fx, "SELECT seq FROM history WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '1'", NULL, NULL));
-    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history WHERE type = 'signal.consumed' AND data->>'step' = '1'", NULL, NULL),
-              engine_fx_int(&fx, "SELECT seq FROM history WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '2'", NULL, NULL));
+    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history_events WHERE type = 'signal.consumed' AND data->>'step' = '0'", NULL, NULL),
+              engine_fx_int(&fx, "SELECT seq FROM history_events WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '1'", NULL, NULL));
+    CHECK_INT(engine_fx_int(&fx, "SELECT (data->>'signal_seq')::int FROM history_events WHERE type = 'signal.consumed' AND data->>'step' = '1'", NULL, NULL),
+              engine_fx_int(&fx, "SELECT seq FROM history_events WHERE type = 'workflow.signaled' AND data->'payload'->>'v' = '2'", NULL, NULL));
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE result::jsonb = '{\"ok\": true}'::jsonb", NULL, NULL), 1);
     engine_fx_close(&fx);
 }
@@ -99,7 +99,7 @@ TEST(signals_in_one_batch_keep_their_order)
     CHECK_STR(engine_batch_result(b, 2)->code, "workflow_closed");
     engine_batch_free(b);
     CHECK_STR(engine_fx_status(&fx, "s"), "completed");
-    char *order = engine_fx_str(&fx, "SELECT string_agg(data->>'payload', ',' ORDER BY seq) FROM history WHERE type = 'workflow.signaled'", NULL, NULL);
+    char *order = engine_fx_str(&fx, "SELECT string_agg(data->>'payload', ',' ORDER BY seq) FROM history_events WHERE type = 'workflow.signaled'", NULL, NULL);
     CHECK_STR(order, "0,1");
     free(order);
     engine_fx_close(&fx);
@@ -137,7 +137,7 @@ TEST(signal_to_missing_workflow_dead_letters_or_starts)
                                  " AND subject = 'events.review' AND stream_seq = 7 AND convert_from(body, 'UTF8') = '{\"event_id\":\"m-2\"}'", NULL, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.deadletter.workflow_not_found'", NULL, NULL), 1);
     /* signal-with-start: started, and the signal consumed by the first wait */
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'sws' AND h.type = 'signal.consumed'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events h JOIN runs r USING (run_id) WHERE r.workflow_id = 'sws' AND h.type = 'signal.consumed'", NULL, NULL), 1);
     engine_fx_close(&fx);
 }
 
@@ -223,7 +223,7 @@ TEST(failed_task_retries_with_backoff_until_attempts_run_out)
     CHECK_INT(fire_timers(&fx, t0 + 70000), 1);
     CHECK_INT(fire_timers(&fx, t0 + 80000), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 3);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'task.timed_out'", NULL, NULL), 1);
     CHECK_INT(report(&fx, task, 3, ENGINE_REPORT_FAILED, true, &r), SY_OK); /* 3 of 3 */
     CHECK_STR(engine_fx_status(&fx, "f"), "failed");
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.created.q1'", NULL, NULL), 3);
@@ -274,8 +274,8 @@ TEST(cancel_is_cooperative_and_terminate_immediate)
     CHECK_STR(engine_fx_status(&fx, "t"), "terminated");
     /* cancel: the pending task got a task.canceled event (and outcome);
      * terminate: no task events, the task row is just closed */
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 'c' AND h.type = 'task.canceled'", NULL, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history h JOIN runs r USING (run_id) WHERE r.workflow_id = 't' AND h.type = 'task.canceled'", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events h JOIN runs r USING (run_id) WHERE r.workflow_id = 'c' AND h.type = 'task.canceled'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events h JOIN runs r USING (run_id) WHERE r.workflow_id = 't' AND h.type = 'task.canceled'", NULL, NULL), 0);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.task.canceled.q1'", NULL, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.workflow.canceled.one'", NULL, NULL), 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages WHERE subject = 'sy.workflow.terminated.one'", NULL, NULL), 1);
@@ -379,8 +379,8 @@ TEST(concurrent_sessions_signaling_the_same_workflows_serialise)
         pthread_join(th[i], NULL);
         CHECK_MSG(t[i].st == SY_OK, "session %d: %s", i, t[i].err.message);
     }
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'workflow.signaled'", NULL, NULL), 400);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'workflow.signaled'", NULL, NULL), 400);
     /* seqs are dense per run: no gaps, no duplicates */
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs r WHERE r.next_seq - 1 <> (SELECT max(seq) FROM history h WHERE h.run_id = r.run_id)", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs r WHERE r.next_seq - 1 <> (SELECT max(seq) FROM history_events h WHERE h.run_id = r.run_id)", NULL, NULL), 0);
     engine_fx_close(&fx);
 }

@@ -209,11 +209,11 @@ TEST(heartbeat_timeout_retries_unless_heartbeats_arrive)
     size_t n = 0;
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 2001, 10, &n, &err), SY_OK);
     CHECK_INT(n, 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out'", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'task.timed_out'", NULL, NULL), 0);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM timers WHERE kind = 'heartbeat'", NULL, NULL), 1);
     /* no more heartbeats: it fires, the attempt times out and is retried */
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 20000, 10, &n, &err), SY_OK);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE type = 'task.timed_out' AND data->'error'->>'kind' = 'heartbeat'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'task.timed_out' AND data->'error'->>'kind' = 'heartbeat'", NULL, NULL), 1);
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 30000, 10, &n, &err), SY_OK);
     CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 2);
     free(task);

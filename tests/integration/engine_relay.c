@@ -104,11 +104,11 @@ TEST(each_outcome_event_is_published_once_per_event_id)
     natsMsg_Destroy(msg);
     /* re-publishing the same rows (a crash between PubAck and delete) is
      * dropped by the stream: still one message per event_id */
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history", NULL, NULL), 20);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), 20);
     PGresult *res = PQexec(engine__conn(fx.s),
                            "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
                            " array_agg(h.run_id || ':' || h.seq), array_agg('rlonce.replayed'::text),"
-                           " array_agg('{}'::text), count(*) FROM history h");
+                           " array_agg('{}'::text), count(*) FROM history_events h");
     CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     CHECK_INT(drain(r), 20);

@@ -142,7 +142,7 @@ TEST(engine_refused_signal_is_replayable)
              conninfo, fixture_switchyard_bin(), dl_id, fixture_nats_url());
     CHECK_INT(system(cmd), 0);
     static const char signaled[] =
-        "SELECT count(*) FROM switchyard.history h JOIN switchyard.runs r USING (run_id) WHERE "
+        "SELECT count(*) FROM switchyard.history_events h JOIN switchyard.runs r USING (run_id) WHERE "
         "r.workflow_id = 'order-5' AND h.type = 'workflow.signaled'";
     CHECK_INT(rh_wait_count(conninfo, signaled, 1, 20000), 1);
     CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters WHERE replayed_at "

@@ -87,10 +87,10 @@ TEST(router_sigkill_mid_stream_loses_and_doubles_nothing)
     child = spawn_child(cfg_path);
     CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.inbox", 400, 30000), 400);
     rh_sleep_ms(1500); /* give redeliveries time to double anything */
-    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.history "
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.history_events "
                                  "WHERE type = 'workflow.signaled'"),
               200);
-    CHECK_INT(rh_count(conninfo, "SELECT count(DISTINCT workflow_id) FROM switchyard.history h "
+    CHECK_INT(rh_count(conninfo, "SELECT count(DISTINCT workflow_id) FROM switchyard.history_events h "
                                  "JOIN switchyard.runs r USING (run_id) "
                                  "WHERE h.type = 'workflow.signaled'"),
               200);

@@ -63,7 +63,7 @@ TEST(valid_events_start_and_signal_workflows)
         publish_event(&t, "rt.rt_valid.orders", id, "order.paid", i);
     }
     CHECK_INT(rh_wait_count(t.conninfo,
-                            "SELECT count(*) FROM switchyard.history WHERE type = 'workflow.signaled'",
+                            "SELECT count(*) FROM switchyard.history_events WHERE type = 'workflow.signaled'",
                             20, 20000),
               20);
     CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.inbox"), 40);
@@ -87,7 +87,7 @@ TEST(duplicates_have_one_effect)
     CHECK_INT(atomic_load(&m->acked), 5);
     CHECK_INT(atomic_load(&m->duplicates), 3);
     CHECK_INT(rh_count(t.conninfo,
-                       "SELECT count(*) FROM switchyard.history WHERE type = 'workflow.signaled'"),
+                       "SELECT count(*) FROM switchyard.history_events WHERE type = 'workflow.signaled'"),
               1);
     CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.runs"), 1);
     rt_stop(&t);

@@ -188,7 +188,7 @@ WK_FN bool we_wait_task(we_fx *fx, const char *id, const char *status, int timeo
 WK_FN long we_history_count(we_fx *fx, const char *id, const char *type)
 {
     return we_count(fx,
-                    "SELECT count(*) FROM history h JOIN runs r USING (run_id) "
+                    "SELECT count(*) FROM history_events h JOIN runs r USING (run_id) "
                     "WHERE r.workflow_id = $1 AND h.type = $2",
                     id, type);
 }
