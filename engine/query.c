@@ -24,10 +24,18 @@ static sy_status json_query(engine_session *s, const char *sql, int n, const cha
     return *out ? SY_OK : sy_error_set(err, SY_INTERNAL, "bad_json", NULL, "unparseable result");
 }
 
-/* The run: run_id when given, else the latest run of workflow_id. */
+/* The run: run_id when given, else the latest run of workflow_id (the
+ * one its workflow_ids row points at): primary key lookups only. */
 static const char RUN_SEL[] =
-    "SELECT r.* FROM runs r WHERE r.namespace = $1 AND r.workflow_id = $2"
-    " AND ($3::uuid IS NULL OR r.run_id = $3::uuid) ORDER BY r.started_at DESC LIMIT 1";
+    "SELECT r.* FROM runs r WHERE r.run_id = coalesce($3::uuid, (SELECT w.run_id FROM"
+    " workflow_ids w WHERE w.namespace = $1 AND w.workflow_id = $2))"
+    " AND r.namespace = $1 AND r.workflow_id = $2";
+
+/* The tasks of run r: a range of the tasks primary key ("<run_id>:<step>",
+ * byte order; 004_lean_keys.sql). */
+#define TASKS_OF(t, r)                                                                             \
+    t ".task_id >= (" r ".run_id::text || ':') COLLATE \"C\" AND " t ".task_id < (" r           \
+    ".run_id::text || ';') COLLATE \"C\" AND " t ".run_id = " r ".run_id"
 
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err)
@@ -42,7 +50,7 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
                   " 'history_length', next_seq - 1, 'pending_tasks', (SELECT coalesce(json_agg("
                   "json_build_object('task_id', t.task_id, 'name', t.name, 'queue', t.queue,"
                   " 'attempt', t.attempt, 'status', t.status, 'human', t.human) ORDER BY"
-                  " t.scheduled_at), '[]') FROM tasks t WHERE t.run_id = run.run_id AND t.status"
+                  " t.scheduled_at), '[]') FROM tasks t WHERE " TASKS_OF("t", "run") " AND t.status"
                   " IN ('scheduled', 'started', 'backoff'))) FROM run",
                   RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id};
@@ -69,28 +77,34 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
     snprintf(lim, sizeof lim, "%zu", limit);
     snprintf(after, sizeof after, "%lld", (long long)f->started_after_ms);
     snprintf(before, sizeof before, "%lld", (long long)f->started_before_ms);
-    /* page token: "<started_at ms>/<run_id>" of the last row (keyset pagination) */
+    /* page token: "<started_at ms>/<run_id>" of the last row (keyset pagination).
+     * Runs are walked newest first down the primary key: run ids are UUIDv7
+     * of the start time, so run_id order is start order, and a time bound
+     * is also a run_id bound (uuid_at, below) the index scan starts from. */
     char tok_ms[24] = "", tok_run[40] = "";
     if (f->page_token && sscanf(f->page_token, "%23[0-9]/%39[0-9a-f-]", tok_ms, tok_run) != 2)
         return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
     const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before, lim,
                        *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
+#define UUID_AT(ms)                                                                                \
+    "(overlay(overlay(lpad(to_hex(" ms "), 12, '0') || '00000000000000000000' placing '-' from 9"  \
+    " for 0) placing '-' from 14 for 0)::uuid)"
     const char *sql =
         "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, started_at, closed_at,"
         " (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE namespace = $1"
         " AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR status = $3)"
         " AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"
-        " AND ($5::bigint = 0 OR started_at >= to_timestamp($5::float8 / 1000.0))"
-        " AND ($6::bigint = 0 OR started_at < to_timestamp($6::float8 / 1000.0))"
-        " AND ($8::text IS NULL OR (started_at, run_id) < (to_timestamp($8::float8 / 1000.0),"
-        " $9::uuid)) ORDER BY started_at DESC, run_id DESC LIMIT $7::int + 1)"
+        " AND ($5::bigint = 0 OR (run_id >= " UUID_AT("$5::bigint")
+        " AND started_at >= to_timestamp($5::float8 / 1000.0)))"
+        " AND ($6::bigint = 0 OR (run_id < " UUID_AT("$6::bigint")
+        " AND started_at < to_timestamp($6::float8 / 1000.0)))"
+        " AND ($8::text IS NULL OR run_id < $9::uuid) ORDER BY run_id DESC LIMIT $7::int + 1)"
         " SELECT json_build_object('workflows', coalesce((SELECT json_agg(json_build_object("
         "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"
-        " status, 'started_at', started_at, 'closed_at', closed_at) ORDER BY started_at DESC,"
-        " run_id DESC) FROM (SELECT * FROM page ORDER BY started_at DESC, run_id DESC LIMIT"
-        " $7::int) x), '[]'), 'next_page_token', (SELECT CASE WHEN count(*) > $7::int THEN"
-        " (SELECT ms || '/' || run_id FROM (SELECT * FROM page ORDER BY started_at DESC, run_id"
-        " DESC LIMIT $7::int) y ORDER BY started_at, run_id LIMIT 1) END FROM page))";
+        " status, 'started_at', started_at, 'closed_at', closed_at) ORDER BY run_id DESC) FROM"
+        " (SELECT * FROM page ORDER BY run_id DESC LIMIT $7::int) x), '[]'), 'next_page_token',"
+        " (SELECT CASE WHEN count(*) > $7::int THEN (SELECT ms || '/' || run_id FROM (SELECT *"
+        " FROM page ORDER BY run_id DESC LIMIT $7::int) y ORDER BY run_id LIMIT 1) END FROM page))";
     return json_query(s, sql, 9, p, out, err);
 }
 

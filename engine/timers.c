@@ -153,7 +153,8 @@ static const char PURGE_RUNS_SQL[] =
     "WITH old AS (SELECT run_id FROM runs WHERE closed_at < to_timestamp($1::float8 / 1000.0)"
     " LIMIT 10000),"
     " h AS (DELETE FROM history WHERE run_id IN (SELECT run_id FROM old)),"
-    " t AS (DELETE FROM tasks WHERE run_id IN (SELECT run_id FROM old)),"
+    " t AS (DELETE FROM tasks t USING old WHERE t.task_id >= (old.run_id::text || ':')"
+    " COLLATE \"C\" AND t.task_id < (old.run_id::text || ';') COLLATE \"C\"),"
     " tm AS (DELETE FROM timers WHERE run_id IN (SELECT run_id FROM old))"
     " DELETE FROM runs WHERE run_id IN (SELECT run_id FROM old)";
 

@@ -127,6 +127,7 @@ TEST(tombstone_keeps_reject_after_purge)
     CHECK_INT(engine_purge(fx.s, sy_clock_now_ms(NULL) + 365LL * 86400000, &pc, &err), SY_OK);
     CHECK_INT(pc.runs, 1);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM tasks", NULL, NULL), 0); /* by task_id range */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM workflow_ids WHERE workflow_id = 'gone'", NULL, NULL), 1);
     CHECK_INT(engine_fx_start(&fx, "one", "gone", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_REJECT, &r), SY_CONFLICT);
     CHECK_STR(r.code, "workflow_closed");

@@ -4,6 +4,7 @@
 #include "engine_support.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 TEST(list_filters_and_paginates)
 {
@@ -38,6 +39,41 @@ TEST(list_filters_and_paginates)
     cJSON_Delete(out);
     engine_list_filter bad = {.page_token = "nonsense"};
     CHECK_INT(engine_list(fx.s, &bad, &out, &err), SY_INVALID);
+    engine_fx_close(&fx);
+}
+
+/* Listing walks the runs primary key (UUIDv7 of the start time): a time
+ * bound is exact to the millisecond, and newest comes first. */
+TEST(list_time_range_is_exact_and_newest_first)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_range");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "t-old", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    usleep(5000);
+    CHECK_INT(engine_fx_start(&fx, "one", "t-new", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    long long ms = engine_fx_int(&fx, "SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM runs"
+                                      " WHERE workflow_id = 't-new'", NULL, NULL);
+    sy_error err = {0};
+    cJSON *out = NULL;
+    engine_list_filter from = {.started_after_ms = ms};
+    CHECK_INT(engine_list(fx.s, &from, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")), "t-new");
+    cJSON_Delete(out);
+    engine_list_filter before = {.started_before_ms = ms};
+    CHECK_INT(engine_list(fx.s, &before, &out, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")), "t-old");
+    cJSON_Delete(out);
+    engine_list_filter all = {.started_before_ms = ms + 1};
+    CHECK_INT(engine_list(fx.s, &all, &out, &err), SY_OK);
+    cJSON *ws = cJSON_GetObjectItem(out, "workflows");
+    CHECK_INT(cJSON_GetArraySize(ws), 2);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "workflow_id")), "t-new");
+    cJSON_Delete(out);
     engine_fx_close(&fx);
 }
 
