@@ -39,24 +39,27 @@ static const int COL_OID[NCOLS] = {
 #define WIDS_FROM                                                                                  \
     " FROM unnest($8::text[], $9::uuid[], $10::text[], $11::timestamptz[], $12::bool[])"           \
     " AS x(w, r, st, cl, ex)"
+#define RUNS_FROM                                                                                  \
+    " FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],"  \
+    " $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bool[], $25::int4[],"  \
+    " $26::timestamptz[], $27::timestamptz[], $28::bool[])"                                        \
+    " AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl, nw)"
 #define RUNS_INSERT                                                                                \
     " INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"          \
     " task_queue, input, result, error, trace_id, causation_id, cancel_requested, next_seq,"       \
     " started_at, closed_at, updated_at)"                                                          \
     " SELECT r, $7, w, t, h, st, q, i::json, res::json, err::json, tr, ca, cr, ns, sa, cl,"        \
-    " $6::timestamptz FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[],"             \
-    " $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],"  \
-    " $24::bool[], $25::int4[], $26::timestamptz[], $27::timestamptz[], $28::bool[])"              \
-    " AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl, nw)"
-#define TASKS_INSERT                                                                               \
-    " INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue, human,"       \
-    " attempt, status, input, result, error, scheduled_at, started_at, heartbeat_at, updated_at)"  \
-    " SELECT id, r, $7, w, step, name, q, human, att, st, i::json, res::json, err::json,"          \
-    " $6::timestamptz, sta, hb, $6::timestamptz"                                                   \
+    " $6::timestamptz" RUNS_FROM
+#define TASKS_FROM                                                                                 \
     " FROM unnest($29::text[], $30::uuid[], $31::text[], $32::text[], $33::text[], $34::text[],"   \
     " $35::bool[], $36::int4[], $37::text[], $38::text[], $39::text[], $40::text[],"               \
     " $41::timestamptz[], $42::timestamptz[], $43::bool[])"                                        \
     " AS x(id, r, w, step, name, q, human, att, st, i, res, err, sta, hb, nw)"
+#define TASKS_INSERT                                                                               \
+    " INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue, human,"       \
+    " attempt, status, input, result, error, scheduled_at, started_at, heartbeat_at, updated_at)"  \
+    " SELECT id, r, $7, w, step, name, q, human, att, st, i::json, res::json, err::json,"          \
+    " $6::timestamptz, sta, hb, $6::timestamptz" TASKS_FROM
 
 /* $1 defs, $2 timers, $3 dead letters (json); $4, $5 notify flags; $6 now
  * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
@@ -68,9 +71,12 @@ static const int COL_OID[NCOLS] = {
  * Rows that cannot exist yet (a new ID, a run or task started by this
  * batch) are plain INSERTs: no speculative insertion, and a concurrent
  * first start of the same ID fails on the primary key (SY_BUSY, retried)
- * instead of overwriting the other run. The others are upserts, whose
- * arbiter probes the index (an UPDATE .. FROM unnest may be planned as a
- * scan of the whole table); their rows are locked by load_ids. */
+ * instead of overwriting the other run. Rows that exist (their IDs were
+ * locked by load_ids) are UPDATE .. FROM unnest, one primary-key probe
+ * each: an upsert cost three times as much per row (a speculative insert
+ * that conflicts, then the update, building the whole new row first).
+ * Tasks of a run that existed may be new (the next step's task): those the
+ * UPDATE did not find are inserted. */
 /* The statement, in parts (C limits one string literal): joined once,
  * when the session prepares it. */
 static const char *const FLUSH_SQL[] = {
@@ -79,25 +85,21 @@ static const char *const FLUSH_SQL[] = {
     " ON CONFLICT DO NOTHING),",
     "w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
     " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $51::bool AND NOT ex),",
-    "wu AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
-    " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $52::bool AND ex"
-    " ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
-    " status = EXCLUDED.status, closed_at = EXCLUDED.closed_at),",
+    "wu AS (UPDATE workflow_ids u SET run_id = x.r, status = x.st, closed_at = x.cl" WIDS_FROM
+    " WHERE $52::bool AND x.ex AND u.namespace = $7 AND u.workflow_id = x.w),",
     "r AS (" RUNS_INSERT " WHERE $53::bool AND nw),",
-    "ru AS (" RUNS_INSERT " WHERE $54::bool AND NOT nw"
-    " ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,"
-    " error = EXCLUDED.error, cancel_requested = EXCLUDED.cancel_requested,"
-    " next_seq = EXCLUDED.next_seq, closed_at = EXCLUDED.closed_at, updated_at = EXCLUDED.updated_at),",
+    "ru AS (UPDATE runs u SET status = x.st, result = x.res::json, error = x.err::json,"
+    " cancel_requested = x.cr, next_seq = x.ns, closed_at = x.cl, updated_at = $6::timestamptz"
+    RUNS_FROM " WHERE $54::bool AND NOT x.nw AND u.run_id = x.r),",
     "t AS (" TASKS_INSERT " WHERE $55::bool AND nw),",
-    "tu AS (" TASKS_INSERT " WHERE $56::bool AND NOT nw"
-    " ON CONFLICT (task_id) DO UPDATE SET attempt = EXCLUDED.attempt, status = EXCLUDED.status,"
-    " result = EXCLUDED.result, error = EXCLUDED.error,"
-    " scheduled_at = CASE WHEN EXCLUDED.attempt <> tasks.attempt THEN EXCLUDED.scheduled_at"
-    " ELSE tasks.scheduled_at END,"
-    " started_at = coalesce(EXCLUDED.started_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
-    " THEN tasks.started_at END),"
-    " heartbeat_at = coalesce(EXCLUDED.heartbeat_at, CASE WHEN EXCLUDED.attempt = tasks.attempt"
-    " THEN tasks.heartbeat_at END), updated_at = EXCLUDED.updated_at),",
+    "tu AS (UPDATE tasks u SET attempt = x.att, status = x.st, result = x.res::json,"
+    " error = x.err::json,"
+    " scheduled_at = CASE WHEN x.att <> u.attempt THEN $6::timestamptz ELSE u.scheduled_at END,"
+    " started_at = coalesce(x.sta, CASE WHEN x.att = u.attempt THEN u.started_at END),"
+    " heartbeat_at = coalesce(x.hb, CASE WHEN x.att = u.attempt THEN u.heartbeat_at END),"
+    " updated_at = $6::timestamptz" TASKS_FROM
+    " WHERE $56::bool AND NOT x.nw AND u.task_id = x.id RETURNING u.task_id),",
+    "tn AS (" TASKS_INSERT " WHERE $56::bool AND NOT nw AND id NOT IN (SELECT task_id FROM tu)),",
     "h AS (INSERT INTO history (run_id, seq, types, data, created_at)"
     " SELECT r, s, t::text[], d::text[], $6::timestamptz FROM unnest($44::uuid[], $45::int4[],"
     " $46::text[], $47::text[]) AS x(r, s, t, d)),",
