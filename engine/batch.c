@@ -326,9 +326,15 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
     if (!ids->n)
         return SY_OK;
     PGresult *r = NULL;
+    /* NOT EXISTS and a plain insert, not ON CONFLICT DO NOTHING (a
+     * speculative insertion per event, half as dear again). An event_id
+     * committed meanwhile by a concurrent batch makes this insert fail on
+     * the key (SY_BUSY): the caller applies the batch again and finds it a
+     * duplicate. */
     sy_status st = exec_array(ws, Q_INBOX,
-                              "INSERT INTO inbox (event_id) SELECT unnest($1::text[]) "
-                              "ON CONFLICT DO NOTHING RETURNING event_id",
+                              "INSERT INTO inbox (event_id) SELECT DISTINCT k.id FROM"
+                              " unnest($1::text[]) AS k(id) WHERE NOT EXISTS (SELECT 1 FROM"
+                              " inbox i WHERE i.event_id = k.id) RETURNING event_id",
                               NULL, ids, &r, err);
     if (st != SY_OK)
         return st;
@@ -515,6 +521,12 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
 
 sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err)
 {
+    /* a batch may be applied again after an attempt that was rolled back
+     * (SY_BUSY): what that attempt learned about its events starts over */
+    for (size_t i = 0; i < b->nev; i++) {
+        b->evs[i].dup = false;
+        b->evs[i].res = (engine_result){.outcome = ENGINE_APPLIED};
+    }
     engine__ws *ws = engine__ws_new(s, now);
     sy_status st = insert_inbox(ws, b, err);
     if (st == SY_OK)

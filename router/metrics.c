@@ -152,6 +152,9 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
     counter(o, "switchyard_workflows_signaled_total", "Signal actions applied.", &m->signaled);
     counter(o, "switchyard_batches_total", "Batches committed.", &m->batches);
     counter(o, "switchyard_batch_failures_total", "Batches rolled back.", &m->batch_failures);
+    counter(o, "switchyard_batch_busy_retries_total",
+            "Batches applied again after a transient conflict with another pipeline.",
+            &m->busy_retries);
     counter(o, "switchyard_rules_reloads_total", "Rules reloads applied.", &m->reloads);
     counter(o, "switchyard_rules_reload_failures_total", "Rules reloads refused.",
             &m->reload_failures);

@@ -27,7 +27,8 @@ typedef struct router_hist {
 
 typedef struct router_metrics {
     _Atomic uint64_t received, routed, duplicates, unmatched, acked, naked, termed;
-    _Atomic uint64_t started, signaled, batches, batch_failures, reloads, reload_failures;
+    _Atomic uint64_t started, signaled, batches, batch_failures, busy_retries, reloads,
+        reload_failures;
     _Atomic uint64_t dead_lettered[ROUTER_DL_CODES_MAX];
     router_hist batch_size;      /* messages per fetched batch */
     router_hist commit_seconds;  /* begin..commit of one batch */

@@ -336,19 +336,30 @@ static void in_progress_all(item *items, size_t n)
 }
 
 /* begin / apply / commit, with in-progress acks when it runs long. */
+/* Attempts of a batch that meets a transient conflict (SY_BUSY: another
+ * pipeline committed the same new workflow ID or event_id first, or a
+ * deadlock) before its messages are nak'ed: applied again at once, the
+ * batch sees the other's commit (the ID exists, the event is a duplicate). */
+enum { BUSY_ATTEMPTS = 3 };
+
 static sy_status apply_batch(router_pipeline *p, item *items, size_t n, int64_t t0_ms,
                              sy_error *err)
 {
     const int64_t every = p->r->cfg->in_progress_every_ms;
-    sy_status st = engine_begin(p->session, err);
-    if (st == SY_OK)
-        st = engine_batch_apply(p->session, p->batch, err);
-    if (st == SY_OK && sy_mono_ms() - t0_ms > every)
-        in_progress_all(items, n);
-    if (st == SY_OK)
-        st = engine_commit(p->session, err);
-    if (st != SY_OK)
-        engine_rollback(p->session);
+    sy_status st = SY_BUSY;
+    for (int attempt = 1; st == SY_BUSY && attempt <= BUSY_ATTEMPTS; attempt++) {
+        if (attempt > 1)
+            atomic_fetch_add_explicit(&p->r->metrics.busy_retries, 1, memory_order_relaxed);
+        st = engine_begin(p->session, err);
+        if (st == SY_OK)
+            st = engine_batch_apply(p->session, p->batch, err);
+        if (st == SY_OK && sy_mono_ms() - t0_ms > every)
+            in_progress_all(items, n);
+        if (st == SY_OK)
+            st = engine_commit(p->session, err);
+        if (st != SY_OK)
+            engine_rollback(p->session);
+    }
     return st;
 }
 

@@ -143,6 +143,68 @@ TEST(concurrent_first_starts_of_one_id_are_busy_not_db_down)
     engine_fx_close(&fx);
 }
 
+typedef struct dup_racer {
+    engine_session *s;
+    engine_batch *b;
+    sy_status st;
+    sy_error err;
+} dup_racer;
+
+static void *apply_racer(void *arg)
+{
+    dup_racer *r = arg;
+    r->st = engine_begin(r->s, &r->err);
+    if (r->st == SY_OK)
+        r->st = engine_batch_apply(r->s, r->b, &r->err);
+    if (r->st == SY_OK)
+        r->st = engine_commit(r->s, &r->err);
+    else
+        engine_rollback(r->s);
+    return NULL;
+}
+
+/* Two pipelines get the same event_id at once (a re-publish outside the
+ * stream's duplicate window): the later one fails on the inbox key, is
+ * applied again as it is (what the router does on SY_BUSY) and finds the
+ * event a duplicate: one effect. */
+TEST(concurrent_duplicate_event_is_busy_then_a_duplicate)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_session_dup_race");
+    sy_error err = {0};
+    dup_racer b = {.b = engine_batch_new()};
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &b.s, &err), SY_OK);
+    engine_batch *a = engine_batch_new();
+    engine_start_req ra = {.workflow_type = "one", .workflow_id = "dup-a"};
+    engine_batch_start(a, engine_batch_event(a, "evt-dup-1"), &ra);
+    engine_start_req rb = {.workflow_type = "one", .workflow_id = "dup-b"};
+    engine_batch_start(b.b, engine_batch_event(b.b, "evt-dup-1"), &rb);
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_batch_apply(fx.s, a, &err), SY_OK);
+    pthread_t th;
+    pthread_create(&th, NULL, apply_racer, &b);
+    PGconn *w = PQconnectdb(fx.conninfo);
+    CHECK(PQstatus(w) == CONNECTION_OK);
+    int waited = 0;
+    while (query_int(w, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()") == 0 && waited++ < 500)
+        usleep(10000);
+    CHECK(waited < 500);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    pthread_join(th, NULL);
+    CHECK_MSG(b.st == SY_BUSY, "status %d: %s", (int)b.st, b.err.message);
+    apply_racer(&b); /* the same batch object, applied again */
+    CHECK_MSG(b.st == SY_OK, "status %d: %s", (int)b.st, b.err.message);
+    CHECK_INT(engine_batch_outcome(b.b, 0), ENGINE_DUPLICATE);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'dup-b'", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'dup-a'", NULL, NULL), 1);
+    PQfinish(w);
+    engine_batch_free(a);
+    engine_batch_free(b.b);
+    engine_session_close(b.s);
+    engine_fx_close(&fx);
+}
+
 TEST(listen_for_timers_only_ignores_the_outbox_channel)
 {
     engine_fx fx;
