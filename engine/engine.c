@@ -74,6 +74,7 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
         engine_free(eng);
         return st;
     }
+    eng->states = engine__states_new(o.state_cache < 0 ? 0 : o.state_cache ? (size_t)o.state_cache : 4096);
     *out = eng;
     return SY_OK;
 }
@@ -85,6 +86,7 @@ void engine_free(engine *eng)
     for (size_t i = 0; i < eng->ndefs; i++)
         def_cleanup(&eng->defs[i]);
     free(eng->defs);
+    engine__states_free(eng->states);
     free(eng);
 }
 
@@ -264,11 +266,42 @@ sy_status engine_session_open(const engine *eng, const char *conninfo, bool migr
     return connect_session(eng, conninfo, out, err);
 }
 
+/* Ends the transaction's stash: into the state cache when it committed. */
+static void stash_end(engine_session *s, bool committed)
+{
+    for (size_t i = 0; i < s->nstash; i++) {
+        engine__stashed *x = &s->stash[i];
+        if (committed)
+            engine__states_put(s->eng->states, x->run_id, x->next_seq, x->state);
+        else
+            cJSON_Delete(x->state);
+    }
+    s->nstash = 0;
+}
+
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSON *state)
+{
+    if (!s->in_tx || !s->eng->states) { /* autocommit: no end to wait for */
+        cJSON_Delete(state);
+        return;
+    }
+    if (s->nstash == s->capstash) {
+        s->capstash = s->capstash ? 2 * s->capstash : 64;
+        s->stash = realloc(s->stash, s->capstash * sizeof *s->stash);
+    }
+    engine__stashed *x = &s->stash[s->nstash++];
+    snprintf(x->run_id, sizeof x->run_id, "%s", run_id);
+    x->next_seq = next_seq;
+    x->state = state;
+}
+
 void engine_session_close(engine_session *s)
 {
     if (!s)
         return;
     PQfinish(s->conn);
+    stash_end(s, false);
+    free(s->stash);
     engine__ws_destroy(s->ws_spare);
     for (size_t i = 0; i < s->ncache; i++) {
         def_cleanup(s->cache[i]);
@@ -280,6 +313,7 @@ void engine_session_close(engine_session *s)
 
 sy_status engine_begin(engine_session *s, sy_error *err)
 {
+    stash_end(s, false);
     sy_status st = engine__exec(s, "BEGIN", 0, NULL, NULL, err);
     s->in_tx = st == SY_OK;
     return st;
@@ -288,12 +322,15 @@ sy_status engine_begin(engine_session *s, sy_error *err)
 sy_status engine_commit(engine_session *s, sy_error *err)
 {
     s->in_tx = false;
-    return engine__exec(s, "COMMIT", 0, NULL, NULL, err);
+    sy_status st = engine__exec(s, "COMMIT", 0, NULL, NULL, err);
+    stash_end(s, st == SY_OK);
+    return st;
 }
 
 void engine_rollback(engine_session *s)
 {
     s->in_tx = false;
+    stash_end(s, false);
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 

@@ -41,6 +41,9 @@ typedef struct engine_opts {
     const cJSON *workflows;        /* copied; non-NULL: these normalised definitions
                                       instead of rules_set_workflows(rules) (tests, tools) */
     const char *subject_prefix;    /* first token of outcome subjects; NULL: "sy" */
+    int64_t state_cache;           /* running workflows' states kept in memory, so that a
+                                      signal or report replays no history; 0: 4096,
+                                      < 0: none */
 } engine_opts;
 
 /* rules is borrowed and must outlive the engine; its workflow definitions
@@ -203,6 +206,8 @@ enum {
     ENGINE_STAT_CLOSED_REPORTS,
     ENGINE_STAT_TIMERS_FIRED,
     ENGINE_STAT_TIMERS_STALE,
+    ENGINE_STAT_STATE_HITS,   /* running workflows whose state came from the cache */
+    ENGINE_STAT_STATE_MISSES, /* ... whose history was loaded and replayed */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

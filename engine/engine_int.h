@@ -60,6 +60,24 @@ typedef struct engine__def {
     char *text;  /* owned: compact JSON (hashed) */
 } engine__def;
 
+/* The cache of running workflows' states (states.c), shared by the
+ * sessions of an engine; thread-safe. NULL: no cache (every call a miss). */
+typedef struct engine__states engine__states;
+engine__states *engine__states_new(size_t cap); /* 0: NULL */
+void engine__states_free(engine__states *c);
+/* The state of run_id after next_seq - 1 events, taken out (owned), or NULL. */
+cJSON *engine__states_take(engine__states *c, const char *run_id, int64_t next_seq);
+void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
+                        cJSON *state); /* state taken */
+
+/* A state a batch left behind, held by its session until the transaction
+ * ends: published to the cache by engine_commit, dropped otherwise. */
+typedef struct engine__stashed {
+    char run_id[37];
+    int64_t next_seq;
+    cJSON *state; /* owned */
+} engine__stashed;
+
 struct engine {
     char schema[64];
     char ns[128];
@@ -70,6 +88,7 @@ struct engine {
     sy_clock clock;
     engine__def *defs; /* the loaded rules' definitions */
     size_t ndefs;
+    engine__states *states; /* running workflows' states (states.c), may be NULL */
 };
 
 struct engine_session {
@@ -82,7 +101,13 @@ struct engine_session {
     engine__def **cache; /* definitions loaded from the database by hash (owned) */
     size_t ncache, capcache;
     uint64_t stats[8];  /* see ENGINE_STAT_* in engine.h */
+    engine__stashed *stash; /* states of this transaction's batches (owned) */
+    size_t nstash, capstash;
 };
+
+/* Keeps the state (taken) of run_id after next_seq - 1 events until the
+ * session's transaction ends (engine.c: the stash). */
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSON *state);
 
 /* Runs one statement with text parameters (may be NULL), expecting
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK. SY_OK: *out (may be NULL to discard)
