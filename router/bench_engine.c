@@ -13,6 +13,7 @@
  * through devstack unless --db CONNINFO is given; works in a schema of its
  * own, dropped at the end. Last stdout line: one JSON object. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "engine.h"
 #include "status.h"
@@ -39,36 +40,35 @@ typedef struct bench_opts {
     size_t starts, signals, batch, sessions;
 } bench_opts;
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: switchyard bench engine [--db CONNINFO] [--starts N] [--signals N] "
-                    "[--batch N] [--sessions N]\n");
-    return SY_EXIT_USAGE;
-}
-
-static int parse(int argc, char **argv, bench_opts *o)
-{
-    *o = (bench_opts){.starts = 51200, .signals = 10240, .batch = 256, .sessions = 2};
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0)
-            return usage();
-        if (!v)
-            return usage();
-        if (strcmp(a, "--db") == 0)
-            o->db = v;
-        else if (strcmp(a, "--starts") == 0)
-            o->starts = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--signals") == 0)
-            o->signals = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--batch") == 0)
-            o->batch = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--sessions") == 0)
-            o->sessions = strtoull(v, NULL, 10);
-        else
-            return usage();
+#define ENGINE_DEFAULTS                                                                            \
+    {                                                                                              \
+        .starts = 51200, .signals = 10240, .batch = 256, .sessions = 2                             \
     }
-    return o->batch && o->sessions && o->sessions <= 16 ? 0 : usage();
+
+static const cliopt_opt ENGINE_OPTS[] = {
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(bench_opts, db), .arg = "CONNINFO",
+     .help = "Postgres (default: a throwaway durable one)"},
+    {.name = "--starts", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, starts), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "workflow starts (default 51200)"},
+    {.name = "--signals", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, signals), .min = 0,
+     .max = INT64_MAX, .arg = "N", .help = "signals (default 10240)"},
+    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, batch), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "events per transaction (default 256)"},
+    {.name = "--sessions", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, sessions), .min = 1,
+     .max = 16, .arg = "N", .help = "sessions applying batches in parallel (default 2)"},
+};
+
+static const cliopt_cmd ENGINE_CMD = {
+    .name = "bench engine",
+    .synopsis = "switchyard bench engine [--db CONNINFO] [--starts N] [--signals N] [--batch N] "
+                "[--sessions N]",
+    CLIOPT_TABLE(ENGINE_OPTS),
+};
+
+sy_status bench_engine_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    bench_opts o = ENGINE_DEFAULTS;
+    return router_cli_parse(&ENGINE_CMD, argc, argv, &o, help, err);
 }
 
 /* Applies one batch in one transaction. */
@@ -214,9 +214,11 @@ static int measure(const void *opts, const char *conninfo)
 
 int bench_engine(int argc, char **argv)
 {
-    bench_opts o;
-    int rc = parse(argc, argv, &o);
-    if (rc)
-        return rc;
+    bench_opts o = ENGINE_DEFAULTS;
+    bool help = false;
+    sy_error err;
+    sy_status st = router_cli_parse(&ENGINE_CMD, argc, argv, &o, &help, &err);
+    if (st != SY_OK || help)
+        return router_cli_usage(&ENGINE_CMD, st, &err);
     return bench_with_db("engine", o.db, measure, &o);
 }

@@ -4,6 +4,7 @@
  * ways: plain, with a payload schema, and signed (Ed25519 verification). Needs no servers; the
  * schema, key pair and keyring are written to a temporary directory and removed afterwards. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "envelope.h"
 #include "status.h"
@@ -123,17 +124,49 @@ static void teardown(const bench_files *f)
     rmdir(f->dir);
 }
 
+typedef struct envelope_args {
+    int64_t ms;
+} envelope_args;
+
+static const cliopt_opt ENVELOPE_OPTS[] = {
+    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(envelope_args, ms), .arg = "S",
+     .help = "how long to measure each case (default 1 s)"},
+};
+
+static const cliopt_cmd ENVELOPE_CMD = {
+    .name = "bench envelope",
+    .synopsis = "switchyard bench envelope [--seconds S]",
+    CLIOPT_TABLE(ENVELOPE_OPTS),
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, envelope_args *out, bool *help, sy_error *err)
+{
+    envelope_args a = *out;
+    sy_status st = router_cli_parse(&ENVELOPE_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (a.ms <= 0)
+        return sy_error_set(err, SY_USAGE, "out_of_range", "--seconds", "must be more than 0");
+    *out = a;
+    return SY_OK;
+}
+
+sy_status bench_envelope_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    envelope_args a = {.ms = 1000};
+    return parse_args(argc, argv, &a, help, err);
+}
+
 int bench_envelope(int argc, char **argv)
 {
-    double seconds = 1.0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc && atof(argv[i + 1]) > 0)
-            seconds = atof(argv[++i]);
-        else {
-            fprintf(stderr, "usage: switchyard bench envelope [--seconds S]\n");
-            return SY_EXIT_USAGE;
-        }
-    }
+    envelope_args a = {.ms = 1000};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&ENVELOPE_CMD, pst, &perr);
+    double seconds = (double)a.ms / 1000.0;
     bench_files f;
     envelope_schemas *schemas = NULL;
     envelope_keyring *keyring = NULL;

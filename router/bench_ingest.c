@@ -12,6 +12,7 @@
  * Self-contained (devstack, durable: fsync and synchronous_commit on)
  * unless --nats and --db are given. Last stdout line: one JSON object. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "config.h"
 #include "devstack.h"
@@ -47,39 +48,51 @@ static const char ingest_rules[] = "version: 1\n"
                                    "    steps:\n"
                                    "      - task: work\n";
 
-static int usage(void)
+#define INGEST_DEFAULTS                                                                            \
+    {                                                                                              \
+        .events = 50000, .rate = 5000, .pipelines = 2, .batch = 512                                \
+    }
+
+static const cliopt_opt INGEST_OPTS[] = {
+    {.name = "--events", .kind = CLIOPT_INT, CLIOPT_FIELD(ingest_args, events), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "events of phase 1 (default 50000)"},
+    {.name = "--rate", .kind = CLIOPT_INT, CLIOPT_FIELD(ingest_args, rate), .min = 0,
+     .max = INT64_MAX, .arg = "R",
+     .help = "events/s offered in phase 2; 0: no phase 2 (default 5000)"},
+    {.name = "--pipelines", .kind = CLIOPT_INT, CLIOPT_FIELD(ingest_args, pipelines), .min = 1,
+     .max = INT64_MAX, .arg = "P", .help = "the router's pipelines (default 2)"},
+    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(ingest_args, batch), .min = 1,
+     .max = INT64_MAX, .arg = "B", .help = "the router's batch size (default 512)"},
+    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(ingest_args, nats), .arg = "URL",
+     .help = "with --db: these servers, not throwaway ones"},
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(ingest_args, db), .arg = "CONNINFO",
+     .help = "with --nats"},
+};
+
+static const cliopt_cmd INGEST_CMD = {
+    .name = "bench ingest",
+    .synopsis = "switchyard bench ingest [--events N] [--rate R] [--pipelines P] [--batch B] "
+                "[--nats URL] [--db CONNINFO]",
+    CLIOPT_TABLE(INGEST_OPTS),
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, ingest_args *out, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard bench ingest [--events N] [--rate R] [--pipelines P] "
-                    "[--batch B] [--nats URL] [--db CONNINFO]\n");
-    return SY_EXIT_USAGE;
+    ingest_args a = *out;
+    sy_status st = router_cli_parse(&INGEST_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (!a.nats != !a.db)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--nats and --db go together");
+    *out = a;
+    return SY_OK;
 }
 
-static int parse_args(int argc, char **argv, ingest_args *a)
+sy_status bench_ingest_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    *a = (ingest_args){.events = 50000, .rate = 5000, .pipelines = 2, .batch = 512};
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (i + 1 >= argc)
-            return usage();
-        const char *v = argv[++i];
-        if (strcmp(o, "--events") == 0)
-            a->events = atol(v);
-        else if (strcmp(o, "--rate") == 0)
-            a->rate = atol(v);
-        else if (strcmp(o, "--pipelines") == 0)
-            a->pipelines = atol(v);
-        else if (strcmp(o, "--batch") == 0)
-            a->batch = atol(v);
-        else if (strcmp(o, "--nats") == 0)
-            a->nats = v;
-        else if (strcmp(o, "--db") == 0)
-            a->db = v;
-        else
-            return usage();
-    }
-    if (a->events < 1 || a->rate < 0 || a->pipelines < 1 || a->batch < 1 || (!a->nats != !a->db))
-        return usage();
-    return SY_EXIT_OK;
+    ingest_args a = INGEST_DEFAULTS;
+    return parse_args(argc, argv, &a, help, err);
 }
 
 static void set_str(char **f, const char *v)
@@ -255,10 +268,12 @@ static sy_status wait_ready(router *r, sy_error *err)
 
 int bench_ingest(int argc, char **argv)
 {
-    ingest_args a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc != SY_EXIT_OK)
-        return rc;
+    ingest_args a = INGEST_DEFAULTS;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&INGEST_CMD, pst, &perr);
     devstack *ds = NULL;
     sy_error err = {0};
     sy_status st = SY_OK;

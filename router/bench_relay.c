@@ -6,6 +6,7 @@
  * PubAck). Self-contained (devstack, durable) unless --nats and --db are
  * given. Last stdout line: {"bench":"relay","rows":..,"rows_per_s":..}. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "devstack.h"
 #include "engine.h"
@@ -23,30 +24,28 @@ typedef struct relay_args {
     const char *nats, *db;
 } relay_args;
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: switchyard bench relay [--workflows N] [--batch N] [--nats URL] "
-                    "[--db CONNINFO]\n");
-    return SY_EXIT_USAGE;
-}
+static const cliopt_opt RELAY_OPTS[] = {
+    {.name = "--workflows", .kind = CLIOPT_INT, CLIOPT_FIELD(relay_args, workflows), .min = 1,
+     .max = INT64_MAX, .arg = "N",
+     .help = "workflows started to fill the outbox (default 20000)"},
+    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(relay_args, batch), .min = 0,
+     .max = INT64_MAX, .arg = "N", .help = "the relay's rows per round (0: its default)"},
+    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(relay_args, nats), .arg = "URL",
+     .help = "NATS (default: a throwaway one)"},
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(relay_args, db), .arg = "CONNINFO",
+     .help = "Postgres (default: a throwaway durable one)"},
+};
 
-static int parse_args(int argc, char **argv, relay_args *a)
+static const cliopt_cmd RELAY_CMD = {
+    .name = "bench relay",
+    .synopsis = "switchyard bench relay [--workflows N] [--batch N] [--nats URL] [--db CONNINFO]",
+    CLIOPT_TABLE(RELAY_OPTS),
+};
+
+sy_status bench_relay_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    *a = (relay_args){.workflows = 20000};
-    for (int i = 1; i < argc; i++) {
-        bool has = i + 1 < argc;
-        if (strcmp(argv[i], "--workflows") == 0 && has)
-            a->workflows = atol(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && has)
-            a->batch = (size_t)atol(argv[++i]);
-        else if (strcmp(argv[i], "--nats") == 0 && has)
-            a->nats = argv[++i];
-        else if (strcmp(argv[i], "--db") == 0 && has)
-            a->db = argv[++i];
-        else
-            return usage();
-    }
-    return a->workflows > 0 ? 0 : usage();
+    relay_args a = {.workflows = 20000};
+    return router_cli_parse(&RELAY_CMD, argc, argv, &a, help, err);
 }
 
 /* A file stream over "relaybench.>" (recreated: empty). */
@@ -151,9 +150,12 @@ static sy_status run(relay_args *a, sy_error *err)
 
 int bench_relay(int argc, char **argv)
 {
-    relay_args a;
-    if (parse_args(argc, argv, &a) != 0)
-        return SY_EXIT_USAGE;
+    relay_args a = {.workflows = 20000};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&RELAY_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&RELAY_CMD, pst, &perr);
     sy_error err;
     sy_error_clear(&err);
     devstack *ds = NULL;

@@ -11,6 +11,7 @@
  * counts. Self-contained (devstack, durable) unless --nats and --db are
  * given. Last stdout line: {"bench":"roundtrip",...}. */
 #include "bench.h"
+#include "cli_util.h"
 #include "bench_roundtrip.h"
 #include "clock.h"
 #include "config.h"
@@ -48,30 +49,28 @@ static const char RULES[] = "version: 1\n"
                             "        input: { n: \"{{ input.n }}\" }\n"
                             "        retry: { maximum_attempts: 3 }\n";
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: switchyard bench roundtrip [--count N] [--batch N] [--nats URL] "
-                    "[--db CONNINFO]\n");
-    return SY_EXIT_USAGE;
-}
+static const cliopt_opt RT_OPTS[] = {
+    {.name = "--count", .kind = CLIOPT_INT, CLIOPT_FIELD(rt_args, count), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "workflows (default 10000)"},
+    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(rt_args, batch), .min = 1,
+     .max = INT32_MAX, .arg = "N",
+     .help = "the router's and the worker's batch size (default 256)"},
+    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(rt_args, nats), .arg = "URL",
+     .help = "NATS (default: a throwaway one)"},
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(rt_args, db), .arg = "CONNINFO",
+     .help = "Postgres (default: a throwaway durable one)"},
+};
 
-static int parse_args(int argc, char **argv, rt_args *a)
+static const cliopt_cmd RT_CMD = {
+    .name = "bench roundtrip",
+    .synopsis = "switchyard bench roundtrip [--count N] [--batch N] [--nats URL] [--db CONNINFO]",
+    CLIOPT_TABLE(RT_OPTS),
+};
+
+sy_status bench_roundtrip_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    *a = (rt_args){.count = 10000, .batch = 256};
-    for (int i = 1; i < argc; i++) {
-        bool has = i + 1 < argc;
-        if (strcmp(argv[i], "--count") == 0 && has)
-            a->count = atol(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && has)
-            a->batch = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--nats") == 0 && has)
-            a->nats = argv[++i];
-        else if (strcmp(argv[i], "--db") == 0 && has)
-            a->db = argv[++i];
-        else
-            return usage();
-    }
-    return a->count > 0 && a->batch > 0 ? 0 : usage();
+    rt_args a = {.count = 10000, .batch = 256};
+    return router_cli_parse(&RT_CMD, argc, argv, &a, help, err);
 }
 
 /* Writes the rules file into dir; returns the router configuration text. */
@@ -266,8 +265,12 @@ int bench_roundtrip(int argc, char **argv)
 {
     rt_run run;
     memset(&run, 0, sizeof run);
-    if (parse_args(argc, argv, &run.a) != 0)
-        return SY_EXIT_USAGE;
+    run.a = (rt_args){.count = 10000, .batch = 256};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&RT_CMD, argc, argv, &run.a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&RT_CMD, pst, &perr);
     signal(SIGPIPE, SIG_IGN);
     sy_log_init(&run.log, SY_LOG_WARN, 2);
     sy_error err;

@@ -8,6 +8,7 @@
  * the ~1-2 routes per event that match also render their templates. Target:
  * >= 1M route evaluations/s/core. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "envelope.h"
 #include "rules.h"
@@ -82,17 +83,49 @@ static envelope **make_events(void)
     return evs;
 }
 
+typedef struct rules_args {
+    int64_t ms;
+} rules_args;
+
+static const cliopt_opt RULES_OPTS[] = {
+    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(rules_args, ms), .arg = "S",
+     .help = "how long to measure each case (default 2 s)"},
+};
+
+static const cliopt_cmd RULES_CMD = {
+    .name = "bench rules",
+    .synopsis = "switchyard bench rules [--seconds S]",
+    CLIOPT_TABLE(RULES_OPTS),
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, rules_args *out, bool *help, sy_error *err)
+{
+    rules_args a = *out;
+    sy_status st = router_cli_parse(&RULES_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (a.ms <= 0)
+        return sy_error_set(err, SY_USAGE, "out_of_range", "--seconds", "must be more than 0");
+    *out = a;
+    return SY_OK;
+}
+
+sy_status bench_rules_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    rules_args a = {.ms = 2000};
+    return parse_args(argc, argv, &a, help, err);
+}
+
 int bench_rules(int argc, char **argv)
 {
-    double seconds = 2.0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc && atof(argv[i + 1]) > 0) {
-            seconds = atof(argv[++i]);
-        } else {
-            fprintf(stderr, "usage: switchyard bench rules [--seconds S]\n");
-            return SY_EXIT_USAGE;
-        }
-    }
+    rules_args a = {.ms = 2000};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&RULES_CMD, pst, &perr);
+    double seconds = (double)a.ms / 1000.0;
     rules_set *set = load_generated();
     envelope **evs = set ? make_events() : NULL;
     if (!evs) {

@@ -15,6 +15,7 @@
  * Starts a throwaway durable Postgres unless --db CONNINFO is given; works in
  * a schema of its own, dropped at the end. Last stdout line: one JSON object. */
 #include "bench.h"
+#include "cli_util.h"
 #include "clock.h"
 #include "engine.h"
 #include "schedule.h"
@@ -41,32 +42,33 @@ typedef struct bench_opts {
     size_t schedules, sessions, batch;
 } bench_opts;
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: switchyard bench schedules [--db CONNINFO] [--schedules N] "
-                    "[--sessions N] [--batch N]\n");
-    return SY_EXIT_USAGE;
-}
-
-static int parse(int argc, char **argv, bench_opts *o)
-{
-    *o = (bench_opts){.schedules = 100000, .sessions = 2, .batch = 1000};
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v || strcmp(a, "--help") == 0)
-            return usage();
-        if (strcmp(a, "--db") == 0)
-            o->db = v;
-        else if (strcmp(a, "--schedules") == 0)
-            o->schedules = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--sessions") == 0)
-            o->sessions = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--batch") == 0)
-            o->batch = strtoull(v, NULL, 10);
-        else
-            return usage();
+#define SCHEDULES_DEFAULTS                                                                         \
+    {                                                                                              \
+        .schedules = 100000, .sessions = 2, .batch = 1000                                          \
     }
-    return o->schedules && o->batch && o->sessions && o->sessions <= 16 ? 0 : usage();
+
+static const cliopt_opt SCHEDULES_OPTS[] = {
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(bench_opts, db), .arg = "CONNINFO",
+     .help = "Postgres (default: a throwaway durable one)"},
+    {.name = "--schedules", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, schedules), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "schedules due at once (default 100000)"},
+    {.name = "--sessions", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, sessions), .min = 1,
+     .max = 16, .arg = "N", .help = "sessions firing in parallel (default 2)"},
+    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, batch), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "schedules claimed per round (default 1000)"},
+};
+
+static const cliopt_cmd SCHEDULES_CMD = {
+    .name = "bench schedules",
+    .synopsis = "switchyard bench schedules [--db CONNINFO] [--schedules N] [--sessions N] "
+                "[--batch N]",
+    CLIOPT_TABLE(SCHEDULES_OPTS),
+};
+
+sy_status bench_schedules_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    bench_opts o = SCHEDULES_DEFAULTS;
+    return router_cli_parse(&SCHEDULES_CMD, argc, argv, &o, help, err);
 }
 
 /* Lag samples: one per round (every firing of a round committed together). */
@@ -281,9 +283,11 @@ static int measure(const void *opts, const char *conninfo)
 
 int bench_schedules(int argc, char **argv)
 {
-    bench_opts o;
-    int rc = parse(argc, argv, &o);
-    if (rc)
-        return rc;
+    bench_opts o = SCHEDULES_DEFAULTS;
+    bool help = false;
+    sy_error err;
+    sy_status st = router_cli_parse(&SCHEDULES_CMD, argc, argv, &o, &help, &err);
+    if (st != SY_OK || help)
+        return router_cli_usage(&SCHEDULES_CMD, st, &err);
     return bench_with_db("schedules", o.db, measure, &o);
 }

@@ -1,28 +1,62 @@
 /* cli_bench.c: `switchyard bench <what>` dispatches to router/bench_*.c. */
 #include "bench.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "devstack.h"
 #include "status.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-    const char *name;
-    cli_fn fn;
-} benches[] = {
-    /* one line per benchmark: {"name", bench_name}, */
-    {"envelope", bench_envelope},
-    {"rules", bench_rules},
-    {"engine", bench_engine},
-    {"schedules", bench_schedules},
-    {"roundtrip", bench_roundtrip},
-    {"ingest", bench_ingest},
-    {"relay", bench_relay},
-    {NULL, NULL},
+/* one line per benchmark: X(name, function) */
+#define BENCHES(X)                                                                                 \
+    X(envelope, bench_envelope)                                                                    \
+    X(rules, bench_rules)                                                                          \
+    X(engine, bench_engine)                                                                        \
+    X(schedules, bench_schedules)                                                                  \
+    X(roundtrip, bench_roundtrip)                                                                  \
+    X(ingest, bench_ingest)                                                                        \
+    X(relay, bench_relay)
+
+static const char *const BENCH_NAMES[] = {
+#define BENCH_NAME(name, fn) #name,
+    BENCHES(BENCH_NAME)
+#undef BENCH_NAME
+        NULL,
 };
 
+static const cli_fn BENCH_FNS[] = {
+#define BENCH_FN(name, fn) fn,
+    BENCHES(BENCH_FN)
+#undef BENCH_FN
+};
+
+typedef struct bench_args {
+    int what;
+    cliopt_rest sub; /* argv[0] is the benchmark's name */
+} bench_args;
+
+static const cliopt_opt BENCH_OPTS[] = {
+    {.name = "WHAT", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(bench_args, what), .choices = BENCH_NAMES,
+     .help = "the benchmark; switchyard bench WHAT --help lists its options"},
+};
+
+static const cliopt_cmd BENCH_CMD = {
+    .name = "bench",
+    .synopsis = "switchyard bench WHAT [options]",
+    CLIOPT_TABLE(BENCH_OPTS),
+    .required = 1,
+    .rest = CLIOPT_REST_SUBCOMMAND,
+    .rest_offset = offsetof(bench_args, sub),
+};
+
+sy_status cli_bench_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    bench_args a = {0};
+    return router_cli_parse(&BENCH_CMD, argc, argv, &a, help, err);
+}
 
 int bench_with_db(const char *name, const char *db,
                   int (*measure)(const void *opts, const char *conninfo), const void *opts)
@@ -56,14 +90,11 @@ double bench_rss_mib(void)
 
 int cli_bench(int argc, char **argv)
 {
-    if (argc >= 2) {
-        for (size_t i = 0; benches[i].name; i++)
-            if (strcmp(argv[1], benches[i].name) == 0)
-                return benches[i].fn(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "usage: switchyard bench <what> [options]\n  what:");
-    for (size_t i = 0; benches[i].name; i++)
-        fprintf(stderr, " %s", benches[i].name);
-    fprintf(stderr, "\n");
-    return SY_EXIT_USAGE;
+    bench_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&BENCH_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&BENCH_CMD, pst, &perr);
+    return BENCH_FNS[a.what](a.sub.argc, a.sub.argv);
 }

@@ -8,6 +8,7 @@
  * (dev_workers.h). Prints the URLs and a `switchyard publish` line to try.
  * Ctrl-C drains the service, stops the workers and both servers. */
 #include "cli.h"
+#include "cli_util.h"
 #include "config.h"
 #include "dev_workers.h"
 #include "devstack.h"
@@ -29,10 +30,34 @@ typedef struct dev_ctx {
     dev_workers *workers; /* started once the service listens */
 } dev_ctx;
 
-static int usage(void)
+typedef struct dev_args {
+    const char *dir, *admin, *rules;
+} dev_args;
+
+#define DEV_DEFAULTS                                                                               \
+    {                                                                                              \
+        .dir = ".switchyard-dev", .admin = "127.0.0.1:8088"                                        \
+    }
+
+static const cliopt_opt DEV_OPTS[] = {
+    {.name = "--dir", .kind = CLIOPT_STRING, CLIOPT_FIELD(dev_args, dir), .arg = "DIR",
+     .help = "the servers' data, kept between runs (default .switchyard-dev)"},
+    {.name = "--admin", .kind = CLIOPT_STRING, CLIOPT_FIELD(dev_args, admin),
+     .arg = "HOST:PORT", .help = "admin HTTP (default 127.0.0.1:8088)"},
+    {.name = "--rules", .kind = CLIOPT_STRING, CLIOPT_FIELD(dev_args, rules), .arg = "FILE",
+     .help = "the rules (default examples/rules.yaml)"},
+};
+
+static const cliopt_cmd DEV_CMD = {
+    .name = "dev",
+    .synopsis = "switchyard dev [--dir DIR] [--admin HOST:PORT] [--rules FILE]",
+    CLIOPT_TABLE(DEV_OPTS),
+};
+
+sy_status cli_dev_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard dev [--dir DIR] [--admin HOST:PORT] [--rules FILE]\n");
-    return SY_EXIT_USAGE;
+    dev_args a = DEV_DEFAULTS;
+    return router_cli_parse(&DEV_CMD, argc, argv, &a, help, err);
 }
 
 /* A path relative to the working directory, else to the source tree. */
@@ -109,18 +134,13 @@ static void dev_config(router_config *c, const devstack *ds, const char *rules, 
 
 int cli_dev(int argc, char **argv)
 {
-    const char *dir = ".switchyard-dev", *admin = "127.0.0.1:8088", *rules_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        bool has = i + 1 < argc;
-        if (strcmp(argv[i], "--dir") == 0 && has)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--admin") == 0 && has)
-            admin = argv[++i];
-        else if (strcmp(argv[i], "--rules") == 0 && has)
-            rules_arg = argv[++i];
-        else
-            return usage();
-    }
+    dev_args a = DEV_DEFAULTS;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&DEV_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&DEV_CMD, pst, &perr);
+    const char *dir = a.dir, *admin = a.admin, *rules_arg = a.rules;
     char rules[512];
     if (rules_arg)
         snprintf(rules, sizeof rules, "%s", rules_arg);

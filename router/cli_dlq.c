@@ -10,8 +10,8 @@
  * (dlq.h), so replaying one dead letter twice takes effect once. */
 #include "buf.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "dlq.h"
-#include "duration.h"
 #include "engine.h"
 #include "json.h"
 #include "publish.h"
@@ -23,62 +23,60 @@
 #include <string.h>
 
 typedef struct dlq_args {
-    const char *verb, *code, *db, *nats;
+    const char *verb, *code, *db, *nats, *since;
     int64_t id, since_ms;
+    int verb_ix;
     bool all, json;
 } dlq_args;
 
-static int usage(void)
+static const char *const VERBS[] = {"list", "show", "replay", NULL};
+
+static const cliopt_opt DLQ_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(dlq_args, verb_ix), .choices = VERBS},
+    {.name = "--id", .kind = CLIOPT_INT, CLIOPT_FIELD(dlq_args, id), .min = 1, .max = INT64_MAX,
+     .arg = "ID", .help = "that dead letter (show needs it)"},
+    {.name = "--code", .kind = CLIOPT_STRING, CLIOPT_FIELD(dlq_args, code), .arg = "C",
+     .help = "only dead letters with this code"},
+    {.name = "--since", .kind = CLIOPT_STRING, CLIOPT_FIELD(dlq_args, since), .arg = "T",
+     .help = "only those since T (RFC 3339, or a duration ago: 1h)"},
+    {.name = "--all", .kind = CLIOPT_FLAG, CLIOPT_FIELD(dlq_args, all),
+     .help = "list: also the replayed ones"},
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(dlq_args, db), .arg = "CONNINFO",
+     .help = "Postgres (default $SWITCHYARD_DB)"},
+    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(dlq_args, nats), .arg = "URL",
+     .help = "replay: NATS (default $SWITCHYARD_NATS_URL)"},
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(dlq_args, json),
+     .choices = router_cli_output_formats, .help = "output format"},
+};
+
+static const cliopt_cmd DLQ_CMD = {
+    .name = "dlq",
+    .synopsis = "switchyard dlq list|show|replay [--id ID] [--code C] [--since T]\n"
+                "                  [--all] [--db CONNINFO] [--nats URL] [-o json]\n"
+                "  --since takes an RFC 3339 time or a duration ago (e.g. 1h)",
+    CLIOPT_TABLE(DLQ_OPTS),
+    .required = 1,
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, dlq_args *out, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard dlq list|show|replay [--id ID] [--code C] [--since T]\n"
-                    "                  [--all] [--db CONNINFO] [--nats URL] [-o json]\n"
-                    "  --since takes an RFC 3339 time or a duration ago (e.g. 1h)\n");
-    return SY_EXIT_USAGE;
+    dlq_args a = *out;
+    sy_status st = router_cli_parse(&DLQ_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    a.verb = VERBS[a.verb_ix];
+    if (a.since)
+        st = router_cli_check_time("--since", a.since, err);
+    if (st == SY_OK)
+        *out = a;
+    return st;
 }
 
-static bool parse_since(const char *s, int64_t *out)
+sy_status cli_dlq_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    int64_t ms;
-    if (sy_duration_parse(s, &ms, NULL) == SY_OK) {
-        *out = sy_clock_now_ms(NULL) - ms;
-        return true;
-    }
-    return sy_time_parse_rfc3339(s, NULL, out, NULL) == SY_OK;
-}
-
-static int parse_args(int argc, char **argv, dlq_args *a)
-{
-    if (argc < 2)
-        return usage();
-    a->verb = argv[1];
-    for (int i = 2; i < argc; i++) {
-        const char *o = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(o, "--id") == 0 && has)
-            a->id = strtoll(argv[++i], NULL, 10);
-        else if (strcmp(o, "--code") == 0 && has)
-            a->code = argv[++i];
-        else if (strcmp(o, "--since") == 0 && has) {
-            if (!parse_since(argv[++i], &a->since_ms))
-                return usage();
-        } else if (strcmp(o, "--db") == 0 && has)
-            a->db = argv[++i];
-        else if (strcmp(o, "--nats") == 0 && has)
-            a->nats = argv[++i];
-        else if (strcmp(o, "--all") == 0)
-            a->all = true;
-        else if (strcmp(o, "-o") == 0 && has)
-            a->json = strcmp(argv[++i], "json") == 0;
-        else
-            return usage();
-    }
-    if (!a->db)
-        a->db = getenv("SWITCHYARD_DB");
-    if (!a->db) {
-        fprintf(stderr, "switchyard dlq: give --db CONNINFO or set SWITCHYARD_DB\n");
-        return SY_EXIT_USAGE;
-    }
-    return SY_EXIT_OK;
+    dlq_args a = {0};
+    return parse_args(argc, argv, &a, help, err);
 }
 
 void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b)
@@ -243,9 +241,19 @@ static sy_status replay(engine_session *s, const dlq_args *a, sy_error *err)
 int cli_dlq(int argc, char **argv)
 {
     dlq_args a = {0};
-    int rc = parse_args(argc, argv, &a);
-    if (rc != SY_EXIT_OK)
-        return rc;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&DLQ_CMD, pst, &perr);
+    if (!a.db)
+        a.db = getenv("SWITCHYARD_DB");
+    if (!a.db) {
+        fprintf(stderr, "switchyard dlq: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    if (a.since)
+        a.since_ms = router_cli_time(a.since, sy_clock_now_ms(NULL));
     engine *eng = NULL;
     engine_session *s = NULL;
     sy_error err = {0};
@@ -258,11 +266,8 @@ int cli_dlq(int argc, char **argv)
     } else if (st == SY_OK && strcmp(a.verb, "show") == 0) {
         st = a.id ? show_one(s, a.id, &err)
                   : sy_error_set(&err, SY_USAGE, NULL, NULL, "show needs --id");
-    } else if (st == SY_OK && strcmp(a.verb, "replay") == 0) {
-        st = replay(s, &a, &err);
     } else if (st == SY_OK) {
-        st = SY_USAGE;
-        usage();
+        st = replay(s, &a, &err);
     }
     if (st != SY_OK && err.message[0])
         fprintf(stderr, "switchyard dlq: %s\n", err.message);

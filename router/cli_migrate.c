@@ -3,37 +3,54 @@
  * embedded in the binary) under the engine's advisory lock; safe to run
  * while services start, and a no-op when the schema is current. */
 #include "cli.h"
+#include "cli_util.h"
 #include "engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(void)
+typedef struct migrate_args {
+    const char *db, *schema;
+    bool json;
+} migrate_args;
+
+static const cliopt_opt MIGRATE_OPTS[] = {
+    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(migrate_args, db), .arg = "CONNINFO",
+     .help = "Postgres (default $SWITCHYARD_DB)"},
+    {.name = "--schema", .kind = CLIOPT_STRING, CLIOPT_FIELD(migrate_args, schema),
+     .arg = "NAME", .help = "the engine's schema"},
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(migrate_args, json),
+     .choices = router_cli_output_formats, .help = "output format"},
+};
+
+static const cliopt_cmd MIGRATE_CMD = {
+    .name = "migrate",
+    .synopsis = "switchyard migrate [--db CONNINFO] [--schema NAME] [-o json]\n"
+                "  --db defaults to $SWITCHYARD_DB",
+    CLIOPT_TABLE(MIGRATE_OPTS),
+};
+
+sy_status cli_migrate_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard migrate [--db CONNINFO] [--schema NAME] [-o json]\n"
-                    "  --db defaults to $SWITCHYARD_DB\n");
-    return SY_EXIT_USAGE;
+    migrate_args a = {0};
+    return router_cli_parse(&MIGRATE_CMD, argc, argv, &a, help, err);
 }
 
 int cli_migrate(int argc, char **argv)
 {
-    const char *db = getenv("SWITCHYARD_DB"), *schema = NULL;
-    bool json = false;
-    for (int i = 1; i < argc; i += 2) {
-        if (i + 1 >= argc)
-            return usage();
-        if (strcmp(argv[i], "--db") == 0)
-            db = argv[i + 1];
-        else if (strcmp(argv[i], "--schema") == 0)
-            schema = argv[i + 1];
-        else if (strcmp(argv[i], "-o") == 0)
-            json = strcmp(argv[i + 1], "json") == 0;
-        else
-            return usage();
+    migrate_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&MIGRATE_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&MIGRATE_CMD, pst, &perr);
+    const char *db = a.db ? a.db : getenv("SWITCHYARD_DB"), *schema = a.schema;
+    bool json = a.json;
+    if (!db) {
+        fprintf(stderr, "switchyard migrate: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
     }
-    if (!db)
-        return usage();
     engine_opts eo = {.schema = schema};
     engine *eng = NULL;
     sy_error err = {0};

@@ -8,6 +8,7 @@
  * event: {"event_id":..,"stream_seq":N,"duplicate":false}. */
 #include "buf.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "envelope.h"
 #include "json.h"
 #include "publish.h"
@@ -21,11 +22,42 @@ typedef struct pub_args {
     bool no_fill;
 } pub_args;
 
-static int usage(void)
+static const cliopt_opt PUB_OPTS[] = {
+    {.name = "FILE", .kind = CLIOPT_STRING, CLIOPT_FIELD(pub_args, file),
+     .help = "one JSON envelope or JSON lines; - or none: stdin"},
+    {.name = "--subject", .kind = CLIOPT_STRING, CLIOPT_FIELD(pub_args, subject), .arg = "S",
+     .help = "the subject to publish to (required)"},
+    {.name = "--sign", .kind = CLIOPT_STRING, CLIOPT_FIELD(pub_args, sign), .arg = "KEYFILE",
+     .help = "sign with this Ed25519 key (switchyard keygen)"},
+    {.name = "--no-fill", .kind = CLIOPT_FLAG, CLIOPT_FIELD(pub_args, no_fill),
+     .help = "send as is: no event_id, occurred_at, trace_id filled in"},
+    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(pub_args, nats), .arg = "URL",
+     .help = "NATS (default $SWITCHYARD_NATS_URL)"},
+};
+
+static const cliopt_cmd PUB_CMD = {
+    .name = "publish",
+    .synopsis = "switchyard publish --subject S [--sign KEYFILE] [--no-fill] [--nats URL] [FILE|-]",
+    CLIOPT_TABLE(PUB_OPTS),
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, pub_args *out, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard publish --subject S [--sign KEYFILE] [--no-fill] "
-                    "[--nats URL] [FILE|-]\n");
-    return SY_EXIT_USAGE;
+    pub_args a = *out;
+    sy_status st = router_cli_parse(&PUB_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (!a.subject)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--subject S is required");
+    *out = a;
+    return SY_OK;
+}
+
+sy_status cli_publish_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    pub_args a = {0};
+    return parse_args(argc, argv, &a, help, err);
 }
 
 static bool read_input(const char *path, sy_buf *out)
@@ -48,8 +80,7 @@ static int publish_one(router_publisher *p, const pub_args *a, const char *text,
     cJSON *obj = NULL;
     sy_error err = {0};
     if (sy_json_parse(text, len, 0, NULL, &obj, &err) != SY_OK || !cJSON_IsObject(obj)) {
-        fprintf(stderr, "switchyard publish: %s%s\n", obj ? "not a JSON object" : err.message,
-                "");
+        fprintf(stderr, "switchyard publish: %s\n", obj ? "not a JSON object" : err.message);
         cJSON_Delete(obj);
         return SY_EXIT_DATAERR;
     }
@@ -92,33 +123,15 @@ static int publish_one(router_publisher *p, const pub_args *a, const char *text,
     return st == SY_OK ? SY_EXIT_OK : sy_status_exit_code(st);
 }
 
-static int parse_args(int argc, char **argv, pub_args *a)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(o, "--subject") == 0 && has)
-            a->subject = argv[++i];
-        else if (strcmp(o, "--sign") == 0 && has)
-            a->sign = argv[++i];
-        else if (strcmp(o, "--nats") == 0 && has)
-            a->nats = argv[++i];
-        else if (strcmp(o, "--no-fill") == 0)
-            a->no_fill = true;
-        else if ((o[0] != '-' || strcmp(o, "-") == 0) && !a->file)
-            a->file = o;
-        else
-            return usage();
-    }
-    return a->subject ? SY_EXIT_OK : usage();
-}
-
 int cli_publish(int argc, char **argv)
 {
     pub_args a = {0};
-    int rc = parse_args(argc, argv, &a);
-    if (rc != SY_EXIT_OK)
-        return rc;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&PUB_CMD, pst, &perr);
+    int rc = SY_EXIT_OK;
     sy_buf in = SY_BUF_INIT;
     if (!read_input(a.file, &in)) {
         fprintf(stderr, "switchyard publish: could not read %s\n", a.file);

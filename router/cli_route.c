@@ -10,6 +10,7 @@
  * one JSON event, or JSON lines (FILE or stdin). Exit 0, 65 when any event
  * was dead-lettered, 64 usage, 78 rules or schemas that do not load, 1 I/O. */
 #include "cli.h"
+#include "cli_util.h"
 #include "envelope.h"
 #include "json.h"
 #include "rules.h"
@@ -28,45 +29,45 @@ typedef struct route_cfg {
     int dead_letters;
 } route_cfg;
 
-static int route_usage(const char *why)
+static const cliopt_opt ROUTE_OPTS[] = {
+    {.name = "FILE", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, input),
+     .help = "one JSON event or JSON lines; - or none: stdin"},
+    {.name = "--rules", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, rules_path),
+     .arg = "FILE", .help = "the rules file (required)"},
+    {.name = "--schemas", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, schemas_dir),
+     .arg = "DIR", .help = "validate payloads against these schemas"},
+    {.name = "--allow-unknown-types", .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(route_cfg, allow_unknown), .help = "with --schemas: a type without one is ok"},
+    {.name = "-o", .kind = CLIOPT_CHOICE, .choices = router_cli_json_only,
+     .help = "the output is JSON lines (accepted, the only format)"},
+};
+
+static const cliopt_cmd ROUTE_CMD = {
+    .name = "route",
+    .synopsis = "switchyard route --rules FILE [--schemas DIR] [--allow-unknown-types] [FILE|-]\n"
+                "  dry run: prints the actions the rules would take for each event (one JSON "
+                "line each)",
+    CLIOPT_TABLE(ROUTE_OPTS),
+};
+
+/* Pure: argv in, the argument fields of *out written only on success. */
+static sy_status parse_route_args(int argc, char **argv, route_cfg *out, bool *help,
+                                  sy_error *err)
 {
-    if (why)
-        fprintf(stderr, "switchyard route: %s\n", why);
-    fprintf(why ? stderr : stdout,
-            "usage: switchyard route --rules FILE [--schemas DIR] [--allow-unknown-types] "
-            "[FILE|-]\n"
-            "  dry run: prints the actions the rules would take for each event (one JSON "
-            "line each)\n");
-    return why ? SY_EXIT_USAGE : SY_EXIT_OK;
+    route_cfg c = *out;
+    sy_status st = router_cli_parse(&ROUTE_CMD, argc, argv, &c, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (!c.rules_path)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--rules FILE is required");
+    *out = c;
+    return SY_OK;
 }
 
-static int parse_route_args(int argc, char **argv, route_cfg *c)
+sy_status cli_route_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return route_usage(NULL), -1;
-        if (!strcmp(a, "--allow-unknown-types")) {
-            c->allow_unknown = true;
-        } else if (!strcmp(a, "--rules") && v) {
-            c->rules_path = v;
-            i++;
-        } else if (!strcmp(a, "--schemas") && v) {
-            c->schemas_dir = v;
-            i++;
-        } else if (!strcmp(a, "-o") && v && !strcmp(v, "json")) {
-            i++;
-        } else if (a[0] != '-' || !strcmp(a, "-")) {
-            if (c->input)
-                return route_usage("at most one input FILE");
-            c->input = a;
-        } else {
-            return route_usage("unknown option or missing value");
-        }
-    }
-    if (!c->rules_path)
-        return route_usage("--rules FILE is required");
-    return 0;
+    route_cfg c = {0};
+    return parse_route_args(argc, argv, &c, help, err);
 }
 
 static void put_dead_letter(cJSON *line, const char *code, const char *message)
@@ -207,10 +208,12 @@ static int load_route_config(route_cfg *c)
 int cli_route(int argc, char **argv)
 {
     route_cfg c = {0};
-    int rc = parse_route_args(argc, argv, &c);
-    if (rc)
-        return rc < 0 ? SY_EXIT_OK : rc;
-    rc = load_route_config(&c);
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_route_args(argc, argv, &c, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&ROUTE_CMD, pst, &perr);
+    int rc = load_route_config(&c);
     sy_buf in = SY_BUF_INIT;
     if (rc == SY_EXIT_OK && !read_input(c.input, &in))
         rc = SY_EXIT_FAILURE;

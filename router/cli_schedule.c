@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "cli_util.h"
 #include "clock.h"
-#include "duration.h"
 #include "engine.h"
 #include "json.h"
 #include "schedule.h"
@@ -33,102 +32,116 @@
 
 typedef struct sched_args {
     const char *verb, *id, *db, *schema, *ns, *note, *overlap, *start, *end;
-    const char *cron, *workflow, *timezone, *input, *catchup, *jitter, *limited, *rules;
+    const char *cron, *workflow, *timezone, *input, *rules;
+    int64_t catchup_ms, jitter_ms, limited; /* -1: not given */
+    int verb_ix;
     bool paused, json;
     long upcoming;
 } sched_args;
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: switchyard schedule list\n"
-            "       switchyard schedule describe ID [--upcoming N]\n"
-            "       switchyard schedule pause|resume ID [--note TEXT]\n"
-            "       switchyard schedule trigger ID [--overlap POLICY]\n"
-            "       switchyard schedule backfill ID --start RFC3339 --end RFC3339 "
-            "[--overlap POLICY]\n"
-            "       switchyard schedule delete ID\n"
-            "       switchyard schedule create|update ID [--cron SPEC] [--workflow TYPE]\n"
-            "         [--timezone TZ] [--input JSON] [--overlap POLICY] [--catchup-window DUR]\n"
-            "         [--jitter DUR] [--limited-actions N] [--paused]\n"
-            "  common: [--db CONNINFO] [--schema NAME] [--namespace NS] [--rules FILE]\n"
-            "  [-o json]; --db defaults to $SWITCHYARD_DB, --rules to $SWITCHYARD_RULES\n"
-            "  (trigger and backfill need it). POLICY: skip, buffer_one, buffer_all,\n"
-            "  cancel_other, terminate_other, allow_all\n");
-    return SY_EXIT_USAGE;
-}
-
-static const char *const VERBS[] = {"list",     "describe", "pause",  "resume", "trigger",
-                                    "backfill", "delete",   "create", "update"};
-
-static bool known_verb(const char *v)
-{
-    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
-        if (strcmp(v, VERBS[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Flags that take a value: name -> field of sched_args. */
-static const char **flag_slot(sched_args *a, const char *o)
-{
-    static const struct {
-        const char *name;
-        size_t off;
-    } flags[] = {
-        {"--db", offsetof(sched_args, db)},
-        {"--schema", offsetof(sched_args, schema)},
-        {"--namespace", offsetof(sched_args, ns)},
-        {"--note", offsetof(sched_args, note)},
-        {"--overlap", offsetof(sched_args, overlap)},
-        {"--start", offsetof(sched_args, start)},
-        {"--end", offsetof(sched_args, end)},
-        {"--cron", offsetof(sched_args, cron)},
-        {"--workflow", offsetof(sched_args, workflow)},
-        {"--timezone", offsetof(sched_args, timezone)},
-        {"--input", offsetof(sched_args, input)},
-        {"--catchup-window", offsetof(sched_args, catchup)},
-        {"--jitter", offsetof(sched_args, jitter)},
-        {"--limited-actions", offsetof(sched_args, limited)},
-        {"--rules", offsetof(sched_args, rules)},
-    };
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if (strcmp(o, flags[i].name) == 0)
-            return (const char **)((char *)a + flags[i].off);
-    return NULL;
-}
-
-static int parse_args(int argc, char **argv, sched_args *a)
-{
-    if (argc < 2 || !known_verb(argv[1]))
-        return usage();
-    a->verb = argv[1];
-    int i = 2;
-    if (strcmp(a->verb, "list") != 0) {
-        if (argc < 3 || argv[2][0] == '-')
-            return usage();
-        a->id = argv[2];
-        i = 3;
+#define SCHED_DEFAULTS                                                                             \
+    {                                                                                              \
+        .catchup_ms = -1, .jitter_ms = -1, .limited = -1, .upcoming = 5                            \
     }
-    a->upcoming = 5;
-    for (; i < argc; i++) {
-        const char *o = argv[i];
-        const char **slot = flag_slot(a, o);
-        if (slot && i + 1 < argc)
-            *slot = argv[++i];
-        else if (strcmp(o, "--paused") == 0)
-            a->paused = true;
-        else if (strcmp(o, "--upcoming") == 0 && i + 1 < argc)
-            a->upcoming = strtol(argv[++i], NULL, 10);
-        else if (strcmp(o, "-o") == 0 && i + 1 < argc)
-            a->json = strcmp(argv[++i], "json") == 0;
-        else
-            return usage();
+
+static const char *const VERBS[] = {"list",   "describe", "pause",  "resume", "trigger",
+                                    "backfill", "delete", "create", "update", NULL};
+
+#define SCHED_STR(opt, member, placeholder, text)                                                  \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(sched_args, member),                      \
+        .arg = placeholder, .help = text                                                           \
     }
+
+static const cliopt_opt SCHED_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(sched_args, verb_ix), .choices = VERBS},
+    SCHED_STR("ID", id, NULL, "the schedule ID (all verbs but list)"),
+    {.name = "--upcoming", .kind = CLIOPT_INT, CLIOPT_FIELD(sched_args, upcoming), .min = 0,
+     .max = INT32_MAX, .arg = "N", .help = "describe: the next N fire times (default 5)"},
+    SCHED_STR("--note", note, "TEXT", "pause, resume: why"),
+    SCHED_STR("--overlap", overlap, "POLICY",
+              "skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all"),
+    SCHED_STR("--start", start, "RFC3339", "backfill: the first slot"),
+    SCHED_STR("--end", end, "RFC3339", "backfill: the end (exclusive)"),
+    SCHED_STR("--cron", cron, "SPEC", "create, update: the cron spec"),
+    SCHED_STR("--workflow", workflow, "TYPE", "create, update: the workflow type to start"),
+    SCHED_STR("--timezone", timezone, "TZ", "create, update: an IANA time zone"),
+    SCHED_STR("--input", input, "JSON", "create, update: the workflow input"),
+    {.name = "--catchup-window", .kind = CLIOPT_DURATION, CLIOPT_FIELD(sched_args, catchup_ms),
+     .arg = "DUR", .help = "create, update: how late a missed slot still fires"},
+    {.name = "--jitter", .kind = CLIOPT_DURATION, CLIOPT_FIELD(sched_args, jitter_ms),
+     .arg = "DUR", .help = "create, update: random delay of each fire"},
+    {.name = "--limited-actions", .kind = CLIOPT_INT, CLIOPT_FIELD(sched_args, limited),
+     .min = 0, .max = INT32_MAX, .arg = "N", .help = "create, update: fire N more times"},
+    {.name = "--paused", .kind = CLIOPT_FLAG, CLIOPT_FIELD(sched_args, paused),
+     .help = "create, update: paused"},
+    SCHED_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
+    SCHED_STR("--schema", schema, "NAME", "the engine's schema"),
+    SCHED_STR("--namespace", ns, "NS", "the schedules' namespace"),
+    SCHED_STR("--rules", rules, "FILE",
+              "the workflow definitions (default $SWITCHYARD_RULES; trigger, backfill)"),
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(sched_args, json),
+     .choices = router_cli_output_formats, .help = "output format"},
+};
+
+static const cliopt_cmd SCHED_CMD = {
+    .name = "schedule",
+    .synopsis =
+        "switchyard schedule list\n"
+        "       switchyard schedule describe ID [--upcoming N]\n"
+        "       switchyard schedule pause|resume ID [--note TEXT]\n"
+        "       switchyard schedule trigger ID [--overlap POLICY]\n"
+        "       switchyard schedule backfill ID --start RFC3339 --end RFC3339 "
+        "[--overlap POLICY]\n"
+        "       switchyard schedule delete ID\n"
+        "       switchyard schedule create|update ID [--cron SPEC] [--workflow TYPE]\n"
+        "         [--timezone TZ] [--input JSON] [--overlap POLICY] [--catchup-window DUR]\n"
+        "         [--jitter DUR] [--limited-actions N] [--paused]\n"
+        "  common: [--db CONNINFO] [--schema NAME] [--namespace NS] [--rules FILE]\n"
+        "  [-o json]; --db defaults to $SWITCHYARD_DB, --rules to $SWITCHYARD_RULES\n"
+        "  (trigger and backfill need it). POLICY: skip, buffer_one, buffer_all,\n"
+        "  cancel_other, terminate_other, allow_all",
+    CLIOPT_TABLE(SCHED_OPTS),
+    .required = 1,
+};
+
+/* What a verb needs beyond the table's checks. */
+static sy_status check_args(sched_args *a, sy_error *err)
+{
+    a->verb = VERBS[a->verb_ix];
+    if (strcmp(a->verb, "list") != 0 && !a->id)
+        return sy_error_set(err, SY_USAGE, "missing_argument", NULL, "%s needs a schedule ID",
+                            a->verb);
     if (strcmp(a->verb, "backfill") == 0 && (!a->start || !a->end))
-        return usage();
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "backfill needs --start and --end");
     if (strcmp(a->verb, "create") == 0 && (!a->cron || !a->workflow))
-        return usage();
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "create needs --cron and --workflow");
+    return SY_OK;
+}
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, sched_args *out, bool *help, sy_error *err)
+{
+    sched_args a = *out;
+    sy_status st = router_cli_parse(&SCHED_CMD, argc, argv, &a, help, err);
+    if (st == SY_OK && !*help)
+        st = check_args(&a, err);
+    if (st == SY_OK)
+        *out = a;
+    return st;
+}
+
+sy_status cli_schedule_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    sched_args a = SCHED_DEFAULTS;
+    return parse_args(argc, argv, &a, help, err);
+}
+
+/* The environment's defaults for what argv did not say. */
+static int apply_env(sched_args *a)
+{
     if (!a->rules)
         a->rules = getenv("SWITCHYARD_RULES");
     bool starts = strcmp(a->verb, "trigger") == 0 || strcmp(a->verb, "backfill") == 0;
@@ -150,20 +163,12 @@ static int parse_args(int argc, char **argv, sched_args *a)
 
 /* ---- definitions from flags ----------------------------------------------------- */
 
-static sy_status set_duration(cJSON *def, const char *key, const char *flag, const char *text,
-                              sy_error *err)
+static void set_number(cJSON *def, const char *key, int64_t v)
 {
-    if (!text)
-        return SY_OK;
-    int64_t ms = 0;
-    sy_status st = sy_duration_parse(text, &ms, err);
-    if (st != SY_OK) {
-        snprintf(err->path, sizeof err->path, "%s", flag);
-        return st;
-    }
+    if (v < 0) /* not given */
+        return;
     cJSON_DeleteItemFromObjectCaseSensitive(def, key);
-    cJSON_AddNumberToObject(def, key, (double)ms);
-    return SY_OK;
+    cJSON_AddNumberToObject(def, key, (double)v);
 }
 
 static void set_string(cJSON *def, const char *key, const char *v)
@@ -186,25 +191,16 @@ static sy_status apply_flags(const sched_args *a, cJSON *def, sy_error *err)
         cJSON_DeleteItemFromObjectCaseSensitive(def, "paused");
         cJSON_AddTrueToObject(def, "paused");
     }
-    if (a->limited) {
-        char *end = NULL;
-        long n = strtol(a->limited, &end, 10);
-        if (*a->limited == '\0' || *end || n < 0)
-            return sy_error_set(err, SY_INVALID, "bad_argument", "--limited-actions",
-                                "must be a non-negative integer, got \"%s\"", a->limited);
-        cJSON_DeleteItemFromObjectCaseSensitive(def, "limited_actions");
-        cJSON_AddNumberToObject(def, "limited_actions", (double)n);
-    }
-    sy_status st = set_duration(def, "catchup_window_ms", "--catchup-window", a->catchup, err);
-    if (st == SY_OK)
-        st = set_duration(def, "jitter_ms", "--jitter", a->jitter, err);
-    if (st == SY_OK && a->input) {
-        cJSON *in = NULL;
-        st = sy_json_parse(a->input, strlen(a->input), 0, "--input", &in, err);
-        if (st == SY_OK) {
-            cJSON_DeleteItemFromObjectCaseSensitive(def, "input");
-            cJSON_AddItemToObject(def, "input", in);
-        }
+    set_number(def, "limited_actions", a->limited);
+    set_number(def, "catchup_window_ms", a->catchup_ms);
+    set_number(def, "jitter_ms", a->jitter_ms);
+    if (!a->input)
+        return SY_OK;
+    cJSON *in = NULL;
+    sy_status st = sy_json_parse(a->input, strlen(a->input), 0, "--input", &in, err);
+    if (st == SY_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(def, "input");
+        cJSON_AddItemToObject(def, "input", in);
     }
     return st;
 }
@@ -456,8 +452,13 @@ static sy_status run(const sched_args *a, sy_error *err)
 
 int cli_schedule(int argc, char **argv)
 {
-    sched_args a = {0};
-    int rc = parse_args(argc, argv, &a);
+    sched_args a = SCHED_DEFAULTS;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&SCHED_CMD, pst, &perr);
+    int rc = apply_env(&a);
     if (rc != SY_EXIT_OK)
         return rc;
     sy_error err;

@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "buf.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "loops.h"
 #include "router.h"
 #include "serve.h"
@@ -19,10 +20,28 @@
 
 extern char **environ;
 
-static int usage(void)
+typedef struct serve_args {
+    const char *config;
+    bool check;
+} serve_args;
+
+static const cliopt_opt SERVE_OPTS[] = {
+    {.name = "--config", .kind = CLIOPT_STRING, CLIOPT_FIELD(serve_args, config), .arg = "FILE",
+     .help = "the configuration (default $SWITCHYARD_CONFIG)"},
+    {.name = "--check-config", .kind = CLIOPT_FLAG, CLIOPT_FIELD(serve_args, check),
+     .help = "load the configuration and what it names, print it, exit"},
+};
+
+static const cliopt_cmd SERVE_CMD = {
+    .name = "serve",
+    .synopsis = "switchyard serve --config FILE [--check-config]",
+    CLIOPT_TABLE(SERVE_OPTS),
+};
+
+sy_status cli_serve_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    fprintf(stderr, "usage: switchyard serve --config FILE [--check-config]\n");
-    return SY_EXIT_USAGE;
+    serve_args a = {0};
+    return router_cli_parse(&SERVE_CMD, argc, argv, &a, help, err);
 }
 
 /* Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return. */
@@ -104,22 +123,18 @@ static int check_config(const router_config *cfg)
 
 int cli_serve(int argc, char **argv)
 {
-    const char *path = NULL;
-    bool check = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            path = argv[++i];
-        else if (strcmp(argv[i], "--check-config") == 0)
-            check = true;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return usage(), SY_EXIT_OK;
-        else
-            return usage();
+    serve_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&SERVE_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&SERVE_CMD, pst, &perr);
+    const char *path = a.config ? a.config : getenv("SWITCHYARD_CONFIG");
+    bool check = a.check;
+    if (!path) {
+        fprintf(stderr, "switchyard serve: give --config FILE or set SWITCHYARD_CONFIG\n");
+        return SY_EXIT_USAGE;
     }
-    if (!path)
-        path = getenv("SWITCHYARD_CONFIG");
-    if (!path)
-        return usage();
     router_config cfg;
     sy_error err = {0};
     if (router_config_load(&cfg, path, environ, &err) != SY_OK) {

@@ -19,59 +19,64 @@
 typedef struct task_args {
     const char *verb, *task_id, *result, *error_type, *message, *db, *schema;
     int64_t attempt;
+    int verb_ix;
     bool non_retryable, json;
 } task_args;
 
-static int usage(void)
+static const char *const VERBS[] = {"complete", "fail", NULL};
+
+#define TASK_STR(opt, member, placeholder, text)                                                   \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(task_args, member), .arg = placeholder,   \
+        .help = text                                                                               \
+    }
+
+static const cliopt_opt TASK_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(task_args, verb_ix), .choices = VERBS},
+    TASK_STR("TASK_ID", task_id, NULL, "the task"),
+    TASK_STR("--result", result, "JSON", "complete: the task's result"),
+    TASK_STR("--error-type", error_type, "T", "fail: the error type (required)"),
+    TASK_STR("--message", message, "M", "fail: the error message (required)"),
+    {.name = "--non-retryable", .kind = CLIOPT_FLAG, CLIOPT_FIELD(task_args, non_retryable),
+     .help = "fail: do not retry"},
+    {.name = "--attempt", .kind = CLIOPT_INT, CLIOPT_FIELD(task_args, attempt), .min = 0,
+     .max = INT64_MAX, .arg = "N", .help = "the attempt reported on (0: the current one)"},
+    TASK_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
+    TASK_STR("--schema", schema, "NAME", "the engine's schema"),
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(task_args, json),
+     .choices = router_cli_output_formats, .help = "output format"},
+};
+
+static const cliopt_cmd TASK_CMD = {
+    .name = "task",
+    .synopsis = "switchyard task complete TASK_ID [--result JSON] [--attempt N]\n"
+                "       switchyard task fail TASK_ID --error-type T --message M [--non-retryable]\n"
+                "         [--attempt N]\n"
+                "  common: [--db CONNINFO] [--schema NAME] [-o json]; --db defaults to "
+                "$SWITCHYARD_DB",
+    CLIOPT_TABLE(TASK_OPTS),
+    .required = 2,
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, task_args *out, bool *help, sy_error *err)
 {
-    fprintf(stderr,
-            "usage: switchyard task complete TASK_ID [--result JSON] [--attempt N]\n"
-            "       switchyard task fail TASK_ID --error-type T --message M [--non-retryable]\n"
-            "         [--attempt N]\n"
-            "  common: [--db CONNINFO] [--schema NAME] [-o json]; --db defaults to "
-            "$SWITCHYARD_DB\n");
-    return SY_EXIT_USAGE;
+    task_args a = *out;
+    sy_status st = router_cli_parse(&TASK_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    a.verb = VERBS[a.verb_ix];
+    if (strcmp(a.verb, "fail") == 0 && (!a.error_type || !a.message))
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "fail needs --error-type T and --message M");
+    *out = a;
+    return SY_OK;
 }
 
-static int parse_args(int argc, char **argv, task_args *a)
+sy_status cli_task_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    if (argc < 3 || argv[2][0] == '-')
-        return usage();
-    a->verb = argv[1];
-    a->task_id = argv[2];
-    if (strcmp(a->verb, "complete") != 0 && strcmp(a->verb, "fail") != 0)
-        return usage();
-    for (int i = 3; i < argc; i++) {
-        const char *o = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(o, "--result") == 0 && has)
-            a->result = argv[++i];
-        else if (strcmp(o, "--error-type") == 0 && has)
-            a->error_type = argv[++i];
-        else if (strcmp(o, "--message") == 0 && has)
-            a->message = argv[++i];
-        else if (strcmp(o, "--attempt") == 0 && has)
-            a->attempt = strtoll(argv[++i], NULL, 10);
-        else if (strcmp(o, "--db") == 0 && has)
-            a->db = argv[++i];
-        else if (strcmp(o, "--schema") == 0 && has)
-            a->schema = argv[++i];
-        else if (strcmp(o, "--non-retryable") == 0)
-            a->non_retryable = true;
-        else if (strcmp(o, "-o") == 0 && has)
-            a->json = strcmp(argv[++i], "json") == 0;
-        else
-            return usage();
-    }
-    if (strcmp(a->verb, "fail") == 0 && (!a->error_type || !a->message))
-        return usage();
-    if (!a->db)
-        a->db = getenv("SWITCHYARD_DB");
-    if (!a->db) {
-        fprintf(stderr, "switchyard task: give --db CONNINFO or set SWITCHYARD_DB\n");
-        return SY_EXIT_USAGE;
-    }
-    return SY_EXIT_OK;
+    task_args a = {0};
+    return parse_args(argc, argv, &a, help, err);
 }
 
 /* Builds the report; *result_json (owned) holds the parsed --result. */
@@ -139,9 +144,17 @@ static int print_outcome(const task_args *a, const engine_result *res)
 int cli_task(int argc, char **argv)
 {
     task_args a = {0};
-    int rc = parse_args(argc, argv, &a);
-    if (rc != SY_EXIT_OK)
-        return rc;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&TASK_CMD, pst, &perr);
+    if (!a.db)
+        a.db = getenv("SWITCHYARD_DB");
+    if (!a.db) {
+        fprintf(stderr, "switchyard task: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
     sy_error err;
     sy_error_clear(&err);
     engine_report rep;

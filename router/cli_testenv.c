@@ -5,9 +5,11 @@
  * CMD exits, fails, or we get SIGINT/SIGTERM (forwarded to CMD first). When
  * CMD fails, the servers' logs are printed. `make test` runs ctest this way. */
 #include "cli.h"
+#include "cli_util.h"
 #include "devstack.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,22 +51,40 @@ static int run_child(char **argv)
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+typedef struct testenv_args {
+    bool durable;
+    cliopt_rest cmd;
+} testenv_args;
+
+static const cliopt_opt TESTENV_OPTS[] = {
+    {.name = "--durable", .kind = CLIOPT_FLAG, CLIOPT_FIELD(testenv_args, durable),
+     .help = "fsync and synchronous_commit on (as in production)"},
+};
+
+static const cliopt_cmd TESTENV_CMD = {
+    .name = "testenv",
+    .synopsis = "switchyard testenv [--durable] -- CMD [ARGS...]",
+    CLIOPT_TABLE(TESTENV_OPTS),
+    .rest = CLIOPT_REST_COMMAND,
+    .rest_offset = offsetof(testenv_args, cmd),
+    .rest_arg = "CMD",
+};
+
+sy_status cli_testenv_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    testenv_args a = {0};
+    return router_cli_parse(&TESTENV_CMD, argc, argv, &a, help, err);
+}
+
 int cli_testenv(int argc, char **argv)
 {
-    devstack_opts opts = {0};
-    int i = 1;
-    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        if (strcmp(argv[i], "--durable") == 0)
-            opts.durable = true;
-        else {
-            fprintf(stderr, "usage: switchyard testenv [--durable] -- CMD [ARGS...]\n");
-            return SY_EXIT_USAGE;
-        }
-    }
-    if (i + 1 >= argc) {
-        fprintf(stderr, "usage: switchyard testenv [--durable] -- CMD [ARGS...]\n");
-        return SY_EXIT_USAGE;
-    }
+    testenv_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = router_cli_parse(&TESTENV_CMD, argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&TESTENV_CMD, pst, &perr);
+    devstack_opts opts = {.durable = a.durable};
     devstack *ds = NULL;
     sy_error err;
     sy_error_clear(&err);
@@ -75,7 +95,7 @@ int cli_testenv(int argc, char **argv)
     setenv("SY_TEST_NATS_URL", devstack_nats_url(ds), 1);
     setenv("SY_TEST_PG_CONNINFO", devstack_pg_conninfo(ds), 1);
     setenv("SY_TEST_STACK_DIR", devstack_dir(ds), 1);
-    int rc = run_child(argv + i + 1);
+    int rc = run_child(a.cmd.argv);
     if (rc != 0)
         devstack_print_logs(ds, stderr, 40);
     devstack_stop(ds);

@@ -14,107 +14,97 @@
  * is invalid unless --allow-unknown-types. Exit: 0 all valid, 65 some
  * invalid, 64 usage, 78 unusable schema or key file, 1 unreadable input. */
 #include "cli.h"
+#include "cli_util.h"
 #include "envelope.h"
 #include "json.h"
 #include "status.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct validate_args {
+    const char *schemas_dir, *keys_file, *key_id, *signature;
+    int format; /* index into FORMATS; -1: none given */
+    int64_t max_bytes, max_clock_skew_ms; /* 0: envelope.h's defaults */
+    bool require_signatures, allow_unknown;
+    cliopt_rest files;
+} validate_args;
+
 typedef struct validate_cfg {
-    const char *schemas_dir, *keys_file, *key_id, *signature, *content_type;
+    const char *key_id, *signature, *content_type;
     envelope_opts opts;
     envelope_schemas *schemas;
     envelope_keyring *keyring;
-    int first_file, argc;
-    char **argv;
 } validate_cfg;
 
-static int usage(const char *why)
-{
-    if (why)
-        fprintf(stderr, "switchyard validate: %s\n", why);
-    fprintf(stderr,
-            "usage: switchyard validate [--schemas DIR] [--keys FILE] [--require-signatures]\n"
-            "         [--allow-unknown-types] [--format json|protobuf|cloudevents]\n"
-            "         [--key-id ID --signature BASE64] [--max-bytes N] [--max-clock-skew-ms N]\n"
-            "         [FILE...|-]\n");
-    return why ? SY_EXIT_USAGE : SY_EXIT_OK;
-}
+static const char *const FORMATS[] = {"json", "protobuf", "cloudevents", NULL};
+static const char *const CONTENT_TYPES[] = {"application/json", "application/protobuf",
+                                            "application/cloudevents+json"};
 
-static const char *content_type_of(const char *format)
-{
-    if (strcmp(format, "json") == 0)
-        return "application/json";
-    if (strcmp(format, "protobuf") == 0)
-        return "application/protobuf";
-    if (strcmp(format, "cloudevents") == 0)
-        return "application/cloudevents+json";
-    return NULL;
-}
-
-static bool parse_count(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    return errno == 0 && *s && !*end && *out > 0;
-}
-
-static int parse_args(int argc, char **argv, validate_cfg *c)
-{
-    bool allow_unknown = false;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "-") != 0; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long long n;
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-            return usage(NULL), -1;
-        if (strcmp(a, "--require-signatures") == 0) {
-            c->opts.require_signature = true;
-            continue;
-        }
-        if (strcmp(a, "--allow-unknown-types") == 0) {
-            allow_unknown = true;
-            continue;
-        }
-        if (!v)
-            return usage("unknown option or missing value");
-        i++;
-        if (strcmp(a, "--schemas") == 0)
-            c->schemas_dir = v;
-        else if (strcmp(a, "--keys") == 0)
-            c->keys_file = v;
-        else if (strcmp(a, "--key-id") == 0)
-            c->key_id = v;
-        else if (strcmp(a, "--signature") == 0)
-            c->signature = v;
-        else if (strcmp(a, "-o") == 0 && strcmp(v, "json") == 0)
-            continue;
-        else if (strcmp(a, "--format") == 0 && (c->content_type = content_type_of(v)))
-            continue;
-        else if (strcmp(a, "--max-bytes") == 0 && parse_count(v, &n))
-            c->opts.max_bytes = (size_t)n;
-        else if (strcmp(a, "--max-clock-skew-ms") == 0 && parse_count(v, &n))
-            c->opts.max_clock_skew_ms = n;
-        else
-            return usage("unknown option or bad value");
+#define VAL_STR(opt, member, placeholder, text)                                                    \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(validate_args, member),                   \
+        .arg = placeholder, .help = text                                                           \
     }
-    c->opts.require_schema = c->schemas_dir && !allow_unknown;
-    c->first_file = i;
-    c->argc = argc;
-    c->argv = argv;
-    if ((c->key_id != NULL) != (c->signature != NULL))
-        return usage("--key-id and --signature go together");
-    if (c->key_id && argc - i != 1)
-        return usage("--key-id/--signature need exactly one FILE");
-    return 0;
+
+static const cliopt_opt VALIDATE_OPTS[] = {
+    VAL_STR("--schemas", schemas_dir, "DIR", "validate payloads against these schemas"),
+    VAL_STR("--keys", keys_file, "FILE", "the keyring for signatures"),
+    {.name = "--require-signatures", .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(validate_args, require_signatures), .help = "an unsigned event is invalid"},
+    {.name = "--allow-unknown-types", .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(validate_args, allow_unknown),
+     .help = "with --schemas: a type without one is ok"},
+    {.name = "--format", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(validate_args, format),
+     .choices = FORMATS, .help = "the events' encoding (default: JSON)"},
+    VAL_STR("--key-id", key_id, "ID", "with --signature: the signature of the one FILE"),
+    VAL_STR("--signature", signature, "BASE64", "with --key-id"),
+    {.name = "--max-bytes", .kind = CLIOPT_INT, CLIOPT_FIELD(validate_args, max_bytes), .min = 1,
+     .max = INT64_MAX, .arg = "N", .help = "the largest valid event"},
+    {.name = "--max-clock-skew-ms", .kind = CLIOPT_INT,
+     CLIOPT_FIELD(validate_args, max_clock_skew_ms), .min = 1, .max = INT64_MAX, .arg = "N",
+     .help = "how far in the future occurred_at may be"},
+    {.name = "-o", .kind = CLIOPT_CHOICE, .choices = router_cli_json_only,
+     .help = "the output is JSON lines (accepted, the only format)"},
+};
+
+static const cliopt_cmd VALIDATE_CMD = {
+    .name = "validate",
+    .synopsis = "switchyard validate [--schemas DIR] [--keys FILE] [--require-signatures]\n"
+                "         [--allow-unknown-types] [--format json|protobuf|cloudevents]\n"
+                "         [--key-id ID --signature BASE64] [--max-bytes N]"
+                " [--max-clock-skew-ms N]\n"
+                "         [FILE...|-]",
+    CLIOPT_TABLE(VALIDATE_OPTS),
+    .rest = CLIOPT_REST_ARGS,
+    .rest_offset = offsetof(validate_args, files),
+    .rest_arg = "FILE",
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, validate_args *out, bool *help, sy_error *err)
+{
+    validate_args a = *out;
+    sy_status st = router_cli_parse(&VALIDATE_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if ((a.key_id != NULL) != (a.signature != NULL))
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "--key-id and --signature go together");
+    if (a.key_id && a.files.argc != 1)
+        return sy_error_set(err, SY_USAGE, "missing_argument", NULL,
+                            "--key-id/--signature need exactly one FILE");
+    *out = a;
+    return SY_OK;
+}
+
+sy_status cli_validate_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    validate_args a = {.format = -1};
+    return parse_args(argc, argv, &a, help, err);
 }
 
 static void print_result(const char *where_key, const char *where, long line, const envelope *env,
@@ -252,15 +242,15 @@ static int validate_lines(const validate_cfg *c)
     return rc;
 }
 
-static int load_config(validate_cfg *c)
+static int load_config(validate_cfg *c, const validate_args *a)
 {
     sy_error err;
     sy_error_clear(&err);
-    if (c->schemas_dir && envelope_schemas_load(c->schemas_dir, &c->schemas, &err) != SY_OK) {
+    if (a->schemas_dir && envelope_schemas_load(a->schemas_dir, &c->schemas, &err) != SY_OK) {
         fprintf(stderr, "switchyard validate: %s\n", err.message);
         return SY_EXIT_CONFIG;
     }
-    if (c->keys_file && envelope_keyring_load(c->keys_file, &c->keyring, &err) != SY_OK) {
+    if (a->keys_file && envelope_keyring_load(a->keys_file, &c->keyring, &err) != SY_OK) {
         fprintf(stderr, "switchyard validate: %s\n", err.message);
         return SY_EXIT_CONFIG;
     }
@@ -269,20 +259,37 @@ static int load_config(validate_cfg *c)
     return SY_EXIT_OK;
 }
 
+static void config_from(validate_cfg *c, const validate_args *a)
+{
+    memset(c, 0, sizeof *c);
+    c->key_id = a->key_id;
+    c->signature = a->signature;
+    c->content_type = a->format >= 0 ? CONTENT_TYPES[a->format] : NULL;
+    c->opts.require_signature = a->require_signatures;
+    c->opts.require_schema = a->schemas_dir && !a->allow_unknown;
+    if (a->max_bytes)
+        c->opts.max_bytes = (size_t)a->max_bytes;
+    if (a->max_clock_skew_ms)
+        c->opts.max_clock_skew_ms = a->max_clock_skew_ms;
+}
+
 int cli_validate(int argc, char **argv)
 {
+    validate_args a = {.format = -1};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&VALIDATE_CMD, pst, &perr);
     validate_cfg c;
-    memset(&c, 0, sizeof c);
-    int rc = parse_args(argc, argv, &c);
-    if (rc != 0)
-        return rc < 0 ? SY_EXIT_OK : rc;
-    rc = load_config(&c);
-    if (rc == SY_EXIT_OK && (c.first_file == argc ||
-                             (argc - c.first_file == 1 && strcmp(argv[c.first_file], "-") == 0))) {
+    config_from(&c, &a);
+    int rc = load_config(&c, &a);
+    if (rc == SY_EXIT_OK &&
+        (a.files.argc == 0 || (a.files.argc == 1 && strcmp(a.files.argv[0], "-") == 0))) {
         rc = validate_lines(&c);
     } else if (rc == SY_EXIT_OK) {
-        for (int i = c.first_file; i < argc; i++) {
-            int one = validate_file(&c, argv[i]);
+        for (int i = 0; i < a.files.argc; i++) {
+            int one = validate_file(&c, a.files.argv[i]);
             /* a runtime failure outranks invalid input, which outranks ok */
             if (one == SY_EXIT_FAILURE || (one == SY_EXIT_DATAERR && rc == SY_EXIT_OK))
                 rc = one;

@@ -3,38 +3,105 @@
  * turns SIGTERM/SIGINT into the worker's stop flag through a sigwait thread
  * (no signal handler, no global), and runs the worker until it stops. */
 #include "cli.h"
+#include "cli_util.h"
 #include "worker.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define USAGE                                                                                      \
-    "usage: switchyard worker --queue Q [--concurrency N] [--timeout D] [--nats URL]\n"            \
-    "         [--non-retryable-exit-codes 3,4] [--heartbeat D] [--ack-wait D] [--grace D]\n"       \
-    "         [--prefix sy] [--stream NAME] [--durable NAME] [--log-level L] -- CMD [ARGS...]\n"   \
-    "  D is a duration: 500ms, 30s, 5m, 1h (a bare number is seconds)\n"
 
 typedef struct sigctx {
     sigset_t set;
     atomic_bool stop;
 } sigctx;
 
-/* Parses "500ms", "30s", "5m", "1h", "2" (seconds); -1 on error. */
-static int64_t parse_duration(const char *s)
+/* What argv says; worker_opts is filled from it after the checks. */
+typedef struct worker_args {
+    worker_opts o;
+    const char *exit_codes;
+    int log_level;
+    cliopt_rest cmd;
+} worker_args;
+
+/* in the order of sy_log_level */
+static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", "off", NULL};
+
+#define W_STR(opt, member, placeholder, text)                                                      \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(worker_args, member),                     \
+        .arg = placeholder, .help = text                                                           \
+    }
+#define W_DUR(opt, member, text)                                                                   \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_DURATION, CLIOPT_FIELD(worker_args, member), .arg = "D",       \
+        .help = text                                                                               \
+    }
+
+static const cliopt_opt WORKER_OPTS[] = {
+    W_STR("--queue", o.queue, "Q", "the task queue (required; [A-Za-z0-9_-], 1-64)"),
+    {.name = "--concurrency", .kind = CLIOPT_INT, CLIOPT_FIELD(worker_args, o.concurrency),
+     .min = 0, .max = 65536, .arg = "N", .help = "tasks run at once (default 1)"},
+    W_DUR("--timeout", o.timeout_ms, "per attempt (default: the task's start_to_close)"),
+    W_STR("--nats", o.nats_url, "URL", "NATS (default $SWITCHYARD_NATS_URL)"),
+    W_STR("--non-retryable-exit-codes", exit_codes, "3,4",
+          "these exit codes fail the task for good"),
+    W_DUR("--heartbeat", o.heartbeat_ms, "heartbeat period (default 10s)"),
+    W_DUR("--ack-wait", o.ack_wait_ms, "AckWait of a consumer we create (default 60s)"),
+    W_DUR("--grace", o.grace_ms, "after SIGTERM: time to finish (default 30s)"),
+    W_STR("--prefix", o.prefix, "sy", "the subject prefix"),
+    W_STR("--stream", o.stream, "NAME", "the stream (default: the one holding the subject)"),
+    W_STR("--durable", o.durable, "NAME", "the consumer (default sy-worker-<queue>)"),
+    {.name = "--log-level", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(worker_args, log_level),
+     .choices = LOG_LEVELS, .help = "default info"},
+};
+
+static const cliopt_cmd WORKER_CMD = {
+    .name = "worker",
+    .synopsis =
+        "switchyard worker --queue Q [--concurrency N] [--timeout D] [--nats URL]\n"
+        "         [--non-retryable-exit-codes 3,4] [--heartbeat D] [--ack-wait D] [--grace D]\n"
+        "         [--prefix sy] [--stream NAME] [--durable NAME] [--log-level L] -- CMD [ARGS...]\n"
+        "  D is a duration: 500ms, 30s, 5m, 1h (a bare number is seconds)",
+    CLIOPT_TABLE(WORKER_OPTS),
+    .rest = CLIOPT_REST_COMMAND,
+    .rest_offset = offsetof(worker_args, cmd),
+    .rest_arg = "CMD",
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, worker_args *out, bool *help, sy_error *err)
 {
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return -1;
-    double mul = strcmp(end, "ms") == 0           ? 1
-                 : strcmp(end, "s") == 0 || !*end ? 1000
-                 : strcmp(end, "m") == 0          ? 60000
-                 : strcmp(end, "h") == 0          ? 3600000
-                                                  : -1;
-    return mul < 0 ? -1 : (int64_t)(v * mul);
+    worker_args a = *out;
+    sy_status st = router_cli_parse(&WORKER_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (!a.o.queue)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--queue Q is required");
+    if (!worker_queue_name_ok(a.o.queue))
+        return sy_error_set(err, SY_USAGE, "bad_queue", "--queue",
+                            "\"%s\": a queue name is 1-64 characters of [A-Za-z0-9_-]",
+                            a.o.queue);
+    if (a.exit_codes)
+        st = worker_parse_exit_codes(a.exit_codes, a.o.non_retryable, &a.o.n_non_retryable, err);
+    if (st != SY_OK)
+        return st;
+    a.o.argv = a.cmd.argv;
+    *out = a;
+    return SY_OK;
+}
+
+#define WORKER_DEFAULTS                                                                            \
+    {                                                                                              \
+        .log_level = SY_LOG_INFO                                                                   \
+    }
+
+sy_status cli_worker_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    worker_args a = WORKER_DEFAULTS;
+    return parse_args(argc, argv, &a, help, err);
 }
 
 static void *sig_main(void *arg)
@@ -46,84 +113,16 @@ static void *sig_main(void *arg)
     return NULL;
 }
 
-static int bad(const char *msg, const char *arg)
-{
-    fprintf(stderr, "switchyard worker: %s%s%s\n%s", msg, arg ? ": " : "", arg ? arg : "", USAGE);
-    return SY_EXIT_USAGE;
-}
-
-static int parse_opt(worker_opts *o, const char *k, const char *v, sy_log_level *lvl)
-{
-    int64_t d = 0;
-    if (strcmp(k, "--queue") == 0)
-        o->queue = v;
-    else if (strcmp(k, "--nats") == 0)
-        o->nats_url = v;
-    else if (strcmp(k, "--prefix") == 0)
-        o->prefix = v;
-    else if (strcmp(k, "--stream") == 0)
-        o->stream = v;
-    else if (strcmp(k, "--durable") == 0)
-        o->durable = v;
-    else if (strcmp(k, "--concurrency") == 0)
-        o->concurrency = atoi(v);
-    else if (strcmp(k, "--log-level") == 0) {
-        int l = sy_log_level_parse(v);
-        if (l < 0)
-            return bad("unknown log level", v);
-        *lvl = (sy_log_level)l;
-    } else if (strcmp(k, "--non-retryable-exit-codes") == 0) {
-        sy_error err;
-        if (worker_parse_exit_codes(v, o->non_retryable, &o->n_non_retryable, &err) != SY_OK)
-            return bad(err.message, NULL);
-    } else if ((d = parse_duration(v)) < 0 &&
-               (strcmp(k, "--timeout") == 0 || strcmp(k, "--heartbeat") == 0 ||
-                strcmp(k, "--ack-wait") == 0 || strcmp(k, "--grace") == 0))
-        return bad("bad duration", v);
-    else if (strcmp(k, "--timeout") == 0)
-        o->timeout_ms = d;
-    else if (strcmp(k, "--heartbeat") == 0)
-        o->heartbeat_ms = d;
-    else if (strcmp(k, "--ack-wait") == 0)
-        o->ack_wait_ms = d;
-    else if (strcmp(k, "--grace") == 0)
-        o->grace_ms = d;
-    else
-        return bad("unknown option", k);
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, worker_opts *o, sy_log_level *lvl)
-{
-    int i = 1;
-    for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(USAGE, stdout);
-            return -1;
-        }
-        if (i + 1 >= argc)
-            return bad("missing value for", argv[i]);
-        int rc = parse_opt(o, argv[i], argv[i + 1], lvl);
-        if (rc != 0)
-            return rc;
-    }
-    if (i + 1 >= argc)
-        return bad("no command given after --", NULL);
-    if (!o->queue)
-        return bad("--queue is required", NULL);
-    if (!worker_queue_name_ok(o->queue))
-        return bad("queue name must be 1-64 characters of [A-Za-z0-9_-]", o->queue);
-    o->argv = argv + i + 1;
-    return 0;
-}
-
 int cli_worker(int argc, char **argv)
 {
-    worker_opts o = {0};
-    sy_log_level lvl = SY_LOG_INFO;
-    int rc = parse_args(argc, argv, &o, &lvl);
-    if (rc != 0)
-        return rc < 0 ? SY_EXIT_OK : rc;
+    worker_args a = WORKER_DEFAULTS;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&WORKER_CMD, pst, &perr);
+    worker_opts o = a.o;
+    sy_log_level lvl = (sy_log_level)a.log_level;
     if (!o.nats_url)
         o.nats_url = getenv("SWITCHYARD_NATS_URL");
     sy_log lg;

@@ -16,11 +16,10 @@
  * --rules is needed by start (the definitions come from the rules file) and
  * otherwise optional: a running workflow keeps the definition it started with. */
 #include "cli.h"
-#include "duration.h"
+#include "cli_util.h"
 #include "engine.h"
 #include "json.h"
 #include "clock.h"
-#include "timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +27,8 @@
 
 typedef struct wf_args {
     const char *verb, *id, *type, *input, *queue, *name, *payload, *event_id, *run, *status,
-        *prefix, *page, *reason, *db, *schema, *rules;
+        *prefix, *page, *reason, *db, *schema, *rules, *since, *until;
+    int verb_ix;
     rules_if_running if_running;
     rules_if_closed if_closed;
     int64_t since_ms, until_ms, after;
@@ -36,103 +36,109 @@ typedef struct wf_args {
     bool json;
 } wf_args;
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: switchyard workflow start --type T --id ID [--input JSON] [--queue Q]\n"
-            "         [--if-running use_existing|fail|terminate_existing]\n"
-            "         [--if-closed allow|allow_failed_only|reject] --rules FILE\n"
-            "       switchyard workflow signal ID --name S [--payload JSON] [--event-id E]\n"
-            "       switchyard workflow describe ID [--run RUN_ID]\n"
-            "       switchyard workflow list [--type T] [--status S] [--prefix P] [--since T]\n"
-            "         [--until T] [--limit N] [--page TOKEN]\n"
-            "       switchyard workflow history ID [--run RUN_ID] [--after SEQ] [--limit N]\n"
-            "       switchyard workflow cancel|terminate ID [--reason TEXT]\n"
-            "  common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text];\n"
-            "  --db defaults to $SWITCHYARD_DB; times are RFC 3339 or a duration ago (1h)\n");
-    return SY_EXIT_USAGE;
-}
+static const char *const VERBS[] = {"start",   "signal", "describe", "list",
+                                    "history", "cancel", "terminate", NULL};
+/* in the order of rules_if_running and rules_if_closed */
+static const char *const IF_RUNNING[] = {"use_existing", "fail", "terminate_existing", NULL};
+static const char *const IF_CLOSED[] = {"allow", "allow_failed_only", "reject", NULL};
 
-static bool parse_time(const char *s, int64_t *out)
-{
-    int64_t ms;
-    sy_error e = {0};
-    if (sy_duration_parse(s, &ms, &e) == SY_OK) {
-        *out = sy_clock_now_ms(NULL) - ms;
-        return true;
+#define WF_STR(opt, member, placeholder, text)                                                     \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(wf_args, member), .arg = placeholder,     \
+        .help = text                                                                               \
     }
-    return sy_time_parse_rfc3339(s, NULL, out, NULL) == SY_OK;
-}
 
-static bool parse_policy(const char *opt, const char *v, wf_args *a)
-{
-    static const char *const ir[] = {"use_existing", "fail", "terminate_existing"};
-    static const char *const ic[] = {"allow", "allow_failed_only", "reject"};
-    const char *const *names = strcmp(opt, "--if-running") == 0 ? ir : ic;
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(v, names[i]) != 0)
-            continue;
-        if (names == ir)
-            a->if_running = (rules_if_running)i;
-        else
-            a->if_closed = (rules_if_closed)i;
-        return true;
-    }
-    return false;
-}
+static const cliopt_opt WF_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, verb_ix), .choices = VERBS},
+    WF_STR("ID", id, NULL, "the workflow ID (all verbs but list)"),
+    WF_STR("--type", type, "T", "start: the workflow type; list: only this type"),
+    WF_STR("--id", id, "ID", "start: the workflow ID"),
+    WF_STR("--input", input, "JSON", "start: the workflow input"),
+    WF_STR("--queue", queue, "Q", "start: the task queue"),
+    {.name = "--if-running", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, if_running),
+     .choices = IF_RUNNING, .help = "start: when the ID is running (default use_existing)"},
+    {.name = "--if-closed", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, if_closed),
+     .choices = IF_CLOSED, .help = "start: when the ID is closed (default allow)"},
+    WF_STR("--name", name, "S", "signal: the signal name"),
+    WF_STR("--payload", payload, "JSON", "signal: the signal payload"),
+    WF_STR("--event-id", event_id, "E", "signal: its event ID (deduplication)"),
+    WF_STR("--run", run, "RUN_ID", "describe, history: that run, not the latest"),
+    WF_STR("--status", status, "S", "list: only this status"),
+    WF_STR("--prefix", prefix, "P", "list: only IDs with this prefix"),
+    WF_STR("--since", since, "T", "list: started at or after T (RFC 3339, or a duration ago)"),
+    WF_STR("--until", until, "T", "list: started before T (RFC 3339, or a duration ago)"),
+    {.name = "--after", .kind = CLIOPT_INT, CLIOPT_FIELD(wf_args, after), .min = 0,
+     .max = INT64_MAX, .arg = "SEQ", .help = "history: events after this sequence number"},
+    {.name = "--limit", .kind = CLIOPT_INT, CLIOPT_FIELD(wf_args, limit), .min = 0,
+     .max = INT64_MAX, .arg = "N", .help = "list, history: at most N (0: the default)"},
+    WF_STR("--page", page, "TOKEN", "list: the next page"),
+    WF_STR("--reason", reason, "TEXT", "cancel, terminate: why"),
+    WF_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
+    WF_STR("--schema", schema, "NAME", "the engine's schema"),
+    WF_STR("--rules", rules, "FILE", "the workflow definitions (needed by start)"),
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, json),
+     .choices = router_cli_output_formats, .help = "output format"},
+};
 
-/* Options that take a value: where each one goes. */
-static bool option(wf_args *a, const char *o, const char *v)
-{
-    struct {
-        const char *name;
-        const char **dst;
-    } strs[] = {{"--type", &a->type},       {"--id", &a->id},         {"--input", &a->input},
-                {"--queue", &a->queue},     {"--name", &a->name},     {"--payload", &a->payload},
-                {"--event-id", &a->event_id}, {"--run", &a->run},     {"--status", &a->status},
-                {"--prefix", &a->prefix},   {"--page", &a->page},     {"--reason", &a->reason},
-                {"--db", &a->db},           {"--schema", &a->schema}, {"--rules", &a->rules}};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strcmp(o, strs[i].name) == 0)
-            return (*strs[i].dst = v), true;
-    if (strcmp(o, "--if-running") == 0 || strcmp(o, "--if-closed") == 0)
-        return parse_policy(o, v, a);
-    if (strcmp(o, "--since") == 0)
-        return parse_time(v, &a->since_ms);
-    if (strcmp(o, "--until") == 0)
-        return parse_time(v, &a->until_ms);
-    if (strcmp(o, "--after") == 0)
-        return (a->after = strtoll(v, NULL, 10)), true;
-    if (strcmp(o, "--limit") == 0)
-        return (a->limit = strtoull(v, NULL, 10)), true;
-    if (strcmp(o, "-o") == 0 && (strcmp(v, "json") == 0 || strcmp(v, "text") == 0))
-        return (a->json = v[0] == 'j'), true;
-    return false;
-}
+static const cliopt_cmd WF_CMD = {
+    .name = "workflow",
+    .synopsis =
+        "switchyard workflow start --type T --id ID [--input JSON] [--queue Q]\n"
+        "         [--if-running use_existing|fail|terminate_existing]\n"
+        "         [--if-closed allow|allow_failed_only|reject] --rules FILE\n"
+        "       switchyard workflow signal ID --name S [--payload JSON] [--event-id E]\n"
+        "       switchyard workflow describe ID [--run RUN_ID]\n"
+        "       switchyard workflow list [--type T] [--status S] [--prefix P] [--since T]\n"
+        "         [--until T] [--limit N] [--page TOKEN]\n"
+        "       switchyard workflow history ID [--run RUN_ID] [--after SEQ] [--limit N]\n"
+        "       switchyard workflow cancel|terminate ID [--reason TEXT]\n"
+        "  common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text];\n"
+        "  --db defaults to $SWITCHYARD_DB; times are RFC 3339 or a duration ago (1h)",
+    CLIOPT_TABLE(WF_OPTS),
+    .required = 1,
+};
 
-static int parse_args(int argc, char **argv, wf_args *a)
+/* What a verb needs beyond the table's checks. */
+static sy_status check_args(wf_args *a, sy_error *err)
 {
-    if (argc < 2)
-        return usage();
-    a->verb = argv[1];
-    int i = 2;
-    if (i < argc && argv[i][0] != '-')
-        a->id = argv[i++];
-    for (; i < argc; i += 2)
-        if (i + 1 >= argc || !option(a, argv[i], argv[i + 1])) {
-            fprintf(stderr, "switchyard workflow: bad option \"%s\"\n", argv[i]);
-            return usage();
-        }
-    if (!a->db)
-        a->db = getenv("SWITCHYARD_DB");
-    bool needs_id = strcmp(a->verb, "list") != 0;
-    if ((needs_id && !a->id) || !a->db)
-        return usage();
-    if (strcmp(a->verb, "start") == 0 && (!a->type || !a->rules))
-        return usage();
+    a->verb = VERBS[a->verb_ix];
+    if (strcmp(a->verb, "list") != 0 && !a->id)
+        return sy_error_set(err, SY_USAGE, "missing_argument", NULL, "%s needs a workflow ID",
+                            a->verb);
+    if (strcmp(a->verb, "start") == 0 && !a->type)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "start needs --type T");
+    if (strcmp(a->verb, "start") == 0 && !a->rules)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "start needs --rules FILE (the workflow definitions)");
     if (strcmp(a->verb, "signal") == 0 && !a->name)
-        return usage();
-    return 0;
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "signal needs --name S");
+    sy_status st = a->since ? router_cli_check_time("--since", a->since, err) : SY_OK;
+    if (st == SY_OK && a->until)
+        st = router_cli_check_time("--until", a->until, err);
+    return st;
+}
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, wf_args *out, bool *help, sy_error *err)
+{
+    wf_args a = *out;
+    sy_status st = router_cli_parse(&WF_CMD, argc, argv, &a, help, err);
+    if (st == SY_OK && !*help)
+        st = check_args(&a, err);
+    if (st == SY_OK)
+        *out = a;
+    return st;
+}
+
+#define WF_DEFAULTS                                                                                \
+    {                                                                                              \
+        .if_running = RULES_IF_RUNNING_USE_EXISTING, .if_closed = RULES_IF_CLOSED_ALLOW            \
+    }
+
+sy_status cli_workflow_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    wf_args a = WF_DEFAULTS;
+    return parse_args(argc, argv, &a, help, err);
 }
 
 static void print_json(const cJSON *v)
@@ -275,16 +281,6 @@ static sy_status read_call(engine_session *s, const wf_args *a, sy_error *err)
     return st;
 }
 
-static bool is_verb(const char *v)
-{
-    static const char *const verbs[] = {"start", "signal", "describe", "list", "history", "cancel",
-                                        "terminate"};
-    for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
-        if (strcmp(v, verbs[i]) == 0)
-            return true;
-    return false;
-}
-
 static sy_status run(const wf_args *a, sy_error *err)
 {
     rules_set *rules = NULL;
@@ -315,12 +311,21 @@ static sy_status run(const wf_args *a, sy_error *err)
 
 int cli_workflow(int argc, char **argv)
 {
-    wf_args a = {.if_running = RULES_IF_RUNNING_USE_EXISTING, .if_closed = RULES_IF_CLOSED_ALLOW};
-    int rc = parse_args(argc, argv, &a);
-    if (rc)
-        return rc;
-    if (!is_verb(a.verb))
-        return usage();
+    wf_args a = WF_DEFAULTS;
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return router_cli_usage(&WF_CMD, pst, &perr);
+    if (!a.db)
+        a.db = getenv("SWITCHYARD_DB");
+    if (!a.db) {
+        fprintf(stderr, "switchyard workflow: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    int64_t now = sy_clock_now_ms(NULL);
+    a.since_ms = a.since ? router_cli_time(a.since, now) : 0;
+    a.until_ms = a.until ? router_cli_time(a.until, now) : 0;
     sy_error err = {0};
     sy_status st = run(&a, &err);
     if (st == SY_OK)

@@ -14,6 +14,7 @@
  * checked then, so `type > 3` is a load error, not a silent false. At
  * evaluation a missing path is null; a comparison between different types is
  * false; nothing can fail or crash. */
+#include "closest.h"
 #include "rules_int.h"
 
 #include <math.h>
@@ -279,7 +280,7 @@ static rtype root_type(xp *x, const rpath *path, size_t at, bool *ok)
     size_t n = x->nroots < 16 ? x->nroots : 16;
     for (size_t i = 0; i < n; i++)
         names[i] = x->roots[i].name;
-    const char *sug = rules__closest(root, names, n);
+    const char *sug = sy_closest(root, names, n);
     fail(x, at, "unknown name \"%s\"%s%s%s", root, sug ? " (did you mean \"" : "", sug ? sug : "",
          sug ? "\"?)" : "");
     *ok = false;

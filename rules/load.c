@@ -3,6 +3,7 @@
  * order across all files: workflows (routes and schedules refer to them),
  * schedules, routes, tests. Every error is collected; a set with any error
  * is freed whole and never returned. */
+#include "closest.h"
 #include "rules_int.h"
 
 #include "duration.h"
@@ -146,7 +147,7 @@ int rules__get_enum(rules_loader *ld, const rnode *n, const char *what, const ch
     sy_buf b = SY_BUF_INIT;
     for (size_t i = 0; i < count; i++)
         sy_buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
-    const char *sug = rules__closest(s, names, count);
+    const char *sug = sy_closest(s, names, count);
     if (sug)
         rules__diag(ld->d, n, "%s: unknown value \"%s\" (did you mean \"%s\"?)", what, s, sug);
     else
@@ -167,7 +168,7 @@ bool rules__check_keys(rules_loader *ld, const rnode *map, const char *what,
         if (j < n)
             continue;
         ok = false;
-        const char *sug = rules__closest(k, known, n);
+        const char *sug = sy_closest(k, known, n);
         if (sug) {
             rules__diag(ld->d, map->keys[i], "unknown key \"%s\" in %s (did you mean \"%s\"?)", k,
                         what, sug);

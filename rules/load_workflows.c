@@ -3,6 +3,7 @@
  * (durations in ms, every default filled in, every step named), which the
  * engine and the scheduler consume. Templates and conditions stay strings
  * but are checked here, so a typo is a load error, not a failed workflow. */
+#include "closest.h"
 #include "rules_int.h"
 
 #include "cron.h"
@@ -344,7 +345,7 @@ static int step_kind(wf_ctx *w, const rnode *m)
         return found;
     bool typo = false;
     for (size_t i = 0; i < m->n; i++) {
-        const char *sug = rules__closest(m->keys[i]->str, step_kinds, NKINDS);
+        const char *sug = sy_closest(m->keys[i]->str, step_kinds, NKINDS);
         if (sug) {
             rules__diag(w->ld->d, m->keys[i], "unknown key \"%s\" in a step (did you mean \"%s\"?)",
                         m->keys[i]->str, sug);
@@ -456,7 +457,7 @@ void rules__unknown_workflow(rules_loader *ld, const rnode *at, const char *name
         if (n < 64)
             names[n++] = it->string;
     }
-    const char *sug = rules__closest(name, names, n);
+    const char *sug = sy_closest(name, names, n);
     if (sug)
         rules__diag(ld->d, at, "unknown workflow \"%s\" (did you mean \"%s\"?)", name, sug);
     else

@@ -73,8 +73,6 @@ void rules__diag(rules_diags *d, const rnode *at, const char *fmt, ...)
 void rules__diag_at(rules_diags *d, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* The closest of names[0..n) to s (edit distance), or NULL when none is close. */
-const char *rules__closest(const char *s, const char *const *names, size_t n);
 
 /* ---- expressions -------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
  * missing or null value there is an error (use `| default(x)`), because a
  * silently empty part would mangle IDs. Filters: lower, upper, default(x),
  * json, slug, date(fmt), trunc(n), string. */
+#include "closest.h"
 #include "rules_int.h"
 
 #include <ctype.h>
@@ -98,7 +99,7 @@ static sy_status check_root(seg *s, const char *root)
             return SY_OK;
         names[i] = s->roots[i].name;
     }
-    const char *sug = rules__closest(root, names, n);
+    const char *sug = sy_closest(root, names, n);
     char msg[200];
     snprintf(msg, sizeof msg, "unknown name \"%s\"%s%s%s", root, sug ? " (did you mean \"" : "",
              sug ? sug : "", sug ? "\"?)" : "");
@@ -340,7 +341,7 @@ static int filter_index(seg *s, const char *name, size_t len)
             return (int)i;
     char buf[64];
     snprintf(buf, sizeof buf, "%.*s", (int)(len < 40 ? len : 40), name);
-    const char *sug = rules__closest(buf, filter_names, NFILTERS);
+    const char *sug = sy_closest(buf, filter_names, NFILTERS);
     char msg[200];
     snprintf(msg, sizeof msg, "unknown filter \"%s\"%s%s%s", buf, sug ? " (did you mean \"" : "",
              sug ? sug : "",
