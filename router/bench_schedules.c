@@ -1,16 +1,25 @@
 /* bench_schedules.c: `switchyard bench schedules`. N schedules (default
- * 100000) each firing every minute ("* * * * *"): how late is each slot's
- * workflow started (committed) after its due time, when every schedule is due
- * at the same minute boundary, the worst case.
+ * 100000) each firing every minute: how late is each slot's workflow started
+ * (committed) after its due time.
  *
- * The schedules are created one minute boundary ahead on a virtual clock (the
- * real clock plus an offset, like SWITCHYARD_TEST_TIME_OFFSET_MS), so the run
- * does not wait for a real minute; --sessions N (default 2, one per core)
- * threads each call engine_schedules_run_once (claims of --batch rows, FOR
- * UPDATE SKIP LOCKED) back to back from the due time until every slot fired,
- * as N serve processes would. Lag of a firing = commit time - due time; p50,
- * p99 and max over all firings. Each firing starts a one-task workflow (its
- * task.created and the schedule.fired event go to the outbox).
+ * Two shapes. By default every schedule is "* * * * *", all due at the same
+ * minute boundary: the thundering herd, the worst case; the lag of a firing
+ * is its round's commit time minus that due time (exact). With --spread the
+ * schedules are "S * * * * *" with S = i mod 60, due at the 60 seconds of
+ * the minute (N/60 at each second), as a fleet of minutely jobs with jitter
+ * would be; one session fires them as they fall due, and the lag of a
+ * round's firings is bounded by its commit time minus the earliest due time
+ * any of them can have: the second after the claim of the last round that
+ * was not full (that round fired everything due by then).
+ *
+ * The schedules are created ahead on a virtual clock (the real clock plus an
+ * offset, like SWITCHYARD_TEST_TIME_OFFSET_MS), so the run does not wait for
+ * a real minute boundary; --sessions N (default 2, one per core) threads each
+ * call engine_schedules_run_once (claims of --batch rows, FOR UPDATE SKIP
+ * LOCKED) back to back from the due time until every slot fired, as N serve
+ * processes would. p50, p99 and max lag over all firings. Each firing starts
+ * a one-task workflow (its task.created and the schedule.fired event go to
+ * the outbox).
  *
  * Starts a throwaway durable Postgres unless --db CONNINFO is given; works in
  * a schema of its own, dropped at the end. Last stdout line: one JSON object. */
@@ -40,6 +49,7 @@ static const char DEFS[] =
 typedef struct bench_opts {
     const char *db;
     size_t schedules, sessions, batch;
+    bool spread;
 } bench_opts;
 
 #define SCHEDULES_DEFAULTS                                                                         \
@@ -56,12 +66,14 @@ static const cliopt_opt SCHEDULES_OPTS[] = {
      .max = 16, .arg = "N", .help = "sessions firing in parallel (default 2)"},
     {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(bench_opts, batch), .min = 1,
      .max = INT64_MAX, .arg = "N", .help = "schedules claimed per round (default 1000)"},
+    {.name = "--spread", .kind = CLIOPT_FLAG, CLIOPT_FIELD(bench_opts, spread),
+     .help = "due at the 60 seconds of the minute instead of all at once (one session)"},
 };
 
 static const cliopt_cmd SCHEDULES_CMD = {
     .name = "bench schedules",
     .synopsis = "switchyard bench schedules [--db CONNINFO] [--schedules N] [--sessions N] "
-                "[--batch N]",
+                "[--batch N] [--spread]",
     CLIOPT_TABLE(SCHEDULES_OPTS),
 };
 
@@ -80,6 +92,8 @@ typedef struct sample {
 typedef struct worker {
     engine_session *s;
     int64_t offset_ms, due_ms;
+    bool spread;
+    int64_t pending_from_ms; /* spread: no slot due before this is still unfired */
     size_t batch, *total, target;
     pthread_mutex_t *mu;
     sample *samples;
@@ -105,10 +119,19 @@ static void *work(void *arg)
         if (done)
             return NULL;
         size_t fired = 0;
-        w->st = engine_schedules_run_once(w->s, vnow(w), w->batch, &fired, &w->err);
+        int64_t claim = vnow(w);
+        w->st = engine_schedules_run_once(w->s, claim, w->batch, &fired, &w->err);
         if (w->st != SY_OK)
             return NULL;
         int64_t lag = vnow(w) - w->due_ms;
+        if (w->spread) {
+            /* every slot of this round was due at pending_from or later; a
+             * round that was not full fired all that was due at its claim,
+             * so what is left falls due at the next second or later */
+            lag = vnow(w) - w->pending_from_ms;
+            if (fired < w->batch && claim >= w->due_ms)
+                w->pending_from_ms = w->due_ms + ((claim - w->due_ms) / 1000 + 1) * 1000;
+        }
         pthread_mutex_lock(w->mu);
         *w->total += fired;
         pthread_mutex_unlock(w->mu);
@@ -165,18 +188,28 @@ static sy_status exec_sql(const char *conninfo, const char *sql)
 
 /* Creates the schedules with their first slot at the virtual minute due_ms. */
 static sy_status seed(engine_session *s, const char *conninfo, const char *schema, size_t n,
-                      int64_t due_ms, sy_error *err)
+                      bool spread, int64_t due_ms, sy_error *err)
 {
-    cJSON *def = cJSON_Parse("{\"cron\":\"* * * * *\",\"workflow\":\"bench-tick\","
-                             "\"overlap\":\"allow_all\"}");
     sy_status st = engine_begin(s, err);
-    if (st == SY_OK)
-        st = engine_schedules_create_many(s, "tick-", n, def, due_ms - 30000, err);
+    /* spread: n/60 schedules at each second S of the minute, "S * * * * *" */
+    for (int sec = 0; st == SY_OK && sec < (spread ? 60 : 1); sec++) {
+        char cron[32], json[160], prefix[32];
+        snprintf(cron, sizeof cron, spread ? "%d * * * * *" : "* * * * *", sec);
+        snprintf(json, sizeof json,
+                 "{\"cron\":\"%s\",\"workflow\":\"bench-tick\",\"overlap\":\"allow_all\"}", cron);
+        snprintf(prefix, sizeof prefix, "tick-%d-", sec);
+        size_t k = spread ? n / 60 + ((size_t)sec < n % 60) : n;
+        cJSON *def = cJSON_Parse(json);
+        if (k)
+            /* created just before the due minute: the first slot of each
+             * is in it (second 0 at due_ms, second 59 at due_ms + 59 s) */
+            st = engine_schedules_create_many(s, prefix, k, def, due_ms - (spread ? 1 : 30000), err);
+        cJSON_Delete(def);
+    }
     if (st == SY_OK)
         st = engine_commit(s, err);
     else
         engine_rollback(s);
-    cJSON_Delete(def);
     char sql[128];
     snprintf(sql, sizeof sql, "ANALYZE %s.schedules", schema);
     return st == SY_OK ? exec_sql(conninfo, sql) : st;
@@ -196,6 +229,8 @@ static sy_status fire_all(engine_session **ss, const bench_opts *o, int64_t due_
         w[k] = (worker){.s = ss[k],
                         .offset_ms = offset,
                         .due_ms = due_ms,
+                        .spread = o->spread,
+                        .pending_from_ms = due_ms,
                         .batch = o->batch,
                         .total = &total,
                         .target = o->schedules,
@@ -230,16 +265,18 @@ static void report(const bench_opts *o, worker *w, double seconds)
     int64_t p50 = quantile(all, n, total, 0.50), p99 = quantile(all, n, total, 0.99);
     int64_t max = n ? all[n - 1].lag_ms : 0;
     double rate = seconds > 0 ? (double)total / seconds : 0;
-    printf("schedules: %zu schedules due at one minute boundary, %zu fired in %.2f s "
+    printf("schedules: %zu schedules due %s, %zu fired in %.2f s "
            "(%.0f fires/s); lag after due time p50 %lld ms, p99 %lld ms, max %lld ms; "
            "%zu sessions, claims of %zu\n",
-           o->schedules, total, seconds, rate, (long long)p50, (long long)p99, (long long)max,
-           o->sessions, o->batch);
-    printf("{\"bench\":\"schedules\",\"schedules\":%zu,\"fired\":%zu,\"sessions\":%zu,"
-           "\"batch\":%zu,\"seconds\":%.3f,\"fires_per_s\":%.0f,\"p50_ms\":%lld,\"p99_ms\":%lld,"
-           "\"max_ms\":%lld,\"within_1s\":%s,\"rss_mib\":%.1f}\n",
-           o->schedules, total, o->sessions, o->batch, seconds, rate, (long long)p50,
-           (long long)p99, (long long)max, max <= 1000 ? "true" : "false", bench_rss_mib());
+           o->schedules, o->spread ? "over the 60 seconds of a minute" : "at one minute boundary",
+           total, seconds, rate, (long long)p50, (long long)p99, (long long)max, o->sessions,
+           o->batch);
+    printf("{\"bench\":\"schedules\",\"schedules\":%zu,\"spread\":%s,\"fired\":%zu,"
+           "\"sessions\":%zu,\"batch\":%zu,\"seconds\":%.3f,\"fires_per_s\":%.0f,\"p50_ms\":%lld,"
+           "\"p99_ms\":%lld,\"max_ms\":%lld,\"within_1s\":%s,\"rss_mib\":%.1f}\n",
+           o->schedules, o->spread ? "true" : "false", total, o->sessions, o->batch, seconds,
+           rate, (long long)p50, (long long)p99, (long long)max,
+           max <= 1000 ? "true" : "false", bench_rss_mib());
     free(all);
 }
 
@@ -262,7 +299,7 @@ static int measure(const void *opts, const char *conninfo)
     int64_t due = (sy_clock_now_ms(NULL) / 60000 + 2) * 60000;
     double seconds = 0;
     if (st == SY_OK)
-        st = seed(ss[0], conninfo, schema, o->schedules, due, &err);
+        st = seed(ss[0], conninfo, schema, o->schedules, o->spread, due, &err);
     if (st == SY_OK)
         st = fire_all(ss, o, due, w, &seconds, &err);
     if (st == SY_OK)
@@ -289,5 +326,7 @@ int bench_schedules(int argc, char **argv)
     sy_status st = router_cli_parse(&SCHEDULES_CMD, argc, argv, &o, &help, &err);
     if (st != SY_OK || help)
         return router_cli_usage(&SCHEDULES_CMD, st, &err);
+    if (o.spread)
+        o.sessions = 1; /* the lag bound needs claims one after another */
     return bench_with_db("schedules", o.db, measure, &o);
 }
