@@ -108,12 +108,13 @@ static sy_status bad_choice(const walk *w, const cliopt_opt *o, const char *v)
 
 static sy_status out_of_range(const walk *w, const cliopt_opt *o, const char *v)
 {
+    const char *unit = o->kind == CLIOPT_DURATION ? " ms" : "";
     if (o->max == INT64_MAX)
         return sy_error_set(w->err, SY_USAGE, "out_of_range", o->name,
-                            "\"%s\" is out of range (at least %lld)", v, (long long)o->min);
+                            "\"%s\" is out of range (at least %lld%s)", v, (long long)o->min, unit);
     return sy_error_set(w->err, SY_USAGE, "out_of_range", o->name,
-                        "\"%s\" is out of range (%lld to %lld)", v, (long long)o->min,
-                        (long long)o->max);
+                        "\"%s\" is out of range (%lld to %lld%s)", v, (long long)o->min,
+                        (long long)o->max, unit);
 }
 
 /* ---- values ------------------------------------------------------------------- */
@@ -221,6 +222,8 @@ static sy_status apply(walk *w, const cliopt_opt *o, const char *v)
         sy_status st = parse_duration(w, o, v, &n);
         if (st != SY_OK)
             return st;
+        if (o->max > 0 && (n < o->min || n > o->max))
+            return out_of_range(w, o, v);
         break;
     }
     case CLIOPT_CHOICE:

@@ -42,7 +42,8 @@ typedef struct cliopt_opt {
     size_t offset, size;        /* the field (CLIOPT_FIELD); size 0: checked, then dropped */
     const char *arg;            /* the value's placeholder in the help ("N"); NULL: from kind */
     const char *help;           /* one line, or NULL */
-    int64_t min, max;           /* CLIOPT_INT: the accepted range (min < max) */
+    int64_t min, max;           /* CLIOPT_INT: the accepted range (min < max);
+                                   CLIOPT_DURATION: in ms, checked when max > 0 */
     const char *const *choices; /* CLIOPT_CHOICE: NULL-terminated */
 } cliopt_opt;
 

@@ -129,7 +129,8 @@ typedef struct envelope_args {
 } envelope_args;
 
 static const cliopt_opt ENVELOPE_OPTS[] = {
-    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(envelope_args, ms), .arg = "S",
+    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(envelope_args, ms), .min = 1,
+     .max = INT64_MAX, .arg = "S",
      .help = "how long to measure each case (default 1 s)"},
 };
 
@@ -139,23 +140,10 @@ static const cliopt_cmd ENVELOPE_CMD = {
     CLIOPT_TABLE(ENVELOPE_OPTS),
 };
 
-/* Pure: argv in, *out (the caller's defaults) written only on success. */
-static sy_status parse_args(int argc, char **argv, envelope_args *out, bool *help, sy_error *err)
-{
-    envelope_args a = *out;
-    sy_status st = router_cli_parse(&ENVELOPE_CMD, argc, argv, &a, help, err);
-    if (st != SY_OK || *help)
-        return st;
-    if (a.ms <= 0)
-        return sy_error_set(err, SY_USAGE, "out_of_range", "--seconds", "must be more than 0");
-    *out = a;
-    return SY_OK;
-}
-
 sy_status bench_envelope_parse(int argc, char **argv, bool *help, sy_error *err)
 {
     envelope_args a = {.ms = 1000};
-    return parse_args(argc, argv, &a, help, err);
+    return router_cli_parse(&ENVELOPE_CMD, argc, argv, &a, help, err);
 }
 
 int bench_envelope(int argc, char **argv)
@@ -163,7 +151,7 @@ int bench_envelope(int argc, char **argv)
     envelope_args a = {.ms = 1000};
     bool help = false;
     sy_error perr;
-    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    sy_status pst = router_cli_parse(&ENVELOPE_CMD, argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return router_cli_usage(&ENVELOPE_CMD, pst, &perr);
     double seconds = (double)a.ms / 1000.0;

@@ -88,7 +88,8 @@ typedef struct rules_args {
 } rules_args;
 
 static const cliopt_opt RULES_OPTS[] = {
-    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(rules_args, ms), .arg = "S",
+    {.name = "--seconds", .kind = CLIOPT_DURATION, CLIOPT_FIELD(rules_args, ms), .min = 1,
+     .max = INT64_MAX, .arg = "S",
      .help = "how long to measure each case (default 2 s)"},
 };
 
@@ -98,23 +99,10 @@ static const cliopt_cmd RULES_CMD = {
     CLIOPT_TABLE(RULES_OPTS),
 };
 
-/* Pure: argv in, *out (the caller's defaults) written only on success. */
-static sy_status parse_args(int argc, char **argv, rules_args *out, bool *help, sy_error *err)
-{
-    rules_args a = *out;
-    sy_status st = router_cli_parse(&RULES_CMD, argc, argv, &a, help, err);
-    if (st != SY_OK || *help)
-        return st;
-    if (a.ms <= 0)
-        return sy_error_set(err, SY_USAGE, "out_of_range", "--seconds", "must be more than 0");
-    *out = a;
-    return SY_OK;
-}
-
 sy_status bench_rules_parse(int argc, char **argv, bool *help, sy_error *err)
 {
     rules_args a = {.ms = 2000};
-    return parse_args(argc, argv, &a, help, err);
+    return router_cli_parse(&RULES_CMD, argc, argv, &a, help, err);
 }
 
 int bench_rules(int argc, char **argv)
@@ -122,7 +110,7 @@ int bench_rules(int argc, char **argv)
     rules_args a = {.ms = 2000};
     bool help = false;
     sy_error perr;
-    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    sy_status pst = router_cli_parse(&RULES_CMD, argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return router_cli_usage(&RULES_CMD, pst, &perr);
     double seconds = (double)a.ms / 1000.0;

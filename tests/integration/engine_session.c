@@ -86,6 +86,19 @@ TEST(postgres_notices_go_to_the_logger)
     free(conninfo);
 }
 
+/* Waits (up to 5 s) until a session of this database waits on a lock. */
+static void await_lock_waiter(const char *conninfo)
+{
+    PGconn *w = PQconnectdb(conninfo);
+    CHECK(PQstatus(w) == CONNECTION_OK);
+    int waited = 0;
+    while (query_int(w, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()") == 0 && waited++ < 500)
+        usleep(10000);
+    CHECK(waited < 500);
+    PQfinish(w);
+}
+
 typedef struct racer {
     engine_session *s;
     sy_status st;
@@ -123,13 +136,7 @@ TEST(concurrent_first_starts_of_one_id_are_busy_not_db_down)
     /* ... B starts the same ID and waits on A's uncommitted key */
     pthread_t th;
     pthread_create(&th, NULL, start_racer, &b);
-    PGconn *w = PQconnectdb(fx.conninfo);
-    CHECK(PQstatus(w) == CONNECTION_OK);
-    int waited = 0;
-    while (query_int(w, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database()") == 0 && waited++ < 500)
-        usleep(10000);
-    CHECK(waited < 500);
+    await_lock_waiter(fx.conninfo);
     CHECK_INT(engine_commit(fx.s, &err), SY_OK);
     pthread_join(th, NULL);
     CHECK_MSG(b.st == SY_BUSY, "status %d: %s", (int)b.st, b.err.message);
@@ -138,7 +145,6 @@ TEST(concurrent_first_starts_of_one_id_are_busy_not_db_down)
     racer again = {.s = b.s};
     start_racer(&again);
     CHECK_INT(again.st, SY_CONFLICT);
-    PQfinish(w);
     engine_session_close(b.s);
     engine_fx_close(&fx);
 }
@@ -183,13 +189,7 @@ TEST(concurrent_duplicate_event_is_busy_then_a_duplicate)
     CHECK_INT(engine_batch_apply(fx.s, a, &err), SY_OK);
     pthread_t th;
     pthread_create(&th, NULL, apply_racer, &b);
-    PGconn *w = PQconnectdb(fx.conninfo);
-    CHECK(PQstatus(w) == CONNECTION_OK);
-    int waited = 0;
-    while (query_int(w, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database()") == 0 && waited++ < 500)
-        usleep(10000);
-    CHECK(waited < 500);
+    await_lock_waiter(fx.conninfo);
     CHECK_INT(engine_commit(fx.s, &err), SY_OK);
     pthread_join(th, NULL);
     CHECK_MSG(b.st == SY_BUSY, "status %d: %s", (int)b.st, b.err.message);
@@ -198,7 +198,6 @@ TEST(concurrent_duplicate_event_is_busy_then_a_duplicate)
     CHECK_INT(engine_batch_outcome(b.b, 0), ENGINE_DUPLICATE);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'dup-b'", NULL, NULL), 0);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'dup-a'", NULL, NULL), 1);
-    PQfinish(w);
     engine_batch_free(a);
     engine_batch_free(b.b);
     engine_session_close(b.s);

@@ -31,6 +31,8 @@ static const cliopt_opt OPTS[] = {
     {.name = "--big", .kind = CLIOPT_INT, CLIOPT_FIELD(targs, count), .min = INT64_MIN,
      .max = INT64_MAX},
     {.name = "--wait", .kind = CLIOPT_DURATION, CLIOPT_FIELD(targs, wait_ms)},
+    {.name = "--timeout", .kind = CLIOPT_DURATION, CLIOPT_FIELD(targs, wait_ms), .min = 1,
+     .max = 60000},
     {.name = "--mode", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(targs, mode), .choices = MODES},
     {.name = "--verbose", .kind = CLIOPT_FLAG, CLIOPT_FIELD(targs, verbose)},
     {.name = "--legacy", .kind = CLIOPT_CHOICE, .choices = MODES}, /* checked, dropped */
@@ -245,6 +247,16 @@ TEST(bad_duration)
     char *neg[] = {"t", "f", "--wait", "-1s", NULL};
     fails(&CMD, neg, "bad_duration",
           "--wait: invalid duration \"-1s\": negative durations are not allowed");
+}
+
+TEST(duration_out_of_range)
+{
+    char *zero[] = {"t", "f", "--timeout", "0s", NULL};
+    fails(&CMD, zero, "out_of_range", "--timeout: \"0s\" is out of range (1 to 60000 ms)");
+    char *big[] = {"t", "f", "--timeout", "2m", NULL};
+    fails(&CMD, big, "out_of_range", "--timeout: \"2m\" is out of range (1 to 60000 ms)");
+    char *fine[] = {"t", "f", "--timeout", "1m", NULL};
+    CHECK_INT(ok(fine).wait_ms, 60000);
 }
 
 TEST(bad_choice_even_when_the_value_is_dropped)
