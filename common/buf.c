@@ -82,3 +82,14 @@ void sy_buf_cleanup(sy_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+bool sy_strlcpy(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    bool cut = n >= size;
+    if (cut)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return cut;
+}

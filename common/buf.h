@@ -5,6 +5,7 @@
 #ifndef SY_BUF_H
 #define SY_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sy_buf {
@@ -22,5 +23,10 @@ void sy_buf_reset(sy_buf *b);                 /* len = 0, keeps memory */
 char *sy_buf_take(sy_buf *b);                 /* returns owned data ("" if empty); b is reset */
 const char *sy_buf_str(const sy_buf *b);      /* borrowed; "" when empty */
 void sy_buf_cleanup(sy_buf *b);
+
+/* Copies src into dst[size] (size > 0), truncated and always terminated;
+ * what snprintf(dst, size, "%s", src) does, without parsing a format on
+ * the hot paths. True when it was truncated. */
+bool sy_strlcpy(char *dst, size_t size, const char *src);
 
 #endif

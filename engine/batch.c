@@ -405,15 +405,15 @@ static sy_status resolve_tasks(engine_session *s, engine_batch *b, sy_error *err
 
 static void run_from_row(engine__run *run, PGresult *r, int i)
 {
-    snprintf(run->workflow_id, sizeof run->workflow_id, "%s", PQgetvalue(r, i, 0));
-    snprintf(run->run_id, sizeof run->run_id, "%s", PQgetvalue(r, i, 1));
-    snprintf(run->status, sizeof run->status, "%s", PQgetvalue(r, i, 2));
+    sy_strlcpy(run->workflow_id, sizeof run->workflow_id, PQgetvalue(r, i, 0));
+    sy_strlcpy(run->run_id, sizeof run->run_id, PQgetvalue(r, i, 1));
+    sy_strlcpy(run->status, sizeof run->status, PQgetvalue(r, i, 2));
     run->closed_at = atoll(PQgetvalue(r, i, 3));
-    snprintf(run->type, sizeof run->type, "%s", PQgetvalue(r, i, 4));
-    snprintf(run->def_hash, sizeof run->def_hash, "%s", PQgetvalue(r, i, 5));
+    sy_strlcpy(run->type, sizeof run->type, PQgetvalue(r, i, 4));
+    sy_strlcpy(run->def_hash, sizeof run->def_hash, PQgetvalue(r, i, 5));
     run->next_seq = atoll(PQgetvalue(r, i, 6));
-    snprintf(run->trace_id, sizeof run->trace_id, "%s", PQgetvalue(r, i, 7));
-    snprintf(run->task_queue, sizeof run->task_queue, "%s", PQgetvalue(r, i, 8));
+    sy_strlcpy(run->trace_id, sizeof run->trace_id, PQgetvalue(r, i, 7));
+    sy_strlcpy(run->task_queue, sizeof run->task_queue, PQgetvalue(r, i, 8));
     run->causation_id = PQgetisnull(r, i, 9) ? NULL : strdup(PQgetvalue(r, i, 9));
     run->started_at = atoll(PQgetvalue(r, i, 10));
     run->exists_id = run->current = true;

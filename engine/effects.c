@@ -140,7 +140,7 @@ static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *
     char event_id[64], subject[600];
     snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
     if (*engine__str(data, "subject"))
-        snprintf(subject, sizeof subject, "%s", engine__str(data, "subject"));
+        sy_strlcpy(subject, sizeof subject, engine__str(data, "subject"));
     else
         snprintf(subject, sizeof subject, "%s.emit.%s", ws->eng->prefix, engine__str(data, "type"));
     sy_buf body = SY_BUF_INIT;

@@ -55,9 +55,9 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
     engine *eng = calloc(1, sizeof *eng);
     if (!eng)
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
-    snprintf(eng->schema, sizeof eng->schema, "%s", o.schema ? o.schema : "switchyard");
-    snprintf(eng->ns, sizeof eng->ns, "%s", o.namespace_ ? o.namespace_ : "default");
-    snprintf(eng->prefix, sizeof eng->prefix, "%s", o.subject_prefix ? o.subject_prefix : "sy");
+    sy_strlcpy(eng->schema, sizeof eng->schema, o.schema ? o.schema : "switchyard");
+    sy_strlcpy(eng->ns, sizeof eng->ns, o.namespace_ ? o.namespace_ : "default");
+    sy_strlcpy(eng->prefix, sizeof eng->prefix, o.subject_prefix ? o.subject_prefix : "sy");
     eng->max_input = o.max_input_bytes ? o.max_input_bytes : 256 * 1024;
     eng->inbox_retention_ms = o.inbox_retention_ms ? o.inbox_retention_ms : 7LL * 86400000;
     eng->history_retention_ms = o.history_retention_ms ? o.history_retention_ms : 30LL * 86400000;
@@ -127,7 +127,7 @@ sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine_
     engine__def *d = calloc(1, sizeof *d); /* by pointer: runs keep pointing at it */
     s->cache[s->ncache++] = d;
     def_init(d, PQgetvalue(r, 0, 0), body);
-    snprintf(d->hash, sizeof d->hash, "%s", hash); /* keep the stored hash verbatim */
+    sy_strlcpy(d->hash, sizeof d->hash, hash); /* keep the stored hash verbatim */
     cJSON_Delete(body);
     PQclear(r);
     *out = d;
@@ -144,7 +144,7 @@ sy_status engine__result_status(PGconn *c, PGresult *r, const char *what, sy_err
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
     char clean[400];
-    snprintf(clean, sizeof clean, "%s", msg && *msg ? msg : PQerrorMessage(c));
+    sy_strlcpy(clean, sizeof clean, msg && *msg ? msg : PQerrorMessage(c));
     clean[strcspn(clean, "\n")] = 0;
     sy_status st = SY_DB;
     /* a lost connection or a server shutting down: the database is away;
@@ -232,7 +232,7 @@ static void on_notice(void *arg, const char *message)
 {
     const engine *eng = arg;
     char clean[400];
-    snprintf(clean, sizeof clean, "%s", message ? message : "");
+    sy_strlcpy(clean, sizeof clean, message ? message : "");
     clean[strcspn(clean, "\n")] = 0;
     SY_LOG(eng->log, SY_LOG_DEBUG, "postgres notice", "message", clean);
 }
@@ -245,7 +245,7 @@ static sy_status connect_session(const engine *eng, const char *conninfo, engine
     s->conn = PQconnectdb(conninfo ? conninfo : "");
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char msg[300];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(s->conn));
+        sy_strlcpy(msg, sizeof msg, PQerrorMessage(s->conn));
         msg[strcspn(msg, "\n")] = 0;
         engine_session_close(s);
         return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "could not connect to postgres: %s",
@@ -297,7 +297,7 @@ void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSO
         s->stash = realloc(s->stash, s->capstash * sizeof *s->stash);
     }
     engine__stashed *x = &s->stash[s->nstash++];
-    snprintf(x->run_id, sizeof x->run_id, "%s", run_id);
+    sy_strlcpy(x->run_id, sizeof x->run_id, run_id);
     x->next_seq = next_seq;
     x->state = state;
 }

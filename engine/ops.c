@@ -16,7 +16,7 @@ static bool running(const engine__run *run)
 static void sync_status(engine__run *run)
 {
     const char *st = cJSON_GetStringValue(JGET(run->state, "status"));
-    snprintf(run->status, sizeof run->status, "%s", st ? st : "running");
+    sy_strlcpy(run->status, sizeof run->status, st ? st : "running");
 }
 
 static bool id_valid(const char *id)
@@ -61,7 +61,7 @@ static void refuse(engine__ws *ws, engine_batch *b, engine__op *op, const char *
 {
     engine_result *res = &b->evs[op->ev].res;
     res->outcome = ENGINE_DEAD_LETTERED;
-    snprintf(res->code, sizeof res->code, "%s", code);
+    sy_strlcpy(res->code, sizeof res->code, code);
     snprintf(res->message, sizeof res->message, fmt, arg);
     if (b->api)
         return;
@@ -78,8 +78,8 @@ static void ignore(engine_batch *b, engine__op *op, const char *code, const char
 {
     engine_result *res = &b->evs[op->ev].res;
     res->outcome = ENGINE_DUPLICATE;
-    snprintf(res->code, sizeof res->code, "%s", code);
-    snprintf(res->message, sizeof res->message, "%s", msg);
+    sy_strlcpy(res->code, sizeof res->code, code);
+    sy_strlcpy(res->message, sizeof res->message, msg);
 }
 
 /* ---- start ------------------------------------------------------------------------------ */
@@ -105,17 +105,17 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     const engine__def *def = engine__def_by_type(ws->eng, st->type);
     engine__run *prev = engine__ws_find(ws, st->wid);
     engine__run *run = calloc(1, sizeof *run);
-    snprintf(run->workflow_id, sizeof run->workflow_id, "%s", st->wid);
+    sy_strlcpy(run->workflow_id, sizeof run->workflow_id, st->wid);
     unsigned char rnd[32];
     engine__ws_random(ws, rnd, sizeof rnd);
     engine__uuid7(rnd, ws->now, run->run_id);
-    snprintf(run->type, sizeof run->type, "%s", st->type);
-    snprintf(run->def_hash, sizeof run->def_hash, "%s", def->hash);
+    sy_strlcpy(run->type, sizeof run->type, st->type);
+    sy_strlcpy(run->def_hash, sizeof run->def_hash, def->hash);
     snprintf(run->status, sizeof run->status, "running");
     const char *q = st->queue ? st->queue : cJSON_GetStringValue(JGET(def->body, "task_queue"));
-    snprintf(run->task_queue, sizeof run->task_queue, "%s", q ? q : st->type);
+    sy_strlcpy(run->task_queue, sizeof run->task_queue, q ? q : st->type);
     if (st->trace_id)
-        snprintf(run->trace_id, sizeof run->trace_id, "%s", st->trace_id);
+        sy_strlcpy(run->trace_id, sizeof run->trace_id, st->trace_id);
     else
         engine__hex(rnd + 16, 16, run->trace_id);
     run->causation_id = st->event_id ? strdup(st->event_id) : op->event_id ? strdup(op->event_id) : NULL;
@@ -140,7 +140,7 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     sync_status(run);
     engine_result *res = &b->evs[op->ev].res;
     res->started = true;
-    snprintf(res->run_id, sizeof res->run_id, "%s", run->run_id);
+    sy_strlcpy(res->run_id, sizeof res->run_id, run->run_id);
     *out = run;
     return s;
 }
@@ -159,7 +159,7 @@ static sy_status do_start(engine__ws *ws, engine_batch *b, engine__op *op, const
     engine_result *res = &b->evs[op->ev].res;
     if (running(run)) {
         if (st->if_running == RULES_IF_RUNNING_USE_EXISTING) {
-            snprintf(res->run_id, sizeof res->run_id, "%s", run->run_id);
+            sy_strlcpy(res->run_id, sizeof res->run_id, run->run_id);
             *out = run;
             return SY_OK;
         }
@@ -212,7 +212,7 @@ static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
     if (op->event_id)
         cJSON_AddStringToObject(d, "event_id", op->event_id);
     engine__emit(ws, run, "workflow.signaled", d);
-    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    sy_strlcpy(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, run->run_id);
     sy_status st = engine__advance(ws, run, err);
     sync_status(run);
     return st;
@@ -227,7 +227,7 @@ static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_er
         return SY_OK;
     }
     bind(run, op);
-    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    sy_strlcpy(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, run->run_id);
     if (op->kind == OP_TERMINATE) {
         terminate_run(ws, run, op->reason);
         return SY_OK;
@@ -296,7 +296,7 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         return SY_OK;
     }
     bind(run, op);
-    snprintf(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, "%s", run->run_id);
+    sy_strlcpy(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, run->run_id);
     if (op->report == ENGINE_REPORT_HEARTBEAT) {
         engine__ws_task(ws, run, t, ts, 0, ws->now);
         return SY_OK;
@@ -386,7 +386,7 @@ sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         engine__ws_dead_letter(ws, op->event_id, op->code, op->message, op->subject, op->body,
                                op->body_len, op->headers, op->stream_seq);
         b->evs[op->ev].res.outcome = ENGINE_DEAD_LETTERED;
-        snprintf(b->evs[op->ev].res.code, sizeof b->evs[op->ev].res.code, "%s", op->code);
+        sy_strlcpy(b->evs[op->ev].res.code, sizeof b->evs[op->ev].res.code, op->code);
         return SY_OK;
     }
     return SY_OK;

@@ -103,7 +103,7 @@ void sched__skip(sched__round *r, sched__row *row, int64_t sf, const char *reaso
         row->skipped += count;
         r->skipped += (size_t)count;
     }
-    snprintf(r->last.reason, sizeof r->last.reason, "%s", reason);
+    sy_strlcpy(r->last.reason, sizeof r->last.reason, reason);
 }
 
 /* ---- starts ------------------------------------------------------------------ */
@@ -146,7 +146,7 @@ static void start_outcome(sched__round *r, sched__row *row, int64_t sf, const ch
 {
     if (res->outcome == ENGINE_APPLIED && res->run_id[0]) {
         emit_fired(r, row, sf, kind, trace, res->run_id);
-        snprintf(r->last.run_id, sizeof r->last.run_id, "%s", res->run_id);
+        sy_strlcpy(r->last.run_id, sizeof r->last.run_id, res->run_id);
         r->last.started = true;
         return;
     }
@@ -164,7 +164,7 @@ sy_status sched__start(sched__round *r, sched__row *row, int64_t sf, const char 
     char wid[300], event_id[512], trace[33];
     engine_schedule_workflow_id(row->id, sf, wid, sizeof wid);
     snprintf(event_id, sizeof event_id, "schedule:%s:%s", r->s->eng->ns, wid);
-    snprintf(r->last.workflow_id, sizeof r->last.workflow_id, "%s", wid);
+    sy_strlcpy(r->last.workflow_id, sizeof r->last.workflow_id, wid);
     cJSON *input = NULL;
     sy_error rerr;
     if (render_input(row, sf, wid, &input, &rerr) != SY_OK) {
@@ -181,7 +181,7 @@ sy_status sched__start(sched__round *r, sched__row *row, int64_t sf, const char 
                             .trace_id = trace};
     row->prev_running = true;
     row->last_fire = sf;
-    snprintf(row->last_wid, sizeof row->last_wid, "%s", wid);
+    sy_strlcpy(row->last_wid, sizeof row->last_wid, wid);
     row->fired++;
     r->started++;
     sy_status st = SY_OK;

@@ -77,8 +77,8 @@ static int64_t ms_or_none(const PGresult *res, int i, int col)
 static sy_status row_load(sched__round *r, const PGresult *res, int i, sched__row *row,
                           sy_error *err)
 {
-    snprintf(row->id, sizeof row->id, "%s", PQgetvalue(res, i, 0));
-    snprintf(row->workflow, sizeof row->workflow, "%s", PQgetvalue(res, i, 3));
+    sy_strlcpy(row->id, sizeof row->id, PQgetvalue(res, i, 0));
+    sy_strlcpy(row->workflow, sizeof row->workflow, PQgetvalue(res, i, 3));
     row->input = cJSON_Parse(PQgetvalue(res, i, 4));
     if (!engine_overlap_parse(PQgetvalue(res, i, 5), &row->overlap))
         row->overlap = ENGINE_OVERLAP_SKIP;
@@ -87,8 +87,8 @@ static sy_status row_load(sched__round *r, const PGresult *res, int i, sched__ro
     row->remaining = ms_or_none(res, i, 8);
     row->next = ms_or_none(res, i, 9);
     row->last_fire = ms_or_none(res, i, 10);
-    snprintf(row->last_wid, sizeof row->last_wid, "%s", PQgetvalue(res, i, 11));
-    snprintf(row->tid, sizeof row->tid, "%s", PQgetvalue(res, i, 14));
+    sy_strlcpy(row->last_wid, sizeof row->last_wid, PQgetvalue(res, i, 11));
+    sy_strlcpy(row->tid, sizeof row->tid, PQgetvalue(res, i, 14));
     row->buffered = cJSON_Parse(PQgetvalue(res, i, 12));
     if (!cJSON_IsArray(row->buffered)) {
         cJSON_Delete(row->buffered);

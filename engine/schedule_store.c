@@ -189,7 +189,7 @@ static sy_status sync_all(engine_session *s, const cJSON *schedules, int64_t now
             char path[SY_ERROR_PATH_MAX];
             snprintf(path, sizeof path, "schedules[%zu]%s%s", i, err->path[0] ? "." : "",
                      err->path);
-            snprintf(err->path, sizeof err->path, "%s", path);
+            sy_strlcpy(err->path, sizeof err->path, path);
         }
         i++;
     }

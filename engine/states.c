@@ -143,7 +143,7 @@ void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
     i = c->free_head;
     entry *x = &c->e[i];
     c->free_head = x->bucket_next;
-    snprintf(x->run_id, sizeof x->run_id, "%s", run_id);
+    sy_strlcpy(x->run_id, sizeof x->run_id, run_id);
     x->next_seq = next_seq;
     x->state = state;
     int b = bucket_of(c, run_id);
