@@ -57,6 +57,58 @@ TEST(migrations_below_the_highest_recorded_still_run)
     free(conninfo);
 }
 
+/* A database made by the first release (migration 001 only) with work in
+ * flight: its unpublished outbox rows and its histories come through the
+ * page migrations (002, 003) intact and in order, and its keys through the
+ * collation change (004). */
+TEST(upgrade_keeps_unpublished_outbox_rows_and_histories)
+{
+    char *conninfo = fixture_pg_fresh_db("eng_session_upgrade");
+    PGconn *c = PQconnectdb(conninfo);
+    CHECK(PQstatus(c) == CONNECTION_OK);
+    exec_ok(c, "CREATE SCHEMA mig_up; SET search_path = mig_up; CREATE TABLE schema_migrations"
+               " (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL"
+               " DEFAULT now()); INSERT INTO schema_migrations (version, name) VALUES (1, 'core')");
+    CHECK_INT(engine__migrations[0].version, 1);
+    exec_ok(c, engine__migrations[0].sql);
+    exec_ok(c, "INSERT INTO outbox (event_id, run_id, subject, body) VALUES"
+               " ('e-1', NULL, 'sy.a', '{\"n\":1}'), ('e-2', NULL, 'sy.b', '{\"n\":2}'),"
+               " ('e-3', NULL, 'sy.c', '{\"n\":3}');"
+               " INSERT INTO history (run_id, seq, type, data, created_at) VALUES"
+               " ('01a00000-0000-7000-8000-000000000001', 1, 'workflow.started', '{\"input\":{}}', now()),"
+               " ('01a00000-0000-7000-8000-000000000001', 2, 'task.scheduled', '{\"step\":\"0\"}', now());"
+               " INSERT INTO inbox (event_id) VALUES ('evt-old');"
+               " INSERT INTO tasks (task_id, run_id, namespace, workflow_id, step, name, queue,"
+               " attempt, status, scheduled_at, updated_at) VALUES"
+               " ('01a00000-0000-7000-8000-000000000001:0', '01a00000-0000-7000-8000-000000000001',"
+               " 'default', 'w', '0', 'work', 'q', 1, 'scheduled', now(), now())");
+    engine *eng = NULL;
+    sy_error err = {0};
+    engine_opts o = {.schema = "mig_up"};
+    CHECK_INT(engine_new(&o, NULL, &eng, &err), SY_OK);
+    int applied = -1;
+    CHECK_MSG(engine_migrate(eng, conninfo, &applied, &err) == SY_OK, "%s", err.message);
+    CHECK(applied >= 4);
+    PGresult *r = PQexec(c, "SELECT string_agg(event_id || '>' || subject || '>' || body, ' ' ORDER BY"
+                            " page_id, n) FROM mig_up.outbox_messages");
+    CHECK_INT(PQresultStatus(r), PGRES_TUPLES_OK);
+    CHECK_STR(PQgetvalue(r, 0, 0), "e-1>sy.a>{\"n\":1} e-2>sy.b>{\"n\":2} e-3>sy.c>{\"n\":3}");
+    PQclear(r);
+    CHECK_INT(query_int(c, "SELECT sum(n) FROM mig_up.outbox"), 3);
+    r = PQexec(c, "SELECT string_agg(seq || ':' || type || ':' || coalesce(data->>'step', ''), ',' ORDER BY seq)"
+                  " FROM mig_up.history_events");
+    CHECK_INT(PQresultStatus(r), PGRES_TUPLES_OK);
+    CHECK_STR(PQgetvalue(r, 0, 0), "1:workflow.started:,2:task.scheduled:0");
+    PQclear(r);
+    CHECK_INT(query_int(c, "SELECT count(*) FROM mig_up.inbox WHERE event_id = 'evt-old'"), 1);
+    CHECK_INT(query_int(c, "SELECT count(*) FROM mig_up.tasks WHERE task_id >= ("
+                           "'01a00000-0000-7000-8000-000000000001' || ':') COLLATE \"C\""
+                           " AND task_id < ('01a00000-0000-7000-8000-000000000001' || ';') COLLATE \"C\""), 1);
+    PQfinish(c);
+    engine_free(eng);
+    free(conninfo);
+}
+
 TEST(postgres_notices_go_to_the_logger)
 {
     char *conninfo = fixture_pg_fresh_db("eng_session_notice");
