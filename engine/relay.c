@@ -48,6 +48,7 @@ struct engine_relay {
     relay_round cur;
     size_t failed;
     uint64_t published;
+    bool more;          /* the last round stopped at its limits: pages may be waiting */
 };
 
 static uint64_t hash_str(const char *s)
@@ -292,12 +293,16 @@ static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
     return n;
 }
 
-/* The round's messages: the oldest pages (at most 256) up to the one that
- * reaches 'batch' messages, unnested in order; one result row per message:
- * page id, event_id, subject, body. */
+/* The round's messages: the oldest pages (at most ROUND_PAGES) up to the
+ * one that reaches 'batch' messages, unnested in order; one result row per
+ * message: page id, event_id, subject, body. */
+#define ROUND_PAGES 256
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define ROUND_SQL                                                                                  \
     "SELECT o.id, x.e, x.s, x.b FROM (SELECT id, n, event_ids, subjects, bodies,"                 \
-    " sum(n) OVER (ORDER BY id) - n AS before FROM outbox ORDER BY id LIMIT 256) o"                \
+    " sum(n) OVER (ORDER BY id) - n AS before FROM outbox ORDER BY id LIMIT " STR(ROUND_PAGES)    \
+    ") o"                                                                                          \
     " CROSS JOIN LATERAL unnest(o.event_ids, o.subjects, o.bodies) WITH ORDINALITY AS x(e, s, b, k)" \
     " WHERE o.before < $1 ORDER BY o.id, x.k"
 
@@ -317,6 +322,10 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
         PQclear(res);
         return st;
     }
+    int npages = 0;
+    for (int i = 0; i < PQntuples(res); i++)
+        npages += i == 0 || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) != 0;
+    bool at_limit = npages >= ROUND_PAGES || (size_t)PQntuples(res) >= r->o.batch;
     round_begin(r, res);
     int sent = publish_rows(r, res);
     jsPubOptions po;
@@ -337,12 +346,17 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
         st = engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
     sy_buf_cleanup(&ids);
     *published = st == SY_OK ? msgs : 0;
+    /* a round that stopped at its limits and made progress: more pages may
+     * wait, the loop goes on without waiting for a NOTIFY (a backlog of
+     * one-message pages would otherwise drain at ROUND_PAGES per poll) */
+    r->more = at_limit && st == SY_OK && pages > 0;
     return st;
 }
 
 sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err)
 {
     size_t n = 0;
+    r->more = false;
     sy_status st = ensure_session(r, err);
     if (st == SY_OK)
         st = engine_begin(r->s, err);
@@ -383,7 +397,7 @@ void engine_relay_run(engine_relay *r, const atomic_bool *stop)
         }
         backoff = 100;
         /* idle: wait for a NOTIFY from a commit that wrote outbox rows */
-        if (n < r->o.batch && r->s && engine_wait_notify(r->s, (int)r->o.poll_ms, NULL, &err) != SY_OK)
+        if (!r->more && r->s && engine_wait_notify(r->s, (int)r->o.poll_ms, NULL, &err) != SY_OK)
             nats_Sleep(backoff);
     }
 }

@@ -6,7 +6,9 @@
 #include "engine_support.h"
 
 #include <nats/nats.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,6 +178,55 @@ TEST(without_puback_rows_stay_in_the_outbox)
     CHECK_INT(stream_msgs(js, "RLDOWN"), 6);
     engine_relay_free(r);
     js_DeleteStream(js, "RLDOWN", NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    engine_fx_close(&fx);
+}
+
+typedef struct loop_arg {
+    engine_relay *r;
+    atomic_bool stop;
+} loop_arg;
+
+static void *relay_loop(void *arg)
+{
+    loop_arg *a = arg;
+    engine_relay_run(a->r, &a->stop);
+    return NULL;
+}
+
+/* A backlog of small pages (single API calls, a NATS outage) drains without
+ * waiting for a NOTIFY or the poll interval between rounds. */
+TEST(a_backlog_of_small_pages_drains_round_after_round)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_backlog", "rlback");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLBACK", "rlback.>");
+    PGresult *res = PQexec(engine__conn(fx.s),
+                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                           " ARRAY['back-' || g], ARRAY['rlback.x'], ARRAY['{}'], 1"
+                           " FROM generate_series(1, 2000) g");
+    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    engine_relay_opts o = {.conninfo = fx.conninfo, .nats_url = fixture_nats_url(),
+                           .poll_ms = 10000};
+    loop_arg a = {0};
+    sy_error err = {0};
+    CHECK_INT(engine_relay_new(fx.eng, &o, &a.r, &err), SY_OK);
+    atomic_init(&a.stop, false);
+    pthread_t th;
+    pthread_create(&th, NULL, relay_loop, &a);
+    /* 8 rounds of 256 pages; one poll interval alone would be 10 s */
+    int waited = 0;
+    while (stream_msgs(js, "RLBACK") < 2000 && waited++ < 500)
+        usleep(10000);
+    CHECK_MSG(waited < 500, "%llu of 2000 published in 5 s", (unsigned long long)stream_msgs(js, "RLBACK"));
+    atomic_store(&a.stop, true);
+    PQclear(PQexec(engine__conn(fx.s), "SELECT pg_notify('switchyard_outbox', '')")); /* wake it */
+    pthread_join(th, NULL);
+    engine_relay_free(a.r);
+    js_DeleteStream(js, "RLBACK", NULL, NULL);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     engine_fx_close(&fx);
