@@ -15,6 +15,7 @@
 #include "engine.h"
 
 #include <libpq-fe.h>
+#include <string.h>
 
 /* ---- for teammates -------------------------------------------------------- */
 
@@ -30,7 +31,18 @@ void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int
 
 /* ---- engine-private ------------------------------------------------------- */
 
-#define JGET(o, k) cJSON_GetObjectItemCaseSensitive((o), (k))
+/* Member k of object o (NULL when o is NULL or has none): what
+ * cJSON_GetObjectItemCaseSensitive does, with the first byte compared
+ * inline. Lookups in interpreter states are most of the client's strcmp
+ * calls (13% of its time before). */
+static inline cJSON *engine__jget(const cJSON *o, const char *k)
+{
+    for (cJSON *c = o ? o->child : NULL; c; c = c->next)
+        if (c->string && c->string[0] == k[0] && strcmp(c->string, k) == 0)
+            return c;
+    return NULL;
+}
+#define JGET(o, k) engine__jget((o), (k))
 
 /* The string member key of o (borrowed), "" when absent or not a string. */
 static inline const char *engine__str(const cJSON *o, const char *key)
