@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reserve(sy_buf *b, size_t extra)
+void sy_buf__grow(sy_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -20,23 +20,9 @@ static void reserve(sy_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void sy_buf_append(sy_buf *b, const void *data, size_t len)
-{
-    reserve(b, len);
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
 void sy_buf_puts(sy_buf *b, const char *s)
 {
     sy_buf_append(b, s, strlen(s));
-}
-
-void sy_buf_putc(sy_buf *b, char c)
-{
-    sy_buf_append(b, &c, 1);
 }
 
 void sy_buf_printf(sy_buf *b, const char *fmt, ...)
@@ -47,7 +33,7 @@ void sy_buf_printf(sy_buf *b, const char *fmt, ...)
     va_end(ap);
     if (n <= 0)
         return;
-    reserve(b, (size_t)n);
+    sy_buf__grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
