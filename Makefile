@@ -25,10 +25,11 @@ build-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Everything: the full suite (unit + integration, real servers) on the normal
-# build, then the unit tests and fuzz seed corpora again under ASan + UBSan.
+# build, then all of it again under ASan + UBSan (leaks included), with the
+# fuzz seed corpora.
 test: build build-asan
 	$(BUILD)/switchyard testenv -- ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
-	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit
+	$(ASAN_BUILD)/switchyard testenv -- ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit

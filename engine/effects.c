@@ -162,9 +162,9 @@ static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, in
     else
         snprintf(id, sizeof id, "%s:%s", task_id, kind);
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "task_id", task_id);
-    cJSON_AddNumberToObject(d, "attempt", (double)attempt);
-    cJSON_AddNumberToObject(d, "after_ms", (double)after_ms);
+    JADD(d, "task_id", cJSON_CreateString(task_id));
+    JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
+    JADD(d, "after_ms", cJSON_CreateNumber((double)after_ms));
     engine__ws_timer(ws, run, id, ws->now + after_ms, kind, d);
 }
 
@@ -190,8 +190,8 @@ static void task_effects(engine__ws *ws, engine__run *run, const char *type, con
         task_timer(ws, run, task_id, attempt, "heartbeat", engine__num(to, "heartbeat_ms"), true);
     } else if (JGET(data, "retry_at")) {
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "task_id", task_id);
-        cJSON_AddNumberToObject(d, "attempt", (double)attempt);
+        JADD(d, "task_id", cJSON_CreateString(task_id));
+        JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
         char id[512];
         snprintf(id, sizeof id, "%s@%lld:retry", task_id, (long long)attempt);
         engine__ws_timer(ws, run, id, engine__num(data, "retry_at"), "retry", d);
@@ -212,7 +212,7 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
         char id[64];
         snprintf(id, sizeof id, "%s:%lld", run->run_id, (long long)seq);
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "step", engine__str(data, "step"));
+        JADD(d, "step", cJSON_CreateString(engine__str(data, "step")));
         engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);
     }
 }

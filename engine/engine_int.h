@@ -44,6 +44,17 @@ static inline cJSON *engine__jget(const cJSON *o, const char *k)
 }
 #define JGET(o, k) engine__jget((o), (k))
 
+/* Adds v as member k of o and returns v. k must be a string literal ("" k
+ * "" compiles for nothing else): it is kept as the member's name, not
+ * copied, a third fewer allocations for the states and event data every
+ * start builds and frees (cJSON_AddItemToObjectCS). */
+static inline cJSON *engine__jadd(cJSON *o, const char *k, cJSON *v)
+{
+    cJSON_AddItemToObjectCS(o, k, v);
+    return v;
+}
+#define JADD(o, k, v) engine__jadd((o), "" k "", (v))
+
 /* The string member key of o (borrowed), "" when absent or not a string. */
 static inline const char *engine__str(const cJSON *o, const char *key)
 {

@@ -43,8 +43,8 @@ static void set_value(walker *w, cJSON *v)
 static wres fail_with(walker *w, const char *type, const char *msg)
 {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", type);
-    cJSON_AddStringToObject(e, "message", msg);
+    JADD(e, "type", cJSON_CreateString(type));
+    JADD(e, "message", cJSON_CreateString(msg));
     set_value(w, e);
     return W_FAILED;
 }
@@ -52,8 +52,8 @@ static wres fail_with(walker *w, const char *type, const char *msg)
 static cJSON *event(const char *key, const cJSON *step)
 {
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "step", key);
-    cJSON_AddStringToObject(d, "name", engine__str(step, "name"));
+    JADD(d, "step", cJSON_CreateString(key));
+    JADD(d, "name", cJSON_CreateString(engine__str(step, "name")));
     return d;
 }
 
@@ -73,14 +73,14 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     char task_id[400];
     snprintf(task_id, sizeof task_id, "%s:%s", w->run->run_id, key);
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "step", key);
-    cJSON_AddStringToObject(d, "name", name);
-    cJSON_AddStringToObject(d, "task_id", task_id);
-    cJSON_AddStringToObject(d, "task", engine__str(step, "task"));
-    cJSON_AddStringToObject(d, "queue", human ? "human" : queue);
-    cJSON_AddNumberToObject(d, "attempt", 1);
-    cJSON_AddBoolToObject(d, "human", human);
-    cJSON_AddItemToObject(d, "input", input ? input : cJSON_CreateObject());
+    JADD(d, "step", cJSON_CreateString(key));
+    JADD(d, "name", cJSON_CreateString(name));
+    JADD(d, "task_id", cJSON_CreateString(task_id));
+    JADD(d, "task", cJSON_CreateString(engine__str(step, "task")));
+    JADD(d, "queue", cJSON_CreateString(human ? "human" : queue));
+    JADD(d, "attempt", cJSON_CreateNumber(1));
+    JADD(d, "human", cJSON_CreateBool(human));
+    JADD(d, "input", input ? input : cJSON_CreateObject());
     const char *copy[] = {"retry", "timeouts", "deadline_ms", "assignee"};
     for (size_t i = 0; i < 4; i++)
         if (JGET(step, copy[i]))
@@ -142,15 +142,15 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
         if (cJSON_IsTrue(JGET(e, "consumed")) || strcmp(engine__str(e, "name"), engine__str(step, "signal")) != 0)
             continue;
         cJSON *d = event(key, step);
-        cJSON_AddNumberToObject(d, "signal_seq", (double)engine__num(e, "seq"));
+        JADD(d, "signal_seq", cJSON_CreateNumber((double)engine__num(e, "seq")));
         engine__emit(w->ws, w->run, "signal.consumed", d);
         set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "signal"), 1));
         return W_DONE;
     }
     if (!*status && engine__num(step, "timeout_ms") > 0) {
         cJSON *d = event(key, step);
-        cJSON_AddStringToObject(d, "kind", "wait_timeout");
-        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms")));
+        JADD(d, "kind", cJSON_CreateString("wait_timeout"));
+        JADD(d, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms"))));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -163,8 +163,8 @@ static wres step_sleep(walker *w, const cJSON *step, const char *key)
         return W_DONE;
     if (!*status) {
         cJSON *d = event(key, step);
-        cJSON_AddStringToObject(d, "kind", "sleep");
-        cJSON_AddNumberToObject(d, "fire_at", (double)(engine__ws_now(w->ws) + engine__num(step, "duration_ms")));
+        JADD(d, "kind", cJSON_CreateString("sleep"));
+        JADD(d, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "duration_ms"))));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -204,12 +204,12 @@ static wres step_emit(walker *w, const cJSON *step, const char *key)
         return r;
     }
     cJSON *d = event(key, step);
-    cJSON_AddItemToObject(d, "type", type);
-    cJSON_AddItemToObject(d, "subject", cJSON_IsString(subject) ? subject : cJSON_CreateNull());
+    JADD(d, "type", type);
+    JADD(d, "subject", cJSON_IsString(subject) ? subject : cJSON_CreateNull());
     if (!cJSON_IsString(subject))
         cJSON_Delete(subject);
-    cJSON_AddItemToObject(d, "payload", payload ? payload : cJSON_CreateObject());
-    cJSON_AddNumberToObject(d, "schema_version", engine__num(step, "schema_version") ? (double)engine__num(step, "schema_version") : 1);
+    JADD(d, "payload", payload ? payload : cJSON_CreateObject());
+    JADD(d, "schema_version", cJSON_CreateNumber(engine__num(step, "schema_version") ? (double)engine__num(step, "schema_version") : 1));
     engine__emit(w->ws, w->run, "event.emitted", d);
     return W_DONE;
 }
@@ -225,7 +225,7 @@ static wres step_if(walker *w, const cJSON *step, const char *key)
         if (engine__eval(engine__str(step, "condition"), ctx(w), &yes, &e) != SY_OK)
             return fail_with(w, "expression_error", e.message);
         cJSON *d = event(key, step);
-        cJSON_AddStringToObject(d, "branch", yes ? "then" : "else");
+        JADD(d, "branch", cJSON_CreateString(yes ? "then" : "else"));
         engine__emit(w->ws, w->run, "branch.taken", d);
         branch = yes ? "then" : "else";
     }
@@ -245,8 +245,8 @@ static wres foreach_expand(walker *w, const cJSON *step, const char *key)
         return fail_with(w, "template_error", "foreach: items must render to an array");
     }
     cJSON *d = event(key, step);
-    cJSON_AddNumberToObject(d, "count", cJSON_GetArraySize(items));
-    cJSON_AddItemToObject(d, "items", items);
+    JADD(d, "count", cJSON_CreateNumber(cJSON_GetArraySize(items)));
+    JADD(d, "items", items);
     engine__emit(w->ws, w->run, "foreach.expanded", d);
     return W_DONE;
 }
@@ -258,12 +258,12 @@ static wres foreach_schedule(walker *w, const cJSON *step, const char *key, int 
     const char *as = *engine__str(step, "as") ? engine__str(step, "as") : "item";
     cJSON *c = ctx(w);
     cJSON_AddItemToObject(c, as, cJSON_Duplicate(cJSON_GetArrayItem(items, i), 1));
-    cJSON_AddNumberToObject(c, "index", i);
+    JADD(c, "index", cJSON_CreateNumber(i));
     char sub[300];
     snprintf(sub, sizeof sub, "%s#%d", key, i);
     cJSON *task = cJSON_Duplicate(JGET(step, "task"), 1);
     if (!JGET(task, "kind"))
-        cJSON_AddStringToObject(task, "kind", "task");
+        JADD(task, "kind", cJSON_CreateString("task"));
     wres r = schedule_task(w, task, sub, engine__str(step, "name"));
     cJSON_Delete(task);
     cJSON_DeleteItemFromObjectCaseSensitive(c, as);
@@ -308,7 +308,7 @@ static wres step_foreach(walker *w, const cJSON *step, const char *key)
         return W_BLOCKED;
     }
     cJSON *d = event(key, step);
-    cJSON_AddItemToObject(d, "result", results);
+    JADD(d, "result", results);
     engine__emit(w->ws, w->run, "foreach.joined", d);
     set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "result"), 1));
     return W_DONE;
@@ -383,8 +383,8 @@ void engine__cancel_pending(engine__ws *ws, engine__run *run)
         if (strcmp(st, "scheduled") && strcmp(st, "started") && strcmp(st, "backoff"))
             continue;
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "task_id", t->string);
-        cJSON_AddNumberToObject(d, "attempt", (double)engine__num(t, "attempt"));
+        JADD(d, "task_id", cJSON_CreateString(t->string));
+        JADD(d, "attempt", cJSON_CreateNumber((double)engine__num(t, "attempt")));
         engine__emit(ws, run, "task.canceled", d);
     }
 }
@@ -451,24 +451,24 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
     bool final = force_final || !retryable || non_retryable(retry, engine__str(error, "type")) ||
                  (max > 0 && attempt >= max) || cJSON_IsTrue(JGET(task, "human"));
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "task_id", task->string);
-    cJSON_AddNumberToObject(d, "attempt", (double)attempt);
-    cJSON_AddItemToObject(d, "error", error);
-    cJSON_AddBoolToObject(d, "final", final);
+    JADD(d, "task_id", cJSON_CreateString(task->string));
+    JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
+    JADD(d, "error", error);
+    JADD(d, "final", cJSON_CreateBool(final));
     if (!final)
-        cJSON_AddNumberToObject(d, "retry_at", (double)(engine__ws_now(ws) + backoff_ms(retry, attempt)));
+        JADD(d, "retry_at", cJSON_CreateNumber((double)(engine__ws_now(ws) + backoff_ms(retry, attempt))));
     engine__emit(ws, run, type, d);
 }
 
 void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task)
 {
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "step", engine__str(task, "step"));
-    cJSON_AddStringToObject(d, "name", engine__str(task, "name"));
-    cJSON_AddStringToObject(d, "task_id", task->string);
-    cJSON_AddStringToObject(d, "queue", engine__str(task, "queue"));
-    cJSON_AddNumberToObject(d, "attempt", (double)(engine__num(task, "attempt") + 1));
-    cJSON_AddBoolToObject(d, "human", cJSON_IsTrue(JGET(task, "human")));
+    JADD(d, "step", cJSON_CreateString(engine__str(task, "step")));
+    JADD(d, "name", cJSON_CreateString(engine__str(task, "name")));
+    JADD(d, "task_id", cJSON_CreateString(task->string));
+    JADD(d, "queue", cJSON_CreateString(engine__str(task, "queue")));
+    JADD(d, "attempt", cJSON_CreateNumber((double)(engine__num(task, "attempt") + 1)));
+    JADD(d, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(task, "human"))));
     const char *copy[] = {"input", "retry", "timeouts", "task"};
     for (size_t i = 0; i < 4; i++)
         if (JGET(task, copy[i]))

@@ -94,7 +94,7 @@ static void terminate_run(engine__ws *ws, engine__run *run, const char *reason)
             engine__ws_task(ws, run, t, "canceled", 0, 0);
     }
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "reason", reason ? reason : "terminated");
+    JADD(d, "reason", cJSON_CreateString(reason ? reason : "terminated"));
     engine__emit(ws, run, "workflow.terminated", d);
     sync_status(run);
 }
@@ -131,10 +131,10 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     engine__ws_add_run(ws, run);
     engine__ws_def(ws, def);
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddItemToObject(d, "input", cJSON_Duplicate(run->input, 1));
-    cJSON_AddStringToObject(d, "workflow_type", run->type);
-    cJSON_AddStringToObject(d, "def_hash", run->def_hash);
-    cJSON_AddStringToObject(d, "task_queue", run->task_queue);
+    JADD(d, "input", cJSON_Duplicate(run->input, 1));
+    JADD(d, "workflow_type", cJSON_CreateString(run->type));
+    JADD(d, "def_hash", cJSON_CreateString(run->def_hash));
+    JADD(d, "task_queue", cJSON_CreateString(run->task_queue));
     engine__emit(ws, run, "workflow.started", d);
     sy_status s = engine__advance(ws, run, err);
     sync_status(run);
@@ -207,10 +207,10 @@ static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
     }
     bind(run, op);
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "signal", op->signal ? op->signal : "");
-    cJSON_AddItemToObject(d, "payload", cJSON_Duplicate(op->payload, 1));
+    JADD(d, "signal", cJSON_CreateString(op->signal ? op->signal : ""));
+    JADD(d, "payload", cJSON_Duplicate(op->payload, 1));
     if (op->event_id)
-        cJSON_AddStringToObject(d, "event_id", op->event_id);
+        JADD(d, "event_id", cJSON_CreateString(op->event_id));
     engine__emit(ws, run, "workflow.signaled", d);
     sy_strlcpy(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, run->run_id);
     sy_status st = engine__advance(ws, run, err);
@@ -234,7 +234,7 @@ static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_er
     }
     if (!cJSON_IsTrue(JGET(run->state, "cancel_requested"))) {
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "reason", op->reason ? op->reason : "canceled");
+        JADD(d, "reason", cJSON_CreateString(op->reason ? op->reason : "canceled"));
         engine__emit(ws, run, "workflow.cancel_requested", d);
     }
     sy_status st = engine__advance(ws, run, err);
@@ -248,21 +248,21 @@ static sy_status report_apply(engine__ws *ws, engine__run *run, engine__op *op, 
                               sy_error *err)
 {
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "task_id", op->task_id);
-    cJSON_AddNumberToObject(d, "attempt", (double)engine__num(t, "attempt"));
+    JADD(d, "task_id", cJSON_CreateString(op->task_id));
+    JADD(d, "attempt", cJSON_CreateNumber((double)engine__num(t, "attempt")));
     if (op->report == ENGINE_REPORT_STARTED) {
         engine__emit(ws, run, "task.started", d);
         return SY_OK;
     }
     if (op->report == ENGINE_REPORT_COMPLETED) {
-        cJSON_AddItemToObject(d, "result", cJSON_Duplicate(op->result, 1));
+        JADD(d, "result", cJSON_Duplicate(op->result, 1));
         engine__emit(ws, run, "task.completed", d);
     } else {
         cJSON_Delete(d);
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "type", op->error_type);
-        cJSON_AddStringToObject(e, "message", op->error_message);
-        cJSON_AddBoolToObject(e, "retryable", op->retryable);
+        JADD(e, "type", cJSON_CreateString(op->error_type));
+        JADD(e, "message", cJSON_CreateString(op->error_message));
+        JADD(e, "retryable", cJSON_CreateBool(op->retryable));
         engine__task_failure(ws, run, t, "task.failed", e, op->retryable, false);
     }
     sy_status st = engine__advance(ws, run, err);
@@ -334,8 +334,8 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
             return SY_OK;
         }
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "timer_id", op->timer_id);
-        cJSON_AddStringToObject(d, "step", engine__str(op->timer_data, "step"));
+        JADD(d, "timer_id", cJSON_CreateString(op->timer_id));
+        JADD(d, "step", cJSON_CreateString(engine__str(op->timer_data, "step")));
         engine__emit(ws, run, "timer.fired", d);
     } else {
         const cJSON *t = JGET(JGET(run->state, "tasks"), engine__str(op->timer_data, "task_id"));
@@ -347,9 +347,9 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
             engine__task_retry(ws, run, t);
         } else {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "type", "timeout");
-            cJSON_AddStringToObject(e, "kind", kind);
-            cJSON_AddStringToObject(e, "message", "the task timed out");
+            JADD(e, "type", cJSON_CreateString("timeout"));
+            JADD(e, "kind", cJSON_CreateString(kind));
+            JADD(e, "message", cJSON_CreateString("the task timed out"));
             bool final = !strcmp(kind, "schedule_to_close") || !strcmp(kind, "deadline");
             engine__task_failure(ws, run, t, "task.timed_out", e, true, final);
         }

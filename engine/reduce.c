@@ -26,12 +26,22 @@ static cJSON *obj(cJSON *parent, const char *key)
     return o;
 }
 
+/* key: a string literal at every call (set, set_copy, set_str and
+ * step_outcome's field): kept as the member's name, not copied (JADD). */
 static void set(cJSON *o, const char *key, cJSON *v)
 {
-    if (JGET(o, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
-    else
-        cJSON_AddItemToObject(o, key, v);
+    cJSON *old = JGET(o, key);
+    if (!old) {
+        cJSON_AddItemToObjectCS(o, key, v);
+        return;
+    }
+    /* ReplaceItemViaPointer leaves the name to us (a duplicate carries
+     * a copy of its source's name: freed, as AddItemToObjectCS does) */
+    if (!(v->type & cJSON_StringIsConst))
+        cJSON_free(v->string);
+    v->string = (char *)key;
+    v->type |= cJSON_StringIsConst;
+    cJSON_ReplaceItemViaPointer(o, old, v);
 }
 
 static void set_copy(cJSON *o, const char *key, const cJSON *v)
@@ -47,20 +57,20 @@ static void set_str(cJSON *o, const char *key, const char *v)
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type)
 {
     cJSON *st = cJSON_CreateObject();
-    cJSON_AddStringToObject(st, "status", "running");
-    cJSON_AddBoolToObject(st, "cancel_requested", 0);
-    cJSON *ctx = cJSON_AddObjectToObject(st, "ctx");
-    cJSON *wf = cJSON_AddObjectToObject(ctx, "workflow");
-    cJSON_AddStringToObject(wf, "id", workflow_id);
-    cJSON_AddStringToObject(wf, "run_id", run_id);
-    cJSON_AddStringToObject(wf, "type", type);
-    cJSON_AddObjectToObject(ctx, "input");
-    cJSON_AddObjectToObject(ctx, "steps");
-    cJSON_AddObjectToObject(ctx, "signals");
-    cJSON_AddObjectToObject(st, "keys");
-    cJSON_AddObjectToObject(st, "tasks");
-    cJSON_AddArrayToObject(st, "sigq");
-    cJSON_AddObjectToObject(st, "timers");
+    JADD(st, "status", cJSON_CreateString("running"));
+    JADD(st, "cancel_requested", cJSON_CreateBool(0));
+    cJSON *ctx = JADD(st, "ctx", cJSON_CreateObject());
+    cJSON *wf = JADD(ctx, "workflow", cJSON_CreateObject());
+    JADD(wf, "id", cJSON_CreateString(workflow_id));
+    JADD(wf, "run_id", cJSON_CreateString(run_id));
+    JADD(wf, "type", cJSON_CreateString(type));
+    JADD(ctx, "input", cJSON_CreateObject());
+    JADD(ctx, "steps", cJSON_CreateObject());
+    JADD(ctx, "signals", cJSON_CreateObject());
+    JADD(st, "keys", cJSON_CreateObject());
+    JADD(st, "tasks", cJSON_CreateObject());
+    JADD(st, "sigq", cJSON_CreateArray());
+    JADD(st, "timers", cJSON_CreateObject());
     return st;
 }
 
@@ -131,10 +141,10 @@ static void on_task_change(cJSON *st, const char *type, const cJSON *d)
 static void on_signal(cJSON *st, int64_t seq, const cJSON *d)
 {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "seq", (double)seq);
-    cJSON_AddStringToObject(e, "name", engine__str(d, "signal"));
-    cJSON_AddItemToObject(e, "payload", cJSON_Duplicate(JGET(d, "payload"), 1));
-    cJSON_AddBoolToObject(e, "consumed", 0);
+    JADD(e, "seq", cJSON_CreateNumber((double)seq));
+    JADD(e, "name", cJSON_CreateString(engine__str(d, "signal")));
+    JADD(e, "payload", cJSON_Duplicate(JGET(d, "payload"), 1));
+    JADD(e, "consumed", cJSON_CreateBool(0));
     cJSON_AddItemToArray(JGET(st, "sigq"), e);
     cJSON *sigs = obj(obj(st, "ctx"), "signals");
     cJSON *list = JGET(sigs, engine__str(d, "signal"));

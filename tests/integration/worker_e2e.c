@@ -284,9 +284,10 @@ TEST(stale_unknown_and_invalid_reports_are_counted_not_applied)
              task_id);
     publish_report(&fx, body);
     CHECK_MSG(wait_stats(&fx, 0, 2, 2), "2 invalid and 2 ignored reports expected");
-    CHECK_STR(
-        we_query(&fx, "SELECT status FROM workflow_ids WHERE workflow_id = $1", "wf-stale", NULL),
-        "running");
+    char *status =
+        we_query(&fx, "SELECT status FROM workflow_ids WHERE workflow_id = $1", "wf-stale", NULL);
+    CHECK_STR(status, "running");
+    free(status);
     snprintf(body, sizeof body,
              "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":2}",
              task_id);
