@@ -66,6 +66,8 @@ static sy_status parse_args(int argc, char **argv, dlq_args *out, bool *help, sy
     if (st != SY_OK || *help)
         return st;
     a.verb = VERBS[a.verb_ix];
+    if (strcmp(a.verb, "show") == 0 && !a.id) /* before connecting anywhere */
+        return sy_error_set(err, SY_USAGE, "missing_argument", "--id", "show needs --id");
     if (a.since)
         st = router_cli_check_time("--since", a.since, err);
     if (st == SY_OK)
@@ -264,8 +266,7 @@ int cli_dlq(int argc, char **argv)
         list_ctx c = {.json = a.json};
         st = each_row(s, &a, print_row, &c, &err);
     } else if (st == SY_OK && strcmp(a.verb, "show") == 0) {
-        st = a.id ? show_one(s, a.id, &err)
-                  : sy_error_set(&err, SY_USAGE, NULL, NULL, "show needs --id");
+        st = show_one(s, a.id, &err); /* parse_args made sure of --id */
     } else if (st == SY_OK) {
         st = replay(s, &a, &err);
     }

@@ -445,3 +445,14 @@ TEST(commands_report_precise_errors)
     CHECK_INT(real(cli_publish_parse, sub, &err), SY_USAGE);
     CHECK_STR(err.message, "--subject S is required");
 }
+
+TEST(dlq_show_without_id_is_a_usage_error_before_any_connection)
+{
+    bool help = false;
+    sy_error err;
+    char *argv[] = {"dlq", "show", NULL};
+    CHECK_INT(cli_dlq_parse(2, argv, &help, &err), SY_USAGE);
+    CHECK_STR(err.path, "--id");
+    char *ok_argv[] = {"dlq", "show", "--id", "7", NULL};
+    CHECK_INT(cli_dlq_parse(4, ok_argv, &help, &err), SY_OK);
+}
