@@ -176,6 +176,11 @@ static sy_status nats_connect(engine_relay *r, const engine_relay_opts *o, sy_er
     jo.PublishAsync.ErrHandler = on_err;
     jo.PublishAsync.ErrHandlerClosure = r;
     jo.PublishAsync.MaxPending = 4096;
+    /* a page may hold more messages than MaxPending (a router batch of
+     * 5 000 events is one page of 10 000): publishing then waits for
+     * PubAcks, as long as a round waits for them, instead of failing after
+     * nats.c's default 200 ms and leaving the page to be sent again whole */
+    jo.PublishAsync.StallWait = r->o.ack_timeout_ms;
     if (ns == NATS_OK || ns == NATS_NOT_YET_CONNECTED)
         ns = natsConnection_JetStream(&r->js, r->nc, &jo);
     if (ns != NATS_OK)

@@ -231,3 +231,32 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
     natsConnection_Destroy(nc);
     engine_fx_close(&fx);
 }
+
+/* A page larger than nats.c's MaxPending (4 096 async publishes in flight):
+ * publishing waits for PubAcks instead of failing, and the page is
+ * published and deleted in one round. */
+TEST(a_page_larger_than_max_pending_is_published_whole)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_bigpage", "rlbig");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLBIG", "rlbig.>");
+    PGresult *res = PQexec(engine__conn(fx.s),
+                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                           " array_agg('big-' || g ORDER BY g), array_agg('rlbig.x'::text),"
+                           " array_agg('{}'::text), count(*) FROM generate_series(1, 10000) g");
+    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 2048, 10000);
+    size_t n = 0;
+    sy_error err = {0};
+    CHECK_MSG(engine_relay_run_once(r, &n, &err) == SY_OK, "relay: %s", err.message);
+    CHECK_INT(n, 10000);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(stream_msgs(js, "RLBIG"), 10000);
+    engine_relay_free(r);
+    js_DeleteStream(js, "RLBIG", NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    engine_fx_close(&fx);
+}
