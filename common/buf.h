@@ -14,7 +14,10 @@ typedef struct sy_buf {
     size_t len, cap;
 } sy_buf;
 
-#define SY_BUF_INIT {NULL, 0, 0}
+#define SY_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Makes room for extra more bytes and the NUL (buf.c). */
 void sy_buf__grow(sy_buf *b, size_t extra);
@@ -41,9 +44,9 @@ static inline void sy_buf_putc(sy_buf *b, char c)
 
 void sy_buf_puts(sy_buf *b, const char *s);
 void sy_buf_printf(sy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sy_buf_reset(sy_buf *b);                 /* len = 0, keeps memory */
-char *sy_buf_take(sy_buf *b);                 /* returns owned data ("" if empty); b is reset */
-const char *sy_buf_str(const sy_buf *b);      /* borrowed; "" when empty */
+void sy_buf_reset(sy_buf *b);            /* len = 0, keeps memory */
+char *sy_buf_take(sy_buf *b);            /* returns owned data ("" if empty); b is reset */
+const char *sy_buf_str(const sy_buf *b); /* borrowed; "" when empty */
 void sy_buf_cleanup(sy_buf *b);
 
 /* Copies src into dst[size] (size > 0), truncated and always terminated;

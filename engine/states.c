@@ -22,18 +22,18 @@
 typedef struct entry {
     char run_id[37];
     int64_t next_seq;
-    cJSON *state;          /* owned; NULL: free slot */
-    int bucket_next;       /* next entry in the same bucket, -1: none */
-    int older, newer;      /* LRU list, -1: none */
+    cJSON *state;     /* owned; NULL: free slot */
+    int bucket_next;  /* next entry in the same bucket, -1: none */
+    int older, newer; /* LRU list, -1: none */
 } entry;
 
 struct engine__states {
     pthread_mutex_t mu;
     entry *e;
     int cap, nbuckets;
-    int *buckets;          /* first entry of each bucket, -1: empty */
-    int newest, oldest;    /* LRU ends, -1: empty */
-    int free_head;         /* free slots chained through bucket_next */
+    int *buckets;       /* first entry of each bucket, -1: empty */
+    int newest, oldest; /* LRU ends, -1: empty */
+    int free_head;      /* free slots chained through bucket_next */
 };
 
 engine__states *engine__states_new(size_t cap)
