@@ -1,9 +1,10 @@
 /* bench_engine.c: `switchyard bench engine`. Workflow starts per second for
  * one-step workflows (each start writes its inbox row, workflow_ids and run
- * rows, two history events, a task and two outbox rows), applied through
- * engine_batch_apply in batches of 256 events per transaction, as the router
- * applies them; then signals per second to running workflows (each signal
- * loads the run's history, appends and publishes one event).
+ * rows, one history page, a task, and two messages of its batch's outbox
+ * page), applied through engine_batch_apply in batches of 256 events per
+ * transaction, as the router applies them; then signals per second to
+ * running workflows (each signal appends and publishes one event; a
+ * signaled run's state comes from the engine's cache after its first).
  *
  * --sessions N (default 2, one per core) applies batches from N sessions in
  * parallel threads, as a router with N pipeline workers does: one session
