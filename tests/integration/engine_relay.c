@@ -40,6 +40,23 @@ static uint64_t stream_msgs(jsCtx *js, const char *name)
     return n;
 }
 
+/* Deletes the test's stream and closes its connection. */
+static void drop_stream(jsCtx *js, natsConnection *nc, const char *name)
+{
+    js_DeleteStream(js, name, NULL, NULL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* Runs one statement on the fixture's session that must succeed. */
+static void exec_ok(engine_fx *fx, const char *sql)
+{
+    PGresult *res = PQexec(engine__conn(fx->s), sql);
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
 static engine_relay *relay_new(engine_fx *fx, const char *url, size_t batch, int64_t ack_ms)
 {
     engine_relay_opts o = {.conninfo = fx->conninfo, .nats_url = url, .batch = batch,
@@ -107,18 +124,13 @@ TEST(each_outcome_event_is_published_once_per_event_id)
     /* re-publishing the same rows (a crash between PubAck and delete) is
      * dropped by the stream: still one message per event_id */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), 20);
-    PGresult *res = PQexec(engine__conn(fx.s),
-                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
-                           " array_agg(h.run_id || ':' || h.seq), array_agg('rlonce.replayed'::text),"
-                           " array_agg('{}'::text), count(*) FROM history_events h");
-    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
-    PQclear(res);
+    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                 " array_agg(h.run_id || ':' || h.seq), array_agg('rlonce.replayed'::text),"
+                 " array_agg('{}'::text), count(*) FROM history_events h");
     CHECK_INT(drain(r), 20);
     CHECK_INT(stream_msgs(js, "RLONCE"), 20);
     engine_relay_free(r);
-    js_DeleteStream(js, "RLONCE", NULL, NULL);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
+    drop_stream(js, nc, "RLONCE");
     engine_fx_close(&fx);
 }
 
@@ -150,9 +162,7 @@ TEST(relay_killed_mid_batch_and_restarted_loses_and_doubles_nothing)
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 0);
     CHECK_INT(stream_msgs(js, "RLKILL"), 4000);
     engine_relay_free(r);
-    js_DeleteStream(js, "RLKILL", NULL, NULL);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
+    drop_stream(js, nc, "RLKILL");
     engine_fx_close(&fx);
 }
 
@@ -177,9 +187,7 @@ TEST(without_puback_rows_stay_in_the_outbox)
     CHECK_INT(drain(r), 6);
     CHECK_INT(stream_msgs(js, "RLDOWN"), 6);
     engine_relay_free(r);
-    js_DeleteStream(js, "RLDOWN", NULL, NULL);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
+    drop_stream(js, nc, "RLDOWN");
     engine_fx_close(&fx);
 }
 
@@ -203,12 +211,9 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
     engine_fx_open_prefix(&fx, "eng_relay_backlog", "rlback");
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLBACK", "rlback.>");
-    PGresult *res = PQexec(engine__conn(fx.s),
-                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
-                           " ARRAY['back-' || g], ARRAY['rlback.x'], ARRAY['{}'], 1"
-                           " FROM generate_series(1, 2000) g");
-    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
-    PQclear(res);
+    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                 " ARRAY['back-' || g], ARRAY['rlback.x'], ARRAY['{}'], 1"
+                 " FROM generate_series(1, 2000) g");
     engine_relay_opts o = {.conninfo = fx.conninfo, .nats_url = fixture_nats_url(),
                            .poll_ms = 10000};
     loop_arg a = {0};
@@ -223,12 +228,10 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
         usleep(10000);
     CHECK_MSG(waited < 500, "%llu of 2000 published in 5 s", (unsigned long long)stream_msgs(js, "RLBACK"));
     atomic_store(&a.stop, true);
-    PQclear(PQexec(engine__conn(fx.s), "SELECT pg_notify('switchyard_outbox', '')")); /* wake it */
+    exec_ok(&fx, "SELECT pg_notify('switchyard_outbox', '')"); /* wake it */
     pthread_join(th, NULL);
     engine_relay_free(a.r);
-    js_DeleteStream(js, "RLBACK", NULL, NULL);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
+    drop_stream(js, nc, "RLBACK");
     engine_fx_close(&fx);
 }
 
@@ -241,12 +244,9 @@ TEST(a_page_larger_than_max_pending_is_published_whole)
     engine_fx_open_prefix(&fx, "eng_relay_bigpage", "rlbig");
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLBIG", "rlbig.>");
-    PGresult *res = PQexec(engine__conn(fx.s),
-                           "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
-                           " array_agg('big-' || g ORDER BY g), array_agg('rlbig.x'::text),"
-                           " array_agg('{}'::text), count(*) FROM generate_series(1, 10000) g");
-    CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
-    PQclear(res);
+    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+                 " array_agg('big-' || g ORDER BY g), array_agg('rlbig.x'::text),"
+                 " array_agg('{}'::text), count(*) FROM generate_series(1, 10000) g");
     engine_relay *r = relay_new(&fx, fixture_nats_url(), 2048, 10000);
     size_t n = 0;
     sy_error err = {0};
@@ -255,8 +255,6 @@ TEST(a_page_larger_than_max_pending_is_published_whole)
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
     CHECK_INT(stream_msgs(js, "RLBIG"), 10000);
     engine_relay_free(r);
-    js_DeleteStream(js, "RLBIG", NULL, NULL);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
+    drop_stream(js, nc, "RLBIG");
     engine_fx_close(&fx);
 }
