@@ -79,3 +79,41 @@ bool sy_strlcpy(char *dst, size_t size, const char *src)
     dst[n] = '\0';
     return cut;
 }
+
+bool sy_concat(char *dst, size_t size, ...)
+{
+    va_list ap;
+    va_start(ap, size);
+    size_t len = 0;
+    bool cut = false;
+    for (const char *s = va_arg(ap, const char *); s && !cut; s = va_arg(ap, const char *)) {
+        size_t n = strlen(s);
+        if (n >= size - len) { /* len < size always: room for the terminator */
+            n = size - 1 - len;
+            cut = true;
+        }
+        memcpy(dst + len, s, n);
+        len += n;
+    }
+    va_end(ap);
+    dst[len] = '\0';
+    return cut;
+}
+
+char *sy_i64(char *out, long long v)
+{
+    char tmp[21];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int k = 0;
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+    return out;
+}

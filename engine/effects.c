@@ -107,11 +107,11 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
         t = JGET(JGET(run->state, "tasks"), engine__str(data, "task_id"));
         queue = engine__str(t, "queue");
     }
-    char event_id[64], otype[96], subject[512];
-    snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
-    snprintf(otype, sizeof otype, "switchyard.%s", OUTCOMES[i].outcome);
-    snprintf(subject, sizeof subject, "%s.%s.%s", ws->eng->prefix, OUTCOMES[i].outcome,
-             OUTCOMES[i].by_queue ? queue : run->type);
+    char event_id[64], otype[96], subject[512], num[21];
+    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(num, seq), NULL);
+    sy_concat(otype, sizeof otype, "switchyard.", OUTCOMES[i].outcome, NULL);
+    sy_concat(subject, sizeof subject, ws->eng->prefix, ".", OUTCOMES[i].outcome, ".",
+              OUTCOMES[i].by_queue ? queue : run->type, NULL);
     sy_buf *body = &ws->scratch;
     sy_buf_reset(body);
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
@@ -137,12 +137,12 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
  * sy.emit.<type>, with the deterministic event_id <run_id>:<seq>. */
 static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *data)
 {
-    char event_id[64], subject[600];
-    snprintf(event_id, sizeof event_id, "%s:%lld", run->run_id, (long long)seq);
+    char event_id[64], subject[600], n[21];
+    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(n, seq), NULL);
     if (*engine__str(data, "subject"))
         sy_strlcpy(subject, sizeof subject, engine__str(data, "subject"));
     else
-        snprintf(subject, sizeof subject, "%s.emit.%s", ws->eng->prefix, engine__str(data, "type"));
+        sy_concat(subject, sizeof subject, ws->eng->prefix, ".emit.", engine__str(data, "type"), NULL);
     sy_buf body = SY_BUF_INIT;
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
     engine__outcome_body(&body, event_id, engine__str(data, "type"), ws->now, run->workflow_id, trace,
@@ -156,11 +156,11 @@ static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, in
 {
     if (after_ms <= 0)
         return;
-    char id[512];
+    char id[512], n[21];
     if (per_attempt)
-        snprintf(id, sizeof id, "%s@%lld:%s", task_id, (long long)attempt, kind);
+        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":", kind, NULL);
     else
-        snprintf(id, sizeof id, "%s:%s", task_id, kind);
+        sy_concat(id, sizeof id, task_id, ":", kind, NULL);
     cJSON *d = cJSON_CreateObject();
     JADD(d, "task_id", cJSON_CreateString(task_id));
     JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
@@ -192,8 +192,8 @@ static void task_effects(engine__ws *ws, engine__run *run, const char *type, con
         cJSON *d = cJSON_CreateObject();
         JADD(d, "task_id", cJSON_CreateString(task_id));
         JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
-        char id[512];
-        snprintf(id, sizeof id, "%s@%lld:retry", task_id, (long long)attempt);
+        char id[512], n[21];
+        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":retry", NULL);
         engine__ws_timer(ws, run, id, engine__num(data, "retry_at"), "retry", d);
     }
     engine__ws_task_with(ws, run, t, engine__str(t, "status"), started, started,
@@ -209,8 +209,8 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
     } else if (strncmp(type, "task.", 5) == 0) {
         task_effects(ws, run, type, data);
     } else if (strcmp(type, "timer.started") == 0) {
-        char id[64];
-        snprintf(id, sizeof id, "%s:%lld", run->run_id, (long long)seq);
+        char id[64], n[21];
+        sy_concat(id, sizeof id, run->run_id, ":", sy_i64(n, seq), NULL);
         cJSON *d = cJSON_CreateObject();
         JADD(d, "step", cJSON_CreateString(engine__str(data, "step")));
         engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);

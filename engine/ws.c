@@ -44,19 +44,8 @@ void engine__json_str(sy_buf *b, const char *s)
 /* Appends a decimal integer without printf. */
 static void put_int(sy_buf *b, int64_t v)
 {
-    char tmp[24];
-    int n = 0;
-    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        tmp[n++] = '-';
-    char out[24];
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    sy_buf_append(b, out, (size_t)n);
+    char out[21];
+    sy_buf_puts(b, sy_i64(out, v));
 }
 
 /* A number as cJSON prints it, without its sprintf + sscanf round trip for

@@ -1,4 +1,4 @@
-/* buf_test.c: common/buf.c's string copy. */
+/* buf_test.c: common/buf.c's string copy, concatenation and integers. */
 #include "buf.h"
 #include "test.h"
 
@@ -19,4 +19,33 @@ TEST(strlcpy_copies_and_truncates_always_terminated)
     char one[1];
     CHECK(sy_strlcpy(one, sizeof one, "a"));
     CHECK_STR(one, "");
+}
+
+TEST(concat_joins_and_truncates_always_terminated)
+{
+    char d[8];
+    CHECK(!sy_concat(d, sizeof d, "ab", ":", "cd", NULL));
+    CHECK_STR(d, "ab:cd");
+    CHECK(!sy_concat(d, sizeof d, "abc", "", "defg", NULL)); /* exactly fills d */
+    CHECK_STR(d, "abcdefg");
+    CHECK(sy_concat(d, sizeof d, "abcd", "efgh", "ij", NULL));
+    CHECK_STR(d, "abcdefg");
+    CHECK(sy_concat(d, sizeof d, "abcdefg", "h", NULL)); /* the cut falls between parts */
+    CHECK_STR(d, "abcdefg");
+    CHECK(!sy_concat(d, sizeof d, NULL));
+    CHECK_STR(d, "");
+    char one[1];
+    CHECK(sy_concat(one, sizeof one, "a", NULL));
+    CHECK_STR(one, "");
+}
+
+TEST(i64_formats_every_range)
+{
+    char n[21];
+    CHECK_STR(sy_i64(n, 0), "0");
+    CHECK_STR(sy_i64(n, 7), "7");
+    CHECK_STR(sy_i64(n, -42), "-42");
+    CHECK_STR(sy_i64(n, 1234567890123LL), "1234567890123");
+    CHECK_STR(sy_i64(n, 9223372036854775807LL), "9223372036854775807");
+    CHECK_STR(sy_i64(n, -9223372036854775807LL - 1), "-9223372036854775808");
 }
