@@ -468,13 +468,19 @@ static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
     return st;
 }
 
-static sy_status replay(engine__ws *ws, PGresult *r, sy_error *err)
+/* Replays the histories read in load_histories: column 0 is the run's
+ * position in the request (1-based), which order[] maps back to the run
+ * (a search by run_id per run was quadratic in the batch). */
+static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t n,
+                        sy_error *err)
 {
     engine__run *run = NULL;
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *rid = PQgetvalue(r, i, 0);
-        if (!run || strcmp(run->run_id, rid) != 0) {
-            run = engine__ws_find_run(ws, rid);
+        size_t k = (size_t)atoll(PQgetvalue(r, i, 0));
+        if (k < 1 || k > n)
+            return sy_error_set(err, SY_INTERNAL, NULL, NULL, "history of an unknown run");
+        if (run != order[k - 1]) {
+            run = order[k - 1];
             sy_status st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
             if (st != SY_OK)
                 return st;
@@ -503,6 +509,8 @@ static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_err
 static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
 {
     engine__barr *ids = keys(ws, 2950);
+    engine__run **order = malloc((ws->nruns ? ws->nruns : 1) * sizeof *order);
+    size_t n = 0;
     sy_status st = SY_OK;
     for (size_t i = 0; st == SY_OK && i < b->nops; i++) {
         engine__op *o = &b->ops[i];
@@ -512,25 +520,27 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
         if (!run || run->loaded || strcmp(run->status, "running") != 0)
             continue;
         run->loaded = true; /* listed once */
-        if (!cached_state(ws, run, &st, err))
+        if (!cached_state(ws, run, &st, err)) {
             engine__barr_uuid(ids, run->run_id);
+            order[n++] = run;
+        }
     }
-    if (st != SY_OK || !ids->n)
-        return st;
-    for (size_t i = 0; i < ws->nruns; i++)
-        if (!ws->runs[i]->state)
-            ws->runs[i]->loaded = false; /* replay() marks those it finds */
-    PGresult *r = NULL;
-    st = exec_array(ws, Q_HISTORY,
-                              "SELECT k.r, h.seq + x.n::int - 1, x.t, x.d FROM unnest($1::uuid[])"
-                              " WITH ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, types,"
-                              " data FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h"
-                              " CROSS JOIN LATERAL unnest(h.types, h.data) WITH ORDINALITY"
-                              " AS x(t, d, n) ORDER BY k.n, h.seq, x.n",
-                              NULL, ids, &r, err);
-    if (st == SY_OK)
-        st = replay(ws, r, err);
-    PQclear(r);
+    if (st == SY_OK && n) {
+        for (size_t i = 0; i < n; i++)
+            order[i]->loaded = false; /* replay() marks those it finds */
+        PGresult *r = NULL;
+        st = exec_array(ws, Q_HISTORY,
+                        "SELECT k.n, h.seq + x.n::int - 1, x.t, x.d FROM unnest($1::uuid[])"
+                        " WITH ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, types,"
+                        " data FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h"
+                        " CROSS JOIN LATERAL unnest(h.types, h.data) WITH ORDINALITY"
+                        " AS x(t, d, n) ORDER BY k.n, h.seq, x.n",
+                        NULL, ids, &r, err);
+        if (st == SY_OK)
+            st = replay(ws, r, order, n, err);
+        PQclear(r);
+    }
+    free(order);
     return st;
 }
 

@@ -671,14 +671,6 @@ engine__run *engine__ws_find(engine__ws *ws, const char *workflow_id)
     return NULL;
 }
 
-engine__run *engine__ws_find_run(engine__ws *ws, const char *run_id)
-{
-    for (size_t i = ws->nruns; i-- > 0;)
-        if (strcmp(ws->runs[i]->run_id, run_id) == 0)
-            return ws->runs[i];
-    return NULL;
-}
-
 /* ---- history pages (003_history_pages.sql) ---------------------------------------------
  * Consecutive events of one run form a page: one element of h_run/h_seq
  * and one Postgres array literal each in h_type and h_data, grown in place

@@ -73,7 +73,6 @@ void engine__ws_free(engine__ws *ws);
 void engine__run_free(engine__run *r);
 void engine__ws_add_run(engine__ws *ws, engine__run *run); /* taken */
 engine__run *engine__ws_find(engine__ws *ws, const char *workflow_id);
-engine__run *engine__ws_find_run(engine__ws *ws, const char *run_id);
 void engine__ws_def(engine__ws *ws, const engine__def *d);
 /* n (<= 64) random bytes from the write set's pool: one getrandom per
  * 512 bytes instead of two per started run. */

@@ -1,7 +1,7 @@
 /* engine_states.c: the cache of running workflows' states (engine/states.c):
  * a second signal replays no history, a rolled-back batch leaves no state
- * behind, and a state that another process moved on is not used. Real
- * Postgres. */
+ * behind, a state that another process moved on is not used, and a batch
+ * that replays many runs gives each its own history. Real Postgres. */
 #include "engine_support.h"
 
 static sy_status signal_go(engine_session *s, const char *wid, const char *event_id, bool commit)
@@ -79,17 +79,23 @@ TEST(a_state_moved_on_by_another_process_is_not_used)
     engine_fx_close(&fx);
 }
 
-TEST(without_a_cache_every_signal_replays)
+/* engine_fx_open with the state cache turned off: every signal replays. */
+static void open_without_cache(engine_fx *fx, const char *db)
 {
-    engine_fx fx;
-    memset(&fx, 0, sizeof fx);
-    fx.conninfo = fixture_pg_fresh_db("eng_states_off");
+    memset(fx, 0, sizeof *fx);
+    fx->conninfo = fixture_pg_fresh_db(db);
     cJSON *defs = cJSON_Parse(ENGINE_TEST_DEFS);
     engine_opts o = {.workflows = defs, .state_cache = -1};
     sy_error err = {0};
-    CHECK_INT(engine_new(&o, NULL, &fx.eng, &err), SY_OK);
+    CHECK_INT(engine_new(&o, NULL, &fx->eng, &err), SY_OK);
     cJSON_Delete(defs);
-    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, true, &fx.s, &err), SY_OK);
+    CHECK_INT(engine_session_open(fx->eng, fx->conninfo, true, &fx->s, &err), SY_OK);
+}
+
+TEST(without_a_cache_every_signal_replays)
+{
+    engine_fx fx;
+    open_without_cache(&fx, "eng_states_off");
     engine_result r;
     CHECK_INT(engine_fx_start(&fx, "waiter", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
     CHECK_INT(signal_go(fx.s, "w", "e1", true), SY_OK);
@@ -97,5 +103,66 @@ TEST(without_a_cache_every_signal_replays)
     CHECK_INT(hits(fx.s), 0);
     CHECK_INT(misses(fx.s), 2);
     CHECK_STR(engine_fx_status(&fx, "w"), "completed");
+    engine_fx_close(&fx);
+}
+
+/* One batch of "go" signals, to w<i> for each i in [0, n) that keep()
+ * accepts, in descending order of i (not the order the runs were read). */
+static void signal_batch(engine_fx *fx, int n, bool (*keep)(int), const char *tag)
+{
+    engine_batch *b = engine_batch_new();
+    for (int i = n - 1; i >= 0; i--) {
+        if (!keep(i))
+            continue;
+        char wid[16], eid[32];
+        snprintf(wid, sizeof wid, "w%d", i);
+        snprintf(eid, sizeof eid, "%s-%d", tag, i);
+        engine_signal_req req = {.workflow_id = wid, .signal = "go", .event_id = eid,
+                                 .if_missing = RULES_IF_MISSING_DEAD_LETTER};
+        engine_batch_signal(b, engine_batch_event(b, eid), &req);
+    }
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    engine_batch_free(b);
+}
+
+static bool every(int i)
+{
+    (void)i;
+    return true;
+}
+
+static bool even(int i)
+{
+    return i % 2 == 0;
+}
+
+/* Runs whose histories differ, replayed together by one batch: each must
+ * get its own. A run given another's history would take a wrong number
+ * of waits as done, and end up with the wrong status. */
+TEST(a_batch_replays_each_run_from_its_own_history)
+{
+    enum { N = 40 };
+    engine_fx fx;
+    open_without_cache(&fx, "eng_states_many");
+    for (int i = 0; i < N; i++) {
+        char wid[16];
+        snprintf(wid, sizeof wid, "w%d", i);
+        engine_result r;
+        CHECK_INT(engine_fx_start(&fx, "waiter3", wid, RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    }
+    signal_batch(&fx, N, even, "a"); /* even runs: one wait done */
+    signal_batch(&fx, N, every, "b"); /* even: two, odd: one */
+    signal_batch(&fx, N, even, "c");  /* even: three (completed), odd: one */
+    CHECK_INT(misses(fx.s), N / 2 + N + N / 2);
+    for (int i = 0; i < N; i++) {
+        char wid[16];
+        snprintf(wid, sizeof wid, "w%d", i);
+        CHECK_STR(engine_fx_status(&fx, wid), i % 2 == 0 ? "completed" : "running");
+    }
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'signal.consumed'", NULL, NULL),
+              3 * N / 2 + N / 2);
     engine_fx_close(&fx);
 }
