@@ -374,33 +374,37 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
     return SY_OK;
 }
 
-/* Reports name a task: find the workflow it belongs to. */
+/* Reports name a task: find the workflow it belongs to. Rows come back
+ * with their position in the request, so each goes straight to its op. */
 static sy_status resolve_tasks(engine_session *s, engine_batch *b, sy_error *err)
 {
     sy_buf ids = SY_BUF_INIT;
+    size_t *op_of = malloc((b->nops ? b->nops : 1) * sizeof *op_of), n = 0;
     for (size_t i = 0; i < b->nops; i++)
-        if (b->ops[i].kind == OP_REPORT && !b->evs[b->ops[i].ev].dup)
+        if (b->ops[i].kind == OP_REPORT && !b->evs[b->ops[i].ev].dup) {
             array_item(&ids, b->ops[i].task_id);
-    if (!ids.len)
-        return SY_OK;
-    const char *p[] = {array_end(&ids), s->eng->ns};
+            op_of[n++] = i;
+        }
+    sy_status st = SY_OK;
     PGresult *r = NULL;
-    sy_status st = exec_cached(s, Q_TASKS,
-                                "SELECT x.* FROM unnest($1::text[]) AS k(id) CROSS JOIN LATERAL "
-                                "(SELECT task_id, workflow_id FROM tasks WHERE task_id = k.id "
-                                "AND namespace = $2 OFFSET 0) AS x",
-                                2, p, &r, err);
-    sy_buf_cleanup(&ids);
-    if (st != SY_OK)
-        return st;
-    for (size_t i = 0; i < b->nops; i++) {
-        engine__op *o = &b->ops[i];
-        for (int j = 0; o->kind == OP_REPORT && !o->wid && j < PQntuples(r); j++)
-            if (strcmp(PQgetvalue(r, j, 0), o->task_id) == 0)
-                o->wid = strdup(PQgetvalue(r, j, 1));
+    if (n) {
+        const char *p[] = {array_end(&ids), s->eng->ns};
+        st = exec_cached(s, Q_TASKS,
+                         "SELECT k.n, x.workflow_id FROM unnest($1::text[]) WITH ORDINALITY"
+                         " AS k(id, n) CROSS JOIN LATERAL (SELECT workflow_id FROM tasks WHERE"
+                         " task_id = k.id AND namespace = $2 OFFSET 0) AS x",
+                         2, p, &r, err);
+    }
+    for (int j = 0; st == SY_OK && j < PQntuples(r); j++) {
+        size_t k = (size_t)atoll(PQgetvalue(r, j, 0));
+        engine__op *o = k >= 1 && k <= n ? &b->ops[op_of[k - 1]] : NULL;
+        if (o && !o->wid)
+            o->wid = strdup(PQgetvalue(r, j, 1));
     }
     PQclear(r);
-    return SY_OK;
+    sy_buf_cleanup(&ids);
+    free(op_of);
+    return st;
 }
 
 static void run_from_row(engine__run *run, PGresult *r, int i)

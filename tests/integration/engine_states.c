@@ -166,3 +166,46 @@ TEST(a_batch_replays_each_run_from_its_own_history)
               3 * N / 2 + N / 2);
     engine_fx_close(&fx);
 }
+
+/* One batch of completion reports, in descending order, each carrying its
+ * workflow's number: every report must reach its own task's workflow. */
+TEST(a_batch_of_reports_finds_each_task_s_workflow)
+{
+    enum { N = 30 };
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_states_reports");
+    char *tasks[N];
+    for (int i = 0; i < N; i++) {
+        char wid[16];
+        snprintf(wid, sizeof wid, "w%d", i);
+        engine_result r;
+        CHECK_INT(engine_fx_start(&fx, "one", wid, RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+        tasks[i] = engine_fx_str(&fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", wid, NULL);
+    }
+    engine_batch *b = engine_batch_new();
+    for (int i = N - 1; i >= 0; i--) {
+        char eid[16];
+        snprintf(eid, sizeof eid, "r-%d", i);
+        cJSON *result = cJSON_CreateNumber(i);
+        engine_report rep = {.task_id = tasks[i], .attempt = 1, .kind = ENGINE_REPORT_COMPLETED,
+                             .result = result, .event_id = eid};
+        engine_batch_report(b, engine_batch_event(b, eid), &rep);
+        cJSON_Delete(result);
+    }
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    engine_batch_free(b);
+    for (int i = 0; i < N; i++) {
+        char wid[16], want[16];
+        snprintf(wid, sizeof wid, "w%d", i);
+        snprintf(want, sizeof want, "%d", i);
+        CHECK_STR(engine_fx_status(&fx, wid), "completed");
+        char *got = engine_fx_str(&fx, "SELECT result::text FROM tasks WHERE task_id = $1", tasks[i], NULL);
+        CHECK_STR(got, want);
+        free(got);
+        free(tasks[i]);
+    }
+    engine_fx_close(&fx);
+}
