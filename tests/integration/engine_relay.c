@@ -2,7 +2,8 @@
  * every outcome event lands in a JetStream stream exactly once per
  * event_id (Nats-Msg-Id), rows are deleted only after their PubAck, a relay
  * killed mid-batch (SIGKILL) and restarted loses nothing and doubles
- * nothing, and without a server nothing is deleted. */
+ * nothing, without a server nothing is deleted, and pages are stored
+ * compressed. */
 #include "engine_support.h"
 
 #include <nats/nats.h>
@@ -256,5 +257,35 @@ TEST(a_page_larger_than_max_pending_is_published_whole)
     CHECK_INT(stream_msgs(js, "RLBIG"), 10000);
     engine_relay_free(r);
     drop_stream(js, nc, "RLBIG");
+    engine_fx_close(&fx);
+}
+
+/* A batch's page is stored lz4-compressed (006_outbox_lz4.sql) and its
+ * messages come out of the stream byte for byte as the engine wrote them. */
+TEST(pages_are_stored_compressed_and_published_intact)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_lz4", "rllz4");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLLZ4", "rllz4.>");
+    start_many(&fx, 256); /* one page of 512 messages */
+    char *how = engine_fx_str(&fx, "SELECT coalesce(pg_column_compression(bodies), 'none') FROM outbox", NULL, NULL);
+    CHECK_STR(how, "lz4");
+    free(how);
+    /* stored in under a third of the text's size */
+    CHECK(engine_fx_int(&fx, "SELECT (3 * pg_column_size(bodies) < (SELECT sum(octet_length(body))"
+                             " FROM outbox_messages))::int FROM outbox", NULL, NULL) == 1);
+    char *last = engine_fx_str(&fx, "SELECT body FROM outbox_messages ORDER BY n DESC LIMIT 1", NULL, NULL);
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 2048, 5000);
+    CHECK_INT(drain(r), 512);
+    CHECK_INT(stream_msgs(js, "RLLZ4"), 512);
+    natsMsg *msg = NULL;
+    CHECK_INT(js_GetMsg(&msg, js, "RLLZ4", 512, NULL, NULL), NATS_OK);
+    CHECK_INT(natsMsg_GetDataLength(msg), (int)strlen(last));
+    CHECK(memcmp(natsMsg_GetData(msg), last, strlen(last)) == 0);
+    natsMsg_Destroy(msg);
+    free(last);
+    engine_relay_free(r);
+    drop_stream(js, nc, "RLLZ4");
     engine_fx_close(&fx);
 }
