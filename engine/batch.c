@@ -472,6 +472,23 @@ static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
     return st;
 }
 
+/* Starts run's state for a replay from its first event. */
+static sy_status replay_begin(engine__ws *ws, engine__run *run, sy_error *err)
+{
+    sy_status st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
+    if (st == SY_OK)
+        run->state = engine__state_new(run->workflow_id, run->run_id, run->type);
+    run->loaded = true;
+    return st;
+}
+
+static void replay_event(engine__run *run, int64_t seq, const char *type, const char *data)
+{
+    cJSON *d = cJSON_Parse(data);
+    engine__reduce(run->state, seq, type, d);
+    cJSON_Delete(d);
+}
+
 /* Replays the histories read in load_histories: column 0 is the run's
  * position in the request (1-based), which order[] maps back to the run
  * (a search by run_id per run was quadratic in the batch). */
@@ -485,28 +502,38 @@ static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t
             return sy_error_set(err, SY_INTERNAL, NULL, NULL, "history of an unknown run");
         if (run != order[k - 1]) {
             run = order[k - 1];
-            sy_status st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
+            sy_status st = replay_begin(ws, run, err);
             if (st != SY_OK)
                 return st;
-            run->state = engine__state_new(run->workflow_id, run->run_id, run->type);
-            run->loaded = true;
         }
-        cJSON *data = cJSON_Parse(PQgetvalue(r, i, 3));
-        engine__reduce(run->state, atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2), data);
-        cJSON_Delete(data);
+        replay_event(run, atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
     }
     return SY_OK;
 }
 
-/* The state of a running run from the cache (states.c); false: a miss. */
+/* The state of a running run from the cache (states.c): the live state,
+ * or the replay of the log its starting batch kept; false: a miss. */
 static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_error *err)
 {
-    cJSON *state = engine__states_take(ws->eng->states, run->run_id, run->next_seq);
-    ws->s->stats[state ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES]++;
-    if (!state)
+    engine__cached v;
+    bool hit = engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v);
+    ws->s->stats[hit ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES]++;
+    if (!hit)
         return false;
-    run->state = state;
-    *st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
+    if (v.state) {
+        run->state = v.state;
+        v.state = NULL;
+        *st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
+    } else {
+        *st = replay_begin(ws, run, err);
+        int64_t seq = v.log_first;
+        for (size_t at = 0; *st == SY_OK && at < v.log_len; seq++) {
+            const char *type = v.log + at, *data = type + strlen(type) + 1;
+            replay_event(run, seq, type, data);
+            at = (size_t)(data - v.log) + strlen(data) + 1;
+        }
+    }
+    engine__cached_free(&v);
     return true;
 }
 
@@ -548,21 +575,29 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
     return st;
 }
 
-/* The states of the runs that were loaded (signaled, reported to) and are
- * still running after this batch go to the session's stash (the cache once
- * the transaction commits). Runs started by this batch do not: keeping
- * every new state (and freeing it later, in another thread) more than
- * doubled the client's CPU per start, while a run that was signaled once
- * is likely to be again. */
+/* What the runs still running after this batch leave to the session's
+ * stash (the cache once the transaction commits): the live state of a run
+ * that was loaded (signaled, reported to: likely to be again), the log of
+ * a run this batch started (engine__cached says why not its state). */
 static void stash_states(engine__ws *ws)
 {
     for (size_t i = 0; i < ws->nruns; i++) {
         engine__run *run = ws->runs[i];
         const char *status = cJSON_GetStringValue(JGET(run->state, "status"));
-        if (run->new_run || !run->state || !status || strcmp(status, "running") != 0)
+        if (!run->state || !status || strcmp(status, "running") != 0)
             continue;
-        engine__stash(ws->s, run->run_id, run->next_seq, run->state);
-        run->state = NULL; /* taken */
+        engine__cached v = {0};
+        if (run->new_run && (run->log_first != 1 || !run->log.len))
+            continue; /* not the whole history: nothing to keep */
+        if (run->new_run) {
+            v.log_len = run->log.len;
+            v.log_first = run->log_first;
+            v.log = sy_buf_take(&run->log);
+        } else {
+            v.state = run->state;
+            run->state = NULL; /* taken */
+        }
+        engine__stash(ws->s, run->run_id, run->next_seq, &v);
     }
 }
 

@@ -279,17 +279,17 @@ static void stash_end(engine_session *s, bool committed)
     for (size_t i = 0; i < s->nstash; i++) {
         engine__stashed *x = &s->stash[i];
         if (committed)
-            engine__states_put(s->eng->states, x->run_id, x->next_seq, x->state);
+            engine__states_put(s->eng->states, x->run_id, x->next_seq, &x->v);
         else
-            cJSON_Delete(x->state);
+            engine__cached_free(&x->v);
     }
     s->nstash = 0;
 }
 
-void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSON *state)
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, engine__cached *v)
 {
     if (!s->in_tx || !s->eng->states) { /* autocommit: no end to wait for */
-        cJSON_Delete(state);
+        engine__cached_free(v);
         return;
     }
     if (s->nstash == s->capstash) {
@@ -299,7 +299,8 @@ void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSO
     engine__stashed *x = &s->stash[s->nstash++];
     sy_strlcpy(x->run_id, sizeof x->run_id, run_id);
     x->next_seq = next_seq;
-    x->state = state;
+    x->v = *v;
+    *v = (engine__cached){0};
 }
 
 void engine_session_close(engine_session *s)

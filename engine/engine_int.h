@@ -83,22 +83,38 @@ typedef struct engine__def {
     char *text;  /* owned: compact JSON (hashed) */
 } engine__def;
 
+/* What the cache keeps of a running workflow: its live state, or, for a
+ * run its batch started, the history that batch wrote (log: "type\0data\0"
+ * per event from seq log_first), replayed on use. Keeping every new state
+ * alive cost its starting batch 8 us per start (freed later, cold, in
+ * another thread); its log is one block, and what a run's first report
+ * mostly paid for was reading the history back from Postgres. */
+typedef struct engine__cached {
+    cJSON *state; /* owned, or NULL */
+    char *log;    /* owned, or NULL */
+    size_t log_len;
+    int64_t log_first;
+} engine__cached;
+void engine__cached_free(engine__cached *v);
+
 /* The cache of running workflows' states (states.c), shared by the
  * sessions of an engine; thread-safe. NULL: no cache (every call a miss). */
 typedef struct engine__states engine__states;
 engine__states *engine__states_new(size_t cap); /* 0: NULL */
 void engine__states_free(engine__states *c);
-/* The state of run_id after next_seq - 1 events, taken out (owned), or NULL. */
-cJSON *engine__states_take(engine__states *c, const char *run_id, int64_t next_seq);
+/* What is kept of run_id after next_seq - 1 events, taken out into *out
+ * (owned); false: nothing, or only a stale entry (dropped). */
+bool engine__states_take(engine__states *c, const char *run_id, int64_t next_seq,
+                         engine__cached *out);
 void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
-                        cJSON *state); /* state taken */
+                        engine__cached *v); /* *v taken (emptied) */
 
 /* A state a batch left behind, held by its session until the transaction
  * ends: published to the cache by engine_commit, dropped otherwise. */
 typedef struct engine__stashed {
     char run_id[37];
     int64_t next_seq;
-    cJSON *state; /* owned */
+    engine__cached v; /* owned */
 } engine__stashed;
 
 struct engine {
@@ -128,9 +144,9 @@ struct engine_session {
     size_t nstash, capstash;
 };
 
-/* Keeps the state (taken) of run_id after next_seq - 1 events until the
- * session's transaction ends (engine.c: the stash). */
-void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, cJSON *state);
+/* Keeps what *v holds of run_id after next_seq - 1 events (taken, *v
+ * emptied) until the session's transaction ends (engine.c: the stash). */
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, engine__cached *v);
 
 /* Runs one statement with text parameters (may be NULL), expecting
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK. SY_OK: *out (may be NULL to discard)
@@ -187,6 +203,8 @@ typedef struct engine__run {
     bool current;          /* the latest run of its workflow ID in this batch */
     bool cancel_requested;
     cJSON *state;          /* reducer state (owned), NULL until loaded */
+    sy_buf log;            /* a new run's events as written: see engine__cached */
+    int64_t log_first;
     cJSON *input, *result, *error; /* owned */
     const char *cur_event_id;      /* causation of the events being appended */
     const char *cur_trace_id;

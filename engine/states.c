@@ -12,6 +12,10 @@
  * engine_commit publishes them, a rollback drops them. An entry is taken
  * out while a batch works on it, so two sessions never share one tree.
  *
+ * A run started by a batch is kept as the history that batch wrote (its
+ * log, engine__cached): its first report or signal replays it in memory
+ * instead of reading the history back.
+ *
  * Bounded (least recently stored out first); a miss only costs the replay. */
 #include "engine_int.h"
 
@@ -22,7 +26,7 @@
 typedef struct entry {
     char run_id[37];
     int64_t next_seq;
-    cJSON *state;     /* owned; NULL: free slot */
+    engine__cached v; /* owned; all NULL: free slot */
     int bucket_next;  /* next entry in the same bucket, -1: none */
     int older, newer; /* LRU list, -1: none */
 } entry;
@@ -62,7 +66,7 @@ void engine__states_free(engine__states *c)
     if (!c)
         return;
     for (int i = 0; i < c->cap; i++)
-        cJSON_Delete(c->e[i].state);
+        engine__cached_free(&c->e[i].v);
     free(c->e);
     free(c->buckets);
     pthread_mutex_destroy(&c->mu);
@@ -86,8 +90,15 @@ static int find(const engine__states *c, const char *run_id, int *prev)
     return -1;
 }
 
-/* Unlinks entry i (found with predecessor prev) and returns its state. */
-static cJSON *remove_at(engine__states *c, int i, int prev)
+void engine__cached_free(engine__cached *v)
+{
+    cJSON_Delete(v->state);
+    free(v->log);
+    *v = (engine__cached){0};
+}
+
+/* Unlinks entry i (found with predecessor prev) and returns what it held. */
+static engine__cached remove_at(engine__states *c, int i, int prev)
 {
     entry *x = &c->e[i];
     if (prev >= 0)
@@ -102,35 +113,40 @@ static cJSON *remove_at(engine__states *c, int i, int prev)
         c->e[x->newer].older = x->older;
     else
         c->newest = x->older;
-    cJSON *state = x->state;
-    x->state = NULL;
+    engine__cached v = x->v;
+    x->v = (engine__cached){0};
     x->bucket_next = c->free_head;
     c->free_head = i;
-    return state;
+    return v;
 }
 
-cJSON *engine__states_take(engine__states *c, const char *run_id, int64_t next_seq)
+bool engine__states_take(engine__states *c, const char *run_id, int64_t next_seq,
+                         engine__cached *out)
 {
+    *out = (engine__cached){0};
     if (!c)
-        return NULL;
+        return false;
     pthread_mutex_lock(&c->mu);
     int prev, i = find(c, run_id, &prev);
     bool fits = i >= 0 && c->e[i].next_seq == next_seq;
-    cJSON *state = i >= 0 ? remove_at(c, i, prev) : NULL;
+    engine__cached v = i >= 0 ? remove_at(c, i, prev) : (engine__cached){0};
     pthread_mutex_unlock(&c->mu);
-    if (fits)
-        return state;
-    cJSON_Delete(state); /* stale: another process moved the run on */
-    return NULL;
+    if (fits) {
+        *out = v;
+        return true;
+    }
+    engine__cached_free(&v); /* stale: another process moved the run on */
+    return false;
 }
 
-void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq, cJSON *state)
+void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
+                        engine__cached *v)
 {
     if (!c) {
-        cJSON_Delete(state);
+        engine__cached_free(v);
         return;
     }
-    cJSON *gone = NULL, *old = NULL;
+    engine__cached gone = {0}, old = {0};
     pthread_mutex_lock(&c->mu);
     int prev, i = find(c, run_id, &prev);
     if (i >= 0)
@@ -145,7 +161,8 @@ void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
     c->free_head = x->bucket_next;
     sy_strlcpy(x->run_id, sizeof x->run_id, run_id);
     x->next_seq = next_seq;
-    x->state = state;
+    x->v = *v;
+    *v = (engine__cached){0};
     int b = bucket_of(c, run_id);
     x->bucket_next = c->buckets[b];
     c->buckets[b] = i;
@@ -157,6 +174,6 @@ void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
     if (c->oldest < 0)
         c->oldest = i;
     pthread_mutex_unlock(&c->mu);
-    cJSON_Delete(old); /* freed outside the lock */
-    cJSON_Delete(gone);
+    engine__cached_free(&old); /* freed outside the lock */
+    engine__cached_free(&gone);
 }

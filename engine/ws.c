@@ -358,6 +358,7 @@ void engine__run_free(engine__run *r)
         return;
     free(r->causation_id);
     cJSON_Delete(r->state);
+    sy_buf_cleanup(&r->log);
     cJSON_Delete(r->input);
     cJSON_Delete(r->result);
     cJSON_Delete(r->error);
@@ -742,6 +743,13 @@ static void page_add(engine__ws *ws, engine__run *run, int64_t seq, const char *
     else
         sy_buf_append(&ws->page_json, "null", 4);
     literal_elem(&ws->h_data.data, ws->page_json.data, ws->page_json.len);
+    if (run->new_run) { /* its whole history is this batch's: kept for the cache */
+        if (!run->log.len)
+            run->log_first = seq;
+        sy_buf_append(&run->log, type, strlen(type) + 1);
+        sy_buf_append(&run->log, ws->page_json.data, ws->page_json.len);
+        sy_buf_putc(&run->log, '\0');
+    }
 }
 
 void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *data)

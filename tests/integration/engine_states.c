@@ -35,16 +35,17 @@ TEST(signal_uses_the_cached_state_and_a_rollback_leaves_none)
     engine_fx_open(&fx, "eng_states_cache");
     engine_result r;
     CHECK_INT(engine_fx_start(&fx, "waiter3", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
-    CHECK_INT(signal_go(fx.s, "w", "e1", true), SY_OK); /* replayed, then kept */
-    CHECK_INT(misses(fx.s), 1);
-    CHECK_INT(signal_go(fx.s, "w", "e2", true), SY_OK); /* from the cache */
+    CHECK_INT(signal_go(fx.s, "w", "e1", true), SY_OK); /* the start's log, replayed */
     CHECK_INT(hits(fx.s), 1);
-    CHECK_INT(misses(fx.s), 1);
+    CHECK_INT(misses(fx.s), 0);
+    CHECK_INT(signal_go(fx.s, "w", "e2", true), SY_OK); /* the live state */
+    CHECK_INT(hits(fx.s), 2);
+    CHECK_INT(misses(fx.s), 0);
     /* taken by a batch that rolls back: gone from the cache */
     CHECK_INT(signal_go(fx.s, "w", "e3", false), SY_OK);
-    CHECK_INT(hits(fx.s), 2);
+    CHECK_INT(hits(fx.s), 3);
     CHECK_INT(signal_go(fx.s, "w", "e4", true), SY_OK);
-    CHECK_INT(misses(fx.s), 2);
+    CHECK_INT(misses(fx.s), 1);
     /* e1, e2 and e4 count, the rolled-back e3 does not: all three waits done */
     CHECK_STR(engine_fx_status(&fx, "w"), "completed");
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'workflow.signaled'", NULL, NULL), 3);
@@ -69,10 +70,10 @@ TEST(a_state_moved_on_by_another_process_is_not_used)
     CHECK_INT(signal_go(fx.s, "w", "e1", true), SY_OK);  /* wait a; our cache keeps the state */
     CHECK_INT(signal_go(os, "w", "e2", true), SY_OK);    /* wait b, elsewhere */
     CHECK_INT(signal_go(fx.s, "w", "e3", true), SY_OK);  /* wait c */
-    /* our cached state (before e2) was stale: replayed, so e3 went to the
-     * third wait and the workflow completed */
-    CHECK_INT(hits(fx.s), 0);
-    CHECK_INT(misses(fx.s), 2);
+    /* e1 found the start's log; our cached state (before e2) was stale:
+     * replayed, so e3 went to the third wait and the workflow completed */
+    CHECK_INT(hits(fx.s), 1);
+    CHECK_INT(misses(fx.s), 1);
     CHECK_STR(engine_fx_status(&fx, "w"), "completed");
     engine_session_close(os);
     engine_free(other);
@@ -207,5 +208,59 @@ TEST(a_batch_of_reports_finds_each_task_s_workflow)
         free(got);
         free(tasks[i]);
     }
+    engine_fx_close(&fx);
+}
+
+/* A run its batch started is kept as that batch's log: signaled in the
+ * same batch, its log holds the signal too. Replaying a log that missed an
+ * event would leave a wait pending, and the run would not complete. */
+TEST(a_run_started_by_a_batch_is_replayed_from_its_log)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_states_log");
+    engine_batch *b = engine_batch_new();
+    engine_start_req start = {.workflow_type = "waiter3", .workflow_id = "w", .event_id = "s1"};
+    engine_batch_start(b, engine_batch_event(b, "s1"), &start);
+    engine_signal_req sig = {.workflow_id = "w", .signal = "go", .event_id = "e1",
+                             .if_missing = RULES_IF_MISSING_DEAD_LETTER};
+    engine_batch_signal(b, engine_batch_event(b, "e1"), &sig);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    engine_batch_free(b);
+    CHECK_INT(signal_go(fx.s, "w", "e2", true), SY_OK); /* the log: start and e1 */
+    CHECK_INT(hits(fx.s), 1);
+    CHECK_INT(misses(fx.s), 0);
+    CHECK_STR(engine_fx_status(&fx, "w"), "running");
+    CHECK_INT(signal_go(fx.s, "w", "e3", true), SY_OK);
+    CHECK_STR(engine_fx_status(&fx, "w"), "completed");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'signal.consumed'", NULL, NULL), 3);
+    engine_fx_close(&fx);
+}
+
+/* A new run's first report (the round trip's) replays the log in memory:
+ * a hit, and the task's result completes the workflow. */
+TEST(a_new_run_s_first_report_is_a_cache_hit)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_states_report");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *task = engine_fx_str(&fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", "w", NULL);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    cJSON *result = cJSON_CreateString("done");
+    engine_report rep = {.task_id = task, .attempt = 1, .kind = ENGINE_REPORT_COMPLETED, .result = result};
+    CHECK_INT(engine_task_report(fx.s, &rep, &r, &err), SY_OK);
+    cJSON_Delete(result);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    CHECK_INT(hits(fx.s), 1);
+    CHECK_INT(misses(fx.s), 0);
+    CHECK_STR(engine_fx_status(&fx, "w"), "completed");
+    char *got = engine_fx_str(&fx, "SELECT result::text FROM tasks WHERE task_id = $1", task, NULL);
+    CHECK_STR(got, "\"done\"");
+    free(got);
+    free(task);
     engine_fx_close(&fx);
 }
