@@ -516,13 +516,12 @@ static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t
 static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_error *err)
 {
     engine__cached v;
-    bool hit = engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v);
+    bool hit = engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v, &ws->cached_log);
     ws->s->stats[hit ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES]++;
     if (!hit)
         return false;
     if (v.state) {
         run->state = v.state;
-        v.state = NULL;
         *st = engine__def_by_hash(ws->s, run->def_hash, &run->def, err);
     } else {
         *st = replay_begin(ws, run, err);
@@ -533,7 +532,6 @@ static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_err
             at = (size_t)(data - v.log) + strlen(data) + 1;
         }
     }
-    engine__cached_free(&v);
     return true;
 }
 
@@ -590,9 +588,9 @@ static void stash_states(engine__ws *ws)
         if (run->new_run && (run->log_first != 1 || !run->log.len))
             continue; /* not the whole history: nothing to keep */
         if (run->new_run) {
+            v.log = run->log.data;
             v.log_len = run->log.len;
             v.log_first = run->log_first;
-            v.log = sy_buf_take(&run->log);
         } else {
             v.state = run->state;
             run->state = NULL; /* taken */

@@ -278,18 +278,24 @@ static void stash_end(engine_session *s, bool committed)
 {
     for (size_t i = 0; i < s->nstash; i++) {
         engine__stashed *x = &s->stash[i];
+        engine__cached v = {.state = x->state,
+                            .log = x->log_len ? s->stash_log.data + x->log_off : NULL,
+                            .log_len = x->log_len,
+                            .log_first = x->log_first};
         if (committed)
-            engine__states_put(s->eng->states, x->run_id, x->next_seq, &x->v);
+            engine__states_put(s->eng->states, x->run_id, x->next_seq, &v);
         else
-            engine__cached_free(&x->v);
+            cJSON_Delete(x->state);
     }
     s->nstash = 0;
+    sy_buf_reset(&s->stash_log);
 }
 
-void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, engine__cached *v)
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
+                   const engine__cached *v)
 {
     if (!s->in_tx || !s->eng->states) { /* autocommit: no end to wait for */
-        engine__cached_free(v);
+        cJSON_Delete(v->state);
         return;
     }
     if (s->nstash == s->capstash) {
@@ -299,8 +305,12 @@ void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, engi
     engine__stashed *x = &s->stash[s->nstash++];
     sy_strlcpy(x->run_id, sizeof x->run_id, run_id);
     x->next_seq = next_seq;
-    x->v = *v;
-    *v = (engine__cached){0};
+    x->state = v->state;
+    x->log_off = s->stash_log.len;
+    x->log_len = v->log ? v->log_len : 0;
+    x->log_first = v->log_first;
+    if (x->log_len)
+        sy_buf_append(&s->stash_log, v->log, v->log_len);
 }
 
 void engine_session_close(engine_session *s)
@@ -310,6 +320,7 @@ void engine_session_close(engine_session *s)
     PQfinish(s->conn);
     stash_end(s, false);
     free(s->stash);
+    sy_buf_cleanup(&s->stash_log);
     engine__ws_destroy(s->ws_spare);
     for (size_t i = 0; i < s->ncache; i++) {
         def_cleanup(s->cache[i]);

@@ -90,12 +90,11 @@ typedef struct engine__def {
  * another thread); its log is one block, and what a run's first report
  * mostly paid for was reading the history back from Postgres. */
 typedef struct engine__cached {
-    cJSON *state; /* owned, or NULL */
-    char *log;    /* owned, or NULL */
+    cJSON *state;    /* owned, or NULL */
+    const char *log; /* borrowed, or NULL */
     size_t log_len;
     int64_t log_first;
 } engine__cached;
-void engine__cached_free(engine__cached *v);
 
 /* The cache of running workflows' states (states.c), shared by the
  * sessions of an engine; thread-safe. NULL: no cache (every call a miss). */
@@ -103,18 +102,22 @@ typedef struct engine__states engine__states;
 engine__states *engine__states_new(size_t cap); /* 0: NULL */
 void engine__states_free(engine__states *c);
 /* What is kept of run_id after next_seq - 1 events, taken out into *out
- * (owned); false: nothing, or only a stale entry (dropped). */
+ * (its state owned, its log copied into *log); false: nothing, or only a
+ * stale entry (dropped). */
 bool engine__states_take(engine__states *c, const char *run_id, int64_t next_seq,
-                         engine__cached *out);
+                         engine__cached *out, sy_buf *log);
+/* Keeps v's state (taken) or a copy of its log. */
 void engine__states_put(engine__states *c, const char *run_id, int64_t next_seq,
-                        engine__cached *v); /* *v taken (emptied) */
+                        const engine__cached *v);
 
 /* A state a batch left behind, held by its session until the transaction
  * ends: published to the cache by engine_commit, dropped otherwise. */
 typedef struct engine__stashed {
     char run_id[37];
     int64_t next_seq;
-    engine__cached v; /* owned */
+    cJSON *state;            /* owned, or NULL: a log */
+    size_t log_off, log_len; /* the log's bytes in the session's stash_log */
+    int64_t log_first;
 } engine__stashed;
 
 struct engine {
@@ -142,11 +145,14 @@ struct engine_session {
     uint64_t stats[8];  /* see ENGINE_STAT_* in engine.h */
     engine__stashed *stash; /* states of this transaction's batches (owned) */
     size_t nstash, capstash;
+    sy_buf stash_log;       /* the stashed logs' bytes */
 };
 
-/* Keeps what *v holds of run_id after next_seq - 1 events (taken, *v
- * emptied) until the session's transaction ends (engine.c: the stash). */
-void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, engine__cached *v);
+/* Keeps what v holds of run_id after next_seq - 1 events (its state
+ * taken, its log copied) until the session's transaction ends (engine.c:
+ * the stash). */
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
+                   const engine__cached *v);
 
 /* Runs one statement with text parameters (may be NULL), expecting
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK. SY_OK: *out (may be NULL to discard)

@@ -405,6 +405,7 @@ static void ws_clear(engine__ws *ws)
     sy_buf_reset(&ws->defs);
     sy_buf_reset(&ws->dls);
     sy_buf_reset(&ws->scratch);
+    sy_buf_reset(&ws->cached_log);
     ws->nhist = ws->nout = ws->ndefs = ws->ndls = 0;
     ws->page_run = NULL;
     sy_buf_reset(&ws->page_json);
@@ -429,6 +430,7 @@ void engine__ws_destroy(engine__ws *ws)
         sy_buf_cleanup(&ws->params[i]);
     sy_buf_cleanup(&ws->defs);
     sy_buf_cleanup(&ws->scratch);
+    sy_buf_cleanup(&ws->cached_log);
     sy_buf_cleanup(&ws->page_json);
     sy_buf_cleanup(&ws->dls);
     free(ws->tasks.items);

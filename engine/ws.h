@@ -62,6 +62,7 @@ struct engine__ws {
     sy_buf params[ENGINE__WS_PARAMS];     /* flush.c's finished array parameters; the
                                              last one is batch.c's keys parameter */
     sy_buf scratch;    /* reused for each outcome body */
+    sy_buf cached_log; /* a log taken from the state cache, being replayed */
     unsigned char rnd[512]; /* random bytes for run and trace ids; rnd_left unused */
     size_t rnd_left;
 };

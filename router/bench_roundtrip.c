@@ -9,7 +9,12 @@
  * after its report's PubAck), the engine's report consumer applies the
  * reports, and the relay publishes workflow.completed, which the bench
  * counts. Self-contained (devstack, durable) unless --nats and --db are
- * given. Last stdout line: {"bench":"roundtrip",...}. */
+ * given. Last stdout line: {"bench":"roundtrip",...}.
+ *
+ * All the events are published at once, so up to --count workflows are
+ * in flight: the state cache is sized to hold them (engine.state_cache,
+ * as an operator sizes it to the workflows running at a time), else a
+ * workflow's report would find its state pushed out by later starts. */
 #include "bench.h"
 #include "cli_util.h"
 #include "bench_roundtrip.h"
@@ -93,9 +98,10 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
                   "stream: { name: BENCH_RT, subjects: [bench.rt.>], storage: file }\n"
                   "consumer: { name: bench-rt, pipelines: 2, batch_size: %d, fetch_wait: 20ms }\n"
                   "limits: { max_ack_pending: 50000 }\n"
+                  "engine: { state_cache: %ld }\n"
                   "rules: { path: \"%s\" }\n"
                   "log: { level: warn }\n",
-                  a->nats, a->db, a->batch, path);
+                  a->nats, a->db, a->batch, a->count > 4096 ? a->count : 4096L, path);
     return sy_buf_take(&b);
 }
 

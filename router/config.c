@@ -122,6 +122,7 @@ static const field engine_fields[] = {
     F("reports", F_BOOL, reports),
     F("subject_prefix", F_STR, engine_subject_prefix),
     FR("report_consumers", F_INT, report_consumers, 1, 16),
+    FR("state_cache", F_INT, state_cache, 0, 10000000),
     F_END,
 };
 static const field admin_fields[] = {
@@ -176,6 +177,7 @@ void router_config_init(router_config *cfg)
     cfg->timers = true;
     cfg->reports = true;
     cfg->report_consumers = 2;
+    cfg->state_cache = 4096;
     cfg->outcomes_stream = dup_or_die("SY");
     cfg->admin_listen = dup_or_die("127.0.0.1:8088");
     cfg->log_level = SY_LOG_INFO;

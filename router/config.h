@@ -31,7 +31,9 @@
  *   engine:    namespace [default], outbox_relay [true], timers [true],
  *              reports [true] (the worker-report consumer),
  *              subject_prefix [sy] (first token of outcome and report subjects),
- *              report_consumers [2] (threads applying worker reports)
+ *              report_consumers [2] (threads applying worker reports),
+ *              state_cache [4096] (running workflows whose state is kept in
+ *              memory: about 2 KiB each; 0 turns the cache off)
  *   admin:     listen [127.0.0.1:8088], token_file
  *   log:       level [info|debug|warn|error|off]
  *
@@ -102,6 +104,7 @@ typedef struct router_config {
     char *engine_namespace;
     char *engine_subject_prefix;      /* NULL: "sy" */
     int64_t report_consumers;         /* report consumer threads on the one durable */
+    int64_t state_cache;              /* running workflows kept in memory; 0: none */
     bool outbox_relay, timers, reports;
     /* admin */
     char *admin_listen, *admin_token_file;

@@ -259,6 +259,9 @@ void router_config_describe(const router_config *c, sy_buf *b)
                      "max_deliver %lld\n",
                   c->consumer_name, (long long)c->pipelines, (long long)c->batch_size,
                   (long long)c->ack_wait_ms, (long long)c->max_deliver);
+    sy_buf_printf(b, "engine: namespace %s, report_consumers %lld, state_cache %lld\n",
+                  c->engine_namespace ? c->engine_namespace : "default",
+                  (long long)c->report_consumers, (long long)c->state_cache);
     sy_buf_printf(b, "rules: %s (unmatched: %s)\n", c->rules_path,
                   c->unmatched_dead_letter ? "dead_letter" : "ack");
     sy_buf_printf(b, "admin: %s (token: %s)\n", c->admin_listen,

@@ -38,6 +38,7 @@ TEST(parses_every_section)
                     "  ack_wait: 1m\n  max_deliver: 7\n  backoff: [1s, 10s]\n"
                     "limits: { max_event_bytes: 64KiB }\n"
                     "rules: { path: /etc/sy/rules.yaml, unmatched: dead_letter }\n"
+                    "engine: { state_cache: 100000 }\n"
                     "admin: { listen: 127.0.0.1:9999 }\nlog: { level: debug }\n";
     CHECK_INT(parse(&c, y, &err), SY_OK);
     CHECK_INT(c.nats_urls.len, 2);
@@ -55,6 +56,7 @@ TEST(parses_every_section)
     CHECK_INT(c.backoff.items[1], 10000);
     CHECK_INT(c.max_event_bytes, 65536);
     CHECK_INT(c.unmatched_dead_letter, 1);
+    CHECK_INT(c.state_cache, 100000);
     CHECK_STR(c.admin_listen, "127.0.0.1:9999");
     CHECK_INT(c.log_level, SY_LOG_DEBUG);
     router_config_cleanup(&c);
@@ -69,6 +71,7 @@ TEST(defaults_apply_when_absent)
     CHECK_STR(c.stream_subjects.items[0], "events.>");
     CHECK_STR(c.admin_listen, "127.0.0.1:8088");
     CHECK_INT(c.batch_size, 256);
+    CHECK_INT(c.state_cache, 4096);
     CHECK(c.stream_create);
     router_config_cleanup(&c);
 }
@@ -101,6 +104,7 @@ TEST(bad_values_name_their_position)
     } cases[] = {
         {"consumer:\n  ack_wait: 30 seconds\n", "sy.yaml:2:13", "not a valid duration"},
         {"consumer:\n  batch_size: 0\n", "sy.yaml:2:15", "out of range"},
+        {"engine:\n  state_cache: -1\n", "sy.yaml:2:16", "out of range"},
         {"consumer:\n  pipelines: many\n", "sy.yaml:2:14", "not a valid integer"},
         {"stream:\n  create: perhaps\n", "sy.yaml:2:11", "not a boolean"},
         {"log:\n  level: loud\n", "sy.yaml:2:10", "not one of: debug, info"},
