@@ -160,14 +160,16 @@ static cJSON *evict(engine__states *c, int i)
 
 static void ring_copy_out(const engine__states *c, uint64_t pos, size_t len, char *out)
 {
-    size_t at = (size_t)(pos % c->ring_cap), first = c->ring_cap - at < len ? c->ring_cap - at : len;
+    size_t at = (size_t)(pos % c->ring_cap),
+           first = c->ring_cap - at < len ? c->ring_cap - at : len;
     memcpy(out, c->ring + at, first);
     memcpy(out + first, c->ring, len - first);
 }
 
 static void ring_copy_in(engine__states *c, uint64_t pos, const char *in, size_t len)
 {
-    size_t at = (size_t)(pos % c->ring_cap), first = c->ring_cap - at < len ? c->ring_cap - at : len;
+    size_t at = (size_t)(pos % c->ring_cap),
+           first = c->ring_cap - at < len ? c->ring_cap - at : len;
     memcpy(c->ring + at, in, first);
     memcpy(c->ring, in + first, len - first);
 }

@@ -36,7 +36,8 @@ static int take_log(engine__states *c, int id, size_t len)
     bool hit = engine__states_take(c, run, 10 + id, &v, &log);
     make_log(id, len);
     memcpy(want, big_log, len);
-    bool ok = hit && !v.state && v.log_len == len && v.log_first == 1 && memcmp(v.log, want, len) == 0;
+    bool ok =
+        hit && !v.state && v.log_len == len && v.log_first == 1 && memcmp(v.log, want, len) == 0;
     sy_buf_cleanup(&log);
     return !hit ? MISS : ok ? INTACT : DAMAGED;
 }
