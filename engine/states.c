@@ -69,8 +69,8 @@ engine__states *engine__states_new(size_t cap)
         c->e[i].bucket_next = i + 1 < c->cap ? i + 1 : -1;
     c->free_head = 0;
     c->newest = c->oldest = c->lfirst = c->llast = -1;
-    /* 2 KiB a log on average (a one-step workflow's start writes ~0.7) */
-    c->ring_cap = cap * 2048;
+    /* 1 KiB a log on average: a one-step workflow's start writes ~0.7 */
+    c->ring_cap = cap * 1024;
     c->ring = malloc(c->ring_cap);
     pthread_mutex_init(&c->mu, NULL);
     return c;

@@ -33,7 +33,7 @@
  *              subject_prefix [sy] (first token of outcome and report subjects),
  *              report_consumers [2] (threads applying worker reports),
  *              state_cache [4096] (running workflows whose state is kept in
- *              memory: about 2 KiB each; 0 turns the cache off)
+ *              memory: about 1 KiB each; 0 turns the cache off)
  *   admin:     listen [127.0.0.1:8088], token_file
  *   log:       level [info|debug|warn|error|off]
  *

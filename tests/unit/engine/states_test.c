@@ -63,8 +63,8 @@ TEST(an_entry_is_found_only_at_its_next_seq_and_only_once)
     engine__states_free(c);
 }
 
-/* cap 8 gives a ring of 16 KiB: ten 1000-byte logs a round wrap it every
- * other round; the count bound (8) pushes out each round's first two. */
+/* cap 8 gives a ring of 8 KiB: ten 1000-byte logs a round wrap it every
+ * round; the count bound (8) pushes out each round's first two. */
 TEST(logs_survive_the_ring_s_wrap_and_the_count_bound_takes_the_oldest)
 {
     engine__states *c = engine__states_new(8);
@@ -79,12 +79,12 @@ TEST(logs_survive_the_ring_s_wrap_and_the_count_bound_takes_the_oldest)
     engine__states_free(c);
 }
 
-/* cap 64 gives a ring of 128 KiB, twelve 10 000-byte logs fill 120 000.
+/* cap 128 gives a ring of 128 KiB, twelve 10 000-byte logs fill 120 000.
  * Logs taken from the middle leave holes reclaimed only when the head
  * passes them; a log that finds no room pushes out the oldest log. */
 TEST(a_full_ring_pushes_out_its_oldest_log)
 {
-    engine__states *c = engine__states_new(64);
+    engine__states *c = engine__states_new(128);
     for (int i = 0; i < 12; i++)
         put_log(c, i, 10000);
     for (int i = 0; i < 12; i += 2)
@@ -97,7 +97,7 @@ TEST(a_full_ring_pushes_out_its_oldest_log)
     for (int i = 100; i < 103; i++)
         CHECK_INT(take_log(c, i, 10000), INTACT);
     /* a log larger than an eighth of the ring is not kept */
-    engine__states *small = engine__states_new(1); /* 2 KiB ring */
+    engine__states *small = engine__states_new(1); /* 1 KiB ring */
     put_log(small, 1, 1000);
     CHECK_INT(take_log(small, 1, 1000), MISS);
     engine__states_free(small);
