@@ -107,6 +107,16 @@ TEST(without_a_cache_every_signal_replays)
     engine_fx_close(&fx);
 }
 
+/* One batch in its own transaction, committed; b is freed. */
+static void apply_and_free(engine_fx *fx, engine_batch *b)
+{
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    engine_batch_free(b);
+}
+
 /* One batch of "go" signals, to w<i> for each i in [0, n) that keep()
  * accepts, in descending order of i (not the order the runs were read). */
 static void signal_batch(engine_fx *fx, int n, bool (*keep)(int), const char *tag)
@@ -122,11 +132,7 @@ static void signal_batch(engine_fx *fx, int n, bool (*keep)(int), const char *ta
                                  .if_missing = RULES_IF_MISSING_DEAD_LETTER};
         engine_batch_signal(b, engine_batch_event(b, eid), &req);
     }
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
-    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "%s", err.message);
-    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
-    engine_batch_free(b);
+    apply_and_free(fx, b);
 }
 
 static bool every(int i)
@@ -193,11 +199,7 @@ TEST(a_batch_of_reports_finds_each_task_s_workflow)
         engine_batch_report(b, engine_batch_event(b, eid), &rep);
         cJSON_Delete(result);
     }
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
-    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
-    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
-    engine_batch_free(b);
+    apply_and_free(&fx, b);
     for (int i = 0; i < N; i++) {
         char wid[16], want[16];
         snprintf(wid, sizeof wid, "w%d", i);
@@ -224,11 +226,7 @@ TEST(a_run_started_by_a_batch_is_replayed_from_its_log)
     engine_signal_req sig = {.workflow_id = "w", .signal = "go", .event_id = "e1",
                              .if_missing = RULES_IF_MISSING_DEAD_LETTER};
     engine_batch_signal(b, engine_batch_event(b, "e1"), &sig);
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
-    CHECK_MSG(engine_batch_apply(fx.s, b, &err) == SY_OK, "%s", err.message);
-    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
-    engine_batch_free(b);
+    apply_and_free(&fx, b);
     CHECK_INT(signal_go(fx.s, "w", "e2", true), SY_OK); /* the log: start and e1 */
     CHECK_INT(hits(fx.s), 1);
     CHECK_INT(misses(fx.s), 0);
