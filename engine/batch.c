@@ -517,7 +517,7 @@ static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_err
 {
     engine__cached v;
     bool hit = engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v, &ws->cached_log);
-    ws->s->stats[hit ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES]++;
+    engine__count(ws->s, hit ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES);
     if (!hit)
         return false;
     if (v.state) {

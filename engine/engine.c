@@ -74,6 +74,7 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
         engine_free(eng);
         return st;
     }
+    eng->totals = o.totals;
     eng->states = engine__states_new(o.state_cache < 0 ? 0 : o.state_cache ? (size_t)o.state_cache : 4096);
     *out = eng;
     return SY_OK;

@@ -44,6 +44,10 @@ typedef struct engine_opts {
     int64_t state_cache;           /* running workflows' states kept in memory, so that a
                                       signal or report replays no history; 0: 4096,
                                       < 0: none */
+    _Atomic uint64_t *totals;      /* ENGINE_STAT_COUNT counters (the caller's, outliving
+                                      the engine) that every session also adds to: totals
+                                      across sessions and rules reloads, for metrics;
+                                      NULL: none */
 } engine_opts;
 
 /* rules is borrowed and must outlive the engine; its workflow definitions
@@ -199,7 +203,8 @@ sy_status engine_task_report(engine_session *s, const engine_report *r, engine_r
                              sy_error *err) SY_MUST_USE;
 void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r);
 
-/* Counters of one session (since open). */
+/* Counters of one session (since open); engine_opts.totals sums them
+ * over every session of the engine. */
 enum {
     ENGINE_STAT_STALE_REPORTS,
     ENGINE_STAT_UNKNOWN_TASKS,

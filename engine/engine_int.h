@@ -131,6 +131,7 @@ struct engine {
     engine__def *defs; /* the loaded rules' definitions */
     size_t ndefs;
     engine__states *states; /* running workflows' states (states.c), may be NULL */
+    _Atomic uint64_t *totals; /* engine_opts.totals, may be NULL */
 };
 
 struct engine_session {
@@ -153,6 +154,15 @@ struct engine_session {
  * the stash). */
 void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
                    const engine__cached *v);
+
+/* Counts one ENGINE_STAT_* event: in the session, and in the engine's
+ * totals when the caller asked for them (metrics). */
+static inline void engine__count(engine_session *s, int which)
+{
+    s->stats[which]++;
+    if (s->eng->totals)
+        atomic_fetch_add_explicit(&s->eng->totals[which], 1, memory_order_relaxed);
+}
 
 /* Runs one statement with text parameters (may be NULL), expecting
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK. SY_OK: *out (may be NULL to discard)

@@ -275,12 +275,12 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
     engine__run *run = op->wid ? engine__ws_find(ws, op->wid) : NULL;
     const cJSON *t = run && run->state ? JGET(JGET(run->state, "tasks"), op->task_id) : NULL;
     if (!op->wid || (run && run->state && !t) || (run && strncmp(op->task_id, run->run_id, 36) != 0)) {
-        ws->s->stats[ENGINE_STAT_UNKNOWN_TASKS]++;
+        engine__count(ws->s, ENGINE_STAT_UNKNOWN_TASKS);
         ignore(b, op, "unknown_task", "no such task");
         return SY_OK;
     }
     if (!running(run)) {
-        ws->s->stats[ENGINE_STAT_CLOSED_REPORTS]++;
+        engine__count(ws->s, ENGINE_STAT_CLOSED_REPORTS);
         ignore(b, op, "workflow_closed", "the task's workflow is closed");
         return SY_OK;
     }
@@ -291,7 +291,7 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
                    : op->report == ENGINE_REPORT_HEARTBEAT ? open
                                                            : open;
     if (!attempt_ok || !kind_ok) {
-        ws->s->stats[ENGINE_STAT_STALE_REPORTS]++;
+        engine__count(ws->s, ENGINE_STAT_STALE_REPORTS);
         ignore(b, op, "stale_attempt", "the report is for an attempt that is not current");
         return SY_OK;
     }
@@ -324,13 +324,13 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
 {
     engine__run *run = engine__ws_find(ws, op->wid);
     if (!running(run) || strcmp(run->run_id, op->run_id) != 0 || !run->state) {
-        ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+        engine__count(ws->s, ENGINE_STAT_TIMERS_STALE);
         return SY_OK;
     }
     const char *kind = op->timer_kind;
     if (!strcmp(kind, "sleep") || !strcmp(kind, "wait_timeout")) {
         if (!JGET(JGET(run->state, "timers"), op->timer_id)) {
-            ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+            engine__count(ws->s, ENGINE_STAT_TIMERS_STALE);
             return SY_OK;
         }
         cJSON *d = cJSON_CreateObject();
@@ -340,7 +340,7 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
     } else {
         const cJSON *t = JGET(JGET(run->state, "tasks"), engine__str(op->timer_data, "task_id"));
         if (!t || !timer_due(t, kind, engine__num(op->timer_data, "attempt"))) {
-            ws->s->stats[ENGINE_STAT_TIMERS_STALE]++;
+            engine__count(ws->s, ENGINE_STAT_TIMERS_STALE);
             return SY_OK;
         }
         if (!strcmp(kind, "retry")) {
@@ -354,7 +354,7 @@ static sy_status do_timer(engine__ws *ws, engine__op *op, sy_error *err)
             engine__task_failure(ws, run, t, "task.timed_out", e, true, final);
         }
     }
-    ws->s->stats[ENGINE_STAT_TIMERS_FIRED]++;
+    engine__count(ws->s, ENGINE_STAT_TIMERS_FIRED);
     sy_status st = engine__advance(ws, run, err);
     sync_status(run);
     return st;

@@ -62,7 +62,7 @@ static sy_status fire(engine_session *s, int64_t now, size_t max, size_t *fired,
         cJSON *data = cJSON_Parse(PQgetvalue(r, i, 3));
         (*fired)++;
         if (PQgetisnull(r, i, 4)) {
-            s->stats[ENGINE_STAT_TIMERS_STALE]++; /* its run was purged */
+            engine__count(s, ENGINE_STAT_TIMERS_STALE); /* its run was purged */
         } else if (!rearm_heartbeat(s, r, i, data, now, &st, err)) {
             engine__batch_timer(b, PQgetvalue(r, i, 1), PQgetvalue(r, i, 4), PQgetvalue(r, i, 0),
                                 PQgetvalue(r, i, 2), data);

@@ -129,6 +129,35 @@ static void dead_letters(sy_buf *o, const router_metrics *m)
     }
 }
 
+/* The engine's totals: worker reports ignored by reason, timers, and the
+ * state cache (its hit ratio says whether engine.state_cache holds the
+ * workflows in flight). */
+static void engine_counters(sy_buf *o, const router_metrics *m)
+{
+    const char *ign = "switchyard_reports_ignored_total";
+    sy_buf_printf(o, "# HELP %s Worker reports counted and not applied.\n# TYPE %s counter\n", ign,
+                  ign);
+    static const struct {
+        int stat;
+        const char *reason;
+    } reasons[] = {{ENGINE_STAT_STALE_REPORTS, "stale_attempt"},
+                   {ENGINE_STAT_UNKNOWN_TASKS, "unknown_task"},
+                   {ENGINE_STAT_CLOSED_REPORTS, "workflow_closed"}};
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        sy_buf_printf(o, "%s{reason=\"%s\"} %llu\n", ign, reasons[i].reason,
+                      (unsigned long long)atomic_load_explicit(&m->engine[reasons[i].stat], RELAXED));
+    counter(o, "switchyard_timers_fired_total", "Timers fired (sleeps, timeouts, retries).",
+            &m->engine[ENGINE_STAT_TIMERS_FIRED]);
+    counter(o, "switchyard_timers_stale_total", "Timers due for a step or run that had moved on.",
+            &m->engine[ENGINE_STAT_TIMERS_STALE]);
+    counter(o, "switchyard_state_cache_hits_total",
+            "Running workflows whose state came from the state cache.",
+            &m->engine[ENGINE_STAT_STATE_HITS]);
+    counter(o, "switchyard_state_cache_misses_total",
+            "Running workflows whose history was read back and replayed.",
+            &m->engine[ENGINE_STAT_STATE_MISSES]);
+}
+
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,
                            sy_buf *o)
 {
@@ -162,6 +191,7 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
     histogram(o, "switchyard_commit_seconds", "Batch transaction latency.", &m->commit_seconds);
     histogram(o, "switchyard_publish_to_commit_seconds", "Stream timestamp to commit.",
               &m->e2e_seconds);
+    engine_counters(o, m);
     gauge(o, "switchyard_consumer_pending", "Messages pending in the durable consumer.",
           &m->consumer_pending);
     gauge(o, "switchyard_outbox_backlog", "Outbox rows not yet published.", &m->outbox_backlog);

@@ -10,6 +10,7 @@
 #define SY_ROUTER_METRICS_H
 
 #include "buf.h"
+#include "engine.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -30,6 +31,9 @@ typedef struct router_metrics {
     _Atomic uint64_t started, signaled, batches, batch_failures, busy_retries, reloads,
         reload_failures;
     _Atomic uint64_t dead_lettered[ROUTER_DL_CODES_MAX];
+    /* the engine's ENGINE_STAT_* totals (engine_opts.totals): every
+     * generation's engine adds to these, so they survive rules reloads */
+    _Atomic uint64_t engine[ENGINE_STAT_COUNT];
     router_hist batch_size;      /* messages per fetched batch */
     router_hist commit_seconds;  /* begin..commit of one batch */
     router_hist e2e_seconds;     /* NATS publish (stream timestamp) .. commit */

@@ -57,6 +57,7 @@ static sy_status gen_load(struct router *r, router_gen **out, sy_error *err)
                           .max_input_bytes = (size_t)r->cfg->max_input_bytes,
                           .subject_prefix = r->cfg->engine_subject_prefix,
                           .state_cache = r->cfg->state_cache ? r->cfg->state_cache : -1,
+                          .totals = r->metrics.engine,
                           .log = r->log};
         st = engine_new(&eo, g->rules, &g->eng, err);
     }

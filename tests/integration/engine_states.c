@@ -262,3 +262,31 @@ TEST(a_new_run_s_first_report_is_a_cache_hit)
     free(task);
     engine_fx_close(&fx);
 }
+
+/* engine_opts.totals: every session of the engine adds its counts there
+ * (what /metrics shows), the per-session counters stay per session. */
+TEST(the_engine_s_totals_sum_its_sessions)
+{
+    _Atomic uint64_t totals[ENGINE_STAT_COUNT] = {0};
+    engine_fx fx;
+    memset(&fx, 0, sizeof fx);
+    fx.conninfo = fixture_pg_fresh_db("eng_states_totals");
+    cJSON *defs = cJSON_Parse(ENGINE_TEST_DEFS);
+    engine_opts o = {.workflows = defs, .totals = totals};
+    sy_error err = {0};
+    CHECK_INT(engine_new(&o, NULL, &fx.eng, &err), SY_OK);
+    cJSON_Delete(defs);
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, true, &fx.s, &err), SY_OK);
+    engine_session *other = NULL;
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &other, &err), SY_OK);
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "waiter3", "w", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(signal_go(fx.s, "w", "e1", true), SY_OK); /* a hit here */
+    CHECK_INT(signal_go(other, "w", "e2", true), SY_OK); /* and one there */
+    CHECK_INT(hits(fx.s), 1);
+    CHECK_INT(hits(other), 1);
+    CHECK_INT(atomic_load(&totals[ENGINE_STAT_STATE_HITS]), 2);
+    CHECK_INT(atomic_load(&totals[ENGINE_STAT_STATE_MISSES]), 0);
+    engine_session_close(other);
+    engine_fx_close(&fx);
+}

@@ -1,6 +1,7 @@
 /* Unit tests of router/metrics.c: histogram buckets are cumulative in the
  * Prometheus text, dead letters are labelled by code (unknown codes count
- * as "other"), unknown gauges are absent rather than made up. */
+ * as "other"), unknown gauges are absent rather than made up, and the
+ * engine's totals are named by what they count. */
 #include "metrics.h"
 #include "test.h"
 
@@ -58,4 +59,26 @@ TEST(quantile_is_the_bucket_upper_bound)
     router_metrics_observe(&m.e2e_seconds, 0.018);
     CHECK(router_hist_quantile(&m.e2e_seconds, 0.5) == 0.004);
     CHECK(router_hist_quantile(&m.e2e_seconds, 0.99) == 0.02);
+}
+
+TEST(engine_totals_are_rendered_by_name_and_reason)
+{
+    router_metrics m;
+    router_metrics_init(&m);
+    atomic_store(&m.engine[ENGINE_STAT_STALE_REPORTS], 3);
+    atomic_store(&m.engine[ENGINE_STAT_CLOSED_REPORTS], 1);
+    atomic_store(&m.engine[ENGINE_STAT_STATE_HITS], 40);
+    atomic_store(&m.engine[ENGINE_STAT_STATE_MISSES], 2);
+    atomic_store(&m.engine[ENGINE_STAT_TIMERS_FIRED], 5);
+    sy_buf b = SY_BUF_INIT;
+    router_metrics_render(&m, NULL, NULL, &b);
+    const char *t = sy_buf_str(&b);
+    CHECK(strstr(t, "switchyard_reports_ignored_total{reason=\"stale_attempt\"} 3\n") != NULL);
+    CHECK(strstr(t, "switchyard_reports_ignored_total{reason=\"unknown_task\"} 0\n") != NULL);
+    CHECK(strstr(t, "switchyard_reports_ignored_total{reason=\"workflow_closed\"} 1\n") != NULL);
+    CHECK(strstr(t, "switchyard_state_cache_hits_total 40\n") != NULL);
+    CHECK(strstr(t, "switchyard_state_cache_misses_total 2\n") != NULL);
+    CHECK(strstr(t, "switchyard_timers_fired_total 5\n") != NULL);
+    CHECK(strstr(t, "switchyard_timers_stale_total 0\n") != NULL);
+    sy_buf_cleanup(&b);
 }
