@@ -69,6 +69,10 @@ TEST(valid_events_start_and_signal_workflows)
     CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.inbox"), 40);
     CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 0);
     CHECK(atomic_load(&router_get_metrics(t.r)->routed) == 40);
+    /* each signal found its run's state in the engine's cache: the
+     * engine's totals reach the router's metrics */
+    CHECK_INT(atomic_load(&router_get_metrics(t.r)->engine[ENGINE_STAT_STATE_HITS]), 20);
+    CHECK_INT(atomic_load(&router_get_metrics(t.r)->engine[ENGINE_STAT_STATE_MISSES]), 0);
     rt_stop(&t);
 }
 
