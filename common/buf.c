@@ -80,7 +80,7 @@ bool sy_strlcpy(char *dst, size_t size, const char *src)
     return cut;
 }
 
-bool sy_concat(char *dst, size_t size, ...)
+bool sy_concat_(char *dst, size_t size, ...)
 {
     va_list ap;
     va_start(ap, size);

@@ -54,11 +54,13 @@ void sy_buf_cleanup(sy_buf *b);
  * the hot paths. True when it was truncated. */
 bool sy_strlcpy(char *dst, size_t size, const char *src);
 
-/* Concatenates the strings that follow size, up to a NULL, into dst[size]
- * (size > 0), truncated and always terminated: snprintf("%s%s..") for the
- * IDs and subjects the engine builds for every event, without the format
- * parsing that was a twelfth of its CPU. True when it was truncated. */
-bool sy_concat(char *dst, size_t size, ...) __attribute__((sentinel));
+/* Concatenates the strings that follow size into dst[size] (size > 0),
+ * truncated and always terminated: snprintf("%s%s..") for the IDs and
+ * subjects the engine builds for every event, without the format parsing
+ * that was a twelfth of its CPU. True when it was truncated. The macro
+ * ends the list with a typed null pointer (a bare NULL may be an int). */
+#define sy_concat(dst, size, ...) sy_concat_((dst), (size), __VA_ARGS__, (const char *)0)
+bool sy_concat_(char *dst, size_t size, ...) __attribute__((sentinel));
 
 /* v in decimal into out (at least 21 bytes); returns out. */
 char *sy_i64(char *out, long long v);

@@ -108,10 +108,10 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
         queue = engine__str(t, "queue");
     }
     char event_id[64], otype[96], subject[512], num[21];
-    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(num, seq), NULL);
-    sy_concat(otype, sizeof otype, "switchyard.", OUTCOMES[i].outcome, NULL);
+    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(num, seq));
+    sy_concat(otype, sizeof otype, "switchyard.", OUTCOMES[i].outcome);
     sy_concat(subject, sizeof subject, ws->eng->prefix, ".", OUTCOMES[i].outcome, ".",
-              OUTCOMES[i].by_queue ? queue : run->type, NULL);
+              OUTCOMES[i].by_queue ? queue : run->type);
     sy_buf *body = &ws->scratch;
     sy_buf_reset(body);
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
@@ -138,11 +138,11 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
 static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *data)
 {
     char event_id[64], subject[600], n[21];
-    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(n, seq), NULL);
+    sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(n, seq));
     if (*engine__str(data, "subject"))
         sy_strlcpy(subject, sizeof subject, engine__str(data, "subject"));
     else
-        sy_concat(subject, sizeof subject, ws->eng->prefix, ".emit.", engine__str(data, "type"), NULL);
+        sy_concat(subject, sizeof subject, ws->eng->prefix, ".emit.", engine__str(data, "type"));
     sy_buf body = SY_BUF_INIT;
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
     engine__outcome_body(&body, event_id, engine__str(data, "type"), ws->now, run->workflow_id, trace,
@@ -158,9 +158,9 @@ static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, in
         return;
     char id[512], n[21];
     if (per_attempt)
-        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":", kind, NULL);
+        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":", kind);
     else
-        sy_concat(id, sizeof id, task_id, ":", kind, NULL);
+        sy_concat(id, sizeof id, task_id, ":", kind);
     cJSON *d = cJSON_CreateObject();
     JADD(d, "task_id", cJSON_CreateString(task_id));
     JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
@@ -193,7 +193,7 @@ static void task_effects(engine__ws *ws, engine__run *run, const char *type, con
         JADD(d, "task_id", cJSON_CreateString(task_id));
         JADD(d, "attempt", cJSON_CreateNumber((double)attempt));
         char id[512], n[21];
-        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":retry", NULL);
+        sy_concat(id, sizeof id, task_id, "@", sy_i64(n, attempt), ":retry");
         engine__ws_timer(ws, run, id, engine__num(data, "retry_at"), "retry", d);
     }
     engine__ws_task_with(ws, run, t, engine__str(t, "status"), started, started,
@@ -210,7 +210,7 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
         task_effects(ws, run, type, data);
     } else if (strcmp(type, "timer.started") == 0) {
         char id[64], n[21];
-        sy_concat(id, sizeof id, run->run_id, ":", sy_i64(n, seq), NULL);
+        sy_concat(id, sizeof id, run->run_id, ":", sy_i64(n, seq));
         cJSON *d = cJSON_CreateObject();
         JADD(d, "step", cJSON_CreateString(engine__str(data, "step")));
         engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);

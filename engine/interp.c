@@ -71,7 +71,7 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     if (!*queue)
         queue = w->run->task_queue;
     char task_id[400];
-    sy_concat(task_id, sizeof task_id, w->run->run_id, ":", key, NULL);
+    sy_concat(task_id, sizeof task_id, w->run->run_id, ":", key);
     cJSON *d = cJSON_CreateObject();
     JADD(d, "step", cJSON_CreateString(key));
     JADD(d, "name", cJSON_CreateString(name));
@@ -363,7 +363,7 @@ static wres walk_list(walker *w, const cJSON *steps, const char *prefix)
     cJSON_ArrayForEach(step, steps)
     {
         char key[256], n[21];
-        sy_concat(key, sizeof key, prefix, *prefix ? "/" : "", sy_i64(n, i++), NULL);
+        sy_concat(key, sizeof key, prefix, *prefix ? "/" : "", sy_i64(n, i++));
         wres r = walk_step(w, step, key);
         if (r != W_DONE)
             return r;

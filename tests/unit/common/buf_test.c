@@ -24,18 +24,18 @@ TEST(strlcpy_copies_and_truncates_always_terminated)
 TEST(concat_joins_and_truncates_always_terminated)
 {
     char d[8];
-    CHECK(!sy_concat(d, sizeof d, "ab", ":", "cd", NULL));
+    CHECK(!sy_concat(d, sizeof d, "ab", ":", "cd"));
     CHECK_STR(d, "ab:cd");
-    CHECK(!sy_concat(d, sizeof d, "abc", "", "defg", NULL)); /* exactly fills d */
+    CHECK(!sy_concat(d, sizeof d, "abc", "", "defg")); /* exactly fills d */
     CHECK_STR(d, "abcdefg");
-    CHECK(sy_concat(d, sizeof d, "abcd", "efgh", "ij", NULL));
+    CHECK(sy_concat(d, sizeof d, "abcd", "efgh", "ij"));
     CHECK_STR(d, "abcdefg");
-    CHECK(sy_concat(d, sizeof d, "abcdefg", "h", NULL)); /* the cut falls between parts */
+    CHECK(sy_concat(d, sizeof d, "abcdefg", "h")); /* the cut falls between parts */
     CHECK_STR(d, "abcdefg");
-    CHECK(!sy_concat(d, sizeof d, NULL));
+    CHECK(!sy_concat(d, sizeof d, ""));
     CHECK_STR(d, "");
     char one[1];
-    CHECK(sy_concat(one, sizeof one, "a", NULL));
+    CHECK(sy_concat(one, sizeof one, "a"));
     CHECK_STR(one, "");
 }
 
