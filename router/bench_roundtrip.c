@@ -165,6 +165,7 @@ typedef struct rt_run {
     jsCtx *js;
     natsSubscription *done_sub, *started_sub, *report_sub;
     _Atomic long completed, started, reported;
+    uint64_t cache_hits, cache_misses; /* the engine's state cache, read before stopping */
     sy_log log;
 } rt_run;
 
@@ -260,11 +261,13 @@ static void print_result(const rt_run *run, double secs)
 {
     double rate = (double)run->a.count / secs;
     printf("roundtrip: %ld workflows (event -> task.created -> worker -> task.completed -> "
-           "workflow.completed) in %.2f s: %.0f workflows/s\n",
-           run->a.count, secs, rate);
+           "workflow.completed) in %.2f s: %.0f workflows/s; state cache %llu hits, %llu misses\n",
+           run->a.count, secs, rate, (unsigned long long)run->cache_hits,
+           (unsigned long long)run->cache_misses);
     printf("{\"bench\":\"roundtrip\",\"workflows\":%ld,\"seconds\":%.3f,\"workflows_per_s\":%.1f,"
-           "\"rss_mib\":%.1f}\n",
-           run->a.count, secs, rate, bench_rss_mib());
+           "\"state_cache_hits\":%llu,\"state_cache_misses\":%llu,\"rss_mib\":%.1f}\n",
+           run->a.count, secs, rate, (unsigned long long)run->cache_hits,
+           (unsigned long long)run->cache_misses, bench_rss_mib());
 }
 
 int bench_roundtrip(int argc, char **argv)
@@ -302,6 +305,11 @@ int bench_roundtrip(int argc, char **argv)
     double secs = 0;
     if (st == SY_OK)
         st = measure(&run, &secs, &err);
+    if (run.r) {
+        const router_metrics *m = router_get_metrics(run.r);
+        run.cache_hits = atomic_load(&m->engine[ENGINE_STAT_STATE_HITS]);
+        run.cache_misses = atomic_load(&m->engine[ENGINE_STAT_STATE_MISSES]);
+    }
     stop_service(&run);
     char path[600];
     snprintf(path, sizeof path, "%s/rules.yaml", dir);
