@@ -155,6 +155,17 @@ struct engine_session {
 void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
                    const engine__cached *v);
 
+/* SQL for the smallest UUIDv7 of the millisecond ms (an SQL bigint
+ * expression): run ids are UUIDv7 of their start time, so a time bound on
+ * runs is a range of their primary key. */
+#define ENGINE__UUID_AT(ms)                                                                        \
+    "(overlay(overlay(lpad(to_hex(" ms "), 12, '0') || '00000000000000000000' placing '-' from 9"  \
+    " for 0) placing '-' from 14 for 0)::uuid)"
+
+/* The retention statement for runs ($1: the cutoff in ms), exposed so a
+ * test can check that its plan reads runs by key only (timers.c). */
+extern const char engine__purge_runs_sql[];
+
 /* Counts one ENGINE_STAT_* event: in the session, and in the engine's
  * totals when the caller asked for them (metrics). */
 static inline void engine__count(engine_session *s, int which)

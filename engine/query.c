@@ -86,17 +86,14 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
         return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
     const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before, lim,
                        *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
-#define UUID_AT(ms)                                                                                \
-    "(overlay(overlay(lpad(to_hex(" ms "), 12, '0') || '00000000000000000000' placing '-' from 9"  \
-    " for 0) placing '-' from 14 for 0)::uuid)"
     const char *sql =
         "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, started_at, closed_at,"
         " (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE namespace = $1"
         " AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR status = $3)"
         " AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"
-        " AND ($5::bigint = 0 OR (run_id >= " UUID_AT("$5::bigint")
+        " AND ($5::bigint = 0 OR (run_id >= " ENGINE__UUID_AT("$5::bigint")
         " AND started_at >= to_timestamp($5::float8 / 1000.0)))"
-        " AND ($6::bigint = 0 OR (run_id < " UUID_AT("$6::bigint")
+        " AND ($6::bigint = 0 OR (run_id < " ENGINE__UUID_AT("$6::bigint")
         " AND started_at < to_timestamp($6::float8 / 1000.0)))"
         " AND ($8::text IS NULL OR run_id < $9::uuid) ORDER BY run_id DESC LIMIT $7::int + 1)"
         " SELECT json_build_object('workflows', coalesce((SELECT json_agg(json_build_object("

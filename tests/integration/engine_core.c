@@ -114,6 +114,53 @@ TEST(if_closed_policies)
     engine_fx_close(&fx);
 }
 
+/* Retention finds closed runs by key (007_purge_by_key.sql): a closed run
+ * through the primary key range, a first-release run (a random v4 id)
+ * through its own index; running runs stay; and the statement can run
+ * without a sequential scan of runs. */
+TEST(purge_finds_closed_runs_by_key_including_first_release_ids)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_core_purge_keys");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "closed", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    close_w(&fx, "closed", false);
+    CHECK_INT(engine_fx_start(&fx, "one", "running", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    /* a first-release run: v4 id (version nibble 4), closed a year ago */
+    PGresult *res = PQexec(engine__conn(fx.s),
+                           "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash,"
+                           " status, task_queue, trace_id, next_seq, started_at, closed_at, updated_at)"
+                           " VALUES ('f3b0c5d2-1a2b-4c3d-8e4f-5a6b7c8d9e0f', 'default', 'legacy', 'one',"
+                           " 'x', 'completed', 'q1', 't', 3, now() - interval '366 days',"
+                           " now() - interval '365 days', now())");
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    sy_error err = {0};
+    engine_purge_counts pc;
+    CHECK_INT(engine_purge(fx.s, sy_clock_now_ms(NULL) + 365LL * 86400000, &pc, &err), SY_OK);
+    CHECK_INT(pc.runs, 2);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id IN ('closed', 'legacy')", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'running'", NULL, NULL), 1);
+    /* the plan: keys only, even where the planner would rather scan */
+    res = PQexec(engine__conn(fx.s), "SET enable_seqscan = off");
+    PQclear(res);
+    sy_buf sql = SY_BUF_INIT;
+    sy_buf_puts(&sql, "EXPLAIN ");
+    sy_buf_puts(&sql, engine__purge_runs_sql);
+    const char *p[] = {"1000"};
+    res = PQexecParams(engine__conn(fx.s), sql.data, 1, NULL, p, NULL, NULL, 0);
+    CHECK_MSG(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
+    bool legacy_index = false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        CHECK_MSG(!strstr(PQgetvalue(res, i, 0), "Seq Scan on runs"), "%s", PQgetvalue(res, i, 0));
+        legacy_index = legacy_index || strstr(PQgetvalue(res, i, 0), "runs_legacy_ids");
+    }
+    CHECK(legacy_index);
+    PQclear(res);
+    sy_buf_cleanup(&sql);
+    engine_fx_close(&fx);
+}
+
 TEST(tombstone_keeps_reject_after_purge)
 {
     engine_fx fx;
