@@ -313,11 +313,16 @@ sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err) SY
 
 typedef struct engine_purge_counts {
     size_t inbox, runs, dead_letters;
+    bool more; /* a call's bound was reached: call again soon for the rest */
 } engine_purge_counts;
 
 /* Deletes inbox rows older than inbox_retention_ms, and closed runs (with
  * history, tasks, timers) closed before history_retention_ms ago. The
- * workflow_ids tombstones stay. Own transaction. */
+ * workflow_ids tombstones stay. Own transaction, bounded: at most
+ * ENGINE_PURGE_INBOX inbox rows and ENGINE_PURGE_RUNS runs of each kind
+ * (UUIDv7, first-release) a call. */
+#define ENGINE_PURGE_INBOX 50000
+#define ENGINE_PURGE_RUNS 10000
 sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *out,
                        sy_error *err) SY_MUST_USE;
 

@@ -155,6 +155,10 @@ struct engine_session {
 void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
                    const engine__cached *v);
 
+/* A macro's value as a string literal, for constants spliced into SQL. */
+#define ENGINE__STR_(x) #x
+#define ENGINE__STR(x) ENGINE__STR_(x)
+
 /* SQL for the smallest UUIDv7 of the millisecond ms (an SQL bigint
  * expression): run ids are UUIDv7 of their start time, so a time bound on
  * runs is a range of their primary key. */

@@ -302,11 +302,9 @@ static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
  * one that reaches 'batch' messages, unnested in order; one result row per
  * message: page id, event_id, subject, body. */
 #define ROUND_PAGES 256
-#define STR_(x) #x
-#define STR(x) STR_(x)
 #define ROUND_SQL                                                                                  \
     "SELECT o.id, x.e, x.s, x.b FROM (SELECT id, n, event_ids, subjects, bodies,"                 \
-    " sum(n) OVER (ORDER BY id) - n AS before FROM outbox ORDER BY id LIMIT " STR(ROUND_PAGES)    \
+    " sum(n) OVER (ORDER BY id) - n AS before FROM outbox ORDER BY id LIMIT " ENGINE__STR(ROUND_PAGES)    \
     ") o"                                                                                          \
     " CROSS JOIN LATERAL unnest(o.event_ids, o.subjects, o.bodies) WITH ORDINALITY AS x(e, s, b, k)" \
     " WHERE o.before < $1 ORDER BY o.id, x.k"

@@ -157,9 +157,9 @@ sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err)
 const char engine__purge_runs_sql[] =
     "WITH old AS ((SELECT run_id FROM runs WHERE run_id < " ENGINE__UUID_AT("(($1::float8)::bigint + 1)")
     " AND substr(run_id::text, 15, 1) = '7' AND closed_at < to_timestamp($1::float8 / 1000.0)"
-    " LIMIT 10000) UNION ALL (SELECT run_id"
+    " LIMIT " ENGINE__STR(ENGINE_PURGE_RUNS) ") UNION ALL (SELECT run_id"
     " FROM runs WHERE substr(run_id::text, 15, 1) <> '7' AND closed_at <"
-    " to_timestamp($1::float8 / 1000.0) LIMIT 10000)),"
+    " to_timestamp($1::float8 / 1000.0) LIMIT " ENGINE__STR(ENGINE_PURGE_RUNS) ")),"
     " h AS (DELETE FROM history WHERE run_id IN (SELECT run_id FROM old)),"
     " t AS (DELETE FROM tasks t USING old WHERE t.task_id >= (old.run_id::text || ':')"
     " COLLATE \"C\" AND t.task_id < (old.run_id::text || ';') COLLATE \"C\"),"
@@ -184,8 +184,13 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
 {
     engine_purge_counts c = {0};
     sy_status st = engine_begin(s, err);
+    /* by ctid: the BRIN index finds the old block ranges, the delete
+     * takes at most ENGINE_PURGE_INBOX of their rows */
     if (st == SY_OK)
-        st = purge_one(s, "DELETE FROM inbox WHERE received_at < to_timestamp($1::float8 / 1000.0)",
+        st = purge_one(s,
+                       "DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox WHERE"
+                       " received_at < to_timestamp($1::float8 / 1000.0) LIMIT "
+                       ENGINE__STR(ENGINE_PURGE_INBOX) "))",
                        now_ms - s->eng->inbox_retention_ms, &c.inbox, err);
     if (st == SY_OK)
         st = purge_one(s, engine__purge_runs_sql, now_ms - s->eng->history_retention_ms, &c.runs, err);
@@ -197,6 +202,7 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
         st = engine_commit(s, err);
     else
         engine_rollback(s);
+    c.more = st == SY_OK && (c.inbox >= ENGINE_PURGE_INBOX || c.runs >= ENGINE_PURGE_RUNS);
     if (out)
         *out = c;
     return st;

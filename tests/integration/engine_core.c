@@ -161,6 +161,43 @@ TEST(purge_finds_closed_runs_by_key_including_first_release_ids)
     engine_fx_close(&fx);
 }
 
+/* A purge is bounded and says when there is more: a backlog past the
+ * bounds takes a second call, which finds the rest. */
+TEST(purge_is_bounded_and_says_when_more_is_left)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_core_purge_bound");
+    /* closed runs with v7 ids of two years ago, and old inbox rows */
+    PGresult *res = PQexec(engine__conn(fx.s),
+        "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"
+        " task_queue, trace_id, next_seq, started_at, closed_at, updated_at)"
+        " SELECT (overlay(overlay(lpad(to_hex(ms), 12, '0') || '7000' || lpad(to_hex(g), 16, '0')"
+        " placing '-' from 9 for 0) placing '-' from 14 for 0))::uuid, 'default', 'old-' || g, 'one',"
+        " 'x', 'completed', 'q1', 't', 3, to_timestamp(ms / 1000.0), to_timestamp(ms / 1000.0), now()"
+        " FROM (SELECT g, (extract(epoch FROM now() - interval '730 days') * 1000)::bigint + g AS ms"
+        " FROM generate_series(1, " ENGINE__STR(ENGINE_PURGE_RUNS) " + 5) g) x");
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = PQexec(engine__conn(fx.s),
+        "INSERT INTO inbox (event_id, received_at) SELECT 'e-' || g, now() - interval '730 days'"
+        " FROM generate_series(1, " ENGINE__STR(ENGINE_PURGE_INBOX) " + 7) g");
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    sy_error err = {0};
+    engine_purge_counts pc;
+    int64_t now = sy_clock_now_ms(NULL);
+    CHECK_INT(engine_purge(fx.s, now, &pc, &err), SY_OK);
+    CHECK_INT(pc.runs, ENGINE_PURGE_RUNS);
+    CHECK_INT(pc.inbox, ENGINE_PURGE_INBOX);
+    CHECK(pc.more);
+    CHECK_INT(engine_purge(fx.s, now, &pc, &err), SY_OK);
+    CHECK_INT(pc.runs, 5);
+    CHECK_INT(pc.inbox, 7);
+    CHECK(!pc.more);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs", NULL, NULL), 0);
+    engine_fx_close(&fx);
+}
+
 TEST(tombstone_keeps_reject_after_purge)
 {
     engine_fx fx;
