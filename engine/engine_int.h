@@ -86,9 +86,10 @@ typedef struct engine__def {
 /* What the cache keeps of a running workflow: its live state, or, for a
  * run its batch started, the history that batch wrote (log: "type\0data\0"
  * per event from seq log_first), replayed on use. Keeping every new state
- * alive cost its starting batch 8 us per start (freed later, cold, in
- * another thread); its log is one block, and what a run's first report
- * mostly paid for was reading the history back from Postgres. */
+ * alive cost 8-15 us of client CPU per start (thousands of long-lived
+ * trees fragment glibc's heap: states.c); a log is copied into the cache's
+ * ring of bytes, and what a run's first report mostly paid for was reading
+ * the history back from Postgres. */
 typedef struct engine__cached {
     cJSON *state;    /* owned, or NULL */
     const char *log; /* borrowed, or NULL */
