@@ -127,14 +127,11 @@ TEST(purge_finds_closed_runs_by_key_including_first_release_ids)
     close_w(&fx, "closed", false);
     CHECK_INT(engine_fx_start(&fx, "one", "running", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
     /* a first-release run: v4 id (version nibble 4), closed a year ago */
-    PGresult *res = PQexec(engine__conn(fx.s),
-                           "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash,"
-                           " status, task_queue, trace_id, next_seq, started_at, closed_at, updated_at)"
-                           " VALUES ('f3b0c5d2-1a2b-4c3d-8e4f-5a6b7c8d9e0f', 'default', 'legacy', 'one',"
-                           " 'x', 'completed', 'q1', 't', 3, now() - interval '366 days',"
-                           " now() - interval '365 days', now())");
-    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
-    PQclear(res);
+    engine_fx_exec(&fx, "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash,"
+                        " status, task_queue, trace_id, next_seq, started_at, closed_at, updated_at)"
+                        " VALUES ('f3b0c5d2-1a2b-4c3d-8e4f-5a6b7c8d9e0f', 'default', 'legacy', 'one',"
+                        " 'x', 'completed', 'q1', 't', 3, now() - interval '366 days',"
+                        " now() - interval '365 days', now())");
     sy_error err = {0};
     engine_purge_counts pc;
     CHECK_INT(engine_purge(fx.s, sy_clock_now_ms(NULL) + 365LL * 86400000, &pc, &err), SY_OK);
@@ -142,13 +139,12 @@ TEST(purge_finds_closed_runs_by_key_including_first_release_ids)
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id IN ('closed', 'legacy')", NULL, NULL), 0);
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE workflow_id = 'running'", NULL, NULL), 1);
     /* the plan: keys only, even where the planner would rather scan */
-    res = PQexec(engine__conn(fx.s), "SET enable_seqscan = off");
-    PQclear(res);
+    engine_fx_exec(&fx, "SET enable_seqscan = off");
     sy_buf sql = SY_BUF_INIT;
     sy_buf_puts(&sql, "EXPLAIN ");
     sy_buf_puts(&sql, engine__purge_runs_sql);
     const char *p[] = {"1000"};
-    res = PQexecParams(engine__conn(fx.s), sql.data, 1, NULL, p, NULL, NULL, 0);
+    PGresult *res = PQexecParams(engine__conn(fx.s), sql.data, 1, NULL, p, NULL, NULL, 0);
     CHECK_MSG(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
     bool legacy_index = false;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -168,7 +164,7 @@ TEST(purge_is_bounded_and_says_when_more_is_left)
     engine_fx fx;
     engine_fx_open(&fx, "eng_core_purge_bound");
     /* closed runs with v7 ids of two years ago, and old inbox rows */
-    PGresult *res = PQexec(engine__conn(fx.s),
+    engine_fx_exec(&fx,
         "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"
         " task_queue, trace_id, next_seq, started_at, closed_at, updated_at)"
         " SELECT (overlay(overlay(lpad(to_hex(ms), 12, '0') || '7000' || lpad(to_hex(g), 16, '0')"
@@ -176,13 +172,9 @@ TEST(purge_is_bounded_and_says_when_more_is_left)
         " 'x', 'completed', 'q1', 't', 3, to_timestamp(ms / 1000.0), to_timestamp(ms / 1000.0), now()"
         " FROM (SELECT g, (extract(epoch FROM now() - interval '730 days') * 1000)::bigint + g AS ms"
         " FROM generate_series(1, " ENGINE__STR(ENGINE_PURGE_RUNS) " + 5) g) x");
-    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
-    PQclear(res);
-    res = PQexec(engine__conn(fx.s),
+    engine_fx_exec(&fx,
         "INSERT INTO inbox (event_id, received_at) SELECT 'e-' || g, now() - interval '730 days'"
         " FROM generate_series(1, " ENGINE__STR(ENGINE_PURGE_INBOX) " + 7) g");
-    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
-    PQclear(res);
     sy_error err = {0};
     engine_purge_counts pc;
     int64_t now = sy_clock_now_ms(NULL);

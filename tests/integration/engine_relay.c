@@ -49,15 +49,6 @@ static void drop_stream(jsCtx *js, natsConnection *nc, const char *name)
     natsConnection_Destroy(nc);
 }
 
-/* Runs one statement on the fixture's session that must succeed. */
-static void exec_ok(engine_fx *fx, const char *sql)
-{
-    PGresult *res = PQexec(engine__conn(fx->s), sql);
-    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 static engine_relay *relay_new(engine_fx *fx, const char *url, size_t batch, int64_t ack_ms)
 {
     engine_relay_opts o = {.conninfo = fx->conninfo, .nats_url = url, .batch = batch,
@@ -125,7 +116,7 @@ TEST(each_outcome_event_is_published_once_per_event_id)
     /* re-publishing the same rows (a crash between PubAck and delete) is
      * dropped by the stream: still one message per event_id */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events", NULL, NULL), 20);
-    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
                  " array_agg(h.run_id || ':' || h.seq), array_agg('rlonce.replayed'::text),"
                  " array_agg('{}'::text), count(*) FROM history_events h");
     CHECK_INT(drain(r), 20);
@@ -212,7 +203,7 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
     engine_fx_open_prefix(&fx, "eng_relay_backlog", "rlback");
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLBACK", "rlback.>");
-    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
                  " ARRAY['back-' || g], ARRAY['rlback.x'], ARRAY['{}'], 1"
                  " FROM generate_series(1, 2000) g");
     engine_relay_opts o = {.conninfo = fx.conninfo, .nats_url = fixture_nats_url(),
@@ -229,7 +220,7 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
         usleep(10000);
     CHECK_MSG(waited < 500, "%llu of 2000 published in 5 s", (unsigned long long)stream_msgs(js, "RLBACK"));
     atomic_store(&a.stop, true);
-    exec_ok(&fx, "SELECT pg_notify('switchyard_outbox', '')"); /* wake it */
+    engine_fx_exec(&fx, "SELECT pg_notify('switchyard_outbox', '')"); /* wake it */
     pthread_join(th, NULL);
     engine_relay_free(a.r);
     drop_stream(js, nc, "RLBACK");
@@ -245,7 +236,7 @@ TEST(a_page_larger_than_max_pending_is_published_whole)
     engine_fx_open_prefix(&fx, "eng_relay_bigpage", "rlbig");
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLBIG", "rlbig.>");
-    exec_ok(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) SELECT"
                  " array_agg('big-' || g ORDER BY g), array_agg('rlbig.x'::text),"
                  " array_agg('{}'::text), count(*) FROM generate_series(1, 10000) g");
     engine_relay *r = relay_new(&fx, fixture_nats_url(), 2048, 10000);

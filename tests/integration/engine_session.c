@@ -9,14 +9,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-}
-
 static long long query_int(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -34,7 +26,7 @@ TEST(migrations_below_the_highest_recorded_still_run)
      * higher-numbered one was applied */
     PGconn *c = PQconnectdb(conninfo);
     CHECK(PQstatus(c) == CONNECTION_OK);
-    exec_ok(c, "CREATE SCHEMA mig_gap; CREATE TABLE mig_gap.schema_migrations (version int PRIMARY"
+    engine_exec_ok(c, "CREATE SCHEMA mig_gap; CREATE TABLE mig_gap.schema_migrations (version int PRIMARY"
                " KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
                " INSERT INTO mig_gap.schema_migrations (version, name) VALUES (999, 'later')");
     engine *eng = NULL;
@@ -66,12 +58,12 @@ TEST(upgrade_keeps_unpublished_outbox_rows_and_histories)
     char *conninfo = fixture_pg_fresh_db("eng_session_upgrade");
     PGconn *c = PQconnectdb(conninfo);
     CHECK(PQstatus(c) == CONNECTION_OK);
-    exec_ok(c, "CREATE SCHEMA mig_up; SET search_path = mig_up; CREATE TABLE schema_migrations"
+    engine_exec_ok(c, "CREATE SCHEMA mig_up; SET search_path = mig_up; CREATE TABLE schema_migrations"
                " (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL"
                " DEFAULT now()); INSERT INTO schema_migrations (version, name) VALUES (1, 'core')");
     CHECK_INT(engine__migrations[0].version, 1);
-    exec_ok(c, engine__migrations[0].sql);
-    exec_ok(c, "INSERT INTO outbox (event_id, run_id, subject, body) VALUES"
+    engine_exec_ok(c, engine__migrations[0].sql);
+    engine_exec_ok(c, "INSERT INTO outbox (event_id, run_id, subject, body) VALUES"
                " ('e-1', NULL, 'sy.a', '{\"n\":1}'), ('e-2', NULL, 'sy.b', '{\"n\":2}'),"
                " ('e-3', NULL, 'sy.c', '{\"n\":3}');"
                " INSERT INTO history (run_id, seq, type, data, created_at) VALUES"
@@ -123,7 +115,7 @@ TEST(postgres_notices_go_to_the_logger)
     engine_opts o = {.log = &lg};
     CHECK_INT(engine_new(&o, NULL, &eng, &err), SY_OK);
     CHECK_MSG(engine_session_open(eng, conninfo, true, &s, &err) == SY_OK, "%s", err.message);
-    exec_ok(engine__conn(s), "SET client_min_messages = notice;"
+    engine_exec_ok(engine__conn(s), "SET client_min_messages = notice;"
                              " DO $$BEGIN RAISE NOTICE 'notice-for-the-logger'; END$$");
     char buf[8192];
     ssize_t n = read(fds[0], buf, sizeof buf - 1);
@@ -265,10 +257,10 @@ TEST(listen_for_timers_only_ignores_the_outbox_channel)
     CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &l, &err), SY_OK);
     CHECK_INT(engine_listen_for(l, ENGINE_NOTIFY_TIMERS, &err), SY_OK);
     bool got = true;
-    exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_outbox', '')");
+    engine_exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_outbox', '')");
     CHECK_INT(engine_wait_notify(l, 200, &got, &err), SY_OK);
     CHECK(!got);
-    exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_timers', '')");
+    engine_exec_ok(engine__conn(fx.s), "SELECT pg_notify('switchyard_timers', '')");
     CHECK_INT(engine_wait_notify(l, 5000, &got, &err), SY_OK);
     CHECK(got);
     engine_session_close(l);

@@ -107,6 +107,21 @@ __attribute__((unused)) static char *engine_fx_str(engine_fx *fx, const char *sq
     return v;
 }
 
+/* Runs one statement that must succeed. */
+__attribute__((unused)) static void engine_exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* ... on the fixture's session. */
+__attribute__((unused)) static void engine_fx_exec(engine_fx *fx, const char *sql)
+{
+    engine_exec_ok(engine__conn(fx->s), sql);
+}
+
 /* Starts (in its own transaction); returns the status, fills res. */
 __attribute__((unused)) static sy_status engine_fx_start(engine_fx *fx, const char *type, const char *id,
                                  rules_if_running ir, rules_if_closed ic, engine_result *res)
