@@ -133,8 +133,7 @@ TEST(relay_killed_mid_batch_and_restarted_loses_and_doubles_nothing)
     natsConnection *nc = NULL;
     jsCtx *js = make_stream(&nc, "RLKILL", "rlkill.>");
     start_many(&fx, 2000); /* 4000 outbox rows */
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = fixture_fork();
     if (pid == 0) {
         engine_relay *r = relay_new(&fx, fixture_nats_url(), 50, 5000);
         atomic_bool stop = false;

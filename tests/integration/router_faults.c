@@ -10,7 +10,6 @@
 #include "router.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -38,10 +37,8 @@ __attribute__((constructor)) static void child_router(void)
 
 static pid_t spawn_child(const char *config_path)
 {
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = fixture_fork(); /* a failed test must not leave it running */
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it running */
         setenv("SY_RT_CHILD_CONFIG", config_path, 1);
         execl("/proc/self/exe", "router_child", (char *)NULL);
         _exit(127);

@@ -47,8 +47,7 @@ static pid_t start_server(int port, const char *token, const char *store)
 {
     char portbuf[16];
     snprintf(portbuf, sizeof portbuf, "%d", port);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = fixture_fork(); /* dies with the test, even a failed one */
     if (pid == 0) {
         freopen("/dev/null", "w", stdout);
         freopen("/dev/null", "w", stderr);

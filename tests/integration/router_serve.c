@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -53,10 +52,8 @@ static int http(int port, const char *method, const char *path, const char *toke
 
 static pid_t spawn_serve(const char *config)
 {
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = fixture_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
         _exit(127);
     }

@@ -16,7 +16,6 @@
 #include <nats/nats.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,13 +130,8 @@ WK_FN void wk_setup(wk_env *e, const char *name)
 WK_FN pid_t wk_spawn_argv(wk_env *e, const char *const *argv)
 {
     CHECK(e->nworkers < 8);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = fixture_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }

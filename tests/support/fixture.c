@@ -4,6 +4,9 @@
 
 #include <libpq-fe.h>
 #include <nats/nats.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 static const char *need_env(const char *name)
 {
@@ -85,4 +88,17 @@ const char *fixture_source_path(const char *rel)
     const char *s = getenv("SY_SOURCE_DIR");
     snprintf(path, sizeof path, "%s/%s", s ? s : SY_SOURCE_DIR, rel);
     return path;
+}
+
+int fixture_fork(void)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* the test ended before prctl */
+            _exit(127);
+    }
+    return (int)pid;
 }

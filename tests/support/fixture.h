@@ -29,4 +29,9 @@ const char *fixture_switchyard_bin(void);
 /* Path under the source tree (e.g. "examples/rules.yaml"); static buffer. */
 const char *fixture_source_path(const char *rel);
 
+/* fork() whose child dies with the test (PR_SET_PDEATHSIG): a server or
+ * process a test starts is stopped even when a failed CHECK ends the test
+ * before its own kill. Returns as fork() does; fails the test on error. */
+int fixture_fork(void);
+
 #endif
