@@ -10,25 +10,6 @@
 #include "loops.h"
 #include "router.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-static void get_metrics(int port, char *resp, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < cap && (r = read(fd, resp + got, cap - 1 - got)) > 0)
-        got += (size_t)r;
-    resp[got] = '\0';
-    close(fd);
-}
 
 /* The value of a metric line "name value", or -1 when absent. */
 static double metric(const char *text, const char *name)
@@ -45,9 +26,7 @@ TEST(outbox_backlog_is_counted_and_exposed)
     char *rules = rh_write_file("rules-backlog.yaml", rh_rules);
     router_config cfg;
     rh_config(&cfg, "rt_backlog", fixture_nats_url(), conninfo, rules);
-    rh_set(&cfg.engine_subject_prefix, "rtbacklog");
-    rh_set(&cfg.outcomes_subjects.items[0], "rtbacklog.>");
-    cfg.outcomes_stream = strdup("RT_BACKLOG_OUT");
+    rh_own_outcomes(&cfg, "rtbacklog", "RT_BACKLOG_OUT");
     cfg.timers = false;
     cfg.reports = false;
     sy_log lg;
@@ -84,7 +63,7 @@ TEST(outbox_backlog_is_counted_and_exposed)
     CHECK_INT((long)n_rows, rows);
     CHECK(age >= 1000 && age < 60000);
     char resp[65536];
-    get_metrics(admin_port(adm), resp, sizeof resp);
+    rh_http(admin_port(adm), "GET", "/metrics", NULL, resp, sizeof resp);
     CHECK_MSG(metric(resp, "switchyard_outbox_backlog") == (double)rows, "%s", resp);
     CHECK(metric(resp, "switchyard_outbox_oldest_age_seconds") >= 1.0);
 
@@ -95,7 +74,7 @@ TEST(outbox_backlog_is_counted_and_exposed)
     CHECK(engine_outbox_backlog(s, sy_clock_now_ms(NULL), &n_rows, &age, &err) == SY_OK);
     CHECK_INT((long)n_rows, 0);
     CHECK_INT((long)age, 0);
-    get_metrics(admin_port(adm), resp, sizeof resp);
+    rh_http(admin_port(adm), "GET", "/metrics", NULL, resp, sizeof resp);
     CHECK_MSG(metric(resp, "switchyard_outbox_backlog") == 0, "%s", resp);
     CHECK(metric(resp, "switchyard_outbox_oldest_age_seconds") == 0);
 

@@ -92,9 +92,7 @@ TEST(engine_refused_signal_is_replayable)
     char *rules = rh_write_file("rules-sig.yaml", rh_rules);
     router_config cfg;
     rh_config(&cfg, "rt_dlqsig", fixture_nats_url(), conninfo, rules);
-    rh_set(&cfg.engine_subject_prefix, "rtdlqsig");
-    rh_set(&cfg.outcomes_subjects.items[0], "rtdlqsig.>");
-    cfg.outcomes_stream = strdup("RT_DLQSIG_OUT");
+    rh_own_outcomes(&cfg, "rtdlqsig", "RT_DLQSIG_OUT");
     cfg.timers = false;
     cfg.reports = false;
     sy_log lg;

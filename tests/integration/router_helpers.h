@@ -9,8 +9,11 @@
 #include "fixture.h"
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <nats/nats.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,48 @@ static __attribute__((unused)) void rh_set(char **field, const char *v)
     *field = strdup(v);
 }
 
+/* A free TCP port on the loopback. */
+static __attribute__((unused)) int rh_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A one-shot HTTP/1.0 request; returns the status (0: no connection) and
+ * the response in resp. */
+static __attribute__((unused)) int rh_http(int port, const char *method, const char *path,
+                                           const char *token, char *resp, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    resp[0] = '\0';
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return 0;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\n%s%s%sContent-Length: 0\r\n\r\n", method,
+                     path, token ? "Authorization: Bearer " : "", token ? token : "",
+                     token ? "\r\n" : "");
+    CHECK(write(fd, req, (size_t)n) == n);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < cap && (r = read(fd, resp + got, cap - 1 - got)) > 0)
+        got += (size_t)r;
+    resp[got] = '\0';
+    close(fd);
+    int status = 0;
+    sscanf(resp, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
 /* A config on stream RT_<name> (subjects rt.<name>.>), fast timings. */
 static __attribute__((unused)) void rh_config(router_config *c, const char *name, const char *nats_url, const char *conninfo,
                       const char *rules_path)
@@ -90,6 +135,18 @@ static __attribute__((unused)) void rh_config(router_config *c, const char *name
     rh_set(&c->admin_listen, "127.0.0.1:0");
     free(c->outcomes_stream); /* SY is shared by other tests: leave it to them */
     c->outcomes_stream = NULL;
+}
+
+/* The engine's outcomes go to a stream of the test's own (prefix.>): a
+ * test that reads them does not share SY with the others. */
+static __attribute__((unused)) void rh_own_outcomes(router_config *c, const char *prefix,
+                                                    const char *stream)
+{
+    char subj[128];
+    snprintf(subj, sizeof subj, "%s.>", prefix);
+    rh_set(&c->engine_subject_prefix, prefix);
+    rh_set(&c->outcomes_subjects.items[0], subj);
+    rh_set(&c->outcomes_stream, stream);
 }
 
 static __attribute__((unused)) void rh_event(char *out, size_t n, const char *id, const char *type, int num)

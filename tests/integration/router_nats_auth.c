@@ -12,9 +12,7 @@
 #include "router.h"
 
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 static const char auth_rules[] = "version: 1\n"
@@ -29,17 +27,6 @@ static const char auth_rules[] = "version: 1\n"
                                  "    task_queue: aq\n"
                                  "    steps:\n"
                                  "      - task: work\n";
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t len = sizeof a;
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* nats-server with JetStream that accepts only 'token'; waits until it
  * answers an authenticated connection. */
@@ -71,6 +58,16 @@ static pid_t start_server(int port, const char *token, const char *store)
     return pid;
 }
 
+/* Stops a server of start_server and removes its store. */
+static void stop_server(pid_t pid, const char *store)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", store);
+    CHECK_INT(system(rm), 0);
+}
+
 /* Answers the first task.created on the connection with task.completed. */
 static void complete_one_task(rh_nats *n, natsSubscription *created)
 {
@@ -95,7 +92,7 @@ TEST(token_reaches_pipelines_relay_and_report_consumer)
     const char *token = "s3cret-token-for-test";
     char store[] = "/tmp/sy-rt-auth-XXXXXX";
     CHECK(mkdtemp(store) != NULL);
-    int port = free_port();
+    int port = rh_free_port();
     pid_t server = start_server(port, token, store);
     char url[64], authed[128];
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
@@ -106,9 +103,7 @@ TEST(token_reaches_pipelines_relay_and_report_consumer)
     char *tokfile = rh_write_file("auth-token", token);
     router_config cfg;
     rh_config(&cfg, "rt_auth", url, conninfo, rules);
-    rh_set(&cfg.engine_subject_prefix, "rtauth");
-    rh_set(&cfg.outcomes_subjects.items[0], "rtauth.>");
-    cfg.outcomes_stream = strdup("RTAUTH_OUT");
+    rh_own_outcomes(&cfg, "rtauth", "RTAUTH_OUT");
     cfg.timers = false;
     sy_log lg;
     sy_log_init(&lg, SY_LOG_ERROR, 2);
@@ -146,11 +141,7 @@ TEST(token_reaches_pipelines_relay_and_report_consumer)
     router_free(r);
     natsSubscription_Destroy(created);
     rh_nats_close(&n);
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", store);
-    CHECK_INT(system(rm), 0);
+    stop_server(server, store);
     router_config_cleanup(&cfg);
     unlink(rules);
     unlink(tokfile);
@@ -165,7 +156,7 @@ TEST(wrong_token_fails_start_as_a_configuration_error)
 {
     char store[] = "/tmp/sy-rt-auth-XXXXXX";
     CHECK(mkdtemp(store) != NULL);
-    int port = free_port();
+    int port = rh_free_port();
     pid_t server = start_server(port, "the-right-token", store);
     char url[64];
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
@@ -184,11 +175,7 @@ TEST(wrong_token_fails_start_as_a_configuration_error)
     CHECK_MSG(strstr(err.message, "credentials") != NULL, "message: %s", err.message);
     router_stop(r);
     router_free(r);
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", store);
-    CHECK_INT(system(rm), 0);
+    stop_server(server, store);
     router_config_cleanup(&cfg);
     unlink(rules);
     unlink(tokfile);

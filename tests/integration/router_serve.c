@@ -3,52 +3,10 @@
  * routing with the old set, SIGTERM drains and exits 0. */
 #include "router_helpers.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
-/* A one-shot HTTP/1.0 request; returns the status (0: no connection) and
- * the response in resp. */
-static int http(int port, const char *method, const char *path, const char *token, char *resp,
-                size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    resp[0] = '\0';
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return 0;
-    }
-    char req[512];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\n%s%s%sContent-Length: 0\r\n\r\n", method,
-                     path, token ? "Authorization: Bearer " : "", token ? token : "",
-                     token ? "\r\n" : "");
-    CHECK(write(fd, req, (size_t)n) == n);
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < cap && (r = read(fd, resp + got, cap - 1 - got)) > 0)
-        got += (size_t)r;
-    resp[got] = '\0';
-    close(fd);
-    int status = 0;
-    sscanf(resp, "HTTP/1.%*d %d", &status);
-    return status;
-}
 
 static pid_t spawn_serve(const char *config)
 {
@@ -65,7 +23,7 @@ TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
     char *conninfo = fixture_pg_fresh_db("rt_serve");
     char *rules = rh_write_file("rules.yaml", rh_rules);
     char *token = rh_write_file("token", "s3cret-token\n");
-    int port = free_port();
+    int port = rh_free_port();
     char yaml[2048], resp[16384];
     snprintf(yaml, sizeof yaml,
              "nats: {urls: [\"%s\"]}\npostgres: {conninfo: \"%s\"}\n"
@@ -78,9 +36,9 @@ TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
     pid_t pid = spawn_serve(cfg);
     int status = 0;
     for (int i = 0; i < 300 && status != 200; i++, rh_sleep_ms(100))
-        status = http(port, "GET", "/readyz", NULL, resp, sizeof resp);
+        status = rh_http(port, "GET", "/readyz", NULL, resp, sizeof resp);
     CHECK_MSG(status == 200, "readyz: %d %s", status, resp);
-    CHECK_INT(http(port, "GET", "/livez", NULL, resp, sizeof resp), 200);
+    CHECK_INT(rh_http(port, "GET", "/livez", NULL, resp, sizeof resp), 200);
 
     rh_nats n;
     rh_nats_open(&n, fixture_nats_url());
@@ -98,23 +56,23 @@ TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
     rh_publish(&n, "rt.serve.a", body);
     CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 2, 20000), 2);
 
-    CHECK_INT(http(port, "GET", "/metrics", NULL, resp, sizeof resp), 200);
+    CHECK_INT(rh_http(port, "GET", "/metrics", NULL, resp, sizeof resp), 200);
     CHECK_MSG(strstr(resp, "switchyard_rules_reload_failures_total 1\n") != NULL, "%s", resp);
     CHECK_MSG(strstr(resp, "switchyard_events_routed_total 2\n") != NULL, "%s", resp);
     CHECK(strstr(resp, "switchyard_commit_seconds_bucket{le=\"+Inf\"}") != NULL);
-    CHECK_INT(http(port, "POST", "/api/v1/rules/reload", NULL, resp, sizeof resp), 401);
-    CHECK_INT(http(port, "POST", "/api/v1/rules/reload", "wrong", resp, sizeof resp), 401);
-    CHECK_INT(http(port, "POST", "/api/v1/rules/reload", "s3cret-token", resp, sizeof resp), 422);
+    CHECK_INT(rh_http(port, "POST", "/api/v1/rules/reload", NULL, resp, sizeof resp), 401);
+    CHECK_INT(rh_http(port, "POST", "/api/v1/rules/reload", "wrong", resp, sizeof resp), 401);
+    CHECK_INT(rh_http(port, "POST", "/api/v1/rules/reload", "s3cret-token", resp, sizeof resp), 422);
 
     /* the dead-letter API the CLI and operators read */
     rh_publish(&n, "rt.serve.a", "{bad");
     CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
-    CHECK_INT(http(port, "GET", "/api/v1/dead-letters?code=bad_json", NULL, resp, sizeof resp),
+    CHECK_INT(rh_http(port, "GET", "/api/v1/dead-letters?code=bad_json", NULL, resp, sizeof resp),
               200);
     CHECK_MSG(strstr(resp, "\"code\":\"bad_json\"") != NULL, "%s", resp);
-    CHECK_INT(http(port, "GET", "/api/v1/dead-letters/1", NULL, resp, sizeof resp), 200);
+    CHECK_INT(rh_http(port, "GET", "/api/v1/dead-letters/1", NULL, resp, sizeof resp), 200);
     CHECK_MSG(strstr(resp, "\"body\":\"{bad\"") != NULL, "%s", resp);
-    CHECK_INT(http(port, "GET", "/api/v1/dead-letters/999", NULL, resp, sizeof resp), 404);
+    CHECK_INT(rh_http(port, "GET", "/api/v1/dead-letters/999", NULL, resp, sizeof resp), 404);
 
     CHECK(kill(pid, SIGTERM) == 0);
     int st = -1;
