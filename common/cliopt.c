@@ -8,6 +8,7 @@
 #include "closest.h"
 
 #include "duration.h"
+#include "timefmt.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -437,4 +438,45 @@ void cliopt_usage(const cliopt_cmd *cmd, FILE *out)
         if (!is_positional(&cmd->opts[i]))
             usage_line(&cmd->opts[i], out);
     fprintf(out, "  %-26s %s\n", "-h, --help", "print this help");
+}
+
+int cliopt_fail(const char *cmd, sy_status st, const sy_error *err)
+{
+    fprintf(stderr, "switchyard %s: %s%s%s\n", cmd, err->path[0] ? err->path : "",
+            err->path[0] ? ": " : "", err->message);
+    return sy_status_exit_code(st);
+}
+
+int cliopt_usage_exit(const cliopt_cmd *cmd, sy_status st, const sy_error *err)
+{
+    if (st == SY_OK) {
+        cliopt_usage(cmd, stdout);
+        return SY_EXIT_OK;
+    }
+    cliopt_fail(cmd->name, SY_USAGE, err);
+    fprintf(stderr, "usage: %s\n", cmd->synopsis);
+    return SY_EXIT_USAGE;
+}
+
+const char *const cliopt_output_formats[] = {"text", "json", NULL};
+const char *const cliopt_json_only[] = {"json", NULL};
+
+sy_status cliopt_check_time(const char *opt, const char *s, sy_error *err)
+{
+    int64_t ms;
+    if (sy_duration_parse(s, &ms, NULL) == SY_OK ||
+        sy_time_parse_rfc3339(s, NULL, &ms, NULL) == SY_OK)
+        return SY_OK;
+    return sy_error_set(err, SY_USAGE, "bad_time", opt,
+                        "\"%s\" is neither an RFC 3339 time nor a duration ago (e.g. 1h)", s);
+}
+
+int64_t cliopt_time(const char *s, int64_t now_ms)
+{
+    int64_t ms = 0;
+    if (sy_duration_parse(s, &ms, NULL) == SY_OK)
+        return now_ms - ms;
+    if (sy_time_parse_rfc3339(s, NULL, &ms, NULL) != SY_OK)
+        ms = 0; /* unreachable after cliopt_check_time */
+    return ms;
 }

@@ -96,4 +96,29 @@ sy_status cliopt_parse(const cliopt_cmd *cmd, int argc, char **argv, void *out, 
  * placeholder, help, range or choices), then -h, --help. */
 void cliopt_usage(const cliopt_cmd *cmd, FILE *out);
 
+/* The helpers every command's main step shares (they were cli/cli_util). */
+
+/* Prints "switchyard <cmd>: [path: ]message" to stderr for a failed command
+ * and returns its exit code (sy_status_exit_code(st)). cmd and err borrowed. */
+int cliopt_fail(const char *cmd, sy_status st, const sy_error *err);
+
+/* After a parse that failed or asked for help: st == SY_OK (help) prints
+ * cmd's usage to stdout and returns SY_EXIT_OK; otherwise prints
+ * "switchyard <cmd>: [path: ]message" and the synopsis to stderr and returns
+ * SY_EXIT_USAGE. */
+int cliopt_usage_exit(const cliopt_cmd *cmd, sy_status st, const sy_error *err);
+
+/* The values of -o: "text" (0) and "json" (1), for a CLIOPT_CHOICE into a bool. */
+extern const char *const cliopt_output_formats[];
+/* "-o json" where JSON lines are the only output (accepted, changes nothing). */
+extern const char *const cliopt_json_only[];
+
+/* A --since/--until time: an RFC 3339 time or a duration ago ("1h"). Pure
+ * check for a parse step: SY_OK, or SY_USAGE with *err naming opt. */
+sy_status cliopt_check_time(const char *opt, const char *s, sy_error *err) SY_MUST_USE;
+
+/* The instant (ms since the epoch) a time that passed cliopt_check_time
+ * names, "ago" counted from now_ms. */
+int64_t cliopt_time(const char *s, int64_t now_ms);
+
 #endif

@@ -6,7 +6,7 @@
  * a successful one may only point into argv. */
 #include "bench.h"
 #include "cli.h"
-#include "cli_util.h"
+#include "cliopt.h"
 #include "cliopt.h"
 
 #include <stddef.h>
@@ -82,7 +82,7 @@ static void check_sink(int argc, char **argv)
     memcpy(&before, &s, sizeof s);
     bool help = false;
     sy_error err;
-    sy_status st = router_cli_parse(&SINK_CMD, argc, argv, &s, &help, &err);
+    sy_status st = cliopt_parse(&SINK_CMD, argc, argv, &s, &help, &err);
     if (st != SY_OK || help) {
         if (memcmp(&s, &before, sizeof s) != 0)
             __builtin_trap(); /* half-applied */

@@ -1,4 +1,4 @@
-/* devstack (router/devstack.h): the throwaway servers behind `make test`,
+/* devstack (devstack/devstack.h): the throwaway servers behind `make test`,
  * `switchyard bench` and `switchyard dev`. */
 #include "devstack.h"
 #include "test.h"

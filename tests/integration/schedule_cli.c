@@ -1,4 +1,4 @@
-/* Integration tests of `switchyard schedule ...` (router/cli_schedule.c):
+/* Integration tests of `switchyard schedule ...` (cli/cli_schedule.c):
  * the binary against a real, migrated database. */
 #include "schedule_support.h"
 

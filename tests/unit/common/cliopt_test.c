@@ -4,7 +4,7 @@
  * tests run the real subcommands' parse steps (cli.h, bench.h). */
 #include "bench.h"
 #include "cli.h"
-#include "cli_util.h"
+#include "cliopt.h"
 #include "cliopt.h"
 #include "test.h"
 
@@ -196,13 +196,13 @@ TEST(unknown_option_suggests_the_closest)
     targs a = DEFAULTS;
     bool help;
     sy_error err;
-    CHECK_INT(router_cli_parse(&CMD, 4, argv, &a, &help, &err), SY_USAGE);
+    CHECK_INT(cliopt_parse(&CMD, 4, argv, &a, &help, &err), SY_USAGE);
     CHECK_STR(err.message, "unknown option \"--cuont\" (did you mean \"--count\"?)");
     char *choice[] = {"t", "f", "--mode", "slwo", NULL};
-    CHECK_INT(router_cli_parse(&CMD, 4, choice, &a, &help, &err), SY_USAGE);
+    CHECK_INT(cliopt_parse(&CMD, 4, choice, &a, &help, &err), SY_USAGE);
     CHECK_STR(err.message, "\"slwo\" is not one of fast, slow (did you mean \"slow\"?)");
     char *far[] = {"t", "f", "--zzzzzzzz", NULL};
-    CHECK_INT(router_cli_parse(&CMD, 3, far, &a, &help, &err), SY_USAGE);
+    CHECK_INT(cliopt_parse(&CMD, 3, far, &a, &help, &err), SY_USAGE);
     CHECK_STR(err.message, "unknown option \"--zzzzzzzz\"");
 }
 

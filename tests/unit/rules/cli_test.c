@@ -1,5 +1,5 @@
-/* Unit tests for `switchyard check` and `switchyard route` (router/cli_check.c,
- * router/cli_route.c): exit codes and the dry run's JSON lines. */
+/* Unit tests for `switchyard check` and `switchyard route` (cli/cli_check.c,
+ * cli/cli_route.c): exit codes and the dry run's JSON lines. */
 #include "cli.h"
 #include "status.h"
 #include "test.h"

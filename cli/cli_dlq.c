@@ -1,0 +1,271 @@
+/* cli_dlq.c: `switchyard dlq list|show|replay [--id ID|--code C|--since T]
+ * [--all] [--db CONNINFO] [--nats URL] [-o json]`.
+ *
+ * Reads dead letters through the engine (engine_dead_letters_list /
+ * engine_dead_letter_get) and replays them: the original bytes and headers
+ * are re-published to the original subject (without the original
+ * Nats-Msg-Id, which JetStream would drop as a duplicate, and with
+ * Sy-Replay-Of: <id>), the PubAck is awaited, then the row is marked
+ * replayed. The router keys a replay's inbox row by the dead letter's id
+ * (dlq.h), so replaying one dead letter twice takes effect once. */
+#include "buf.h"
+#include "cli.h"
+#include "cliopt.h"
+#include "dlq.h"
+#include "engine.h"
+#include "json.h"
+#include "publish.h"
+#include "timefmt.h"
+#include "clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dlq_args {
+    const char *verb, *code, *db, *nats, *since;
+    int64_t id, since_ms;
+    int verb_ix;
+    bool all, json;
+} dlq_args;
+
+static const char *const VERBS[] = {"list", "show", "replay", NULL};
+
+static const cliopt_opt DLQ_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(dlq_args, verb_ix), .choices = VERBS},
+    {.name = "--id",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(dlq_args, id),
+     .min = 1,
+     .max = INT64_MAX,
+     .arg = "ID",
+     .help = "that dead letter (show needs it)"},
+    {.name = "--code",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(dlq_args, code),
+     .arg = "C",
+     .help = "only dead letters with this code"},
+    {.name = "--since",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(dlq_args, since),
+     .arg = "T",
+     .help = "only those since T (RFC 3339, or a duration ago: 1h)"},
+    {.name = "--all",
+     .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(dlq_args, all),
+     .help = "list: also the replayed ones"},
+    {.name = "--db",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(dlq_args, db),
+     .arg = "CONNINFO",
+     .help = "Postgres (default $SWITCHYARD_DB)"},
+    {.name = "--nats",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(dlq_args, nats),
+     .arg = "URL",
+     .help = "replay: NATS (default $SWITCHYARD_NATS_URL)"},
+    {.name = "-o",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(dlq_args, json),
+     .choices = cliopt_output_formats,
+     .help = "output format"},
+};
+
+static const cliopt_cmd DLQ_CMD = {
+    .name = "dlq",
+    .synopsis = "switchyard dlq list|show|replay [--id ID] [--code C] [--since T]\n"
+                "                  [--all] [--db CONNINFO] [--nats URL] [-o json]\n"
+                "  --since takes an RFC 3339 time or a duration ago (e.g. 1h)",
+    CLIOPT_TABLE(DLQ_OPTS),
+    .required = 1,
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, dlq_args *out, bool *help, sy_error *err)
+{
+    dlq_args a = *out;
+    sy_status st = cliopt_parse(&DLQ_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    a.verb = VERBS[a.verb_ix];
+    if (strcmp(a.verb, "show") == 0 && !a.id) /* before connecting anywhere */
+        return sy_error_set(err, SY_USAGE, "missing_argument", "--id", "show needs --id");
+    if (a.since)
+        st = cliopt_check_time("--since", a.since, err);
+    if (st == SY_OK)
+        *out = a;
+    return st;
+}
+
+sy_status cli_dlq_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    dlq_args a = {0};
+    return parse_args(argc, argv, &a, help, err);
+}
+
+static void row_text(const engine_dead_letter_row *r)
+{
+    char ts[SY_TIME_RFC3339_MAX];
+    printf("%-8lld %-24s %-20s %-10llu %s  %s%s\n", (long long)r->id,
+           r->event_id ? r->event_id : "-", r->code ? r->code : "",
+           (unsigned long long)r->stream_seq, sy_time_format_rfc3339(r->created_at_ms, ts),
+           r->message ? r->message : "", r->replayed_at_ms ? " (replayed)" : "");
+}
+
+/* Calls fn on every dead letter matching the filters, page by page. */
+static sy_status each_row(engine_session *s, const dlq_args *a,
+                          sy_status (*fn)(const engine_dead_letter_row *, void *), void *arg,
+                          sy_error *err)
+{
+    engine_dlq_filter f = {.code = a->code, .limit = 200, .include_replayed = a->all};
+    for (;;) {
+        engine_dead_letter_list l = {0};
+        sy_status st = engine_dead_letters_list(s, &f, &l, err);
+        for (size_t i = 0; st == SY_OK && i < l.len; i++) {
+            f.after_id = l.items[i].id;
+            if (l.items[i].created_at_ms >= a->since_ms)
+                st = fn(&l.items[i], arg);
+        }
+        size_t n = l.len;
+        engine_dead_letter_list_cleanup(&l);
+        if (st != SY_OK || n < f.limit)
+            return st;
+    }
+}
+
+typedef struct list_ctx {
+    bool json;
+    size_t n;
+} list_ctx;
+
+static sy_status print_row(const engine_dead_letter_row *r, void *arg)
+{
+    list_ctx *c = arg;
+    if (c->json) {
+        sy_buf b = SY_BUF_INIT;
+        router_dlq_row_json(r, false, &b);
+        fputs(sy_buf_str(&b), stdout);
+        sy_buf_cleanup(&b);
+    } else {
+        row_text(r);
+    }
+    c->n++;
+    return SY_OK;
+}
+
+typedef struct replay_ctx {
+    engine_session *s;
+    router_publisher *pub;
+    size_t n;
+    sy_error *err;
+} replay_ctx;
+
+/* Re-publishes one dead letter, then marks it replayed. */
+static sy_status replay_row(const engine_dead_letter_row *r, void *arg)
+{
+    replay_ctx *c = arg;
+    if (!r->subject || !*r->subject)
+        return sy_error_set(c->err, SY_INVALID, "no_subject", NULL,
+                            "dead letter %lld has no subject to replay to", (long long)r->id);
+    cJSON *hdrs = r->headers ? cJSON_Duplicate(r->headers, 1) : NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, "Nats-Msg-Id");
+    if (!hdrs)
+        hdrs = cJSON_CreateObject();
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
+    cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
+    uint64_t seq = 0;
+    sy_status st = router_publisher_send(c->pub, r->subject, r->body ? r->body : "", r->body_len,
+                                         hdrs, NULL, &seq, NULL, c->err);
+    cJSON_Delete(hdrs);
+    if (st == SY_OK)
+        st = engine_begin(c->s, c->err);
+    if (st == SY_OK)
+        st = engine_dead_letter_replayed(c->s, r->id, c->err);
+    if (st == SY_OK)
+        st = engine_commit(c->s, c->err);
+    else
+        engine_rollback(c->s);
+    if (st == SY_OK) {
+        printf("{\"id\":%lld,\"replayed\":true,\"subject\":", (long long)r->id);
+        sy_buf b = SY_BUF_INIT;
+        sy_json_append_string(&b, r->subject);
+        printf("%s,\"stream_seq\":%llu}\n", sy_buf_str(&b), (unsigned long long)seq);
+        sy_buf_cleanup(&b);
+        c->n++;
+    }
+    return st;
+}
+
+static sy_status show_one(engine_session *s, int64_t id, sy_error *err)
+{
+    engine_dead_letter_row r = {0};
+    sy_status st = engine_dead_letter_get(s, id, &r, err);
+    if (st == SY_OK) {
+        sy_buf b = SY_BUF_INIT;
+        router_dlq_row_json(&r, true, &b);
+        fputs(sy_buf_str(&b), stdout);
+        sy_buf_cleanup(&b);
+    }
+    engine_dead_letter_row_cleanup(&r);
+    return st;
+}
+
+static sy_status replay(engine_session *s, const dlq_args *a, sy_error *err)
+{
+    if (!a->id && !a->code && !a->since_ms)
+        return sy_error_set(err, SY_USAGE, NULL, NULL,
+                            "replay needs --id, --code or --since (refusing to replay everything)");
+    replay_ctx c = {.s = s, .err = err};
+    sy_status st = router_publisher_new(router_cli_nats_url(a->nats), &c.pub, err);
+    if (st == SY_OK && a->id) {
+        engine_dead_letter_row r = {0};
+        st = engine_dead_letter_get(s, a->id, &r, err);
+        if (st == SY_OK)
+            st = replay_row(&r, &c);
+        engine_dead_letter_row_cleanup(&r);
+    } else if (st == SY_OK) {
+        st = each_row(s, a, replay_row, &c, err);
+    }
+    router_publisher_free(c.pub);
+    fprintf(stderr, "replayed %zu dead letter(s)\n", c.n);
+    return st;
+}
+
+int cli_dlq(int argc, char **argv)
+{
+    dlq_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return cliopt_usage_exit(&DLQ_CMD, pst, &perr);
+    if (!a.db)
+        a.db = getenv("SWITCHYARD_DB");
+    if (!a.db) {
+        fprintf(stderr, "switchyard dlq: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    if (a.since)
+        a.since_ms = cliopt_time(a.since, sy_clock_now_ms(NULL));
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    sy_status st = engine_new(NULL, NULL, &eng, &err);
+    if (st == SY_OK)
+        st = engine_session_open(eng, a.db, false, &s, &err);
+    if (st == SY_OK && strcmp(a.verb, "list") == 0) {
+        list_ctx c = {.json = a.json};
+        st = each_row(s, &a, print_row, &c, &err);
+    } else if (st == SY_OK && strcmp(a.verb, "show") == 0) {
+        st = show_one(s, a.id, &err); /* parse_args made sure of --id */
+    } else if (st == SY_OK) {
+        st = replay(s, &a, &err);
+    }
+    if (st != SY_OK && err.message[0])
+        fprintf(stderr, "switchyard dlq: %s\n", err.message);
+    engine_session_close(s);
+    engine_free(eng);
+    return st == SY_OK ? SY_EXIT_OK : sy_status_exit_code(st);
+}

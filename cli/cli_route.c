@@ -1,0 +1,228 @@
+/* cli_route.c: `switchyard route --rules FILE [--schemas DIR] [FILE|-]`, the
+ * offline dry run of DESIGN.md section 8. Each event is validated as the
+ * router would (envelope_parse, optional payload schemas) and routed through
+ * the rules; nothing is started or signalled. One JSON line per event:
+ *   {"event_id":..,"actions":[{"route":..,"action":..,...}],
+ *    "dead_letter":{"code":..,"message":..}}
+ * "dead_letter" appears when the router would dead-letter the event (invalid
+ * envelope, a dead-letter action, or unmatched under defaults.unmatched:
+ * dead_letter); "unmatched":true when no route matched. Input: FILE holding
+ * one JSON event, or JSON lines (FILE or stdin). Exit 0, 65 when any event
+ * was dead-lettered, 64 usage, 78 rules or schemas that do not load, 1 I/O. */
+#include "cli.h"
+#include "cliopt.h"
+#include "envelope.h"
+#include "json.h"
+#include "rules.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct route_cfg {
+    const char *rules_path, *schemas_dir, *input;
+    bool allow_unknown;
+    rules_set *rules;
+    envelope_schemas *schemas;
+    envelope_opts opts;
+    int dead_letters;
+} route_cfg;
+
+static const cliopt_opt ROUTE_OPTS[] = {
+    {.name = "FILE", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, input),
+     .help = "one JSON event or JSON lines; - or none: stdin"},
+    {.name = "--rules", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, rules_path),
+     .arg = "FILE", .help = "the rules file (required)"},
+    {.name = "--schemas", .kind = CLIOPT_STRING, CLIOPT_FIELD(route_cfg, schemas_dir),
+     .arg = "DIR", .help = "validate payloads against these schemas"},
+    {.name = "--allow-unknown-types", .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(route_cfg, allow_unknown), .help = "with --schemas: a type without one is ok"},
+    {.name = "-o", .kind = CLIOPT_CHOICE, .choices = cliopt_json_only,
+     .help = "the output is JSON lines (accepted, the only format)"},
+};
+
+static const cliopt_cmd ROUTE_CMD = {
+    .name = "route",
+    .synopsis = "switchyard route --rules FILE [--schemas DIR] [--allow-unknown-types] [FILE|-]\n"
+                "  dry run: prints the actions the rules would take for each event (one JSON "
+                "line each)",
+    CLIOPT_TABLE(ROUTE_OPTS),
+};
+
+/* Pure: argv in, the argument fields of *out written only on success. */
+static sy_status parse_route_args(int argc, char **argv, route_cfg *out, bool *help,
+                                  sy_error *err)
+{
+    route_cfg c = *out;
+    sy_status st = cliopt_parse(&ROUTE_CMD, argc, argv, &c, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    if (!c.rules_path)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--rules FILE is required");
+    *out = c;
+    return SY_OK;
+}
+
+sy_status cli_route_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    route_cfg c = {0};
+    return parse_route_args(argc, argv, &c, help, err);
+}
+
+static void put_dead_letter(cJSON *line, const char *code, const char *message)
+{
+    cJSON *dl = cJSON_AddObjectToObject(line, "dead_letter");
+    cJSON_AddStringToObject(dl, "code", code);
+    cJSON_AddStringToObject(dl, "message", message);
+}
+
+static void emit_line(cJSON *line)
+{
+    char *s = cJSON_PrintUnformatted(line);
+    if (s)
+        puts(s);
+    free(s);
+    cJSON_Delete(line);
+}
+
+/* Routes one valid envelope; fills the output line. */
+static void route_envelope(route_cfg *c, const envelope *env, cJSON *line)
+{
+    rules_actions acts = {0};
+    if (rules_route(c->rules, env, &acts) != SY_OK) {
+        put_dead_letter(line, "internal", "out of memory while routing");
+        c->dead_letters++;
+        return;
+    }
+    cJSON *arr = cJSON_AddArrayToObject(line, "actions");
+    const rules_action *first_dl = NULL;
+    for (size_t i = 0; i < acts.len; i++) {
+        cJSON_AddItemToArray(arr, rules_action_to_json(&acts.items[i]));
+        if (acts.items[i].kind == RULES_DEAD_LETTER && !first_dl)
+            first_dl = &acts.items[i];
+    }
+    if (acts.unmatched)
+        cJSON_AddTrueToObject(line, "unmatched");
+    if (first_dl)
+        put_dead_letter(line, first_dl->dl_code, first_dl->dl_message);
+    else if (acts.unmatched && rules_set_unmatched_dead_letter(c->rules))
+        put_dead_letter(line, "unmatched", "no route matched the event");
+    if (first_dl || (acts.unmatched && rules_set_unmatched_dead_letter(c->rules)))
+        c->dead_letters++;
+    rules_actions_cleanup(&acts);
+}
+
+static void route_one(route_cfg *c, const char *body, size_t len, long lineno)
+{
+    cJSON *line = cJSON_CreateObject();
+    if (lineno > 0)
+        cJSON_AddNumberToObject(line, "line", (double)lineno);
+    envelope *env = NULL;
+    sy_error err;
+    sy_error_clear(&err);
+    if (envelope_parse(body, len, NULL, &c->opts, &env, &err) != SY_OK) {
+        cJSON *probe = NULL;
+        sy_error ignored;
+        if (sy_json_parse(body, len, 0, NULL, &probe, &ignored) == SY_OK &&
+            sy_json_get_string(probe, "event_id"))
+            cJSON_AddStringToObject(line, "event_id", sy_json_get_string(probe, "event_id"));
+        cJSON_Delete(probe);
+        cJSON_AddArrayToObject(line, "actions");
+        char msg[SY_ERROR_PATH_MAX + SY_ERROR_MSG_MAX + 4];
+        snprintf(msg, sizeof msg, "%s%s%s", err.path, *err.path ? ": " : "", err.message);
+        put_dead_letter(line, *err.code ? err.code : "invalid", msg);
+        c->dead_letters++;
+        emit_line(line);
+        return;
+    }
+    cJSON_AddStringToObject(line, "event_id", envelope_event_id(env));
+    route_envelope(c, env, line);
+    envelope_free(env);
+    emit_line(line);
+}
+
+/* One JSON document, or JSON lines. */
+static void route_input(route_cfg *c, const char *text, size_t len)
+{
+    cJSON *whole = NULL;
+    sy_error ignored;
+    if (sy_json_parse(text, len, 0, NULL, &whole, &ignored) == SY_OK) {
+        cJSON_Delete(whole);
+        route_one(c, text, len, 0);
+        return;
+    }
+    long lineno = 0;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        lineno++;
+        size_t k = 0;
+        while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+            k++;
+        if (k < n)
+            route_one(c, p, n, lineno);
+        p += n + 1;
+    }
+}
+
+static bool read_input(const char *path, sy_buf *b)
+{
+    FILE *f = !path || !strcmp(path, "-") ? stdin : fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return false;
+    }
+    char chunk[16384];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sy_buf_append(b, chunk, n);
+    bool ok = !ferror(f);
+    if (f != stdin)
+        fclose(f);
+    return ok;
+}
+
+static int load_route_config(route_cfg *c)
+{
+    rules_diags diags = {0};
+    sy_error err;
+    sy_error_clear(&err);
+    if (rules_load(c->rules_path, NULL, &c->rules, &diags, &err) != SY_OK) {
+        for (size_t i = 0; i < diags.len; i++)
+            fprintf(stderr, "%s\n", diags.lines[i]);
+        rules_diags_cleanup(&diags);
+        return SY_EXIT_CONFIG;
+    }
+    rules_diags_cleanup(&diags);
+    if (c->schemas_dir && envelope_schemas_load(c->schemas_dir, &c->schemas, &err) != SY_OK) {
+        fprintf(stderr, "%s: %s\n", *err.path ? err.path : c->schemas_dir, err.message);
+        return SY_EXIT_CONFIG;
+    }
+    c->opts.schemas = c->schemas;
+    c->opts.require_schema = c->schemas && !c->allow_unknown;
+    return SY_EXIT_OK;
+}
+
+int cli_route(int argc, char **argv)
+{
+    route_cfg c = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_route_args(argc, argv, &c, &help, &perr);
+    if (pst != SY_OK || help)
+        return cliopt_usage_exit(&ROUTE_CMD, pst, &perr);
+    int rc = load_route_config(&c);
+    sy_buf in = SY_BUF_INIT;
+    if (rc == SY_EXIT_OK && !read_input(c.input, &in))
+        rc = SY_EXIT_FAILURE;
+    if (rc == SY_EXIT_OK) {
+        route_input(&c, in.data ? in.data : "", in.len);
+        rc = c.dead_letters ? SY_EXIT_DATAERR : SY_EXIT_OK;
+    }
+    sy_buf_cleanup(&in);
+    envelope_schemas_free(c.schemas);
+    rules_set_free(c.rules);
+    return rc;
+}

@@ -1,0 +1,171 @@
+/* cli_task.c: `switchyard task complete|fail TASK_ID ...` for human tasks and
+ * operators. Applies a task report through the engine's API
+ * (engine_task_report) in one transaction, exactly as a worker's report
+ * would be: a report for a closed task or workflow is refused, not applied.
+ *
+ *   switchyard task complete TASK_ID [--result JSON] [--attempt N]
+ *   switchyard task fail TASK_ID --error-type T --message M [--non-retryable]
+ *   common: [--db CONNINFO] [--schema NAME] [-o json]
+ * --attempt 0 (the default) means "whatever attempt is current". */
+#include "cli.h"
+#include "cliopt.h"
+#include "engine.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct task_args {
+    const char *verb, *task_id, *result, *error_type, *message, *db, *schema;
+    int64_t attempt;
+    int verb_ix;
+    bool non_retryable, json;
+} task_args;
+
+static const char *const VERBS[] = {"complete", "fail", NULL};
+
+#define TASK_STR(opt, member, placeholder, text)                                                   \
+    {                                                                                              \
+        .name = opt, .kind = CLIOPT_STRING, CLIOPT_FIELD(task_args, member), .arg = placeholder,   \
+        .help = text                                                                               \
+    }
+
+static const cliopt_opt TASK_OPTS[] = {
+    {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(task_args, verb_ix), .choices = VERBS},
+    TASK_STR("TASK_ID", task_id, NULL, "the task"),
+    TASK_STR("--result", result, "JSON", "complete: the task's result"),
+    TASK_STR("--error-type", error_type, "T", "fail: the error type (required)"),
+    TASK_STR("--message", message, "M", "fail: the error message (required)"),
+    {.name = "--non-retryable", .kind = CLIOPT_FLAG, CLIOPT_FIELD(task_args, non_retryable),
+     .help = "fail: do not retry"},
+    {.name = "--attempt", .kind = CLIOPT_INT, CLIOPT_FIELD(task_args, attempt), .min = 0,
+     .max = INT64_MAX, .arg = "N", .help = "the attempt reported on (0: the current one)"},
+    TASK_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
+    TASK_STR("--schema", schema, "NAME", "the engine's schema"),
+    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(task_args, json),
+     .choices = cliopt_output_formats, .help = "output format"},
+};
+
+static const cliopt_cmd TASK_CMD = {
+    .name = "task",
+    .synopsis = "switchyard task complete TASK_ID [--result JSON] [--attempt N]\n"
+                "       switchyard task fail TASK_ID --error-type T --message M [--non-retryable]\n"
+                "         [--attempt N]\n"
+                "  common: [--db CONNINFO] [--schema NAME] [-o json]; --db defaults to "
+                "$SWITCHYARD_DB",
+    CLIOPT_TABLE(TASK_OPTS),
+    .required = 2,
+};
+
+/* Pure: argv in, *out (the caller's defaults) written only on success. */
+static sy_status parse_args(int argc, char **argv, task_args *out, bool *help, sy_error *err)
+{
+    task_args a = *out;
+    sy_status st = cliopt_parse(&TASK_CMD, argc, argv, &a, help, err);
+    if (st != SY_OK || *help)
+        return st;
+    a.verb = VERBS[a.verb_ix];
+    if (strcmp(a.verb, "fail") == 0 && (!a.error_type || !a.message))
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL,
+                            "fail needs --error-type T and --message M");
+    *out = a;
+    return SY_OK;
+}
+
+sy_status cli_task_parse(int argc, char **argv, bool *help, sy_error *err)
+{
+    task_args a = {0};
+    return parse_args(argc, argv, &a, help, err);
+}
+
+/* Builds the report; *result_json (owned) holds the parsed --result. */
+static sy_status build_report(const task_args *a, engine_report *r, cJSON **result_json,
+                              sy_error *err)
+{
+    memset(r, 0, sizeof *r);
+    *result_json = NULL;
+    r->task_id = a->task_id;
+    r->attempt = a->attempt;
+    if (strcmp(a->verb, "fail") == 0) {
+        r->kind = ENGINE_REPORT_FAILED;
+        r->error_type = a->error_type;
+        r->error_message = a->message;
+        r->retryable = !a->non_retryable;
+        return SY_OK;
+    }
+    r->kind = ENGINE_REPORT_COMPLETED;
+    if (a->result) {
+        sy_status st = sy_json_parse(a->result, strlen(a->result), 0, "--result", result_json, err);
+        if (st != SY_OK)
+            return st;
+        r->result = *result_json;
+    }
+    return SY_OK;
+}
+
+static sy_status apply(const task_args *a, const engine_report *rep, engine_result *res,
+                       sy_error *err)
+{
+    engine_opts eo = {.schema = a->schema};
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_status st = engine_new(&eo, NULL, &eng, err);
+    if (st == SY_OK)
+        st = engine_session_open(eng, a->db, false, &s, err);
+    if (st == SY_OK)
+        st = engine_begin(s, err);
+    if (st == SY_OK) {
+        st = engine_task_report(s, rep, res, err);
+        if (st == SY_OK)
+            st = engine_commit(s, err);
+        else
+            engine_rollback(s);
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    return st;
+}
+
+static int print_outcome(const task_args *a, const engine_result *res)
+{
+    bool applied = res->outcome == ENGINE_APPLIED;
+    if (a->json)
+        printf("{\"task_id\":\"%s\",\"outcome\":\"%s\",\"code\":\"%s\"}\n", a->task_id,
+               applied ? "applied" : "ignored", res->code);
+    else if (applied)
+        printf("task %s %s\n", a->task_id, strcmp(a->verb, "fail") == 0 ? "failed" : "completed");
+    else
+        fprintf(stderr, "switchyard task: report for %s ignored: %s\n", a->task_id,
+                res->code[0] ? res->code : "not applicable");
+    return applied ? SY_EXIT_OK : SY_EXIT_FAILURE;
+}
+
+int cli_task(int argc, char **argv)
+{
+    task_args a = {0};
+    bool help = false;
+    sy_error perr;
+    sy_status pst = parse_args(argc, argv, &a, &help, &perr);
+    if (pst != SY_OK || help)
+        return cliopt_usage_exit(&TASK_CMD, pst, &perr);
+    if (!a.db)
+        a.db = getenv("SWITCHYARD_DB");
+    if (!a.db) {
+        fprintf(stderr, "switchyard task: give --db CONNINFO or set SWITCHYARD_DB\n");
+        return SY_EXIT_USAGE;
+    }
+    sy_error err;
+    sy_error_clear(&err);
+    engine_report rep;
+    cJSON *result = NULL;
+    engine_result res;
+    memset(&res, 0, sizeof res);
+    sy_status st = build_report(&a, &rep, &result, &err);
+    if (st == SY_OK)
+        st = apply(&a, &rep, &res, &err);
+    cJSON_Delete(result);
+    if (st != SY_OK)
+        return cliopt_fail("task", st, &err);
+    return print_outcome(&a, &res);
+}

@@ -1,0 +1,54 @@
+/* worker_task.h: the worker's shared state and one task's life, internal to
+ * worker/worker*.c. worker.c owns the `worker` (connection, consumer, the
+ * list of running tasks); worker_task.c runs one task on its own thread:
+ * parse, task.started, the command (worker_exec.c), heartbeats, the final
+ * report, and the ack after its PubAck. */
+#ifndef SY_WORKER_TASK_H
+#define SY_WORKER_TASK_H
+
+#include "worker.h"
+#include "worker_int.h"
+
+#include <cjson/cJSON.h>
+#include <nats/nats.h>
+#include <pthread.h>
+
+typedef struct worker_task worker_task;
+
+typedef struct worker {
+    const worker_opts *o; /* borrowed for worker_run's duration */
+    const char *prefix;
+    int concurrency;
+    int64_t ack_wait_ms, grace_ms, heartbeat_ms;
+    size_t max_output;
+    char worker_id[128]; /* host:pid, reported as "worker" */
+    char report_subject[256];
+    natsConnection *nc;
+    jsCtx *js;             /* thread-safe; shared by the task threads */
+    natsSubscription *sub; /* the pull consumer (fetch loop only) */
+    natsSubscription *cancel_sub[3];
+    pthread_mutex_t mu; /* guards active, running */
+    pthread_cond_t cv;  /* signalled when a task ends */
+    int active;
+    worker_task *running;
+    atomic_bool handback; /* grace is over: kill and nak what still runs */
+} worker;
+
+struct worker_task {
+    worker_task *next; /* in worker.running, under worker.mu */
+    worker *w;
+    natsMsg *msg;       /* owned: acked, naked or termed, then destroyed */
+    cJSON *body;        /* owned: the parsed task.created */
+    const cJSON *input; /* borrowed from body; NULL: {} */
+    char task_id[128], workflow_id[256], run_id[128], trace_id[33];
+    long attempt;
+    int64_t timeout_ms, heartbeat_ms, next_beat_ms;
+    int beats;
+    atomic_bool cancel; /* set by the cancel subscription's thread */
+};
+
+/* Takes msg; runs the task on a new detached thread, which registers the
+ * task in w->running (active++) now and removes it when done. */
+void worker_task_start(worker *w, natsMsg *msg);
+
+#endif
