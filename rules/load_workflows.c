@@ -139,11 +139,13 @@ static bool get_bool_field(wf_ctx *w, const rnode *map, const char *key, bool df
 static void task_fields(wf_ctx *w, const rnode *m, const char *task, cJSON *s)
 {
     cJSON_AddStringToObject(s, "task", task);
+    /* only a queue of the step's own: without one the engine takes the
+     * run's, which is the start's override (a route's task_queue,
+     * `workflow start --queue`) or else the workflow's task_queue */
     const rnode *q = rules__map_get(m, "queue");
-    const char *queue = w->task_queue;
-    if (q)
-        rules__get_string(w->ld, q, "queue", &queue);
-    cJSON_AddStringToObject(s, "queue", queue);
+    const char *queue = NULL;
+    if (q && rules__get_string(w->ld, q, "queue", &queue) && queue)
+        cJSON_AddStringToObject(s, "queue", queue);
     cJSON_AddItemToObject(s, "input",
                           tmpl_field(w, rules__map_get(m, "input"), cJSON_CreateObject()));
     cJSON_AddItemToObject(s, "retry", load_retry(w, rules__map_get(m, "retry")));

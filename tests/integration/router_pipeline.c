@@ -14,10 +14,10 @@ typedef struct rt {
     rh_nats n;
 } rt;
 
-static void rt_start(rt *t, const char *name)
+static void rt_start_rules(rt *t, const char *name, const char *rules)
 {
     t->conninfo = fixture_pg_fresh_db(name);
-    t->rules = rh_write_file(name, rh_rules);
+    t->rules = rh_write_file(name, rules);
     rh_config(&t->cfg, name, fixture_nats_url(), t->conninfo, t->rules);
     sy_log_init(&t->log, SY_LOG_WARN, 2);
     sy_error err = {0};
@@ -28,6 +28,11 @@ static void rt_start(rt *t, const char *name)
         rh_sleep_ms(50);
     CHECK_MSG(router_ready(t->r, why, sizeof why), "not ready: %s", why);
     rh_nats_open(&t->n, fixture_nats_url());
+}
+
+static void rt_start(rt *t, const char *name)
+{
+    rt_start_rules(t, name, rh_rules);
 }
 
 static void rt_stop(rt *t)
@@ -185,5 +190,65 @@ TEST(signal_to_a_missing_workflow_is_dead_lettered_and_termed)
         rh_sleep_ms(50);
     CHECK_INT(atomic_load(&m->termed), 1);
     CHECK_INT(atomic_load(&m->acked), 0);
+    rt_stop(&t);
+}
+
+/* A task step without a queue of its own runs on the queue its start asked
+ * for (the route's task_queue, `workflow start --queue`), else on the
+ * workflow's task_queue; a step's own queue wins over both. */
+static const char queue_rules[] = "version: 1\n"
+                                  "routes:\n"
+                                  "  - name: plain\n"
+                                  "    match: { type: job.plain }\n"
+                                  "    start: { workflow: job, id: \"plain-{{ payload.n }}\" }\n"
+                                  "  - name: fast\n"
+                                  "    match: { type: job.fast }\n"
+                                  "    start:\n"
+                                  "      workflow: job\n"
+                                  "      id: \"fast-{{ payload.n }}\"\n"
+                                  "      task_queue: fast\n"
+                                  "  - name: pinned\n"
+                                  "    match: { type: job.pinned }\n"
+                                  "    start:\n"
+                                  "      workflow: pinned\n"
+                                  "      id: \"pinned-{{ payload.n }}\"\n"
+                                  "      task_queue: fast\n"
+                                  "workflows:\n"
+                                  "  job:\n"
+                                  "    task_queue: slow\n"
+                                  "    steps:\n"
+                                  "      - task: work\n"
+                                  "  pinned:\n"
+                                  "    task_queue: slow\n"
+                                  "    steps:\n"
+                                  "      - task: work\n"
+                                  "        queue: gpu\n";
+
+static long task_on(rt *t, const char *wid, const char *queue)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM switchyard.tasks WHERE workflow_id = '%s' AND queue = '%s'", wid,
+             queue);
+    return rh_wait_count(t->conninfo, sql, 1, 20000);
+}
+
+TEST(a_start_queue_override_reaches_the_tasks)
+{
+    rt t = {0};
+    rt_start_rules(&t, "rt_queue", queue_rules);
+    publish_event(&t, "rt.rt_queue.a", "q-plain", "job.plain", 1);
+    publish_event(&t, "rt.rt_queue.a", "q-fast", "job.fast", 1);
+    publish_event(&t, "rt.rt_queue.a", "q-pinned", "job.pinned", 1);
+    CHECK_INT(task_on(&t, "plain-1", "slow"), 1);
+    CHECK_INT(task_on(&t, "fast-1", "fast"), 1);
+    CHECK_INT(task_on(&t, "pinned-1", "gpu"), 1);
+    /* `workflow start --queue` is the same override */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s workflow start --type job --id cli-1 --queue cliq --rules %s --db '%s' >/dev/null",
+             fixture_switchyard_bin(), t.rules, t.conninfo);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(task_on(&t, "cli-1", "cliq"), 1);
     rt_stop(&t);
 }

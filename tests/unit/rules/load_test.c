@@ -162,7 +162,8 @@ TEST(workflows_are_normalised)
     CHECK_INT(cJSON_GetArraySize(steps), 4);
     const cJSON *t = cJSON_GetArrayItem(steps, 0);
     CHECK_STR(cJSON_GetObjectItem(t, "name")->valuestring, "fetch");
-    CHECK_STR(cJSON_GetObjectItem(t, "queue")->valuestring, "w");
+    /* no queue of its own: the run's (the start's override, else task_queue) */
+    CHECK(cJSON_GetObjectItem(t, "queue") == NULL);
     const cJSON *r = cJSON_GetObjectItem(t, "retry");
     CHECK_INT(cJSON_GetObjectItem(r, "initial_interval_ms")->valuedouble, 2000);
     CHECK_INT(cJSON_GetObjectItem(r, "maximum_interval_ms")->valuedouble, 200000);
