@@ -32,9 +32,22 @@ struct router_loops {
     atomic_uint_fast64_t published_base;
 };
 
+/* Waits until the router's pipelines have migrated the database (or the
+ * loops stop): a loop that ran first on a fresh database would query
+ * tables that do not exist yet. False when stopping. */
+static bool wait_schema(router_loops *l)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+    while (!atomic_load(&l->stop) && !router_schema_ready(l->r))
+        nanosleep(&ts, NULL); /* not router__sleep: it returns at once while the router drains */
+    return !atomic_load(&l->stop);
+}
+
 static void *relay_main(void *arg)
 {
     router_loops *l = arg;
+    if (!wait_schema(l))
+        return NULL;
     router_gen *g = router__gen_acquire(l->r); /* the relay needs only the schema */
     engine_relay_opts o = {.conninfo = router_conninfo(l->r),
                            .nats_options = router__nats_options_fn,
@@ -75,6 +88,8 @@ static void *reports_main(void *arg)
 {
     report_slot *slot = arg;
     router_loops *l = slot->l;
+    if (!wait_schema(l))
+        return NULL;
     router_gen *g = router__gen_acquire(l->r);
     engine_reports_opts o = {.conninfo = router_conninfo(l->r),
                              .nats_options = router__nats_options_fn,
@@ -181,6 +196,8 @@ static sy_status timer_round(router_loops *l, timer_state *t, sy_error *err)
 static void *timer_main(void *arg)
 {
     router_loops *l = arg;
+    if (!wait_schema(l))
+        return NULL;
     timer_state t = {.backoff_ms = 100};
     while (!atomic_load(&l->stop)) {
         sy_error err = {0};

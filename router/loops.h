@@ -13,7 +13,8 @@
 typedef struct router_loops router_loops;
 
 /* Starts the loops the config enables (engine.outbox_relay, engine.reports,
- * engine.timers).
+ * engine.timers). Each waits for router_schema_ready before its first
+ * query, so a fresh database is migrated first.
  * cfg, r and log are borrowed and must outlive the loops. A Postgres outage
  * is not an error (the loops retry). SY_OK: *out owned (router_loops_stop). */
 sy_status router_loops_start(const router_config *cfg, router *r, const sy_log *log,

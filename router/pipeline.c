@@ -82,6 +82,7 @@ static sy_status ensure_session(router_pipeline *p)
         return st;
     }
     p->gen = g;
+    atomic_store(&r->schema_ready, true); /* the session open migrated first */
     atomic_store(&p->db_ok, true);
     if (p->backoff_ms > BACKOFF_MIN_MS)
         SY_LOG(r->log, SY_LOG_INFO, "Postgres connected");

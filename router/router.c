@@ -122,6 +122,7 @@ sy_status router_new(const router_config *cfg, const sy_log *log, router **out, 
     pthread_mutex_init(&r->gen_mu, NULL);
     atomic_init(&r->stopping, false);
     atomic_init(&r->started, false);
+    atomic_init(&r->schema_ready, !cfg->pg_migrate);
     sy_status st = router_config_pg_conninfo(cfg, &r->conninfo, err);
     if (st == SY_OK)
         st = load_envelope_config(r, err);
@@ -370,6 +371,11 @@ bool router_ready(const router *r, char *why, size_t len)
     if (why && len)
         snprintf(why, len, "%s", reason ? reason : "ok");
     return reason == NULL;
+}
+
+bool router_schema_ready(const router *r)
+{
+    return atomic_load(&r->schema_ready);
 }
 
 router_metrics *router_get_metrics(router *r)

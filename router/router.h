@@ -49,6 +49,13 @@ void router_free(router *r);
  * loaded. 'why' (may be NULL) gets a short reason when not ready. */
 bool router_ready(const router *r, char *why, size_t why_len);
 
+/* Whether the engine's tables exist: true once a pipeline's first session
+ * has run the migrations (postgres.migrate), or from the start when the
+ * operator migrates. The loops next to the router (loops.h) wait for it, so
+ * that none queries a table the migrations have not created yet. Any
+ * thread. */
+bool router_schema_ready(const router *r);
+
 /* Borrowed: the live metrics (atomics; read from any thread). */
 router_metrics *router_get_metrics(router *r);
 

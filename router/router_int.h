@@ -51,6 +51,7 @@ struct router {
     size_t npipes;
     atomic_bool stopping;
     atomic_bool started;       /* pipes[] is complete; read by the admin thread */
+    atomic_bool schema_ready;  /* migrations done (router_schema_ready) */
 };
 
 /* Takes a reference to the current generation (never NULL after new). */

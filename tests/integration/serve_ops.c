@@ -1,0 +1,100 @@
+/* `switchyard serve` as an operator runs it, against the real servers: a
+ * fresh database is migrated before any loop touches it. */
+#include "router_helpers.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+/* serve --config config, its stderr (the JSON log) into log_path. */
+static pid_t spawn_serve_logged(const char *config, const char *log_path)
+{
+    pid_t pid = fixture_fork();
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_ready(int port, int timeout_ms)
+{
+    char resp[4096];
+    int status = 0;
+    for (int waited = 0; waited < timeout_ms && status != 200; waited += 100) {
+        status = rh_http(port, "GET", "/readyz", NULL, resp, sizeof resp);
+        if (status != 200)
+            rh_sleep_ms(100);
+    }
+    return status;
+}
+
+static void stop_serve(pid_t pid)
+{
+    CHECK(kill(pid, SIGTERM) == 0);
+    int st = -1;
+    for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+        rh_sleep_ms(50);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve exit status %d", st);
+}
+
+/* The whole file (owned, NUL-terminated; "" when missing). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t cap = 1 << 16, len = 0;
+    char *s = malloc(cap);
+    while (f && !feof(f)) {
+        if (len + 4096 + 1 > cap)
+            s = realloc(s, cap *= 2);
+        len += fread(s + len, 1, 4096, f);
+    }
+    if (f)
+        fclose(f);
+    s[len] = '\0';
+    return s;
+}
+
+/* The config of a serve on stream RT_<name> with every loop on; extra is
+ * spliced in at the end (more sections). */
+static char *write_serve_config(const char *name, const char *conninfo, const char *rules, int port,
+                                const char *extra)
+{
+    char yaml[4096], file[64];
+    snprintf(yaml, sizeof yaml,
+             "nats: {urls: [\"%s\"]}\npostgres: {conninfo: \"%s\", migrate: true}\n"
+             "stream: {name: RT_%s, subjects: [rt.%s.>], storage: memory}\n"
+             "rules: {path: \"%s\"}\nadmin: {listen: \"127.0.0.1:%d\"}\n"
+             "log: {level: info}\n%s",
+             fixture_nats_url(), conninfo, name, name, rules, port, extra ? extra : "");
+    snprintf(file, sizeof file, "%s.yaml", name);
+    return rh_write_file(file, yaml);
+}
+
+TEST(serve_migrates_a_fresh_database_before_its_loops_start)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_migfirst");
+    char *rules = rh_write_file("rules.yaml", rh_rules);
+    char *log = rh_write_file("migfirst.log", "");
+    int port = rh_free_port();
+    char *cfg = write_serve_config("migfirst", conninfo, rules, port, NULL);
+    pid_t pid = spawn_serve_logged(cfg, log);
+    CHECK_INT(wait_ready(port, 30000), 200);
+    rh_sleep_ms(1500); /* every loop has run a round by now */
+    stop_serve(pid);
+    char *text = slurp(log);
+    CHECK_MSG(strstr(text, "does not exist") == NULL, "a loop ran before the migrations:\n%s",
+              text);
+    CHECK_MSG(strstr(text, "\"outbox relay running\"") != NULL, "the relay ran:\n%s", text);
+    free(text);
+    unlink(cfg);
+    unlink(rules);
+    unlink(log);
+    free(cfg);
+    free(rules);
+    free(log);
+    free(conninfo);
+}
