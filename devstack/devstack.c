@@ -436,6 +436,15 @@ sy_status devstack_pg_stop(devstack *ds, sy_error *err)
     return SY_OK;
 }
 
+sy_status devstack_pg_crash(devstack *ds, sy_error *err)
+{
+    if (ds->pg_pid <= 0)
+        return sy_error_set(err, SY_NOT_FOUND, NULL, NULL, "postgres is not running");
+    stop_child(ds->pg_pid, SIGQUIT); /* "immediate": WAL buffers are lost, recovery at start */
+    ds->pg_pid = -1;
+    return SY_OK;
+}
+
 sy_status devstack_pg_start(devstack *ds, sy_error *err)
 {
     if (ds->pg_pid > 0)

@@ -38,6 +38,9 @@ const char *devstack_dir(const devstack *ds);
  * start it again on the same port and data, as devstack_start did. */
 sy_status devstack_pg_stop(devstack *ds, sy_error *err) SY_MUST_USE;
 sy_status devstack_pg_start(devstack *ds, sy_error *err) SY_MUST_USE;
+/* A crash: immediate shutdown (SIGQUIT), so that what Postgres had not yet
+ * written of its WAL is lost and the next start recovers. */
+sy_status devstack_pg_crash(devstack *ds, sy_error *err) SY_MUST_USE;
 sy_status devstack_nats_stop(devstack *ds, sy_error *err) SY_MUST_USE;
 sy_status devstack_nats_start(devstack *ds, sy_error *err) SY_MUST_USE;
 
