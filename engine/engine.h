@@ -236,12 +236,21 @@ typedef struct engine_list_filter {
     int64_t started_before_ms;  /* 0: unbounded */
     size_t limit;               /* 0: 100; at most 1000 */
     const char *page_token;     /* from the previous page's next_page_token, or NULL */
+    const char *task_queue;     /* NULL: any */
 } engine_list_filter;
 
-/* {"workflows":[{workflow_id, run_id, workflow_type, status, started_at,
- *  closed_at}], "next_page_token": "..." | null}, newest first. */
+/* {"workflows":[{workflow_id, run_id, workflow_type, status, task_queue,
+ *  started_at, closed_at}], "next_page_token": "..." | null}, newest first. */
 sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **out,
                       sy_error *err) SY_MUST_USE;
+
+/* Runs per status among the newest 'bound' (0: 100000) runs that match f
+ * (its status, limit and page_token ignored): {"counts":{status:n},
+ * "total":n, "bounded":bool (the bound was reached: older runs were not
+ * counted), "bound":n}. Bounded so that it costs a known walk of the
+ * primary key at any table size. */
+sy_status engine_workflow_counts(engine_session *s, const engine_list_filter *f, size_t bound,
+                                 cJSON **out, sy_error *err) SY_MUST_USE;
 
 /* [{seq, type, data, created_at}] of the run (NULL: latest) after after_seq. */
 sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
@@ -277,6 +286,10 @@ typedef struct engine_dlq_filter {
     int64_t after_id;           /* pagination: rows with id > after_id */
     size_t limit;               /* 0: 100 */
     bool include_replayed;
+    const char *source, *type;  /* the body's envelope members; NULL: any */
+    int64_t since_ms, until_ms; /* created_at in [since, until); 0: unbounded */
+    bool newest_first;          /* by id descending; then before_id pages instead */
+    int64_t before_id;          /* newest_first: rows with id < before_id (0: from the top) */
 } engine_dlq_filter;
 
 sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f,
@@ -288,6 +301,51 @@ sy_status engine_dead_letter_get(engine_session *s, int64_t id, engine_dead_lett
 void engine_dead_letter_row_cleanup(engine_dead_letter_row *row);
 /* Marks a dead letter replayed (now). SY_NOT_FOUND when no such id. */
 sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *err) SY_MUST_USE;
+
+/* ---- the operator's HTTP API and web UI (docs/http-api.md) ------------------ */
+
+/* Describe plus what an operator looks at: every task of the run (attempt,
+ * scheduled/started/heartbeat times, input, result, error), its pending
+ * timers, its buffered signals (received, not yet consumed by a wait) and,
+ * while running, current_step {step, event, seq} (the last history event
+ * naming a step). run_id NULL: the latest run. SY_NOT_FOUND when unknown
+ * (a purged ID: use engine_describe). */
+sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, const char *run_id,
+                                 cJSON **out, sy_error *err) SY_MUST_USE;
+
+/* Fires now the retry of a task waiting in backoff (its retry timer is due
+ * at once; the timer loop is woken). Caller's transaction. SY_NOT_FOUND
+ * (code not_in_backoff) when the task does not wait for a retry. */
+sy_status engine_task_retry_now(engine_session *s, const char *task_id, sy_error *err) SY_MUST_USE;
+
+/* {"queues":[{queue, scheduled, started, backoff, oldest_scheduled_at,
+ *  oldest_age_ms, workers:[{worker, first_seen_at, last_seen_at, reports,
+ *  completed, failed}], last_seen_at, completed, failed, failure_rate}]}:
+ * open tasks per queue (a scan of the tasks table: the UI's callers cache
+ * it) and the workers the report consumer saw. Needs no transaction. */
+sy_status engine_task_queues(engine_session *s, int64_t now_ms, cJSON **out,
+                             sy_error *err) SY_MUST_USE;
+
+/* What the report consumer saw of one worker on one queue since its last
+ * call (worker "" when the reports did not say). */
+typedef struct engine_worker_seen {
+    const char *queue, *worker; /* borrowed */
+    int64_t last_seen_ms;
+    uint64_t reports, completed, failed;
+} engine_worker_seen;
+
+/* Adds w[0..n) (sorted in place) to the workers table, in its own
+ * transaction without waiting for the WAL flush (telemetry). */
+sy_status engine_workers_seen(engine_session *s, engine_worker_seen *w, size_t n,
+                              sy_error *err) SY_MUST_USE;
+
+/* What became of the replay of dead letter id: {"status":"applied", at}
+ * when the inbox holds inbox_key (the replay's key), {"status":
+ * "dead_lettered", dead_letter_id, code, message, at} when a newer dead
+ * letter carries header = id, else {"status":"pending"}. */
+sy_status engine_dead_letter_replay_outcome(engine_session *s, int64_t id, const char *inbox_key,
+                                            const char *header, cJSON **out,
+                                            sy_error *err) SY_MUST_USE;
 
 /* ---- timers ---------------------------------------------------------------- */
 

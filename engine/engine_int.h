@@ -189,6 +189,11 @@ sy_status engine__exec_prepared(engine_session *s, const char *name, int nparams
                                 const char *const *params, PGresult **out,
                                 sy_error *err) SY_MUST_USE;
 sy_status engine__result_status(PGconn *c, PGresult *r, const char *what, sy_error *err);
+/* A statement returning one JSON value (Postgres builds the shapes):
+ * *out owned. SY_NOT_FOUND (code not_found) when it returns no row or
+ * NULL. query.c. */
+sy_status engine__json_query(engine_session *s, const char *sql, int n, const char *const *p,
+                             cJSON **out, sy_error *err) SY_MUST_USE;
 
 /* Definitions: by type from the loaded rules, by hash from rules or the
  * database (cached in the session). Borrowed. */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 
-static sy_status json_query(engine_session *s, const char *sql, int n, const char *const *p,
+sy_status engine__json_query(engine_session *s, const char *sql, int n, const char *const *p,
                             cJSON **out, sy_error *err)
 {
     PGresult *r = NULL;
@@ -54,11 +54,11 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
                   " IN ('scheduled', 'started', 'backoff'))) FROM run",
                   RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id};
-    sy_status st = json_query(s, q.data, 3, p, out, err);
+    sy_status st = engine__json_query(s, q.data, 3, p, out, err);
     sy_buf_cleanup(&q);
     if (st == SY_NOT_FOUND) {
         /* a tombstone: the ID is known but its runs were purged */
-        st = json_query(s,
+        st = engine__json_query(s,
                         "SELECT json_build_object('workflow_id', workflow_id, 'run_id', run_id,"
                         " 'status', status, 'closed_at', closed_at, 'purged', true) FROM"
                         " workflow_ids WHERE namespace = $1 AND workflow_id = $2",
@@ -66,6 +66,60 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
     }
     return st;
 }
+
+/* The run's fields as describe gives them (inside json_build_object). */
+#define RUN_FIELDS                                                                                 \
+    "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"     \
+    " status, 'task_queue', task_queue, 'trace_id', trace_id, 'causation_id', causation_id,"      \
+    " 'input', input, 'result', result, 'error', error, 'started_at', started_at, 'closed_at',"   \
+    " closed_at, 'cancel_requested', cancel_requested, 'definition_hash', def_hash,"              \
+    " 'history_length', next_seq - 1"
+
+sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, const char *run_id,
+                                 cJSON **out, sy_error *err)
+{
+    sy_buf q = SY_BUF_INIT;
+    /* every part is read by key: the run's tasks are a range of the tasks
+     * key, its timers' ids begin with its run id, its history is a range
+     * of the history key */
+    sy_buf_printf(
+        &q,
+        "WITH run AS (%s), h AS (SELECT e.* FROM run, history_events e WHERE e.run_id = run.run_id)"
+        " SELECT json_build_object(" RUN_FIELDS ", 'tasks', (SELECT coalesce(json_agg("
+        "json_build_object('task_id', t.task_id, 'name', t.name, 'step', t.step, 'queue', t.queue,"
+        " 'human', t.human, 'attempt', t.attempt, 'status', t.status, 'input', t.input, 'result',"
+        " t.result, 'error', t.error, 'scheduled_at', t.scheduled_at, 'started_at', t.started_at,"
+        " 'heartbeat_at', t.heartbeat_at, 'updated_at', t.updated_at) ORDER BY t.scheduled_at),"
+        " '[]') FROM tasks t WHERE " TASKS_OF("t", "run") "), 'timers', (SELECT coalesce(json_agg("
+        "json_build_object('timer_id', tm.timer_id, 'kind', tm.kind, 'fire_at', tm.fire_at, 'data',"
+        " tm.data) ORDER BY tm.fire_at), '[]') FROM timers tm WHERE tm.timer_id LIKE"
+        " (run.run_id::text || ':%%') AND tm.run_id = run.run_id), 'buffered_signals', (SELECT"
+        " coalesce(json_agg(json_build_object('seq', g.seq, 'signal', g.data->>'signal',"
+        " 'payload', g.data->'payload', 'created_at', g.created_at) ORDER BY g.seq), '[]') FROM h g"
+        " WHERE g.type = 'workflow.signaled' AND NOT EXISTS (SELECT 1 FROM h c WHERE c.type ="
+        " 'signal.consumed' AND (c.data->>'signal_seq')::int = g.seq)), 'current_step', CASE WHEN"
+        " status = 'running' THEN (SELECT json_build_object('step', c.data->>'step', 'event',"
+        " c.type, 'seq', c.seq) FROM h c WHERE c.data->>'step' IS NOT NULL ORDER BY c.seq DESC"
+        " LIMIT 1) END) FROM run",
+        RUN_SEL);
+    const char *p[] = {s->eng->ns, workflow_id, run_id};
+    sy_status st = engine__json_query(s, q.data, 3, p, out, err);
+    sy_buf_cleanup(&q);
+    return st;
+}
+
+/* The filters of engine_list and engine_workflow_counts ($1 namespace, $2
+ * type, $3 status, $4 ID prefix, $5/$6 started after/before in ms, $7 task
+ * queue): every one a parameter, NULL or 0 for "any". A time bound is also
+ * a run_id bound (uuid_at) the primary key scan starts from. */
+#define LIST_WHERE                                                                                 \
+    " namespace = $1 AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR"       \
+    " status = $3) AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"                   \
+    " AND ($5::bigint = 0 OR (run_id >= " ENGINE__UUID_AT("$5::bigint")                            \
+    " AND started_at >= to_timestamp($5::float8 / 1000.0)))"                                       \
+    " AND ($6::bigint = 0 OR (run_id < " ENGINE__UUID_AT("$6::bigint")                             \
+    " AND started_at < to_timestamp($6::float8 / 1000.0)))"                                        \
+    " AND ($7::text IS NULL OR task_queue = $7)"
 
 sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **out, sy_error *err)
 {
@@ -79,30 +133,47 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
     snprintf(before, sizeof before, "%lld", (long long)f->started_before_ms);
     /* page token: "<started_at ms>/<run_id>" of the last row (keyset pagination).
      * Runs are walked newest first down the primary key: run ids are UUIDv7
-     * of the start time, so run_id order is start order, and a time bound
-     * is also a run_id bound (uuid_at, below) the index scan starts from. */
+     * of the start time, so run_id order is start order. */
     char tok_ms[24] = "", tok_run[40] = "";
     if (f->page_token && sscanf(f->page_token, "%23[0-9]/%39[0-9a-f-]", tok_ms, tok_run) != 2)
         return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
-    const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before, lim,
-                       *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
+    const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before,
+                       f->task_queue, lim, *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
     const char *sql =
-        "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, started_at, closed_at,"
-        " (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE namespace = $1"
-        " AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR status = $3)"
-        " AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"
-        " AND ($5::bigint = 0 OR (run_id >= " ENGINE__UUID_AT("$5::bigint")
-        " AND started_at >= to_timestamp($5::float8 / 1000.0)))"
-        " AND ($6::bigint = 0 OR (run_id < " ENGINE__UUID_AT("$6::bigint")
-        " AND started_at < to_timestamp($6::float8 / 1000.0)))"
-        " AND ($8::text IS NULL OR run_id < $9::uuid) ORDER BY run_id DESC LIMIT $7::int + 1)"
+        "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, task_queue, started_at,"
+        " closed_at, (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE"
+        LIST_WHERE " AND ($9::text IS NULL OR run_id < $10::uuid) ORDER BY run_id DESC"
+        " LIMIT $8::int + 1)"
         " SELECT json_build_object('workflows', coalesce((SELECT json_agg(json_build_object("
         "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"
-        " status, 'started_at', started_at, 'closed_at', closed_at) ORDER BY run_id DESC) FROM"
-        " (SELECT * FROM page ORDER BY run_id DESC LIMIT $7::int) x), '[]'), 'next_page_token',"
-        " (SELECT CASE WHEN count(*) > $7::int THEN (SELECT ms || '/' || run_id FROM (SELECT *"
-        " FROM page ORDER BY run_id DESC LIMIT $7::int) y ORDER BY run_id LIMIT 1) END FROM page))";
-    return json_query(s, sql, 9, p, out, err);
+        " status, 'task_queue', task_queue, 'started_at', started_at, 'closed_at', closed_at)"
+        " ORDER BY run_id DESC) FROM (SELECT * FROM page ORDER BY run_id DESC LIMIT $8::int) x),"
+        " '[]'), 'next_page_token', (SELECT CASE WHEN count(*) > $8::int THEN (SELECT ms || '/' ||"
+        " run_id FROM (SELECT * FROM page ORDER BY run_id DESC LIMIT $8::int) y ORDER BY run_id"
+        " LIMIT 1) END FROM page))";
+    return engine__json_query(s, sql, 10, p, out, err);
+}
+
+sy_status engine_workflow_counts(engine_session *s, const engine_list_filter *f, size_t bound,
+                                 cJSON **out, sy_error *err)
+{
+    engine_list_filter z = {0};
+    if (!f)
+        f = &z;
+    char lim[24], after[24], before[24];
+    snprintf(lim, sizeof lim, "%zu", bound ? bound : 100000);
+    snprintf(after, sizeof after, "%lld", (long long)f->started_after_ms);
+    snprintf(before, sizeof before, "%lld", (long long)f->started_before_ms);
+    /* the status filter is not applied: the counts are what it chooses from */
+    const char *p[] = {s->eng->ns, f->workflow_type, NULL, f->id_prefix, after, before,
+                       f->task_queue, lim};
+    const char *sql =
+        "WITH x AS (SELECT status FROM runs WHERE" LIST_WHERE
+        " ORDER BY run_id DESC LIMIT $8::int), c AS (SELECT status, count(*) AS n FROM x GROUP BY"
+        " status) SELECT json_build_object('counts', coalesce((SELECT json_object_agg(status, n)"
+        " FROM c), '{}'), 'total', (SELECT coalesce(sum(n), 0) FROM c), 'bounded', (SELECT"
+        " coalesce(sum(n), 0) FROM c) >= $8::int, 'bound', $8::int)";
+    return engine__json_query(s, sql, 8, p, out, err);
 }
 
 sy_status engine_history(engine_session *s, const char *workflow_id, const char *run_id,
@@ -119,7 +190,7 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
                   " BY seq LIMIT $5::int) x) FROM run",
                   RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id, aft, lim};
-    sy_status st = json_query(s, q.data, 5, p, out, err);
+    sy_status st = engine__json_query(s, q.data, 5, p, out, err);
     sy_buf_cleanup(&q);
     return st;
 }
@@ -189,17 +260,28 @@ sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f
     if (!f)
         f = &z;
     memset(out, 0, sizeof *out);
-    char after[24], lim[24];
+    char after[24], lim[24], before[24], since[24], until[24];
     snprintf(after, sizeof after, "%lld", (long long)f->after_id);
+    snprintf(before, sizeof before, "%lld", (long long)f->before_id);
+    snprintf(since, sizeof since, "%lld", (long long)f->since_ms);
+    snprintf(until, sizeof until, "%lld", (long long)f->until_ms);
     snprintf(lim, sizeof lim, "%zu", f->limit ? f->limit : 100);
-    const char *p[] = {f->code, after, lim, f->include_replayed ? "true" : "false"};
+    const char *p[] = {f->code, after, lim, f->include_replayed ? "true" : "false",
+                       f->source, f->type, since, until, before};
     sy_buf q = SY_BUF_INIT;
+    /* source and type are read from the body only when asked for (dl_member,
+     * 008_ui.sql): dead letters are few, and their bodies may be anything */
     sy_buf_printf(&q,
                   "SELECT %s FROM dead_letters WHERE ($1::text IS NULL OR code = $1) AND id > $2"
-                  " AND ($4::bool OR replayed_at IS NULL) ORDER BY id LIMIT $3",
-                  DL_COLS);
+                  " AND ($4::bool OR replayed_at IS NULL)"
+                  " AND ($5::text IS NULL OR dl_member(body, 'source') = $5)"
+                  " AND ($6::text IS NULL OR dl_member(body, 'type') = $6)"
+                  " AND ($7::bigint = 0 OR created_at >= to_timestamp($7::float8 / 1000.0))"
+                  " AND ($8::bigint = 0 OR created_at < to_timestamp($8::float8 / 1000.0))"
+                  " AND ($9::bigint = 0 OR id < $9) ORDER BY id %s LIMIT $3",
+                  DL_COLS, f->newest_first ? "DESC" : "");
     PGresult *r = NULL;
-    sy_status st = engine__exec(s, q.data, 4, p, &r, err);
+    sy_status st = engine__exec(s, q.data, 9, p, &r, err);
     sy_buf_cleanup(&q);
     if (st != SY_OK)
         return st;

@@ -19,6 +19,7 @@ struct engine_reports {
     engine_session *s;     /* NULL until (re)connected */
     engine_batch *b;
     _Atomic uint64_t applied, ignored, invalid;
+    struct engine__seen *seen; /* workers seen since the last write (reports_workers.c) */
 };
 
 /* The options of one engine NATS connection: fn(arg) when given (the
@@ -36,5 +37,17 @@ typedef struct item {
     char event_id[160];
     size_t ev;
 } item;
+
+/* The workers table (008_ui.sql): what the applied reports said about who
+ * sent them, kept in memory and written at most once a second, outside the
+ * reports' transactions (reports_workers.c). */
+typedef struct engine__seen engine__seen;
+/* Counts the committed reports it[0..n) (queue from the subject after
+ * "<prefix>.report.", worker from the report's "worker" member). */
+void engine__seen_note(engine_reports *r, const item *it, size_t n, int64_t now_ms);
+/* Writes what was counted when a second has passed since the last write
+ * (or always when force). A failure is logged and the counts dropped. */
+void engine__seen_flush(engine_reports *r, int64_t now_ms, bool force);
+void engine__seen_free(engine__seen *s);
 
 #endif

@@ -78,6 +78,9 @@ void engine_reports_free(engine_reports *r)
     natsSubscription_Destroy(r->sub);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
+    if (r->s)
+        engine__seen_flush(r, engine__now(r->eng), true);
+    engine__seen_free(r->seen);
     engine_session_close(r->s);
     engine_batch_free(r->b);
     free(r->conninfo);
@@ -187,6 +190,7 @@ static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *er
         return st;
     }
     count_results(r, it, n);
+    engine__seen_note(r, it, n, engine__now(r->eng));
     return SY_OK;
 }
 
@@ -274,6 +278,8 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         st = apply_items(r, it, n, err);
     finish_items(it, n, st);
     free(it);
+    if (st == SY_OK)
+        engine__seen_flush(r, engine__now(r->eng), false);
     if (st == SY_DB_DOWN) {
         engine_session_close(r->s); /* reconnect next round */
         r->s = NULL;

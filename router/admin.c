@@ -1,16 +1,18 @@
-/* admin.c: admin HTTP on libevent (admin.h).
+/* admin.c: admin HTTP on libevent (admin.h): the server, its thread, the
+ * health and metrics endpoints, and the dispatch to the JSON API
+ * (admin_api.c), the live stream (admin_live.c) and the web UI's files
+ * (admin_ui.c).
  *
  * One thread runs an event_base with an evhttp server. A 100 ms timer polls
  * the stop flag so that no libevent threading setup (a process-wide global)
- * is needed to stop the loop from another thread. The bearer token is
- * compared through fixed-size BLAKE2b digests with sodium_memcmp, so neither
- * its content nor its length leaks through timing. */
-#include "admin.h"
+ * is needed to stop the loop from another thread; the same tick drives the
+ * live hub. Bearer tokens are compared through fixed-size BLAKE2b digests
+ * with sodium_memcmp, so neither their content nor their length leaks
+ * through timing. */
+#include "admin_int.h"
 #include "clock.h"
 
 #include "buf.h"
-#include "dlq.h"
-#include "router_int.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -30,50 +32,72 @@
 #define SY_VERSION "dev"
 #endif
 
-struct admin_server {
-    router *r;
-    const sy_log *log;
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *tick;
-    pthread_t thread;
-    bool running;
-    atomic_bool stop;
-    int port;
-    bool has_token;
-    unsigned char token_digest[crypto_generichash_BYTES];
-    engine_session *session; /* lazily opened by the loop thread, for reads */
-    router_gen *gen;         /* the generation session was opened with */
-};
+/* Strict: the UI's pages load only their own scripts and styles (no
+ * inline script or style anywhere), talk only to this origin, and may not
+ * be framed. */
+#define ADMIN_CSP                                                                                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"              \
+    " connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none';"                  \
+    " frame-ancestors 'none'"
 
-static void reply(struct evhttp_request *req, int code, const char *type, const char *body)
+void admin__security_headers(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Security-Policy", ADMIN_CSP);
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
+    evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+}
+
+void admin__reply_len(struct evhttp_request *req, int code, const char *type, const char *body,
+                      size_t len)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b)
         return;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-    evbuffer_add(b, body, strlen(body));
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", b);
+    admin__security_headers(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (!evhttp_find_header(h, "Cache-Control"))
+        evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "Content-Type", type);
+    evbuffer_add(b, body, len);
+    evhttp_send_reply(req, code, code < 300 ? "OK" : code < 400 ? "Redirect" : "Error", b);
     evbuffer_free(b);
 }
 
-static void reply_json(struct evhttp_request *req, int code, cJSON *j)
+void admin__reply(struct evhttp_request *req, int code, const char *type, const char *body)
+{
+    admin__reply_len(req, code, type, body, strlen(body));
+}
+
+void admin__reply_json(struct evhttp_request *req, int code, cJSON *j)
 {
     char *s = cJSON_PrintUnformatted(j);
-    reply(req, code, "application/json", s ? s : "{}");
+    admin__reply(req, code, "application/json", s ? s : "{}");
     free(s);
     cJSON_Delete(j);
 }
 
-/* Whether the request carries the right bearer token (constant time). */
-static bool authorized(const admin_server *a, struct evhttp_request *req)
+static bool token_is(const unsigned char *digest, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!a->has_token || !h || strncmp(h, "Bearer ", 7) != 0)
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
         return false;
     unsigned char d[crypto_generichash_BYTES];
     crypto_generichash(d, sizeof d, (const unsigned char *)h + 7, strlen(h + 7), NULL, 0);
-    return sodium_memcmp(d, a->token_digest, sizeof d) == 0;
+    return sodium_memcmp(d, digest, sizeof d) == 0;
+}
+
+bool admin__is_admin(const admin_server *a, struct evhttp_request *req)
+{
+    return a->has_token && token_is(a->token_digest, req);
+}
+
+bool admin__may_read(const admin_server *a, struct evhttp_request *req)
+{
+    return !a->has_read_token || token_is(a->read_digest, req) || admin__is_admin(a, req);
 }
 
 static void refresh_backlog(admin_server *a);
@@ -85,7 +109,7 @@ static void on_metrics(admin_server *a, struct evhttp_request *req)
     router_rules_hash(a->r, hash, sizeof hash);
     sy_buf b = SY_BUF_INIT;
     router_metrics_render(router_get_metrics(a->r), SY_VERSION, hash, &b);
-    reply(req, 200, "text/plain; version=0.0.4", sy_buf_str(&b));
+    admin__reply(req, 200, "text/plain; version=0.0.4", sy_buf_str(&b));
     sy_buf_cleanup(&b);
 }
 
@@ -96,6 +120,10 @@ static void add_counter(cJSON *o, const char *k, _Atomic uint64_t *v)
 
 static void on_status(admin_server *a, struct evhttp_request *req)
 {
+    if (!admin__may_read(a, req)) {
+        admin__reply(req, 401, "text/plain", "unauthorized\n");
+        return;
+    }
     char why[128], hash[80];
     bool ready = router_ready(a->r, why, sizeof why);
     router_rules_hash(a->r, hash, sizeof hash);
@@ -116,18 +144,18 @@ static void on_status(admin_server *a, struct evhttp_request *req)
     add_counter(c, "started", &m->started);
     add_counter(c, "signaled", &m->signaled);
     add_counter(c, "batches", &m->batches);
-    reply_json(req, 200, j);
+    admin__reply_json(req, 200, j);
 }
 
 static void on_reload(admin_server *a, struct evhttp_request *req)
 {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply(req, 405, "text/plain", "use POST\n");
+        admin__reply(req, 405, "text/plain", "use POST\n");
         return;
     }
-    if (!authorized(a, req)) {
+    if (!admin__is_admin(a, req)) {
         SY_LOG(a->log, SY_LOG_WARN, "admin: unauthorized request", "path", "/api/v1/rules/reload");
-        reply(req, a->has_token ? 401 : 403, "text/plain",
+        admin__reply(req, a->has_token ? 401 : 403, "text/plain",
               a->has_token ? "unauthorized\n" : "no admin token configured\n");
         return;
     }
@@ -140,15 +168,20 @@ static void on_reload(admin_server *a, struct evhttp_request *req)
     char hash[80];
     router_rules_hash(a->r, hash, sizeof hash);
     cJSON_AddStringToObject(j, "rules_hash", hash);
-    reply_json(req, ok ? 200 : 422, j);
+    admin__reply_json(req, ok ? 200 : 422, j);
 }
 
-/* The loop thread's read-only session (reopened after a failure). */
-static engine_session *admin_session(admin_server *a, sy_error *err)
+/* The loop thread's session (reopened after a failure, and after a rules
+ * reload so that the API's calls see the definitions new starts use). */
+engine_session *admin__session(admin_server *a, sy_error *err)
 {
-    if (a->session)
-        return a->session;
     router_gen *g = router__gen_acquire(a->r);
+    if (a->session && g == a->gen) {
+        router__gen_release(g);
+        return a->session;
+    }
+    if (a->session)
+        admin__session_close(a);
     if (engine_session_open(g->eng, router_conninfo(a->r), false, &a->session, err) != SY_OK) {
         router__gen_release(g);
         a->session = NULL;
@@ -158,7 +191,7 @@ static engine_session *admin_session(admin_server *a, sy_error *err)
     return a->session;
 }
 
-static void admin_session_close(admin_server *a)
+void admin__session_close(admin_server *a)
 {
     engine_session_close(a->session);
     a->session = NULL;
@@ -174,85 +207,49 @@ static void refresh_backlog(admin_server *a)
     sy_error err = {0};
     uint64_t rows = 0;
     int64_t age = 0;
-    engine_session *s = admin_session(a, &err);
+    engine_session *s = admin__session(a, &err);
     if (s && engine_outbox_backlog(s, sy_clock_now_ms(NULL), &rows, &age, &err) != SY_OK) {
-        admin_session_close(a); /* reopened next time */
+        admin__session_close(a); /* reopened next time */
         s = NULL;
     }
     atomic_store(&m->outbox_backlog, s ? (int64_t)rows : -1);
     atomic_store(&m->outbox_oldest_age_ms, s ? age : -1);
 }
 
-/* GET /api/v1/dead-letters[?code=C&after_id=N&limit=N]: JSON lines;
- * GET /api/v1/dead-letters/<id>: one, with headers and body. */
-static void on_dead_letters(admin_server *a, struct evhttp_request *req, const char *rest)
-{
-    sy_error err = {0};
-    engine_session *s = admin_session(a, &err);
-    if (!s) {
-        reply(req, 503, "text/plain", "Postgres unavailable\n");
-        return;
-    }
-    sy_buf b = SY_BUF_INIT;
-    sy_status st;
-    if (*rest == '/') {
-        engine_dead_letter_row row = {0};
-        st = engine_dead_letter_get(s, strtoll(rest + 1, NULL, 10), &row, &err);
-        if (st == SY_OK)
-            router_dlq_row_json(&row, true, &b);
-        engine_dead_letter_row_cleanup(&row);
-    } else {
-        struct evkeyvalq q;
-        evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
-                                   ? evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
-                                   : "",
-                               &q);
-        const char *after = evhttp_find_header(&q, "after_id"), *lim = evhttp_find_header(&q, "limit");
-        engine_dlq_filter f = {.code = evhttp_find_header(&q, "code"),
-                               .after_id = after ? strtoll(after, NULL, 10) : 0,
-                               .limit = lim ? (size_t)strtoul(lim, NULL, 10) : 100};
-        engine_dead_letter_list l = {0};
-        st = engine_dead_letters_list(s, &f, &l, &err);
-        for (size_t i = 0; st == SY_OK && i < l.len; i++)
-            router_dlq_row_json(&l.items[i], false, &b);
-        engine_dead_letter_list_cleanup(&l);
-        evhttp_clear_headers(&q);
-    }
-    if (st == SY_OK)
-        reply(req, 200, "application/x-ndjson", sy_buf_str(&b));
-    else if (st == SY_NOT_FOUND)
-        reply(req, 404, "text/plain", "no such dead letter\n");
-    else {
-        admin_session_close(a); /* reconnect on the next request */
-        reply(req, sy_status_retryable(st) ? 503 : 500, "text/plain", "database error\n");
-    }
-    sy_buf_cleanup(&b);
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     admin_server *a = arg;
     const char *uri = evhttp_request_get_uri(req);
-    char path[128];
-    snprintf(path, sizeof path, "%.*s", (int)strcspn(uri, "?"), uri);
+    char path[1024];
+    size_t plen = strcspn(uri, "?");
+    if (plen >= sizeof path) {
+        admin__reply(req, 414, "text/plain", "URI too long\n");
+        return;
+    }
+    snprintf(path, sizeof path, "%.*s", (int)plen, uri);
     char why[128];
     if (strcmp(path, "/livez") == 0)
-        reply(req, 200, "text/plain", "ok\n");
+        admin__reply(req, 200, "text/plain", "ok\n");
     else if (strcmp(path, "/readyz") == 0) {
         bool ready = router_ready(a->r, why, sizeof why);
         strcat(why, "\n");
-        reply(req, ready ? 200 : 503, "text/plain", why);
+        admin__reply(req, ready ? 200 : 503, "text/plain", why);
     } else if (strcmp(path, "/metrics") == 0)
         on_metrics(a, req);
     else if (strcmp(path, "/api/v1/status") == 0)
         on_status(a, req);
     else if (strcmp(path, "/api/v1/rules/reload") == 0)
         on_reload(a, req);
-    else if (strncmp(path, "/api/v1/dead-letters", 20) == 0 &&
-             (path[20] == '\0' || path[20] == '/'))
-        on_dead_letters(a, req, path + 20);
+    else if (a->cfg->ui_enabled && strcmp(path, "/api/v1/live") == 0)
+        admin__live(a, req);
+    else if (a->cfg->ui_enabled && strncmp(path, "/api/v1/", 8) == 0)
+        admin__api(a, req, path + 8);
+    else if (a->cfg->ui_enabled && (strcmp(path, "/ui") == 0 || strncmp(path, "/ui/", 4) == 0))
+        admin__ui(a, req, path);
+    else if (a->cfg->ui_enabled && strcmp(path, "/") == 0)
+        admin__ui(a, req, "/ui");
     else
-        reply(req, 404, "text/plain", "not found\n");
+        admin__reply(req, 404, "text/plain", "not found\n");
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -262,6 +259,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     admin_server *a = arg;
     if (atomic_load(&a->stop))
         event_base_loopbreak(a->base);
+    else
+        admin__live_tick(a);
 }
 
 static void *admin_main(void *arg)
@@ -271,7 +270,8 @@ static void *admin_main(void *arg)
     return NULL;
 }
 
-static sy_status load_token(admin_server *a, const char *token_file, sy_error *err)
+static sy_status load_token(const char *token_file, unsigned char *digest, bool *has,
+                            sy_error *err)
 {
     if (!token_file)
         return SY_OK;
@@ -283,11 +283,11 @@ static sy_status load_token(admin_server *a, const char *token_file, sy_error *e
         free(tok);
         return sy_error_set(err, SY_INTERNAL, NULL, NULL, "libsodium failed to initialise");
     }
-    crypto_generichash(a->token_digest, sizeof a->token_digest, (const unsigned char *)tok,
-                       strlen(tok), NULL, 0);
+    crypto_generichash(digest, crypto_generichash_BYTES, (const unsigned char *)tok, strlen(tok),
+                       NULL, 0);
     sodium_memzero(tok, strlen(tok));
     free(tok);
-    a->has_token = true;
+    *has = true;
     return SY_OK;
 }
 
@@ -319,15 +319,21 @@ sy_status admin_start(const char *listen, const char *token_file, router *r, con
     if (!a)
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     a->r = r;
+    a->cfg = r->cfg;
     a->log = log;
     atomic_init(&a->stop, false);
-    sy_status st = load_token(a, token_file, err);
+    sy_status st = load_token(token_file, a->token_digest, &a->has_token, err);
+    if (st == SY_OK)
+        st = load_token(a->cfg->ui_read_token_file, a->read_digest, &a->has_read_token, err);
     if (st == SY_OK && (!(a->base = event_base_new()) || !(a->http = evhttp_new(a->base))))
         st = sy_error_set(err, SY_NOMEM, NULL, NULL, "could not create the HTTP server");
     if (st == SY_OK)
         st = bind_listen(a, listen, err);
     if (st == SY_OK) {
         evhttp_set_gencb(a->http, on_request, a);
+        /* bigger bodies are refused with 413 before a handler sees them */
+        evhttp_set_max_body_size(a->http, (ev_ssize_t)a->cfg->ui_max_body);
+        evhttp_set_max_headers_size(a->http, 16384);
         evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
         struct timeval tv = {0, 100000};
         a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
@@ -358,7 +364,10 @@ void admin_stop(admin_server *a)
     atomic_store(&a->stop, true);
     if (a->running)
         pthread_join(a->thread, NULL);
-    admin_session_close(a); /* the loop thread, its owner, has ended */
+    admin__live_free(a->live); /* the loop thread, its owner, has ended */
+    a->live = NULL;
+    cJSON_Delete(a->queues_cache);
+    admin__session_close(a);
     if (a->tick)
         event_free(a->tick);
     if (a->http)
@@ -366,5 +375,6 @@ void admin_stop(admin_server *a)
     if (a->base)
         event_base_free(a->base);
     sodium_memzero(a->token_digest, sizeof a->token_digest);
+    sodium_memzero(a->read_digest, sizeof a->read_digest);
     free(a);
 }

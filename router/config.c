@@ -130,6 +130,13 @@ static const field admin_fields[] = {
     F("token_file", F_PATH, admin_token_file),
     F_END,
 };
+static const field ui_fields[] = {
+    F("enabled", F_BOOL, ui_enabled),
+    F("read_token_file", F_PATH, ui_read_token_file),
+    F("trace_url", F_STR, ui_trace_url),
+    FR("max_body", F_SIZE, ui_max_body, 1024, 16 << 20),
+    F_END,
+};
 static const field log_fields[] = {
     FE("level", log_level, level_choices),
     F_END,
@@ -140,7 +147,8 @@ static const section sections[] = {
     {"nats", nats_fields},         {"nats.tls", tls_fields},   {"postgres", pg_fields},
     {"stream", stream_fields},     {"consumer", consumer_fields}, {"limits", limits_fields},
     {"envelope", envelope_fields}, {"rules", rules_fields},    {"engine", engine_fields},
-    {"admin", admin_fields},       {"log", log_fields},        {NULL, NULL},
+    {"admin", admin_fields},       {"ui", ui_fields},          {"log", log_fields},
+    {NULL, NULL},
 };
 
 /* ---- defaults and cleanup ----------------------------------------------- */
@@ -180,6 +188,8 @@ void router_config_init(router_config *cfg)
     cfg->state_cache = 4096;
     cfg->outcomes_stream = dup_or_die("SY");
     cfg->admin_listen = dup_or_die("127.0.0.1:8088");
+    cfg->ui_enabled = true;
+    cfg->ui_max_body = 64 << 10;
     cfg->log_level = SY_LOG_INFO;
     cfg->nats_urls.items = calloc(1, sizeof(char *));
     cfg->stream_subjects.items = calloc(1, sizeof(char *));

@@ -35,6 +35,11 @@
  *              state_cache [4096] (running workflows whose state is kept in
  *              memory: about 1 KiB each; 0 turns the cache off)
  *   admin:     listen [127.0.0.1:8088], token_file
+ *   ui:        enabled [true] (the web UI at /ui/ and the HTTP API at
+ *              /api/v1/, docs/http-api.md), read_token_file (reads need
+ *              this token or the admin token; default: reads are open),
+ *              trace_url (a link per trace id, "{trace_id}" replaced),
+ *              max_body [64KiB] (request bodies of the API)
  *   log:       level [info|debug|warn|error|off]
  *
  * Environment overrides: SWITCHYARD_<SECTION>_<KEY> (e.g.
@@ -108,6 +113,10 @@ typedef struct router_config {
     bool outbox_relay, timers, reports;
     /* admin */
     char *admin_listen, *admin_token_file;
+    /* ui */
+    bool ui_enabled;
+    char *ui_read_token_file, *ui_trace_url;
+    int64_t ui_max_body;
     /* log */
     int log_level; /* sy_log_level */
 } router_config;

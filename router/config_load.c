@@ -103,6 +103,8 @@ sy_status router_config_validate(const router_config *c, sy_error *err)
     if (st == SY_OK)
         st = need_readable(c->admin_token_file, "admin.token_file", err);
     if (st == SY_OK)
+        st = need_readable(c->ui_read_token_file, "ui.read_token_file", err);
+    if (st == SY_OK)
         st = need_readable(c->rules_path, "rules.path", err);
     if (st == SY_OK)
         st = need_readable(c->keyring, "envelope.keyring", err);
@@ -266,4 +268,6 @@ void router_config_describe(const router_config *c, sy_buf *b)
                   c->unmatched_dead_letter ? "dead_letter" : "ack");
     sy_buf_printf(b, "admin: %s (token: %s)\n", c->admin_listen,
                   c->admin_token_file ? "from file" : "none: state-changing API disabled");
+    sy_buf_printf(b, "ui: %s (reads: %s)\n", c->ui_enabled ? "/ui/ and /api/v1/" : "off",
+                  c->ui_read_token_file ? "need the read or admin token" : "open");
 }

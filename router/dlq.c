@@ -1,9 +1,12 @@
-/* dlq.c: the JSON shape of a dead letter (dlq.h), one writer for the CLI
- * and the admin API. */
+/* dlq.c: dead letters for the CLI and the admin API (dlq.h): their JSON
+ * shape, and replaying one. */
 #include "dlq.h"
 
 #include "json.h"
 #include "timefmt.h"
+
+#include <stdio.h>
+#include <string.h>
 
 void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf *b)
 {
@@ -32,4 +35,38 @@ void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf
         sy_json_append_string(b, r->body ? r->body : "");
     }
     sy_buf_puts(b, "}\n");
+}
+
+void router_dlq_replay_key(int64_t id, const char *event_id, char *buf, size_t size)
+{
+    snprintf(buf, size, "sy.replay:%lld:%s", (long long)id, event_id ? event_id : "");
+}
+
+sy_status router_dlq_replay(engine_session *s, router_publisher *pub,
+                            const engine_dead_letter_row *r, uint64_t *seq, sy_error *err)
+{
+    if (!r->subject || !*r->subject)
+        return sy_error_set(err, SY_INVALID, "no_subject", NULL,
+                            "dead letter %lld has no subject to replay to", (long long)r->id);
+    /* the original Nats-Msg-Id would be dropped by JetStream as a duplicate */
+    cJSON *hdrs = r->headers ? cJSON_Duplicate(r->headers, 1) : NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, "Nats-Msg-Id");
+    if (!hdrs)
+        hdrs = cJSON_CreateObject();
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
+    cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
+    sy_status st = router_publisher_send(pub, r->subject, r->body ? r->body : "", r->body_len,
+                                         hdrs, NULL, seq, NULL, err);
+    cJSON_Delete(hdrs);
+    if (st == SY_OK)
+        st = engine_begin(s, err);
+    if (st == SY_OK)
+        st = engine_dead_letter_replayed(s, r->id, err);
+    if (st == SY_OK)
+        st = engine_commit(s, err);
+    else
+        engine_rollback(s);
+    return st;
 }

@@ -42,6 +42,8 @@ typedef struct item {
     const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
     cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
+    bool unmatched;          /* no route matched */
+    router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
 } item;
 
 /* ---- session and subscription ------------------------------------------------- */
@@ -252,7 +254,15 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
         return;
     }
     const char *id = envelope_event_id(it->env);
+    for (size_t i = 0; it->rec && i < acts->len; i++) {
+        static const char *const kinds[] = {[RULES_START] = "start", [RULES_SIGNAL] = "signal",
+                                            [RULES_DEAD_LETTER] = "dead_letter",
+                                            [RULES_DROP] = "drop"};
+        const rules_action *a = &acts->items[i];
+        router_recent_add_action(it->rec, a->route, kinds[a->kind], a->workflow_id, a->signal);
+    }
     if (acts->unmatched) {
+        it->unmatched = true;
         atomic_fetch_add_explicit(&p->r->metrics.unmatched, 1, memory_order_relaxed);
         if (rules_set_unmatched_dead_letter(p->gen->rules)) {
             char key[160];
@@ -287,11 +297,13 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
 }
 
 /* Parses one message into it and adds its effects to the batch. */
-static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions *acts)
+static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions *acts,
+                         router_recent_event *rec)
 {
     router *r = p->r;
     memset(it, 0, sizeof *it);
     it->msg = m;
+    it->rec = rec;
     jsMsgMetaData *md = NULL;
     if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
         it->seq = md->Sequence.Stream;
@@ -307,6 +319,13 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     sy_error err = {0};
     sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
                                   &r->env_opts, &it->env, &err);
+    if (rec) {
+        router_recent_begin(rec, natsMsg_GetSubject(m), it->seq);
+        if (st == SY_OK)
+            router_recent_envelope(rec, envelope_event_id(it->env), envelope_type(it->env),
+                                   envelope_source(it->env),
+                                   header(m, ROUTER_REPLAY_HEADER) != NULL);
+    }
     if (st == SY_OK) {
         route_item(p, it, acts);
         return;
@@ -371,6 +390,28 @@ static void nak_all(router_pipeline *p, item *items, size_t n)
             atomic_fetch_add_explicit(&p->r->metrics.naked, 1, memory_order_relaxed);
 }
 
+/* What the event did, for the Events page (recent.h). */
+static void note_recent(router_pipeline *p, item *it, engine_outcome oc, bool term)
+{
+    const engine_result *res = NULL;
+    const char *outcome = "applied", *code = it->dl_code, *msg = NULL;
+    if (it->invalid)
+        outcome = "invalid";
+    else if (oc == ENGINE_DUPLICATE)
+        outcome = "duplicate";
+    else if (it->unmatched && !term)
+        outcome = "unmatched";
+    else if (term || oc == ENGINE_DEAD_LETTERED)
+        outcome = "dead_lettered";
+    if (it->in_batch && (res = engine_batch_result(p->batch, it->ev)) != NULL) {
+        if (!code && res->code[0])
+            code = res->code;
+        msg = res->message;
+    }
+    router_recent_outcome(it->rec, outcome, code, msg, res ? res->run_id : NULL,
+                          res && res->started, sy_clock_now_ms(NULL));
+}
+
 /* After the commit: ack or term each message, count what happened. */
 static void settle(router_pipeline *p, item *it)
 {
@@ -406,6 +447,8 @@ static void settle(router_pipeline *p, item *it)
                natsMsg_GetSubject(it->msg), "stream_seq", seq, "outcome",
                oc == ENGINE_DUPLICATE ? "duplicate" : it->in_batch ? "applied" : "no effect");
     }
+    if (it->rec)
+        note_recent(p, it, oc, term);
     if (term) {
         natsMsg_Term(it->msg, NULL);
         atomic_fetch_add_explicit(&m->termed, 1, memory_order_relaxed);
@@ -467,7 +510,7 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
     engine_batch_reset(p->batch);
     rules_actions acts = {0};
     for (size_t i = 0; i < n; i++)
-        prepare_item(p, &items[i], msgs[i], &acts);
+        prepare_item(p, &items[i], msgs[i], &acts, p->rec ? &p->rec[i] : NULL);
     rules_actions_cleanup(&acts);
     sy_error err = {0};
     begin_ns = sy_mono_ns();
@@ -476,6 +519,8 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
         observe_commit(p, items, n, begin_ns);
         for (size_t i = 0; i < n; i++)
             settle(p, &items[i]);
+        if (p->rec)
+            router_recent_push(r->recent, p->rec, n);
     } else {
         atomic_fetch_add_explicit(&r->metrics.batch_failures, 1, memory_order_relaxed);
         SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st),

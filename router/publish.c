@@ -11,8 +11,9 @@
 #include <stdlib.h>
 
 struct router_publisher {
-    natsConnection *nc;
+    natsConnection *nc; /* NULL when borrowed */
     jsCtx *js;
+    bool borrowed;      /* js belongs to someone else (router_publisher_borrow) */
 };
 
 const char *router_cli_nats_url(const char *flag)
@@ -37,6 +38,16 @@ sy_status router_publisher_new(const char *nats_url, router_publisher **out, sy_
     }
     *out = p;
     return SY_OK;
+}
+
+router_publisher *router_publisher_borrow(void *js)
+{
+    router_publisher *p = calloc(1, sizeof *p);
+    if (p) {
+        p->js = js;
+        p->borrowed = true;
+    }
+    return p;
 }
 
 static natsStatus set_headers(natsMsg *m, const cJSON *headers, const char *msg_id)
@@ -84,8 +95,10 @@ void router_publisher_free(router_publisher *p)
 {
     if (!p)
         return;
-    jsCtx_Destroy(p->js);
-    natsConnection_Destroy(p->nc);
+    if (!p->borrowed) {
+        jsCtx_Destroy(p->js);
+        natsConnection_Destroy(p->nc);
+    }
     free(p);
 }
 

@@ -30,6 +30,11 @@ sy_status router_publisher_send(router_publisher *p, const char *subject, const 
                                 size_t len, const cJSON *headers, const char *msg_id,
                                 uint64_t *seq, bool *duplicate, sy_error *err) SY_MUST_USE;
 
+/* A publisher on an existing JetStream context (a nats.c jsCtx *, borrowed:
+ * it must outlive the publisher), e.g. the service's own connection with
+ * its credentials and TLS. NULL when out of memory. */
+router_publisher *router_publisher_borrow(void *js);
+
 void router_publisher_free(router_publisher *p); /* NULL is a no-op */
 
 /* Fills the missing event_id (random), occurred_at (now) and trace_id

@@ -123,6 +123,7 @@ sy_status router_new(const router_config *cfg, const sy_log *log, router **out, 
     atomic_init(&r->stopping, false);
     atomic_init(&r->started, false);
     atomic_init(&r->schema_ready, !cfg->pg_migrate);
+    r->recent = router_recent_new(); /* NULL: the Events page stays empty */
     sy_status st = router_config_pg_conninfo(cfg, &r->conninfo, err);
     if (st == SY_OK)
         st = load_envelope_config(r, err);
@@ -312,6 +313,7 @@ sy_status router_start(router *r, sy_error *err)
         p->index = (int)i;
         atomic_init(&p->db_ok, false);
         p->batch = engine_batch_new();
+        p->rec = r->recent ? calloc((size_t)r->cfg->batch_size, sizeof *p->rec) : NULL;
         if (!p->batch || pthread_create(&p->thread, NULL, router__pipeline_main, p) != 0)
             return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start pipeline %zu", i);
         p->started = true;
@@ -334,6 +336,8 @@ void router_stop(router *r)
         p->started = false;
         engine_batch_free(p->batch);
         p->batch = NULL;
+        free(p->rec);
+        p->rec = NULL;
     }
     if (atomic_exchange(&r->started, false))
         SY_LOG(r->log, SY_LOG_INFO, "router drained");
@@ -355,6 +359,7 @@ void router_free(router *r)
         free(r->conninfo);
     }
     pthread_mutex_destroy(&r->gen_mu);
+    router_recent_free(r->recent);
     free(r);
 }
 

@@ -4,6 +4,7 @@
 
 #include "engine.h"
 #include "envelope.h"
+#include "recent.h"
 #include "router.h"
 #include "rules.h"
 
@@ -33,6 +34,7 @@ typedef struct router_pipeline {
     engine_batch *batch;
     atomic_bool db_ok;
     int64_t backoff_ms;        /* current reconnect backoff */
+    router_recent_event *rec;  /* batch_size entries for the batch's recent events, or NULL */
 } router_pipeline;
 
 struct router {
@@ -52,6 +54,7 @@ struct router {
     atomic_bool stopping;
     atomic_bool started;       /* pipes[] is complete; read by the admin thread */
     atomic_bool schema_ready;  /* migrations done (router_schema_ready) */
+    router_recent *recent;     /* the recent routed events (recent.h); may be NULL */
 };
 
 /* Takes a reference to the current generation (never NULL after new). */

@@ -1,0 +1,133 @@
+/* operator.c: what the operator's HTTP API and web UI need from the store
+ * beyond describe/list/history (query.c): retrying a task in backoff now,
+ * the task queues with the workers seen on them, the workers table the
+ * report consumer keeps (008_ui.sql), and what became of a replayed dead
+ * letter. Postgres builds the JSON; the shapes are in docs/http-api.md. */
+#include "engine_int.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sy_status engine_task_retry_now(engine_session *s, const char *task_id, sy_error *err)
+{
+    /* the retry timer's id is "<task_id>@<attempt>:retry" (effects.c); the
+     * task must still wait in backoff, or the timer would only be stale */
+    const char *p[] = {task_id, s->eng->ns};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(
+        s,
+        "UPDATE timers SET fire_at = now() WHERE kind = 'retry' AND left(timer_id, length($1) + 1)"
+        " = $1 || '@' AND EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = $1 AND t.namespace = $2"
+        " AND t.status = 'backoff')",
+        2, p, &r, err);
+    if (st == SY_OK && atoi(PQcmdTuples(r)) == 0)
+        st = sy_error_set(err, SY_NOT_FOUND, "not_in_backoff", "task_id",
+                          "task \"%.200s\" is not waiting for a retry", task_id);
+    PQclear(r);
+    if (st == SY_OK) /* wake a timer loop now instead of at its next poll */
+        st = engine__exec(s, "SELECT pg_notify('switchyard_timers', '')", 0, NULL, NULL, err);
+    return st;
+}
+
+sy_status engine_task_queues(engine_session *s, int64_t now_ms, cJSON **out, sy_error *err)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *p[] = {now, s->eng->ns};
+    /* open tasks are read from the tasks table as it is (no index on
+     * status: it would make every task's updates non-HOT); the workers are
+     * the small table the report consumer keeps */
+    return engine__json_query(
+        s,
+        "WITH o AS (SELECT queue, count(*) FILTER (WHERE status = 'scheduled') AS scheduled,"
+        " count(*) FILTER (WHERE status = 'started') AS started, count(*) FILTER (WHERE status ="
+        " 'backoff') AS backoff, min(scheduled_at) FILTER (WHERE status = 'scheduled') AS oldest"
+        " FROM tasks WHERE namespace = $2 AND status IN ('scheduled', 'started', 'backoff') GROUP"
+        " BY queue), w AS (SELECT queue, json_agg(json_build_object('worker', worker,"
+        " 'first_seen_at', first_seen_at, 'last_seen_at', last_seen_at, 'reports', reports,"
+        " 'completed', completed, 'failed', failed) ORDER BY last_seen_at DESC) AS workers,"
+        " sum(completed) AS completed, sum(failed) AS failed, max(last_seen_at) AS last_seen FROM"
+        " workers GROUP BY queue), q AS (SELECT coalesce(o.queue, w.queue) AS queue,"
+        " coalesce(o.scheduled, 0) AS scheduled, coalesce(o.started, 0) AS started,"
+        " coalesce(o.backoff, 0) AS backoff, o.oldest, coalesce(w.workers, '[]') AS workers,"
+        " coalesce(w.completed, 0) AS completed, coalesce(w.failed, 0) AS failed, w.last_seen FROM"
+        " o FULL JOIN w ON o.queue = w.queue) SELECT json_build_object('queues',"
+        " coalesce(json_agg(json_build_object('queue', queue, 'scheduled', scheduled, 'started',"
+        " started, 'backoff', backoff, 'oldest_scheduled_at', oldest, 'oldest_age_ms', CASE WHEN"
+        " oldest IS NULL THEN 0 ELSE greatest(0, $1::bigint - (extract(epoch FROM oldest) *"
+        " 1000)::bigint) END, 'workers', workers, 'last_seen_at', last_seen, 'completed',"
+        " completed, 'failed', failed, 'failure_rate', CASE WHEN completed + failed > 0 THEN"
+        " round(failed::numeric / (completed + failed), 4) END) ORDER BY queue), '[]')) FROM q",
+        2, p, out, err);
+}
+
+/* The rows as a JSON array for json_to_recordset, sorted by key so that two
+ * consumers upserting the same workers lock them in one order. */
+static int seen_cmp(const void *a, const void *b)
+{
+    const engine_worker_seen *x = a, *y = b;
+    int c = strcmp(x->queue, y->queue);
+    return c ? c : strcmp(x->worker, y->worker);
+}
+
+sy_status engine_workers_seen(engine_session *s, engine_worker_seen *w, size_t n, sy_error *err)
+{
+    if (n == 0)
+        return SY_OK;
+    qsort(w, n, sizeof *w, seen_cmp);
+    sy_buf b = SY_BUF_INIT;
+    sy_buf_puts(&b, "[");
+    for (size_t i = 0; i < n; i++) {
+        sy_buf_puts(&b, i ? ",{\"q\":" : "{\"q\":");
+        sy_json_append_string(&b, w[i].queue);
+        sy_buf_puts(&b, ",\"w\":");
+        sy_json_append_string(&b, w[i].worker);
+        sy_buf_printf(&b, ",\"t\":%lld,\"r\":%llu,\"c\":%llu,\"f\":%llu}",
+                      (long long)w[i].last_seen_ms, (unsigned long long)w[i].reports,
+                      (unsigned long long)w[i].completed, (unsigned long long)w[i].failed);
+    }
+    sy_buf_puts(&b, "]");
+    const char *p[] = {sy_buf_str(&b)};
+    /* telemetry: its own transaction, no wait for the WAL flush (a crash
+     * loses at most the last second of counts, never a report) */
+    sy_status st = engine__exec(s, "BEGIN", 0, NULL, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(
+            s,
+            "INSERT INTO workers AS o (queue, worker, first_seen_at, last_seen_at, reports,"
+            " completed, failed) SELECT q, w, to_timestamp(t / 1000.0), to_timestamp(t / 1000.0),"
+            " r, c, f FROM json_to_recordset($1::json) AS x(q text, w text, t float8, r bigint, c"
+            " bigint, f bigint) ON CONFLICT (queue, worker) DO UPDATE SET last_seen_at ="
+            " greatest(o.last_seen_at, EXCLUDED.last_seen_at), reports = o.reports +"
+            " EXCLUDED.reports, completed = o.completed + EXCLUDED.completed, failed = o.failed +"
+            " EXCLUDED.failed",
+            1, p, NULL, err);
+    if (st == SY_OK)
+        st = engine__exec(s, "COMMIT", 0, NULL, NULL, err);
+    else
+        (void)!engine__exec(s, "ROLLBACK", 0, NULL, NULL, NULL);
+    sy_buf_cleanup(&b);
+    return st;
+}
+
+sy_status engine_dead_letter_replay_outcome(engine_session *s, int64_t id, const char *inbox_key,
+                                            const char *header, cJSON **out, sy_error *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[] = {ids, inbox_key, header};
+    /* applied: the replay's own inbox row; dead-lettered again: a newer dead
+     * letter that carries the replay header with this id */
+    return engine__json_query(
+        s,
+        "SELECT coalesce((SELECT json_build_object('status', 'applied', 'at', received_at) FROM"
+        " inbox WHERE event_id = $2), (SELECT json_build_object('status', 'dead_lettered',"
+        " 'dead_letter_id', id, 'code', code, 'message', message, 'at', created_at) FROM"
+        " dead_letters WHERE id > $1::bigint AND headers ->> $3 = $1 ORDER BY id DESC LIMIT 1),"
+        " json_build_object('status', 'pending'))",
+        3, p, out, err);
+}
