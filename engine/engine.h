@@ -339,10 +339,10 @@ typedef struct engine_worker_seen {
 sy_status engine_workers_seen(engine_session *s, engine_worker_seen *w, size_t n,
                               sy_error *err) SY_MUST_USE;
 
-/* What became of the replay of dead letter id: {"status":"applied", at}
- * when the inbox holds inbox_key (the replay's key), {"status":
+/* What became of the replay of dead letter id: {"status":
  * "dead_lettered", dead_letter_id, code, message, at} when a newer dead
- * letter carries header = id, else {"status":"pending"}. */
+ * letter carries header = id, else {"status":"applied", at} when the inbox
+ * holds inbox_key (the replay's key), else {"status":"pending"}. */
 sy_status engine_dead_letter_replay_outcome(engine_session *s, int64_t id, const char *inbox_key,
                                             const char *header, cJSON **out,
                                             sy_error *err) SY_MUST_USE;
@@ -358,7 +358,30 @@ sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, 
 sy_status engine_listen(engine_session *s, sy_error *err) SY_MUST_USE;
 /* LISTEN for one kind only: a timer loop that also hears the outbox
  * channel wakes up (and polls) after every committed batch. */
-enum { ENGINE_NOTIFY_TIMERS = 1, ENGINE_NOTIFY_OUTBOX = 2 };
+enum { ENGINE_NOTIFY_TIMERS = 1, ENGINE_NOTIFY_OUTBOX = 2, ENGINE_NOTIFY_CHANGES = 4 };
+
+/* Every transaction that changes runs or writes dead letters also NOTIFYs
+ * this channel, in the same statement as its writes (so a listener hears of
+ * a change only after it committed), with the payload
+ *   {"s": schema, "n": namespace,
+ *    "r": [[workflow_id, run_id, status, workflow_type, next_seq], ...],
+ *    "m": runs left out (the payload stays under Postgres's 8000 bytes),
+ *    "d": dead letters written}
+ * The web UI's live updates are fed by one listener per process
+ * (router/admin_live.c). A hint for what to re-read, like the others: a
+ * listener that lost its connection re-reads everything. */
+#define ENGINE_NOTIFY_CHANGES_CHANNEL "switchyard_changes"
+
+/* The session's socket, for an event loop to watch for readability (a
+ * session that LISTENs); -1 when it has none. */
+int engine_session_socket(engine_session *s);
+
+/* Reads what the server sent without blocking and calls fn for every
+ * notification that arrived (channel and payload borrowed for the call).
+ * SY_DB_DOWN when the connection is lost. */
+typedef void (*engine_notify_fn)(void *arg, const char *channel, const char *payload);
+sy_status engine_read_notifications(engine_session *s, engine_notify_fn fn, void *arg,
+                                    sy_error *err) SY_MUST_USE;
 sy_status engine_listen_for(engine_session *s, int which, sy_error *err) SY_MUST_USE;
 /* Waits up to timeout_ms for a notification (a hint only: always poll too).
  * *notified (may be NULL) says whether one arrived. */

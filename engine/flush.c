@@ -8,6 +8,7 @@
  * The batch's outcome events are ONE outbox page (002_outbox_pages.sql):
  * its three arrays are the parameters themselves, nothing to unnest. */
 #include "engine_int.h"
+#include "json.h"
 #include "ws.h"
 
 #include <stdlib.h>
@@ -114,11 +115,52 @@ static const char *const FLUSH_SQL[] = {
     " SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0) FROM json_to_recordset($3::json)"
     " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint))",
     "SELECT CASE WHEN $4::bool THEN pg_notify('switchyard_timers', '') END,"
-    " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END",
+    " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END,"
+    " CASE WHEN $57::text IS NOT NULL THEN pg_notify('" ENGINE_NOTIFY_CHANGES_CHANNEL "', $57) END",
     NULL,
 };
 
-#define NPARAMS (7 + NCOLS + 7 + 6)
+#define NPARAMS (7 + NCOLS + 7 + 6 + 1)
+
+/* The payload of the changes notification (engine.h, ENGINE_NOTIFY_CHANGES):
+ * the runs this batch changed, as many as fit in a NOTIFY (Postgres allows
+ * 8000 bytes), and how many did not fit; NULL when no run changed and no
+ * dead letter was written. Owned. */
+static char *changes_payload(const engine__ws *ws)
+{
+    size_t more = 0;
+    bool any = false;
+    sy_buf b = SY_BUF_INIT;
+    sy_buf_puts(&b, "{\"s\":");
+    sy_json_append_string(&b, ws->eng->schema);
+    sy_buf_puts(&b, ",\"n\":");
+    sy_json_append_string(&b, ws->eng->ns);
+    sy_buf_puts(&b, ",\"r\":[");
+    size_t mark = b.len;
+    for (size_t i = 0; i < ws->nruns; i++) {
+        const engine__run *r = ws->runs[i];
+        if (!r->dirty)
+            continue;
+        any = true;
+        if (b.len > 7000) { /* the rest is counted: listeners re-read what they show */
+            more++;
+            continue;
+        }
+        sy_buf_puts(&b, b.len > mark ? ",[" : "[");
+        sy_json_append_string(&b, r->workflow_id);
+        sy_buf_printf(&b, ",\"%s\",", r->run_id);
+        sy_json_append_string(&b, cJSON_GetStringValue(JGET(r->state, "status")));
+        sy_buf_putc(&b, ',');
+        sy_json_append_string(&b, r->type);
+        sy_buf_printf(&b, ",%lld]", (long long)r->next_seq);
+    }
+    sy_buf_printf(&b, "],\"m\":%zu,\"d\":%zu}", more, ws->ndls);
+    if (!any && !ws->ndls) {
+        sy_buf_cleanup(&b);
+        return NULL;
+    }
+    return sy_buf_take(&b);
+}
 
 static void run_columns(engine__ws *ws, engine__barr *c, bool *any)
 {
@@ -260,8 +302,10 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
     }
     for (int i = 0; i < 6; i++)
         p[7 + NCOLS + 7 + i] = any[i] ? "true" : "false";
+    p[NPARAMS - 1] = changes_payload(ws);
     sy_status st = exec_flush(ws, p, len, fmt, err);
     for (int i = 0; i < 3; i++)
         free(p[i]);
+    free(p[NPARAMS - 1]);
     return st;
 }

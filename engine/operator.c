@@ -120,14 +120,34 @@ sy_status engine_dead_letter_replay_outcome(engine_session *s, int64_t id, const
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *p[] = {ids, inbox_key, header};
-    /* applied: the replay's own inbox row; dead-lettered again: a newer dead
-     * letter that carries the replay header with this id */
+    /* dead-lettered again: a newer dead letter carries the replay header
+     * with this id (a refused action's event has its inbox row all the
+     * same, so this is asked first); applied: the replay's inbox row */
     return engine__json_query(
         s,
-        "SELECT coalesce((SELECT json_build_object('status', 'applied', 'at', received_at) FROM"
-        " inbox WHERE event_id = $2), (SELECT json_build_object('status', 'dead_lettered',"
-        " 'dead_letter_id', id, 'code', code, 'message', message, 'at', created_at) FROM"
-        " dead_letters WHERE id > $1::bigint AND headers ->> $3 = $1 ORDER BY id DESC LIMIT 1),"
-        " json_build_object('status', 'pending'))",
+        "SELECT coalesce((SELECT json_build_object('status', 'dead_lettered', 'dead_letter_id', id,"
+        " 'code', code, 'message', message, 'at', created_at) FROM dead_letters WHERE id >"
+        " $1::bigint AND headers ->> $3 = $1::text ORDER BY id DESC LIMIT 1), (SELECT"
+        " json_build_object('status', 'applied', 'at', received_at) FROM inbox WHERE event_id ="
+        " $2), json_build_object('status', 'pending'))",
         3, p, out, err);
+}
+
+int engine_session_socket(engine_session *s)
+{
+    return s && s->conn ? PQsocket(s->conn) : -1;
+}
+
+sy_status engine_read_notifications(engine_session *s, engine_notify_fn fn, void *arg,
+                                    sy_error *err)
+{
+    if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK)
+        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "connection to postgres lost: %s",
+                            PQerrorMessage(s->conn));
+    PGnotify *n;
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        fn(arg, n->relname, n->extra);
+        PQfreemem(n);
+    }
+    return SY_OK;
 }

@@ -52,8 +52,8 @@ void engine__seen_note(engine_reports *r, const item *it, size_t n, int64_t now_
             continue;
         const char *subj = natsMsg_GetSubject(it[i].msg);
         const char *queue = subj && !strncmp(subj, mid, ml) ? subj + ml : "";
-        const char *worker = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it[i].json,
-                                                                                   "worker"));
+        const char *worker =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it[i].json, "worker"));
         seen_row *row = seen_row_for(r->seen, queue, worker ? worker : "");
         if (!row)
             continue;

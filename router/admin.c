@@ -36,8 +36,8 @@
  * inline script or style anywhere), talk only to this origin, and may not
  * be framed. */
 #define ADMIN_CSP                                                                                  \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"              \
-    " connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none';"                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"               \
+    " connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none';"                   \
     " frame-ancestors 'none'"
 
 void admin__security_headers(struct evhttp_request *req)
@@ -156,7 +156,7 @@ static void on_reload(admin_server *a, struct evhttp_request *req)
     if (!admin__is_admin(a, req)) {
         SY_LOG(a->log, SY_LOG_WARN, "admin: unauthorized request", "path", "/api/v1/rules/reload");
         admin__reply(req, a->has_token ? 401 : 403, "text/plain",
-              a->has_token ? "unauthorized\n" : "no admin token configured\n");
+                     a->has_token ? "unauthorized\n" : "no admin token configured\n");
         return;
     }
     sy_error err = {0};
@@ -270,8 +270,7 @@ static void *admin_main(void *arg)
     return NULL;
 }
 
-static sy_status load_token(const char *token_file, unsigned char *digest, bool *has,
-                            sy_error *err)
+static sy_status load_token(const char *token_file, unsigned char *digest, bool *has, sy_error *err)
 {
     if (!token_file)
         return SY_OK;

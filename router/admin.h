@@ -5,13 +5,15 @@
  *   GET  /metrics               Prometheus text
  *   GET  /api/v1/status         JSON: version, readiness, rules hash, counters
  *   POST /api/v1/rules/reload   reload the rules (bearer token required)
- *   GET  /api/v1/dead-letters   JSON lines (?code=C&after_id=N&limit=N)
- *   GET  /api/v1/dead-letters/ID  one dead letter with its headers and body
+ *   /api/v1/...                 the JSON API of the web UI (docs/http-api.md)
+ *   GET  /api/v1/live           Server-Sent Events (admin_live.c)
+ *   GET  /ui/                   the web UI (ui/, embedded at build time)
  *
  * Binds 127.0.0.1 by default. Anything that changes state needs
  * "Authorization: Bearer <token>" with the token read from a file, compared
  * in constant time; without a token file those endpoints are disabled (403).
- * The server runs its own event loop on its own thread. */
+ * ui.read_token_file makes reads need a token too. The server runs its own
+ * event loop on its own thread. */
 #ifndef SY_ROUTER_ADMIN_H
 #define SY_ROUTER_ADMIN_H
 

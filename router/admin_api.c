@@ -174,8 +174,7 @@ bool api_body_str(api_req *q, const char *name, size_t max, bool required, const
             api_error(q, 400, "missing_field", name, "%s: is required", name);
         return !required;
     }
-    if (!cJSON_IsString(v) || strlen(v->valuestring) > max ||
-        (required && !*v->valuestring)) {
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > max || (required && !*v->valuestring)) {
         api_error(q, 400, "bad_field", name, "%s: must be a %sstring of at most %zu bytes", name,
                   required ? "non-empty " : "", max);
         return false;

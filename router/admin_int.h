@@ -63,12 +63,12 @@ bool admin__may_read(const admin_server *a, struct evhttp_request *req);
 typedef struct api_req {
     admin_server *a;
     struct evhttp_request *req;
-    char *seg[8];          /* the path's segments after /api/v1/, percent-decoded (owned) */
+    char *seg[8]; /* the path's segments after /api/v1/, percent-decoded (owned) */
     size_t nseg;
     struct evkeyvalq query; /* the query string's parameters */
-    cJSON *body;           /* the POST body when there is one (owned), else NULL */
+    cJSON *body;            /* the POST body when there is one (owned), else NULL */
     bool post;
-    bool done;             /* a reply was sent */
+    bool done; /* a reply was sent */
 } api_req;
 
 /* Handles /api/v1/<path> (GET/POST): parses, authorises, dispatches. */

@@ -47,8 +47,8 @@ static sy_status do_sched(engine_session *s, void *arg, sy_error *err)
     case 1:
         return engine_schedule_pause(s, c->id, c->verb == 0, c->note, now, err);
     case 2:
-        return engine_schedule_trigger(s, c->id, now, c->has_overlap ? &c->overlap : NULL,
-                                       &c->fire, err);
+        return engine_schedule_trigger(s, c->id, now, c->has_overlap ? &c->overlap : NULL, &c->fire,
+                                       err);
     default:
         return engine_schedule_backfill(s, c->id, c->start_ms, c->end_ms, c->overlap, now,
                                         &c->counts, err);
@@ -156,7 +156,8 @@ static void sched_describe(api_req *q, engine_session *s, const char *id)
 void api_schedules(api_req *q)
 {
     if (q->nseg >= 2 && !api_valid_name(q->seg[1], 255)) {
-        api_error(q, 400, "bad_schedule_id", "id", "id: must be 1-255 characters of [A-Za-z0-9._:/-]");
+        api_error(q, 400, "bad_schedule_id", "id",
+                  "id: must be 1-255 characters of [A-Za-z0-9._:/-]");
         return;
     }
     if (q->nseg == 3 && q->post) {
@@ -206,14 +207,15 @@ static cJSON *dl_json(const engine_dead_letter_row *r, bool with_body)
     cJSON_AddBoolToObject(o, "replayed", r->replayed_at_ms != 0);
     if (r->replayed_at_ms)
         cJSON_AddStringToObject(o, "replayed_at", sy_time_format_rfc3339(r->replayed_at_ms, ts));
-    bool utf8 = r->body && sy_json_utf8_valid(r->body, r->body_len) &&
-                strlen(r->body) == r->body_len;
+    bool utf8 =
+        r->body && sy_json_utf8_valid(r->body, r->body_len) && strlen(r->body) == r->body_len;
     cJSON *env = NULL;
     sy_error err;
     sy_error_clear(&err);
     if (utf8 && sy_json_parse(r->body, r->body_len, 0, NULL, &env, &err) == SY_OK &&
         cJSON_IsObject(env)) {
-        const char *src = sy_json_get_string(env, "source"), *type = sy_json_get_string(env, "type");
+        const char *src = sy_json_get_string(env, "source"),
+                   *type = sy_json_get_string(env, "type");
         if (src)
             cJSON_AddStringToObject(o, "source", src);
         if (type)
@@ -251,15 +253,16 @@ static bool dl_filter(api_req *q, engine_dlq_filter *f, bool from_body)
                       : !api_param_name(q, names[i], 255, dst[i]))
             return false;
         if (*dst[i] && !api_valid_name(*dst[i], 255)) {
-            api_error(q, 400, "bad_field", names[i], "%s: must be 1-255 characters of [A-Za-z0-9._:/-]",
-                      names[i]);
+            api_error(q, 400, "bad_field", names[i],
+                      "%s: must be 1-255 characters of [A-Za-z0-9._:/-]", names[i]);
             return false;
         }
     }
     if (!from_body)
         return api_param_time(q, "since", &f->since_ms) && api_param_time(q, "until", &f->until_ms);
     const char *since, *until;
-    if (!api_body_str(q, "since", 64, false, &since) || !api_body_str(q, "until", 64, false, &until))
+    if (!api_body_str(q, "since", 64, false, &since) ||
+        !api_body_str(q, "until", 64, false, &until))
         return false;
     sy_error err;
     sy_error_clear(&err);
@@ -360,8 +363,8 @@ static cJSON *replay_one(api_req *q, engine_session *s, router_publisher *pub,
 static router_publisher *publisher(api_req *q)
 {
     router *r = q->a->r;
-    router_publisher *pub = atomic_load(&r->started) && r->js ? router_publisher_borrow(r->js)
-                                                              : NULL;
+    router_publisher *pub =
+        atomic_load(&r->started) && r->js ? router_publisher_borrow(r->js) : NULL;
     if (!pub)
         api_error(q, 503, "unavailable", NULL, "NATS is not connected yet, retry later");
     return pub;
@@ -390,7 +393,7 @@ static void dl_replay_id(api_req *q, engine_session *s, int64_t id)
  * next_after_id), so one request never holds the admin loop for long. */
 static void dl_replay_all(api_req *q, engine_session *s)
 {
-    static const char *const allowed[] = {"code", "source", "type", "since",
+    static const char *const allowed[] = {"code",  "source",   "type",  "since",
                                           "until", "after_id", "limit", NULL};
     engine_dlq_filter f = {0};
     if (!api_body_only(q, allowed) || !dl_filter(q, &f, true))

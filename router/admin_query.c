@@ -110,13 +110,13 @@ static bool time_value(const char *v, int64_t *ms)
 }
 
 /* Applies one condition. */
-static sy_status cond(scan *s, const char *field, const char *opr, const char *v, const char *at,
-                      admin_query *q)
+static sy_status cond(scan *s, const char *field, const char *fat, const char *opr, const char *v,
+                      const char *at, admin_query *q)
 {
     bool eq = !strcmp(opr, "=");
     if (!strcasecmp(field, "status")) {
-        static const char *const ok[] = {"running", "completed", "failed", "canceled",
-                                         "terminated", NULL};
+        static const char *const ok[] = {"running",  "completed",  "failed",
+                                         "canceled", "terminated", NULL};
         if (!eq)
             return fail(s, at, "%sstatus takes =", "");
         if (*q->status)
@@ -165,7 +165,7 @@ static sy_status cond(scan *s, const char *field, const char *opr, const char *v
         *b = ms + ((lower && opr[1] != '=') || (!lower && opr[1] == '=') ? 1 : 0);
         return SY_OK;
     }
-    return fail(s, at, "unknown field \"%.40s\" (status, type, id, queue, started)", field);
+    return fail(s, fat, "unknown field \"%.40s\" (status, type, id, queue, started)", field);
 }
 
 sy_status admin_query_parse(const char *text, admin_query *out, sy_error *err)
@@ -191,7 +191,7 @@ sy_status admin_query_parse(const char *text, admin_query *out, sy_error *err)
         const char *vat = s.p;
         sy_status st = value(&s, v, sizeof v);
         if (st == SY_OK)
-            st = cond(&s, field, opr, v, vat, out);
+            st = cond(&s, field, at, opr, v, vat, out);
         if (st != SY_OK)
             return st;
         skip_space(&s);

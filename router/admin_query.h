@@ -22,8 +22,8 @@
 
 typedef struct admin_query {
     char status[16], type[256], id_prefix[256], queue[256]; /* "" when not given */
-    int64_t started_after_ms;  /* inclusive; 0 when not given */
-    int64_t started_before_ms; /* exclusive; 0 when not given */
+    int64_t started_after_ms;                               /* inclusive; 0 when not given */
+    int64_t started_before_ms;                              /* exclusive; 0 when not given */
 } admin_query;
 
 /* Parses text (at most 2000 bytes) into *out. SY_INVALID with err->path "q"

@@ -37,7 +37,8 @@ void admin__ui(admin_server *a, struct evhttp_request *req, const char *path)
         struct evkeyvalq *out = evhttp_request_get_output_headers(req);
         evhttp_add_header(out, "ETag", etag);
         evhttp_add_header(out, "Cache-Control", "no-cache");
-        const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+        const char *inm =
+            evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
         if (inm && strcmp(inm, etag) == 0) {
             admin__reply_len(req, 304, f->type, "", 0);
             return;

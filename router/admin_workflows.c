@@ -25,8 +25,8 @@ static bool list_filter(api_req *q, engine_list_filter *f, admin_query *qb)
         return false;
     }
     const char *status = api_param(q, "status");
-    static const char *const statuses[] = {"running", "completed", "failed", "canceled",
-                                           "terminated", NULL};
+    static const char *const statuses[] = {"running",  "completed",  "failed",
+                                           "canceled", "terminated", NULL};
     bool ok = !status;
     for (size_t i = 0; statuses[i] && !ok; i++)
         ok = !strcmp(status, statuses[i]);
@@ -64,7 +64,8 @@ static bool list_filter(api_req *q, engine_list_filter *f, admin_query *qb)
     }
     if ((qb->started_after_ms && f->started_after_ms) ||
         (qb->started_before_ms && f->started_before_ms)) {
-        api_error(q, 400, "conflicting_filters", "q", "started: given both as a parameter and in q");
+        api_error(q, 400, "conflicting_filters", "q",
+                  "started: given both as a parameter and in q");
         return false;
     }
     if (qb->started_after_ms)
@@ -250,7 +251,8 @@ static void signal_wf(api_req *q, const char *wid)
         !api_body_str(q, "request_id", 100, false, &req_id))
         return;
     if (!api_valid_name(x.signal, 255)) {
-        api_error(q, 400, "bad_field", "signal", "signal: must be 1-255 characters of [A-Za-z0-9._:/-]");
+        api_error(q, 400, "bad_field", "signal",
+                  "signal: must be 1-255 characters of [A-Za-z0-9._:/-]");
         return;
     }
     char event_id[160];

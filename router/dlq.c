@@ -57,8 +57,8 @@ sy_status router_dlq_replay(engine_session *s, router_publisher *pub,
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
     cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
     cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
-    sy_status st = router_publisher_send(pub, r->subject, r->body ? r->body : "", r->body_len,
-                                         hdrs, NULL, seq, NULL, err);
+    sy_status st = router_publisher_send(pub, r->subject, r->body ? r->body : "", r->body_len, hdrs,
+                                         NULL, seq, NULL, err);
     cJSON_Delete(hdrs);
     if (st == SY_OK)
         st = engine_begin(s, err);

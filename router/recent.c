@@ -54,7 +54,7 @@ void router_recent_envelope(router_recent_event *e, const char *event_id, const 
 }
 
 void router_recent_add_action(router_recent_event *e, const char *route, const char *kind,
-                          const char *workflow_id, const char *signal)
+                              const char *workflow_id, const char *signal)
 {
     if (e->nactions == ROUTER_RECENT_ACTIONS)
         return;

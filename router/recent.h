@@ -26,16 +26,16 @@ typedef struct router_recent_action {
 } router_recent_action;
 
 typedef struct router_recent_event {
-    uint64_t seq;       /* set by push: 1, 2, ... in push order */
-    int64_t at_ms;      /* when it was settled */
+    uint64_t seq;  /* set by push: 1, 2, ... in push order */
+    int64_t at_ms; /* when it was settled */
     uint64_t stream_seq;
     char event_id[129], type[128], source[128], subject[128];
-    char outcome[16];   /* applied | duplicate | dead_lettered | unmatched | invalid */
-    char code[48];      /* dead-letter code, "" otherwise */
-    char message[160];  /* dead-letter reason */
-    char run_id[37];    /* the run the event affected, when the engine said */
-    bool started;       /* it started a new run */
-    bool replay;        /* a replayed dead letter */
+    char outcome[16];  /* applied | duplicate | dead_lettered | unmatched | invalid */
+    char code[48];     /* dead-letter code, "" otherwise */
+    char message[160]; /* dead-letter reason */
+    char run_id[37];   /* the run the event affected, when the engine said */
+    bool started;      /* it started a new run */
+    bool replay;       /* a replayed dead letter */
     size_t nactions;
     router_recent_action actions[ROUTER_RECENT_ACTIONS];
 } router_recent_event;
@@ -52,7 +52,7 @@ void router_recent_begin(router_recent_event *e, const char *subject, uint64_t s
 void router_recent_envelope(router_recent_event *e, const char *event_id, const char *type,
                             const char *source, bool replay);
 void router_recent_add_action(router_recent_event *e, const char *route, const char *kind,
-                          const char *workflow_id, const char *signal);
+                              const char *workflow_id, const char *signal);
 void router_recent_outcome(router_recent_event *e, const char *outcome, const char *code,
                            const char *message, const char *run_id, bool started, int64_t at_ms);
 

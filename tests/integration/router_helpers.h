@@ -82,10 +82,13 @@ static __attribute__((unused)) int rh_free_port(void)
     return ntohs(a.sin_port);
 }
 
-/* A one-shot HTTP/1.0 request; returns the status (0: no connection) and
- * the response in resp. */
-static __attribute__((unused)) int rh_http(int port, const char *method, const char *path,
-                                           const char *token, char *resp, size_t cap)
+/* A one-shot HTTP/1.0 request with an optional body (content type
+ * application/json unless ctype says otherwise) and bearer token; returns
+ * the status (0: no connection) and the whole response (headers too) in
+ * resp. */
+static __attribute__((unused)) int rh_http_body(int port, const char *method, const char *path,
+                                                const char *token, const char *ctype,
+                                                const char *body, char *resp, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -95,11 +98,19 @@ static __attribute__((unused)) int rh_http(int port, const char *method, const c
         close(fd);
         return 0;
     }
-    char req[512];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\n%s%s%sContent-Length: 0\r\n\r\n", method,
-                     path, token ? "Authorization: Bearer " : "", token ? token : "",
-                     token ? "\r\n" : "");
-    CHECK(write(fd, req, (size_t)n) == n);
+    size_t blen = body ? strlen(body) : 0;
+    char head[1024];
+    int n = snprintf(head, sizeof head, "%s %s HTTP/1.0\r\n%s%s%s%s%s%sContent-Length: %zu\r\n\r\n",
+                     method, path, token ? "Authorization: Bearer " : "", token ? token : "",
+                     token ? "\r\n" : "", body ? "Content-Type: " : "",
+                     body ? (ctype ? ctype : "application/json") : "", body ? "\r\n" : "", blen);
+    CHECK(write(fd, head, (size_t)n) == n);
+    for (size_t off = 0; off < blen;) { /* the server may refuse a big body early */
+        ssize_t w = write(fd, body + off, blen - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
     size_t got = 0;
     ssize_t r;
     while (got + 1 < cap && (r = read(fd, resp + got, cap - 1 - got)) > 0)
@@ -109,6 +120,13 @@ static __attribute__((unused)) int rh_http(int port, const char *method, const c
     int status = 0;
     sscanf(resp, "HTTP/1.%*d %d", &status);
     return status;
+}
+
+/* The same without a body. */
+static __attribute__((unused)) int rh_http(int port, const char *method, const char *path,
+                                           const char *token, char *resp, size_t cap)
+{
+    return rh_http_body(port, method, path, token, NULL, NULL, resp, cap);
 }
 
 /* A config on stream RT_<name> (subjects rt.<name>.>), fast timings. */
