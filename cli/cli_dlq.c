@@ -164,29 +164,8 @@ typedef struct replay_ctx {
 static sy_status replay_row(const engine_dead_letter_row *r, void *arg)
 {
     replay_ctx *c = arg;
-    if (!r->subject || !*r->subject)
-        return sy_error_set(c->err, SY_INVALID, "no_subject", NULL,
-                            "dead letter %lld has no subject to replay to", (long long)r->id);
-    cJSON *hdrs = r->headers ? cJSON_Duplicate(r->headers, 1) : NULL;
-    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, "Nats-Msg-Id");
-    if (!hdrs)
-        hdrs = cJSON_CreateObject();
-    char idbuf[24];
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
-    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
-    cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
     uint64_t seq = 0;
-    sy_status st = router_publisher_send(c->pub, r->subject, r->body ? r->body : "", r->body_len,
-                                         hdrs, NULL, &seq, NULL, c->err);
-    cJSON_Delete(hdrs);
-    if (st == SY_OK)
-        st = engine_begin(c->s, c->err);
-    if (st == SY_OK)
-        st = engine_dead_letter_replayed(c->s, r->id, c->err);
-    if (st == SY_OK)
-        st = engine_commit(c->s, c->err);
-    else
-        engine_rollback(c->s);
+    sy_status st = router_dlq_replay(c->s, c->pub, r, &seq, c->err);
     if (st == SY_OK) {
         printf("{\"id\":%lld,\"replayed\":true,\"subject\":", (long long)r->id);
         sy_buf b = SY_BUF_INIT;
