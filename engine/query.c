@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 sy_status engine__json_query(engine_session *s, const char *sql, int n, const char *const *p,
-                            cJSON **out, sy_error *err)
+                             cJSON **out, sy_error *err)
 {
     PGresult *r = NULL;
     *out = NULL;
@@ -34,8 +33,8 @@ static const char RUN_SEL[] =
 /* The tasks of run r: a range of the tasks primary key ("<run_id>:<step>",
  * byte order; 004_lean_keys.sql). */
 #define TASKS_OF(t, r)                                                                             \
-    t ".task_id >= (" r ".run_id::text || ':') COLLATE \"C\" AND " t ".task_id < (" r           \
-    ".run_id::text || ';') COLLATE \"C\" AND " t ".run_id = " r ".run_id"
+    t ".task_id >= (" r ".run_id::text || ':') COLLATE \"C\" AND " t ".task_id < (" r              \
+      ".run_id::text || ';') COLLATE \"C\" AND " t ".run_id = " r ".run_id"
 
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err)
@@ -50,30 +49,50 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
                   " 'history_length', next_seq - 1, 'pending_tasks', (SELECT coalesce(json_agg("
                   "json_build_object('task_id', t.task_id, 'name', t.name, 'queue', t.queue,"
                   " 'attempt', t.attempt, 'status', t.status, 'human', t.human) ORDER BY"
-                  " t.scheduled_at), '[]') FROM tasks t WHERE " TASKS_OF("t", "run") " AND t.status"
-                  " IN ('scheduled', 'started', 'backoff'))) FROM run",
+                  " t.scheduled_at), '[]') FROM tasks t WHERE " TASKS_OF(
+                      "t", "run") " AND t.status"
+                                  " IN ('scheduled', 'started', 'backoff'))) FROM run",
                   RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id};
     sy_status st = engine__json_query(s, q.data, 3, p, out, err);
     sy_buf_cleanup(&q);
     if (st == SY_NOT_FOUND) {
         /* a tombstone: the ID is known but its runs were purged */
-        st = engine__json_query(s,
-                        "SELECT json_build_object('workflow_id', workflow_id, 'run_id', run_id,"
-                        " 'status', status, 'closed_at', closed_at, 'purged', true) FROM"
-                        " workflow_ids WHERE namespace = $1 AND workflow_id = $2",
-                        2, p, out, err);
+        st = engine__json_query(
+            s,
+            "SELECT json_build_object('workflow_id', workflow_id, 'run_id', run_id,"
+            " 'status', status, 'closed_at', closed_at, 'purged', true) FROM"
+            " workflow_ids WHERE namespace = $1 AND workflow_id = $2",
+            2, p, out, err);
     }
     return st;
 }
 
 /* The run's fields as describe gives them (inside json_build_object). */
 #define RUN_FIELDS                                                                                 \
-    "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"     \
-    " status, 'task_queue', task_queue, 'trace_id', trace_id, 'causation_id', causation_id,"      \
-    " 'input', input, 'result', result, 'error', error, 'started_at', started_at, 'closed_at',"   \
-    " closed_at, 'cancel_requested', cancel_requested, 'definition_hash', def_hash,"              \
+    "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"      \
+    " status, 'task_queue', task_queue, 'trace_id', trace_id, 'causation_id', causation_id,"       \
+    " 'input', input, 'result', result, 'error', error, 'started_at', started_at, 'closed_at',"    \
+    " closed_at, 'cancel_requested', cancel_requested, 'definition_hash', def_hash,"               \
     " 'history_length', next_seq - 1"
+
+/* A timer of the run that still matters (timer tm, history h): the engine
+ * leaves a timer that stopped mattering in place until it fires and is
+ * dropped (engine/README.md), so the detail shows only live ones: a sleep
+ * or wait timeout whose step has not moved on since it was started
+ * ("<run_id>:<seq>"), a task timeout or retry whose task still waits in
+ * the state it guards (ops.c's timer_due). */
+#define LIVE_TIMER                                                                                 \
+    "(CASE WHEN tm.kind IN ('sleep', 'wait_timeout') THEN NOT EXISTS (SELECT 1 FROM h c WHERE"     \
+    " c.seq > split_part(tm.timer_id, ':', 2)::int AND c.data->>'step' = tm.data->>'step' AND"     \
+    " c.type IN ('signal.consumed', 'timer.fired')) ELSE EXISTS (SELECT 1 FROM tasks t WHERE"      \
+    " t.task_id = tm.data->>'task_id' AND CASE tm.kind WHEN 'schedule_to_close' THEN"              \
+    " t.status IN ('scheduled', 'started', 'backoff') WHEN 'deadline' THEN t.status IN"            \
+    " ('scheduled', 'started', 'backoff') WHEN 'schedule_to_start' THEN t.status = 'scheduled' "   \
+    "AND"                                                                                          \
+    " t.attempt = (tm.data->>'attempt')::int WHEN 'retry' THEN t.status = 'backoff' AND t.attempt" \
+    " = (tm.data->>'attempt')::int ELSE t.status = 'started' AND t.attempt ="                      \
+    " (tm.data->>'attempt')::int END) END)"
 
 sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, const char *run_id,
                                  cJSON **out, sy_error *err)
@@ -90,17 +109,27 @@ sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, con
         " 'human', t.human, 'attempt', t.attempt, 'status', t.status, 'input', t.input, 'result',"
         " t.result, 'error', t.error, 'scheduled_at', t.scheduled_at, 'started_at', t.started_at,"
         " 'heartbeat_at', t.heartbeat_at, 'updated_at', t.updated_at) ORDER BY t.scheduled_at),"
-        " '[]') FROM tasks t WHERE " TASKS_OF("t", "run") "), 'timers', (SELECT coalesce(json_agg("
-        "json_build_object('timer_id', tm.timer_id, 'kind', tm.kind, 'fire_at', tm.fire_at, 'data',"
-        " tm.data) ORDER BY tm.fire_at), '[]') FROM timers tm WHERE tm.timer_id LIKE"
-        " (run.run_id::text || ':%%') AND tm.run_id = run.run_id), 'buffered_signals', (SELECT"
-        " coalesce(json_agg(json_build_object('seq', g.seq, 'signal', g.data->>'signal',"
-        " 'payload', g.data->'payload', 'created_at', g.created_at) ORDER BY g.seq), '[]') FROM h g"
-        " WHERE g.type = 'workflow.signaled' AND NOT EXISTS (SELECT 1 FROM h c WHERE c.type ="
-        " 'signal.consumed' AND (c.data->>'signal_seq')::int = g.seq)), 'current_step', CASE WHEN"
-        " status = 'running' THEN (SELECT json_build_object('step', c.data->>'step', 'event',"
-        " c.type, 'seq', c.seq) FROM h c WHERE c.data->>'step' IS NOT NULL ORDER BY c.seq DESC"
-        " LIMIT 1) END) FROM run",
+        " '[]') FROM tasks t WHERE " TASKS_OF(
+            "t",
+            "run") "), 'timers', (SELECT coalesce(json_agg("
+                   "json_build_object('timer_id', tm.timer_id, 'kind', tm.kind, 'fire_at', "
+                   "tm.fire_at, 'data',"
+                   " tm.data) ORDER BY tm.fire_at), '[]') FROM timers tm WHERE run.status = "
+                   "'running' AND"
+                   " tm.timer_id LIKE (run.run_id::text || ':%%') AND tm.run_id = run.run_id "
+                   "AND " LIVE_TIMER "), 'buffered_signals', (SELECT"
+                   " coalesce(json_agg(json_build_object('seq', g.seq, 'signal', g.data->>'signal',"
+                   " 'payload', g.data->'payload', 'created_at', g.created_at) ORDER BY g.seq), "
+                   "'[]') FROM h g"
+                   " WHERE g.type = 'workflow.signaled' AND NOT EXISTS (SELECT 1 FROM h c WHERE "
+                   "c.type ="
+                   " 'signal.consumed' AND (c.data->>'signal_seq')::int = g.seq)), 'current_step', "
+                   "CASE WHEN"
+                   " status = 'running' THEN (SELECT json_build_object('step', c.data->>'step', "
+                   "'event',"
+                   " c.type, 'seq', c.seq) FROM h c WHERE c.data->>'step' IS NOT NULL ORDER BY "
+                   "c.seq DESC"
+                   " LIMIT 1) END) FROM run",
         RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id};
     sy_status st = engine__json_query(s, q.data, 3, p, out, err);
@@ -113,13 +142,13 @@ sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, con
  * queue): every one a parameter, NULL or 0 for "any". A time bound is also
  * a run_id bound (uuid_at) the primary key scan starts from. */
 #define LIST_WHERE                                                                                 \
-    " namespace = $1 AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR"       \
+    " namespace = $1 AND ($2::text IS NULL OR workflow_type = $2) AND ($3::text IS NULL OR"        \
     " status = $3) AND ($4::text IS NULL OR left(workflow_id, length($4)) = $4)"                   \
-    " AND ($5::bigint = 0 OR (run_id >= " ENGINE__UUID_AT("$5::bigint")                            \
-    " AND started_at >= to_timestamp($5::float8 / 1000.0)))"                                       \
-    " AND ($6::bigint = 0 OR (run_id < " ENGINE__UUID_AT("$6::bigint")                             \
-    " AND started_at < to_timestamp($6::float8 / 1000.0)))"                                        \
-    " AND ($7::text IS NULL OR task_queue = $7)"
+    " AND ($5::bigint = 0 OR (run_id >= " ENGINE__UUID_AT(                                         \
+        "$5::bigint") " AND started_at >= to_timestamp($5::float8 / 1000.0)))"                     \
+                      " AND ($6::bigint = 0 OR (run_id < " ENGINE__UUID_AT(                        \
+                          "$6::bigint") " AND started_at < to_timestamp($6::float8 / 1000.0)))"    \
+                                        " AND ($7::text IS NULL OR task_queue = $7)"
 
 sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **out, sy_error *err)
 {
@@ -137,12 +166,20 @@ sy_status engine_list(engine_session *s, const engine_list_filter *f, cJSON **ou
     char tok_ms[24] = "", tok_run[40] = "";
     if (f->page_token && sscanf(f->page_token, "%23[0-9]/%39[0-9a-f-]", tok_ms, tok_run) != 2)
         return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
-    const char *p[] = {s->eng->ns, f->workflow_type, f->status, f->id_prefix, after, before,
-                       f->task_queue, lim, *tok_ms ? tok_ms : NULL, *tok_run ? tok_run : NULL};
+    const char *p[] = {s->eng->ns,
+                       f->workflow_type,
+                       f->status,
+                       f->id_prefix,
+                       after,
+                       before,
+                       f->task_queue,
+                       lim,
+                       *tok_ms ? tok_ms : NULL,
+                       *tok_run ? tok_run : NULL};
     const char *sql =
         "WITH page AS (SELECT workflow_id, run_id, workflow_type, status, task_queue, started_at,"
-        " closed_at, (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs WHERE"
-        LIST_WHERE " AND ($9::text IS NULL OR run_id < $10::uuid) ORDER BY run_id DESC"
+        " closed_at, (extract(epoch FROM started_at) * 1000)::bigint AS ms FROM runs "
+        "WHERE" LIST_WHERE " AND ($9::text IS NULL OR run_id < $10::uuid) ORDER BY run_id DESC"
         " LIMIT $8::int + 1)"
         " SELECT json_build_object('workflows', coalesce((SELECT json_agg(json_build_object("
         "'workflow_id', workflow_id, 'run_id', run_id, 'workflow_type', workflow_type, 'status',"
@@ -165,8 +202,8 @@ sy_status engine_workflow_counts(engine_session *s, const engine_list_filter *f,
     snprintf(after, sizeof after, "%lld", (long long)f->started_after_ms);
     snprintf(before, sizeof before, "%lld", (long long)f->started_before_ms);
     /* the status filter is not applied: the counts are what it chooses from */
-    const char *p[] = {s->eng->ns, f->workflow_type, NULL, f->id_prefix, after, before,
-                       f->task_queue, lim};
+    const char *p[] = {s->eng->ns, f->workflow_type, NULL,          f->id_prefix,
+                       after,      before,           f->task_queue, lim};
     const char *sql =
         "WITH x AS (SELECT status FROM runs WHERE" LIST_WHERE
         " ORDER BY run_id DESC LIMIT $8::int), c AS (SELECT status, count(*) AS n FROM x GROUP BY"
@@ -183,12 +220,13 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
     snprintf(aft, sizeof aft, "%lld", (long long)after_seq);
     snprintf(lim, sizeof lim, "%zu", limit ? limit : 1000);
     sy_buf q = SY_BUF_INIT;
-    sy_buf_printf(&q,
-                  "WITH run AS (%s) SELECT (SELECT coalesce(json_agg(json_build_object('seq', seq,"
-                  " 'type', type, 'data', data, 'created_at', created_at) ORDER BY seq), '[]') FROM"
-                  " (SELECT * FROM history_events h WHERE h.run_id = run.run_id AND h.seq > $4::int ORDER"
-                  " BY seq LIMIT $5::int) x) FROM run",
-                  RUN_SEL);
+    sy_buf_printf(
+        &q,
+        "WITH run AS (%s) SELECT (SELECT coalesce(json_agg(json_build_object('seq', seq,"
+        " 'type', type, 'data', data, 'created_at', created_at) ORDER BY seq), '[]') FROM"
+        " (SELECT * FROM history_events h WHERE h.run_id = run.run_id AND h.seq > $4::int ORDER"
+        " BY seq LIMIT $5::int) x) FROM run",
+        RUN_SEL);
     const char *p[] = {s->eng->ns, workflow_id, run_id, aft, lim};
     sy_status st = engine__json_query(s, q.data, 5, p, out, err);
     sy_buf_cleanup(&q);
@@ -216,7 +254,9 @@ static void dl_row(PGresult *r, int i, engine_dead_letter_row *o)
     o->message = opt(r, i, 3);
     o->subject = opt(r, i, 4);
     size_t n = 0;
-    unsigned char *raw = PQgetisnull(r, i, 5) ? NULL : PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &n);
+    unsigned char *raw = PQgetisnull(r, i, 5)
+                             ? NULL
+                             : PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &n);
     o->body = malloc(n + 1);
     if (raw)
         memcpy(o->body, raw, n);
@@ -266,8 +306,9 @@ sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f
     snprintf(since, sizeof since, "%lld", (long long)f->since_ms);
     snprintf(until, sizeof until, "%lld", (long long)f->until_ms);
     snprintf(lim, sizeof lim, "%zu", f->limit ? f->limit : 100);
-    const char *p[] = {f->code, after, lim, f->include_replayed ? "true" : "false",
-                       f->source, f->type, since, until, before};
+    const char *p[] = {f->code,   after,   lim,   f->include_replayed ? "true" : "false",
+                       f->source, f->type, since, until,
+                       before};
     sy_buf q = SY_BUF_INIT;
     /* source and type are read from the body only when asked for (dl_member,
      * 008_ui.sql): dead letters are few, and their bodies may be anything */
@@ -306,7 +347,8 @@ sy_status engine_dead_letter_get(engine_session *s, int64_t id, engine_dead_lett
     sy_status st = engine__exec(s, q.data, 1, p, &r, err);
     sy_buf_cleanup(&q);
     if (st == SY_OK && PQntuples(r) != 1)
-        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld", (long long)id);
+        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld",
+                          (long long)id);
     if (st == SY_OK)
         dl_row(r, 0, out);
     PQclear(r);
@@ -319,10 +361,11 @@ sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *e
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *p[] = {ids};
     PGresult *r = NULL;
-    sy_status st = engine__exec(s, "UPDATE dead_letters SET replayed_at = now() WHERE id = $1", 1,
-                                p, &r, err);
+    sy_status st =
+        engine__exec(s, "UPDATE dead_letters SET replayed_at = now() WHERE id = $1", 1, p, &r, err);
     if (st == SY_OK && atoi(PQcmdTuples(r)) != 1)
-        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld", (long long)id);
+        st = sy_error_set(err, SY_NOT_FOUND, "not_found", NULL, "no dead letter %lld",
+                          (long long)id);
     PQclear(r);
     return st;
 }

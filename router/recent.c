@@ -70,7 +70,8 @@ void router_recent_outcome(router_recent_event *e, const char *outcome, const ch
 {
     COPY(e->outcome, outcome);
     COPY(e->code, code);
-    COPY(e->message, message);
+    if (message) /* else the one noted earlier (an invalid envelope's) */
+        COPY(e->message, message);
     COPY(e->run_id, run_id);
     e->started = started;
     e->at_ms = at_ms;

@@ -562,12 +562,38 @@ TEST(retry_a_failed_task_now_and_see_its_worker)
     CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.workers", 1, 20000), 1);
     CHECK_INT(ui_call(&s, "GET", "/api/v1/task-queues", NULL, NULL, &j), 200);
     const cJSON *q0 = cJSON_GetArrayItem(get(j, "queues"), 0);
-    CHECK_MSG(q0 && !strcmp(get(q0, "queue")->valuestring, "jobs"), "%s", cJSON_PrintUnformatted(j));
+    CHECK_MSG(q0 && !strcmp(get(q0, "queue")->valuestring, "jobs"), "%s",
+              cJSON_PrintUnformatted(j));
     const cJSON *w0 = cJSON_GetArrayItem(get(q0, "workers"), 0);
     CHECK_MSG(w0 && !strcmp(get(w0, "worker")->valuestring, "host-a:42"), "%s",
               cJSON_PrintUnformatted(j));
     CHECK_INT((int)get(w0, "failed")->valuedouble, 1);
     CHECK(get(q0, "failure_rate")->valuedouble == 1.0);
+    cJSON_Delete(j);
+    ui_stop(&s);
+}
+
+/* A wait's timeout timer stays in the table until it fires stale; the
+ * detail shows only the timers that still matter. */
+TEST(detail_shows_only_live_timers)
+{
+    ui_srv s;
+    ui_start(&s, "timers", rules_with_schedule, false, NULL);
+    publish_orders(&s, 4, 5);
+    wait_runs(&s, 1);
+    cJSON *j = NULL;
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/workflows/order-4", NULL, NULL, &j), 200);
+    CHECK_INT(cJSON_GetArraySize(get(j, "timers")), 1); /* the wait's timeout */
+    CHECK(strcmp(get(cJSON_GetArrayItem(get(j, "timers"), 0), "kind")->valuestring,
+                 "wait_timeout") == 0);
+    cJSON_Delete(j);
+    ui_publish(&s, "pay-4", "order.paid", "{\"n\":4}");
+    CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/workflows/order-4", NULL, NULL, &j), 200);
+    CHECK_MSG(cJSON_GetArraySize(get(j, "timers")) == 0, "%s",
+              cJSON_PrintUnformatted(get(j, "timers")));
+    CHECK(rh_count(s.conninfo, "SELECT count(*) FROM switchyard.timers") >=
+          1); /* still in the table */
     cJSON_Delete(j);
     ui_stop(&s);
 }
