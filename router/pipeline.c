@@ -30,19 +30,19 @@
 /* What to do with one message once the batch is committed. */
 typedef struct item {
     natsMsg *msg;
-    envelope *env;        /* NULL when invalid */
-    uint64_t seq;         /* stream sequence */
-    int64_t published_ns; /* stream timestamp */
-    bool in_batch;        /* has an inbox row in this batch */
-    size_t ev;            /* its index in the engine batch */
-    bool invalid;         /* dead-lettered before routing: term */
-    bool all_dead;        /* every action was a dead letter: term */
-    bool nak;             /* could not be processed now: nak */
+    envelope *env;           /* NULL when invalid */
+    uint64_t seq;            /* stream sequence */
+    int64_t published_ns;    /* stream timestamp */
+    bool in_batch;           /* has an inbox row in this batch */
+    size_t ev;               /* its index in the engine batch */
+    bool invalid;            /* dead-lettered before routing: term */
+    bool all_dead;           /* every action was a dead letter: term */
+    bool nak;                /* could not be processed now: nak */
     size_t starts, signals;
-    const char *dl_code; /* first dead-letter code, for metrics (borrowed) */
+    const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
-    cJSON *hdrs;              /* owned: headers lent to engine_batch_event_source */
-    bool unmatched;           /* no route matched */
+    cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
+    bool unmatched;          /* no route matched */
     router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
 } item;
 
@@ -137,8 +137,8 @@ static cJSON *headers_json(natsMsg *m)
     return o;
 }
 
-static void log_dead_letter(const router *r, const item *it, const char *event_id, const char *code,
-                            const char *msg)
+static void log_dead_letter(const router *r, const item *it, const char *event_id,
+                            const char *code, const char *msg)
 {
     char seq[24];
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
@@ -255,8 +255,7 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
     }
     const char *id = envelope_event_id(it->env);
     for (size_t i = 0; it->rec && i < acts->len; i++) {
-        static const char *const kinds[] = {[RULES_START] = "start",
-                                            [RULES_SIGNAL] = "signal",
+        static const char *const kinds[] = {[RULES_START] = "start", [RULES_SIGNAL] = "signal",
                                             [RULES_DEAD_LETTER] = "dead_letter",
                                             [RULES_DROP] = "drop"};
         const rules_action *a = &acts->items[i];
@@ -409,7 +408,7 @@ static void note_recent(router_pipeline *p, item *it, engine_outcome oc, bool te
     if (it->in_batch && (res = engine_batch_result(p->batch, it->ev)) != NULL) {
         if (!code && res->code[0])
             code = res->code;
-        msg = res->message;
+        msg = res->code[0] ? res->message : NULL;
     }
     router_recent_outcome(it->rec, outcome, code, msg, res ? res->run_id : NULL,
                           res && res->started, sy_clock_now_ms(NULL));
@@ -446,11 +445,9 @@ static void settle(router_pipeline *p, item *it)
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
         SY_LOG(p->r->log, SY_LOG_DEBUG, term ? "event termed" : "event acked", "event_id",
                it->env ? envelope_event_id(it->env) : NULL, "trace_id",
-               it->env ? envelope_trace_id(it->env) : NULL, "subject", natsMsg_GetSubject(it->msg),
-               "stream_seq", seq, "outcome",
-               oc == ENGINE_DUPLICATE ? "duplicate"
-               : it->in_batch         ? "applied"
-                                      : "no effect");
+               it->env ? envelope_trace_id(it->env) : NULL, "subject",
+               natsMsg_GetSubject(it->msg), "stream_seq", seq, "outcome",
+               oc == ENGINE_DUPLICATE ? "duplicate" : it->in_batch ? "applied" : "no effect");
     }
     if (it->rec)
         note_recent(p, it, oc, term);
@@ -528,8 +525,8 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
             router_recent_push(r->recent, p->rec, n);
     } else {
         atomic_fetch_add_explicit(&r->metrics.batch_failures, 1, memory_order_relaxed);
-        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st), "error",
-               err.message);
+        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st),
+               "error", err.message);
         if (sy_status_retryable(st)) {
             nak_all(p, items, n);
             close_session(p); /* reconnect with backoff; readiness goes false */
@@ -580,8 +577,8 @@ void *router__pipeline_main(void *arg)
         }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s =
-            engine_js_fetch(&list, p->sub, (int)r->cfg->batch_size, r->cfg->fetch_wait_ms, &jerr);
+        natsStatus s = engine_js_fetch(&list, p->sub, (int)r->cfg->batch_size,
+                                              r->cfg->fetch_wait_ms, &jerr);
         /* a reload may have landed while we waited in Fetch: route what was
          * fetched after it with the new set (ensure_session is cheap when
          * nothing changed; on failure JetStream redelivers after ack_wait) */
