@@ -32,8 +32,9 @@ static const struct {
 /* The envelope up to "payload": (the caller writes the payload and '}').
  * ts: occurred_at, RFC 3339. */
 static void body_head(sy_buf *b, const char *event_id, const char *type, const char *ts,
-                      const char *subject, const char *trace_id)
+                      const char *subject, const char *trace_id, int64_t schema_version)
 {
+    char n[21];
     sy_buf_puts(b, "{\"event_id\":");
     engine__json_str(b, event_id);
     sy_buf_puts(b, ",\"type\":");
@@ -47,7 +48,9 @@ static void body_head(sy_buf *b, const char *event_id, const char *type, const c
     }
     sy_buf_puts(b, ",\"trace_id\":");
     engine__json_str(b, trace_id);
-    sy_buf_puts(b, ",\"schema_version\":1,\"payload\":");
+    sy_buf_puts(b, ",\"schema_version\":");
+    sy_buf_puts(b, sy_i64(n, schema_version));
+    sy_buf_puts(b, ",\"payload\":");
 }
 
 void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int64_t now_ms,
@@ -55,7 +58,7 @@ void engine__outcome_body(sy_buf *b, const char *event_id, const char *type, int
 {
     char ts[32];
     engine__rfc3339(now_ms, ts);
-    body_head(b, event_id, type, ts, subject, trace_id);
+    body_head(b, event_id, type, ts, subject, trace_id, 1);
     engine__json_val(b, payload);
     sy_buf_putc(b, '}');
 }
@@ -115,7 +118,7 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
     sy_buf *body = &ws->scratch;
     sy_buf_reset(body);
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
-    body_head(body, event_id, otype, ws->now_text, run->workflow_id, trace);
+    body_head(body, event_id, otype, ws->now_text, run->workflow_id, trace, 1);
     sy_buf_puts(body, "{\"workflow_id\":");
     engine__json_str(body, run->workflow_id);
     put_member(body, "run_id", run->run_id);
@@ -133,20 +136,27 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
     engine__ws_outbox(ws, event_id, subject, body->data);
 }
 
-/* An emit step publishes a domain event of its own type, on its subject or
- * sy.emit.<type>, with the deterministic event_id <run_id>:<seq>. */
+/* An emit step publishes a domain event of its own type and schema version
+ * with the deterministic event_id <run_id>:<seq>: the envelope's subject is
+ * the step's rendered `subject` (else the workflow ID), the NATS subject its
+ * `nats_subject` (else <prefix>.emit.<type>). */
 static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *data)
 {
     char event_id[64], subject[600], n[21];
     sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(n, seq));
-    if (*engine__str(data, "subject"))
-        sy_strlcpy(subject, sizeof subject, engine__str(data, "subject"));
+    if (*engine__str(data, "nats_subject"))
+        sy_strlcpy(subject, sizeof subject, engine__str(data, "nats_subject"));
     else
         sy_concat(subject, sizeof subject, ws->eng->prefix, ".emit.", engine__str(data, "type"));
+    const char *about =
+        *engine__str(data, "subject") ? engine__str(data, "subject") : run->workflow_id;
+    int64_t version = engine__num(data, "schema_version");
     sy_buf body = SY_BUF_INIT;
     const char *trace = run->cur_trace_id ? run->cur_trace_id : run->trace_id;
-    engine__outcome_body(&body, event_id, engine__str(data, "type"), ws->now, run->workflow_id, trace,
-                         JGET(data, "payload"));
+    body_head(&body, event_id, engine__str(data, "type"), ws->now_text, about, trace,
+              version > 0 ? version : 1);
+    engine__json_val(&body, JGET(data, "payload"));
+    sy_buf_putc(&body, '}');
     engine__ws_outbox(ws, event_id, subject, body.data);
     sy_buf_cleanup(&body);
 }

@@ -216,6 +216,10 @@ int64_t engine__now(const engine *eng);
 
 /* Template helpers over rules_render/rules_eval. */
 sy_status engine__render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_error *err);
+/* A step field used as text (assignee, emit subject): rules_render_text, or
+ * a copy when it holds no template. *out owned, NULL when tmpl is absent or
+ * null or renders to null. */
+sy_status engine__render_text(const cJSON *tmpl, const cJSON *ctx, char **out, sy_error *err);
 sy_status engine__eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err);
 
 /* ---- the interpreter (interp.c) ------------------------------------------ */

@@ -59,6 +59,43 @@ static cJSON *event(const char *key, const cJSON *step)
 
 /* ---- task and human steps -------------------------------------------------- */
 
+static wres render_field(walker *w, const cJSON *step, const char *field, cJSON **out)
+{
+    sy_error e = {0};
+    const cJSON *t = JGET(step, field);
+    *out = NULL;
+    if (!t || cJSON_IsNull(t))
+        return W_DONE;
+    if (engine__render(t, ctx(w), out, &e) != SY_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", engine__str(step, "name"), field,
+                 e.message);
+        return fail_with(w, "template_error", msg);
+    }
+    return W_DONE;
+}
+
+/* A field used as text: a number or boolean becomes its JSON text, null (or
+ * a missing value) NULL, an object or array fails the run. */
+static wres render_text_field(walker *w, const cJSON *step, const char *field, char **out)
+{
+    sy_error e = {0};
+    if (engine__render_text(JGET(step, field), ctx(w), out, &e) != SY_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", engine__str(step, "name"), field,
+                 e.message);
+        return fail_with(w, "template_error", msg);
+    }
+    return W_DONE;
+}
+
+static cJSON *string_or_null(char *taken)
+{
+    cJSON *v = taken ? cJSON_CreateString(taken) : cJSON_CreateNull();
+    free(taken);
+    return v;
+}
+
 static wres schedule_task(walker *w, const cJSON *step, const char *key, const char *name)
 {
     cJSON *input = NULL;
@@ -67,6 +104,11 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     if (tmpl && engine__render(tmpl, ctx(w), &input, &e) != SY_OK)
         return fail_with(w, "template_error", e.message);
     bool human = strcmp(engine__str(step, "kind"), "human") == 0;
+    char *assignee = NULL; /* rendered here, recorded in task.scheduled: replays never render */
+    if (human && render_text_field(w, step, "assignee", &assignee) != W_DONE) {
+        cJSON_Delete(input);
+        return W_FAILED;
+    }
     const char *queue = engine__str(step, "queue");
     if (!*queue)
         queue = w->run->task_queue;
@@ -81,10 +123,12 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     JADD(d, "attempt", cJSON_CreateNumber(1));
     JADD(d, "human", cJSON_CreateBool(human));
     JADD(d, "input", input ? input : cJSON_CreateObject());
-    const char *copy[] = {"retry", "timeouts", "deadline_ms", "assignee"};
-    for (size_t i = 0; i < 4; i++)
+    const char *copy[] = {"retry", "timeouts", "deadline_ms"};
+    for (size_t i = 0; i < 3; i++)
         if (JGET(step, copy[i]))
             cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(step, copy[i]), 1));
+    if (human)
+        JADD(d, "assignee", string_or_null(assignee));
     engine__emit(w->ws, w->run, "task.scheduled", d);
     return W_BLOCKED;
 }
@@ -170,44 +214,35 @@ static wres step_sleep(walker *w, const cJSON *step, const char *key)
     return W_BLOCKED;
 }
 
-static wres render_field(walker *w, const cJSON *step, const char *field, cJSON **out)
-{
-    sy_error e = {0};
-    const cJSON *t = JGET(step, field);
-    *out = NULL;
-    if (!t || cJSON_IsNull(t))
-        return W_DONE;
-    if (engine__render(t, ctx(w), out, &e) != SY_OK) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "step \"%s\" field %s: %s", engine__str(step, "name"), field, e.message);
-        return fail_with(w, "template_error", msg);
-    }
-    return W_DONE;
-}
-
+/* An emitted event: its envelope's subject (what the event is about; null:
+ * the workflow ID) and the NATS subject it is published on (null:
+ * <prefix>.emit.<type>) are separate fields. */
 static wres step_emit(walker *w, const cJSON *step, const char *key)
 {
     if (strcmp(engine__str(key_rec(w, key), "status"), "done") == 0)
         return W_DONE;
-    cJSON *type = NULL, *subject = NULL, *payload = NULL;
+    cJSON *type = NULL, *payload = NULL;
+    char *subject = NULL, *nats_subject = NULL;
     wres r = render_field(w, step, "type", &type);
     if (r == W_DONE)
-        r = render_field(w, step, "subject", &subject);
+        r = render_text_field(w, step, "subject", &subject);
+    if (r == W_DONE)
+        r = render_text_field(w, step, "nats_subject", &nats_subject);
     if (r == W_DONE)
         r = render_field(w, step, "payload", &payload);
     if (r == W_DONE && !cJSON_IsString(type))
         r = fail_with(w, "template_error", "emit: type must render to a string");
     if (r != W_DONE) {
         cJSON_Delete(type);
-        cJSON_Delete(subject);
+        free(subject);
+        free(nats_subject);
         cJSON_Delete(payload);
         return r;
     }
     cJSON *d = event(key, step);
     JADD(d, "type", type);
-    JADD(d, "subject", cJSON_IsString(subject) ? subject : cJSON_CreateNull());
-    if (!cJSON_IsString(subject))
-        cJSON_Delete(subject);
+    JADD(d, "subject", string_or_null(subject));
+    JADD(d, "nats_subject", string_or_null(nats_subject));
     JADD(d, "payload", payload ? payload : cJSON_CreateObject());
     JADD(d, "schema_version", cJSON_CreateNumber(engine__num(step, "schema_version") ? (double)engine__num(step, "schema_version") : 1));
     engine__emit(w->ws, w->run, "event.emitted", d);

@@ -3,6 +3,7 @@
  * spares the renderer on the hot path of one-step workflows. */
 #include "engine_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool has_template(const cJSON *v)
@@ -36,4 +37,16 @@ sy_status engine__eval(const char *expr, const cJSON *ctx, bool *out, sy_error *
         return SY_OK;
     }
     return rules_eval(expr, ctx, out, err);
+}
+
+sy_status engine__render_text(const cJSON *tmpl, const cJSON *ctx, char **out, sy_error *err)
+{
+    *out = NULL;
+    if (!cJSON_IsString(tmpl))
+        return SY_OK; /* absent or null: no value */
+    if (!strstr(tmpl->valuestring, "{{")) {
+        *out = strdup(tmpl->valuestring);
+        return *out ? SY_OK : SY_NOMEM;
+    }
+    return rules_render_text(tmpl->valuestring, ctx, out, err);
 }

@@ -205,17 +205,22 @@ static void step_sleep(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
 static void step_emit(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
 {
     static const char *const keys[] = {"emit", "name"};
-    static const char *const ekeys[] = {"type", "subject", "payload", "schema_version"};
+    static const char *const ekeys[] = {"type", "subject", "nats_subject", "payload",
+                                        "schema_version"};
     rules__check_keys(w->ld, m, "an emit step", keys, 2);
     if (!rules__expect_kind(w->ld, v, RN_MAP, "emit"))
         return;
-    rules__check_keys(w->ld, v, "emit", ekeys, 4);
+    rules__check_keys(w->ld, v, "emit", ekeys, 5);
     const rnode *t = rules__map_get(v, "type");
     if (!t)
         rules__diag(w->ld->d, v, "emit needs a type");
     cJSON_AddItemToObject(s, "type", tmpl_string(w, t, "type", "?"));
+    /* subject: the envelope's (what the event is about); nats_subject: where
+     * it is published. Two fields, so neither is mistaken for the other. */
     cJSON_AddItemToObject(s, "subject",
                           tmpl_string(w, rules__map_get(v, "subject"), "subject", NULL));
+    cJSON_AddItemToObject(s, "nats_subject",
+                          tmpl_string(w, rules__map_get(v, "nats_subject"), "nats_subject", NULL));
     cJSON_AddItemToObject(s, "payload",
                           tmpl_field(w, rules__map_get(v, "payload"), cJSON_CreateObject()));
     int64_t ver = 1;

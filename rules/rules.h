@@ -124,6 +124,15 @@ sy_status rules_render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_erro
 /* Renders a template string to a string. *out owned (free()). */
 sy_status rules_render_string(const char *tmpl, const cJSON *ctx, char **out, sy_error *err) SY_MUST_USE;
 
+/* Renders a template string whose value is used as text (a human task's
+ * assignee, an emitted event's subject): a string as is, a number or a
+ * boolean as its JSON text (42 -> "42"), so a one-template string such as
+ * "{{ input.gap_id }}" is never lost for being a number. SY_OK: *out owned
+ * (free()), or NULL when the value is null or missing. An object or an array
+ * is SY_INVALID (code "bad_template"). */
+sy_status rules_render_text(const char *tmpl, const cJSON *ctx, char **out,
+                            sy_error *err) SY_MUST_USE;
+
 /* Evaluates a `where`-language expression against ctx (a missing path is
  * null, never an error). Compiles on each call: cache-free convenience for
  * the engine's `if` steps; routes compile once at load. */

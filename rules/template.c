@@ -492,6 +492,23 @@ sy_status rules_render_string(const char *tmpl, const cJSON *ctx, char **out, sy
     return render_str(tmpl ? tmpl : "", ctx, false, NULL, 0, NULL, out, err);
 }
 
+sy_status rules_render_text(const char *tmpl, const cJSON *ctx, char **out, sy_error *err)
+{
+    *out = NULL;
+    cJSON *json = NULL;
+    sy_status st = render_str(tmpl ? tmpl : "", ctx, false, NULL, 0, &json, out, err);
+    if (st != SY_OK || !json)
+        return st;
+    if (cJSON_IsObject(json) || cJSON_IsArray(json))
+        st = sy_error_set(err, SY_INVALID, TMPL_ERR, NULL,
+                          "\"%.100s\" renders to %s, not a string, number or boolean", tmpl,
+                          cJSON_IsObject(json) ? "an object" : "an array");
+    else if (!cJSON_IsNull(json) && !(*out = value_text(json)))
+        st = SY_NOMEM;
+    cJSON_Delete(json);
+    return st;
+}
+
 sy_status rules_render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_error *err)
 {
     *out = NULL;

@@ -258,6 +258,117 @@ TEST(human_task_completes_with_any_attempt)
     engine_fx_close(&fx);
 }
 
+static sy_status start_with(engine_session *s, const char *type, const char *id, const char *input)
+{
+    sy_error err = {0};
+    cJSON *in = cJSON_Parse(input);
+    CHECK(in != NULL);
+    CHECK_INT(engine_begin(s, &err), SY_OK);
+    engine_start_req req = {.workflow_type = type, .workflow_id = id, .input = in};
+    engine_result r;
+    sy_status st = engine_start(s, &req, &r, &err);
+    cJSON_Delete(in);
+    CHECK_MSG(st == SY_OK, "start %s: %s", id, err.message);
+    CHECK_INT(engine_commit(s, &err), SY_OK);
+    return st;
+}
+
+/* One member of the payload (or the envelope, when member is NULL) of the
+ * outbox message on 'subject' from workflow 'wid', as text (owned). */
+static char *outbox_field(engine_fx *fx, const char *subject, const char *wid, const char *env_key,
+                          const char *member)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(body::jsonb%s->>'%s', '<null>') FROM outbox_messages"
+             " WHERE subject = $1 AND body::jsonb->>'subject' = $2",
+             member ? "->'payload'" : "", member ? member : env_key);
+    return engine_fx_str(fx, sql, subject, wid);
+}
+
+/* A human task's assignee is a template (docs/workflow-definition.md):
+ * rendered, never copied as "{{ ... }}"; a number renders as its text. */
+TEST(human_task_assignee_is_rendered)
+{
+    engine_fx fx;
+    memset(&fx, 0, sizeof fx);
+    fx.conninfo = fixture_pg_fresh_db("eng_flow_assignee");
+    cJSON *defs = cJSON_Parse("{\"review\":{\"type\":\"review\",\"task_queue\":\"qr\",\"steps\":["
+                              "{\"kind\":\"human\",\"name\":\"review\",\"task\":\"review\","
+                              "\"input\":{},\"deadline_ms\":0,"
+                              "\"assignee\":\"{{ input.owner | default('auditors') }}\"}]},"
+                              "\"bad\":{\"type\":\"bad\",\"task_queue\":\"qr\",\"steps\":["
+                              "{\"kind\":\"human\",\"name\":\"review\",\"task\":\"review\","
+                              "\"input\":{},\"deadline_ms\":0,"
+                              "\"assignee\":\"{{ input }}\"}]}}");
+    engine_opts o = {.workflows = defs};
+    sy_error err = {0};
+    CHECK_INT(engine_new(&o, NULL, &fx.eng, &err), SY_OK);
+    cJSON_Delete(defs);
+    CHECK_MSG(engine_session_open(fx.eng, fx.conninfo, true, &fx.s, &err) == SY_OK, "%s",
+              err.message);
+    start_with(fx.s, "review", "r-ops", "{\"owner\":\"ops\"}");
+    start_with(fx.s, "review", "r-none", "{}");
+    start_with(fx.s, "review", "r-num", "{\"owner\":7}");
+    const char *want[][2] = {{"r-ops", "ops"}, {"r-none", "auditors"}, {"r-num", "7"}};
+    for (size_t i = 0; i < 3; i++) {
+        char *a = outbox_field(&fx, "sy.task.created.human", want[i][0], NULL, "assignee");
+        CHECK_STR(a, want[i][1]);
+        free(a);
+    }
+    /* the rendered value is what the history recorded (a replay never renders) */
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM history_events WHERE type = 'task.scheduled' AND "
+                            "data->>'assignee' = 'ops'",
+                            NULL, NULL),
+              1);
+    /* an assignee that renders to an object fails the run, it is not copied */
+    start_with(fx.s, "bad", "r-bad", "{\"owner\":\"x\"}");
+    CHECK_STR(engine_fx_status(&fx, "r-bad"), "failed");
+    CHECK_INT(
+        engine_fx_int(&fx,
+                      "SELECT count(*) FROM runs WHERE workflow_id = 'r-bad' AND error->>'type' = "
+                      "'template_error' AND error->>'message' LIKE '%field assignee%'",
+                      NULL, NULL),
+        1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM outbox_messages WHERE subject = "
+                            "'sy.task.created.human' AND body LIKE '%{{%'",
+                            NULL, NULL),
+              0);
+    engine_fx_close(&fx);
+}
+
+/* An emit step's subject is the envelope's subject (a number renders as its
+ * text, null is the workflow ID), its nats_subject where it is published
+ * (null: sy.emit.<type>), and its schema_version the envelope's. */
+TEST(emit_renders_envelope_subject_and_nats_subject_apart)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_emit_subject");
+    start_with(fx.s, "emitter", "e1", "{\"n\":42}");
+    CHECK_STR(engine_fx_status(&fx, "e1"), "completed");
+    CHECK_INT(
+        engine_fx_int(
+            &fx,
+            "SELECT count(*) FROM outbox_messages WHERE subject = 'events.counted.42'"
+            " AND body::jsonb->>'type' = 'test.counted' AND body::jsonb->>'subject' = '42'"
+            " AND body::jsonb->>'schema_version' = '2' AND body::jsonb->'payload'->>'n' = '42'",
+            NULL, NULL),
+        1);
+    /* no subject, no nats_subject: the workflow ID and sy.emit.<type> */
+    int64_t t0 = sy_clock_now_ms(NULL);
+    engine_result r;
+    CHECK_INT(
+        engine_fx_start(&fx, "sleeper", "z", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+        SY_OK);
+    CHECK_INT(fire_timers(&fx, t0 + 6000), 1);
+    char *about = outbox_field(&fx, "sy.emit.test.slept", "z", "schema_version", NULL);
+    CHECK_STR(about, "1");
+    free(about);
+    engine_fx_close(&fx);
+}
+
 TEST(cancel_is_cooperative_and_terminate_immediate)
 {
     engine_fx fx;

@@ -205,6 +205,36 @@ TEST(schedules_are_normalised_and_cron_checked)
     rules_diags_cleanup(&d);
 }
 
+/* emit: `subject` is the envelope's, `nats_subject` where it is published;
+ * both are templates, both default to null */
+TEST(emit_keeps_envelope_subject_and_nats_subject_apart)
+{
+    rules_diags d = {0};
+    rules_set *set = load("workflows:\n  w:\n    steps:\n"
+                          "      - emit: { type: a.b, subject: \"{{ input.n }}\","
+                          " nats_subject: \"events.a.{{ input.n }}\" }\n"
+                          "      - emit: { type: a.c }\n",
+                          &d);
+    dump(&d);
+    CHECK(set != NULL);
+    const cJSON *steps =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(rules_set_workflows(set), "w"), "steps");
+    const cJSON *e = cJSON_GetArrayItem(steps, 0);
+    CHECK_STR(cJSON_GetObjectItem(e, "subject")->valuestring, "{{ input.n }}");
+    CHECK_STR(cJSON_GetObjectItem(e, "nats_subject")->valuestring, "events.a.{{ input.n }}");
+    e = cJSON_GetArrayItem(steps, 1);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(e, "subject")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(e, "nats_subject")));
+    rules_set_free(set);
+    rules_diags_cleanup(&d);
+    /* a template in nats_subject is checked at load like any other */
+    CHECK(load("workflows:\n  w:\n    steps:\n"
+               "      - emit: { type: a.b, nats_subject: \"events.{{ nope.x }}\" }\n",
+               &d) == NULL);
+    CHECK(d.len >= 1);
+    rules_diags_cleanup(&d);
+}
+
 TEST(template_errors_are_load_errors)
 {
     rules_diags d = {0};

@@ -108,3 +108,45 @@ TEST(workflow_id_pattern)
     big[255] = '\0';
     CHECK(rules_workflow_id_valid(big));
 }
+
+/* rules_render_text: a value used as text (an assignee, an emitted subject) */
+static sy_status render_text(const char *t, char **out, sy_error *err)
+{
+    cJSON *c = ctx();
+    sy_error_clear(err);
+    sy_status st = rules_render_text(t, c, out, err);
+    cJSON_Delete(c);
+    return st;
+}
+
+TEST(render_text_turns_scalars_into_strings)
+{
+    const char *cases[][2] = {{"{{ payload.id }}", "42"},
+                              {"{{ payload.name }}", "Hello World"},
+                              {"{{ true }}", "true"},
+                              {"{{ payload.nope | default('auditors') }}", "auditors"},
+                              {"gap-{{ payload.id }}", "gap-42"},
+                              {"plain", "plain"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *out = NULL;
+        sy_error err;
+        CHECK_MSG(render_text(cases[i][0], &out, &err) == SY_OK, "%s: %s", cases[i][0],
+                  err.message);
+        CHECK_STR(out, cases[i][1]);
+        free(out);
+    }
+}
+
+TEST(render_text_null_is_no_value_and_objects_are_refused)
+{
+    char *out = (char *)"x";
+    sy_error err;
+    CHECK_INT(render_text("{{ payload.nope }}", &out, &err), SY_OK);
+    CHECK(out == NULL);
+    CHECK_INT(render_text("{{ payload.obj }}", &out, &err), SY_INVALID);
+    CHECK(out == NULL);
+    CHECK_STR(err.code, "bad_template");
+    CHECK(strstr(err.message, "an object") != NULL);
+    CHECK_INT(render_text("{{ payload.obj.a }}", &out, &err), SY_INVALID);
+    CHECK(strstr(err.message, "an array") != NULL);
+}
