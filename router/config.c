@@ -172,7 +172,7 @@ void router_config_init(router_config *cfg)
     cfg->consumer_name = dup_or_die("switchyard");
     cfg->pipelines = 2;
     cfg->batch_size = 256;
-    cfg->fetch_wait_ms = 50;
+    cfg->fetch_wait_ms = 1000;
     cfg->ack_wait_ms = 30000;
     cfg->max_deliver = 10;
     cfg->nak_delay_ms = 2000;

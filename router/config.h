@@ -20,7 +20,7 @@
  *              outbox relay publishes into and workers report to; created
  *              with the events stream when absent)
  *   consumer:  name [switchyard], pipelines [2], batch_size [256],
- *              fetch_wait [50ms], ack_wait [30s], max_deliver [10],
+ *              fetch_wait [1s], ack_wait [30s], max_deliver [10],
  *              backoff [list of durations], nak_delay [2s],
  *              in_progress_every [10s]
  *   limits:    max_event_bytes [1MiB], max_input_bytes [256KiB],

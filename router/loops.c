@@ -49,9 +49,13 @@ static void *relay_main(void *arg)
     if (!wait_schema(l))
         return NULL;
     router_gen *g = router__gen_acquire(l->r); /* the relay needs only the schema */
+    /* a commit that writes outbox rows NOTIFYs the relay; the poll only
+     * backs that up (and retries a failed page), so once a second is
+     * enough and keeps an idle service idle */
     engine_relay_opts o = {.conninfo = router_conninfo(l->r),
                            .nats_options = router__nats_options_fn,
-                           .nats_options_arg = (void *)l->cfg};
+                           .nats_options_arg = (void *)l->cfg,
+                           .poll_ms = 1000};
     int64_t backoff = 100;
     while (!atomic_load(&l->stop) && !l->relay) {
         sy_error err = {0};

@@ -1,8 +1,11 @@
 /* `switchyard serve` as an operator runs it, against the real servers: a
- * fresh database is migrated before any loop touches it. */
+ * fresh database is migrated before any loop touches it; an idle serve
+ * sends one pull request a second per consumer, and a lone event is still
+ * routed at once. */
 #include "router_helpers.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -14,6 +17,16 @@ static pid_t spawn_serve_logged(const char *config, const char *log_path)
         int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || dup2(fd, 2) < 0)
             _exit(126);
+        execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static pid_t spawn_serve(const char *config)
+{
+    pid_t pid = fixture_fork();
+    if (pid == 0) {
         execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
         _exit(127);
     }
@@ -58,18 +71,22 @@ static char *slurp(const char *path)
     return s;
 }
 
-/* The config of a serve on stream RT_<name> with every loop on; extra is
- * spliced in at the end (more sections). */
+/* The config of a serve on stream RT_<name> (rt.<name>.>) with every loop
+ * on, its outcomes and reports on a stream of its own (RTO_<name>,
+ * subject prefix <name>); extra is spliced in at the end (more sections). */
 static char *write_serve_config(const char *name, const char *conninfo, const char *rules, int port,
                                 const char *extra)
 {
     char yaml[4096], file[64];
     snprintf(yaml, sizeof yaml,
              "nats: {urls: [\"%s\"]}\npostgres: {conninfo: \"%s\", migrate: true}\n"
-             "stream: {name: RT_%s, subjects: [rt.%s.>], storage: memory}\n"
+             "stream: {name: RT_%s, subjects: [rt.%s.>], storage: memory,"
+             " outcomes_name: RTO_%s, outcomes_subjects: [\"%s.>\"]}\n"
+             "engine: {subject_prefix: %s}\n"
              "rules: {path: \"%s\"}\nadmin: {listen: \"127.0.0.1:%d\"}\n"
              "log: {level: info}\n%s",
-             fixture_nats_url(), conninfo, name, name, rules, port, extra ? extra : "");
+             fixture_nats_url(), conninfo, name, name, name, name, name, rules, port,
+             extra ? extra : "");
     snprintf(file, sizeof file, "%s.yaml", name);
     return rh_write_file(file, yaml);
 }
@@ -96,5 +113,63 @@ TEST(serve_migrates_a_fresh_database_before_its_loops_start)
     free(cfg);
     free(rules);
     free(log);
+    free(conninfo);
+}
+
+static void count_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    atomic_fetch_add((atomic_int *)closure, 1);
+    natsMsg_Destroy(m);
+}
+
+/* With the default consumer.fetch_wait, an idle serve's consumers (2
+ * pipelines, 2 report consumers) long-poll once a second each: no stream
+ * of pull requests (there were ~80 a second with a 50 ms fetch_wait), and
+ * an event published into the idle service still commits at once. */
+TEST(an_idle_serve_long_polls_and_a_lone_event_is_routed_at_once)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_idle");
+    char *rules = rh_write_file("rules.yaml", rh_rules);
+    int port = rh_free_port();
+    char *cfg = write_serve_config("idle", conninfo, rules, port, NULL);
+    pid_t pid = spawn_serve(cfg);
+    CHECK_INT(wait_ready(port, 30000), 200);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    atomic_int pulls = 0;
+    natsSubscription *spy_events = NULL, *spy_reports = NULL;
+    CHECK_INT(natsConnection_Subscribe(&spy_events, n.nc, "$JS.API.CONSUMER.MSG.NEXT.RT_idle.>",
+                                       count_msg, &pulls),
+              NATS_OK);
+    CHECK_INT(natsConnection_Subscribe(&spy_reports, n.nc, "$JS.API.CONSUMER.MSG.NEXT.RTO_idle.>",
+                                       count_msg, &pulls),
+              NATS_OK);
+    CHECK_INT(natsConnection_Flush(n.nc), NATS_OK);
+    rh_sleep_ms(1500); /* the report consumers have bound by now */
+    atomic_store(&pulls, 0);
+    rh_sleep_ms(3000);
+    int idle = atomic_load(&pulls);
+    CHECK_MSG(idle >= 4 && idle <= 20, "%d pull requests in 3 s of idle (4 consumers)", idle);
+
+    char body[512];
+    rh_event(body, sizeof body, "idle-1", "order.created", 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rh_publish(&n, "rt.idle.a", body);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 1, 10000), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK_MSG(ms < 700, "a lone event took %ld ms to commit (the long poll is 1 s)", ms);
+
+    natsSubscription_Destroy(spy_events);
+    natsSubscription_Destroy(spy_reports);
+    stop_serve(pid);
+    rh_nats_close(&n);
+    unlink(cfg);
+    unlink(rules);
+    free(cfg);
+    free(rules);
     free(conninfo);
 }
