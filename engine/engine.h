@@ -211,8 +211,10 @@ enum {
     ENGINE_STAT_CLOSED_REPORTS,
     ENGINE_STAT_TIMERS_FIRED,
     ENGINE_STAT_TIMERS_STALE,
-    ENGINE_STAT_STATE_HITS,   /* running workflows whose state came from the cache */
-    ENGINE_STAT_STATE_MISSES, /* ... whose history was loaded and replayed */
+    ENGINE_STAT_STATE_HITS,          /* running workflows whose state came from the cache */
+    ENGINE_STAT_STATE_MISSES,        /* ... whose history was loaded and replayed */
+    ENGINE_STAT_OUTBOX_DEAD_LETTERS, /* outbox messages that could not be published
+                                        (no stream, too large, bad subject): dead-lettered */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

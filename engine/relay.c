@@ -10,7 +10,10 @@
  * the stream receives each workflow's events in outbox order. A page with
  * a failed publish stays and is retried next round; a NATS outage just
  * leaves pages in the table (the connection reconnects forever), a Postgres
- * outage makes the loop reconnect. Crash between PubAck and delete: the
+ * outage makes the loop reconnect. A message that can never be published
+ * (a bad subject, too large, no stream holds its subject) becomes a dead
+ * letter in the transaction that deletes its page, so that it holds back
+ * neither its page nor the pages after it. Crash between PubAck and delete: the
  * page is published again and deduplicated by its Nats-Msg-Ids, as long as
  * the re-publish comes within the stream's duplicate window. That is why
  * the delete commits durably (synchronous_commit as configured, on by
@@ -22,11 +25,24 @@
 #include "engine_int.h"
 #include "reports_int.h"
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* What became of one message of the round. */
+enum {
+    ROW_PENDING,       /* no PubAck (yet): its page stays */
+    ROW_ACKED,         /* stored by the stream */
+    ROW_FAILED,        /* refused for a reason that may pass (a timeout, ...): its page stays */
+    ROW_NO_RESPONDERS, /* nobody answered: no stream holds its subject, or none right now */
+    ROW_TOO_BIG,       /* the stream refused its size (max_msg_size) */
+    ROW_DEAD,          /* can never be published: a dead letter, deleted with its page */
+};
 
 /* The rows of the round in flight: PubAcks are matched to rows through an
  * open-addressing table of their event_ids (O(1) per ack, on nats.c's
@@ -36,9 +52,16 @@ typedef struct relay_round {
     int n;
     int *slots;         /* index + 1 of the row whose event_id hashes there; 0 empty */
     size_t nslots, capslots;
-    bool *acked;        /* per row */
-    size_t capacked;
+    unsigned char *st; /* per row: ROW_* */
+    size_t capst;
 } relay_round;
+
+/* A message of the round that can never be published (relay thread only). */
+typedef struct relay_dead {
+    int row;
+    const char *code; /* static: outbox_bad_subject, outbox_too_large, outbox_no_stream */
+    char message[256];
+} relay_dead;
 
 struct engine_relay {
     const engine *eng;
@@ -49,6 +72,9 @@ struct engine_relay {
     engine_relay_opts o;
     pthread_mutex_t mu; /* guards cur, written by nats.c's thread */
     relay_round cur;
+    relay_dead *dead; /* the round's messages that cannot be published */
+    size_t ndead, capdead;
+    cJSON *dead_log; /* those whose dead letters the round wrote: logged after its commit */
     size_t failed;
     uint64_t published;
     bool more;          /* the last round stopped at its limits: pages may be waiting */
@@ -72,7 +98,7 @@ static int round_find(const relay_round *rd, const char *id)
         int i = rd->slots[k] - 1;
         if (i < 0)
             return -1;
-        if (!rd->acked[i] && strcmp(PQgetvalue(rd->res, i, 1), id) == 0)
+        if (rd->st[i] == ROW_PENDING && strcmp(PQgetvalue(rd->res, i, 1), id) == 0)
             return i;
     }
 }
@@ -91,14 +117,14 @@ static void round_begin(engine_relay *r, PGresult *res)
         rd->slots = malloc(want * sizeof *rd->slots);
         rd->capslots = want;
     }
-    if ((size_t)n > rd->capacked) {
-        free(rd->acked);
-        rd->acked = malloc((size_t)n * sizeof *rd->acked);
-        rd->capacked = (size_t)n;
+    if ((size_t)n > rd->capst) {
+        free(rd->st);
+        rd->st = malloc((size_t)n * sizeof *rd->st);
+        rd->capst = (size_t)n;
     }
     rd->nslots = want;
     memset(rd->slots, 0, want * sizeof *rd->slots);
-    memset(rd->acked, 0, (size_t)n * sizeof *rd->acked);
+    memset(rd->st, ROW_PENDING, (size_t)n * sizeof *rd->st);
     for (int i = 0; i < n; i++) {
         size_t k = hash_str(PQgetvalue(res, i, 1)) & (want - 1);
         while (rd->slots[k])
@@ -108,6 +134,7 @@ static void round_begin(engine_relay *r, PGresult *res)
     rd->res = res;
     rd->n = n;
     r->failed = 0;
+    r->ndead = 0;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -129,11 +156,17 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     const char *id = NULL;
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
     pthread_mutex_lock(&r->mu);
-    int i = pa && !pae && id ? round_find(&r->cur, id) : -1;
-    if (i >= 0)
-        r->cur.acked[i] = true;
-    else if (!pa || pae)
+    int i = id ? round_find(&r->cur, id) : -1;
+    if (pae)
         r->failed++;
+    if (i >= 0 && pa && !pae)
+        r->cur.st[i] = ROW_ACKED;
+    else if (i >= 0 && pae->Err == NATS_NO_RESPONDERS)
+        r->cur.st[i] = ROW_NO_RESPONDERS;
+    else if (i >= 0 && pae->ErrCode == JSStreamMessageExceedsMaximumErr)
+        r->cur.st[i] = ROW_TOO_BIG;
+    else if (i >= 0)
+        r->cur.st[i] = ROW_FAILED;
     pthread_mutex_unlock(&r->mu);
     natsMsg_Destroy(msg);
 }
@@ -223,7 +256,9 @@ void engine_relay_free(engine_relay *r)
     engine_session_close(r->s);
     PQclear(r->cur.res);
     free(r->cur.slots);
-    free(r->cur.acked);
+    free(r->cur.st);
+    free(r->dead);
+    cJSON_Delete(r->dead_log);
     free(r->conninfo);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -246,17 +281,43 @@ static sy_status ensure_session(engine_relay *r, sy_error *err)
     return st;
 }
 
-/* Publishes the rows; returns how many were handed to nats.c. */
+/* Marks row i of the round as a message that can never be published;
+ * the caller writes the reason into the returned entry's message. */
+static char *mark_dead(engine_relay *r, int i, const char *code)
+{
+    if (r->ndead == r->capdead) {
+        r->capdead = r->capdead ? 2 * r->capdead : 16;
+        r->dead = realloc(r->dead, r->capdead * sizeof *r->dead);
+    }
+    relay_dead *d = &r->dead[r->ndead++];
+    d->row = i;
+    d->code = code;
+    d->message[0] = '\0';
+    pthread_mutex_lock(&r->mu);
+    r->cur.st[i] = ROW_DEAD;
+    pthread_mutex_unlock(&r->mu);
+    return d->message;
+}
+
+/* Publishes the rows; returns how many were handed to nats.c or found
+ * unpublishable (a bad subject, over the server's max_payload), which
+ * never stop the others. Any other failure stops the round there: the
+ * rest stays for the next round, in order. */
 static int publish_rows(engine_relay *r, PGresult *res)
 {
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = r->o.ack_timeout_ms;
     int sent = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
+    for (int i = 0; i < PQntuples(res); i++, sent++) {
+        const char *subject = PQgetvalue(res, i, 2), *body = PQgetvalue(res, i, 3), *why = NULL;
+        if (!rules_subject_valid(subject, &why)) {
+            snprintf(mark_dead(r, i, "outbox_bad_subject"), sizeof r->dead->message,
+                     "subject \"%.100s\" cannot be published to: %s", subject, why);
+            continue;
+        }
         natsMsg *m = NULL;
-        const char *body = PQgetvalue(res, i, 3);
-        natsStatus ns = natsMsg_Create(&m, PQgetvalue(res, i, 2), NULL, body, (int)strlen(body));
+        natsStatus ns = natsMsg_Create(&m, subject, NULL, body, (int)strlen(body));
         if (ns == NATS_OK)
             ns = natsMsgHeader_Set(m, "Nats-Msg-Id", PQgetvalue(res, i, 1));
         if (ns == NATS_OK)
@@ -264,19 +325,74 @@ static int publish_rows(engine_relay *r, PGresult *res)
         if (ns == NATS_OK)
             ns = js_PublishMsgAsync(r->js, &m, &po);
         natsMsg_Destroy(m); /* NULL when nats.c took it */
-        if (ns != NATS_OK)
-            break; /* the rest stays for the next round, in order */
-        sent++;
+        if (ns == NATS_MAX_PAYLOAD)
+            snprintf(mark_dead(r, i, "outbox_too_large"), sizeof r->dead->message,
+                     "a message of %zu bytes is over the server's max_payload of %lld bytes",
+                     strlen(body), (long long)natsConnection_GetMaxPayload(r->nc));
+        else if (ns != NATS_OK)
+            break;
     }
     return sent;
 }
 
-/* Ids of the pages all of whose messages were sent and acked, as a
- * Postgres array literal. A round's rows are its pages' messages in order
- * (column 0 the page id); a page with one message unacked stays whole and
- * is re-published next round (JetStream drops the acked ones as
- * duplicates by their Nats-Msg-Id). */
-static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
+/* Whether a stream holds subject (asked once per subject a round, up to a
+ * few subjects; anything uncertain counts as covered: the message stays
+ * and is tried again next round). */
+static bool subject_covered(engine_relay *r, const char *subject)
+{
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Stream.Info.SubjectsFilter = subject;
+    jsStreamNamesList *names = NULL;
+    natsStatus ns = js_StreamNames(&names, r->js, &jo, NULL);
+    jsStreamNamesList_Destroy(names);
+    return ns != NATS_NOT_FOUND;
+}
+
+/* After the round's PubAcks: a message nobody answered is a dead letter
+ * when no stream holds its subject, one the stream refused for its size
+ * always; the others stay for the next round. */
+#define ROUND_STREAM_LOOKUPS 8
+static void classify_failures(engine_relay *r, int sent)
+{
+    const char *asked[ROUND_STREAM_LOOKUPS];
+    bool covered[ROUND_STREAM_LOOKUPS];
+    int nasked = 0;
+    for (int i = 0; i < sent; i++) {
+        pthread_mutex_lock(&r->mu);
+        unsigned char st = r->cur.st[i];
+        pthread_mutex_unlock(&r->mu);
+        const char *subject = PQgetvalue(r->cur.res, i, 2);
+        if (st == ROW_TOO_BIG) {
+            snprintf(mark_dead(r, i, "outbox_too_large"), sizeof r->dead->message,
+                     "the stream refused a message of %zu bytes as over its max_msg_size",
+                     strlen(PQgetvalue(r->cur.res, i, 3)));
+            continue;
+        }
+        if (st != ROW_NO_RESPONDERS)
+            continue;
+        int k = 0;
+        while (k < nasked && strcmp(asked[k], subject) != 0)
+            k++;
+        if (k == nasked && nasked == ROUND_STREAM_LOOKUPS)
+            continue;
+        if (k == nasked) {
+            asked[nasked] = subject;
+            covered[nasked++] = subject_covered(r, subject);
+        }
+        if (!covered[k])
+            snprintf(mark_dead(r, i, "outbox_no_stream"), sizeof r->dead->message,
+                     "no JetStream stream holds subject \"%.100s\"", subject);
+    }
+}
+
+/* Ids of the pages all of whose messages were sent and acked (or are
+ * dead letters), as a Postgres array literal; gone[row] says whether the
+ * row's page is among them, *msgs counts their acked messages. A round's
+ * rows are its pages' messages in order (column 0 the page id); a page with
+ * one message unacked stays whole and is re-published next round
+ * (JetStream drops the acked ones as duplicates by their Nats-Msg-Id). */
+static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, bool *gone, size_t *msgs)
 {
     size_t n = 0;
     *msgs = 0;
@@ -285,14 +401,19 @@ static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
     for (int i = 0; i < r->cur.n;) {
         const char *page = PQgetvalue(res, i, 0);
         bool whole = true;
+        size_t acked = 0;
         int j = i;
-        for (; j < r->cur.n && strcmp(PQgetvalue(res, j, 0), page) == 0; j++)
-            whole = whole && j < sent && r->cur.acked[j];
+        for (; j < r->cur.n && strcmp(PQgetvalue(res, j, 0), page) == 0; j++) {
+            whole = whole && j < sent && (r->cur.st[j] == ROW_ACKED || r->cur.st[j] == ROW_DEAD);
+            acked += r->cur.st[j] == ROW_ACKED;
+        }
+        for (int k = i; k < j; k++)
+            gone[k] = whole;
         if (whole) {
             sy_buf_puts(ids, n ? "," : "{");
             sy_buf_puts(ids, page);
             n++;
-            *msgs += (size_t)(j - i);
+            *msgs += acked;
         }
         i = j;
     }
@@ -311,6 +432,61 @@ static size_t acked_pages(engine_relay *r, int sent, sy_buf *ids, size_t *msgs)
     ") o"                                                                                          \
     " CROSS JOIN LATERAL unnest(o.event_ids, o.subjects, o.bodies) WITH ORDINALITY AS x(e, s, b, k)" \
     " WHERE o.before < $1 ORDER BY o.id, x.k"
+
+/* The dead letters of the round's unpublishable messages whose pages are
+ * deleted now, in the same transaction: each message moves from the outbox
+ * to a dead letter of its own (code, reason, subject, body), once. They
+ * are kept in r->dead_log until the commit, then logged. */
+static sy_status write_dead_letters(engine_relay *r, const bool *gone, sy_error *err)
+{
+    cJSON *rows = cJSON_CreateArray();
+    for (size_t k = 0; k < r->ndead; k++) {
+        const relay_dead *d = &r->dead[k];
+        if (!gone[d->row])
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "e", PQgetvalue(r->cur.res, d->row, 1));
+        cJSON_AddStringToObject(o, "c", d->code);
+        cJSON_AddStringToObject(o, "m", d->message);
+        cJSON_AddStringToObject(o, "s", PQgetvalue(r->cur.res, d->row, 2));
+        cJSON_AddStringToObject(o, "b", PQgetvalue(r->cur.res, d->row, 3));
+        cJSON_AddItemToArray(rows, o);
+    }
+    sy_status st = SY_OK;
+    if (cJSON_GetArraySize(rows) > 0) {
+        char *json = cJSON_PrintUnformatted(rows);
+        const char *p[] = {json};
+        st = engine__exec(
+            r->s,
+            "INSERT INTO dead_letters (event_id, code, message, subject, body, headers)"
+            " SELECT e, c, m, s, convert_to(b, 'UTF8'), jsonb_build_object("
+            "'Nats-Msg-Id', e, 'Content-Type', 'application/json')"
+            " FROM json_to_recordset($1::json) AS x(e text, c text, m text, s text,"
+            " b text)",
+            1, p, NULL, err);
+        free(json);
+    }
+    cJSON_Delete(r->dead_log);
+    r->dead_log = rows;
+    return st;
+}
+
+/* After the commit: each dead letter of the round logged once and counted. */
+static void log_dead_letters(engine_relay *r)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, r->dead_log)
+    {
+        SY_LOG(r->eng->log, SY_LOG_WARN, "outbox message cannot be published, dead-lettered",
+               "event_id", cJSON_GetStringValue(cJSON_GetObjectItem(o, "e")), "subject",
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "s")), "code",
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "c")), "reason",
+               cJSON_GetStringValue(cJSON_GetObjectItem(o, "m")));
+        engine__count(r->s, ENGINE_STAT_OUTBOX_DEAD_LETTERS);
+    }
+    cJSON_Delete(r->dead_log);
+    r->dead_log = NULL;
+}
 
 /* One round under the relay lock: select, publish all, wait for the
  * PubAcks, delete the pages whose messages were all acked. The delete's
@@ -342,12 +518,17 @@ static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
         if (js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK)
             natsMsgList_Destroy(&pending); /* unacked: their rows stay */
     }
+    classify_failures(r, sent);
     sy_buf ids = SY_BUF_INIT;
-    size_t msgs = 0, pages = acked_pages(r, sent, &ids, &msgs);
-    round_end(r);
+    bool *gone = calloc((size_t)PQntuples(res), sizeof *gone);
+    size_t msgs = 0, pages = acked_pages(r, sent, &ids, gone, &msgs);
     const char *dp[] = {ids.data};
     if (pages)
         st = engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
+    if (pages && st == SY_OK && r->ndead)
+        st = write_dead_letters(r, gone, err);
+    round_end(r);
+    free(gone);
     sy_buf_cleanup(&ids);
     *published = st == SY_OK ? msgs : 0;
     /* a round that stopped at its limits and made progress: more pages may
@@ -378,6 +559,10 @@ sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *er
         st = engine_commit(r->s, err);
     else
         engine_rollback(r->s);
+    if (st == SY_OK)
+        log_dead_letters(r);
+    cJSON_Delete(r->dead_log);
+    r->dead_log = NULL;
     if (st == SY_OK)
         r->published += n;
     if (published)

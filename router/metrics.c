@@ -156,6 +156,10 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
     counter(o, "switchyard_state_cache_misses_total",
             "Running workflows whose history was read back and replayed.",
             &m->engine[ENGINE_STAT_STATE_MISSES]);
+    counter(o, "switchyard_outbox_dead_lettered_total",
+            "Outbox messages that could not be published (no stream holds the subject, too"
+            " large, a bad subject), moved to dead letters.",
+            &m->engine[ENGINE_STAT_OUTBOX_DEAD_LETTERS]);
 }
 
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,

@@ -202,6 +202,32 @@ static void step_sleep(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
     add_num(s, "duration_ms", (double)ms);
 }
 
+/* An emit's nats_subject, as far as it is known at load: each
+ * {{ template }} stands for one non-empty token of its own, so the text
+ * around the templates must still make a subject ("a.{{ x }}.b" does;
+ * "a b.{{ x }}", "a..{{ x }}" and "a.>" do not). */
+static void check_emit_subject(wf_ctx *w, const rnode *n)
+{
+    if (!n || n->kind != RN_SCALAR || !n->str)
+        return;
+    sy_buf shape = SY_BUF_INIT;
+    for (const char *p = n->str; *p;) {
+        const char *open = strstr(p, "{{"), *close = open ? strstr(open, "}}") : NULL;
+        if (!close) {
+            sy_buf_puts(&shape, p);
+            break;
+        }
+        sy_buf_append(&shape, p, (size_t)(open - p));
+        sy_buf_putc(&shape, 'x');
+        p = close + 2;
+    }
+    const char *why = NULL;
+    if (!rules_subject_valid(sy_buf_str(&shape), &why))
+        rules__diag(w->ld->d, n, "emit nats_subject \"%s\" cannot be published to: %s", n->str,
+                    why);
+    sy_buf_cleanup(&shape);
+}
+
 static void step_emit(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
 {
     static const char *const keys[] = {"emit", "name"};
@@ -221,6 +247,7 @@ static void step_emit(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
                           tmpl_string(w, rules__map_get(v, "subject"), "subject", NULL));
     cJSON_AddItemToObject(s, "nats_subject",
                           tmpl_string(w, rules__map_get(v, "nats_subject"), "nats_subject", NULL));
+    check_emit_subject(w, rules__map_get(v, "nats_subject"));
     cJSON_AddItemToObject(s, "payload",
                           tmpl_field(w, rules__map_get(v, "payload"), cJSON_CreateObject()));
     int64_t ver = 1;

@@ -146,6 +146,11 @@ sy_status rules_eval(const char *expr, const cJSON *ctx, bool *out, sy_error *er
 /* Whether id matches ^[A-Za-z0-9._:/-]{1,255}$. */
 bool rules_workflow_id_valid(const char *id);
 
+/* Whether s is a NATS subject one may publish to: non-empty tokens
+ * separated by '.', no whitespace or control characters, no wildcard ('*'
+ * or '>'). false: *why (may be NULL) is a static text saying what is wrong. */
+bool rules_subject_valid(const char *s, const char **why);
+
 /* ---- embedded tests ------------------------------------------------------ */
 
 /* Runs the set's `tests:`; each failure appends "file:line:col: message" to

@@ -581,3 +581,22 @@ bool rules_workflow_id_valid(const char *id)
     }
     return n >= 1 && n <= 255;
 }
+
+bool rules_subject_valid(const char *s, const char **why)
+{
+    const char *w = NULL;
+    if (!s || !*s)
+        w = "it is empty";
+    for (const char *p = s; !w && *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == 0x7f)
+            w = "it contains whitespace or a control character";
+        else if (c == '*' || c == '>')
+            w = "it contains a wildcard ('*' or '>')";
+        else if (c == '.' && (p == s || p[1] == '.' || p[1] == '\0'))
+            w = "it has an empty token (a leading, trailing or double '.')";
+    }
+    if (why)
+        *why = w;
+    return !w;
+}

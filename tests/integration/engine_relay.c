@@ -245,6 +245,71 @@ TEST(a_postgres_crash_after_a_round_stores_no_outcome_twice)
     devstack_stop(ds);
 }
 
+/* Messages that can never be published (no stream holds the subject, a
+ * subject that is no subject, a body over the server's max_payload) move
+ * to dead letters of their own, with their reason, counted; the other
+ * messages of their pages and the pages after them are published in the
+ * same round, and nothing stays behind. */
+TEST(unpublishable_messages_become_dead_letters_and_hold_nothing_back)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_poison", "rlpoison");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLPOISON", "rlpoison.>");
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) VALUES"
+                        " (ARRAY['ok-1', 'gone-1', 'ok-2'],"
+                        "  ARRAY['rlpoison.a', 'rlnostream.all-1', 'rlpoison.b'],"
+                        "  ARRAY['{\"n\":1}', '{\"lost\":true}', '{\"n\":2}'], 3),"
+                        " (ARRAY['bad-1'], ARRAY['rlpoison.a b'], ARRAY['{}'], 1),"
+                        " (ARRAY['big-1', 'ok-3'], ARRAY['rlpoison.big', 'rlpoison.c'],"
+                        "  ARRAY[repeat('x', 2 * 1024 * 1024), '{\"n\":3}'], 2),"
+                        " (ARRAY['ok-4'], ARRAY['rlpoison.d'], ARRAY['{\"n\":4}'], 1)");
+    _Atomic uint64_t totals[ENGINE_STAT_COUNT] = {0};
+    cJSON *defs = cJSON_Parse(ENGINE_TEST_DEFS);
+    engine_opts eo = {.workflows = defs, .subject_prefix = "rlpoison", .totals = totals};
+    engine *eng = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_new(&eo, NULL, &eng, &err), SY_OK);
+    cJSON_Delete(defs);
+    engine_relay_opts o = {
+        .conninfo = fx.conninfo, .nats_url = fixture_nats_url(), .ack_timeout_ms = 2000};
+    engine_relay *r = NULL;
+    CHECK_MSG(engine_relay_new(eng, &o, &r, &err) == SY_OK, "relay: %s", err.message);
+    size_t n = 0;
+    CHECK_MSG(engine_relay_run_once(r, &n, &err) == SY_OK, "relay: %s", err.message);
+    CHECK_INT(n, 4); /* one round: every good message, nothing left */
+    CHECK_INT(stream_msgs(js, "RLPOISON"), 4);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters", NULL, NULL), 3);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM dead_letters WHERE event_id = 'gone-1' AND"
+                            " code = 'outbox_no_stream' AND subject = 'rlnostream.all-1' AND"
+                            " body = convert_to('{\"lost\":true}', 'UTF8') AND"
+                            " headers->>'Nats-Msg-Id' = 'gone-1' AND message LIKE '%rlnostream%'",
+                            NULL, NULL),
+              1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM dead_letters WHERE event_id = 'bad-1' AND"
+                            " code = 'outbox_bad_subject' AND message LIKE '%whitespace%'",
+                            NULL, NULL),
+              1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM dead_letters WHERE event_id = 'big-1' AND"
+                            " code = 'outbox_too_large' AND length(body) = 2 * 1024 * 1024",
+                            NULL, NULL),
+              1);
+    CHECK_INT(atomic_load(&totals[ENGINE_STAT_OUTBOX_DEAD_LETTERS]), 3);
+    /* the connection survived the bad subject: later rows still go out */
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) VALUES"
+                        " (ARRAY['ok-5'], ARRAY['rlpoison.e'], ARRAY['{}'], 1)");
+    CHECK_INT(drain(r), 1);
+    CHECK_INT(stream_msgs(js, "RLPOISON"), 5);
+    engine_relay_free(r);
+    engine_free(eng);
+    drop_stream(js, nc, "RLPOISON");
+    engine_fx_close(&fx);
+}
+
 typedef struct loop_arg {
     engine_relay *r;
     atomic_bool stop;

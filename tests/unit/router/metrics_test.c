@@ -70,6 +70,7 @@ TEST(engine_totals_are_rendered_by_name_and_reason)
     atomic_store(&m.engine[ENGINE_STAT_STATE_HITS], 40);
     atomic_store(&m.engine[ENGINE_STAT_STATE_MISSES], 2);
     atomic_store(&m.engine[ENGINE_STAT_TIMERS_FIRED], 5);
+    atomic_store(&m.engine[ENGINE_STAT_OUTBOX_DEAD_LETTERS], 7);
     sy_buf b = SY_BUF_INIT;
     router_metrics_render(&m, NULL, NULL, &b);
     const char *t = sy_buf_str(&b);
@@ -80,5 +81,6 @@ TEST(engine_totals_are_rendered_by_name_and_reason)
     CHECK(strstr(t, "switchyard_state_cache_misses_total 2\n") != NULL);
     CHECK(strstr(t, "switchyard_timers_fired_total 5\n") != NULL);
     CHECK(strstr(t, "switchyard_timers_stale_total 0\n") != NULL);
+    CHECK(strstr(t, "switchyard_outbox_dead_lettered_total 7\n") != NULL);
     sy_buf_cleanup(&b);
 }

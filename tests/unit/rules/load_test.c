@@ -325,3 +325,44 @@ TEST(schedule_ids_leave_room_for_the_firing_timestamp)
     rules_set_free(set);
     rules_diags_cleanup(&d);
 }
+
+/* An emit's nats_subject is checked as far as it is known at load: the text
+ * around its templates must make a NATS subject one may publish to. */
+TEST(emit_nats_subjects_that_cannot_be_published_to_are_load_errors)
+{
+    static const char *const bad[] = {
+        "audit done",      "audit..done", "audit.>", ".audit", "audit.{{ input.x }} now",
+        "a..{{ input.x }}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "workflows:\n  w:\n    steps:\n"
+                 "      - emit: { type: audit.done, nats_subject: \"%s\" }\n",
+                 bad[i]);
+        rules_diags d = {0};
+        rules_set *set = load(text, &d);
+        CHECK_MSG(set == NULL, "accepted \"%s\"", bad[i]);
+        CHECK_MSG(has_diag(&d, ":4:49: emit nats_subject"), "\"%s\": %s", bad[i],
+                  d.len ? d.lines[0] : "no diagnostic");
+        rules_diags_cleanup(&d);
+    }
+    static const char *const good[] = {"audit.done", "audit.{{ input.x }}", "{{ workflow.id }}",
+                                       "a.{{ input.x }}.{{ input.y }}.b"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "workflows:\n  w:\n    steps:\n"
+                 "      - emit: { type: audit.done, nats_subject: \"%s\" }\n",
+                 good[i]);
+        rules_diags d = {0};
+        rules_set *set = load(text, &d);
+        dump(&d);
+        CHECK_MSG(set != NULL, "refused \"%s\"", good[i]);
+        rules_set_free(set);
+        rules_diags_cleanup(&d);
+    }
+    const char *why = NULL;
+    CHECK(!rules_subject_valid("a\tb", &why) && strstr(why, "whitespace"));
+    CHECK(!rules_subject_valid("", &why) && strstr(why, "empty"));
+    CHECK(rules_subject_valid("sy.task.created.q-1", &why) && why == NULL);
+}
