@@ -74,6 +74,7 @@ struct engine_relay {
     relay_round cur;
     relay_dead *dead; /* the round's messages that cannot be published */
     size_t ndead, capdead;
+    bool warned_no_stream; /* logged once: no stream holds <prefix>.> */
     cJSON *dead_log; /* those whose dead letters the round wrote: logged after its commit */
     size_t failed;
     uint64_t published;
@@ -338,7 +339,7 @@ static int publish_rows(engine_relay *r, PGresult *res)
 /* Whether a stream holds subject (asked once per subject a round, up to a
  * few subjects; anything uncertain counts as covered: the message stays
  * and is tried again next round). */
-static bool subject_covered(engine_relay *r, const char *subject)
+static bool stream_holds(engine_relay *r, const char *subject)
 {
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -347,6 +348,29 @@ static bool subject_covered(engine_relay *r, const char *subject)
     natsStatus ns = js_StreamNames(&names, r->js, &jo, NULL);
     jsStreamNamesList_Destroy(names);
     return ns != NATS_NOT_FOUND;
+}
+
+/* Whether the message may still be published later. A subject under the
+ * engine's prefix waits while no stream holds any of <prefix>.>: the
+ * outcomes stream is missing (a fresh install, an operator yet to create
+ * it), which the outbox backlog shows; it is not the message's fault. */
+static bool subject_covered(engine_relay *r, const char *subject)
+{
+    if (stream_holds(r, subject))
+        return true;
+    const char *prefix = r->eng->prefix;
+    size_t n = strlen(prefix);
+    if (strncmp(subject, prefix, n) != 0 || subject[n] != '.')
+        return false;
+    char all[80];
+    sy_concat(all, sizeof all, prefix, ".>");
+    if (stream_holds(r, all))
+        return false;
+    if (!r->warned_no_stream)
+        SY_LOG(r->eng->log, SY_LOG_WARN,
+               "no stream holds the outcome subjects: they wait in the outbox", "subject", all);
+    r->warned_no_stream = true;
+    return true;
 }
 
 /* After the round's PubAcks: a message nobody answered is a dead letter

@@ -310,6 +310,30 @@ TEST(unpublishable_messages_become_dead_letters_and_hold_nothing_back)
     engine_fx_close(&fx);
 }
 
+/* While no stream holds any of the engine's own subjects (<prefix>.>: the
+ * outcomes stream is not created yet), its outcome events wait in the
+ * outbox rather than becoming dead letters, and go out once it exists. */
+TEST(outcome_events_wait_for_a_missing_outcomes_stream)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_nostream", "rlwait");
+    start_many(&fx, 2);
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 100, 2000);
+    size_t n = 9;
+    sy_error err = {0};
+    CHECK_MSG(engine_relay_run_once(r, &n, &err) == SY_OK, "relay: %s", err.message);
+    CHECK_INT(n, 0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox_messages", NULL, NULL), 4);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters", NULL, NULL), 0);
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLWAIT", "rlwait.>");
+    CHECK_INT(drain(r), 4);
+    CHECK_INT(stream_msgs(js, "RLWAIT"), 4);
+    engine_relay_free(r);
+    drop_stream(js, nc, "RLWAIT");
+    engine_fx_close(&fx);
+}
+
 typedef struct loop_arg {
     engine_relay *r;
     atomic_bool stop;
