@@ -7,6 +7,7 @@
  * definition (loaded back from the definitions table when the rules changed). */
 #include "engine_int.h"
 
+#include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,20 @@ void engine_session_close(engine_session *s)
     }
     free(s->cache);
     free(s);
+}
+
+sy_status engine_session_check(engine_session *s, sy_error *err)
+{
+    /* a server going away sends an error first and closes after it: read
+     * until the socket has nothing more, so that the close is seen too */
+    for (int i = 0; i < 4 && PQconsumeInput(s->conn); i++) {
+        struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "connection to postgres lost");
+    return SY_OK;
 }
 
 sy_status engine_begin(engine_session *s, sy_error *err)

@@ -62,6 +62,17 @@ sy_status engine_session_open(const engine *eng, const char *conninfo, bool migr
                               engine_session **out, sy_error *err) SY_MUST_USE;
 void engine_session_close(engine_session *s);
 
+/* Whether the session's connection still works, without a round trip:
+ * reads what the socket holds (a server that crashed or shut down has sent
+ * its last words and closed it). SY_DB_DOWN when it is gone. Keeps any
+ * NOTIFY it reads for engine_wait_notify. The session's thread. */
+sy_status engine_session_check(engine_session *s, sy_error *err) SY_MUST_USE;
+
+/* Tells a service whether one of its loops (relay, report consumer) holds
+ * a working Postgres connection: false when a round found it lost, true
+ * after a round that worked. For readiness. Called on the loop's thread. */
+typedef void (*engine_health_fn)(void *arg, bool db_ok);
+
 sy_status engine_begin(engine_session *s, sy_error *err) SY_MUST_USE;
 sy_status engine_commit(engine_session *s, sy_error *err) SY_MUST_USE;
 void engine_rollback(engine_session *s);
@@ -427,6 +438,8 @@ typedef struct engine_relay_opts {
     int64_t poll_ms;           /* polling fallback when idle; 0: 200 */
     engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
     void *nats_options_arg;    /* borrowed during engine_relay_new */
+    engine_health_fn health;   /* may be NULL; told after each round of engine_relay_run */
+    void *health_arg;          /* borrowed while the relay lives */
 } engine_relay_opts;
 
 /* Connects to both (NATS reconnects forever). SY_OK: *out owned. */

@@ -594,6 +594,13 @@ sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *er
     return st;
 }
 
+/* Readiness: a lost Postgres connection, or one that works again. */
+static void tell_health(const engine_relay *r, sy_status st)
+{
+    if (r->o.health && (st == SY_OK || st == SY_DB_DOWN))
+        r->o.health(r->o.health_arg, st == SY_OK);
+}
+
 void engine_relay_run(engine_relay *r, const atomic_bool *stop)
 {
     int64_t backoff = 100;
@@ -601,6 +608,7 @@ void engine_relay_run(engine_relay *r, const atomic_bool *stop)
         size_t n = 0;
         sy_error err = {0};
         sy_status st = engine_relay_run_once(r, &n, &err);
+        tell_health(r, st);
         if (st != SY_OK) {
             SY_LOG(r->eng->log, SY_LOG_WARN, "outbox relay round failed", "status",
                    sy_status_text(st), "error", err.message);
@@ -610,7 +618,9 @@ void engine_relay_run(engine_relay *r, const atomic_bool *stop)
         }
         backoff = 100;
         /* idle: wait for a NOTIFY from a commit that wrote outbox rows */
-        if (!r->more && r->s && engine_wait_notify(r->s, (int)r->o.poll_ms, NULL, &err) != SY_OK)
+        if (!r->more && r->s && engine_wait_notify(r->s, (int)r->o.poll_ms, NULL, &err) != SY_OK) {
+            tell_health(r, SY_DB_DOWN); /* the connection went away while idle */
             nats_Sleep(backoff);
+        }
     }
 }

@@ -32,6 +32,8 @@ typedef struct engine_reports_opts {
     int64_t fetch_timeout_ms; /* 0: 500 */
     engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
     void *nats_options_arg;   /* borrowed during engine_reports_new */
+    engine_health_fn health;  /* may be NULL; told after each round of engine_reports_run */
+    void *health_arg;         /* borrowed while the consumer lives */
 } engine_reports_opts;
 
 /* eng is borrowed and must outlive the object. Connects to NATS (reconnects
@@ -43,7 +45,9 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
 
 /* Fetches one batch (waiting up to fetch_timeout_ms), applies it in one
  * transaction, commits, acks. *handled (may be NULL): messages acked or
- * terminated. SY_DB_DOWN / SY_NATS_DOWN / SY_NATS: nothing was acked. */
+ * terminated. SY_DB_DOWN / SY_NATS_DOWN / SY_NATS: nothing was acked. An
+ * idle round checks its Postgres connection (SY_DB_DOWN when it is lost),
+ * so an outage is seen between batches too. */
 sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *err) SY_MUST_USE;
 
 /* Loops run_once until *stop is true (checked at least every

@@ -13,6 +13,8 @@ struct engine_reports {
     char *conninfo, *prefix, *stream, *durable;
     size_t batch;
     int64_t fetch_ms;
+    engine_health_fn health; /* may be NULL */
+    void *health_arg;
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub; /* NULL until the consumer is set up */

@@ -48,6 +48,8 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     r->durable = dup_or(o->durable, "switchyard-reports");
     r->batch = o->batch ? o->batch : 256;
     r->fetch_ms = o->fetch_timeout_ms > 0 ? o->fetch_timeout_ms : 500;
+    r->health = o->health;
+    r->health_arg = o->health_arg;
     r->b = engine_batch_new();
     natsOptions *no = engine__nats_options(o->nats_options, o->nats_options_arg, o->nats_url, err);
     if (!no) {
@@ -258,8 +260,14 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
     natsMsgList list = {0};
     jsErrCode jerr = 0;
     natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, r->fetch_ms, &jerr);
-    if (s == NATS_TIMEOUT)
-        return SY_OK;
+    if (s == NATS_TIMEOUT) { /* idle: is Postgres still there? (readiness) */
+        st = engine_session_check(r->s, err);
+        if (st == SY_DB_DOWN) {
+            engine_session_close(r->s); /* reconnect next round */
+            r->s = NULL;
+        }
+        return st;
+    }
     if (s != NATS_OK)
         return sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "could not fetch reports: %s",
                             natsStatus_GetText(s));
@@ -296,6 +304,8 @@ void engine_reports_run(engine_reports *r, const atomic_bool *stop)
         sy_error err;
         sy_error_clear(&err);
         sy_status st = engine_reports_run_once(r, NULL, &err);
+        if (r->health && (st == SY_OK || st == SY_DB_DOWN))
+            r->health(r->health_arg, st == SY_OK);
         if (st == SY_OK) {
             backoff = 0;
             continue;

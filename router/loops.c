@@ -27,7 +27,8 @@ struct router_loops {
     pthread_t relay_thread, timer_thread;
     bool relay_started, timer_started;
     engine_relay *relay;
-    struct report_slot *reports; /* cfg->report_consumers of them */
+    int relay_health, timer_health; /* router_health_slot */
+    struct report_slot *reports;    /* cfg->report_consumers of them */
     size_t nreports;
     atomic_uint_fast64_t published_base;
 };
@@ -43,6 +44,12 @@ static bool wait_schema(router_loops *l)
     return !atomic_load(&l->stop);
 }
 
+static void relay_health(void *arg, bool db_ok)
+{
+    router_loops *l = arg;
+    router_health_set(l->r, l->relay_health, db_ok);
+}
+
 static void *relay_main(void *arg)
 {
     router_loops *l = arg;
@@ -55,7 +62,9 @@ static void *relay_main(void *arg)
     engine_relay_opts o = {.conninfo = router_conninfo(l->r),
                            .nats_options = router__nats_options_fn,
                            .nats_options_arg = (void *)l->cfg,
-                           .poll_ms = 1000};
+                           .poll_ms = 1000,
+                           .health = relay_health,
+                           .health_arg = l};
     int64_t backoff = 100;
     while (!atomic_load(&l->stop) && !l->relay) {
         sy_error err = {0};
@@ -84,8 +93,15 @@ typedef struct report_slot {
     router_loops *l;
     pthread_t thread;
     bool started;
+    int health; /* router_health_slot */
     engine_reports *rep;
 } report_slot;
+
+static void reports_health(void *arg, bool db_ok)
+{
+    report_slot *slot = arg;
+    router_health_set(slot->l->r, slot->health, db_ok);
+}
 
 /* The worker-report consumer: engine_reports_run until stop. */
 static void *reports_main(void *arg)
@@ -101,7 +117,9 @@ static void *reports_main(void *arg)
                              .prefix = l->cfg->engine_subject_prefix,
                              .stream = l->cfg->outcomes_stream,
                              .batch = 512,
-                             .fetch_timeout_ms = l->cfg->fetch_wait_ms};
+                             .fetch_timeout_ms = l->cfg->fetch_wait_ms,
+                             .health = reports_health,
+                             .health_arg = slot};
     int64_t backoff = 100;
     while (!atomic_load(&l->stop) && !slot->rep) {
         sy_error err = {0};
@@ -208,6 +226,8 @@ static void *timer_main(void *arg)
         sy_status st = timer_session(l, &t, &err);
         if (st == SY_OK)
             st = timer_round(l, &t, &err);
+        if (st == SY_OK || st == SY_DB_DOWN) /* readiness */
+            router_health_set(l->r, l->timer_health, st == SY_OK);
         if (st == SY_OK) {
             t.backoff_ms = 100;
             continue;
@@ -234,7 +254,9 @@ sy_status router_loops_start(const router_config *cfg, router *r, const sy_log *
     l->log = log;
     sy_clock_init(&l->clock);
     atomic_init(&l->stop, false);
+    l->relay_health = l->timer_health = -1;
     if (cfg->outbox_relay) {
+        l->relay_health = router_health_slot(r, "outbox relay");
         if (pthread_create(&l->relay_thread, NULL, relay_main, l) != 0) {
             router_loops_stop(l);
             return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start the relay thread");
@@ -246,6 +268,7 @@ sy_status router_loops_start(const router_config *cfg, router *r, const sy_log *
         l->reports = calloc(l->nreports, sizeof *l->reports);
         for (size_t i = 0; l->reports && i < l->nreports; i++) {
             l->reports[i].l = l;
+            l->reports[i].health = router_health_slot(r, "report consumer");
             if (pthread_create(&l->reports[i].thread, NULL, reports_main, &l->reports[i]) != 0) {
                 router_loops_stop(l);
                 return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start a reports thread");
@@ -254,6 +277,7 @@ sy_status router_loops_start(const router_config *cfg, router *r, const sy_log *
         }
     }
     if (cfg->timers) {
+        l->timer_health = router_health_slot(r, "timer loop");
         if (pthread_create(&l->timer_thread, NULL, timer_main, l) != 0) {
             router_loops_stop(l);
             return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start the timer thread");

@@ -57,10 +57,25 @@ static void close_session(router_pipeline *p)
     atomic_store(&p->db_ok, false);
 }
 
+/* Closes a session whose connection is gone, so that a Postgres crash
+ * between batches makes readiness false at the pipeline's next fetch
+ * round (at most fetch_wait later) instead of at its next failed batch,
+ * and so that a batch fetched after the crash is not tried on it. */
+static void drop_lost_session(router_pipeline *p)
+{
+    sy_error err = {0};
+    if (!p->session || engine_session_check(p->session, &err) == SY_OK)
+        return;
+    SY_LOG(p->r->log, SY_LOG_WARN, "Postgres connection lost; reconnecting", "error",
+           err.message);
+    close_session(p);
+}
+
 /* Opens a session on the current generation, or reopens after a reload. */
 static sy_status ensure_session(router_pipeline *p)
 {
     router *r = p->r;
+    drop_lost_session(p);
     router_gen *g = router__gen_acquire(r);
     if (p->session && g == p->gen) {
         router__gen_release(g);

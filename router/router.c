@@ -123,6 +123,7 @@ sy_status router_new(const router_config *cfg, const sy_log *log, router **out, 
     atomic_init(&r->stopping, false);
     atomic_init(&r->started, false);
     atomic_init(&r->schema_ready, !cfg->pg_migrate);
+    atomic_init(&r->nhealth, 0);
     r->recent = router_recent_new(); /* NULL: the Events page stays empty */
     sy_status st = router_config_pg_conninfo(cfg, &r->conninfo, err);
     if (st == SY_OK)
@@ -363,9 +364,31 @@ void router_free(router *r)
     free(r);
 }
 
+int router_health_slot(router *r, const char *name)
+{
+    pthread_mutex_lock(&r->gen_mu);
+    int i = atomic_load(&r->nhealth);
+    if (i < ROUTER_HEALTH_SLOTS) {
+        r->health[i].name = name;
+        atomic_init(&r->health[i].db_ok, true);
+        atomic_store(&r->nhealth, i + 1); /* published after it is filled */
+    } else {
+        i = -1;
+    }
+    pthread_mutex_unlock(&r->gen_mu);
+    return i;
+}
+
+void router_health_set(router *r, int slot, bool db_ok)
+{
+    if (slot < 0 || slot >= ROUTER_HEALTH_SLOTS)
+        return;
+    atomic_store(&r->health[slot].db_ok, db_ok); /* the loop logs its own failure */
+}
+
 bool router_ready(const router *r, char *why, size_t len)
 {
-    const char *reason = NULL;
+    const char *reason = NULL, *loop = NULL;
     if (!atomic_load(&r->started)) /* also guards pipes[] against router_start */
         reason = "not started";
     else if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
@@ -373,7 +396,14 @@ bool router_ready(const router *r, char *why, size_t len)
     for (size_t i = 0; !reason && i < r->npipes; i++)
         if (!atomic_load(&r->pipes[i].db_ok))
             reason = "Postgres not connected";
-    if (why && len)
+    for (int i = 0, n = atomic_load(&r->nhealth); !reason && i < n; i++)
+        if (!atomic_load(&r->health[i].db_ok)) {
+            reason = "Postgres not connected";
+            loop = r->health[i].name;
+        }
+    if (why && len && loop)
+        snprintf(why, len, "%s (%s)", reason, loop);
+    else if (why && len)
         snprintf(why, len, "%s", reason ? reason : "ok");
     return reason == NULL;
 }

@@ -45,9 +45,19 @@ void router_stop(router *r);
 /* Stops (if needed) and frees. NULL is a no-op. */
 void router_free(router *r);
 
-/* Readiness: NATS connected, every pipeline holds a Postgres session, rules
- * loaded. 'why' (may be NULL) gets a short reason when not ready. */
+/* Readiness: NATS connected, every pipeline holds a Postgres session, no
+ * loop next to the router has found Postgres gone (router_health_set),
+ * rules loaded. 'why' (may be NULL) gets a short reason when not ready. */
 bool router_ready(const router *r, char *why, size_t why_len);
+
+/* The Postgres health of a loop next to the router (loops.h), part of
+ * readiness. router_health_slot registers one named 'name' (borrowed: a
+ * string literal), healthy until told otherwise; any thread. -1 when the
+ * table (ROUTER_HEALTH_SLOTS) is full: that loop then does not count.
+ * router_health_set: from the loop's thread; slot -1 is a no-op. */
+#define ROUTER_HEALTH_SLOTS 32
+int router_health_slot(router *r, const char *name);
+void router_health_set(router *r, int slot, bool db_ok);
 
 /* Whether the engine's tables exist: true once a pipeline's first session
  * has run the migrations (postgres.migrate), or from the start when the

@@ -54,6 +54,11 @@ struct router {
     atomic_bool stopping;
     atomic_bool started;       /* pipes[] is complete; read by the admin thread */
     atomic_bool schema_ready;  /* migrations done (router_schema_ready) */
+    struct {
+        const char *name;
+        atomic_bool db_ok;
+    } health[ROUTER_HEALTH_SLOTS]; /* the loops' (router_health_slot) */
+    atomic_int nhealth;            /* slots published; written under gen_mu */
     router_recent *recent;     /* the recent routed events (recent.h); may be NULL */
 };
 
