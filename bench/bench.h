@@ -21,6 +21,7 @@ int bench_schedules(int argc, char **argv); /* bench_schedules.c */
 int bench_roundtrip(int argc, char **argv); /* bench_roundtrip.c */
 int bench_ingest(int argc, char **argv);   /* bench_ingest.c */
 int bench_relay(int argc, char **argv);    /* bench_relay.c */
+int bench_ui(int argc, char **argv);       /* bench_ui.c */
 
 /* The parse step of each benchmark (cli.h's cli_parse_fn: pure, the parsed
  * struct dropped), for tests and the fuzz target. */
@@ -31,6 +32,7 @@ sy_status bench_schedules_parse(int argc, char **argv, bool *help, sy_error *err
 sy_status bench_roundtrip_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_ingest_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_relay_parse(int argc, char **argv, bool *help, sy_error *err);
+sy_status bench_ui_parse(int argc, char **argv, bool *help, sy_error *err);
 
 /* Runs measure(opts, conninfo) against db when given, else against a fresh
  * durable throwaway Postgres (devstack) that is stopped afterwards. name is

@@ -17,7 +17,8 @@
     X(schedules, bench_schedules)                                                                  \
     X(roundtrip, bench_roundtrip)                                                                  \
     X(ingest, bench_ingest)                                                                        \
-    X(relay, bench_relay)
+    X(relay, bench_relay)                                                                          \
+    X(ui, bench_ui)
 
 static const char *const BENCH_NAMES[] = {
 #define BENCH_NAME(name, fn) #name,

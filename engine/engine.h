@@ -360,6 +360,14 @@ sy_status engine_dead_letter_replay_outcome(engine_session *s, int64_t id, const
                                             const char *header, cJSON **out,
                                             sy_error *err) SY_MUST_USE;
 
+/* Benchmarks only (`switchyard bench ui`): n runs "<prefix><i>" of
+ * workflow_type (also their queue) with their workflow_ids rows, started
+ * at first_ms + i * step_ms, in one statement; 1 in 100 running, 4 failed,
+ * the rest completed. No history, tasks or outbox. Caller's transaction. */
+sy_status engine_runs_create_many(engine_session *s, const char *prefix, size_t n,
+                                  const char *workflow_type, int64_t first_ms, int64_t step_ms,
+                                  sy_error *err) SY_MUST_USE;
+
 /* ---- timers ---------------------------------------------------------------- */
 
 /* Claims up to max due timers (fire_at <= now_ms) with FOR UPDATE SKIP LOCKED

@@ -151,3 +151,40 @@ sy_status engine_read_notifications(engine_session *s, engine_notify_fn fn, void
     }
     return SY_OK;
 }
+
+sy_status engine_runs_create_many(engine_session *s, const char *prefix, size_t n,
+                                  const char *workflow_type, int64_t first_ms, int64_t step_ms,
+                                  sy_error *err)
+{
+    char ns[24], first[24], step[24];
+    snprintf(ns, sizeof ns, "%zu", n);
+    snprintf(first, sizeof first, "%lld", (long long)first_ms);
+    snprintf(step, sizeof step, "%lld", (long long)(step_ms > 0 ? step_ms : 1));
+    const char *p[] = {prefix, ns, first, step, s->eng->ns, workflow_type};
+    sy_status st;
+    /* run ids are UUIDv7 of their start (as engine__uuid7 makes them, the
+     * random bits from md5); 1 run in 100 is running, 4 failed, the rest
+     * completed a second after they started */
+    st = engine__exec(
+        s,
+        "WITH g AS (SELECT i, $3::bigint + i * $4::bigint AS ms, md5($1 || i) AS r,"
+        " CASE WHEN i % 100 = 0 THEN 'running' WHEN i % 25 = 0 THEN 'failed' ELSE 'completed' END"
+        " AS st FROM generate_series(0, $2::int - 1) AS i), u AS (SELECT i, ms, st,"
+        " (substr(lpad(to_hex(ms), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(ms), 12, '0'), 9,"
+        " 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' || substr(r, 7, "
+        "12))::uuid"
+        " AS run_id, r FROM g), w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id,"
+        " status, closed_at) SELECT $5, $1 || i, run_id, st, CASE WHEN st <> 'running' THEN"
+        " to_timestamp(ms / 1000.0 + 1) END FROM u) INSERT INTO runs (run_id, namespace,"
+        " workflow_id, workflow_type, def_hash, status, task_queue, input, result, error, trace_id,"
+        " causation_id, cancel_requested, next_seq, started_at, closed_at, updated_at) SELECT"
+        " run_id, $5, $1 || i, $6, 'bench', st, $6, json_build_object('n', i), CASE WHEN st ="
+        " 'completed' THEN '{\"ok\":true}'::json END, CASE WHEN st = 'failed' THEN"
+        " '{\"type\":\"bench\"}'::json END, r, NULL, false, 4, to_timestamp(ms / 1000.0), CASE"
+        " WHEN st <> 'running' THEN to_timestamp(ms / 1000.0 + 1) END, now() FROM u",
+        6, p, NULL, err);
+    /* the planner sees the new rows at once, as it would a table grown slowly */
+    if (st == SY_OK)
+        st = engine__exec(s, "ANALYZE runs, workflow_ids", 0, NULL, NULL, err);
+    return st;
+}

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef SY_VERSION
 #define SY_VERSION "dev"
@@ -356,6 +357,15 @@ int admin_port(const admin_server *a)
     return a->port;
 }
 
+double admin_cpu_seconds(const admin_server *a)
+{
+    clockid_t cid;
+    struct timespec ts;
+    if (!a->running || pthread_getcpuclockid(a->thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void admin_stop(admin_server *a)
 {
     if (!a)
@@ -366,6 +376,8 @@ void admin_stop(admin_server *a)
     admin__live_free(a->live); /* the loop thread, its owner, has ended */
     a->live = NULL;
     cJSON_Delete(a->queues_cache);
+    for (size_t i = 0; i < sizeof a->counts / sizeof a->counts[0]; i++)
+        cJSON_Delete(a->counts[i].j);
     admin__session_close(a);
     if (a->tick)
         event_free(a->tick);

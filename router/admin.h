@@ -32,6 +32,10 @@ sy_status admin_start(const char *listen, const char *token_file, router *r, con
 /* The bound port (useful with port 0). */
 int admin_port(const admin_server *a);
 
+/* CPU seconds the server's thread has used (requests, the live hub and its
+ * fan-out): for `bench ui`. */
+double admin_cpu_seconds(const admin_server *a);
+
 /* Stops the loop, joins the thread, frees. NULL is a no-op. */
 void admin_stop(admin_server *a);
 

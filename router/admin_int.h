@@ -37,6 +37,11 @@ struct admin_server {
     admin_live *live;        /* NULL until the first client of /api/v1/live */
     cJSON *queues_cache;     /* engine_task_queues, kept a few seconds (a scan) */
     int64_t queues_at_ms;
+    struct admin_counts {    /* engine_workflow_counts by query string, kept 2 s */
+        char key[512];
+        cJSON *j;
+        int64_t at_ms;
+    } counts[8];
 };
 
 /* Replies (the loop thread). reply_json takes j. Every reply carries the

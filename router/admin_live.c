@@ -28,12 +28,15 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 enum {
-    LIVE_COALESCE_MS = 40,
-    LIVE_MAX_RUNS = 200, /* runs per message; the rest is counted in "more" */
+    LIVE_COALESCE_MS = 100, /* at most 10 messages a second per stream */
+    LIVE_MAX_RUNS = 50,     /* runs per message (a page's worth); the rest is counted in "more" */
     LIVE_MAX_CLIENTS = 1000,
     LIVE_PING_MS = 15000,
     LIVE_MAX_QUEUED = 1 << 20, /* bytes waiting for a client before it is dropped */
@@ -83,7 +86,9 @@ static void listener_close(admin_live *h)
 static void take_payload(void *arg, const char *channel, const char *payload)
 {
     admin_live *h = arg;
-    (void)channel; /* the listener LISTENs on the changes channel only */
+    (void)channel;    /* the listener LISTENs on the changes channel only */
+    if (!h->nclients) /* nobody to tell: read and forget */
+        return;
     cJSON *j = cJSON_Parse(payload);
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "s"));
     const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "n"));
@@ -184,7 +189,10 @@ static bool listener_open(admin_live *h)
 
 /* ---- the streams ------------------------------------------------------------------------ */
 
-static void client_drop(admin_live *h, live_client *c, bool end)
+/* Forgets c. closing: its connection is being freed by evhttp (the close
+ * callback), so neither it nor the request may be touched; otherwise the
+ * callback is removed first, and end finishes the reply. */
+static void client_drop(admin_live *h, live_client *c, bool closing, bool end)
 {
     for (live_client **p = &h->clients; *p; p = &(*p)->next)
         if (*p == c) {
@@ -192,10 +200,11 @@ static void client_drop(admin_live *h, live_client *c, bool end)
             break;
         }
     h->nclients--;
-    struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
-    evhttp_connection_set_closecb(conn, NULL, NULL);
-    if (end)
-        evhttp_send_reply_end(c->req);
+    if (!closing) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), NULL, NULL);
+        if (end)
+            evhttp_send_reply_end(c->req);
+    }
     free(c);
 }
 
@@ -203,7 +212,7 @@ static void on_client_close(struct evhttp_connection *conn, void *arg)
 {
     (void)conn;
     live_client *c = arg;
-    client_drop(c->hub, c, false); /* evhttp frees the request itself */
+    client_drop(c->hub, c, true, false);
 }
 
 static size_t queued(const live_client *c)
@@ -235,7 +244,7 @@ static void send_all(admin_live *h, const char *event, const char *data)
         next = c->next;
         if (queued(c) > LIVE_MAX_QUEUED) {
             SY_LOG(h->a->log, SY_LOG_WARN, "live: dropping a client that does not read");
-            client_drop(h, c, true);
+            client_drop(h, c, false, true);
             continue;
         }
         send_one(c, m.data, m.len);
@@ -292,7 +301,13 @@ void admin__live(admin_server *a, struct evhttp_request *req)
     evhttp_add_header(out, "Content-Type", "text/event-stream");
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Accel-Buffering", "no");
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_close, c);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(conn, on_client_close, c);
+    /* small messages go out at once (no Nagle wait for the client's ACK) */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    int one = 1;
+    if (bev)
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evhttp_send_reply_start(req, 200, "OK");
     char hello[96];
     snprintf(hello, sizeof hello, "retry: 2000\nevent: hello\ndata: {\"listening\":%s}\n\n",
@@ -331,7 +346,7 @@ void admin__live_free(admin_live *h)
     if (!h)
         return;
     while (h->clients)
-        client_drop(h, h->clients, false);
+        client_drop(h, h->clients, false, false);
     listener_close(h);
     if (h->flush)
         event_free(h->flush);
