@@ -302,6 +302,14 @@ static void default_opts(const envelope_opts *in, envelope_opts *o)
         o->now_ms = sy_clock_now_ms(NULL);
 }
 
+/* Signature headers are checked whenever they are present, keyring or not:
+ * a signature nobody can verify must never pass for a signed event. */
+static bool signature_check_needed(const envelope_opts *o, const envelope_meta *meta)
+{
+    return o->keyring || o->require_signature || (meta->key_id && *meta->key_id) ||
+           (meta->signature && *meta->signature);
+}
+
 sy_status envelope_parse(const char *body, size_t len, const envelope_meta *meta,
                          const envelope_opts *opts, envelope **out, sy_error *err)
 {
@@ -317,7 +325,7 @@ sy_status envelope_parse(const char *body, size_t len, const envelope_meta *meta
     int format = format_of(meta->content_type);
     envelope *env = NULL;
     sy_status st = parse_format(body, len, format, &env, err);
-    if (st == SY_OK && (o.keyring || o.require_signature))
+    if (st == SY_OK && signature_check_needed(&o, meta))
         st = envelope__signature_check(o.keyring, body, len, meta, env, &o, err);
     if (st == SY_OK && o.schemas)
         st = envelope__schema_check(o.schemas, env, o.require_schema, err);

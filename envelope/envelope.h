@@ -39,6 +39,7 @@ typedef struct envelope_keyring envelope_keyring; /* Ed25519 public keys */
 #define ENVELOPE_ERR_SCHEMA_MISMATCH "schema_mismatch"
 #define ENVELOPE_ERR_NO_SCHEMA "no_schema"
 #define ENVELOPE_ERR_BAD_SIGNATURE "bad_signature"
+#define ENVELOPE_ERR_UNKNOWN_KEY "unknown_key" /* signed, but nobody can check it */
 #define ENVELOPE_ERR_UNSIGNED "unsigned"
 #define ENVELOPE_ERR_CLOCK_SKEW "clock_skew"
 
@@ -54,7 +55,7 @@ typedef struct envelope_opts {
     size_t max_bytes;                  /* 0: 1 MiB */
     const envelope_schemas *schemas;   /* NULL: no payload validation */
     bool require_schema;               /* reject a (type, version) without schema */
-    const envelope_keyring *keyring;   /* NULL: signatures not checked */
+    const envelope_keyring *keyring;   /* NULL: a signed event is unknown_key */
     bool require_signature;            /* every event must be signed */
     int64_t max_clock_skew_ms;         /* signed events: |now - occurred_at|; 0: 5 min */
     int64_t now_ms;                    /* 0: the real clock (tests pin it) */

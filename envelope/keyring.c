@@ -270,10 +270,12 @@ sy_status envelope__signature_check(const envelope_keyring *k, const char *body,
         return bad_sig(err, key_id ? "Sy-Signature" : "Sy-Key-Id",
                        "Sy-Key-Id and Sy-Signature must be given together", NULL);
     if (!k)
-        return bad_sig(err, "Sy-Key-Id", "no keyring is configured to verify key", meta->key_id);
+        return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_UNKNOWN_KEY, "Sy-Key-Id",
+                            "no keyring is configured to verify key \"%s\"", meta->key_id);
     const keyring_key *key = find_key(k, meta->key_id);
     if (!key)
-        return bad_sig(err, "Sy-Key-Id", "unknown key id", meta->key_id);
+        return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_UNKNOWN_KEY, "Sy-Key-Id",
+                            "unknown key id \"%s\"", meta->key_id);
     sy_status st = verify(key, body, len, meta->signature, env, err);
     if (st != SY_OK)
         return st;

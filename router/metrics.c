@@ -14,7 +14,7 @@ static const char *const dl_codes[] = {
     "too_large",     "bad_protobuf",  "schema_mismatch", "no_schema",     "bad_signature",
     "unsigned",      "clock_skew",    "bad_workflow_id", "template_error", "unmatched",
     "workflow_missing", "workflow_not_found", "workflow_running", "workflow_closed",
-    "unknown_workflow_type", "input_too_large", "dead_letter", NULL,
+    "unknown_workflow_type", "input_too_large", "dead_letter", "unknown_key", NULL,
 };
 #define DL_OTHER (ROUTER_DL_CODES_MAX - 1)
 #define DL_NAMED ((int)(sizeof dl_codes / sizeof dl_codes[0]) - 1)

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "fixture.h"
+#include "router.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -204,6 +205,22 @@ static __attribute__((unused)) void rh_publish(rh_nats *n, const char *subject, 
     jsPubAck_Destroy(pa);
 }
 
+/* The same with headers: hdrs is {name, value, name, value, ..., NULL}. */
+static __attribute__((unused)) void rh_publish_headers(rh_nats *n, const char *subject,
+                                                       const char *body, const char *const *hdrs)
+{
+    natsMsg *m = NULL;
+    CHECK_INT(natsMsg_Create(&m, subject, NULL, body, (int)strlen(body)), NATS_OK);
+    for (size_t i = 0; hdrs && hdrs[i]; i += 2)
+        CHECK_INT(natsMsgHeader_Set(m, hdrs[i], hdrs[i + 1]), NATS_OK);
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&pa, n->js, m, NULL, &jerr);
+    CHECK_MSG(s == NATS_OK, "publish: %s (%d)", natsStatus_GetText(s), (int)jerr);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+}
+
 /* One integer from a query on conninfo (no parameters); -1 when the query
  * fails and 'strict' is false. */
 static __attribute__((unused)) long rh_query(const char *conninfo, const char *sql, bool strict)
@@ -242,6 +259,47 @@ static __attribute__((unused)) void rh_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* A router on the test's own stream and fresh database, started and ready,
+ * with a NATS connection for publishing (rt_start: the rh_rules set). */
+typedef struct rt {
+    char *conninfo, *rules;
+    router_config cfg;
+    sy_log log;
+    router *r;
+    rh_nats n;
+} rt;
+
+static __attribute__((unused)) void rt_start_rules(rt *t, const char *name, const char *rules)
+{
+    t->conninfo = fixture_pg_fresh_db(name);
+    t->rules = rh_write_file(name, rules);
+    rh_config(&t->cfg, name, fixture_nats_url(), t->conninfo, t->rules);
+    sy_log_init(&t->log, SY_LOG_WARN, 2);
+    sy_error err = {0};
+    CHECK_MSG(router_new(&t->cfg, &t->log, &t->r, &err) == SY_OK, "router_new: %s", err.message);
+    CHECK_MSG(router_start(t->r, &err) == SY_OK, "router_start: %s", err.message);
+    char why[128] = "";
+    for (int i = 0; i < 400 && !router_ready(t->r, why, sizeof why); i++)
+        rh_sleep_ms(50);
+    CHECK_MSG(router_ready(t->r, why, sizeof why), "not ready: %s", why);
+    rh_nats_open(&t->n, fixture_nats_url());
+}
+
+static __attribute__((unused)) void rt_start(rt *t, const char *name)
+{
+    rt_start_rules(t, name, rh_rules);
+}
+
+static __attribute__((unused)) void rt_stop(rt *t)
+{
+    router_free(t->r);
+    rh_nats_close(&t->n);
+    router_config_cleanup(&t->cfg);
+    unlink(t->rules);
+    free(t->rules);
+    free(t->conninfo);
 }
 
 #endif

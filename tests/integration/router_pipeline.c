@@ -6,45 +6,6 @@
 
 #include "router.h"
 
-typedef struct rt {
-    char *conninfo, *rules;
-    router_config cfg;
-    sy_log log;
-    router *r;
-    rh_nats n;
-} rt;
-
-static void rt_start_rules(rt *t, const char *name, const char *rules)
-{
-    t->conninfo = fixture_pg_fresh_db(name);
-    t->rules = rh_write_file(name, rules);
-    rh_config(&t->cfg, name, fixture_nats_url(), t->conninfo, t->rules);
-    sy_log_init(&t->log, SY_LOG_WARN, 2);
-    sy_error err = {0};
-    CHECK_MSG(router_new(&t->cfg, &t->log, &t->r, &err) == SY_OK, "router_new: %s", err.message);
-    CHECK_MSG(router_start(t->r, &err) == SY_OK, "router_start: %s", err.message);
-    char why[128] = "";
-    for (int i = 0; i < 400 && !router_ready(t->r, why, sizeof why); i++)
-        rh_sleep_ms(50);
-    CHECK_MSG(router_ready(t->r, why, sizeof why), "not ready: %s", why);
-    rh_nats_open(&t->n, fixture_nats_url());
-}
-
-static void rt_start(rt *t, const char *name)
-{
-    rt_start_rules(t, name, rh_rules);
-}
-
-static void rt_stop(rt *t)
-{
-    router_free(t->r);
-    rh_nats_close(&t->n);
-    router_config_cleanup(&t->cfg);
-    unlink(t->rules);
-    free(t->rules);
-    free(t->conninfo);
-}
-
 static void publish_event(rt *t, const char *subj, const char *id, const char *type, int n)
 {
     char body[512], subject[128];

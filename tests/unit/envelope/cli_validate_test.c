@@ -185,6 +185,24 @@ TEST(signatures_by_option_and_by_sidecar)
     rm_rf(dir);
 }
 
+/* issue 19 item 2: printed valid:true, exit 0 (the signature was never checked) */
+TEST(a_signature_with_no_keyring_is_invalid_unknown_key)
+{
+    char *dir = temp_dir(), cmd[1024], *out;
+    const char *file = put(dir, "ev.json", BASE_EVENT);
+    snprintf(cmd, sizeof cmd, "%s validate --key-id k1 --signature AAAA %s", SY_BIN, file);
+    CHECK_INT(run(cmd, &out), 65);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"file\":\"%s\",\"event_id\":\"evt-1\",\"valid\":false,\"error\":{\"code\":"
+             "\"unknown_key\",\"path\":\"Sy-Key-Id\",\"message\":\"no keyring is configured to "
+             "verify key \\\"k1\\\"\"}}\n",
+             file);
+    CHECK_STR(out, want);
+    free(out);
+    rm_rf(dir);
+}
+
 TEST(keygen_usage_and_refusal_to_overwrite)
 {
     char *dir = temp_dir(), cmd[1024], *out;

@@ -124,8 +124,9 @@ TEST(signature_header_problems)
     char *sig = sign(&k, BASE_EVENT);
     sy_error e;
     CHECK_INT(verify_body(&k, BASE_EVENT, "k2", sig, false, &e), SY_INVALID);
-    CHECK_STR(e.code, "bad_signature");
+    CHECK_STR(e.code, "unknown_key");
     CHECK_STR(e.path, "Sy-Key-Id");
+    CHECK_STR(e.message, "unknown key id \"k2\"");
     CHECK_INT(verify_body(&k, BASE_EVENT, "k1", NULL, false, &e), SY_INVALID);
     CHECK_STR(e.code, "bad_signature");
     CHECK_INT(verify_body(&k, BASE_EVENT, NULL, sig, false, &e), SY_INVALID);
@@ -272,6 +273,26 @@ TEST(signature_without_keyring_cannot_be_trusted)
     envelope_opts o = {0};
     o.require_signature = true;
     envelope_meta m = {NULL, "k1", "AAAA"};
-    expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, &o, "bad_signature", "Sy-Key-Id");
+    expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, &o, "unknown_key", "Sy-Key-Id");
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), NULL, &o, "unsigned", "Sy-Signature");
+}
+
+/* No keyring and no require_signature: a signature nobody can check is
+ * rejected, never taken for a signed event (it was accepted unchecked). */
+TEST(signature_with_no_keyring_configured_is_an_unknown_key)
+{
+    envelope_meta m = {NULL, "k1", "AAAA"};
+    expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, NULL, "unknown_key", "Sy-Key-Id");
+    envelope *env = NULL;
+    sy_error e;
+    CHECK_INT(parse_body(BASE_EVENT, strlen(BASE_EVENT), &m, NULL, &env, &e), SY_INVALID);
+    CHECK_STR(e.message, "no keyring is configured to verify key \"k1\"");
+    /* half a signature is still a malformed one, keyring or not */
+    envelope_meta half = {NULL, NULL, "AAAA"};
+    expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &half, NULL, "bad_signature", "Sy-Key-Id");
+    envelope_meta half2 = {NULL, "k1", ""};
+    expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &half2, NULL, "bad_signature",
+                        "Sy-Signature");
+    /* no signature headers at all: unsigned and accepted, as before */
+    envelope_free(expect_valid(BASE_EVENT));
 }
