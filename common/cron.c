@@ -222,6 +222,17 @@ int64_t sy_cron_interval_ms(const sy_cron *c)
     return c->every_ms;
 }
 
+sy_status sy_cron_check_zone(const sy_cron *c, const char *timezone, sy_error *err)
+{
+    if (!c->every_ms || !timezone || strcmp(timezone, "UTC") == 0)
+        return SY_OK;
+    return sy_error_set(err, SY_INVALID, SY_CRON_ERR, "timezone",
+                        "timezone \"%s\" has no effect on \"%s\" (@every counts from the Unix "
+                        "epoch in any zone): remove it, or use a calendar spec such as "
+                        "\"0 3 * * *\" to fire at a local time",
+                        timezone, c->spec);
+}
+
 static sy_status spec_err(sy_error *err, size_t *err_col, size_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -59,4 +59,11 @@ const char *sy_cron_spec(const sy_cron *c);
 /* For "@every": the interval in ms; 0 for calendar specs. */
 int64_t sy_cron_interval_ms(const sy_cron *c);
 
+/* Whether a schedule may pair c with the IANA zone 'timezone': "@every"
+ * counts from the Unix epoch and ignores any zone, so a zone other than UTC
+ * with it is a mistake (the author expects wall-clock times it will never
+ * keep). SY_INVALID, code "bad_cron", says so and names the fix; SY_OK for
+ * calendar specs, and for "@every" with UTC. */
+sy_status sy_cron_check_zone(const sy_cron *c, const char *timezone, sy_error *err) SY_MUST_USE;
+
 #endif

@@ -96,7 +96,6 @@ static sy_status check_cron_tz(const sched__def *d, sy_error *err)
 {
     sy_cron *c = NULL;
     sy_status st = sy_cron_parse(d->cron, &c, err);
-    sy_cron_free(c);
     if (st != SY_OK) {
         if (err)
             snprintf(err->path, sizeof err->path, "cron");
@@ -105,6 +104,9 @@ static sy_status check_cron_tz(const sched__def *d, sy_error *err)
     sy_tz *tz = NULL;
     st = sy_tz_load(d->timezone, &tz, err);
     sy_tz_free(tz);
+    if (st == SY_OK)
+        st = sy_cron_check_zone(c, d->timezone, err);
+    sy_cron_free(c);
     if (st != SY_OK && err)
         snprintf(err->path, sizeof err->path, "timezone");
     return st;

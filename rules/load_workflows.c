@@ -500,7 +500,8 @@ void rules__unknown_workflow(rules_loader *ld, const rnode *at, const char *name
 
 /* ---- schedules ------------------------------------------------------------------ */
 
-static void check_cron(rules_loader *ld, const rnode *n, const char *spec)
+/* The parsed spec (owned, sy_cron_free), or NULL after a diagnostic. */
+static sy_cron *check_cron(rules_loader *ld, const rnode *n, const char *spec)
 {
     sy_cron *c = NULL;
     size_t col = 0;
@@ -509,15 +510,19 @@ static void check_cron(rules_loader *ld, const rnode *n, const char *spec)
         int at = n->col + (n->plain ? 0 : 1) + (col ? (int)col - 1 : 0);
         rules__diag_at(ld->d, n->file, n->line, at, "invalid cron \"%s\": %s", spec, e.message);
     }
-    sy_cron_free(c);
+    return c;
 }
 
-static void check_timezone(rules_loader *ld, const rnode *n, const char *name)
+/* The zone must exist and mean something for the spec (c NULL: the cron was
+ * already reported). */
+static void check_timezone(rules_loader *ld, const rnode *n, const char *name, const sy_cron *c)
 {
     sy_tz *tz = NULL;
     sy_error e;
     if (sy_tz_load(name, &tz, &e) != SY_OK)
         rules__diag(ld->d, n, "timezone \"%s\": %s", name, e.message);
+    else if (c && sy_cron_check_zone(c, name, &e) != SY_OK)
+        rules__diag(ld->d, n, "%s", e.message);
     sy_tz_free(tz);
 }
 
@@ -560,14 +565,14 @@ static void load_schedule(rules_loader *ld, const rnode *m)
                     "schedule id \"%.40s\" must be 1-%d characters of [A-Za-z0-9._:/-] "
                     "(its firings are workflow IDs <id>:<scheduled_for>)",
                     id, RULES_SCHEDULE_ID_MAX);
-    if (cron)
-        check_cron(ld, rules__map_get(m, "cron"), cron);
+    sy_cron *parsed = cron ? check_cron(ld, rules__map_get(m, "cron"), cron) : NULL;
     if (wf && !cJSON_GetObjectItemCaseSensitive(ld->set->workflows, wf))
         rules__unknown_workflow(ld, rules__map_get(m, "workflow"), wf);
     const rnode *tzn = rules__map_get(m, "timezone");
     const char *tz = "UTC";
     if (tzn && rules__get_string(ld, tzn, "timezone", &tz))
-        check_timezone(ld, tzn, tz);
+        check_timezone(ld, tzn, tz, parsed);
+    sy_cron_free(parsed);
     const rnode *ov = rules__map_get(m, "overlap");
     int o = ov ? rules__get_enum(ld, ov, "overlap", overlaps, 6) : 0;
     int64_t limited = 0;

@@ -89,6 +89,29 @@ TEST(cli_rejects_bad_cron_with_the_parser_message)
     sched_fx_close(&fx);
 }
 
+/* @every ignores zones: create and update refuse one other than UTC */
+TEST(cli_rejects_a_timezone_with_every)
+{
+    sched_fx fx;
+    sched_fx_open(&fx, "sched_cli_every_tz");
+    char out[4096];
+    CHECK_INT(cli_err(&fx, "create x --cron '@every 24h' --workflow quick --timezone Europe/Berlin",
+                      out, sizeof out),
+              65);
+    CHECK(strstr(out, "timezone \"Europe/Berlin\" has no effect on \"@every 24h\"") != NULL);
+    CHECK_INT(sched_int(&fx, "SELECT count(*) FROM schedules", NULL, NULL), 0);
+    CHECK_INT(cli(&fx, "create x --cron '0 3 * * *' --workflow quick --timezone Europe/Berlin", out,
+                  sizeof out),
+              0);
+    CHECK_INT(cli_err(&fx, "update x --cron '@every 1h'", out, sizeof out), 65);
+    CHECK_INT(sched_int(&fx, "SELECT count(*) FROM schedules WHERE cron = '0 3 * * *'", NULL, NULL),
+              1);
+    CHECK_INT(
+        cli(&fx, "create y --cron '@every 1h' --workflow quick --timezone UTC", out, sizeof out),
+        0);
+    sched_fx_close(&fx);
+}
+
 TEST(cli_pause_resume_trigger_backfill_delete)
 {
     sched_fx fx;

@@ -235,6 +235,30 @@ TEST(emit_keeps_envelope_subject_and_nats_subject_apart)
     rules_diags_cleanup(&d);
 }
 
+/* @every counts from the epoch: a zone with it would be silently ignored */
+TEST(every_with_a_timezone_is_an_error_at_the_timezone)
+{
+    rules_diags d = {0};
+    CHECK(load("version: 1\n" WF "schedules:\n  - id: s\n    cron: \"@every 24h\"\n"
+               "    timezone: Europe/Berlin\n    workflow: w\n",
+               &d) == NULL);
+    dump(&d);
+    CHECK(has_diag(&d, ":9:15: timezone \"Europe/Berlin\" has no effect on \"@every 24h\""));
+    rules_diags_cleanup(&d);
+    const char *fine[] = {"    cron: \"@every 24h\"\n    timezone: UTC\n",
+                          "    cron: \"0 3 * * *\"\n    timezone: Europe/Berlin\n"};
+    for (size_t i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "version: 1\n" WF "schedules:\n  - id: s\n%s    workflow: w\n",
+                 fine[i]);
+        rules_set *set = load(text, &d);
+        dump(&d);
+        CHECK(set != NULL);
+        rules_set_free(set);
+        rules_diags_cleanup(&d);
+    }
+}
+
 TEST(template_errors_are_load_errors)
 {
     rules_diags d = {0};
