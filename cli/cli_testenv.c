@@ -63,7 +63,17 @@ static const cliopt_opt TESTENV_OPTS[] = {
 
 static const cliopt_cmd TESTENV_CMD = {
     .name = "testenv",
-    .synopsis = "switchyard testenv [--durable] -- CMD [ARGS...]",
+    .synopsis =
+        "switchyard testenv [--durable] -- CMD [ARGS...]\n"
+        "  starts a throwaway nats-server -js and Postgres on free loopback ports,\n"
+        "  runs CMD with them and stops them when CMD ends (SIGINT/SIGTERM are\n"
+        "  passed to CMD first); prints the servers' logs when CMD fails and exits\n"
+        "  with CMD's code. CMD's environment gets:\n"
+        "    SY_TEST_NATS_URL     nats://127.0.0.1:PORT (JetStream on)\n"
+        "    SY_TEST_PG_CONNINFO  host=127.0.0.1 port=PORT user=switchyard\n"
+        "                         dbname=postgres (a superuser, no password)\n"
+        "    SY_TEST_STACK_DIR    the servers' data and logs (removed at the end)\n"
+        "  e.g. switchyard testenv -- sh -c 'switchyard migrate --db \"$SY_TEST_PG_CONNINFO\"'",
     CLIOPT_TABLE(TESTENV_OPTS),
     .rest = CLIOPT_REST_COMMAND,
     .rest_offset = offsetof(testenv_args, cmd),

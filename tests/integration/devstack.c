@@ -1,7 +1,10 @@
 /* devstack (devstack/devstack.h): the throwaway servers behind `make test`,
  * `switchyard bench` and `switchyard dev`. */
 #include "devstack.h"
+#include "fixture.h"
 #include "test.h"
+
+#include <stdio.h>
 
 #include <libpq-fe.h>
 #include <sys/stat.h>
@@ -26,4 +29,38 @@ TEST(starts_in_a_relative_directory)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpl);
     CHECK(system(cmd) == 0);
+}
+
+/* The whole stdout of a shell command (owned). */
+static char *read_cmd(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+    return strdup(buf);
+}
+
+/* `testenv --help` names every variable it exports to CMD: the list is
+ * taken from a real run, so a new export without its help line fails. */
+TEST(testenv_help_names_every_variable_it_exports)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' testenv --help", fixture_switchyard_bin());
+    char *help = read_cmd(cmd);
+    snprintf(cmd, sizeof cmd, "'%s' testenv -- env 2>/dev/null", fixture_switchyard_bin());
+    char *env = read_cmd(cmd);
+    size_t seen = 0;
+    for (char *line = strtok(env, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "SY_TEST_", 8) != 0)
+            continue;
+        *strchr(line, '=') = '\0';
+        CHECK_MSG(strstr(help, line) != NULL, "testenv --help does not mention %s", line);
+        seen++;
+    }
+    CHECK(seen >= 3); /* NATS URL, Postgres conninfo, the stack's directory */
+    free(help);
+    free(env);
 }
