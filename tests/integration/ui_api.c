@@ -502,9 +502,8 @@ TEST(live_stream_reports_commits_from_the_one_listener)
               buf[0]);
     /* one listener for all three: one LISTEN connection in Postgres */
     CHECK_INT(
-        rh_count(
-            s.conninfo,
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN switchyard_changes%'"),
+        rh_count(s.conninfo, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND query LIKE 'LISTEN switchyard_changes%'"),
         1);
     /* two browsers go away: the server forgets them and goes on serving
      * the third (it crashed here once, touching a freed request) */
