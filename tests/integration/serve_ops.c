@@ -151,7 +151,10 @@ TEST(an_idle_serve_long_polls_and_a_lone_event_is_routed_at_once)
     atomic_store(&pulls, 0);
     rh_sleep_ms(3000);
     int idle = atomic_load(&pulls);
-    CHECK_MSG(idle >= 4 && idle <= 20, "%d pull requests in 3 s of idle (4 consumers)", idle);
+    /* 4 consumers long-polling 1 s: ~12, more when a loaded box (ASan, a
+     * parallel suite) returns a poll early; the 50 ms no-wait polls this
+     * replaced made ~240 */
+    CHECK_MSG(idle >= 4 && idle <= 60, "%d pull requests in 3 s of idle (4 consumers)", idle);
 
     char body[512];
     rh_event(body, sizeof body, "idle-1", "order.created", 1);
