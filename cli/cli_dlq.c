@@ -5,9 +5,10 @@
  * engine_dead_letter_get) and replays them: the original bytes and headers
  * are re-published to the original subject (without the original
  * Nats-Msg-Id, which JetStream would drop as a duplicate, and with
- * Sy-Replay-Of: <id>), the PubAck is awaited, then the row is marked
- * replayed. The router keys a replay's inbox row by the dead letter's id
- * (dlq.h), so replaying one dead letter twice takes effect once. */
+ * Sy-Replay-Of: <id> and Sy-Replay-Route: <route>), marked replayed in the
+ * transaction that awaits the PubAck (router_dlq_replay, dlq.h). The router
+ * runs only the dead letter's route, keyed by event and route, so
+ * replaying one dead letter twice takes effect once. */
 #include "buf.h"
 #include "cli.h"
 #include "cliopt.h"

@@ -38,9 +38,10 @@ static void start_cleanup(engine__start *s)
 static void op_cleanup(engine__op *o)
 {
     start_cleanup(&o->start);
-    char *strs[] = {o->wid, o->event_id, o->trace_id, o->signal, o->code, o->message, o->subject,
-                    o->body, o->reason, o->task_id, o->error_type, o->error_message,
-                    o->timer_id, o->timer_kind, o->run_id};
+    char *strs[] = {o->wid,      o->event_id,   o->trace_id,   o->signal,
+                    o->code,     o->message,    o->subject,    o->body,
+                    o->reason,   o->task_id,    o->error_type, o->error_message,
+                    o->timer_id, o->timer_kind, o->run_id,     o->route};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(strs[i]);
     cJSON_Delete(o->payload);
@@ -112,6 +113,7 @@ void engine_batch_start(engine_batch *b, size_t ev, const engine_start_req *req)
 {
     engine__op *o = add_op(b, ev, OP_START);
     copy_start(&o->start, req);
+    o->route = dup(req->route);
     o->wid = dup(req->workflow_id);
     o->trace_id = dup(req->trace_id);
     if (req->event_id) {
@@ -123,6 +125,7 @@ void engine_batch_start(engine_batch *b, size_t ev, const engine_start_req *req)
 void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *req)
 {
     engine__op *o = add_op(b, ev, OP_SIGNAL);
+    o->route = dup(req->route);
     o->wid = dup(req->workflow_id);
     o->signal = dup(req->signal);
     o->payload = req->payload ? cJSON_Duplicate(req->payload, 1) : cJSON_CreateNull();
@@ -154,6 +157,15 @@ void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_lett
     o->body_len = dl->body_len;
     o->headers = dl->headers ? cJSON_Duplicate(dl->headers, 1) : NULL;
     o->stream_seq = dl->stream_seq;
+    o->route = dup(dl->route);
+}
+
+void engine_batch_event_replay(engine_batch *b, size_t ev, int64_t dead_letter_id, bool per_route)
+{
+    if (ev >= b->nev)
+        return;
+    b->evs[ev].replay_of = dead_letter_id;
+    b->evs[ev].replay_route = per_route;
 }
 
 void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r)
@@ -212,8 +224,9 @@ const engine_result *engine_batch_result(const engine_batch *b, size_t ev)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
-enum { Q_INBOX, Q_TASKS, Q_LOCK, Q_LOAD, Q_HISTORY };
-static const char *const Q_NAMES[] = {"sy_inbox", "sy_tasks", "sy_lock", "sy_load", "sy_history"};
+enum { Q_INBOX, Q_TASKS, Q_LOCK, Q_LOAD, Q_HISTORY, Q_FORGET };
+static const char *const Q_NAMES[] = {"sy_inbox", "sy_tasks",   "sy_lock",
+                                      "sy_load",  "sy_history", "sy_forget"};
 
 /* Runs one of the batch path's statements, prepared once per session: a
  * batch of a few dozen events (the router's usual) pays parse and plan of
@@ -599,12 +612,29 @@ static void stash_states(engine__ws *ws)
     }
 }
 
+/* A replay of one route that failed again leaves no inbox row: its dead
+ * letter is pending again, and the next replay must run the route (replays
+ * are rare: one statement, only when there is one). */
+static sy_status forget_failed_replays(engine__ws *ws, engine_batch *b, sy_error *err)
+{
+    engine__barr *ids = keys(ws, 25);
+    for (size_t i = 0; i < b->nev; i++)
+        if (b->evs[i].replay_route && !b->evs[i].dup && b->evs[i].event_id &&
+            b->evs[i].res.outcome == ENGINE_DEAD_LETTERED)
+            engine__barr_text(ids, b->evs[i].event_id);
+    if (!ids->n)
+        return SY_OK;
+    return exec_array(ws, Q_FORGET, "DELETE FROM inbox WHERE event_id = ANY($1::text[])", NULL, ids,
+                      NULL, err);
+}
+
 sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err)
 {
     /* a batch may be applied again after an attempt that was rolled back
      * (SY_BUSY): what that attempt learned about its events starts over */
     for (size_t i = 0; i < b->nev; i++) {
         b->evs[i].dup = false;
+        b->evs[i].replay_taken = false;
         b->evs[i].res = (engine_result){.outcome = ENGINE_APPLIED};
     }
     engine__ws *ws = engine__ws_new(s, now);
@@ -620,6 +650,8 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
             st = engine__apply_op(ws, b, &b->ops[i], err);
     if (st == SY_OK)
         st = engine__ws_flush(ws, err);
+    if (st == SY_OK)
+        st = forget_failed_replays(ws, b, err);
     if (st == SY_OK)
         stash_states(ws);
     engine__ws_free(ws);

@@ -20,6 +20,7 @@ typedef struct engine__op {
     size_t ev;
     char *wid;              /* the workflow it touches (resolved for reports and timers) */
     char *event_id, *trace_id;
+    char *route;            /* the route that asked for it (dead letters name it); may be NULL */
     engine__start start;    /* OP_START, and OP_SIGNAL with has_start */
     bool has_start;
     char *signal;
@@ -43,6 +44,9 @@ typedef struct engine__bevent {
     char *event_id;
     bool dup;
     engine_result res;
+    int64_t replay_of; /* the dead letter this event replays (0: none) */
+    bool replay_route; /* ... one route of it: its inbox row goes when that fails again */
+    bool replay_taken; /* the event's first dead letter replaced replay_of */
     bool has_source;
     engine_dead_letter source; /* borrowed, valid during apply (engine_batch_event_source) */
 } engine__bevent;
@@ -62,6 +66,10 @@ sy_status engine__check_start(const engine *eng, const engine__start *st, sy_err
 /* Adds a timer firing (timers.c). */
 void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid,
                          const char *timer_id, const char *kind, const cJSON *data);
+/* Writes a dead letter of op's event (ops.c): the first one of a replay
+ * replaces the dead letter it replays. */
+void engine__op_dead_letter(engine__ws *ws, engine_batch *b, const engine__op *op, const char *code,
+                            const char *message, const engine_dead_letter *src);
 /* Whether the op needs its run's history loaded (ops.c). */
 bool engine__op_needs_history(const engine__op *op);
 

@@ -88,6 +88,7 @@ typedef struct engine_start_req {
     rules_if_closed if_closed;
     const char *event_id;       /* causation; NULL for API/CLI starts */
     const char *trace_id;       /* NULL: a new one */
+    const char *route;          /* the route that asked (named in its dead letter); may be NULL */
 } engine_start_req;
 
 typedef struct engine_signal_req {
@@ -98,6 +99,7 @@ typedef struct engine_signal_req {
     const char *trace_id;
     rules_if_missing if_missing;
     const engine_start_req *start; /* signal-with-start (if_missing == start) */
+    const char *route; /* the route that asked (named in its dead letter); may be NULL */
 } engine_signal_req;
 
 typedef struct engine_dead_letter {
@@ -108,6 +110,7 @@ typedef struct engine_dead_letter {
     size_t body_len;
     const cJSON *headers;       /* object of header -> string, or NULL */
     uint64_t stream_seq;
+    const char *route; /* the route whose action failed; NULL: the whole event */
 } engine_dead_letter;
 
 /* ---- batches (the router's path) ----------------------------------------- */
@@ -132,6 +135,15 @@ size_t engine_batch_event(engine_batch *b, const char *event_id);
 void engine_batch_start(engine_batch *b, size_t ev, const engine_start_req *req);
 void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *req);
 void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_letter *dl);
+
+/* Marks event ev as the replay of dead letter dead_letter_id. The first
+ * dead letter the event writes replaces that one (same id, its code,
+ * message and route updated, failures + 1, pending again) instead of
+ * adding a row; later ones are new rows. per_route: the replay runs the
+ * one route the dead letter names, and its inbox row is the route's
+ * ("sy.route:<event_id>/<route>"): when that route fails again, the row is
+ * removed with the failure, so that the next replay runs it again. */
+void engine_batch_event_replay(engine_batch *b, size_t ev, int64_t dead_letter_id, bool per_route);
 
 /* Applies the batch inside the session's open transaction: inbox rows first
  * (duplicates are skipped with all their effects), then starts, signals and
@@ -286,7 +298,10 @@ typedef struct engine_dead_letter_row {
     cJSON *headers;             /* owned, NULL when none */
     uint64_t stream_seq;
     int64_t created_at_ms;
-    int64_t replayed_at_ms;     /* 0: never replayed */
+    int64_t replayed_at_ms; /* 0: never replayed (or failed again since) */
+    char *route;            /* owned: the route that failed; NULL: the whole event */
+    int64_t failures;       /* 1 + the replays that failed again */
+    int64_t updated_at_ms;  /* the last failure (created_at_ms when only one) */
 } engine_dead_letter_row;
 
 typedef struct engine_dead_letter_list {

@@ -82,7 +82,8 @@ static const int COL_OID[NCOLS] = {
  * when the session prepares it. */
 static const char *const FLUSH_SQL[] = {
     "WITH d AS (INSERT INTO definitions (hash, workflow_type, body)"
-    " SELECT hash, type, body FROM json_to_recordset($1::json) AS x(hash text, type text, body jsonb)"
+    " SELECT hash, type, body FROM json_to_recordset($1::json) AS x(hash text, type text, body "
+    "jsonb)"
     " ON CONFLICT DO NOTHING),",
     "w AS (INSERT INTO workflow_ids (namespace, workflow_id, run_id, status, closed_at)"
     " SELECT $7, w, r, st, cl" WIDS_FROM " WHERE $51::bool AND NOT ex),",
@@ -90,8 +91,8 @@ static const char *const FLUSH_SQL[] = {
     " WHERE $52::bool AND x.ex AND u.namespace = $7 AND u.workflow_id = x.w),",
     "r AS (" RUNS_INSERT " WHERE $53::bool AND nw),",
     "ru AS (UPDATE runs u SET status = x.st, result = x.res::json, error = x.err::json,"
-    " cancel_requested = x.cr, next_seq = x.ns, closed_at = x.cl, updated_at = $6::timestamptz"
-    RUNS_FROM " WHERE $54::bool AND NOT x.nw AND u.run_id = x.r),",
+    " cancel_requested = x.cr, next_seq = x.ns, closed_at = x.cl, updated_at = "
+    "$6::timestamptz" RUNS_FROM " WHERE $54::bool AND NOT x.nw AND u.run_id = x.r),",
     "t AS (" TASKS_INSERT " WHERE $55::bool AND nw),",
     "tu AS (UPDATE tasks u SET attempt = x.att, status = x.st, result = x.res::json,"
     " error = x.err::json,"
@@ -111,9 +112,17 @@ static const char *const FLUSH_SQL[] = {
     " AS x(id text, r uuid, f float8, k text, d json)"
     " ON CONFLICT (timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at, kind = EXCLUDED.kind,"
     " data = EXCLUDED.data),",
-    "dl AS (INSERT INTO dead_letters (event_id, code, message, subject, body, headers, stream_seq)"
-    " SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0) FROM json_to_recordset($3::json)"
-    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint))",
+    /* a replay that failed again updates the dead letter it replays (rp);
+     * one that is gone meanwhile (retention) is written anew */
+    "dlu AS (UPDATE dead_letters u SET code = x.c, message = x.m, route = x.r,"
+    " failures = u.failures + 1, replayed_at = NULL, updated_at = $6::timestamptz"
+    " FROM json_to_recordset($3::json) AS x(c text, m text, r text, rp bigint)"
+    " WHERE x.rp > 0 AND u.id = x.rp RETURNING u.id),",
+    "dl AS (INSERT INTO dead_letters (event_id, code, message, subject, body, headers, stream_seq,"
+    " route) SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0), r FROM "
+    "json_to_recordset($3::json)"
+    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint, r text, rp bigint)"
+    " WHERE rp = 0 OR rp NOT IN (SELECT id FROM dlu))",
     "SELECT CASE WHEN $4::bool THEN pg_notify('switchyard_timers', '') END,"
     " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END,"
     " CASE WHEN $57::text IS NOT NULL THEN pg_notify('" ENGINE_NOTIFY_CHANGES_CHANNEL "', $57) END",

@@ -66,12 +66,25 @@ static void refuse(engine__ws *ws, engine_batch *b, engine__op *op, const char *
     if (b->api)
         return;
     const engine__bevent *e = &b->evs[op->ev];
-    if (e->has_source)
-        engine__ws_dead_letter(ws, op->event_id, code, res->message, e->source.subject,
-                               e->source.body, e->source.body_len, e->source.headers,
-                               e->source.stream_seq);
-    else
-        engine__ws_dead_letter(ws, op->event_id, code, res->message, NULL, NULL, 0, NULL, 0);
+    engine__op_dead_letter(ws, b, op, code, res->message, e->has_source ? &e->source : NULL);
+}
+
+void engine__op_dead_letter(engine__ws *ws, engine_batch *b, const engine__op *op, const char *code,
+                            const char *message, const engine_dead_letter *src)
+{
+    engine__bevent *e = &b->evs[op->ev];
+    int64_t replaces = e->replay_of && !e->replay_taken ? e->replay_of : 0;
+    e->replay_taken = e->replay_taken || replaces;
+    engine_dead_letter dl = {
+        .event_id = op->event_id, .code = code, .message = message, .route = op->route};
+    if (src) {
+        dl.subject = src->subject;
+        dl.body = src->body;
+        dl.body_len = src->body_len;
+        dl.headers = src->headers;
+        dl.stream_seq = src->stream_seq;
+    }
+    engine__ws_dead_letter(ws, &dl, replaces);
 }
 
 static void ignore(engine_batch *b, engine__op *op, const char *code, const char *msg)
@@ -382,12 +395,17 @@ sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         return do_report(ws, b, op, err);
     case OP_TIMER:
         return do_timer(ws, op, err);
-    case OP_DEAD_LETTER:
-        engine__ws_dead_letter(ws, op->event_id, op->code, op->message, op->subject, op->body,
-                               op->body_len, op->headers, op->stream_seq);
+    case OP_DEAD_LETTER: {
+        engine_dead_letter src = {.subject = op->subject,
+                                  .body = op->body,
+                                  .body_len = op->body_len,
+                                  .headers = op->headers,
+                                  .stream_seq = op->stream_seq};
+        engine__op_dead_letter(ws, b, op, op->code, op->message, &src);
         b->evs[op->ev].res.outcome = ENGINE_DEAD_LETTERED;
         sy_strlcpy(b->evs[op->ev].res.code, sizeof b->evs[op->ev].res.code, op->code);
         return SY_OK;
+    }
     }
     return SY_OK;
 }

@@ -238,7 +238,8 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
 static const char DL_COLS[] =
     "id, event_id, code, message, subject, body, headers::text, coalesce(stream_seq, 0),"
     " (extract(epoch FROM created_at) * 1000)::bigint,"
-    " coalesce((extract(epoch FROM replayed_at) * 1000)::bigint, 0)";
+    " coalesce((extract(epoch FROM replayed_at) * 1000)::bigint, 0), route, failures,"
+    " (extract(epoch FROM coalesce(updated_at, created_at)) * 1000)::bigint";
 
 static char *opt(PGresult *r, int i, int c)
 {
@@ -267,6 +268,9 @@ static void dl_row(PGresult *r, int i, engine_dead_letter_row *o)
     o->stream_seq = strtoull(PQgetvalue(r, i, 7), NULL, 10);
     o->created_at_ms = atoll(PQgetvalue(r, i, 8));
     o->replayed_at_ms = atoll(PQgetvalue(r, i, 9));
+    o->route = opt(r, i, 10);
+    o->failures = atoll(PQgetvalue(r, i, 11));
+    o->updated_at_ms = atoll(PQgetvalue(r, i, 12));
 }
 
 void engine_dead_letter_row_cleanup(engine_dead_letter_row *row)
@@ -278,6 +282,7 @@ void engine_dead_letter_row_cleanup(engine_dead_letter_row *row)
     free(row->message);
     free(row->subject);
     free(row->body);
+    free(row->route);
     cJSON_Delete(row->headers);
     memset(row, 0, sizeof *row);
 }

@@ -558,29 +558,35 @@ void engine__ws_task(engine__ws *ws, engine__run *run, const cJSON *task, const 
     engine__ws_task_with(ws, run, task, status, started_at, heartbeat_at, NULL, NULL);
 }
 
-void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *code,
-                            const char *message, const char *subject, const char *body,
-                            size_t body_len, const cJSON *headers, uint64_t stream_seq)
+void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_t replaces)
 {
+    const char *event_id = dl->event_id, *code = dl->code, *message = dl->message;
     row_open(&ws->dls, &ws->ndls);
     kv_str(&ws->dls, "e", event_id, true);
     kv_str(&ws->dls, "c", code, false);
     kv_str(&ws->dls, "m", message, false);
-    kv_str(&ws->dls, "s", subject, false);
+    kv_str(&ws->dls, "s", dl->subject, false);
+    kv_str(&ws->dls, "r", dl->route, false);
     /* bytes travel hex-encoded: the original may not be valid UTF-8 */
     sy_buf_puts(&ws->dls, ",\"b\":\"");
-    for (size_t i = 0; body && i < body_len; i++) {
-        char x[2] = {"0123456789abcdef"[(unsigned char)body[i] >> 4],
-                     "0123456789abcdef"[body[i] & 15]};
+    for (size_t i = 0; dl->body && i < dl->body_len; i++) {
+        char x[2] = {"0123456789abcdef"[(unsigned char)dl->body[i] >> 4],
+                     "0123456789abcdef"[dl->body[i] & 15]};
         sy_buf_append(&ws->dls, x, 2);
     }
     sy_buf_puts(&ws->dls, "\",\"h\":");
-    engine__json_val(&ws->dls, headers);
-    sy_buf_printf(&ws->dls, ",\"q\":%llu}", (unsigned long long)stream_seq);
-    /* and its notice on sy.deadletter.<code>, through the outbox */
-    char id[300], subj[128];
-    if (event_id)
-        snprintf(id, sizeof id, "deadletter:%s", event_id);
+    engine__json_val(&ws->dls, dl->headers);
+    sy_buf_printf(&ws->dls, ",\"q\":%llu,\"rp\":%lld}", (unsigned long long)dl->stream_seq,
+                  (long long)replaces);
+    /* and its notice on sy.deadletter.<code>, through the outbox: one per
+     * failure (a route's, a replay's that failed again) */
+    char id[400], subj[128], n[21];
+    if (event_id && !replaces)
+        sy_concat(id, sizeof id, "deadletter:", event_id, dl->route ? "/" : "",
+                  dl->route ? dl->route : "");
+    else if (event_id)
+        sy_concat(id, sizeof id, "deadletter:", event_id, dl->route ? "/" : "",
+                  dl->route ? dl->route : "", "@", sy_i64(n, (int64_t)dl->stream_seq));
     else
         engine__uuid(id);
     snprintf(subj, sizeof subj, "%s.deadletter.%s", ws->eng->prefix, code);
@@ -588,8 +594,11 @@ void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *co
     cJSON_AddItemToObject(p, "event_id", event_id ? cJSON_CreateString(event_id) : cJSON_CreateNull());
     cJSON_AddStringToObject(p, "code", code);
     cJSON_AddStringToObject(p, "message", message ? message : "");
-    cJSON_AddItemToObject(p, "subject", subject ? cJSON_CreateString(subject) : cJSON_CreateNull());
-    cJSON_AddNumberToObject(p, "stream_seq", (double)stream_seq);
+    cJSON_AddItemToObject(p, "subject",
+                          dl->subject ? cJSON_CreateString(dl->subject) : cJSON_CreateNull());
+    cJSON_AddItemToObject(p, "route",
+                          dl->route ? cJSON_CreateString(dl->route) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(p, "stream_seq", (double)dl->stream_seq);
     char trace[33];
     engine__trace_id(trace);
     sy_buf out = SY_BUF_INIT;

@@ -80,9 +80,10 @@ void engine__ws_def(engine__ws *ws, const engine__def *d);
 void engine__ws_random(engine__ws *ws, unsigned char *out, size_t n);
 /* Appends one message to the batch's outbox page (flush.c writes it). */
 void engine__ws_outbox(engine__ws *ws, const char *event_id, const char *subject, const char *body);
-void engine__ws_dead_letter(engine__ws *ws, const char *event_id, const char *code,
-                            const char *message, const char *subject, const char *body,
-                            size_t body_len, const cJSON *headers, uint64_t stream_seq);
+/* A dead letter row (dl borrowed) and its sy.deadletter.<code> notice;
+ * replaces: the id of the dead letter it updates (a replay that failed
+ * again), 0 for a new row. */
+void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_t replaces);
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err) SY_MUST_USE;
 
 /* engine__ws_task with the result and error of the event that changed the

@@ -202,8 +202,16 @@ static cJSON *dl_json(const engine_dead_letter_row *r, bool with_body)
     cJSON_AddStringToObject(o, "code", r->code ? r->code : "");
     cJSON_AddStringToObject(o, "message", r->message ? r->message : "");
     cJSON_AddStringToObject(o, "subject", r->subject ? r->subject : "");
+    if (r->route)
+        cJSON_AddStringToObject(o, "route", r->route);
+    else
+        cJSON_AddNullToObject(o, "route");
+    cJSON_AddNumberToObject(o, "failures", (double)(r->failures ? r->failures : 1));
     cJSON_AddNumberToObject(o, "stream_seq", (double)r->stream_seq);
     cJSON_AddStringToObject(o, "created_at", sy_time_format_rfc3339(r->created_at_ms, ts));
+    cJSON_AddStringToObject(
+        o, "updated_at",
+        sy_time_format_rfc3339(r->updated_at_ms ? r->updated_at_ms : r->created_at_ms, ts));
     cJSON_AddBoolToObject(o, "replayed", r->replayed_at_ms != 0);
     if (r->replayed_at_ms)
         cJSON_AddStringToObject(o, "replayed_at", sy_time_format_rfc3339(r->replayed_at_ms, ts));
@@ -327,9 +335,18 @@ static void dl_show(api_req *q, engine_session *s, int64_t id)
         return;
     }
     cJSON *j = dl_json(&r, true);
-    if (r.replayed_at_ms) {
-        char key[300];
-        router_dlq_replay_key(r.id, r.event_id, key, sizeof key);
+    if (!r.replayed_at_ms && r.failures > 1) {
+        /* replayed and refused again: this dead letter, updated */
+        char ts[SY_TIME_RFC3339_MAX];
+        cJSON *oc = cJSON_AddObjectToObject(j, "replay");
+        cJSON_AddStringToObject(oc, "status", "dead_lettered");
+        cJSON_AddNumberToObject(oc, "dead_letter_id", (double)r.id);
+        cJSON_AddStringToObject(oc, "code", r.code ? r.code : "");
+        cJSON_AddStringToObject(oc, "message", r.message ? r.message : "");
+        cJSON_AddStringToObject(oc, "at", sy_time_format_rfc3339(r.updated_at_ms, ts));
+    } else if (r.replayed_at_ms) {
+        char key[ROUTER_DLQ_KEY_MAX];
+        router_dlq_replay_key(&r, key, sizeof key);
         cJSON *oc = NULL;
         if (engine_dead_letter_replay_outcome(s, r.id, key, ROUTER_REPLAY_HEADER, &oc, &err) ==
             SY_OK)

@@ -22,9 +22,18 @@ void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf
     sy_json_append_string(b, r->message ? r->message : "");
     sy_buf_puts(b, ",\"subject\":");
     sy_json_append_string(b, r->subject ? r->subject : "");
-    sy_buf_printf(b, ",\"stream_seq\":%llu,\"created_at\":\"%s\",\"replayed\":%s",
-                  (unsigned long long)r->stream_seq, sy_time_format_rfc3339(r->created_at_ms, ts),
-                  r->replayed_at_ms ? "true" : "false");
+    sy_buf_puts(b, ",\"route\":");
+    if (r->route)
+        sy_json_append_string(b, r->route);
+    else
+        sy_buf_puts(b, "null");
+    sy_buf_printf(b, ",\"failures\":%lld", (long long)(r->failures ? r->failures : 1));
+    sy_buf_printf(b, ",\"stream_seq\":%llu,\"created_at\":\"%s\"",
+                  (unsigned long long)r->stream_seq, sy_time_format_rfc3339(r->created_at_ms, ts));
+    sy_buf_printf(
+        b, ",\"updated_at\":\"%s\",\"replayed\":%s",
+        sy_time_format_rfc3339(r->updated_at_ms ? r->updated_at_ms : r->created_at_ms, ts),
+        r->replayed_at_ms ? "true" : "false");
     if (with_body) {
         sy_buf_puts(b, ",\"headers\":");
         if (r->headers)
@@ -37,9 +46,17 @@ void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf
     sy_buf_puts(b, "}\n");
 }
 
-void router_dlq_replay_key(int64_t id, const char *event_id, char *buf, size_t size)
+void router_dlq_route_key(const char *event_id, const char *route, char *buf, size_t size)
 {
-    snprintf(buf, size, "sy.replay:%lld:%s", (long long)id, event_id ? event_id : "");
+    snprintf(buf, size, "sy.route:%s/%s", event_id ? event_id : "", route ? route : "");
+}
+
+void router_dlq_replay_key(const engine_dead_letter_row *r, char *buf, size_t size)
+{
+    if (r->route)
+        router_dlq_route_key(r->event_id, r->route, buf, size);
+    else
+        snprintf(buf, size, "%s", r->event_id ? r->event_id : "");
 }
 
 sy_status router_dlq_replay(engine_session *s, router_publisher *pub,
@@ -56,14 +73,17 @@ sy_status router_dlq_replay(engine_session *s, router_publisher *pub,
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)r->id);
     cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_HEADER);
+    cJSON_DeleteItemFromObjectCaseSensitive(hdrs, ROUTER_REPLAY_ROUTE_HEADER);
     cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_HEADER, idbuf);
-    sy_status st = router_publisher_send(pub, r->subject, r->body ? r->body : "", r->body_len, hdrs,
-                                         NULL, seq, NULL, err);
-    cJSON_Delete(hdrs);
-    if (st == SY_OK)
-        st = engine_begin(s, err);
+    if (r->route)
+        cJSON_AddStringToObject(hdrs, ROUTER_REPLAY_ROUTE_HEADER, r->route);
+    sy_status st = engine_begin(s, err);
     if (st == SY_OK)
         st = engine_dead_letter_replayed(s, r->id, err);
+    if (st == SY_OK)
+        st = router_publisher_send(pub, r->subject, r->body ? r->body : "", r->body_len, hdrs, NULL,
+                                   seq, NULL, err);
+    cJSON_Delete(hdrs);
     if (st == SY_OK)
         st = engine_commit(s, err);
     else

@@ -162,14 +162,27 @@ static void log_dead_letter(const router *r, const item *it, const char *event_i
            "stream_seq", seq, "code", code, "reason", msg);
 }
 
-/* Adds the dead letter of message 'it' to the batch under inbox key 'key'. */
-static void add_dead_letter(router_pipeline *p, item *it, const char *key, const char *event_id,
-                            const char *code, const char *message)
+/* Adds message 'it' to the batch as an event with inbox key 'key'. A
+ * replayed dead letter (dlq replay's headers) is marked as such: a failure
+ * of the replay updates that dead letter instead of adding one. */
+static void add_event(router_pipeline *p, item *it, const char *key)
 {
-    if (!it->in_batch) {
-        it->ev = engine_batch_event(p->batch, key);
-        it->in_batch = true;
-    }
+    it->ev = engine_batch_event(p->batch, key);
+    it->in_batch = true;
+    const char *replay = header(it->msg, ROUTER_REPLAY_HEADER);
+    long long id = replay ? atoll(replay) : 0;
+    if (id > 0)
+        engine_batch_event_replay(p->batch, it->ev, id,
+                                  header(it->msg, ROUTER_REPLAY_ROUTE_HEADER) != NULL);
+}
+
+/* Adds the dead letter of message 'it' (of one route, or the whole event:
+ * route NULL) to the batch under inbox key 'key'. */
+static void add_dead_letter(router_pipeline *p, item *it, const char *key, const char *event_id,
+                            const char *route, const char *code, const char *message)
+{
+    if (!it->in_batch)
+        add_event(p, it, key);
     cJSON *hdrs = headers_json(it->msg);
     engine_dead_letter dl = {.event_id = event_id,
                              .code = code,
@@ -178,7 +191,8 @@ static void add_dead_letter(router_pipeline *p, item *it, const char *key, const
                              .body = natsMsg_GetData(it->msg),
                              .body_len = (size_t)natsMsg_GetDataLength(it->msg),
                              .headers = hdrs,
-                             .stream_seq = it->seq};
+                             .stream_seq = it->seq,
+                             .route = route};
     engine_batch_dead_letter(p->batch, it->ev, &dl);
     cJSON_Delete(hdrs);
     if (!it->dl_code) {
@@ -197,7 +211,8 @@ static void fill_start(const rules_action *a, const envelope *env, engine_start_
                               .if_running = a->if_running,
                               .if_closed = a->if_closed,
                               .event_id = envelope_event_id(env),
-                              .trace_id = envelope_trace_id(env)};
+                              .trace_id = envelope_trace_id(env),
+                              .route = a->route};
 }
 
 /* Turns one routed action into batch calls. */
@@ -220,14 +235,15 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
                                  .event_id = envelope_event_id(env),
                                  .trace_id = envelope_trace_id(env),
                                  .if_missing = a->if_missing,
-                                 .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL};
+                                 .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL,
+                                 .route = a->route};
         engine_batch_signal(p->batch, it->ev, &sig);
         it->signals++;
         it->all_dead = false;
         break;
     }
     case RULES_DEAD_LETTER:
-        add_dead_letter(p, it, envelope_event_id(env), envelope_event_id(env),
+        add_dead_letter(p, it, envelope_event_id(env), envelope_event_id(env), a->route,
                         a->dl_code ? a->dl_code : "dead_letter",
                         a->dl_message ? a->dl_message : "dead-lettered by a route");
         break;
@@ -282,33 +298,54 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
         if (rules_set_unmatched_dead_letter(p->gen->rules)) {
             char key[160];
             dl_key(p, it, key, sizeof key);
-            add_dead_letter(p, it, key, id, "unmatched", "no route matched the event");
+            add_dead_letter(p, it, key, id, NULL, "unmatched", "no route matched the event");
             it->all_dead = true;
         }
         return; /* otherwise acked without an inbox row: it has no effect */
     }
-    bool effects = false, live = false;
+    /* the replay of one route's dead letter runs that route only: the
+     * event's other routes took effect when it first came */
+    const char *only =
+        header(it->msg, ROUTER_REPLAY_HEADER) ? header(it->msg, ROUTER_REPLAY_ROUTE_HEADER) : NULL;
+    bool effects = false, live = false, found = false;
     for (size_t i = 0; i < acts->len; i++) {
-        effects |= acts->items[i].kind != RULES_DROP;
-        live |= acts->items[i].kind == RULES_START || acts->items[i].kind == RULES_SIGNAL;
+        const rules_action *a = &acts->items[i];
+        if (only && strcmp(a->route, only) != 0)
+            continue;
+        found = true;
+        effects |= a->kind != RULES_DROP;
+        live |= a->kind == RULES_START || a->kind == RULES_SIGNAL;
+    }
+    char key[ROUTER_DLQ_KEY_MAX];
+    if (only && !found) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "route \"%.120s\" of the replayed dead letter no longer "
+                 "matches the event",
+                 only);
+        dl_key(p, it, key, sizeof key);
+        add_dead_letter(p, it, key, id, only, "unmatched", why);
+        it->all_dead = true;
+        return;
     }
     if (!effects)
         return;
     /* only dead letters: keyed by stream position, like an invalid event, so
-     * that a replay after the rules are fixed is not taken for a duplicate */
-    char key[160];
+     * that a replay after the rules are fixed is not taken for a duplicate;
+     * a route's replay: by event and route; else by event_id */
     if (!live)
         dl_key(p, it, key, sizeof key);
-    const char *replay = live ? header(it->msg, ROUTER_REPLAY_HEADER) : NULL;
-    if (replay) /* a replayed dead letter: its event_id is in the inbox already */
-        snprintf(key, sizeof key, "sy.replay:%s:%s", replay, id);
-    it->ev = engine_batch_event(p->batch, live && !replay ? id : key);
-    it->in_batch = true;
+    else if (only)
+        router_dlq_route_key(id, only, key, sizeof key);
+    else
+        snprintf(key, sizeof key, "%s", id);
+    add_event(p, it, key);
     it->all_dead = true;
     if (live)
         attach_source(p, it);
     for (size_t i = 0; i < acts->len; i++)
-        add_action(p, it, &acts->items[i]);
+        if (!only || strcmp(acts->items[i].route, only) == 0)
+            add_action(p, it, &acts->items[i]);
 }
 
 /* Parses one message into it and adds its effects to the batch. */
@@ -359,7 +396,7 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     else
         snprintf(msg, sizeof msg, "%s", err.message);
     it->invalid = true;
-    add_dead_letter(p, it, key, NULL, err.code[0] ? err.code : "invalid", msg);
+    add_dead_letter(p, it, key, NULL, NULL, err.code[0] ? err.code : "invalid", msg);
     if (rec)
         sy_strlcpy(rec->message, sizeof rec->message, msg);
 }
@@ -506,7 +543,7 @@ static void poison(router_pipeline *p, natsMsg *m, const sy_error *why)
     dl_key(p, &it, key, sizeof key);
     engine_batch_reset(p->batch);
     it.invalid = true;
-    add_dead_letter(p, &it, key, NULL, "engine_error", why->message);
+    add_dead_letter(p, &it, key, NULL, NULL, "engine_error", why->message);
     sy_error err = {0};
     if (apply_batch(p, &it, 1, sy_mono_ms(), &err) == SY_OK)
         settle(p, &it);

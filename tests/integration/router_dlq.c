@@ -1,7 +1,8 @@
 /* `switchyard dlq`: a dead letter (a workflow-ID template failure) is
  * listed, and after the rules are fixed and reloaded, `dlq replay`
  * re-injects its original bytes into the pipeline, where it now starts the
- * workflow; the row is marked replayed. */
+ * workflow; the row is marked replayed. A replay runs only the route that
+ * failed, and one that fails again updates its dead letter. */
 #include "router_helpers.h"
 
 #include "loops.h"
@@ -145,11 +146,13 @@ TEST(engine_refused_signal_is_replayable)
     CHECK_INT(rh_wait_count(conninfo, signaled, 1, 20000), 1);
     CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters WHERE replayed_at "
                                  "IS NOT NULL"), 1);
-    /* the same dead letter replayed again: its replay key is in the inbox */
+    /* the same dead letter replayed again: the route's key is in the inbox */
     CHECK_INT(system(cmd), 0);
     CHECK_INT(rh_wait_count(conninfo,
-                            "SELECT count(*) FROM switchyard.inbox WHERE event_id LIKE "
-                            "'sy.replay:%'", 1, 20000), 1);
+                            "SELECT count(*) FROM switchyard.inbox WHERE event_id = "
+                            "'sy.route:sig-5/pay-order'",
+                            1, 20000),
+              1);
     rh_sleep_ms(500);
     CHECK_INT(rh_count(conninfo, signaled), 1);
     /* the notice: published by the relay once, never by the router */
@@ -164,6 +167,154 @@ TEST(engine_refused_signal_is_replayable)
     router_free(r);
     natsSubscription_Destroy(sub);
     js_DeleteStream(n.js, "RT_DLQSIG_OUT", NULL, NULL);
+    rh_nats_close(&n);
+    router_config_cleanup(&cfg);
+    unlink(rules);
+    free(rules);
+    free(conninfo);
+}
+
+/* One event, two routes: `ping` signals w-1 (applied), `side` starts a
+ * workflow whose ID template reads a missing field (dead-lettered). The
+ * dead letter names its route; replaying it runs that route only (the
+ * signal is never applied twice), a replay that fails again updates the
+ * same dead letter, and once the rules are fixed the replay starts the
+ * workflow, once however often it is replayed. */
+static const char two_routes[] = "version: 1\n"
+                                 "routes:\n"
+                                 "  - name: open\n"
+                                 "    match: { type: m.open }\n"
+                                 "    start: { workflow: w, id: \"w-{{ payload.n }}\" }\n"
+                                 "  - name: ping\n"
+                                 "    match: { type: m.y }\n"
+                                 "    signal: { id: \"w-{{ payload.n }}\", name: ping }\n"
+                                 "  - name: side\n"
+                                 "    match: { type: m.y }\n"
+                                 "    start: { workflow: w, id: \"my-{{ payload.BAD }}\" }\n"
+                                 "workflows:\n"
+                                 "  w:\n"
+                                 "    steps:\n"
+                                 "      - wait: ping\n"
+                                 "        timeout: 1d\n"
+                                 "      - wait: never\n"
+                                 "        timeout: 1d\n";
+
+static void replay_id(const char *conninfo, long id)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "SWITCHYARD_DB='%s' '%s' dlq replay --id %ld --nats '%s' >/dev/null",
+             conninfo, fixture_switchyard_bin(), id, fixture_nats_url());
+    CHECK_INT(system(cmd), 0);
+}
+
+static void wait_metric(_Atomic uint64_t *v, uint64_t want)
+{
+    for (int i = 0; i < 400 && atomic_load(v) < want; i++)
+        rh_sleep_ms(50);
+    CHECK_INT(atomic_load(v), want);
+}
+
+TEST(replay_runs_only_the_route_that_failed)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_dlqroute");
+    char *rules = rh_write_file("rules-route.yaml", two_routes);
+    router_config cfg;
+    rh_config(&cfg, "rt_dlqroute", fixture_nats_url(), conninfo, rules);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_ERROR, 2);
+    router *r = NULL;
+    sy_error err = {0};
+    CHECK(router_new(&cfg, &lg, &r, &err) == SY_OK);
+    CHECK_MSG(router_start(r, &err) == SY_OK, "start: %s", err.message);
+    router_metrics *m = router_get_metrics(r);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    char body[512];
+    rh_event(body, sizeof body, "open-1", "m.open", 1);
+    rh_publish(&n, "rt.rt_dlqroute.a", body);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 1, 20000), 1);
+    rh_event(body, sizeof body, "y-1", "m.y", 1);
+    rh_publish(&n, "rt.rt_dlqroute.a", body);
+    static const char signaled[] =
+        "SELECT count(*) FROM switchyard.history_events WHERE type = 'workflow.signaled'";
+    CHECK_INT(rh_wait_count(conninfo, signaled, 1, 20000), 1);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    wait_metric(&m->termed, 1);
+    long id = rh_count(conninfo, "SELECT id FROM switchyard.dead_letters");
+
+    /* replayed with the rules unchanged: fails again, the same dead letter */
+    replay_id(conninfo, id);
+    wait_metric(&m->termed, 2);
+    CHECK_INT(rh_count(conninfo, signaled), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 1);
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM switchyard.dead_letters WHERE id = %ld AND route = 'side' AND"
+             " failures = 2 AND replayed_at IS NULL AND code = 'bad_workflow_id'",
+             id);
+    CHECK_INT(rh_count(conninfo, q), 1);
+
+    /* fixed: the replay starts the workflow, and only that */
+    char *fixed = strdup(two_routes);
+    memcpy(strstr(fixed, "payload.BAD"), "payload.n  ", 11);
+    FILE *f = fopen(rules, "w");
+    fputs(fixed, f);
+    fclose(f);
+    CHECK_MSG(router_reload(r, &err) == SY_OK, "reload: %s", err.message);
+    replay_id(conninfo, id);
+    CHECK_INT(rh_wait_count(conninfo,
+                            "SELECT count(*) FROM switchyard.runs WHERE workflow_id = 'my-1'", 1,
+                            20000),
+              1);
+    /* and replayed once more: a duplicate */
+    replay_id(conninfo, id);
+    wait_metric(&m->duplicates, 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.runs"), 2);
+    CHECK_INT(rh_count(conninfo, signaled), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 1);
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM switchyard.dead_letters WHERE id = %ld AND replayed_at IS NOT"
+             " NULL",
+             id);
+    CHECK_INT(rh_count(conninfo, q), 1);
+    router_free(r);
+    rh_nats_close(&n);
+    router_config_cleanup(&cfg);
+    unlink(rules);
+    free(rules);
+    free(fixed);
+    free(conninfo);
+}
+
+/* An invalid event is a whole event's dead letter (no route): replayed
+ * while still invalid, it updates that dead letter, never adds one. */
+TEST(replay_of_a_still_invalid_event_updates_its_dead_letter)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_dlqinv");
+    char *rules = rh_write_file("rules-inv.yaml", rh_rules);
+    router_config cfg;
+    rh_config(&cfg, "rt_dlqinv", fixture_nats_url(), conninfo, rules);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_ERROR, 2);
+    router *r = NULL;
+    sy_error err = {0};
+    CHECK(router_new(&cfg, &lg, &r, &err) == SY_OK);
+    CHECK_MSG(router_start(r, &err) == SY_OK, "start: %s", err.message);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    rh_publish(&n, "rt.rt_dlqinv.a", "{\"event_id\":\"inv-1\",\"type\":\"order.created\"}");
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    long id = rh_count(conninfo, "SELECT id FROM switchyard.dead_letters WHERE route IS NULL");
+    replay_id(conninfo, id);
+    replay_id(conninfo, id);
+    char q[200];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM switchyard.dead_letters WHERE id = %ld AND failures = 3 AND"
+             " replayed_at IS NULL",
+             id);
+    CHECK_INT(rh_wait_count(conninfo, q, 1, 20000), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 1);
+    router_free(r);
     rh_nats_close(&n);
     router_config_cleanup(&cfg);
     unlink(rules);

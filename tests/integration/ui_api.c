@@ -355,23 +355,30 @@ TEST(dead_letters_are_listed_shown_and_replayed_with_each_result)
     CHECK_INT(ui_call(&s, "POST", path, UI_TOKEN, NULL, &j), 200);
     CHECK(cJSON_IsTrue(get(j, "replayed")));
     cJSON_Delete(j);
-    CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 2, 20000),
-              2);
+    /* the same dead letter, updated (issue 19: not a new one) */
+    CHECK_INT(rh_wait_count(s.conninfo,
+                            "SELECT count(*) FROM switchyard.dead_letters WHERE failures = 2 AND"
+                            " replayed_at IS NULL",
+                            1, 20000),
+              1);
+    CHECK_INT(rh_count(s.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 1);
     snprintf(path, sizeof path, "/api/v1/dead-letters/%d", id);
     CHECK_INT(ui_call(&s, "GET", path, NULL, NULL, &j), 200);
     CHECK_MSG(strcmp(get(get(j, "replay"), "status")->valuestring, "dead_lettered") == 0, "%s",
               cJSON_PrintUnformatted(j));
+    CHECK_INT((int)get(get(j, "replay"), "dead_letter_id")->valuedouble, id);
+    CHECK_INT((int)get(j, "failures")->valuedouble, 2);
     cJSON_Delete(j);
 
-    /* the order starts; replay all matching: the newer dead letter applies */
+    /* the order starts; replay all matching: pending again, it applies */
     publish_orders(&s, 7, 8);
     wait_runs(&s, 1);
     CHECK_INT(ui_call(&s, "POST", "/api/v1/dead-letters/replay", UI_TOKEN,
                       "{\"code\":\"workflow_not_found\",\"type\":\"order.paid\"}", &j),
               200);
-    CHECK_INT(cJSON_GetArraySize(get(j, "results")), 1); /* the first one is replayed already */
+    CHECK_INT(cJSON_GetArraySize(get(j, "results")), 1);
     int id2 = (int)get(cJSON_GetArrayItem(get(j, "results"), 0), "id")->valuedouble;
-    CHECK(id2 != id);
+    CHECK_INT(id2, id);
     cJSON_Delete(j);
     CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.tasks WHERE name = 'ship'",
                             1, 20000),
