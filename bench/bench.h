@@ -1,4 +1,4 @@
-/* bench.h: `switchyard bench <what>` (DESIGN.md section 7).
+/* bench.h: `switchyard bench <what>` (bench/README.md, docs/design.md).
  *
  * Each benchmark lives in bench/bench_<what>.c, parses its own options
  * with cliopt (argv[0] is <what>), starts throwaway servers through devstack.h unless

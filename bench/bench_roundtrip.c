@@ -1,5 +1,5 @@
 /* bench_roundtrip.c: `switchyard bench roundtrip [--count N] [--nats URL]
- * [--db CONNINFO] [--batch N]` (DESIGN.md section 7).
+ * [--db CONNINFO] [--batch N]` (bench/README.md).
  *
  * Workflow round trips per second through the whole service: events are
  * published to a JetStream stream, the router (in this process, as `serve`

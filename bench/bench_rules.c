@@ -1,6 +1,6 @@
 /* bench_rules.c: `switchyard bench rules [--seconds S]`: routing throughput
  * on one core for 1,000 routes over 50 event types, each route with a
- * `where` clause, on already-parsed events (DESIGN.md section 7, issue 3).
+ * `where` clause, on already-parsed events (bench/README.md).
  * The rule set is generated into a temporary file and loaded through
  * rules_load, like a real one. Per type: 19 exact-type routes; plus 50 glob
  * routes that every event must also test. A route evaluation is one route

@@ -1,5 +1,5 @@
 /* cli_route.c: `switchyard route --rules FILE [--schemas DIR] [FILE|-]`, the
- * offline dry run of DESIGN.md section 8. Each event is validated as the
+ * offline dry run of docs/cli.md. Each event is validated as the
  * router would (envelope_parse, optional payload schemas) and routed through
  * the rules; nothing is started or signalled. One JSON line per event:
  *   {"event_id":..,"actions":[{"route":..,"action":..,...}],

@@ -1,4 +1,4 @@
-/* cli_validate.c: `switchyard validate` (DESIGN.md section 8).
+/* cli_validate.c: `switchyard validate` (docs/cli.md).
  *
  *   switchyard validate [--schemas DIR] [--keys FILE] [--require-signatures]
  *                       [--allow-unknown-types] [--format json|protobuf|cloudevents]

@@ -1,4 +1,4 @@
-/* cron.h: cron specifications for schedules (DESIGN.md section 4).
+/* cron.h: cron specifications for schedules (docs/schedules.md).
  *
  * Syntax (docs/schedules.md has the full page):
  *   - 5 fields "minute hour day-of-month month day-of-week", or 6 fields with

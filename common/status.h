@@ -63,7 +63,7 @@ sy_status sy_error_set(sy_error *err, sy_status st, const char *code, const char
 /* Prefixes err->message with "context: " (for layering messages). */
 void sy_error_prefix(sy_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Process exit codes of the CLI (DESIGN.md section 8, sysexits.h values). */
+/* Process exit codes of the CLI (docs/cli.md, sysexits.h values). */
 enum {
     SY_EXIT_OK = 0,
     SY_EXIT_FAILURE = 1,

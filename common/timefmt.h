@@ -1,6 +1,6 @@
 /* timefmt.h: RFC 3339 timestamps <-> Unix epoch milliseconds.
  *
- * Parsing is strict (DESIGN.md section 2 `occurred_at`): YYYY-MM-DDTHH:MM:SS,
+ * Parsing is strict (envelope/README.md, `occurred_at`): YYYY-MM-DDTHH:MM:SS,
  * optional fraction (any number of digits, truncated to milliseconds), then
  * a zone `Z` or `+hh:mm`/`-hh:mm`. `t` and `z` may be lower case (RFC 3339
  * 5.6 note); a space instead of `T`, a missing zone, leap second 60 and

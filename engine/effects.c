@@ -1,5 +1,5 @@
 /* effects.c: what a new history event causes besides itself: its outcome
- * event in the outbox (DESIGN.md section 5, docs/outcome-events.md), the
+ * event in the outbox (docs/outcome-events.md), the
  * task row of a task event and the timers it arms. */
 #include "engine_int.h"
 #include "ws.h"

@@ -1,4 +1,4 @@
-/* engine.h: the durable workflow engine on Postgres (DESIGN.md section 4).
+/* engine.h: the durable workflow engine on Postgres (engine/README.md).
  *
  * The engine owns its Postgres schema (numbered migrations), the inbox,
  * workflow executions and their append-only histories, the step interpreter,

@@ -1,4 +1,4 @@
-/* schedule.h: cron-driven workflows (DESIGN.md section 4, docs/schedules.md).
+/* schedule.h: cron-driven workflows (docs/schedules.md).
  *
  * A schedule is a row in the engine's schema (migration 050). Its slots are
  * the times its cron spec gives in its time zone; the slot at scheduled_for

@@ -1,4 +1,4 @@
-/* envelope.c: the canonical envelope (DESIGN.md section 2): field rules,
+/* envelope.c: the canonical envelope (envelope/README.md): field rules,
  * the parse entry point that picks the wire format, accessors, building
  * from parts and the canonical JSON encoding.
  *

@@ -1,4 +1,4 @@
-/* envelope.h: the canonical event envelope (DESIGN.md section 2).
+/* envelope.h: the canonical event envelope (envelope/README.md).
  *
  * Parses and validates one event body (JSON, protobuf or CloudEvents JSON,
  * chosen by content type), optionally checks its payload against a JSON

@@ -1,5 +1,5 @@
 /* envelope_ce.c: structured-mode CloudEvents 1.0 JSON onto the envelope
- * (DESIGN.md section 2).
+ * (envelope/README.md).
  *
  * id -> event_id, type, source, time -> occurred_at, subject,
  * data -> payload, the `traceparent` extension -> trace_id (its trace-id

@@ -1,4 +1,4 @@
-/* keyring.c: Ed25519 signatures on envelopes (DESIGN.md section 2).
+/* keyring.c: Ed25519 signatures on envelopes (envelope/README.md).
  *
  * A publisher signs the exact body bytes; the router verifies them with
  * libsodium against a keyring that also says which sources and types each

@@ -1,5 +1,5 @@
 /* schema_compile.c: loads payload schemas from schemas/events/<type>/v<N>.json
- * and compiles the JSON Schema subset of DESIGN.md section 2 into
+ * and compiles the JSON Schema subset of envelope/README.md into
  * schema_node trees, once, at load.
  *
  * Compiling up front means a schema error is a configuration error at start

@@ -1,5 +1,5 @@
-/* router.h: the switchyard service (router/README.md, DESIGN.md sections 1
- * and 6): JetStream in, exactly-once into the engine, dead letters.
+/* router.h: the switchyard service (router/README.md; its guarantees
+ * in docs/design.md): JetStream in, exactly-once into the engine, dead letters.
  *
  * A router owns one NATS connection, the durable pull consumer (created when
  * absent and allowed), the current rules generation (rules_set + engine,

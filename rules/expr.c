@@ -1,4 +1,4 @@
-/* expr.c: the `where` expression language (DESIGN.md section 3).
+/* expr.c: the `where` expression language (rules/README.md).
  *
  *   expr    := or
  *   or      := and ("||" and)*

@@ -1,4 +1,4 @@
-/* rules.h: the rules file (DESIGN.md section 3).
+/* rules.h: the rules file (rules/README.md).
  *
  * Loads a YAML (or JSON) rules file or a directory of them into an immutable
  * rules_set: routes (match + action), workflow definitions, schedules and
@@ -90,7 +90,7 @@ typedef struct rules_actions {
 sy_status rules_route(const rules_set *set, const envelope *env, rules_actions *out) SY_MUST_USE;
 void rules_actions_cleanup(rules_actions *a); /* frees owned parts; keeps *a reusable */
 
-/* One action as JSON in the shape of `switchyard route` (DESIGN.md section 8):
+/* One action as JSON in the shape of `switchyard route` (docs/cli.md):
  * {"route","action","workflow","workflow_id","signal","input","payload",
  * "task_queue","code","message"}, members present when they apply. Owned. */
 cJSON *rules_action_to_json(const rules_action *a);

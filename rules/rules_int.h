@@ -230,7 +230,7 @@ sy_status rules__fire(const rules_route_def *r, const cJSON *ev, rules_actions *
 /* An action as JSON in the tests' expectation shape:
  * {route, start:{workflow,id,input,task_queue,if_running,if_closed}} etc. Owned. */
 cJSON *rules__action_expect_json(const rules_action *a);
-/* An action as JSON in the `switchyard route` shape (DESIGN.md section 8). Owned. */
+/* An action as JSON in the `switchyard route` shape (docs/cli.md). Owned. */
 cJSON *rules__action_route_json(const rules_action *a);
 
 const char *rules__if_running_name(rules_if_running v);

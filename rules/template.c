@@ -1,4 +1,4 @@
-/* template.c: {{ path | filter(arg) | ... }} templates (DESIGN.md section 3),
+/* template.c: {{ path | filter(arg) | ... }} templates (rules/README.md),
  * shared by routes (start input, workflow IDs, signal payloads) and by the
  * engine's workflow steps.
  *

@@ -1,5 +1,5 @@
 /* Tests of the `switchyard validate` and `switchyard keygen` contract
- * (DESIGN.md section 8): JSON lines out, exit 0/65/64/78, schemas, keys,
+ * (docs/cli.md): JSON lines out, exit 0/65/64/78, schemas, keys,
  * signatures by option or sidecar. They run the built binary. */
 #include "envelope_fixtures.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests for the envelope's rules (DESIGN.md section 2): one test per
+/* Unit tests for the envelope's rules (envelope/README.md): one test per
  * rule, each asserting the stable error code and field path. */
 #include "envelope_fixtures.h"
 

@@ -1,5 +1,5 @@
-/* Unit tests for payload schemas: the JSON Schema subset of DESIGN.md
- * section 2, compiled at load, selected by (type, schema_version). */
+/* Unit tests for payload schemas: the JSON Schema subset of
+ * envelope/README.md ("Payload schemas"), compiled at load, selected by (type, schema_version). */
 #include "envelope_fixtures.h"
 
 /* Loads one schema as t.x/v1.json from a fresh directory. */
