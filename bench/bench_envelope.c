@@ -71,8 +71,9 @@ static double run(const char *body, const envelope_meta *meta, const envelope_op
             envelope *env = NULL;
             sy_error err;
             if (envelope_parse(body, strlen(body), meta, opts, &env, &err) != SY_OK) {
-                fprintf(stderr, "bench envelope: event rejected: %s %s: %s\n", err.code, err.path,
-                        err.message);
+                char text[SY_ERROR_TEXT_MAX];
+                fprintf(stderr, "bench envelope: event rejected: %s\n",
+                        sy_error_text(&err, text, sizeof text));
                 exit(SY_EXIT_FAILURE);
             }
             envelope_free(env);

@@ -48,8 +48,11 @@ int cli_check(int argc, char **argv)
     if (rules_load(a.rules, NULL, &set, &diags, &err) != SY_OK) {
         for (size_t i = 0; i < diags.len; i++)
             fprintf(stderr, "%s\n", diags.lines[i]);
+        char text[SY_ERROR_TEXT_MAX];
+        if (diags.len == 0 && !err.path[0])
+            snprintf(err.path, sizeof err.path, "%s", a.rules);
         if (diags.len == 0)
-            fprintf(stderr, "%s: %s\n", a.rules, err.message);
+            fprintf(stderr, "%s\n", sy_error_text(&err, text, sizeof text));
         fprintf(stderr, "%zu error%s\n", diags.len, diags.len == 1 ? "" : "s");
         rules_diags_cleanup(&diags);
         return SY_EXIT_CONFIG;
@@ -59,10 +62,15 @@ int cli_check(int argc, char **argv)
     for (size_t i = 0; i < failures.len; i++)
         fprintf(stderr, "%s\n", failures.lines[i]);
     const cJSON *wf = rules_set_workflows(set), *sc = rules_set_schedules(set);
-    printf("%s: ok: %d workflow%s, %d schedule%s; %zu test%s run, %zu failed (rules %.12s)\n",
-           a.rules, cJSON_GetArraySize(wf), cJSON_GetArraySize(wf) == 1 ? "" : "s",
-           cJSON_GetArraySize(sc), cJSON_GetArraySize(sc) == 1 ? "" : "s", ran, ran == 1 ? "" : "s",
-           failures.len, rules_set_hash(set));
+    int nwf = cJSON_GetArraySize(wf), nsc = cJSON_GetArraySize(sc);
+    if (failures.len) /* "ok" only when everything passed */
+        printf("%s: %zu of %zu test%s failed; %d workflow%s, %d schedule%s (rules %.12s)\n",
+               a.rules, failures.len, ran, ran == 1 ? "" : "s", nwf, nwf == 1 ? "" : "s", nsc,
+               nsc == 1 ? "" : "s", rules_set_hash(set));
+    else
+        printf("%s: ok: %d workflow%s, %d schedule%s; %zu test%s run, 0 failed (rules %.12s)\n",
+               a.rules, nwf, nwf == 1 ? "" : "s", nsc, nsc == 1 ? "" : "s", ran,
+               ran == 1 ? "" : "s", rules_set_hash(set));
     int code = failures.len ? SY_EXIT_CONFIG : SY_EXIT_OK;
     rules_diags_cleanup(&failures);
     rules_set_free(set);

@@ -72,9 +72,10 @@ static void banner(void *arg, int admin_port)
 {
     dev_ctx *c = arg;
     sy_error err = {0};
+    char text[SY_ERROR_TEXT_MAX];
     if (dev_workers_start(c->rules, devstack_nats_url(c->ds), devstack_dir(c->ds), &c->workers,
                           &err) != SY_OK)
-        fprintf(stderr, "dev: no example workers: %s\n", err.message);
+        fprintf(stderr, "dev: no example workers: %s\n", sy_error_text(&err, text, sizeof text));
     char self[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
@@ -153,7 +154,7 @@ int cli_dev(int argc, char **argv)
     if (st == SY_OK)
         st = migrate(devstack_pg_conninfo(ds), &err);
     if (st != SY_OK) {
-        fprintf(stderr, "switchyard dev: %s\n", err.message);
+        cliopt_fail("dev", err.status, &err);
         devstack_stop(ds);
         return sy_status_exit_code(st);
     }

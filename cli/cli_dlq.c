@@ -244,7 +244,7 @@ int cli_dlq(int argc, char **argv)
         st = replay(s, &a, &err);
     }
     if (st != SY_OK && err.message[0])
-        fprintf(stderr, "switchyard dlq: %s\n", err.message);
+        cliopt_fail("dlq", err.status, &err);
     engine_session_close(s);
     engine_free(eng);
     return st == SY_OK ? SY_EXIT_OK : sy_status_exit_code(st);

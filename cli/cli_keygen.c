@@ -60,7 +60,7 @@ int cli_keygen(int argc, char **argv)
     sy_error_clear(&err);
     sy_status st = envelope_keygen(id, prefix, &err);
     if (st != SY_OK) {
-        fprintf(stderr, "switchyard keygen: %s\n", err.message);
+        cliopt_fail("keygen", err.status, &err);
         return sy_status_exit_code(st);
     }
     printf("wrote %s.key (secret, mode 0600) and %s.pub (add it to the keyring)\n", prefix, prefix);

@@ -60,7 +60,7 @@ int cli_migrate(int argc, char **argv)
         st = engine_migrate(eng, db, &applied, &err);
     engine_free(eng);
     if (st != SY_OK) {
-        fprintf(stderr, "switchyard migrate: %s\n", err.message);
+        cliopt_fail("migrate", err.status, &err);
         return sy_status_exit_code(st);
     }
     if (json)

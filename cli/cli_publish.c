@@ -80,7 +80,10 @@ static int publish_one(router_publisher *p, const pub_args *a, const char *text,
     cJSON *obj = NULL;
     sy_error err = {0};
     if (sy_json_parse(text, len, 0, NULL, &obj, &err) != SY_OK || !cJSON_IsObject(obj)) {
-        fprintf(stderr, "switchyard publish: %s\n", obj ? "not a JSON object" : err.message);
+        if (obj)
+            fputs("switchyard publish: not a JSON object\n", stderr);
+        else
+            cliopt_fail("publish", err.status, &err);
         cJSON_Delete(obj);
         return SY_EXIT_DATAERR;
     }
@@ -115,7 +118,7 @@ static int publish_one(router_publisher *p, const pub_args *a, const char *text,
         fputs(sy_buf_str(&line), stdout);
         sy_buf_cleanup(&line);
     } else {
-        fprintf(stderr, "switchyard publish: %s\n", err.message);
+        cliopt_fail("publish", err.status, &err);
     }
     cJSON_Delete(hdrs);
     free(body);
@@ -140,7 +143,7 @@ int cli_publish(int argc, char **argv)
     router_publisher *p = NULL;
     sy_error err = {0};
     if (router_publisher_new(router_cli_nats_url(a.nats), &p, &err) != SY_OK) {
-        fprintf(stderr, "switchyard publish: %s\n", err.message);
+        cliopt_fail("publish", err.status, &err);
         sy_buf_cleanup(&in);
         return SY_EXIT_UNAVAILABLE;
     }

@@ -129,9 +129,9 @@ static void route_one(route_cfg *c, const char *body, size_t len, long lineno)
             cJSON_AddStringToObject(line, "event_id", sy_json_get_string(probe, "event_id"));
         cJSON_Delete(probe);
         cJSON_AddArrayToObject(line, "actions");
-        char msg[SY_ERROR_PATH_MAX + SY_ERROR_MSG_MAX + 4];
-        snprintf(msg, sizeof msg, "%s%s%s", err.path, *err.path ? ": " : "", err.message);
-        put_dead_letter(line, *err.code ? err.code : "invalid", msg);
+        char msg[SY_ERROR_TEXT_MAX];
+        put_dead_letter(line, *err.code ? err.code : "invalid",
+                        sy_error_text(&err, msg, sizeof msg));
         c->dead_letters++;
         emit_line(line);
         return;
@@ -197,7 +197,10 @@ static int load_route_config(route_cfg *c)
     }
     rules_diags_cleanup(&diags);
     if (c->schemas_dir && envelope_schemas_load(c->schemas_dir, &c->schemas, &err) != SY_OK) {
-        fprintf(stderr, "%s: %s\n", *err.path ? err.path : c->schemas_dir, err.message);
+        char text[SY_ERROR_TEXT_MAX];
+        if (!*err.path)
+            snprintf(err.path, sizeof err.path, "%s", c->schemas_dir);
+        fprintf(stderr, "%s\n", sy_error_text(&err, text, sizeof text));
         return SY_EXIT_CONFIG;
     }
     c->opts.schemas = c->schemas;

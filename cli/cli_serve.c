@@ -90,7 +90,7 @@ int serve_run(const router_config *cfg, const sy_log *log,
     } else {
         SY_LOG(log, SY_LOG_ERROR, "could not start", "status", sy_status_text(st), "error",
                err.message);
-        fprintf(stderr, "switchyard serve: %s\n", err.message);
+        cliopt_fail("serve", err.status, &err);
     }
     router_stop(r); /* drain the pipelines first: they finish their batches */
     router_loops_stop(loops);
@@ -114,7 +114,7 @@ static int check_config(const router_config *cfg)
     sy_status st = router_new(cfg, &quiet, &r, &err);
     router_free(r);
     if (st != SY_OK) {
-        fprintf(stderr, "switchyard serve: %s\n", err.message);
+        cliopt_fail("serve", err.status, &err);
         return sy_status_exit_code(st);
     }
     printf("configuration ok\n");
@@ -138,7 +138,7 @@ int cli_serve(int argc, char **argv)
     router_config cfg;
     sy_error err = {0};
     if (router_config_load(&cfg, path, environ, &err) != SY_OK) {
-        fprintf(stderr, "switchyard serve: %s\n", err.message);
+        cliopt_fail("serve", err.status, &err);
         return SY_EXIT_CONFIG;
     }
     int rc;

@@ -130,14 +130,24 @@ static sy_status apply(const task_args *a, const engine_report *rep, engine_resu
 static int print_outcome(const task_args *a, const engine_result *res)
 {
     bool applied = res->outcome == ENGINE_APPLIED;
-    if (a->json)
-        printf("{\"task_id\":\"%s\",\"outcome\":\"%s\",\"code\":\"%s\"}\n", a->task_id,
-               applied ? "applied" : "ignored", res->code);
-    else if (applied)
+    if (a->json) {
+        sy_buf b = SY_BUF_INIT;
+        sy_buf_puts(&b, "{\"task_id\":");
+        sy_json_append_string(&b, a->task_id);
+        sy_buf_printf(&b, ",\"outcome\":\"%s\",\"code\":", applied ? "applied" : "ignored");
+        sy_json_append_string(&b, res->code);
+        sy_buf_puts(&b, ",\"message\":");
+        sy_json_append_string(&b, res->message);
+        printf("%s}\n", sy_buf_str(&b));
+        sy_buf_cleanup(&b);
+    } else if (applied) {
         printf("task %s %s\n", a->task_id, strcmp(a->verb, "fail") == 0 ? "failed" : "completed");
-    else
+    } else { /* the engine's words; the code is in -o json */
         fprintf(stderr, "switchyard task: report for %s ignored: %s\n", a->task_id,
-                res->code[0] ? res->code : "not applicable");
+                res->message[0] ? res->message
+                : res->code[0]  ? res->code
+                                : "not applicable");
+    }
     return applied ? SY_EXIT_OK : SY_EXIT_FAILURE;
 }
 

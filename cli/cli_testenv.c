@@ -99,7 +99,8 @@ int cli_testenv(int argc, char **argv)
     sy_error err;
     sy_error_clear(&err);
     if (devstack_start(&opts, &ds, &err) != SY_OK) {
-        fprintf(stderr, "testenv: %s\n", err.message);
+        char text[SY_ERROR_TEXT_MAX];
+        fprintf(stderr, "testenv: %s\n", sy_error_text(&err, text, sizeof text));
         return sy_status_exit_code(err.status);
     }
     setenv("SY_TEST_NATS_URL", devstack_nats_url(ds), 1);

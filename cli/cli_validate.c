@@ -247,11 +247,11 @@ static int load_config(validate_cfg *c, const validate_args *a)
     sy_error err;
     sy_error_clear(&err);
     if (a->schemas_dir && envelope_schemas_load(a->schemas_dir, &c->schemas, &err) != SY_OK) {
-        fprintf(stderr, "switchyard validate: %s\n", err.message);
+        cliopt_fail("validate", err.status, &err);
         return SY_EXIT_CONFIG;
     }
     if (a->keys_file && envelope_keyring_load(a->keys_file, &c->keyring, &err) != SY_OK) {
-        fprintf(stderr, "switchyard validate: %s\n", err.message);
+        cliopt_fail("validate", err.status, &err);
         return SY_EXIT_CONFIG;
     }
     c->opts.schemas = c->schemas;

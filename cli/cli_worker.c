@@ -143,7 +143,7 @@ int cli_worker(int argc, char **argv)
     sy_error_clear(&err);
     sy_status st = worker_run(&o, &sc.stop, &err);
     if (st != SY_OK)
-        fprintf(stderr, "switchyard worker: %s\n", err.message);
+        cliopt_fail("worker", err.status, &err);
     pthread_kill(th, SIGTERM); /* wakes sigwait if no signal came */
     pthread_join(th, NULL);
     return sy_status_exit_code(st);

@@ -152,9 +152,10 @@ static void print_result(const wf_args *a, const engine_result *r)
 {
     static const char *const outcomes[] = {"applied", "duplicate", "dead_lettered"};
     if (!a->json) {
+        /* the engine's words, not its code (the code is in -o json) */
+        const char *why = *r->message ? r->message : r->code;
         printf("%s %s: %s%s run %s%s%s\n", a->verb, a->id, outcomes[r->outcome],
-               r->started ? " (started)" : "", *r->run_id ? r->run_id : "-", *r->code ? ": " : "",
-               r->code);
+               r->started ? " (started)" : "", *r->run_id ? r->run_id : "-", *why ? ": " : "", why);
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -337,7 +338,7 @@ int cli_workflow(int argc, char **argv)
         print_json(o);
         cJSON_Delete(o);
     }
-    fprintf(stderr, "switchyard workflow %s: %s%s%s\n", a.verb, err.message, *err.code ? " " : "",
-            *err.code ? err.code : "");
-    return sy_status_exit_code(st);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "workflow %s", a.verb);
+    return cliopt_fail(cmd, st, &err);
 }

@@ -89,7 +89,8 @@ int main(int argc, char **argv)
         return SY_EXIT_OK;
     }
     if (cliopt_parse(&MAIN_CMD, argc, argv, &a, &help, &err) != SY_OK) {
-        fprintf(stderr, "switchyard: %s%s%s\n", err.path, err.path[0] ? ": " : "", err.message);
+        char text[SY_ERROR_TEXT_MAX];
+        fprintf(stderr, "switchyard: %s\n", sy_error_text(&err, text, sizeof text));
         usage(stderr);
         return SY_EXIT_USAGE;
     }

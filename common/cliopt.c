@@ -442,8 +442,8 @@ void cliopt_usage(const cliopt_cmd *cmd, FILE *out)
 
 int cliopt_fail(const char *cmd, sy_status st, const sy_error *err)
 {
-    fprintf(stderr, "switchyard %s: %s%s%s\n", cmd, err->path[0] ? err->path : "",
-            err->path[0] ? ": " : "", err->message);
+    char text[SY_ERROR_TEXT_MAX];
+    fprintf(stderr, "switchyard %s: %s\n", cmd, sy_error_text(err, text, sizeof text));
     return sy_status_exit_code(st);
 }
 

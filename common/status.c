@@ -47,6 +47,29 @@ sy_status sy_error_set(sy_error *err, sy_status st, const char *code, const char
     return st;
 }
 
+/* Whether msg already names path: begins with it as a word, or quotes it. */
+static bool names_path(const char *msg, const char *path)
+{
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && (msg[n] == ':' || msg[n] == ' ' || msg[n] == '\0'))
+        return true;
+    for (const char *q = strchr(msg, '"'); q; q = strchr(q + 1, '"'))
+        if (strncmp(q + 1, path, n) == 0 && q[n + 1] == '"')
+            return true;
+    return false;
+}
+
+const char *sy_error_text(const sy_error *err, char *buf, size_t n)
+{
+    if (n == 0)
+        return buf;
+    if (!err->path[0] || names_path(err->message, err->path))
+        snprintf(buf, n, "%s", err->message);
+    else
+        snprintf(buf, n, "%s: %s", err->path, err->message);
+    return buf;
+}
+
 void sy_error_prefix(sy_error *err, const char *fmt, ...)
 {
     if (!err)

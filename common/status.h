@@ -60,6 +60,15 @@ void sy_error_clear(sy_error *err);
 sy_status sy_error_set(sy_error *err, sy_status st, const char *code, const char *path,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The text of a failure for a person (CLI output, dead-letter reasons):
+ * "path: message", or the message alone when the path is empty or the
+ * message names it already (begins with it, or quotes it: "\"type\" has an
+ * empty segment"), so a path is never printed twice. The code is never part
+ * of it: it is for machines, and JSON output carries it on its own. Writes
+ * at most n bytes (NUL included) to buf and returns buf. */
+#define SY_ERROR_TEXT_MAX (SY_ERROR_PATH_MAX + SY_ERROR_MSG_MAX + 2)
+const char *sy_error_text(const sy_error *err, char *buf, size_t n);
+
 /* Prefixes err->message with "context: " (for layering messages). */
 void sy_error_prefix(sy_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -219,9 +219,10 @@ typedef struct engine_report {
 } engine_report;
 
 /* Applies one report in the session's transaction. A report for a stale
- * attempt, an unknown task or a closed workflow is counted and ignored:
- * SY_OK with res->outcome ENGINE_DUPLICATE and res->code "stale_attempt",
- * "unknown_task" or "workflow_closed". */
+ * attempt, an unknown task, a closed workflow or a task that is done is
+ * counted and ignored: SY_OK with res->outcome ENGINE_DUPLICATE, res->code
+ * "stale_attempt", "unknown_task", "workflow_closed" or "task_closed", and
+ * res->message saying it in words ("the task is already completed"). */
 sy_status engine_task_report(engine_session *s, const engine_report *r, engine_result *res,
                              sy_error *err) SY_MUST_USE;
 void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r);
@@ -238,6 +239,8 @@ enum {
     ENGINE_STAT_STATE_MISSES,        /* ... whose history was loaded and replayed */
     ENGINE_STAT_OUTBOX_DEAD_LETTERS, /* outbox messages that could not be published
                                         (no stream, too large, bad subject): dead-lettered */
+    ENGINE_STAT_TASK_CLOSED_REPORTS, /* reports on a task already completed, failed or
+                                        canceled (its current attempt) */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

@@ -144,7 +144,7 @@ struct engine_session {
     struct engine__ws *ws_spare; /* the last batch's write set, emptied (owned) */
     engine__def **cache; /* definitions loaded from the database by hash (owned) */
     size_t ncache, capcache;
-    uint64_t stats[8];  /* see ENGINE_STAT_* in engine.h */
+    uint64_t stats[ENGINE_STAT_COUNT]; /* see ENGINE_STAT_* in engine.h */
     engine__stashed *stash; /* states of this transaction's batches (owned) */
     size_t nstash, capstash;
     sy_buf stash_log;       /* the stashed logs' bytes */

@@ -483,8 +483,13 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
 {
     const cJSON *retry = JGET(task, "retry");
     int64_t attempt = engine__num(task, "attempt"), max = engine__num(retry, "maximum_attempts");
-    bool final = force_final || !retryable || non_retryable(retry, engine__str(error, "type")) ||
-                 (max > 0 && attempt >= max) || cJSON_IsTrue(JGET(task, "human"));
+    bool type_final = non_retryable(retry, engine__str(error, "type"));
+    bool final = force_final || !retryable || type_final || (max > 0 && attempt >= max) ||
+                 cJSON_IsTrue(JGET(task, "human"));
+    if (type_final && cJSON_IsObject(error)) { /* the policy overrules the reporter's word */
+        cJSON_DeleteItemFromObjectCaseSensitive(error, "retryable");
+        cJSON_AddItemToObject(error, "retryable", cJSON_CreateFalse());
+    }
     cJSON *d = cJSON_CreateObject();
     JADD(d, "task_id", cJSON_CreateString(task->string));
     JADD(d, "attempt", cJSON_CreateNumber((double)attempt));

@@ -303,6 +303,15 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
     bool kind_ok = op->report == ENGINE_REPORT_STARTED ? !strcmp(ts, "scheduled")
                    : op->report == ENGINE_REPORT_HEARTBEAT ? open
                                                            : open;
+    bool done = !strcmp(ts, "completed") || !strcmp(ts, "failed") || !strcmp(ts, "canceled");
+    if (attempt_ok && done) {
+        /* the current attempt, reported on again: say what became of it */
+        char msg[64];
+        snprintf(msg, sizeof msg, "the task is already %s", ts);
+        engine__count(ws->s, ENGINE_STAT_TASK_CLOSED_REPORTS);
+        ignore(b, op, "task_closed", msg);
+        return SY_OK;
+    }
     if (!attempt_ok || !kind_ok) {
         engine__count(ws->s, ENGINE_STAT_STALE_REPORTS);
         ignore(b, op, "stale_attempt", "the report is for an attempt that is not current");

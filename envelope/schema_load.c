@@ -73,9 +73,10 @@ static sy_status load_file(envelope_schemas *s, const char *type, int64_t versio
     cJSON *json = NULL;
     sy_error e;
     sy_status st = read_file(path, &text, &len, err);
+    char why[SY_ERROR_TEXT_MAX];
     if (st == SY_OK && (st = sy_json_parse(text, len, 64, NULL, &json, &e)) != SY_OK)
-        st = sy_error_set(err, st == SY_NOMEM ? SY_NOMEM : SY_CONFIG, SCHEMA_ERR, path,
-                          "%s: %s%s%s", path, e.path, e.path[0] ? ": " : "", e.message);
+        st = sy_error_set(err, st == SY_NOMEM ? SY_NOMEM : SY_CONFIG, SCHEMA_ERR, path, "%s",
+                          sy_error_text(&e, why, sizeof why));
     free(text);
     if (st != SY_OK)
         return st;

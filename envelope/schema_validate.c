@@ -61,8 +61,8 @@ static sy_status fail(vctx *c, const vpath *p, const char *fmt, ...)
     va_end(ap);
     sy_buf b = SY_BUF_INIT;
     path_text(c, p, &b);
-    sy_error_set(c->err, SY_INVALID, ENVELOPE_ERR_SCHEMA_MISMATCH, sy_buf_str(&b), "%s: %s",
-                 b.len ? sy_buf_str(&b) : "value", msg);
+    /* the path travels in err->path only: sy_error_text puts it in front */
+    sy_error_set(c->err, SY_INVALID, ENVELOPE_ERR_SCHEMA_MISMATCH, sy_buf_str(&b), "%s", msg);
     sy_buf_cleanup(&b);
     return SY_INVALID;
 }

@@ -142,7 +142,8 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
         const char *reason;
     } reasons[] = {{ENGINE_STAT_STALE_REPORTS, "stale_attempt"},
                    {ENGINE_STAT_UNKNOWN_TASKS, "unknown_task"},
-                   {ENGINE_STAT_CLOSED_REPORTS, "workflow_closed"}};
+                   {ENGINE_STAT_CLOSED_REPORTS, "workflow_closed"},
+                   {ENGINE_STAT_TASK_CLOSED_REPORTS, "task_closed"}};
     for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
         sy_buf_printf(o, "%s{reason=\"%s\"} %llu\n", ign, reasons[i].reason,
                       (unsigned long long)atomic_load_explicit(&m->engine[reasons[i].stat], RELAXED));

@@ -390,11 +390,8 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
      * re-publish of the same event_id is not mistaken for a duplicate */
     char key[160];
     dl_key(p, it, key, sizeof key);
-    char msg[SY_ERROR_MSG_MAX + SY_ERROR_PATH_MAX + 4];
-    if (err.path[0])
-        snprintf(msg, sizeof msg, "%s: %s", err.path, err.message);
-    else
-        snprintf(msg, sizeof msg, "%s", err.message);
+    char msg[SY_ERROR_TEXT_MAX];
+    sy_error_text(&err, msg, sizeof msg);
     it->invalid = true;
     add_dead_letter(p, it, key, NULL, NULL, err.code[0] ? err.code : "invalid", msg);
     if (rec)

@@ -68,13 +68,16 @@ typedef struct engine_fx {
     char *conninfo;
 } engine_fx;
 
-/* prefix: first token of outcome subjects (NULL: "sy"), unique per test
- * that publishes, since tests share one nats-server. */
-__attribute__((unused)) static void engine_fx_open_prefix(engine_fx *fx, const char *db, const char *prefix)
+/* An engine over the definitions defs_json (normalised, as ENGINE_TEST_DEFS)
+ * on a fresh, migrated database db. prefix: first token of outcome subjects
+ * (NULL: "sy"), unique per test that publishes, since tests share one
+ * nats-server. */
+__attribute__((unused)) static void engine_fx_open_defs(engine_fx *fx, const char *db,
+                                                        const char *prefix, const char *defs_json)
 {
     memset(fx, 0, sizeof *fx);
     fx->conninfo = fixture_pg_fresh_db(db);
-    cJSON *defs = cJSON_Parse(ENGINE_TEST_DEFS);
+    cJSON *defs = cJSON_Parse(defs_json);
     CHECK(defs != NULL);
     engine_opts o = {.workflows = defs, .subject_prefix = prefix};
     sy_error err = {0};
@@ -82,6 +85,13 @@ __attribute__((unused)) static void engine_fx_open_prefix(engine_fx *fx, const c
     cJSON_Delete(defs);
     sy_status st = engine_session_open(fx->eng, fx->conninfo, true, &fx->s, &err);
     CHECK_MSG(st == SY_OK, "open: %s", err.message);
+}
+
+/* ENGINE_TEST_DEFS with outcome subjects under prefix. */
+__attribute__((unused)) static void engine_fx_open_prefix(engine_fx *fx, const char *db,
+                                                          const char *prefix)
+{
+    engine_fx_open_defs(fx, db, prefix, ENGINE_TEST_DEFS);
 }
 
 __attribute__((unused)) static void engine_fx_open(engine_fx *fx, const char *db)

@@ -66,7 +66,7 @@ TEST(check_fails_with_78_on_errors_and_failing_tests)
                                        "    expect: [ { route: r, drop: true } ]\n");
     argv[1] = failing;
     CHECK_INT(run(cli_check, 2, argv, &out), SY_EXIT_CONFIG);
-    CHECK(strstr(out, "1 failed") != NULL);
+    CHECK(strstr(out, ": 1 of 1 test failed; ") != NULL);
     free(out);
     unlink(failing);
     char *usage[] = {"check", NULL};
