@@ -5,7 +5,6 @@
 #include "engine_support.h"
 
 #include <stdio.h>
-#include <sys/wait.h>
 
 /* review: a human approval, then a wait (the run stays open after the task
  * is done); strict: a task whose policy does not retry bad_input. */
@@ -29,17 +28,16 @@ static int cli(engine_fx *fx, const char *args, char *out, size_t cap)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %s --db '%s' 2>&1", fixture_switchyard_bin(), args,
              fx->conninfo);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int rc = pclose(p);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return fixture_run(cmd, out, cap);
 }
 
-static char *task_of(engine_fx *fx, const char *wid)
+/* Starts a run of type as workflow id; returns its task's id (owned). */
+static char *start_task(engine_fx *fx, const char *type, const char *id)
 {
-    return engine_fx_str(fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", wid, NULL);
+    engine_result r;
+    CHECK_INT(engine_fx_start(fx, type, id, RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+              SY_OK);
+    return engine_fx_str(fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", id, NULL);
 }
 
 /* was "switchyard workflow describe: no such workflow not_found" */
@@ -64,11 +62,7 @@ TEST(a_second_completion_says_the_task_is_already_completed)
 {
     engine_fx fx;
     engine_fx_open_defs(&fx, "cli_texts_twice", NULL, TEXT_DEFS);
-    engine_result r;
-    CHECK_INT(
-        engine_fx_start(&fx, "review", "rv-1", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
-        SY_OK);
-    char *task = task_of(&fx, "rv-1"), args[512], out[2048], want[512];
+    char *task = start_task(&fx, "review", "rv-1"), args[512], out[2048], want[512];
     snprintf(args, sizeof args, "task complete %s --result '{\"ok\":true}'", task);
     CHECK_INT(cli(&fx, args, out, sizeof out), 0);
     snprintf(want, sizeof want, "task %s completed\n", task);
@@ -102,11 +96,7 @@ TEST(a_failure_of_a_non_retryable_type_is_recorded_as_not_retryable)
 {
     engine_fx fx;
     engine_fx_open_defs(&fx, "cli_texts_retry", NULL, TEXT_DEFS);
-    engine_result r;
-    CHECK_INT(
-        engine_fx_start(&fx, "strict", "st-1", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
-        SY_OK);
-    char *task = task_of(&fx, "st-1"), args[512], out[2048];
+    char *task = start_task(&fx, "strict", "st-1"), args[512], out[2048];
     snprintf(args, sizeof args, "task fail %s --error-type bad_input --message 'no such gap'",
              task);
     CHECK_INT(cli(&fx, args, out, sizeof out), 0);

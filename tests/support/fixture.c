@@ -6,6 +6,7 @@
 #include <nats/nats.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *need_env(const char *name)
@@ -80,6 +81,21 @@ const char *fixture_switchyard_bin(void)
     const char *b = getenv("SY_BINARY_DIR");
     snprintf(path, sizeof path, "%s/switchyard", b ? b : SY_BINARY_DIR);
     return path;
+}
+
+int fixture_run(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    CHECK_MSG(p != NULL, "could not run %s", cmd);
+    size_t n = 0, got;
+    while (n + 1 < cap && (got = fread(out + n, 1, cap - 1 - n, p)) > 0)
+        n += got;
+    out[n] = '\0';
+    char drain[4096]; /* the rest, so that the command is not killed by SIGPIPE */
+    while (fread(drain, 1, sizeof drain, p) > 0)
+        ;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 const char *fixture_source_path(const char *rel)

@@ -7,6 +7,8 @@
 #ifndef SY_FIXTURE_H
 #define SY_FIXTURE_H
 
+#include <stddef.h>
+
 /* nats://127.0.0.1:PORT; fails the test when not under testenv. Borrowed. */
 const char *fixture_nats_url(void);
 
@@ -28,6 +30,10 @@ const char *fixture_switchyard_bin(void);
 
 /* Path under the source tree (e.g. "examples/rules.yaml"); static buffer. */
 const char *fixture_source_path(const char *rel);
+
+/* Runs cmd through sh; returns its exit code (-1: it did not exit) and what
+ * it wrote on stdout in out (at most cap - 1 bytes, NUL-terminated). */
+int fixture_run(const char *cmd, char *out, size_t cap);
 
 /* fork() whose child dies with the test (PR_SET_PDEATHSIG): a server or
  * process a test starts is stopped even when a failed CHECK ends the test

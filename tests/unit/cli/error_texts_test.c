@@ -2,12 +2,11 @@
  * path is printed once, a code never ends a human line, a summary with a
  * failure does not say ok. They run the built binary; none needs a server
  * (an unreachable database is port 1 on the loopback). */
-#include "buf.h"
+#include "fixture.h"
 #include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define SY_BIN SY_BINARY_DIR "/switchyard"
@@ -18,18 +17,12 @@
  * what it printed in *out (owned). */
 static int run(const char *cmd, char **out)
 {
+    enum { CAP = 1 << 16 };
     char full[4096];
     snprintf(full, sizeof full, "%s%s", cmd, strstr(cmd, "2>") ? "" : " 2>&1");
-    FILE *p = popen(full, "r");
-    CHECK(p != NULL);
-    sy_buf b = SY_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
-        sy_buf_append(&b, chunk, n);
-    int status = pclose(p);
-    *out = sy_buf_take(&b);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    *out = malloc(CAP);
+    CHECK(*out != NULL);
+    return fixture_run(full, *out, CAP);
 }
 
 /* A file under /tmp with text; its path in a static buffer (one at a time). */

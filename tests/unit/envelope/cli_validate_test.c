@@ -2,24 +2,17 @@
  * (docs/cli.md): JSON lines out, exit 0/65/64/78, schemas, keys,
  * signatures by option or sidecar. They run the built binary. */
 #include "envelope_fixtures.h"
-
-#include <sys/wait.h>
+#include "fixture.h"
 
 #define SY_BIN SY_BINARY_DIR "/switchyard"
 
 /* Runs cmd through sh; returns its exit code and its stdout in out (owned). */
 static int run(const char *cmd, char **out)
 {
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    sy_buf b = SY_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
-        sy_buf_append(&b, chunk, n);
-    int status = pclose(p);
-    *out = sy_buf_take(&b);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    enum { CAP = 1 << 16 };
+    *out = malloc(CAP);
+    CHECK(*out != NULL);
+    return fixture_run(cmd, *out, CAP);
 }
 
 /* Writes body to dir/name and returns the path (static buffer). */

@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char *write_config(const char *text)
@@ -26,12 +25,7 @@ static int check(const char *path, const char *env, char *out, size_t cap)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s '%s' serve --config '%s' --check-config 2>&1", env ? env : "",
              fixture_switchyard_bin(), path);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return fixture_run(cmd, out, cap);
 }
 
 TEST(valid_config_checks_ok)
