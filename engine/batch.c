@@ -52,6 +52,7 @@ static void op_cleanup(engine__op *o)
 
 void engine_batch_reset(engine_batch *b)
 {
+    engine__flows_reset(b);
     for (size_t i = 0; i < b->nev; i++)
         free(b->evs[i].event_id);
     for (size_t i = 0; i < b->nops; i++)
@@ -64,6 +65,7 @@ void engine_batch_free(engine_batch *b)
     if (!b)
         return;
     engine_batch_reset(b);
+    engine__flows_free(b);
     free(b->evs);
     free(b->ops);
     free(b);
@@ -456,7 +458,7 @@ static sy_status load_ids(engine__ws *ws, engine_batch *b, sy_error *err)
     const char **wids = malloc((b->nops ? b->nops : 1) * sizeof *wids);
     size_t n = 0;
     for (size_t i = 0; i < b->nops; i++)
-        if (b->ops[i].wid && !b->evs[b->ops[i].ev].dup)
+        if (b->ops[i].wid && !b->evs[b->ops[i].ev].dup && !b->ops[i].held)
             wids[n++] = b->ops[i].wid;
     engine__barr *ids = keys(ws, 25);
     sorted_array(ids, wids, n);
@@ -556,7 +558,7 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
     sy_status st = SY_OK;
     for (size_t i = 0; st == SY_OK && i < b->nops; i++) {
         engine__op *o = &b->ops[i];
-        if (b->evs[o->ev].dup || !o->wid || !engine__op_needs_history(o))
+        if (b->evs[o->ev].dup || o->held || !o->wid || !engine__op_needs_history(o))
             continue;
         engine__run *run = engine__ws_find(ws, o->wid);
         if (!run || run->loaded || strcmp(run->status, "running") != 0)
@@ -639,6 +641,8 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
     }
     engine__ws *ws = engine__ws_new(s, now);
     sy_status st = insert_inbox(ws, b, err);
+    if (st == SY_OK && b->flows)
+        st = engine__flow_apply(ws, b, err);
     if (st == SY_OK)
         st = resolve_tasks(s, b, err);
     if (st == SY_OK)
@@ -646,7 +650,7 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
     if (st == SY_OK)
         st = load_histories(ws, b, err);
     for (size_t i = 0; st == SY_OK && i < b->nops; i++)
-        if (!b->evs[b->ops[i].ev].dup)
+        if (!b->evs[b->ops[i].ev].dup && !b->ops[i].held)
             st = engine__apply_op(ws, b, &b->ops[i], err);
     if (st == SY_OK)
         st = engine__ws_flush(ws, err);

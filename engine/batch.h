@@ -38,6 +38,7 @@ typedef struct engine__op {
     bool retryable;
     char *timer_id, *timer_kind, *run_id; /* OP_TIMER */
     cJSON *timer_data;
+    bool held; /* flow control dropped or held it (flow.c): not applied now */
 } engine__op;
 
 typedef struct engine__bevent {
@@ -57,7 +58,21 @@ struct engine_batch {
     engine__op *ops;
     size_t nops, capops;
     bool api; /* single call: refusals are returned, not dead-lettered */
+    struct engine__flows *flows; /* flow control of some ops (flow.c), NULL: none */
 };
+
+/* flow.c: the flow stages of a batch's ops. Decides them under the keys'
+ * row locks (dropping or holding ops), writes the keys' states and held
+ * actions; runs after the inbox, before anything else is locked. */
+sy_status engine__flow_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
+void engine__flows_reset(engine_batch *b);
+void engine__flows_free(engine_batch *b);
+/* A batch op from a held action's request (flow.c's JSON); events (taken,
+ * may be NULL) become its input.events (a batch). Its event has no inbox
+ * row: the event that caused it had one. */
+void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events);
+/* Runs a batch at time now in the session's open transaction (batch.c). */
+sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err) SY_MUST_USE;
 
 /* Applies one operation to the write set (ops.c). */
 sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err) SY_MUST_USE;

@@ -222,6 +222,12 @@ sy_status engine__render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_er
 sy_status engine__render_text(const cJSON *tmpl, const cJSON *ctx, char **out, sy_error *err);
 sy_status engine__eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err);
 
+/* Refuses a rules set using flow control this engine does not apply
+ * (flow.c): SY_CONFIG naming the route. rules may be NULL. */
+sy_status engine__flow_check(const rules_set *rules, sy_error *err);
+/* The statement writing flow keys and items (flow.c, flow_due.c). */
+extern const char engine__flow_write_sql[];
+
 /* ---- the interpreter (interp.c) ------------------------------------------ */
 
 /* A run in memory while a batch works on it. */

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err);
-
 static const char CLAIM_SQL[] =
     "WITH due AS (SELECT timer_id FROM timers WHERE fire_at <= to_timestamp($1::float8 / 1000.0)"
     " ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -200,11 +198,20 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
         st = purge_one(s,
                        "DELETE FROM dead_letters WHERE created_at < to_timestamp($1::float8 / 1000.0)",
                        now_ms - s->eng->history_retention_ms, &c.dead_letters, err);
+    /* flow keys that hold nothing, past their dedupe or rate window
+     * (flow.c): the partial index on expires_at finds them */
+    if (st == SY_OK)
+        st = purge_one(s,
+                       "DELETE FROM flow_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM flow_keys"
+                       " WHERE fire_at IS NULL AND expires_at < to_timestamp($1::float8 / 1000.0)"
+                       " LIMIT " ENGINE__STR(ENGINE_PURGE_INBOX) "))",
+                       now_ms, &c.flow_keys, err);
     if (st == SY_OK)
         st = engine_commit(s, err);
     else
         engine_rollback(s);
-    c.more = st == SY_OK && (c.inbox >= ENGINE_PURGE_INBOX || c.runs >= ENGINE_PURGE_RUNS);
+    c.more = st == SY_OK && (c.inbox >= ENGINE_PURGE_INBOX || c.runs >= ENGINE_PURGE_RUNS ||
+                             c.flow_keys >= ENGINE_PURGE_INBOX);
     if (out)
         *out = c;
     return st;

@@ -14,7 +14,8 @@ static const char *const dl_codes[] = {
     "too_large",     "bad_protobuf",  "schema_mismatch", "no_schema",     "bad_signature",
     "unsigned",      "clock_skew",    "bad_workflow_id", "template_error", "unmatched",
     "workflow_missing", "workflow_not_found", "workflow_running", "workflow_closed",
-    "unknown_workflow_type", "input_too_large", "dead_letter", "unknown_key", NULL,
+    "unknown_workflow_type", "input_too_large", "dead_letter", "unknown_key", "bad_flow_key",
+    NULL,
 };
 #define DL_OTHER (ROUTER_DL_CODES_MAX - 1)
 #define DL_NAMED ((int)(sizeof dl_codes / sizeof dl_codes[0]) - 1)
@@ -163,6 +164,22 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
             &m->engine[ENGINE_STAT_OUTBOX_DEAD_LETTERS]);
 }
 
+/* What flow control did with the routed actions that have stages:
+ * applied now (passed), dropped (deduped, rate_limited) or held
+ * (debounced, throttled, batched). */
+static void flow_counters(sy_buf *o, const router_metrics *m)
+{
+    const char *name = "switchyard_flow_actions_total";
+    sy_buf_printf(o,
+                  "# HELP %s Routed actions under flow control, by what it did with them.\n"
+                  "# TYPE %s counter\n",
+                  name, name);
+    for (int i = RULES_FLOW_OUT_PASSED; i < RULES_FLOW_OUT_FIRED; i++)
+        sy_buf_printf(o, "%s{outcome=\"%s\"} %llu\n", name,
+                      rules_flow_outcome_name((rules_flow_outcome)i),
+                      (unsigned long long)atomic_load_explicit(&m->flow[i], RELAXED));
+}
+
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,
                            sy_buf *o)
 {
@@ -197,6 +214,7 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
     histogram(o, "switchyard_publish_to_commit_seconds", "Stream timestamp to commit.",
               &m->e2e_seconds);
     engine_counters(o, m);
+    flow_counters(o, m);
     gauge(o, "switchyard_consumer_pending", "Messages pending in the durable consumer.",
           &m->consumer_pending);
     gauge(o, "switchyard_outbox_backlog", "Outbox rows not yet published.", &m->outbox_backlog);

@@ -34,6 +34,8 @@ typedef struct router_metrics {
     /* the engine's ENGINE_STAT_* totals (engine_opts.totals): every
      * generation's engine adds to these, so they survive rules reloads */
     _Atomic uint64_t engine[ENGINE_STAT_COUNT];
+    /* routed actions under flow control, by rules_flow_outcome */
+    _Atomic uint64_t flow[RULES_FLOW_OUT_COUNT];
     router_hist batch_size;      /* messages per fetched batch */
     router_hist commit_seconds;  /* begin..commit of one batch */
     router_hist e2e_seconds;     /* NATS publish (stream timestamp) .. commit */

@@ -17,6 +17,7 @@
 #include "jsfetch.h"
 #include "clock.h"
 #include "dlq.h"
+#include "flow.h"
 #include "router_int.h"
 
 #include <stdio.h>
@@ -39,6 +40,8 @@ typedef struct item {
     bool all_dead;           /* every action was a dead letter: term */
     bool nak;                /* could not be processed now: nak */
     size_t starts, signals;
+    size_t flow_first, nflows; /* its flow handles in the batch: a contiguous range */
+    uint64_t flow_signals;     /* bit i: flow flow_first + i is a signal's */
     const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
     cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
@@ -215,6 +218,21 @@ static void fill_start(const rules_action *a, const envelope *env, engine_start_
                               .route = a->route};
 }
 
+/* Attaches the action's flow stages to the op just added. */
+static void add_flow(router_pipeline *p, item *it, const rules_action *a)
+{
+    if (!a->nflow)
+        return;
+    size_t h = engine_batch_flow(p->batch, a->route, a->flow, a->nflow, envelope_json(it->env));
+    if (h == SIZE_MAX)
+        return;
+    if (!it->nflows)
+        it->flow_first = h;
+    if (a->kind == RULES_SIGNAL && it->nflows < 64)
+        it->flow_signals |= 1ull << it->nflows;
+    it->nflows++;
+}
+
 /* Turns one routed action into batch calls. */
 static void add_action(router_pipeline *p, item *it, const rules_action *a)
 {
@@ -224,6 +242,7 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
     case RULES_START:
         fill_start(a, env, &start);
         engine_batch_start(p->batch, it->ev, &start);
+        add_flow(p, it, a);
         it->starts++;
         it->all_dead = false;
         break;
@@ -238,6 +257,7 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
                                  .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL,
                                  .route = a->route};
         engine_batch_signal(p->batch, it->ev, &sig);
+        add_flow(p, it, a);
         it->signals++;
         it->all_dead = false;
         break;
@@ -463,6 +483,24 @@ static void note_recent(router_pipeline *p, item *it, engine_outcome oc, bool te
                           res && res->started, sy_clock_now_ms(NULL));
 }
 
+/* Counts what flow control did with the item's actions; those it dropped
+ * or held are not counted as started or signaled (a held one counts when
+ * the timer loop fires it, in the engine's totals). */
+static void count_flows(router_pipeline *p, item *it)
+{
+    router_metrics *m = &p->r->metrics;
+    for (size_t i = 0; i < it->nflows; i++) {
+        rules_flow_outcome o = engine_batch_flow_outcome(p->batch, it->flow_first + i);
+        atomic_fetch_add_explicit(&m->flow[o], 1, memory_order_relaxed);
+        if (o == RULES_FLOW_OUT_PASSED || o == RULES_FLOW_OUT_NONE)
+            continue;
+        bool sig = i < 64 && (it->flow_signals >> i & 1);
+        size_t *n = sig ? &it->signals : &it->starts;
+        if (*n)
+            (*n)--;
+    }
+}
+
 /* After the commit: ack or term each message, count what happened. */
 static void settle(router_pipeline *p, item *it)
 {
@@ -485,6 +523,7 @@ static void settle(router_pipeline *p, item *it)
     } else if (term) {
         router_metrics_dead_letter(m, it->dl_code);
     } else {
+        count_flows(p, it);
         atomic_fetch_add_explicit(&m->routed, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->started, it->starts, memory_order_relaxed);
         atomic_fetch_add_explicit(&m->signaled, it->signals, memory_order_relaxed);

@@ -29,7 +29,7 @@ const char *rules__if_missing_name(rules_if_missing v)
     return n[v];
 }
 
-static rules_action *append(rules_actions *out, const rules_route_def *r)
+rules_action *rules__actions_push(rules_actions *out)
 {
     if (out->len == out->cap) {
         size_t cap = out->cap ? out->cap * 2 : 4;
@@ -41,7 +41,14 @@ static rules_action *append(rules_actions *out, const rules_route_def *r)
     }
     rules_action *a = &out->items[out->len++];
     memset(a, 0, sizeof *a);
-    a->route = r->name;
+    return a;
+}
+
+static rules_action *append(rules_actions *out, const rules_route_def *r)
+{
+    rules_action *a = rules__actions_push(out);
+    if (a)
+        a->route = r->name;
     return a;
 }
 
@@ -52,7 +59,45 @@ static void free_action(rules_action *a)
     cJSON_Delete(a->signal_payload);
     free(a->dl_code);
     free(a->dl_message);
+    for (size_t i = 0; i < a->nflow; i++)
+        free(a->flow[i].key);
     memset(a, 0, sizeof *a);
+}
+
+void rules__action_free(rules_action *a)
+{
+    free_action(a);
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    *ok &= !s || d;
+    return d;
+}
+
+static cJSON *json_or_null(const cJSON *v, bool *ok)
+{
+    cJSON *d = v ? cJSON_Duplicate(v, true) : NULL;
+    *ok &= !v || d;
+    return d;
+}
+
+sy_status rules__action_copy(const rules_action *a, rules_action *out)
+{
+    bool ok = true;
+    *out = *a;
+    out->workflow_id = dup_or_null(a->workflow_id, &ok);
+    out->input = json_or_null(a->input, &ok);
+    out->signal_payload = json_or_null(a->signal_payload, &ok);
+    out->dl_code = dup_or_null(a->dl_code, &ok);
+    out->dl_message = dup_or_null(a->dl_message, &ok);
+    for (size_t i = 0; i < a->nflow; i++)
+        out->flow[i].key = dup_or_null(a->flow[i].key, &ok);
+    if (ok)
+        return SY_OK;
+    free_action(out);
+    return SY_NOMEM;
 }
 
 void rules_actions_cleanup(rules_actions *a)
@@ -127,6 +172,52 @@ static void fire_start_half(rules_action *a, const rules_route_def *r, const cJS
                        "not another JSON value");
 }
 
+/* A stage's key: one whole template keeps its value (missing or null
+ * renders empty, a non-string its JSON text); a longer string is rendered
+ * as text (load_flow.c made sure none of its parts can fail). NULL with
+ * *e set on failure. Owned. */
+static char *render_key(const char *tmpl, const cJSON *ev, sy_error *e)
+{
+    cJSON *t = cJSON_CreateString(tmpl), *v = NULL;
+    sy_status st = t ? rules_render(t, ev, &v, e) : SY_NOMEM;
+    cJSON_Delete(t);
+    char *key = NULL;
+    if (st == SY_OK)
+        key = cJSON_IsString(v) ? strdup(v->valuestring)
+              : cJSON_IsNull(v) ? strdup("")
+                                : cJSON_PrintUnformatted(v);
+    else if (st == SY_NOMEM)
+        sy_error_set(e, SY_NOMEM, NULL, NULL, "out of memory");
+    cJSON_Delete(v);
+    return key;
+}
+
+void rules__fire_flow(const rules_route_def *r, const cJSON *ev, rules_action *a)
+{
+    for (size_t i = 0; i < r->nflow; i++) {
+        const rules_flow_spec *sp = &r->flow[i];
+        const char *stage = rules_flow_kind_name(sp->kind);
+        sy_error e;
+        sy_error_clear(&e);
+        char *key = render_key(sp->key_tmpl, ev, &e);
+        char why[400];
+        if (!key)
+            snprintf(why, sizeof why, "%s.key: %s", stage, e.message);
+        else if (!*key)
+            snprintf(why, sizeof why, "%s.key \"%.200s\" rendered empty", stage, sp->key_tmpl);
+        else if (strlen(key) > RULES_FLOW_KEY_MAX)
+            snprintf(why, sizeof why, "%s.key is %zu bytes, more than %d", stage, strlen(key),
+                     RULES_FLOW_KEY_MAX);
+        if (!key || !*key || strlen(key) > RULES_FLOW_KEY_MAX) {
+            free(key);
+            to_dead_letter(a, "bad_flow_key", "route \"%s\": %s%s", why, "");
+            return;
+        }
+        a->flow[a->nflow].spec = sp;
+        a->flow[a->nflow++].key = key;
+    }
+}
+
 sy_status rules__fire(const rules_route_def *r, const cJSON *ev, rules_actions *out)
 {
     rules_action *a = append(out, r);
@@ -154,5 +245,7 @@ sy_status rules__fire(const rules_route_def *r, const cJSON *ev, rules_actions *
         a->dl_message = strdup(r->dl_message);
         break;
     }
+    if (r->nflow && a->kind != RULES_DEAD_LETTER)
+        rules__fire_flow(r, ev, a);
     return SY_OK;
 }

@@ -190,6 +190,12 @@ void rules_set_free(rules_set *set)
     for (size_t i = 0; i < set->ntests; i++) {
         cJSON_Delete(set->tests[i].event);
         cJSON_Delete(set->tests[i].expect);
+        for (size_t j = 0; j < set->tests[i].nsteps; j++) {
+            cJSON_Delete(set->tests[i].steps[j].fired);
+            cJSON_Delete(set->tests[i].steps[j].event);
+            cJSON_Delete(set->tests[i].steps[j].expect);
+        }
+        free(set->tests[i].steps);
     }
     free(set->tests);
     cJSON_Delete(set->workflows);

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const route_keys[] = {"name",   "description", "match",      "start",
-                                         "signal", "drop",        "dead_letter"};
+static const char *const route_keys[] = {
+    "name",   "description", "match",    "start",    "signal", "drop",
+    "dead_letter", "dedupe", "rate_limit", "debounce", "throttle", "batch"}; /* the last five: load_flow.c */
 static const char *const match_keys[] = {"type", "source", "subject", "where"};
 static const char *const start_keys[] = {"workflow",   "id",        "input",
                                          "if_running", "if_closed", "task_queue"};
@@ -242,6 +243,7 @@ static void load_route(rules_loader *ld, const rnode *m)
     else
         rules__diag(ld->d, m, "route \"%s\" needs match: (at least a type)", r->name);
     load_action(ld, r, m);
+    rules__load_flow(ld, r, m);
 }
 
 void rules__load_routes(rules_loader *ld, const rnode *seq)

@@ -56,6 +56,63 @@ typedef enum { RULES_IF_RUNNING_USE_EXISTING, RULES_IF_RUNNING_FAIL, RULES_IF_RU
 typedef enum { RULES_IF_CLOSED_ALLOW, RULES_IF_CLOSED_ALLOW_FAILED_ONLY, RULES_IF_CLOSED_REJECT } rules_if_closed;
 typedef enum { RULES_IF_MISSING_DEAD_LETTER, RULES_IF_MISSING_DROP, RULES_IF_MISSING_START } rules_if_missing;
 
+/* ---- flow control on routes (docs/flow-control.md) ---------------------
+ * A route may carry up to three stages, applied in this order: `dedupe`,
+ * `rate_limit` (filters: the excess is dropped, acked and counted), then
+ * at most one of `debounce`, `throttle`, `batch` (delays: the start or
+ * signal is held durably and fired later). Each stage has its own key, a
+ * template rendered against the event; its state is per (route, stage,
+ * key). The decisions are pure functions of a key's state (rules/flow.c),
+ * shared by the engine (state in Postgres) and the dry runs (in memory). */
+
+typedef enum {
+    RULES_FLOW_DEDUPE,
+    RULES_FLOW_RATE_LIMIT,
+    RULES_FLOW_DEBOUNCE,
+    RULES_FLOW_THROTTLE,
+    RULES_FLOW_BATCH,
+    RULES_FLOW_KINDS
+} rules_flow_kind;
+
+/* What flow control did with one action (or did when it fired). */
+typedef enum {
+    RULES_FLOW_OUT_NONE,         /* no flow control, or not decided yet */
+    RULES_FLOW_OUT_PASSED,       /* went through every stage: applied now */
+    RULES_FLOW_OUT_DEDUPED,      /* dropped: the dedupe key was seen within its ttl */
+    RULES_FLOW_OUT_RATE_LIMITED, /* dropped: limit reached within period */
+    RULES_FLOW_OUT_DEBOUNCED,    /* held: fires when the key is quiet for period */
+    RULES_FLOW_OUT_THROTTLED,    /* held: queued behind the key's rate */
+    RULES_FLOW_OUT_BATCHED,      /* held: added to the key's open batch */
+    RULES_FLOW_OUT_FIRED,        /* a held action (or batch) applied by the timer loop */
+    RULES_FLOW_OUT_COUNT
+} rules_flow_outcome;
+
+#define RULES_FLOW_MAX 3       /* stages per route */
+#define RULES_FLOW_KEY_MAX 512 /* bytes of a rendered key; longer: a dead letter */
+#define RULES_FLOW_RATE_MAX 1000 /* rate_limit's limit (its window holds one time each) */
+#define RULES_BATCH_MAX 10000  /* batch's max_size */
+
+/* One stage as configured (times in ms). Borrowed from the set. */
+typedef struct rules_flow_spec {
+    rules_flow_kind kind;
+    const char *key_tmpl;
+    int64_t ttl_ms;     /* dedupe */
+    int64_t limit;      /* rate_limit, throttle: per period */
+    int64_t period_ms;  /* rate_limit, throttle; debounce: the quiet period */
+    int64_t burst;      /* throttle: starts allowed at once (1: evenly spaced) */
+    int64_t timeout_ms; /* debounce: longest delay (0: none); batch: oldest event's wait */
+    int64_t max_size;   /* batch */
+} rules_flow_spec;
+
+/* One stage of an action: its spec and its rendered key (owned). */
+typedef struct rules_flow_stage {
+    const rules_flow_spec *spec;
+    char *key;
+} rules_flow_stage;
+
+const char *rules_flow_kind_name(rules_flow_kind k);       /* "dedupe", ... */
+const char *rules_flow_outcome_name(rules_flow_outcome o); /* "passed", "deduped", ... */
+
 /* One action produced by routing one event. Strings marked borrowed live as
  * long as the rules_set; the rest are owned by the rules_actions list. */
 typedef struct rules_action {
@@ -74,6 +131,14 @@ typedef struct rules_action {
     rules_if_missing if_missing;
     /* dead letter: why (e.g. "bad_workflow_id", or the route's reason) */
     char *dl_code, *dl_message; /* owned */
+    /* flow control: the route's stages with their keys; the outcome and
+     * fire time are filled by whoever decides (the engine, or a dry run's
+     * simulation: rules_flow_sim) */
+    rules_flow_stage flow[RULES_FLOW_MAX];
+    size_t nflow;
+    rules_flow_outcome flow_outcome;
+    int64_t flow_fire_at; /* held: when it is due (ms), 0 unknown */
+    int64_t flow_events;  /* fired: how many events it stands for */
 } rules_action;
 
 typedef struct rules_actions {
@@ -94,6 +159,84 @@ void rules_actions_cleanup(rules_actions *a); /* frees owned parts; keeps *a reu
  * {"route","action","workflow","workflow_id","signal","input","payload",
  * "task_queue","code","message"}, members present when they apply. Owned. */
 cJSON *rules_action_to_json(const rules_action *a);
+
+/* The name of the first route with a stage of kind k (borrowed), NULL
+ * when no route has one. */
+const char *rules_set_flow_route(const rules_set *set, rules_flow_kind k);
+
+/* ---- flow control decisions (rules/flow.c) -------------------------------
+ * Pure functions of one key's state: the engine keeps the state in
+ * Postgres (under a row lock), the dry runs and embedded tests in memory.
+ * Times are Unix epoch ms, except the throttle's GCRA time in us. */
+
+typedef struct rules_flow_state {
+    int64_t until;  /* dedupe: repeats are dropped before this */
+    int64_t tat_us; /* throttle: GCRA's theoretical arrival time */
+    int64_t first;  /* debounce, batch: when the held events began */
+    int64_t n;      /* held events: debounce coalesced, throttle queued, batch size */
+    int64_t fire_at; /* something held is due then; 0: nothing held */
+    int64_t seq;    /* throttle, batch: the next held item's number (items seq-n .. seq-1) */
+    int64_t *times; /* rate_limit: admitted times inside the window, oldest first (owned) */
+    size_t ntimes, captimes;
+} rules_flow_state;
+
+void rules_flow_state_cleanup(rules_flow_state *s); /* frees times; zeroes *s */
+
+/* Decides one event arriving at now against stage sp: PASSED, a drop
+ * (DEDUPED, RATE_LIMITED) or a hold (DEBOUNCED: it replaces the held event;
+ * THROTTLED, BATCHED: it is held as item number s->seq - 1). Updates *s. */
+rules_flow_outcome rules_flow_on_event(const rules_flow_spec *sp, rules_flow_state *s,
+                                       int64_t now);
+
+/* What is due at now (the timer loop's part). */
+typedef struct rules_flow_due {
+    size_t fire;    /* actions to apply now: debounce 1 (the last event), throttle the
+                       queue's head that conforms (at most max), batch 1 */
+    size_t items;   /* held items used up, oldest first (throttle: fire; batch: its size) */
+    int64_t events; /* events the fired actions stand for */
+} rules_flow_due;
+
+/* Updates *s (fire_at: when the next is due, 0 when nothing is held). */
+rules_flow_due rules_flow_on_due(const rules_flow_spec *sp, rules_flow_state *s, int64_t now,
+                                 size_t max);
+
+/* When the action just held (the newest) is expected to fire: the key's
+ * fire_at, and for a throttle's queue the slot of its last place. */
+int64_t rules_flow_held_due(const rules_flow_spec *sp, const rules_flow_state *s);
+
+/* When the key's state may be forgotten (nothing held, nothing remembered
+ * after it); INT64_MAX while something is held. */
+int64_t rules_flow_expires(const rules_flow_spec *sp, const rules_flow_state *s);
+
+/* The state with the spec parameters it needs ({"kind", the spec's numbers,
+ * the state's}), so that a held key fires as configured even after the
+ * rules file changed. Owned. */
+cJSON *rules_flow_state_json(const rules_flow_spec *sp, const rules_flow_state *s);
+/* The reverse (sp->key_tmpl NULL). SY_INVALID on a malformed object. */
+sy_status rules_flow_state_parse(const cJSON *j, rules_flow_spec *sp,
+                                 rules_flow_state *s) SY_MUST_USE;
+
+/* ---- dry runs: flow control simulated in memory (rules/flow_sim.c) ----- */
+
+typedef struct rules_flow_sim rules_flow_sim;
+
+rules_flow_sim *rules_flow_sim_new(void); /* NULL: out of memory */
+void rules_flow_sim_free(rules_flow_sim *sim);
+
+/* Decides the flow stages of the actions that event ev (envelope JSON,
+ * borrowed) produced at now: sets flow_outcome (flow_fire_at for holds) of
+ * every action with stages; a held action is copied into the simulation.
+ * SY_NOMEM only. */
+sy_status rules_flow_sim_event(rules_flow_sim *sim, int64_t now, const cJSON *ev,
+                               rules_actions *acts) SY_MUST_USE;
+
+/* Moves the clock to now (INT64_MAX: until nothing is held): every held
+ * action due by then is applied as the timer loop would, in due order,
+ * appended to *fired with flow_outcome FIRED, flow_fire_at its due time and
+ * flow_events; a batch fires as its first action with input.events the
+ * batch's events. SY_NOMEM only. */
+sy_status rules_flow_sim_advance(rules_flow_sim *sim, int64_t now,
+                                 rules_actions *fired) SY_MUST_USE;
 
 /* Whether an unmatched event is dead-lettered (defaults.unmatched). */
 bool rules_set_unmatched_dead_letter(const rules_set *set);

@@ -152,7 +152,21 @@ typedef struct rules_route_def {
     bool has_start;
     /* dead letter */
     const char *dl_code, *dl_message;
+    /* flow control (load_flow.c): stages in the order they apply */
+    rules_flow_spec flow[RULES_FLOW_MAX];
+    size_t nflow;
 } rules_route_def;
+
+/* One step of a test with `steps:` (tests_steps.c): the clock moves by
+ * after_ms (what fires meanwhile must match fired), then event (if any)
+ * is routed at the new time and must produce expect. */
+typedef struct rules_test_step {
+    int line, col;
+    int64_t after_ms;
+    cJSON *fired;  /* array of expected fired actions ([] when absent) */
+    cJSON *event;  /* NULL: none */
+    cJSON *expect; /* with event */
+} rules_test_step;
 
 typedef struct rules_test_def {
     const char *name;
@@ -160,6 +174,8 @@ typedef struct rules_test_def {
     int line, col;
     cJSON *event;  /* envelope JSON, defaults filled */
     cJSON *expect; /* array of expected actions (subset match) */
+    rules_test_step *steps; /* `steps:` instead of event/expect (owned) */
+    size_t nsteps;
 } rules_test_def;
 
 typedef struct rules_index rules_index;
@@ -215,6 +231,33 @@ void rules__load_workflows(rules_loader *ld, const rnode *map);
 void rules__load_schedules(rules_loader *ld, const rnode *seq);
 void rules__load_routes(rules_loader *ld, const rnode *seq);
 void rules__load_tests(rules_loader *ld, const rnode *seq);
+
+/* tests.c, for tests_steps.c: a test's event with envelope defaults
+ * (occurred_at: the given time when absent), validated (NULL: diagnosed);
+ * an expected-actions list's shape; one comparison of the actions got
+ * against the expected list ("what" names it in failures). */
+#define RULES__TEST_EPOCH_MS 1767225600000LL /* 2026-01-01T00:00:00Z: tests' clock starts here */
+cJSON *rules__test_event(rules_loader *ld, const rnode *n, size_t index, int64_t at_ms);
+bool rules__test_expect_list(rules_loader *ld, const rnode *n, const char *what);
+void rules__test_compare(const rules_test_def *t, int line, int col, const char *what,
+                         const cJSON *want, const rules_actions *got, rules_diags *failures);
+bool rules__load_test_steps(rules_loader *ld, rules_test_def *t, const rnode *steps);
+void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_diags *failures);
+
+/* load_flow.c: the flow-control keys of a route (dedupe, rate_limit,
+ * debounce, throttle, batch) into r->flow, checked against its action. */
+void rules__load_flow(rules_loader *ld, rules_route_def *r, const rnode *route);
+
+/* actions.c: renders the keys of r's stages into a (a dead letter with
+ * code bad_flow_key when one fails, renders empty or is too long). */
+void rules__fire_flow(const rules_route_def *r, const cJSON *ev, rules_action *a);
+/* Appends a zeroed action to out; NULL: out of memory. */
+rules_action *rules__actions_push(rules_actions *out);
+/* A deep copy of a (its borrowed strings stay borrowed). NULL: no memory. */
+sy_status rules__action_copy(const rules_action *a, rules_action *out) SY_MUST_USE;
+void rules__action_free(rules_action *a);
+/* The `flow` member of an action's JSON forms (NULL when it has no stages). Owned. */
+cJSON *rules__flow_json(const rules_action *a);
 
 /* match.c */
 sy_status rules__index_build(rules_set *set);

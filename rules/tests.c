@@ -6,21 +6,24 @@
 #include "rules_int.h"
 
 #include "envelope.h"
+#include "timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const test_keys[] = {"name", "event", "expect"};
+static const char *const test_keys[] = {"name", "event", "expect", "steps"};
 static const char *const event_keys[] = {"event_id", "type",           "source",   "occurred_at",
                                          "subject",  "schema_version", "trace_id", "payload"};
-static const char *const expect_keys[] = {"route", "start", "signal", "drop", "dead_letter"};
+static const char *const expect_keys[] = {"route", "start",       "signal",
+                                          "drop",  "dead_letter", "flow"};
+static const char *const exp_flow_keys[] = {"outcome", "keys", "fire_at", "events"};
 static const char *const exp_start_keys[] = {"workflow",   "id",         "input",
                                              "task_queue", "if_running", "if_closed"};
 static const char *const exp_signal_keys[] = {"id", "name", "payload", "if_missing", "start"};
 
 /* Fills envelope defaults and validates the event as a real envelope. */
-static cJSON *test_event(rules_loader *ld, const rnode *n, size_t index)
+cJSON *rules__test_event(rules_loader *ld, const rnode *n, size_t index, int64_t at_ms)
 {
     if (!rules__expect_kind(ld, n, RN_MAP, "a test's event"))
         return NULL;
@@ -29,11 +32,12 @@ static cJSON *test_event(rules_loader *ld, const rnode *n, size_t index)
     cJSON *ev = rules__node_json(n);
     char id[64];
     snprintf(id, sizeof id, "test-%zu", index + 1);
-    static const struct {
+    char at[SY_TIME_RFC3339_MAX];
+    sy_time_format_rfc3339(at_ms, at);
+    const struct {
         const char *k, *v;
-    } defaults[] = {{"source", "test"},
-                    {"occurred_at", "2026-01-01T00:00:00Z"},
-                    {"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"}};
+    } defaults[] = {
+        {"source", "test"}, {"occurred_at", at}, {"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"}};
     if (!cJSON_GetObjectItemCaseSensitive(ev, "event_id"))
         cJSON_AddStringToObject(ev, "event_id", id);
     for (size_t i = 0; i < 3; i++)
@@ -70,19 +74,30 @@ static void check_expect_item(rules_loader *ld, const rnode *n)
 {
     if (!rules__expect_kind(ld, n, RN_MAP, "an expected action"))
         return;
-    rules__check_keys(ld, n, "an expected action", expect_keys, 5);
+    rules__check_keys(ld, n, "an expected action", expect_keys, 6);
     const rnode *v;
     if ((v = rules__map_get(n, "start")) && rules__expect_kind(ld, v, RN_MAP, "start"))
         rules__check_keys(ld, v, "an expected start", exp_start_keys, 6);
     if ((v = rules__map_get(n, "signal")) && rules__expect_kind(ld, v, RN_MAP, "signal"))
         rules__check_keys(ld, v, "an expected signal", exp_signal_keys, 5);
+    if ((v = rules__map_get(n, "flow")) && rules__expect_kind(ld, v, RN_MAP, "flow"))
+        rules__check_keys(ld, v, "an expected flow", exp_flow_keys, 4);
+}
+
+bool rules__test_expect_list(rules_loader *ld, const rnode *n, const char *what)
+{
+    if (!rules__expect_kind(ld, n, RN_SEQ, what))
+        return false;
+    for (size_t i = 0; i < n->n; i++)
+        check_expect_item(ld, n->vals[i]);
+    return true;
 }
 
 static void load_test(rules_loader *ld, const rnode *m)
 {
     if (!rules__expect_kind(ld, m, RN_MAP, "a test"))
         return;
-    rules__check_keys(ld, m, "a test", test_keys, 3);
+    rules__check_keys(ld, m, "a test", test_keys, 4);
     rules_set *set = ld->set;
     if (set->ntests == ld->tests_cap) {
         ld->tests_cap = ld->tests_cap ? ld->tests_cap * 2 : 8;
@@ -102,15 +117,24 @@ static void load_test(rules_loader *ld, const rnode *m)
     if (n)
         rules__get_string(ld, n, "name", &t->name);
     const rnode *ev = rules__map_get(m, "event"), *ex = rules__map_get(m, "expect");
-    if (!ev || !ex) {
-        rules__diag(ld->d, m, "test %s needs event: and expect:", t->name);
+    const rnode *steps = rules__map_get(m, "steps");
+    if (steps && (ev || ex)) {
+        rules__diag(ld->d, steps, "test %s has steps: and event:/expect: (steps hold the events)",
+                    t->name);
         return;
     }
-    if (!rules__expect_kind(ld, ex, RN_SEQ, "expect (a list of actions, [] for none)"))
+    if (steps) {
+        rules__load_test_steps(ld, t, steps); /* counted either way: the set frees them */
+        set->ntests++;
         return;
-    for (size_t i = 0; i < ex->n; i++)
-        check_expect_item(ld, ex->vals[i]);
-    t->event = test_event(ld, ev, set->ntests);
+    }
+    if (!ev || !ex) {
+        rules__diag(ld->d, m, "test %s needs event: and expect: (or steps:)", t->name);
+        return;
+    }
+    if (!rules__test_expect_list(ld, ex, "expect (a list of actions, [] for none)"))
+        return;
+    t->event = rules__test_event(ld, ev, set->ntests, RULES__TEST_EPOCH_MS);
     t->expect = rules__node_json(ex);
     set->ntests++;
 }
@@ -136,6 +160,33 @@ static void add_start_fields(cJSON *o, const rules_action *a, bool with_id)
         cJSON_AddStringToObject(o, "task_queue", a->task_queue);
     cJSON_AddStringToObject(o, "if_running", rules__if_running_name(a->if_running));
     cJSON_AddStringToObject(o, "if_closed", rules__if_closed_name(a->if_closed));
+}
+
+cJSON *rules__flow_json(const rules_action *a)
+{
+    if (!a->nflow)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (a->flow_outcome != RULES_FLOW_OUT_NONE)
+        cJSON_AddStringToObject(o, "outcome", rules_flow_outcome_name(a->flow_outcome));
+    cJSON *keys = cJSON_AddObjectToObject(o, "keys");
+    for (size_t i = 0; i < a->nflow; i++)
+        cJSON_AddStringToObject(keys, rules_flow_kind_name(a->flow[i].spec->kind),
+                                a->flow[i].key ? a->flow[i].key : "");
+    if (a->flow_fire_at > 0) {
+        char at[SY_TIME_RFC3339_MAX];
+        cJSON_AddStringToObject(o, "fire_at", sy_time_format_rfc3339(a->flow_fire_at, at));
+    }
+    if (a->flow_outcome == RULES_FLOW_OUT_FIRED)
+        cJSON_AddNumberToObject(o, "events", (double)a->flow_events);
+    return o;
+}
+
+static void add_flow(cJSON *o, const rules_action *a)
+{
+    cJSON *f = rules__flow_json(a);
+    if (f)
+        cJSON_AddItemToObject(o, "flow", f);
 }
 
 cJSON *rules__action_expect_json(const rules_action *a)
@@ -166,6 +217,7 @@ cJSON *rules__action_expect_json(const rules_action *a)
         cJSON_AddStringToObject(x, "reason", a->dl_message ? a->dl_message : "");
         break;
     }
+    add_flow(o, a);
     return o;
 }
 
@@ -200,6 +252,7 @@ cJSON *rules__action_route_json(const rules_action *a)
         cJSON_AddStringToObject(o, "code", a->dl_code ? a->dl_code : "");
         cJSON_AddStringToObject(o, "message", a->dl_message ? a->dl_message : "");
     }
+    add_flow(o, a);
     return o;
 }
 
@@ -237,49 +290,68 @@ static bool subset(const cJSON *want, const cJSON *got)
     return cJSON_Compare(want, got, true);
 }
 
-static void fail_test(const rules_test_def *t, rules_diags *failures, const char *what,
-                      const cJSON *got)
+static void fail_test(const rules_test_def *t, int line, int col, rules_diags *failures,
+                      const char *what, const cJSON *got)
 {
     char *g = got ? cJSON_PrintUnformatted(got) : NULL;
-    rules__diag_at(failures, t->file, t->line, t->col, "test %s failed: %s%s%s", t->name, what,
+    rules__diag_at(failures, t->file, line, col, "test %s failed: %s%s%s", t->name, what,
                    g ? "; got " : "", g ? g : "");
     free(g);
 }
 
-static void run_test(const rules_set *set, const rules_test_def *t, rules_diags *failures)
+void rules__test_compare(const rules_test_def *t, int line, int col, const char *label,
+                         const cJSON *want, const rules_actions *acts, rules_diags *failures)
 {
-    rules_actions acts = {0};
-    if (rules__route_json(set, t->event, &acts) != SY_OK) {
-        fail_test(t, failures, "out of memory", NULL);
-        return;
-    }
     cJSON *got = cJSON_CreateArray();
-    for (size_t i = 0; i < acts.len; i++)
-        cJSON_AddItemToArray(got, rules__action_expect_json(&acts.items[i]));
-    int nwant = cJSON_GetArraySize(t->expect), ngot = (int)acts.len;
+    for (size_t i = 0; i < acts->len; i++)
+        cJSON_AddItemToArray(got, rules__action_expect_json(&acts->items[i]));
+    int nwant = cJSON_GetArraySize(want), ngot = (int)acts->len;
     char what[300];
     if (nwant != ngot) {
-        snprintf(what, sizeof what, "expected %d action%s, got %d", nwant, nwant == 1 ? "" : "s",
-                 ngot);
-        fail_test(t, failures, what, got);
+        snprintf(what, sizeof what, "expected %d %s%s, got %d", nwant, label,
+                 nwant == 1 ? "" : "s", ngot);
+        fail_test(t, line, col, failures, what, got);
     } else {
         int i = 0;
-        for (const cJSON *w = t->expect->child, *g = got->child; w; w = w->next, g = g->next, i++)
+        for (const cJSON *w = want->child, *g = got->child; w; w = w->next, g = g->next, i++)
             if (!subset(w, g)) {
                 char *ws = cJSON_PrintUnformatted(w);
-                snprintf(what, sizeof what, "action %d: expected %.200s", i + 1, ws ? ws : "?");
+                snprintf(what, sizeof what, "%s %d: expected %.200s", label, i + 1,
+                         ws ? ws : "?");
                 free(ws);
-                fail_test(t, failures, what, g);
+                fail_test(t, line, col, failures, what, g);
             }
     }
     cJSON_Delete(got);
+}
+
+/* One event, routed at its occurred_at with flow control simulated from
+ * an empty state (the first event of a key passes its filters). */
+static void run_test(const rules_set *set, const rules_test_def *t, rules_diags *failures)
+{
+    rules_actions acts = {0};
+    rules_flow_sim *sim = rules_flow_sim_new();
+    const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t->event, "occurred_at"));
+    int64_t now = RULES__TEST_EPOCH_MS;
+    sy_error e;
+    if (!at || sy_time_parse_rfc3339(at, NULL, &now, &e) != SY_OK)
+        now = RULES__TEST_EPOCH_MS;
+    if (!sim || rules__route_json(set, t->event, &acts) != SY_OK ||
+        rules_flow_sim_event(sim, now, t->event, &acts) != SY_OK)
+        fail_test(t, t->line, t->col, failures, "out of memory", NULL);
+    else
+        rules__test_compare(t, t->line, t->col, "action", t->expect, &acts, failures);
+    rules_flow_sim_free(sim);
     rules_actions_cleanup(&acts);
 }
 
 size_t rules_run_tests(const rules_set *set, rules_diags *failures)
 {
-    for (size_t i = 0; i < set->ntests; i++)
-        if (set->tests[i].event)
+    for (size_t i = 0; i < set->ntests; i++) {
+        if (set->tests[i].steps)
+            rules__run_test_steps(set, &set->tests[i], failures);
+        else if (set->tests[i].event)
             run_test(set, &set->tests[i], failures);
+    }
     return set->ntests;
 }

@@ -255,6 +255,17 @@ static __attribute__((unused)) long rh_wait_count(const char *conninfo, const ch
     return v;
 }
 
+/* `switchyard serve --config config` as a child that dies with the test. */
+static __attribute__((unused)) pid_t rh_spawn_serve(const char *config)
+{
+    pid_t pid = fixture_fork();
+    if (pid == 0) {
+        execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
 static __attribute__((unused)) void rh_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

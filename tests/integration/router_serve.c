@@ -6,18 +6,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-
-
-static pid_t spawn_serve(const char *config)
-{
-    pid_t pid = fixture_fork();
-    if (pid == 0) {
-        execl(fixture_switchyard_bin(), "switchyard", "serve", "--config", config, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
 {
     char *conninfo = fixture_pg_fresh_db("rt_serve");
@@ -33,7 +21,7 @@ TEST(serve_reloads_on_sighup_keeps_old_set_on_error_and_drains_on_sigterm)
              "log: {level: warn}\n",
              fixture_nats_url(), conninfo, rules, port, token);
     char *cfg = rh_write_file("serve.yaml", yaml);
-    pid_t pid = spawn_serve(cfg);
+    pid_t pid = rh_spawn_serve(cfg);
     int status = 0;
     for (int i = 0; i < 300 && status != 200; i++, rh_sleep_ms(100))
         status = rh_http(port, "GET", "/readyz", NULL, resp, sizeof resp);

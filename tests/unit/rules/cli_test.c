@@ -113,6 +113,53 @@ TEST(route_exits_65_when_an_event_is_dead_lettered)
     unlink(in);
 }
 
+/* Flow control in a dry run: the events' occurred_at is the clock, each
+ * action says what flow control did, and what a key held fires as its own
+ * line once the clock passes it (the end of the input fires the rest). */
+TEST(route_simulates_flow_control_on_the_events_clock)
+{
+    char *rules = write_tmp(".yaml",
+                            "routes:\n"
+                            "  - name: once\n"
+                            "    match: { type: a.b }\n"
+                            "    dedupe: { key: \"{{ subject }}\", ttl: 1m }\n"
+                            "    rate_limit: { key: all, limit: 2, period: 1h }\n"
+                            "    start: { workflow: w, id: \"x-{{ event_id }}\" }\n"
+                            "  - name: later\n"
+                            "    match: { type: c.d }\n"
+                            "    debounce: { key: \"{{ subject }}\", period: 10s }\n"
+                            "    start: { workflow: w, id: \"y-{{ event_id }}\" }\n"
+                            "workflows:\n  w:\n    steps:\n      - task: t\n");
+#define EVT(id, type, subject, at)                                                                 \
+    "{\"event_id\":\"" id "\",\"type\":\"" type "\",\"source\":\"s\",\"subject\":\"" subject     \
+    "\",\"occurred_at\":\"2026-01-01T00:00:" at "Z\",\"trace_id\":"                                   \
+    "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"schema_version\":1,\"payload\":{}}\n"
+    char *in = write_tmp(".jsonl", EVT("e1", "a.b", "s1", "00") EVT("e2", "a.b", "s1", "01")
+                                       EVT("e3", "a.b", "s2", "02") EVT("e4", "a.b", "s3", "03")
+                                           EVT("d1", "c.d", "k", "04") EVT("d2", "c.d", "k", "05")
+                                               EVT("e5", "c.d", "z", "30"));
+    char *argv[] = {"route", "--rules", rules, in, NULL};
+    char *out;
+    CHECK_INT(run(cli_route, 4, argv, &out), SY_EXIT_OK);
+    CHECK(strstr(out, "\"event_id\":\"e1\",\"actions\":[{\"route\":\"once\""));
+    CHECK(strstr(out, "\"workflow_id\":\"x-e2\",\"input\":{},\"if_running\":\"use_existing\","
+                      "\"if_closed\":\"allow\",\"flow\":{\"outcome\":\"deduped\""));
+    CHECK(strstr(out, "\"workflow_id\":\"x-e4\",\"input\":{},\"if_running\":\"use_existing\","
+                      "\"if_closed\":\"allow\",\"flow\":{\"outcome\":\"rate_limited\""));
+    /* d2 replaced d1; it fires 10 s after d2, before e5 (at :30) is routed */
+    const char *fired = strstr(out, "{\"fired_at\":\"2026-01-01T00:00:15.000Z\"");
+    CHECK(fired && strstr(fired, "\"workflow_id\":\"y-d2\""));
+    CHECK(strstr(fired, "\"outcome\":\"fired\""));
+    CHECK(strstr(fired, "\"events\":2"));
+    const char *e5 = strstr(out, "\"event_id\":\"e5\"");
+    CHECK(e5 && e5 > fired);
+    /* the end of the input fires what is still held */
+    CHECK(strstr(e5, "{\"fired_at\":\"2026-01-01T00:00:40.000Z\""));
+    free(out);
+    unlink(in);
+    unlink(rules);
+}
+
 TEST(route_needs_rules)
 {
     char *argv[] = {"route", "-", NULL};

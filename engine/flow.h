@@ -1,0 +1,34 @@
+/* flow.h: flow control in the engine (docs/flow-control.md): the router
+ * attaches a route's flow stages (rules.h: dedupe, rate_limit, debounce,
+ * throttle, batch, each with its rendered key) to the start or signal it
+ * adds to a batch; engine_batch_apply decides them under the keys' row
+ * locks in the batch's transaction, so a dropped event is acked with its
+ * inbox row and a held one is fired exactly once later by the timer loop
+ * (engine_timers_run_once), whichever process runs it.
+ *
+ * Same threading as engine.h: a batch belongs to one thread. */
+#ifndef SY_ENGINE_FLOW_H
+#define SY_ENGINE_FLOW_H
+
+#include "engine.h"
+
+/* Attaches flow control to the op added last (engine_batch_start or
+ * engine_batch_signal; none: ignored, returns SIZE_MAX). route, stages and
+ * their keys are copied; event (the envelope's JSON) is copied when a batch
+ * stage needs it (input.events). Returns the flow's handle in the batch:
+ * handles are 0, 1, 2, .. in the order of the calls. */
+size_t engine_batch_flow(engine_batch *b, const char *route, const rules_flow_stage *stages,
+                         size_t n, const cJSON *event);
+
+/* After engine_batch_apply: what flow control did with flow h (PASSED:
+ * applied now; DEDUPED, RATE_LIMITED: dropped; DEBOUNCED, THROTTLED,
+ * BATCHED: held; NONE: its event was a duplicate). */
+rules_flow_outcome engine_batch_flow_outcome(const engine_batch *b, size_t h);
+/* When a held flow h is expected to fire (ms), 0 otherwise. */
+int64_t engine_batch_flow_fire_at(const engine_batch *b, size_t h);
+
+/* Whether the engine applies flow stage kind (the rest are refused at
+ * engine_new: a rules file using them does not load into the service). */
+bool engine_flow_supported(rules_flow_kind kind);
+
+#endif

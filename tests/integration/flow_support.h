@@ -1,0 +1,165 @@
+/* flow_support.h: helpers for the flow-control tests against real
+ * Postgres (engine_flow_control.c and the router's flow tests): an engine
+ * over a rules file given as text, and batches of events routed through
+ * those rules the way the router's pipeline adds them (start or signal,
+ * then its flow stages), applied at a chosen time. Header only. */
+#ifndef SY_TEST_FLOW_SUPPORT_H
+#define SY_TEST_FLOW_SUPPORT_H
+
+#include "batch.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "envelope.h"
+#include "fixture.h"
+#include "flow.h"
+#include "rules.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FLOW_T0 1767225600000LL /* 2026-01-01T00:00:00Z */
+
+typedef struct flow_fx {
+    char *conninfo;
+    rules_set *rules;
+    engine *eng;
+    engine_session *s;
+} flow_fx;
+
+static __attribute__((unused)) rules_set *flow_load_rules(const char *text)
+{
+    char path[] = "/tmp/sy-flowfx-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    CHECK(fd >= 0);
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    rules_set *set = NULL;
+    rules_diags d = {0};
+    sy_error err = {0};
+    sy_status st = rules_load(path, NULL, &set, &d, &err);
+    for (size_t i = 0; i < d.len; i++)
+        fprintf(stderr, "diag: %s\n", d.lines[i]);
+    rules_diags_cleanup(&d);
+    unlink(path);
+    CHECK_INT(st, SY_OK);
+    return set;
+}
+
+static __attribute__((unused)) void flow_fx_open(flow_fx *fx, const char *db, const char *rules)
+{
+    memset(fx, 0, sizeof *fx);
+    fx->conninfo = fixture_pg_fresh_db(db);
+    fx->rules = flow_load_rules(rules);
+    sy_error err = {0};
+    engine_opts o = {0};
+    CHECK_MSG(engine_new(&o, fx->rules, &fx->eng, &err) == SY_OK, "engine_new: %s", err.message);
+    CHECK_MSG(engine_session_open(fx->eng, fx->conninfo, true, &fx->s, &err) == SY_OK, "open: %s",
+              err.message);
+}
+
+static __attribute__((unused)) void flow_fx_close(flow_fx *fx)
+{
+    engine_session_close(fx->s);
+    engine_free(fx->eng);
+    rules_set_free(fx->rules);
+    free(fx->conninfo);
+}
+
+/* Routes one event (type, subject, payload JSON) through the rules and
+ * adds it to b as the pipeline does. Returns how many flows it added. */
+static __attribute__((unused)) size_t flow_add_event(engine_batch *b, const rules_set *set,
+                                                     const char *id, const char *type,
+                                                     const char *subject, const char *payload)
+{
+    cJSON *p = cJSON_Parse(payload ? payload : "{}");
+    envelope *env = NULL;
+    sy_error err = {0};
+    CHECK_MSG(envelope_new(id, type, "test", "2026-01-01T00:00:00Z", subject,
+                           "4bf92f3577b34da6a3ce929d0e0e4736", 1, p, &env, &err) == SY_OK,
+              "envelope: %s", err.message);
+    cJSON_Delete(p);
+    rules_actions acts = {0};
+    CHECK_INT(rules_route(set, env, &acts), SY_OK);
+    size_t ev = engine_batch_event(b, id), flows = 0;
+    for (size_t i = 0; i < acts.len; i++) {
+        const rules_action *a = &acts.items[i];
+        engine_start_req st = {.workflow_type = a->workflow,
+                               .workflow_id = a->workflow_id,
+                               .input = a->input,
+                               .task_queue = a->task_queue,
+                               .if_running = a->if_running,
+                               .if_closed = a->if_closed,
+                               .event_id = id,
+                               .trace_id = envelope_trace_id(env)};
+        if (a->kind == RULES_START) {
+            engine_batch_start(b, ev, &st);
+        } else if (a->kind == RULES_SIGNAL) {
+            engine_signal_req sig = {.workflow_id = a->workflow_id,
+                                     .signal = a->signal,
+                                     .payload = a->signal_payload,
+                                     .event_id = id,
+                                     .trace_id = envelope_trace_id(env),
+                                     .if_missing = a->if_missing,
+                                     .start = a->if_missing == RULES_IF_MISSING_START ? &st : NULL};
+            engine_batch_signal(b, ev, &sig);
+        } else {
+            continue;
+        }
+        if (a->nflow) {
+            engine_batch_flow(b, a->route, a->flow, a->nflow, envelope_json(env));
+            flows++;
+        }
+    }
+    rules_actions_cleanup(&acts);
+    envelope_free(env);
+    return flows;
+}
+
+/* Applies b at time now in one transaction, again on SY_BUSY as the
+ * pipeline does. */
+static __attribute__((unused)) sy_status flow_apply_at(engine_session *s, engine_batch *b,
+                                                       int64_t now)
+{
+    sy_status st = SY_BUSY;
+    for (int attempt = 0; st == SY_BUSY && attempt < 20; attempt++) {
+        sy_error err = {0};
+        st = engine_begin(s, &err);
+        if (st == SY_OK)
+            st = engine__batch_run(s, b, now, &err);
+        if (st == SY_OK)
+            st = engine_commit(s, &err);
+        if (st != SY_OK) {
+            engine_rollback(s);
+            if (st != SY_BUSY)
+                fprintf(stderr, "apply: %s\n", err.message);
+        }
+    }
+    return st;
+}
+
+/* One event as a batch of its own, applied at now; its first flow's outcome. */
+static __attribute__((unused)) rules_flow_outcome flow_one(flow_fx *fx, int64_t now, const char *id,
+                                                           const char *type, const char *subject,
+                                                           const char *payload)
+{
+    engine_batch *b = engine_batch_new();
+    flow_add_event(b, fx->rules, id, type, subject, payload);
+    CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);
+    rules_flow_outcome o = engine_batch_flow_outcome(b, 0);
+    engine_batch_free(b);
+    return o;
+}
+
+static __attribute__((unused)) long long flow_count(engine_session *s, const char *sql)
+{
+    PGresult *r = PQexec(engine__conn(s), sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+#endif

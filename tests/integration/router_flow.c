@@ -1,0 +1,160 @@
+/* Flow control through `switchyard serve` processes against real servers
+ * (docs/flow-control.md): dedupe and rate_limit keep their promise across
+ * two serve processes sharing one stream, and across a SIGKILL of one of
+ * them mid-stream; what flow control did shows in /metrics. */
+#include "router_helpers.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#define FLOW_RULES                                                                                 \
+    "version: 1\n"                                                                                 \
+    "routes:\n"                                                                                    \
+    "  - name: once\n"                                                                             \
+    "    match: { type: order.placed }\n"                                                          \
+    "    dedupe: { key: \"{{ payload.n }}\", ttl: 1h }\n"                                          \
+    "    start: { workflow: w, id: \"o-{{ event_id }}\", input: { n: \"{{ payload.n }}\" } }\n"    \
+    "  - name: limited\n"                                                                          \
+    "    match: { type: mail.send }\n"                                                             \
+    "    rate_limit: { key: \"{{ payload.n }}\", limit: 1, period: 1h }\n"                         \
+    "    start: { workflow: w, id: \"m-{{ event_id }}\" }\n"                                       \
+    "workflows:\n"                                                                                 \
+    "  w:\n"                                                                                       \
+    "    steps:\n"                                                                                 \
+    "      - wait: never\n"
+
+typedef struct serve_fx {
+    char *conninfo, *rules, *cfg[2];
+    int port[2];
+    pid_t pid[2];
+    rh_nats n;
+    char subj[64];
+} serve_fx;
+
+
+/* Serve process i (its own admin port, the shared config otherwise),
+ * waited for until ready. */
+static void serve_up(serve_fx *fx, int i)
+{
+    char yaml[2048], name[32], resp[4096];
+    snprintf(yaml, sizeof yaml,
+             "nats: {urls: [\"%s\"]}\npostgres: {conninfo: \"%s\"}\n"
+             "stream: {name: RT_%s, subjects: [\"rt.%s.>\"], storage: memory,"
+             " outcomes_subjects: []}\n"
+             "consumer: {batch_size: 16, fetch_wait: 20ms, ack_wait: 2s, nak_delay: 100ms,"
+             " max_deliver: -1}\n"
+             "rules: {path: \"%s\"}\nadmin: {listen: \"127.0.0.1:%d\"}\nlog: {level: warn}\n",
+             fixture_nats_url(), fx->conninfo, fx->subj, fx->subj, fx->rules, fx->port[i]);
+    snprintf(name, sizeof name, "serve-%d.yaml", i);
+    if (!fx->cfg[i])
+        fx->cfg[i] = rh_write_file(name, yaml);
+    fx->pid[i] = rh_spawn_serve(fx->cfg[i]);
+    int status = 0;
+    for (int k = 0; k < 300 && status != 200; k++, rh_sleep_ms(100))
+        status = rh_http(fx->port[i], "GET", "/readyz", NULL, resp, sizeof resp);
+    CHECK_MSG(status == 200, "serve %d not ready: %d %s", i, status, resp);
+}
+
+static void serve_kill(serve_fx *fx, int i)
+{
+    if (fx->pid[i] <= 0)
+        return;
+    kill(fx->pid[i], SIGKILL);
+    int st;
+    waitpid(fx->pid[i], &st, 0);
+    fx->pid[i] = 0;
+}
+
+static void serve_open(serve_fx *fx, const char *name, const char *rules, int nproc)
+{
+    memset(fx, 0, sizeof *fx);
+    snprintf(fx->subj, sizeof fx->subj, "%s", name);
+    fx->conninfo = fixture_pg_fresh_db(name);
+    fx->rules = rh_write_file("flow-rules.yaml", rules);
+    rh_nats_open(&fx->n, fixture_nats_url());
+    for (int i = 0; i < nproc; i++) {
+        fx->port[i] = rh_free_port();
+        serve_up(fx, i);
+    }
+}
+
+static void serve_close(serve_fx *fx)
+{
+    serve_kill(fx, 0);
+    serve_kill(fx, 1);
+    rh_nats_close(&fx->n);
+    unlink(fx->rules);
+    free(fx->rules);
+    for (int i = 0; i < 2; i++) {
+        if (fx->cfg[i])
+            unlink(fx->cfg[i]);
+        free(fx->cfg[i]);
+    }
+    free(fx->conninfo);
+}
+
+static void publish(serve_fx *fx, const char *type, const char *id, int n)
+{
+    char body[512], subject[96];
+    rh_event(body, sizeof body, id, type, n);
+    snprintf(subject, sizeof subject, "rt.%s.e", fx->subj);
+    rh_publish(&fx->n, subject, body);
+}
+
+/* The value of one /metrics line of process i (-1: absent). */
+static long metric(serve_fx *fx, int i, const char *series)
+{
+    static char resp[262144];
+    CHECK_INT(rh_http(fx->port[i], "GET", "/metrics", NULL, resp, sizeof resp), 200);
+    char line[256];
+    snprintf(line, sizeof line, "\n%s", series); /* a sample, not its # HELP */
+    const char *at = strstr(resp, line);
+    return at ? atol(at + strlen(line)) : -1;
+}
+
+TEST(dedupe_passes_each_key_once_across_two_serves_and_a_sigkill)
+{
+    serve_fx fx;
+    serve_open(&fx, "flow_dedupe2", FLOW_RULES, 2);
+    char id[64];
+    /* 100 keys, three events each, the repeats far apart in the stream */
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 100; k++) {
+            snprintf(id, sizeof id, "p-%d-%d", round, k);
+            publish(&fx, "order.placed", id, k);
+        }
+        if (round == 1) /* mid-stream: batches are in flight */
+            serve_kill(&fx, 0);
+    }
+    serve_up(&fx, 0);
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox", 300, 30000), 300);
+    rh_sleep_ms(1000); /* redeliveries would double something now */
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), 100);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(DISTINCT input->>'n') FROM switchyard.runs"),
+              100);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.flow_keys"), 100);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 0);
+    serve_close(&fx);
+}
+
+TEST(what_flow_control_dropped_shows_in_metrics_by_reason)
+{
+    serve_fx fx;
+    serve_open(&fx, "flow_metrics", FLOW_RULES, 1);
+    publish(&fx, "order.placed", "a1", 1);
+    publish(&fx, "order.placed", "a2", 1);
+    publish(&fx, "order.placed", "a3", 1);
+    publish(&fx, "mail.send", "m1", 1);
+    publish(&fx, "mail.send", "m2", 1);
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox", 5, 20000), 5);
+    long passed = -1;
+    for (int i = 0; i < 100 && passed != 2; i++, rh_sleep_ms(50))
+        passed = metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"passed\"} ");
+    CHECK_INT(passed, 2);
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"deduped\"} "), 2);
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"rate_limited\"} "), 1);
+    CHECK_INT(metric(&fx, 0, "switchyard_workflows_started_total "), 2);
+    CHECK_INT(metric(&fx, 0, "switchyard_messages_acked_total "), 5);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), 2);
+    serve_close(&fx);
+}
