@@ -1,5 +1,6 @@
 /* cli_dlq.c: `switchyard dlq list|show|replay [--id ID|--code C|--since T]
- * [--all] [--db CONNINFO] [--nats URL] [-o json]`.
+ * [--all] [--db CONNINFO] [--nats URL] [-o json]`; list pages with
+ * [--limit N] [--page TOKEN] and prints the one list shape of list.h.
  *
  * Reads dead letters through the engine (engine_dead_letters_list /
  * engine_dead_letter_get) and replays them: the original bytes and headers
@@ -15,6 +16,7 @@
 #include "dlq.h"
 #include "engine.h"
 #include "json.h"
+#include "list.h"
 #include "publish.h"
 #include "timefmt.h"
 #include "clock.h"
@@ -24,8 +26,8 @@
 #include <string.h>
 
 typedef struct dlq_args {
-    const char *verb, *code, *db, *nats, *since;
-    int64_t id, since_ms;
+    const char *verb, *code, *db, *nats, *since, *page;
+    int64_t id, since_ms, limit, after_id; /* after_id: from --page */
     int verb_ix;
     bool all, json;
 } dlq_args;
@@ -51,6 +53,18 @@ static const cliopt_opt DLQ_OPTS[] = {
      CLIOPT_FIELD(dlq_args, since),
      .arg = "T",
      .help = "only those since T (RFC 3339, or a duration ago: 1h)"},
+    {.name = "--limit",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(dlq_args, limit),
+     .min = 1,
+     .max = 1000,
+     .arg = "N",
+     .help = "list: at most N a page (default 100)"},
+    {.name = "--page",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(dlq_args, page),
+     .arg = "TOKEN",
+     .help = "list: the page after this next_page_token"},
     {.name = "--all",
      .kind = CLIOPT_FLAG,
      CLIOPT_FIELD(dlq_args, all),
@@ -76,6 +90,7 @@ static const cliopt_cmd DLQ_CMD = {
     .name = "dlq",
     .synopsis = "switchyard dlq list|show|replay [--id ID] [--code C] [--since T]\n"
                 "                  [--all] [--db CONNINFO] [--nats URL] [-o json]\n"
+                "  list: [--limit N] [--page TOKEN], oldest first\n"
                 "  --since takes an RFC 3339 time or a duration ago (e.g. 1h)",
     CLIOPT_TABLE(DLQ_OPTS),
     .required = 1,
@@ -93,6 +108,8 @@ static sy_status parse_args(int argc, char **argv, dlq_args *out, bool *help, sy
         return sy_error_set(err, SY_USAGE, "missing_argument", "--id", "show needs --id");
     if (a.since)
         st = cliopt_check_time("--since", a.since, err);
+    if (st == SY_OK && a.page) /* the token is the last id shown */
+        st = cli_list_number_token(a.page, "dlq list", &a.after_id, err);
     if (st == SY_OK)
         *out = a;
     return st;
@@ -100,7 +117,7 @@ static sy_status parse_args(int argc, char **argv, dlq_args *out, bool *help, sy
 
 sy_status cli_dlq_parse(int argc, char **argv, bool *help, sy_error *err)
 {
-    dlq_args a = {0};
+    dlq_args a = {.limit = 100};
     return parse_args(argc, argv, &a, help, err);
 }
 
@@ -134,24 +151,40 @@ static sy_status each_row(engine_session *s, const dlq_args *a,
     }
 }
 
-typedef struct list_ctx {
-    bool json;
-    size_t n;
-} list_ctx;
-
-static sy_status print_row(const engine_dead_letter_row *r, void *arg)
+/* One page, oldest first: one row more than the page is asked for says
+ * whether another follows; its token is the last id shown. */
+static sy_status list_page(engine_session *s, const dlq_args *a, sy_error *err)
 {
-    list_ctx *c = arg;
-    if (c->json) {
+    engine_dlq_filter f = {.code = a->code,
+                           .after_id = a->after_id,
+                           .limit = (size_t)a->limit + 1,
+                           .include_replayed = a->all,
+                           .since_ms = a->since_ms};
+    engine_dead_letter_list l = {0};
+    sy_status st = engine_dead_letters_list(s, &f, &l, err);
+    size_t n = l.len > (size_t)a->limit ? (size_t)a->limit : l.len;
+    char next[24] = "";
+    if (st == SY_OK && l.len > n)
+        snprintf(next, sizeof next, "%lld", (long long)l.items[n - 1].id);
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; st == SY_OK && i < n; i++) {
+        if (!a->json) {
+            row_text(&l.items[i]);
+            continue;
+        }
         sy_buf b = SY_BUF_INIT;
-        router_dlq_row_json(r, false, &b);
-        fputs(sy_buf_str(&b), stdout);
+        router_dlq_row_json(&l.items[i], false, &b);
+        cJSON_AddItemToArray(items, cJSON_Parse(sy_buf_str(&b)));
         sy_buf_cleanup(&b);
-    } else {
-        row_text(r);
     }
-    c->n++;
-    return SY_OK;
+    if (st == SY_OK && a->json)
+        cli_list_print_json("dead_letters", items, *next ? next : NULL);
+    else
+        cJSON_Delete(items);
+    if (st == SY_OK && !a->json)
+        cli_list_print_next(*next ? next : NULL);
+    engine_dead_letter_list_cleanup(&l);
+    return st;
 }
 
 typedef struct replay_ctx {
@@ -215,7 +248,7 @@ static sy_status replay(engine_session *s, const dlq_args *a, sy_error *err)
 
 int cli_dlq(int argc, char **argv)
 {
-    dlq_args a = {0};
+    dlq_args a = {.limit = 100};
     bool help = false;
     sy_error perr;
     sy_status pst = parse_args(argc, argv, &a, &help, &perr);
@@ -236,8 +269,7 @@ int cli_dlq(int argc, char **argv)
     if (st == SY_OK)
         st = engine_session_open(eng, a.db, false, &s, &err);
     if (st == SY_OK && strcmp(a.verb, "list") == 0) {
-        list_ctx c = {.json = a.json};
-        st = each_row(s, &a, print_row, &c, &err);
+        st = list_page(s, &a, &err);
     } else if (st == SY_OK && strcmp(a.verb, "show") == 0) {
         st = show_one(s, a.id, &err); /* parse_args made sure of --id */
     } else if (st == SY_OK) {

@@ -4,7 +4,7 @@
  * "now" is the wall clock shifted by SWITCHYARD_TEST_TIME_OFFSET_MS (sy_clock),
  * so tests can drive schedules through the CLI too.
  *
- *   switchyard schedule list
+ *   switchyard schedule list [--limit N] [--page TOKEN]
  *   switchyard schedule describe ID [--upcoming N]
  *   switchyard schedule pause|resume ID [--note TEXT]
  *   switchyard schedule trigger ID [--overlap POLICY]
@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "json.h"
+#include "list.h"
 #include "schedule.h"
 #include "timefmt.h"
 
@@ -32,8 +33,9 @@
 
 typedef struct sched_args {
     const char *verb, *id, *db, *schema, *ns, *note, *overlap, *start, *end;
-    const char *cron, *workflow, *timezone, *input, *rules;
+    const char *cron, *workflow, *timezone, *input, *rules, *page;
     int64_t catchup_ms, jitter_ms, limited; /* -1: not given */
+    int64_t limit;
     int verb_ix;
     bool paused, json;
     long upcoming;
@@ -41,7 +43,7 @@ typedef struct sched_args {
 
 #define SCHED_DEFAULTS                                                                             \
     {                                                                                              \
-        .catchup_ms = -1, .jitter_ms = -1, .limited = -1, .upcoming = 5                            \
+        .catchup_ms = -1, .jitter_ms = -1, .limited = -1, .upcoming = 5, .limit = 100              \
     }
 
 static const char *const VERBS[] = {"list",   "describe", "pause",  "resume", "trigger",
@@ -56,8 +58,21 @@ static const char *const VERBS[] = {"list",   "describe", "pause",  "resume", "t
 static const cliopt_opt SCHED_OPTS[] = {
     {.name = "VERB", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(sched_args, verb_ix), .choices = VERBS},
     SCHED_STR("ID", id, NULL, "the schedule ID (all verbs but list)"),
-    {.name = "--upcoming", .kind = CLIOPT_INT, CLIOPT_FIELD(sched_args, upcoming), .min = 0,
-     .max = INT32_MAX, .arg = "N", .help = "describe: the next N fire times (default 5)"},
+    {.name = "--upcoming",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(sched_args, upcoming),
+     .min = 0,
+     .max = INT32_MAX,
+     .arg = "N",
+     .help = "describe: the next N fire times (default 5)"},
+    {.name = "--limit",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(sched_args, limit),
+     .min = 1,
+     .max = 1000,
+     .arg = "N",
+     .help = "list: at most N a page (default 100)"},
+    SCHED_STR("--page", page, "TOKEN", "list: the page after this next_page_token"),
     SCHED_STR("--note", note, "TEXT", "pause, resume: why"),
     SCHED_STR("--overlap", overlap, "POLICY",
               "skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all"),
@@ -67,27 +82,43 @@ static const cliopt_opt SCHED_OPTS[] = {
     SCHED_STR("--workflow", workflow, "TYPE", "create, update: the workflow type to start"),
     SCHED_STR("--timezone", timezone, "TZ", "create, update: an IANA time zone"),
     SCHED_STR("--input", input, "JSON", "create, update: the workflow input"),
-    {.name = "--catchup-window", .kind = CLIOPT_DURATION, CLIOPT_FIELD(sched_args, catchup_ms),
-     .arg = "DUR", .help = "create, update: how late a missed slot still fires"},
-    {.name = "--jitter", .kind = CLIOPT_DURATION, CLIOPT_FIELD(sched_args, jitter_ms),
-     .arg = "DUR", .help = "create, update: random delay of each fire"},
-    {.name = "--limited-actions", .kind = CLIOPT_INT, CLIOPT_FIELD(sched_args, limited),
-     .min = 0, .max = INT32_MAX, .arg = "N", .help = "create, update: fire N more times"},
-    {.name = "--paused", .kind = CLIOPT_FLAG, CLIOPT_FIELD(sched_args, paused),
+    {.name = "--catchup-window",
+     .kind = CLIOPT_DURATION,
+     CLIOPT_FIELD(sched_args, catchup_ms),
+     .arg = "DUR",
+     .help = "create, update: how late a missed slot still fires"},
+    {.name = "--jitter",
+     .kind = CLIOPT_DURATION,
+     CLIOPT_FIELD(sched_args, jitter_ms),
+     .arg = "DUR",
+     .help = "create, update: random delay of each fire"},
+    {.name = "--limited-actions",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(sched_args, limited),
+     .min = 0,
+     .max = INT32_MAX,
+     .arg = "N",
+     .help = "create, update: fire N more times"},
+    {.name = "--paused",
+     .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(sched_args, paused),
      .help = "create, update: paused"},
     SCHED_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
     SCHED_STR("--schema", schema, "NAME", "the engine's schema"),
     SCHED_STR("--namespace", ns, "NS", "the schedules' namespace"),
     SCHED_STR("--rules", rules, "FILE",
               "the workflow definitions (default $SWITCHYARD_RULES; trigger, backfill)"),
-    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(sched_args, json),
-     .choices = cliopt_output_formats, .help = "output format"},
+    {.name = "-o",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(sched_args, json),
+     .choices = cliopt_output_formats,
+     .help = "output format"},
 };
 
 static const cliopt_cmd SCHED_CMD = {
     .name = "schedule",
     .synopsis =
-        "switchyard schedule list\n"
+        "switchyard schedule list [--limit N] [--page TOKEN]\n"
         "       switchyard schedule describe ID [--upcoming N]\n"
         "       switchyard schedule pause|resume ID [--note TEXT]\n"
         "       switchyard schedule trigger ID [--overlap POLICY]\n"
@@ -267,27 +298,24 @@ static long long num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
 }
 
+static void list_row(const cJSON *o)
+{
+    printf("%-24s %-16s %-18s %-16s %-7s %-25s %lld/%lld/%lld\n", str_or(o, "id", ""),
+           str_or(o, "cron", ""), str_or(o, "timezone", ""), str_or(o, "workflow", ""),
+           cJSON_IsTrue(sy_json_get(o, "paused")) ? "yes" : "no", str_or(o, "next_fire_at", "-"),
+           num(o, "fired"), num(o, "skipped"), num(o, "missed"));
+}
+
 static sy_status do_list(engine_session *s, const sched_args *a, sy_error *err)
 {
     cJSON *l = NULL;
-    sy_status st = engine_schedule_list(s, &l, err);
+    sy_status st = engine_schedule_list(s, a->page, (size_t)a->limit, &l, err);
     if (st != SY_OK)
         return st;
-    if (a->json) {
-        print_json(l);
-    } else {
+    if (!a->json)
         printf("%-24s %-16s %-18s %-16s %-7s %-25s %s\n", "ID", "CRON", "TIMEZONE", "WORKFLOW",
                "PAUSED", "NEXT", "FIRED/SKIPPED/MISSED");
-        const cJSON *o;
-        cJSON_ArrayForEach(o, l)
-        {
-            printf("%-24s %-16s %-18s %-16s %-7s %-25s %lld/%lld/%lld\n", str_or(o, "id", ""),
-                   str_or(o, "cron", ""), str_or(o, "timezone", ""), str_or(o, "workflow", ""),
-                   cJSON_IsTrue(sy_json_get(o, "paused")) ? "yes" : "no",
-                   str_or(o, "next_fire_at", "-"), num(o, "fired"), num(o, "skipped"),
-                   num(o, "missed"));
-        }
-    }
+    cli_list_print(l, "schedules", a->json, list_row);
     cJSON_Delete(l);
     return SY_OK;
 }

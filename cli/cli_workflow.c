@@ -10,7 +10,8 @@
  *   workflow describe ID [--run RUN_ID]
  *   workflow list [--type T] [--status S] [--prefix P] [--since T] [--until T]
  *                 [--limit N] [--page TOKEN]
- *   workflow history ID [--run RUN_ID] [--after SEQ] [--limit N]
+ *   workflow history ID [--run RUN_ID] [--limit N] [--page TOKEN|--after SEQ]
+ * list and history print the one list shape of list.h.
  *   workflow cancel|terminate ID [--reason TEXT]
  *   common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text]
  * --rules is needed by start (the definitions come from the rules file) and
@@ -19,6 +20,7 @@
 #include "cliopt.h"
 #include "engine.h"
 #include "json.h"
+#include "list.h"
 #include "clock.h"
 
 #include <stdio.h>
@@ -28,7 +30,7 @@
 typedef struct wf_args {
     const char *verb, *id, *type, *input, *queue, *name, *payload, *event_id, *run, *status,
         *prefix, *page, *reason, *db, *schema, *rules, *since, *until;
-    int verb_ix;
+    int verb_ix, status_ix; /* status_ix: into engine_workflow_statuses; -1: any */
     rules_if_running if_running;
     rules_if_closed if_closed;
     int64_t since_ms, until_ms, after;
@@ -55,45 +57,67 @@ static const cliopt_opt WF_OPTS[] = {
     WF_STR("--id", id, "ID", "start: the workflow ID"),
     WF_STR("--input", input, "JSON", "start: the workflow input"),
     WF_STR("--queue", queue, "Q", "start: the task queue"),
-    {.name = "--if-running", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, if_running),
-     .choices = IF_RUNNING, .help = "start: when the ID is running (default use_existing)"},
-    {.name = "--if-closed", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, if_closed),
-     .choices = IF_CLOSED, .help = "start: when the ID is closed (default allow)"},
+    {.name = "--if-running",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(wf_args, if_running),
+     .choices = IF_RUNNING,
+     .help = "start: when the ID is running (default use_existing)"},
+    {.name = "--if-closed",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(wf_args, if_closed),
+     .choices = IF_CLOSED,
+     .help = "start: when the ID is closed (default allow)"},
     WF_STR("--name", name, "S", "signal: the signal name"),
     WF_STR("--payload", payload, "JSON", "signal: the signal payload"),
     WF_STR("--event-id", event_id, "E", "signal: its event ID (deduplication)"),
     WF_STR("--run", run, "RUN_ID", "describe, history: that run, not the latest"),
-    WF_STR("--status", status, "S", "list: only this status"),
+    {.name = "--status",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(wf_args, status_ix),
+     .choices = engine_workflow_statuses,
+     .help = "list: only this status"},
     WF_STR("--prefix", prefix, "P", "list: only IDs with this prefix"),
     WF_STR("--since", since, "T", "list: started at or after T (RFC 3339, or a duration ago)"),
     WF_STR("--until", until, "T", "list: started before T (RFC 3339, or a duration ago)"),
-    {.name = "--after", .kind = CLIOPT_INT, CLIOPT_FIELD(wf_args, after), .min = 0,
-     .max = INT64_MAX, .arg = "SEQ", .help = "history: events after this sequence number"},
-    {.name = "--limit", .kind = CLIOPT_INT, CLIOPT_FIELD(wf_args, limit), .min = 0,
-     .max = INT64_MAX, .arg = "N", .help = "list, history: at most N (0: the default)"},
-    WF_STR("--page", page, "TOKEN", "list: the next page"),
+    {.name = "--after",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(wf_args, after),
+     .min = 0,
+     .max = INT64_MAX,
+     .arg = "SEQ",
+     .help = "history: events after this sequence number"},
+    {.name = "--limit",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(wf_args, limit),
+     .min = 0,
+     .max = 1000,
+     .arg = "N",
+     .help = "list, history: at most N a page (0: 100, history 1000)"},
+    WF_STR("--page", page, "TOKEN", "list, history: the page after this next_page_token"),
     WF_STR("--reason", reason, "TEXT", "cancel, terminate: why"),
     WF_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
     WF_STR("--schema", schema, "NAME", "the engine's schema"),
     WF_STR("--rules", rules, "FILE", "the workflow definitions (needed by start)"),
-    {.name = "-o", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(wf_args, json),
-     .choices = cliopt_output_formats, .help = "output format"},
+    {.name = "-o",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(wf_args, json),
+     .choices = cliopt_output_formats,
+     .help = "output format"},
 };
 
 static const cliopt_cmd WF_CMD = {
     .name = "workflow",
-    .synopsis =
-        "switchyard workflow start --type T --id ID [--input JSON] [--queue Q]\n"
-        "         [--if-running use_existing|fail|terminate_existing]\n"
-        "         [--if-closed allow|allow_failed_only|reject] --rules FILE\n"
-        "       switchyard workflow signal ID --name S [--payload JSON] [--event-id E]\n"
-        "       switchyard workflow describe ID [--run RUN_ID]\n"
-        "       switchyard workflow list [--type T] [--status S] [--prefix P] [--since T]\n"
-        "         [--until T] [--limit N] [--page TOKEN]\n"
-        "       switchyard workflow history ID [--run RUN_ID] [--after SEQ] [--limit N]\n"
-        "       switchyard workflow cancel|terminate ID [--reason TEXT]\n"
-        "  common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text];\n"
-        "  --db defaults to $SWITCHYARD_DB; times are RFC 3339 or a duration ago (1h)",
+    .synopsis = "switchyard workflow start --type T --id ID [--input JSON] [--queue Q]\n"
+                "         [--if-running use_existing|fail|terminate_existing]\n"
+                "         [--if-closed allow|allow_failed_only|reject] --rules FILE\n"
+                "       switchyard workflow signal ID --name S [--payload JSON] [--event-id E]\n"
+                "       switchyard workflow describe ID [--run RUN_ID]\n"
+                "       switchyard workflow list [--type T] [--status S] [--prefix P] [--since T]\n"
+                "         [--until T] [--limit N] [--page TOKEN]\n"
+                "       switchyard workflow history ID [--run RUN_ID] [--limit N] [--page TOKEN]\n"
+                "       switchyard workflow cancel|terminate ID [--reason TEXT]\n"
+                "  common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text];\n"
+                "  --db defaults to $SWITCHYARD_DB; times are RFC 3339 or a duration ago (1h)",
     CLIOPT_TABLE(WF_OPTS),
     .required = 1,
 };
@@ -112,7 +136,12 @@ static sy_status check_args(wf_args *a, sy_error *err)
                             "start needs --rules FILE (the workflow definitions)");
     if (strcmp(a->verb, "signal") == 0 && !a->name)
         return sy_error_set(err, SY_USAGE, "missing_option", NULL, "signal needs --name S");
-    sy_status st = a->since ? cliopt_check_time("--since", a->since, err) : SY_OK;
+    a->status = a->status_ix >= 0 ? engine_workflow_statuses[a->status_ix] : NULL;
+    sy_status st = SY_OK;
+    if (strcmp(a->verb, "history") == 0 && a->page) /* the token is the last seq shown */
+        st = cli_list_number_token(a->page, "workflow history", &a->after, err);
+    if (st == SY_OK && a->since)
+        st = cliopt_check_time("--since", a->since, err);
     if (st == SY_OK && a->until)
         st = cliopt_check_time("--until", a->until, err);
     return st;
@@ -132,7 +161,8 @@ static sy_status parse_args(int argc, char **argv, wf_args *out, bool *help, sy_
 
 #define WF_DEFAULTS                                                                                \
     {                                                                                              \
-        .if_running = RULES_IF_RUNNING_USE_EXISTING, .if_closed = RULES_IF_CLOSED_ALLOW            \
+        .if_running = RULES_IF_RUNNING_USE_EXISTING, .if_closed = RULES_IF_CLOSED_ALLOW,           \
+        .status_ix = -1                                                                            \
     }
 
 sy_status cli_workflow_parse(int argc, char **argv, bool *help, sy_error *err)
@@ -228,45 +258,64 @@ static sy_status write_call(engine_session *s, const wf_args *a, sy_error *err)
     return st;
 }
 
-static void print_text(const wf_args *a, const cJSON *v)
+static void print_describe(const cJSON *v)
 {
-    if (strcmp(a->verb, "describe") == 0) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, v)
-        {
-            char *t = cJSON_IsString(it) ? NULL : cJSON_PrintUnformatted(it);
-            printf("%-16s %s\n", it->string, t ? t : it->valuestring);
-            free(t);
-        }
-        return;
-    }
-    const cJSON *rows = strcmp(a->verb, "list") == 0 ? cJSON_GetObjectItemCaseSensitive(v, "workflows") : v;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, rows)
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
     {
-        char *t = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "data"));
-        if (strcmp(a->verb, "list") == 0)
-            printf("%-40s %-24s %-10s %s\n", sy_json_get_string(r, "workflow_id"),
-                   sy_json_get_string(r, "workflow_type"), sy_json_get_string(r, "status"),
-                   sy_json_get_string(r, "started_at"));
-        else
-            printf("%4d %-26s %s\n", (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "seq")),
-                   sy_json_get_string(r, "type"), t ? t : "");
+        char *t = cJSON_IsString(it) ? NULL : cJSON_PrintUnformatted(it);
+        printf("%-16s %s\n", it->string, t ? t : it->valuestring);
         free(t);
     }
-    const char *next = strcmp(a->verb, "list") == 0 ? sy_json_get_string(v, "next_page_token") : NULL;
-    if (next)
-        printf("next page: --page %s\n", next);
+}
+
+static void list_row(const cJSON *r)
+{
+    printf("%-40s %-24s %-10s %s\n", sy_json_get_string(r, "workflow_id"),
+           sy_json_get_string(r, "workflow_type"), sy_json_get_string(r, "status"),
+           sy_json_get_string(r, "started_at"));
+}
+
+static void history_row(const cJSON *r)
+{
+    char *t = cJSON_PrintUnformatted(sy_json_get(r, "data"));
+    printf("%4d %-26s %s\n", (int)cJSON_GetNumberValue(sy_json_get(r, "seq")),
+           sy_json_get_string(r, "type"), t ? t : "");
+    free(t);
+}
+
+/* History in the list shape: one event more than the page is asked for says
+ * whether another page follows; its token is the last seq shown. */
+static sy_status history(engine_session *s, const wf_args *a, cJSON **out, sy_error *err)
+{
+    size_t limit = a->limit ? a->limit : 1000;
+    cJSON *events = NULL;
+    sy_status st = engine_history(s, a->id, a->run, a->after, limit + 1, &events, err);
+    if (st != SY_OK)
+        return st;
+    char next[24] = "";
+    if ((size_t)cJSON_GetArraySize(events) > limit) {
+        cJSON_DeleteItemFromArray(events, (int)limit);
+        const cJSON *last = cJSON_GetArrayItem(events, (int)limit - 1);
+        snprintf(next, sizeof next, "%lld",
+                 (long long)cJSON_GetNumberValue(sy_json_get(last, "seq")));
+    }
+    *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(*out, "events", events);
+    cJSON_AddItemToObject(*out, "next_page_token",
+                          *next ? cJSON_CreateString(next) : cJSON_CreateNull());
+    return SY_OK;
 }
 
 static sy_status read_call(engine_session *s, const wf_args *a, sy_error *err)
 {
     cJSON *out = NULL;
     sy_status st;
+    bool is_list = strcmp(a->verb, "list") == 0;
     if (strcmp(a->verb, "describe") == 0) {
         st = engine_describe(s, a->id, a->run, &out, err);
     } else if (strcmp(a->verb, "history") == 0) {
-        st = engine_history(s, a->id, a->run, a->after, a->limit, &out, err);
+        st = history(s, a, &out, err);
     } else {
         engine_list_filter f = {.workflow_type = a->type, .status = a->status,
                                 .id_prefix = a->prefix, .started_after_ms = a->since_ms,
@@ -274,10 +323,11 @@ static sy_status read_call(engine_session *s, const wf_args *a, sy_error *err)
                                 .page_token = a->page};
         st = engine_list(s, &f, &out, err);
     }
-    if (st == SY_OK && a->json)
-        print_json(out);
+    if (st == SY_OK && strcmp(a->verb, "describe") == 0)
+        a->json ? print_json(out) : print_describe(out);
     else if (st == SY_OK)
-        print_text(a, out);
+        cli_list_print(out, is_list ? "workflows" : "events", a->json,
+                       is_list ? list_row : history_row);
     cJSON_Delete(out);
     return st;
 }

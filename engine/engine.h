@@ -256,6 +256,10 @@ uint64_t engine_session_stat(const engine_session *s, int which);
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err) SY_MUST_USE;
 
+/* The statuses of a run, NULL-terminated: running, completed, failed,
+ * canceled, terminated (the values of engine_list_filter.status). */
+extern const char *const engine_workflow_statuses[];
+
 typedef struct engine_list_filter {
     const char *workflow_type;  /* NULL: any */
     const char *status;         /* NULL: any; running|completed|failed|canceled|terminated */

@@ -36,6 +36,9 @@ static const char RUN_SEL[] =
     t ".task_id >= (" r ".run_id::text || ':') COLLATE \"C\" AND " t ".task_id < (" r              \
       ".run_id::text || ';') COLLATE \"C\" AND " t ".run_id = " r ".run_id"
 
+const char *const engine_workflow_statuses[] = {"running",  "completed",  "failed",
+                                                "canceled", "terminated", NULL};
+
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err)
 {

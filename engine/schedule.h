@@ -119,11 +119,14 @@ sy_status engine_schedules_run_once(engine_session *s, int64_t now_ms, size_t ma
 sy_status engine_schedules_next_due(engine_session *s, int64_t *at_ms, sy_error *err) SY_MUST_USE;
 
 /* Reads. *out owned (cJSON_Delete). describe: the row's fields plus
- * "upcoming" (the next n slots after now_ms, RFC 3339). list: an array of
- * summaries ordered by id. SY_NOT_FOUND when unknown. */
+ * "upcoming" (the next n slots after now_ms, RFC 3339); SY_NOT_FOUND when
+ * unknown. list: {"schedules": [summaries ordered by id], "next_page_token":
+ * the last id of the page when more follow, else null}, at most limit
+ * (0: all) after after_id (NULL: from the first; a next_page_token). */
 sy_status engine_schedule_describe(engine_session *s, const char *id, int64_t now_ms,
                                    size_t upcoming, cJSON **out, sy_error *err) SY_MUST_USE;
-sy_status engine_schedule_list(engine_session *s, cJSON **out, sy_error *err) SY_MUST_USE;
+sy_status engine_schedule_list(engine_session *s, const char *after_id, size_t limit, cJSON **out,
+                               sy_error *err) SY_MUST_USE;
 
 /* Benchmarks only: creates n schedules "<prefix><i>" (i from 0) with the
  * definition def (its "id" ignored) in one statement, first slot after

@@ -35,15 +35,23 @@ static sy_status query_json(engine_session *s, const char *sql, int n, const cha
     return SY_OK;
 }
 
-sy_status engine_schedule_list(engine_session *s, cJSON **out, sy_error *err)
+sy_status engine_schedule_list(engine_session *s, const char *after_id, size_t limit, cJSON **out,
+                               sy_error *err)
 {
-    char sql[2048];
+    /* keyset on the id: one more row than the page says whether another
+     * follows; LIMIT NULL (limit 0) is every row */
+    char sql[3072], lim[24];
     snprintf(sql, sizeof sql,
-             "SELECT coalesce(json_agg(%s ORDER BY schedule_id), '[]')::text FROM schedules "
-             "WHERE namespace = $1",
+             "WITH p AS (SELECT schedule_id AS id, %s AS j FROM schedules WHERE namespace = $1 "
+             "AND schedule_id > coalesce($2, '') ORDER BY schedule_id LIMIT $3::int + 1), "
+             "k AS (SELECT * FROM p ORDER BY id LIMIT $3::int) "
+             "SELECT json_build_object('schedules', coalesce((SELECT json_agg(j ORDER BY id) "
+             "FROM k), '[]'), 'next_page_token', CASE WHEN (SELECT count(*) FROM p) > (SELECT "
+             "count(*) FROM k) THEN (SELECT max(id) FROM k) END)::text",
              ROW_JSON);
-    const char *p[] = {s->eng->ns};
-    sy_status st = query_json(s, sql, 1, p, out, err);
+    snprintf(lim, sizeof lim, "%zu", limit);
+    const char *p[] = {s->eng->ns, after_id, limit ? lim : NULL};
+    sy_status st = query_json(s, sql, 3, p, out, err);
     if (st == SY_OK && !*out)
         st = sy_error_set(err, SY_DB, "bad_result", NULL, "could not read schedules");
     return st;

@@ -175,15 +175,13 @@ void api_schedules(api_req *q)
     }
     sy_error err;
     sy_error_clear(&err);
-    cJSON *list = NULL;
-    sy_status st = engine_schedule_list(s, &list, &err);
+    cJSON *list = NULL; /* {"schedules": [every one], "next_page_token": null} */
+    sy_status st = engine_schedule_list(s, NULL, 0, &list, &err);
     if (st != SY_OK) {
         api_fail(q, st, &err);
         return;
     }
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddItemToObject(j, "schedules", list);
-    api_ok(q, j);
+    api_ok(q, list);
 }
 
 /* ---- dead letters ---------------------------------------------------------------------- */

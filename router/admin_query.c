@@ -2,6 +2,7 @@
  * hand-written scanner and a loop over conditions. */
 #include "admin_query.h"
 #include "buf.h"
+#include "engine.h"
 #include "timefmt.h"
 
 #include <ctype.h>
@@ -115,8 +116,7 @@ static sy_status cond(scan *s, const char *field, const char *fat, const char *o
 {
     bool eq = !strcmp(opr, "=");
     if (!strcasecmp(field, "status")) {
-        static const char *const ok[] = {"running",  "completed",  "failed",
-                                         "canceled", "terminated", NULL};
+        const char *const *ok = engine_workflow_statuses;
         if (!eq)
             return fail(s, at, "%sstatus takes =", "");
         if (*q->status)

@@ -26,8 +26,7 @@ static bool list_filter(api_req *q, engine_list_filter *f, admin_query *qb)
         return false;
     }
     const char *status = api_param(q, "status");
-    static const char *const statuses[] = {"running",  "completed",  "failed",
-                                           "canceled", "terminated", NULL};
+    const char *const *statuses = engine_workflow_statuses;
     bool ok = !status;
     for (size_t i = 0; statuses[i] && !ok; i++)
         ok = !strcmp(status, statuses[i]);

@@ -4,8 +4,6 @@
 #include "fixture.h"
 #include "test.h"
 
-#include <stdio.h>
-
 #include <libpq-fe.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,27 +29,16 @@ TEST(starts_in_a_relative_directory)
     CHECK(system(cmd) == 0);
 }
 
-/* The whole stdout of a shell command (owned). */
-static char *read_cmd(const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, p);
-    buf[n] = '\0';
-    pclose(p);
-    return strdup(buf);
-}
-
 /* `testenv --help` names every variable it exports to CMD: the list is
  * taken from a real run, so a new export without its help line fails. */
 TEST(testenv_help_names_every_variable_it_exports)
 {
     char cmd[1024];
+    static char help[8192], env[16384];
     snprintf(cmd, sizeof cmd, "'%s' testenv --help", fixture_switchyard_bin());
-    char *help = read_cmd(cmd);
+    CHECK_INT(fixture_run(cmd, help, sizeof help), 0);
     snprintf(cmd, sizeof cmd, "'%s' testenv -- env 2>/dev/null", fixture_switchyard_bin());
-    char *env = read_cmd(cmd);
+    CHECK_INT(fixture_run(cmd, env, sizeof env), 0);
     size_t seen = 0;
     for (char *line = strtok(env, "\n"); line; line = strtok(NULL, "\n")) {
         if (strncmp(line, "SY_TEST_", 8) != 0)
@@ -61,6 +48,4 @@ TEST(testenv_help_names_every_variable_it_exports)
         seen++;
     }
     CHECK(seen >= 3); /* NATS URL, Postgres conninfo, the stack's directory */
-    free(help);
-    free(env);
 }

@@ -213,9 +213,19 @@ TEST(describe_lists_upcoming_slots_and_list_shows_all)
     cJSON_Delete(d);
     CHECK_INT(engine_schedule_describe(fx.s, "nope", T0, 2, &d, &err), SY_NOT_FOUND);
     cJSON *l = NULL;
-    CHECK_INT(engine_schedule_list(fx.s, &l, &err), SY_OK);
-    CHECK_INT(cJSON_GetArraySize(l), 2);
-    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(l, 1), "id"), "d2");
+    CHECK_INT(engine_schedule_list(fx.s, NULL, 0, &l, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(sy_json_get(l, "schedules")), 2);
+    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(sy_json_get(l, "schedules"), 1), "id"), "d2");
+    CHECK(cJSON_IsNull(sy_json_get(l, "next_page_token")));
+    cJSON_Delete(l);
+    /* pages of one: d1 then d2, the token is the last id of a page */
+    CHECK_INT(engine_schedule_list(fx.s, NULL, 1, &l, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(sy_json_get(l, "schedules")), 1);
+    CHECK_STR(sy_json_get_string(l, "next_page_token"), "d1");
+    cJSON_Delete(l);
+    CHECK_INT(engine_schedule_list(fx.s, "d1", 1, &l, &err), SY_OK);
+    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(sy_json_get(l, "schedules"), 0), "id"), "d2");
+    CHECK(cJSON_IsNull(sy_json_get(l, "next_page_token")));
     cJSON_Delete(l);
     sched_fx_close(&fx);
 }
