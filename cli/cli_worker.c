@@ -42,8 +42,13 @@ static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", "off"
 
 static const cliopt_opt WORKER_OPTS[] = {
     W_STR("--queue", o.queue, "Q", "the task queue (required; [A-Za-z0-9_-], 1-64)"),
-    {.name = "--concurrency", .kind = CLIOPT_INT, CLIOPT_FIELD(worker_args, o.concurrency),
-     .min = 0, .max = 65536, .arg = "N", .help = "tasks run at once (default 1)"},
+    {.name = "--concurrency",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(worker_args, o.concurrency),
+     .min = 0,
+     .max = 65536,
+     .arg = "N",
+     .help = "tasks run at once (default 1)"},
     W_DUR("--timeout", o.timeout_ms, "per attempt (default: the task's start_to_close)"),
     W_STR("--nats", o.nats_url, "URL", "NATS (default $SWITCHYARD_NATS_URL)"),
     W_STR("--non-retryable-exit-codes", exit_codes, "3,4",
@@ -51,11 +56,20 @@ static const cliopt_opt WORKER_OPTS[] = {
     W_DUR("--heartbeat", o.heartbeat_ms, "heartbeat period (default 10s)"),
     W_DUR("--ack-wait", o.ack_wait_ms, "AckWait of a consumer we create (default 60s)"),
     W_DUR("--grace", o.grace_ms, "after SIGTERM: time to finish (default 30s)"),
+    W_DUR("--claim-wait", o.claim_wait_ms,
+          "wait for the engine's answer to task.started (default 10s)"),
+    {.name = "--no-claim",
+     .kind = CLIOPT_FLAG,
+     CLIOPT_FIELD(worker_args, o.no_claim),
+     .help = "start tasks without the engine's answer (no switchyard engine)"},
     W_STR("--prefix", o.prefix, "sy", "the subject prefix"),
     W_STR("--stream", o.stream, "NAME", "the stream (default: the one holding the subject)"),
     W_STR("--durable", o.durable, "NAME", "the consumer (default sy-worker-<queue>)"),
-    {.name = "--log-level", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(worker_args, log_level),
-     .choices = LOG_LEVELS, .help = "default info"},
+    {.name = "--log-level",
+     .kind = CLIOPT_CHOICE,
+     CLIOPT_FIELD(worker_args, log_level),
+     .choices = LOG_LEVELS,
+     .help = "default info"},
 };
 
 static const cliopt_cmd WORKER_CMD = {
@@ -63,6 +77,7 @@ static const cliopt_cmd WORKER_CMD = {
     .synopsis =
         "switchyard worker --queue Q [--concurrency N] [--timeout D] [--nats URL]\n"
         "         [--non-retryable-exit-codes 3,4] [--heartbeat D] [--ack-wait D] [--grace D]\n"
+        "         [--claim-wait D] [--no-claim]\n"
         "         [--prefix sy] [--stream NAME] [--durable NAME] [--log-level L] -- CMD [ARGS...]\n"
         "  D is a duration: 500ms, 30s, 5m, 1h (a bare number is seconds)",
     CLIOPT_TABLE(WORKER_OPTS),

@@ -312,6 +312,12 @@ static sy_status do_report(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         ignore(b, op, "task_closed", msg);
         return SY_OK;
     }
+    if (attempt_ok && op->report == ENGINE_REPORT_STARTED && !strcmp(ts, "started")) {
+        /* a redelivered task claimed again (another delivery's task.started
+         * came first): nothing to record, and the worker may run it */
+        ignore(b, op, "already_started", "the task's current attempt is started already");
+        return SY_OK;
+    }
     if (!attempt_ok || !kind_ok) {
         engine__count(ws->s, ENGINE_STAT_STALE_REPORTS);
         ignore(b, op, "stale_attempt", "the report is for an attempt that is not current");

@@ -22,6 +22,13 @@
 
 typedef struct engine_reports engine_reports;
 
+/* The claim check (docs/worker-protocol.md): a task.started report with
+ * this header (an inbox subject) is answered there, once its transaction
+ * committed, with {"task_id", "attempt", "verdict": "run" | "closed" |
+ * "stale" | "unknown" | "duplicate", "reason"}: a worker runs the task only
+ * on "run", so a task of a canceled or terminated run is never started. */
+#define ENGINE_REPLY_HEADER "Sy-Reply-To"
+
 typedef struct engine_reports_opts {
     const char *conninfo;     /* Postgres; copied */
     const char *nats_url;     /* copied; NULL: nats://127.0.0.1:4222 */

@@ -172,6 +172,47 @@ static void count_results(engine_reports *r, item *it, size_t n)
     }
 }
 
+/* What a worker that asked (its task.started carries ENGINE_REPLY_HEADER)
+ * may do with its task, from what the engine made of the report: run it,
+ * or not (its run is closed, the attempt is not current, the task is
+ * unknown), or ask again ("duplicate": the report was applied long ago). */
+static const char *claim_verdict(const engine_result *res)
+{
+    if (res->outcome == ENGINE_APPLIED || strcmp(res->code, "already_started") == 0)
+        return "run";
+    if (!res->code[0])
+        return "duplicate";
+    if (strcmp(res->code, "workflow_closed") == 0 || strcmp(res->code, "task_closed") == 0)
+        return "closed";
+    if (strcmp(res->code, "stale_attempt") == 0)
+        return "stale";
+    return "unknown";
+}
+
+/* After the commit: answers every committed task.started that asked. Core
+ * NATS, fire and forget: a worker without its answer asks again later. */
+static void answer_claims(engine_reports *r, const item *it, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *to = NULL;
+        if (!it[i].json || it[i].rep.kind != ENGINE_REPORT_STARTED ||
+            natsMsgHeader_Get(it[i].msg, ENGINE_REPLY_HEADER, &to) != NATS_OK ||
+            !rules_subject_valid(to, NULL))
+            continue;
+        const engine_result *res = engine_batch_result(r->b, it[i].ev);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "task_id", it[i].rep.task_id ? it[i].rep.task_id : "");
+        cJSON_AddNumberToObject(o, "attempt", (double)it[i].rep.attempt);
+        cJSON_AddStringToObject(o, "verdict", claim_verdict(res));
+        cJSON_AddStringToObject(o, "reason", res->code);
+        char *body = cJSON_PrintUnformatted(o);
+        if (body)
+            natsConnection_PublishString(r->nc, to, body);
+        free(body);
+        cJSON_Delete(o);
+    }
+}
+
 /* Applies the valid items in one transaction. */
 static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *err)
 {
@@ -192,6 +233,7 @@ static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *er
         return st;
     }
     count_results(r, it, n);
+    answer_claims(r, it, n);
     engine__seen_note(r, it, n, engine__now(r->eng));
     return SY_OK;
 }

@@ -264,6 +264,11 @@ static void init_worker(worker *w, const worker_opts *o)
     w->ack_wait_ms = o->ack_wait_ms > 0 ? o->ack_wait_ms : 60000;
     w->grace_ms = o->grace_ms > 0 ? o->grace_ms : 30000;
     w->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 10000;
+    w->claim_wait_ms = o->claim_wait_ms > 0 ? o->claim_wait_ms : 10000;
+    if (w->claim_wait_ms > w->ack_wait_ms / 2)
+        w->claim_wait_ms = w->ack_wait_ms / 2; /* the message must not be redelivered meanwhile */
+    if (o->no_claim)
+        w->claim_wait_ms = 0;
     w->max_output = o->max_output > 0 ? o->max_output : 1024 * 1024;
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);

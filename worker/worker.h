@@ -37,6 +37,9 @@ typedef struct worker_opts {
     int64_t heartbeat_ms; /* heartbeat period; 0: 10 s (or a third of the task's) */
     int64_t ack_wait_ms;  /* AckWait of a consumer we create; 0: 60 s */
     int64_t grace_ms;     /* after stop: time to finish; 0: 30 s */
+    int64_t claim_wait_ms; /* how long task.started waits for the engine's verdict (the
+                              claim check); 0: 10 s, at most half the ack wait */
+    bool no_claim;         /* start tasks without asking the engine (no engine answers) */
     size_t max_output;    /* stdout bytes kept; 0: 1 MiB (more fails the task) */
     int non_retryable[WORKER_MAX_EXIT_CODES]; /* exit codes reported retryable:false */
     size_t n_non_retryable;

@@ -110,8 +110,14 @@ static cJSON *report_new(const worker_task *t, const char *type)
     return r;
 }
 
-/* Publishes r (taken) and waits for the PubAck; tries 'tries' times. */
-static bool publish(worker_task *t, cJSON *r, const char *msg_id, int tries)
+/* The claim check's header (docs/worker-protocol.md, engine/reports.h):
+ * the engine answers a task.started carrying it on that inbox. */
+#define CLAIM_HEADER "Sy-Reply-To"
+
+/* Publishes r (taken) and waits for the PubAck; tries 'tries' times.
+ * reply_to (may be NULL): the claim check's inbox, as CLAIM_HEADER. */
+static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char *reply_to,
+                       int tries)
 {
     char *data = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
@@ -123,7 +129,13 @@ static bool publish(worker_task *t, cJSON *r, const char *msg_id, int tries)
     for (int i = 0; i < tries && s != NATS_OK; i++) {
         jsPubAck *pa = NULL;
         jsErrCode jerr = 0;
-        s = js_Publish(&pa, t->w->js, t->w->report_subject, data, (int)strlen(data), &po, &jerr);
+        natsMsg *m = NULL;
+        s = natsMsg_Create(&m, t->w->report_subject, NULL, data, (int)strlen(data));
+        if (s == NATS_OK && reply_to)
+            s = natsMsgHeader_Set(m, CLAIM_HEADER, reply_to);
+        if (s == NATS_OK)
+            s = js_PublishMsg(&pa, t->w->js, m, &po, &jerr);
+        natsMsg_Destroy(m);
         jsPubAck_Destroy(pa);
         if (s != NATS_OK && i + 1 < tries)
             usleep(500 * 1000);
@@ -133,6 +145,11 @@ static bool publish(worker_task *t, cJSON *r, const char *msg_id, int tries)
                msg_id, "status", natsStatus_GetText(s));
     free(data);
     return s == NATS_OK;
+}
+
+static bool publish(worker_task *t, cJSON *r, const char *msg_id, int tries)
+{
+    return publish_to(t, r, msg_id, NULL, tries);
 }
 
 static bool publish_kind(worker_task *t, cJSON *r, const char *kind, int tries)
@@ -348,6 +365,78 @@ static void run_command(worker_task *t)
     sy_buf_cleanup(&x.err);
 }
 
+/* The verdict of the engine on this task, from its answer on the inbox
+ * (NULL: none in time); borrowed from the static set of verdicts. */
+static const char *await_verdict(worker_task *t, natsSubscription *sub)
+{
+    static const char *const known[] = {"run", "closed", "stale", "unknown", "duplicate"};
+    for (int64_t left = t->w->claim_wait_ms, t0 = mono_ms(); left > 0;
+         left = t->w->claim_wait_ms - (mono_ms() - t0)) {
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, sub, left) != NATS_OK)
+            return NULL;
+        cJSON *a = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+        natsMsg_Destroy(m);
+        const cJSON *id = get(a, "task_id"), *att = get(a, "attempt"), *v = get(a, "verdict");
+        const char *verdict = NULL;
+        for (size_t i = 0; cJSON_IsString(v) && i < sizeof known / sizeof *known; i++)
+            if (strcmp(v->valuestring, known[i]) == 0)
+                verdict = known[i];
+        bool ours = cJSON_IsString(id) && strcmp(id->valuestring, t->task_id) == 0 &&
+                    cJSON_IsNumber(att) && (long)att->valuedouble == t->attempt;
+        cJSON_Delete(a);
+        if (ours && verdict)
+            return verdict;
+    }
+    return NULL;
+}
+
+/* The claim check: publishes task.started asking the engine (CLAIM_HEADER)
+ * and waits for its verdict. true: run the task. Otherwise the message is
+ * settled here: acked when the engine says the task must not run (its
+ * run is closed, the attempt is not current, the task is unknown), handed
+ * back with a delay when there is no answer in time. A redelivery's
+ * task.started gets a message id of its own, so that the stream does not
+ * drop it as a duplicate of the first delivery's and the engine answers
+ * again. */
+static bool claim(worker_task *t)
+{
+    char inbox[128]; /* _INBOX. and a NUID */
+    natsInbox *ib = NULL;
+    natsSubscription *sub = NULL;
+    natsStatus s = natsInbox_Create(&ib);
+    if (s == NATS_OK) {
+        snprintf(inbox, sizeof inbox, "%s", (const char *)ib);
+        s = natsConnection_SubscribeSync(&sub, t->w->nc, inbox);
+    }
+    natsInbox_Destroy(ib);
+    jsMsgMetaData *md = NULL;
+    uint64_t delivered = natsMsg_GetMetaData(&md, t->msg) == NATS_OK ? md->NumDelivered : 1;
+    jsMsgMetaData_Destroy(md);
+    char id[220];
+    if (delivered > 1)
+        snprintf(id, sizeof id, "%s:%ld:started:%llu", t->task_id, t->attempt,
+                 (unsigned long long)delivered);
+    else
+        snprintf(id, sizeof id, "%s:%ld:started", t->task_id, t->attempt);
+    const char *verdict = NULL;
+    if (s == NATS_OK && publish_to(t, report_new(t, "task.started"), id, inbox, 3))
+        verdict = await_verdict(t, sub);
+    natsSubscription_Destroy(sub);
+    if (verdict && strcmp(verdict, "run") == 0)
+        return true;
+    if (verdict && strcmp(verdict, "duplicate") != 0) {
+        SY_LOG(t->w->o->log, SY_LOG_INFO, "task not run: the engine says it is over", "task_id",
+               t->task_id, "workflow_id", t->workflow_id, "verdict", verdict);
+        natsMsg_Ack(t->msg, NULL);
+        return false;
+    }
+    SY_LOG(t->w->o->log, SY_LOG_WARN, "no answer from the engine to task.started, handed back",
+           "task_id", t->task_id, "workflow_id", t->workflow_id);
+    natsMsg_NakWithDelay(t->msg, 5000, NULL);
+    return false;
+}
+
 static void run_task(worker_task *t)
 {
     const char *why = NULL;
@@ -357,8 +446,12 @@ static void run_task(worker_task *t)
         natsMsg_Term(t->msg, NULL);
         return;
     }
-    if (!publish_kind(t, report_new(t, "task.started"), "started", 3)) {
-        natsMsg_NakWithDelay(t->msg, 1000, NULL);
+    if (t->w->claim_wait_ms <= 0) { /* --no-claim: the engine is not asked */
+        if (!publish_kind(t, report_new(t, "task.started"), "started", 3)) {
+            natsMsg_NakWithDelay(t->msg, 1000, NULL);
+            return;
+        }
+    } else if (!claim(t)) {
         return;
     }
     run_command(t);

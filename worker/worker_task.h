@@ -20,6 +20,7 @@ typedef struct worker {
     const char *prefix;
     int concurrency;
     int64_t ack_wait_ms, grace_ms, heartbeat_ms;
+    int64_t claim_wait_ms; /* the claim check's wait for the engine; 0: not asked */
     size_t max_output;
     char worker_id[128]; /* host:pid, reported as "worker" */
     char report_subject[256];

@@ -222,6 +222,48 @@ TEST(canceling_the_workflow_kills_its_running_command)
     we_close(&fx);
 }
 
+/* A task queued while no worker runs, whose workflow is canceled (or
+ * terminated) meanwhile, is never started by a worker that comes later:
+ * the engine answers its task.started "closed" (the claim check), and the
+ * worker acks the message without running the command. A task of a running
+ * workflow on the same queue runs. */
+TEST(tasks_of_closed_workflows_are_never_started)
+{
+    we_fx fx;
+    we_open(&fx, "we_closed", DEFS);
+    char log[128], cmd[256];
+    snprintf(log, sizeof log, "/tmp/sy_we_closed_%d.log", (int)getpid());
+    unlink(log);
+    snprintf(cmd, sizeof cmd, "echo \"$SY_WORKFLOW_ID\" >> %s", log);
+    we_start(&fx, "simple", "wf-canceled", NULL);
+    we_start(&fx, "simple", "wf-terminated", NULL);
+    for (int i = 0; i < 100 && we_count(&fx, "SELECT count(*) FROM outbox", NULL, NULL) > 0; i++)
+        usleep(100 * 1000); /* their task.created are in the stream */
+    sy_error err;
+    sy_error_clear(&err);
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_MSG(engine_cancel(fx.s, "wf-canceled", "test", NULL, &err) == SY_OK, "cancel: %s",
+              err.message);
+    CHECK_MSG(engine_terminate(fx.s, "wf-terminated", "test", NULL, &err) == SY_OK, "terminate: %s",
+              err.message);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    CHECK_STR(we_wait_closed(&fx, "wf-canceled", 10000), "canceled");
+    CHECK_STR(we_wait_closed(&fx, "wf-terminated", 10000), "terminated");
+    we_start(&fx, "simple", "wf-open", NULL);
+    wk_spawn(&fx.wk, NULL, cmd);
+    CHECK_STR(we_wait_closed(&fx, "wf-open", 15000), "completed");
+    CHECK_MSG(wk_consumer_idle(&fx.wk, 10000), "a task message was left unacked");
+    FILE *f = fopen(log, "r");
+    char ran[512] = "";
+    size_t n = f ? fread(ran, 1, sizeof ran - 1, f) : 0;
+    ran[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_STR(ran, "wf-open\n");
+    unlink(log);
+    we_close(&fx);
+}
+
 TEST(example_python_worker_completes_a_workflow_task)
 {
     we_fx fx;
