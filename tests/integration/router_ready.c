@@ -34,7 +34,9 @@ typedef struct stack {
 static void stack_start(stack *s, const char *name, int64_t fetch_wait_ms, bool loops)
 {
     memset(s, 0, sizeof *s);
-    devstack_opts o = {.quiet = true};
+    /* durable: with synchronous_commit off a crash loses commits the router
+     * already acked (ready-1's run), which this test would read as loss */
+    devstack_opts o = {.durable = true, .quiet = true};
     sy_error err = {0};
     CHECK_MSG(devstack_start(&o, &s->ds, &err) == SY_OK, "devstack: %s", err.message);
     s->rules = rh_write_file("rules.yaml", rh_rules);
