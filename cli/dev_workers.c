@@ -92,6 +92,32 @@ static sy_status find_queues(dev_workers *w, const char *rules_path, sy_error *e
     return SY_OK;
 }
 
+sy_status dev_workers_queues(const char *rules_path, char ***out, size_t *n, sy_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    dev_workers *w = calloc(1, sizeof *w);
+    if (!w)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    sy_status st = find_queues(w, rules_path, err);
+    char **names = st == SY_OK ? calloc(w->n + 1, sizeof *names) : NULL;
+    if (st == SY_OK && !names)
+        st = sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    for (size_t i = 0; st == SY_OK && i < w->n; i++)
+        if (!(names[i] = strdup(w->queue[i])))
+            st = sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    if (st == SY_OK) {
+        *out = names;
+        *n = w->n;
+    } else {
+        for (size_t i = 0; names && i < w->n; i++)
+            free(names[i]);
+        free(names);
+    }
+    free(w);
+    return st;
+}
+
 static void child_exec(const dev_workers *w, size_t i, const char *nats_url, const char *script)
 {
     sigset_t none;
@@ -105,8 +131,8 @@ static void child_exec(const dev_workers *w, size_t i, const char *nats_url, con
         execlp("python3", "python3", "-u", script, "--nats", nats_url, "--queue", w->queue[i],
                (char *)NULL);
     else
-        execl("/proc/self/exe", "switchyard", "worker", "--queue", w->queue[i], "--nats",
-              nats_url, "--", "cat", (char *)NULL);
+        execl("/proc/self/exe", "switchyard", "worker", "--queue", w->queue[i], "--nats", nats_url,
+              "--", "cat", (char *)NULL);
     _exit(127);
 }
 

@@ -18,6 +18,13 @@ typedef struct dev_workers dev_workers;
 sy_status dev_workers_start(const char *rules_path, const char *nats_url, const char *logdir,
                             dev_workers **out, sy_error *err) SY_MUST_USE;
 
+/* The queues dev_workers_start would run a worker for, in that order:
+ * each workflow's task_queue (default: its name), each step's queue, each
+ * route's task_queue override. SY_OK: *out is a NULL-terminated array of
+ * *n owned strings (free each, then the array). */
+sy_status dev_workers_queues(const char *rules_path, char ***out, size_t *n,
+                             sy_error *err) SY_MUST_USE;
+
 /* One line per worker: queue, command, log file. */
 void dev_workers_print(const dev_workers *w, FILE *f);
 

@@ -321,9 +321,23 @@ static sy_status bad(sy_error *err, const origin *o, const char *fmt, ...)
     return sy_error_set(err, SY_CONFIG, "bad_config", o->where, "%s: %s", o->where, msg);
 }
 
+/* A path value may start with the systemd credentials directory (set for a
+ * unit with LoadCredential=): "${CREDENTIALS_DIRECTORY}/NAME" or
+ * "$CREDENTIALS_DIRECTORY/NAME". Kept as written until the environment is
+ * applied (router_config_apply_env), which expands it. Returns the length
+ * of the prefix including its slash, or 0. */
+static size_t credentials_prefix(const char *v)
+{
+    static const char *const forms[] = {"${CREDENTIALS_DIRECTORY}/", "$CREDENTIALS_DIRECTORY/"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (strncmp(v, forms[i], strlen(forms[i])) == 0)
+            return strlen(forms[i]);
+    return 0;
+}
+
 static char *resolve_path(const char *v, const origin *o)
 {
-    if (v[0] == '/' || !o->basedir || !o->basedir[0])
+    if (v[0] == '/' || credentials_prefix(v) || !o->basedir || !o->basedir[0])
         return dup_or_die(v);
     sy_buf b = SY_BUF_INIT;
     sy_buf_printf(&b, "%s/%s", o->basedir, v);
@@ -668,6 +682,42 @@ static const field *env_field(const char *name)
     return NULL;
 }
 
+/* The value of NAME in envp (borrowed), or NULL. */
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+            return envp[i] + n + 1;
+    return NULL;
+}
+
+/* Expands "${CREDENTIALS_DIRECTORY}/NAME" in every path setting. Without
+ * the variable such a setting is an error naming it: the secret would
+ * otherwise be looked for under a literal "${CREDENTIALS_DIRECTORY}". */
+static sy_status expand_credentials(router_config *cfg, char *const *envp, sy_error *err)
+{
+    const char *dir = env_get(envp, "CREDENTIALS_DIRECTORY");
+    for (const section *s = sections; s->name; s++)
+        for (const field *f = s->fields; f->key; f++) {
+            char **v = (char **)((char *)cfg + f->off);
+            size_t skip = f->type == F_PATH && *v ? credentials_prefix(*v) : 0;
+            if (!skip)
+                continue;
+            if (!dir || dir[0] != '/')
+                return sy_error_set(err, SY_CONFIG, "bad_config", s->name,
+                                    "%s.%s: \"%s\" names $CREDENTIALS_DIRECTORY, which is not "
+                                    "set to an absolute path (systemd sets it for a unit with "
+                                    "LoadCredential=)",
+                                    s->name, f->key, *v);
+            sy_buf b = SY_BUF_INIT;
+            sy_buf_printf(&b, "%s/%s", dir, *v + skip);
+            free(*v);
+            *v = sy_buf_take(&b);
+        }
+    return SY_OK;
+}
+
 sy_status router_config_apply_env(router_config *cfg, char *const *envp, sy_error *err)
 {
     static const char prefix[] = "SWITCHYARD_";
@@ -690,5 +740,5 @@ sy_status router_config_apply_env(router_config *cfg, char *const *envp, sy_erro
         if (st != SY_OK)
             return st;
     }
-    return SY_OK;
+    return expand_credentials(cfg, envp, err);
 }

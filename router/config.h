@@ -46,7 +46,11 @@
  * SWITCHYARD_CONSUMER_BATCH_SIZE=512, SWITCHYARD_NATS_URLS=a,b) and the
  * short forms SWITCHYARD_NATS_URL, SWITCHYARD_DB, SWITCHYARD_RULES,
  * SWITCHYARD_LOG_LEVEL. Other SWITCHYARD_* variables are not ours and are
- * ignored. Relative paths in the file are relative to the file's folder. */
+ * ignored. Relative paths in the file are relative to the file's folder.
+ * A path may start with ${CREDENTIALS_DIRECTORY}/ (or $CREDENTIALS_DIRECTORY/):
+ * the directory where systemd puts a unit's LoadCredential= secrets (and
+ * where the Helm chart mounts its Secret); it is expanded from the
+ * environment by router_config_apply_env, and is an error when unset. */
 #ifndef SY_ROUTER_CONFIG_H
 #define SY_ROUTER_CONFIG_H
 
@@ -135,8 +139,10 @@ sy_status router_config_parse(router_config *cfg, const char *name, const char *
                               sy_error *err) SY_MUST_USE;
 
 /* Applies SWITCHYARD_* overrides from envp (a NULL-terminated
- * "KEY=VALUE" array, e.g. environ; borrowed). SY_CONFIG on a bad value with
- * err->path "env SWITCHYARD_X". */
+ * "KEY=VALUE" array, e.g. environ; borrowed), then expands
+ * ${CREDENTIALS_DIRECTORY}/ in path settings from envp. SY_CONFIG on a bad
+ * value with err->path "env SWITCHYARD_X", or with the section when a path
+ * names $CREDENTIALS_DIRECTORY and envp has no absolute one. */
 sy_status router_config_apply_env(router_config *cfg, char *const *envp, sy_error *err) SY_MUST_USE;
 
 /* Checks required settings and their consistency (e.g. one NATS auth method

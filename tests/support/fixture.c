@@ -1,10 +1,12 @@
 /* fixture.c: see fixture.h. */
 #include "fixture.h"
+#include "buf.h"
 #include "test.h"
 
 #include <libpq-fe.h>
 #include <nats/nats.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,4 +119,47 @@ int fixture_fork(void)
             _exit(127);
     }
     return (int)pid;
+}
+
+/* Reads f to its end (owned, NUL-terminated). */
+static char *read_all(FILE *f)
+{
+    sy_buf b = SY_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sy_buf_append(&b, chunk, n);
+    return sy_buf_take(&b);
+}
+
+char *fixture_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "could not read %s", path);
+    char *text = read_all(f);
+    fclose(f);
+    return text;
+}
+
+void fixture_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK_MSG(f != NULL, "could not write %s", path);
+    CHECK(fputs(text, f) >= 0);
+    CHECK(fclose(f) == 0);
+}
+
+char *fixture_temp_dir(void)
+{
+    char *d = strdup("/tmp/sy-test-XXXXXX");
+    CHECK(d && mkdtemp(d));
+    return d;
+}
+
+void fixture_rm_rf(char *dir)
+{
+    char cmd[600], out[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>&1", dir);
+    CHECK_MSG(fixture_run(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+    free(dir);
 }

@@ -40,4 +40,15 @@ int fixture_run(const char *cmd, char *out, size_t cap);
  * before its own kill. Returns as fork() does; fails the test on error. */
 int fixture_fork(void);
 
+/* Reads a whole file (owned, free()); fails the test when unreadable. */
+char *fixture_read_file(const char *path);
+
+/* Writes text to path (created or truncated); fails the test on error. */
+void fixture_write_file(const char *path, const char *text);
+
+/* A new empty directory under /tmp (owned path); fixture_rm_rf removes it
+ * with everything in it and frees the path. */
+char *fixture_temp_dir(void);
+void fixture_rm_rf(char *dir);
+
 #endif

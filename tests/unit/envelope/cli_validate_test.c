@@ -24,14 +24,6 @@ static const char *put(const char *dir, const char *name, const char *body)
     return path;
 }
 
-static void rm_rf(char *dir)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-    free(dir);
-}
-
 TEST(valid_files_exit_0_with_one_line_each)
 {
     char *dir = temp_dir(), cmd[1024], *out;
@@ -46,7 +38,7 @@ TEST(valid_files_exit_0_with_one_line_each)
              dir, dir);
     CHECK_STR(out, want);
     free(out);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 TEST(stdin_json_lines_invalid_exits_65_with_error_object)
@@ -75,7 +67,7 @@ TEST(stdin_json_lines_invalid_exits_65_with_error_object)
     free(out);
     free(bad);
     sy_buf_cleanup(&lines);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 TEST(bad_usage_exits_64)
@@ -106,7 +98,7 @@ TEST(unusable_schema_or_keys_exit_78)
              SY_BIN, dir);
     CHECK_INT(run(cmd, &out), 78);
     free(out);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 TEST(schemas_apply_and_unknown_types_are_an_option)
@@ -130,7 +122,7 @@ TEST(schemas_apply_and_unknown_types_are_an_option)
     CHECK_INT(run(cmd, &out), 0);
     free(out);
     free(other);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 TEST(signatures_by_option_and_by_sidecar)
@@ -175,7 +167,7 @@ TEST(signatures_by_option_and_by_sidecar)
     free(out);
     free(kid);
     free(sig);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 /* issue 19 item 2: printed valid:true, exit 0 (the signature was never checked) */
@@ -193,7 +185,7 @@ TEST(a_signature_with_no_keyring_is_invalid_unknown_key)
              file);
     CHECK_STR(out, want);
     free(out);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }
 
 TEST(keygen_usage_and_refusal_to_overwrite)
@@ -208,5 +200,5 @@ TEST(keygen_usage_and_refusal_to_overwrite)
     snprintf(cmd, sizeof cmd, "%s keygen --id k1 --out %s/k 2>/dev/null", SY_BIN, dir);
     CHECK_INT(run(cmd, &out), 78);
     free(out);
-    rm_rf(dir);
+    fixture_rm_rf(dir);
 }

@@ -150,9 +150,13 @@ TEST(environment_overrides_the_file)
     sy_error err = {0};
     CHECK_INT(parse(&c, "consumer: {batch_size: 10}\npostgres: {conninfo: dbname=a}\n", &err),
               SY_OK);
-    char *env[] = {"PATH=/bin", "SWITCHYARD_CONSUMER_BATCH_SIZE=512",
-                   "SWITCHYARD_NATS_URL=nats://x:1,nats://y:2", "SWITCHYARD_DB=dbname=b",
-                   "SWITCHYARD_NATS_TLS_ENABLED=true", "SWITCHYARD_TEST_TIME_OFFSET_MS=5", NULL};
+    char *env[] = {"PATH=/bin",
+                   "SWITCHYARD_CONSUMER_BATCH_SIZE=512",
+                   "SWITCHYARD_NATS_URL=nats://x:1,nats://y:2",
+                   "SWITCHYARD_DB=dbname=b",
+                   "SWITCHYARD_NATS_TLS_ENABLED=true",
+                   "SWITCHYARD_TEST_TIME_OFFSET_MS=5",
+                   NULL};
     CHECK_INT(router_config_apply_env(&c, env, &err), SY_OK);
     CHECK_INT(c.batch_size, 512);
     CHECK_INT(c.nats_urls.len, 2);
@@ -191,8 +195,11 @@ TEST(password_in_conninfo_is_refused)
 {
     router_config c;
     sy_error err = {0};
-    CHECK_INT(parse(&c, "postgres: {conninfo: 'dbname=a password=hunter2'}\n"
-                        "rules: {path: /dev/null}\n", &err), SY_OK);
+    CHECK_INT(parse(&c,
+                    "postgres: {conninfo: 'dbname=a password=hunter2'}\n"
+                    "rules: {path: /dev/null}\n",
+                    &err),
+              SY_OK);
     CHECK_INT(router_config_validate(&c, &err), SY_CONFIG);
     CHECK_STR(err.path, "postgres.conninfo");
     CHECK(strstr(err.message, "hunter2") == NULL);
@@ -205,8 +212,10 @@ TEST(two_nats_auth_methods_are_refused)
     router_config c;
     sy_error err = {0};
     sy_buf y = SY_BUF_INIT;
-    sy_buf_printf(&y, "nats: {token_file: %s, credentials_file: %s}\n"
-                      "postgres: {conninfo: dbname=a}\nrules: {path: /dev/null}\n", tok, tok);
+    sy_buf_printf(&y,
+                  "nats: {token_file: %s, credentials_file: %s}\n"
+                  "postgres: {conninfo: dbname=a}\nrules: {path: /dev/null}\n",
+                  tok, tok);
     CHECK_INT(parse(&c, sy_buf_str(&y), &err), SY_OK);
     CHECK_INT(router_config_validate(&c, &err), SY_CONFIG);
     CHECK_STR(err.path, "nats");
@@ -222,8 +231,10 @@ TEST(password_file_goes_into_the_conninfo_only)
     router_config c;
     sy_error err = {0};
     sy_buf y = SY_BUF_INIT;
-    sy_buf_printf(&y, "postgres: {conninfo: 'host=h dbname=a', password_file: %s}\n"
-                      "rules: {path: /dev/null}\n", pw);
+    sy_buf_printf(&y,
+                  "postgres: {conninfo: 'host=h dbname=a', password_file: %s}\n"
+                  "rules: {path: /dev/null}\n",
+                  pw);
     CHECK_INT(parse(&c, sy_buf_str(&y), &err), SY_OK);
     CHECK_INT(router_config_validate(&c, &err), SY_OK);
     char *ci = NULL;
@@ -238,6 +249,48 @@ TEST(password_file_goes_into_the_conninfo_only)
     sy_buf_cleanup(&y);
     unlink(pw);
     free(pw);
+}
+
+TEST(credentials_directory_is_expanded_from_the_environment)
+{
+    router_config c;
+    sy_error err = {0};
+    router_config_init(&c);
+    const char *y =
+        "postgres: {conninfo: dbname=a, password_file: \"${CREDENTIALS_DIRECTORY}/pg\"}\n"
+        "admin: {token_file: $CREDENTIALS_DIRECTORY/admin-token}\n"
+        "rules: {path: rules.yaml}\n";
+    CHECK_INT(router_config_parse(&c, "/etc/sy/serve.yaml", y, strlen(y), &err), SY_OK);
+    /* not anchored at the file's folder like a relative path */
+    CHECK_STR(c.pg_password_file, "${CREDENTIALS_DIRECTORY}/pg");
+    char *env[] = {"CREDENTIALS_DIRECTORY=/run/credentials/switchyard.service",
+                   "SWITCHYARD_NATS_TOKEN_FILE=${CREDENTIALS_DIRECTORY}/nats-token", NULL};
+    CHECK_INT(router_config_apply_env(&c, env, &err), SY_OK);
+    CHECK_STR(c.pg_password_file, "/run/credentials/switchyard.service/pg");
+    CHECK_STR(c.admin_token_file, "/run/credentials/switchyard.service/admin-token");
+    CHECK_STR(c.nats_token_file, "/run/credentials/switchyard.service/nats-token");
+    CHECK_STR(c.rules_path, "/etc/sy/rules.yaml");
+    router_config_cleanup(&c);
+}
+
+TEST(credentials_directory_unset_is_an_error_naming_the_setting)
+{
+    router_config c;
+    sy_error err = {0};
+    CHECK_INT(
+        parse(&c,
+              "postgres: {conninfo: dbname=a, password_file: \"${CREDENTIALS_DIRECTORY}/pg\"}\n",
+              &err),
+        SY_OK);
+    char *env[] = {"PATH=/bin", NULL};
+    CHECK_INT(router_config_apply_env(&c, env, &err), SY_CONFIG);
+    CHECK(strstr(err.message, "postgres.password_file") != NULL);
+    CHECK(strstr(err.message, "LoadCredential") != NULL);
+    router_config_cleanup(&c);
+    char *rel[] = {"CREDENTIALS_DIRECTORY=relative/dir", NULL};
+    CHECK_INT(parse(&c, "admin: {token_file: \"${CREDENTIALS_DIRECTORY}/t\"}\n", &err), SY_OK);
+    CHECK_INT(router_config_apply_env(&c, rel, &err), SY_CONFIG);
+    router_config_cleanup(&c);
 }
 
 TEST(load_reads_file_env_and_validates)
