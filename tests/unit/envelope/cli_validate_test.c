@@ -176,7 +176,7 @@ TEST(a_signature_with_no_keyring_is_invalid_unknown_key)
     char *dir = temp_dir(), cmd[1024], *out;
     const char *file = put(dir, "ev.json", BASE_EVENT);
     snprintf(cmd, sizeof cmd, "%s validate --key-id k1 --signature AAAA %s", SY_BIN, file);
-    CHECK_INT(fixture_run(cmd, &out), 65);
+    CHECK_INT(run(cmd, &out), 65);
     char want[1024];
     snprintf(want, sizeof want,
              "{\"file\":\"%s\",\"event_id\":\"evt-1\",\"valid\":false,\"error\":{\"code\":"
