@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cliopt.h"
 #include "loops.h"
+#include "mem.h"
 #include "router.h"
 #include "serve.h"
 
@@ -71,6 +72,8 @@ int serve_run(const router_config *cfg, const sy_log *log,
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread exists */
+    /* this too: RSS comes back after oversized input (common/mem.h) */
+    sy_mem_fix_mmap_threshold();
     signal(SIGPIPE, SIG_IGN);
     router *r = NULL;
     admin_server *admin = NULL;

@@ -6,6 +6,7 @@
  * compact JSON; a run records the hash it started with and keeps using that
  * definition (loaded back from the definitions table when the rules changed). */
 #include "engine_int.h"
+#include "mem.h"
 
 #include <poll.h>
 #include <sodium.h>
@@ -246,7 +247,8 @@ static sy_status connect_session(const engine *eng, const char *conninfo, engine
 {
     engine_session *s = calloc(1, sizeof *s);
     s->eng = eng;
-    s->conn = PQconnectdb(conninfo ? conninfo : "");
+    s->conninfo = strdup(conninfo ? conninfo : "");
+    s->conn = PQconnectdb(s->conninfo);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char msg[300];
         sy_strlcpy(msg, sizeof msg, PQerrorMessage(s->conn));
@@ -322,6 +324,9 @@ void engine_session_close(engine_session *s)
     if (!s)
         return;
     PQfinish(s->conn);
+    if (s->conninfo)
+        explicit_bzero(s->conninfo, strlen(s->conninfo));
+    free(s->conninfo);
     stash_end(s, false);
     free(s->stash);
     sy_buf_cleanup(&s->stash_log);
@@ -332,6 +337,78 @@ void engine_session_close(engine_session *s)
     }
     free(s->cache);
     free(s);
+}
+
+/* ---- memory after oversized batches (engine_int.h) ------------------------------ */
+
+size_t engine__keep_bytes(const engine_session *s)
+{
+    double usual = 4 * s->stmt_avg;
+    return usual > ENGINE__KEEP_MIN ? (size_t)usual : ENGINE__KEEP_MIN;
+}
+
+void engine__note_statement(engine_session *s, size_t bytes)
+{
+    if (bytes > s->stmt_max)
+        s->stmt_max = bytes;
+    s->stmt_avg += ((double)bytes - s->stmt_avg) / 8;
+}
+
+/* At the end of a transaction: whether the connection's output buffer
+ * (its largest statement) is past what the session usually needs, after
+ * one oversized batch or once the average has come down after a run of
+ * them. */
+static bool oversized(const engine_session *s)
+{
+    return s->stmt_max > engine__keep_bytes(s);
+}
+
+size_t engine_session_retained_bytes(const engine_session *s)
+{
+    return engine__ws_capacity(s->ws_spare) + s->stmt_max;
+}
+
+/* A new connection in place of one whose output buffer an oversized
+ * statement grew (libpq never shrinks it), between transactions: same
+ * schema and LISTENs (a NOTIFY in between is lost: they are hints, backed
+ * by polls), statements prepared again on first use. A failed reconnect
+ * keeps the old connection. */
+static void refresh_connection(engine_session *s)
+{
+    PGconn *old = s->conn;
+    s->conn = PQconnectdb(s->conninfo);
+    PQsetNoticeProcessor(s->conn, on_notice, (void *)s->eng);
+    sy_error err = {0};
+    sy_status st = PQstatus(s->conn) == CONNECTION_OK ? set_search_path(s, &err) : SY_DB_DOWN;
+    if (st == SY_OK && s->listening)
+        st = engine_listen_for(s, (int)s->listening, &err);
+    if (st != SY_OK) {
+        PQfinish(s->conn);
+        s->conn = old;
+        return;
+    }
+    PQfinish(old);
+    s->prepared = false;
+    s->prepared_mask = 0;
+    s->stmt_max = 0;
+    sy_mem_release();
+    SY_LOG(s->eng->log, SY_LOG_DEBUG, "reconnected after an oversized batch");
+}
+
+void engine_session_idle(engine_session *s)
+{
+    if (s->in_tx)
+        return;
+    s->stmt_avg = 0; /* what it usually needs: nothing right now */
+    bool shed = engine__ws_capacity(s->ws_spare) > ENGINE__KEEP_MIN;
+    if (shed) {
+        engine__ws_destroy(s->ws_spare);
+        s->ws_spare = NULL;
+    }
+    if (oversized(s))
+        refresh_connection(s); /* gives the memory back too */
+    else if (shed)
+        sy_mem_release();
 }
 
 sy_status engine_session_check(engine_session *s, sy_error *err)
@@ -361,6 +438,8 @@ sy_status engine_commit(engine_session *s, sy_error *err)
     s->in_tx = false;
     sy_status st = engine__exec(s, "COMMIT", 0, NULL, NULL, err);
     stash_end(s, st == SY_OK);
+    if (st == SY_OK && oversized(s))
+        refresh_connection(s);
     return st;
 }
 
@@ -369,6 +448,8 @@ void engine_rollback(engine_session *s)
     s->in_tx = false;
     stash_end(s, false);
     PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (oversized(s) && PQstatus(s->conn) == CONNECTION_OK)
+        refresh_connection(s);
 }
 
 /* ---- migrations ------------------------------------------------------------------ */

@@ -68,6 +68,19 @@ void engine_session_close(engine_session *s);
  * NOTIFY it reads for engine_wait_notify. The session's thread. */
 sy_status engine_session_check(engine_session *s, sy_error *err) SY_MUST_USE;
 
+/* The session's caller found nothing to do for a while (an empty fetch):
+ * buffers kept for reuse that are past ENGINE__KEEP_MIN (1 MiB) are
+ * freed, and a connection whose output buffer grew past it is replaced by
+ * a new one, so that an idle service gives back what a burst of oversized
+ * input took. Not in a transaction; the session's thread. */
+void engine_session_idle(engine_session *s);
+
+/* Bytes the session keeps between transactions for reuse: its spare write
+ * set's buffers and the largest statement its connection sent (libpq's
+ * output buffer). After an oversized batch it is back under a bound
+ * (engine_int.h: engine__keep_bytes) once the transaction ended. */
+size_t engine_session_retained_bytes(const engine_session *s);
+
 /* Tells a service whether one of its loops (relay, report consumer) holds
  * a working Postgres connection: false when a round found it lost, true
  * after a round that worked. For readiness. Called on the loop's thread. */

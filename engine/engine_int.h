@@ -148,7 +148,25 @@ struct engine_session {
     engine__stashed *stash; /* states of this transaction's batches (owned) */
     size_t nstash, capstash;
     sy_buf stash_log;       /* the stashed logs' bytes */
+    char *conninfo;         /* owned secret: reconnect after an oversized statement */
+    unsigned listening;     /* ENGINE_NOTIFY_* channels LISTENed to (again after one) */
+    double stmt_avg;        /* moving average of the write statements' bytes */
+    size_t stmt_max;        /* the largest since connect: libpq's output buffer */
 };
+
+/* Memory after bad input: libpq's output buffer grows to the largest
+ * statement a connection sent and never shrinks, and a write set keeps
+ * its buffers for the next batch. Both are kept only up to what the
+ * session usually needs: engine__keep_bytes is max(ENGINE__KEEP_MIN, 4 x
+ * the moving average of its write statements, weight 1/8). A connection
+ * whose largest statement is above it (a batch of oversized dead letters,
+ * or the average back down after a run of them) is replaced by a new one
+ * when its transaction ends; a write set above it is freed, not kept. A
+ * session whose batches are usually large keeps what they need. */
+#define ENGINE__KEEP_MIN (1u << 20)
+size_t engine__keep_bytes(const engine_session *s);
+/* Records a write statement of 'bytes' (flush.c). */
+void engine__note_statement(engine_session *s, size_t bytes);
 
 /* Keeps what v holds of run_id after next_seq - 1 events (its state
  * taken, its log copied) until the session's transaction ends (engine.c:
@@ -259,6 +277,7 @@ typedef struct engine__run {
 
 typedef struct engine__ws engine__ws; /* the write set of a batch (batch.c) */
 void engine__ws_destroy(engine__ws *ws); /* NULL: no-op */
+size_t engine__ws_capacity(const engine__ws *ws); /* bytes its buffers hold; NULL: 0 */
 
 /* Reducer: applies history event number seq to the state (pure: the state
  * of a run is a function of its history). */

@@ -270,6 +270,10 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
         ws->s->prepared = st == SY_OK;
     }
     if (st == SY_OK) {
+        size_t bytes = 0;
+        for (int i = 0; i < NPARAMS; i++)
+            bytes += fmt[i] ? (size_t)len[i] : strlen(p[i]);
+        engine__note_statement(ws->s, bytes);
         PGresult *r = PQexecPrepared(ws->s->conn, "sy_flush", NPARAMS, (const char *const *)p, len,
                                      fmt, 0);
         st = engine__result_status(ws->s->conn, r, "write batch", err);

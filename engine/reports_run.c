@@ -307,6 +307,8 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         if (st == SY_DB_DOWN) {
             engine_session_close(r->s); /* reconnect next round */
             r->s = NULL;
+        } else {
+            engine_session_idle(r->s); /* give back what a burst took */
         }
         return st;
     }

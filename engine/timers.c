@@ -99,6 +99,8 @@ sy_status engine_listen_for(engine_session *s, int which, sy_error *err)
         st = engine__exec(s, "LISTEN switchyard_outbox", 0, NULL, NULL, err);
     if (st == SY_OK && (which & ENGINE_NOTIFY_CHANGES))
         st = engine__exec(s, "LISTEN " ENGINE_NOTIFY_CHANGES_CHANNEL, 0, NULL, NULL, err);
+    if (st == SY_OK) /* a reconnect listens again (engine.c: refresh_connection) */
+        s->listening |= (unsigned)which;
     return st;
 }
 

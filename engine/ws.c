@@ -10,6 +10,7 @@
  * engine__emit is the one place where a history event turns into its side
  * effects: the outcome event (docs/outcome-events.md) and task and timer rows. */
 #include "engine_int.h"
+#include "mem.h"
 #include "ws.h"
 
 #include <stdlib.h>
@@ -440,17 +441,38 @@ void engine__ws_destroy(engine__ws *ws)
     free(ws);
 }
 
+size_t engine__ws_capacity(const engine__ws *ws)
+{
+    if (!ws)
+        return 0;
+    engine__barr *arrs[8 + ENGINE__WS_COLS];
+    size_t n = 0, bytes = sizeof *ws;
+    all_barrs((engine__ws *)ws, arrs, &n);
+    for (size_t i = 0; i < n; i++)
+        bytes += arrs[i]->data.cap;
+    for (size_t i = 0; i < ENGINE__WS_PARAMS; i++)
+        bytes += ws->params[i].cap;
+    const sy_buf *bufs[] = {&ws->defs, &ws->dls, &ws->scratch, &ws->cached_log, &ws->page_json};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        bytes += bufs[i]->cap;
+    return bytes + ws->caprun * sizeof *ws->runs + ws->capidx * sizeof *ws->idx;
+}
+
 void engine__ws_free(engine__ws *ws)
 {
     if (!ws)
         return;
-    /* kept for the session's next batch unless it grew unusually large */
-    if (!ws->s->ws_spare && ws->h_data.data.cap + ws->o_body.data.cap < (16u << 20)) {
+    /* kept for the session's next batch unless it grew past what the
+     * session usually needs (a batch of oversized dead letters) */
+    size_t cap = engine__ws_capacity(ws), keep = engine__keep_bytes(ws->s);
+    if (!ws->s->ws_spare && cap <= keep) {
         ws_clear(ws);
         ws->s->ws_spare = ws;
         return;
     }
     engine__ws_destroy(ws);
+    if (cap > keep)
+        sy_mem_release();
 }
 
 int64_t engine__ws_now(const engine__ws *ws)

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "dlq.h"
 #include "flow.h"
+#include "mem.h"
 #include "router_int.h"
 
 #include <stdio.h>
@@ -633,14 +634,22 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
         cJSON_Delete(items[i].hdrs);
     }
     free(items);
+    /* the ops hold copies of the inputs: an oversized one must not live on
+     * until this pipeline's next batch (an idle pipeline has none) */
+    engine_batch_reset(p->batch);
 }
 
-static void process_batch(router_pipeline *p, natsMsgList *list)
+/* Runs the batch; returns the size of its largest message. */
+static size_t process_batch(router_pipeline *p, natsMsgList *list)
 {
-    size_t n = (size_t)list->Count;
+    size_t n = (size_t)list->Count, largest = 0;
     atomic_fetch_add_explicit(&p->r->metrics.received, n, memory_order_relaxed);
     router_metrics_observe(&p->r->metrics.batch_size, (double)n);
+    for (size_t i = 0; i < n; i++)
+        if ((size_t)natsMsg_GetDataLength(list->Msgs[i]) > largest)
+            largest = (size_t)natsMsg_GetDataLength(list->Msgs[i]);
     run_batch(p, list->Msgs, n, true);
+    return largest;
 }
 
 static void backoff(router_pipeline *p)
@@ -670,16 +679,26 @@ void *router__pipeline_main(void *arg)
         /* a reload may have landed while we waited in Fetch: route what was
          * fetched after it with the new set (ensure_session is cheap when
          * nothing changed; on failure JetStream redelivers after ack_wait) */
+        size_t largest = 0;
         if (s == NATS_OK && list.Count > 0 && ensure_session(p) == SY_OK)
-            process_batch(p, &list);
+            largest = process_batch(p, &list);
         else if (s == NATS_OK && list.Count > 0)
             for (int i = 0; i < list.Count; i++)
                 natsMsg_NakWithDelay(list.Msgs[i], r->cfg->nak_delay_ms, NULL);
-        else if (s == NATS_TIMEOUT) /* nothing pending for us right now */
+        else if (s == NATS_TIMEOUT) { /* nothing pending for us right now */
             atomic_store_explicit(&r->metrics.consumer_pending, 0, memory_order_relaxed);
+            engine_session_idle(p->session); /* give back what a burst took */
+            if (p->trim_when_idle) /* the burst's last frees are done by now */
+                sy_mem_release();
+            p->trim_when_idle = false;
+        }
         else if (s != NATS_OK && s != NATS_TIMEOUT)
             router__sleep(r, 200); /* NATS away: nats.c reconnects; don't spin */
         natsMsgList_Destroy(&list);
+        if (largest >= SY_MEM_MMAP_THRESHOLD) { /* what its copies left in the arenas */
+            sy_mem_release();
+            p->trim_when_idle = true;
+        }
     }
     natsSubscription_Destroy(p->sub);
     p->sub = NULL;

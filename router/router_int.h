@@ -34,6 +34,7 @@ typedef struct router_pipeline {
     engine_batch *batch;
     atomic_bool db_ok;
     int64_t backoff_ms;        /* current reconnect backoff */
+    bool trim_when_idle;       /* a batch held an oversized message (mem.h) */
     router_recent_event *rec;  /* batch_size entries for the batch's recent events, or NULL */
 } router_pipeline;
 

@@ -176,3 +176,71 @@ TEST(an_idle_serve_long_polls_and_a_lone_event_is_routed_at_once)
     free(rules);
     free(conninfo);
 }
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = atol(line + 6);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Publishes n events whose payload is a string of 'size' bytes. */
+static void publish_sized(rh_nats *n, const char *subject, const char *prefix, int count,
+                          size_t size)
+{
+    char *body = malloc(size + 512);
+    for (int i = 0; i < count; i++) {
+        int k = snprintf(body, 512,
+                         "{\"event_id\":\"%s-%d\",\"type\":\"order.created\",\"source\":\"t\","
+                         "\"occurred_at\":\"2026-01-02T03:04:05Z\",\"trace_id\":"
+                         "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"schema_version\":1,"
+                         "\"payload\":{\"n\":%d,\"blob\":\"",
+                         prefix, i, i);
+        memset(body + k, 'x', size);
+        strcpy(body + k + size, "\"}}");
+        rh_publish(n, subject, body);
+    }
+    free(body);
+}
+
+/* A burst of events over limits.max_event_bytes is dead-lettered, bytes
+ * and all, and the process's memory comes back to its level before the
+ * burst (it kept ~150 MiB more: write sets, libpq's output buffer and
+ * glibc's arenas holding the burst's megabytes). */
+TEST(serve_memory_comes_back_after_a_burst_of_oversized_events)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_rss");
+    char *rules = rh_write_file("rules.yaml", rh_rules);
+    int port = rh_free_port();
+    char *cfg =
+        write_serve_config("rss", conninfo, rules, port, "limits: {max_event_bytes: 64KiB}\n");
+    pid_t pid = spawn_serve(cfg);
+    CHECK_INT(wait_ready(port, 30000), 200);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    publish_sized(&n, "rt.rss.a", "warm", 300, 100);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 300, 30000), 300);
+    rh_sleep_ms(2500); /* idle rounds: the warm-up's own buffers settle */
+    long before = rss_kib(pid);
+    publish_sized(&n, "rt.rss.a", "big", 30, 900000);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 30, 60000),
+              30);
+    rh_sleep_ms(3000); /* two idle rounds of every consumer */
+    long after = rss_kib(pid);
+    CHECK_MSG(after < before + 12 * 1024, "RSS %ld KiB before 27 MB of oversized events, %ld after",
+              before, after);
+    stop_serve(pid);
+    rh_nats_close(&n);
+    unlink(cfg);
+    unlink(rules);
+    free(cfg);
+    free(rules);
+    free(conninfo);
+}
