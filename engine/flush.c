@@ -272,7 +272,7 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
     if (st == SY_OK) {
         size_t bytes = 0;
         for (int i = 0; i < NPARAMS; i++)
-            bytes += fmt[i] ? (size_t)len[i] : strlen(p[i]);
+            bytes += fmt[i] ? (size_t)len[i] : p[i] ? strlen(p[i]) : 0; /* NULL: SQL null */
         engine__note_statement(ws->s, bytes);
         PGresult *r = PQexecPrepared(ws->s->conn, "sy_flush", NPARAMS, (const char *const *)p, len,
                                      fmt, 0);

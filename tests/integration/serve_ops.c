@@ -177,6 +177,17 @@ TEST(an_idle_serve_long_polls_and_a_lone_event_is_routed_at_once)
     free(conninfo);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 static long rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -234,8 +245,10 @@ TEST(serve_memory_comes_back_after_a_burst_of_oversized_events)
               30);
     rh_sleep_ms(3000); /* two idle rounds of every consumer */
     long after = rss_kib(pid);
-    CHECK_MSG(after < before + 12 * 1024, "RSS %ld KiB before 27 MB of oversized events, %ld after",
-              before, after);
+    /* ASan's allocator keeps freed blocks in quarantine (256 MB): RSS
+     * says nothing about the heap there; the burst is still checked */
+    CHECK_MSG(SANITIZED || after < before + 12 * 1024,
+              "RSS %ld KiB before 27 MB of oversized events, %ld after", before, after);
     stop_serve(pid);
     rh_nats_close(&n);
     unlink(cfg);
