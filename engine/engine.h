@@ -306,6 +306,22 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
 sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
                                 int64_t *oldest_age_ms, sy_error *err) SY_MUST_USE;
 
+/* One task queue's backlog for workers: tasks scheduled and not taken yet
+ * (human tasks excluded: no worker takes them). */
+typedef struct engine_queue_backlog {
+    char queue[128];
+    uint64_t tasks;
+    int64_t oldest_age_ms; /* of the oldest of them against now_ms; 0 when none */
+} engine_queue_backlog;
+
+/* The backlog of every queue that has open tasks or a worker seen on it
+ * (engine_workers_seen; those show 0 rather than vanish), sorted by name,
+ * at most max of them into out[]; *n receives how many. One query, a scan
+ * of the namespace's tasks (the query docs/keda.md gives KEDA, per queue).
+ * Needs no transaction. */
+sy_status engine_task_queue_backlog(engine_session *s, int64_t now_ms, engine_queue_backlog *out,
+                                    size_t max, size_t *n, sy_error *err) SY_MUST_USE;
+
 /* ---- dead letters (for `switchyard dlq`) ---------------------------------- */
 
 typedef struct engine_dead_letter_row {

@@ -402,3 +402,34 @@ sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *row
     PQclear(r);
     return st;
 }
+
+/* Open tasks only (no index on status: it would make every task update
+ * non-HOT, engine/README.md), and the small workers table for the queues
+ * that are idle now. */
+sy_status engine_task_queue_backlog(engine_session *s, int64_t now_ms, engine_queue_backlog *out,
+                                    size_t max, size_t *n, sy_error *err)
+{
+    *n = 0;
+    char now[24], lim[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    const char *p[] = {now, s->eng->ns, lim};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(
+        s,
+        "SELECT queue, count(*) FILTER (WHERE pending), coalesce(greatest(0, $1::bigint -"
+        " (extract(epoch FROM min(scheduled_at) FILTER (WHERE pending)) * 1000)::bigint), 0)"
+        " FROM (SELECT queue COLLATE \"C\" AS queue, status = 'scheduled' AND NOT human AS pending,"
+        " scheduled_at FROM tasks WHERE namespace = $2 AND status IN ('scheduled', 'started',"
+        " 'backoff') UNION ALL SELECT queue, false, NULL FROM workers) q"
+        " GROUP BY queue ORDER BY queue LIMIT $3::bigint",
+        3, p, &r, err);
+    for (int i = 0; st == SY_OK && i < PQntuples(r) && (size_t)i < max; i++) {
+        engine_queue_backlog *q = &out[(*n)++];
+        sy_strlcpy(q->queue, sizeof q->queue, PQgetvalue(r, i, 0));
+        q->tasks = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+        q->oldest_age_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}

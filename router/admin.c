@@ -102,6 +102,7 @@ bool admin__may_read(const admin_server *a, struct evhttp_request *req)
 }
 
 static void refresh_backlog(admin_server *a);
+static void append_queues(admin_server *a, sy_buf *b);
 
 static void on_metrics(admin_server *a, struct evhttp_request *req)
 {
@@ -110,6 +111,7 @@ static void on_metrics(admin_server *a, struct evhttp_request *req)
     router_rules_hash(a->r, hash, sizeof hash);
     sy_buf b = SY_BUF_INIT;
     router_metrics_render(router_get_metrics(a->r), SY_VERSION, hash, &b);
+    append_queues(a, &b);
     admin__reply(req, 200, "text/plain; version=0.0.4", sy_buf_str(&b));
     sy_buf_cleanup(&b);
 }
@@ -215,6 +217,25 @@ static void refresh_backlog(admin_server *a)
     }
     atomic_store(&m->outbox_backlog, s ? (int64_t)rows : -1);
     atomic_store(&m->outbox_oldest_age_ms, s ? age : -1);
+}
+
+/* The task queue gauges, one query per scrape (a bounded label set: the
+ * first 256 queues by name); absent while Postgres is away. */
+enum { ADMIN_QUEUES_MAX = 256 };
+static void append_queues(admin_server *a, sy_buf *b)
+{
+    engine_queue_backlog *q = calloc(ADMIN_QUEUES_MAX, sizeof *q);
+    sy_error err = {0};
+    size_t n = 0;
+    engine_session *s = q ? admin__session(a, &err) : NULL;
+    if (s && engine_task_queue_backlog(s, sy_clock_now_ms(NULL), q, ADMIN_QUEUES_MAX, &n, &err) !=
+                 SY_OK) {
+        admin__session_close(a); /* reopened next time */
+        s = NULL;
+    }
+    if (s)
+        router_metrics_render_queues(q, n, b);
+    free(q);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)

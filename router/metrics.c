@@ -226,3 +226,35 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
                       "switchyard_outbox_oldest_age_seconds %.3f\n",
                       (double)age / 1000.0);
 }
+
+/* A label value as Prometheus wants it: \\, \" and \\n escaped. */
+static void label_value(sy_buf *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            sy_buf_putc(o, '\\');
+        if (*v == '\n')
+            sy_buf_puts(o, "\\n");
+        else
+            sy_buf_putc(o, *v);
+    }
+}
+
+void router_metrics_render_queues(const engine_queue_backlog *q, size_t n, sy_buf *o)
+{
+    sy_buf_puts(o, "# HELP switchyard_task_queue_backlog Tasks scheduled on the queue that no "
+                   "worker took yet.\n# TYPE switchyard_task_queue_backlog gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        sy_buf_puts(o, "switchyard_task_queue_backlog{queue=\"");
+        label_value(o, q[i].queue);
+        sy_buf_printf(o, "\"} %llu\n", (unsigned long long)q[i].tasks);
+    }
+    sy_buf_puts(o, "# HELP switchyard_task_queue_oldest_age_seconds Age of the oldest task "
+                   "waiting on the queue (0: none).\n"
+                   "# TYPE switchyard_task_queue_oldest_age_seconds gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        sy_buf_puts(o, "switchyard_task_queue_oldest_age_seconds{queue=\"");
+        label_value(o, q[i].queue);
+        sy_buf_printf(o, "\"} %.3f\n", (double)q[i].oldest_age_ms / 1000.0);
+    }
+}

@@ -61,4 +61,8 @@ double router_hist_quantile(const router_hist *h, double q);
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,
                            sy_buf *out);
 
+/* Appends the task queue gauges (switchyard_task_queue_backlog{queue} and
+ * switchyard_task_queue_oldest_age_seconds{queue}) of q[0..n). */
+void router_metrics_render_queues(const engine_queue_backlog *q, size_t n, sy_buf *out);
+
 #endif

@@ -257,3 +257,49 @@ TEST(serve_memory_comes_back_after_a_burst_of_oversized_events)
     free(rules);
     free(conninfo);
 }
+
+/* /metrics carries the backlog of each task queue: three tasks nobody
+ * took on queue "jobs" (no worker runs in this test). */
+TEST(serve_metrics_carry_the_task_queue_backlog)
+{
+    static const char rules_text[] = "version: 1\n"
+                                     "routes:\n"
+                                     "  - name: job\n"
+                                     "    match: { type: order.created }\n"
+                                     "    start: { workflow: job, id: \"job-{{ payload.n }}\" }\n"
+                                     "workflows:\n"
+                                     "  job:\n"
+                                     "    task_queue: jobs\n"
+                                     "    steps:\n"
+                                     "      - task: work\n";
+    char *conninfo = fixture_pg_fresh_db("rt_queues");
+    char *rules = rh_write_file("rules.yaml", rules_text);
+    int port = rh_free_port();
+    char *cfg = write_serve_config("queues", conninfo, rules, port, NULL);
+    pid_t pid = spawn_serve(cfg);
+    CHECK_INT(wait_ready(port, 30000), 200);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    char body[512];
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "q-%d", i);
+        rh_event(body, sizeof body, id, "order.created", i);
+        rh_publish(&n, "rt.queues.a", body);
+    }
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.tasks", 3, 20000), 3);
+    static char resp[1 << 17];
+    CHECK_INT(rh_http(port, "GET", "/metrics", NULL, resp, sizeof resp), 200);
+    CHECK_MSG(strstr(resp, "# TYPE switchyard_task_queue_backlog gauge\n") &&
+                  strstr(resp, "switchyard_task_queue_backlog{queue=\"jobs\"} 3\n"),
+              "%s", resp);
+    CHECK_MSG(strstr(resp, "switchyard_task_queue_oldest_age_seconds{queue=\"jobs\"} ") != NULL,
+              "%s", resp);
+    stop_serve(pid);
+    rh_nats_close(&n);
+    unlink(cfg);
+    unlink(rules);
+    free(cfg);
+    free(rules);
+    free(conninfo);
+}

@@ -84,3 +84,17 @@ TEST(engine_totals_are_rendered_by_name_and_reason)
     CHECK(strstr(t, "switchyard_outbox_dead_lettered_total 7\n") != NULL);
     sy_buf_cleanup(&b);
 }
+
+TEST(task_queue_gauges_are_labelled_by_queue_with_the_label_escaped)
+{
+    engine_queue_backlog q[2] = {{.queue = "jobs", .tasks = 3, .oldest_age_ms = 1500},
+                                 {.queue = "we\"ird\\q", .tasks = 0, .oldest_age_ms = 0}};
+    sy_buf b = SY_BUF_INIT;
+    router_metrics_render_queues(q, 2, &b);
+    const char *t = sy_buf_str(&b);
+    CHECK(strstr(t, "# TYPE switchyard_task_queue_backlog gauge\n") != NULL);
+    CHECK(strstr(t, "switchyard_task_queue_backlog{queue=\"jobs\"} 3\n") != NULL);
+    CHECK(strstr(t, "switchyard_task_queue_oldest_age_seconds{queue=\"jobs\"} 1.500\n") != NULL);
+    CHECK(strstr(t, "switchyard_task_queue_backlog{queue=\"we\\\"ird\\\\q\"} 0\n") != NULL);
+    sy_buf_cleanup(&b);
+}
