@@ -390,6 +390,31 @@ sy_status engine_task_retry_now(engine_session *s, const char *task_id, sy_error
 sy_status engine_task_queues(engine_session *s, int64_t now_ms, cJSON **out,
                              sy_error *err) SY_MUST_USE;
 
+/* The values of engine_task_filter.status, NULL-terminated: "pending"
+ * (scheduled, started or backoff: waiting for a worker, a person or a
+ * retry), each status of a task (scheduled, started, backoff, completed,
+ * failed, canceled), and "all". */
+extern const char *const engine_task_status_filters[];
+
+typedef struct engine_task_filter {
+    const char *queue;      /* NULL: any; "human": the human tasks */
+    const char *assignee;   /* NULL: any; else the human tasks assigned to it */
+    const char *status;     /* NULL: "pending"; else one of engine_task_status_filters */
+    size_t limit;           /* 0: 100; at most 1000 */
+    const char *page_token; /* the previous page's next_page_token, or NULL */
+} engine_task_filter;
+
+/* The tasks that match f, in the list shape of docs/cli.md: {"tasks":
+ * [{task_id, workflow_id, run_id, workflow_type, name, step, queue, human,
+ * assignee, attempt, status, input, scheduled_at, started_at,
+ * heartbeat_at}], "next_page_token": the last task_id of the page when more
+ * follow, else null}, by task_id (a run's tasks together, runs in start
+ * order: their ids are UUIDv7). A human task's assignee is the one its
+ * task.scheduled event recorded (the rendered template). SY_INVALID for a
+ * status that is not a filter value. Needs no transaction. */
+sy_status engine_task_list(engine_session *s, const engine_task_filter *f, cJSON **out,
+                           sy_error *err) SY_MUST_USE;
+
 /* What the report consumer saw of one worker on one queue since its last
  * call (worker "" when the reports did not say). */
 typedef struct engine_worker_seen {

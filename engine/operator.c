@@ -63,6 +63,64 @@ sy_status engine_task_queues(engine_session *s, int64_t now_ms, cJSON **out, sy_
         2, p, out, err);
 }
 
+const char *const engine_task_status_filters[] = {
+    "pending", "scheduled", "started", "backoff", "completed", "failed", "canceled", "all", NULL};
+
+/* The statuses a filter value stands for, comma-separated (NULL: any);
+ * false when the value is not a filter. */
+static bool task_statuses(const char *status, const char **out)
+{
+    if (!status || !strcmp(status, "pending")) {
+        *out = "scheduled,started,backoff";
+        return true;
+    }
+    *out = NULL;
+    if (!strcmp(status, "all"))
+        return true;
+    for (size_t i = 0; engine_task_status_filters[i]; i++)
+        if (!strcmp(status, engine_task_status_filters[i]))
+            return (*out = status), true;
+    return false;
+}
+
+/* A human task's assignee is not a column of tasks (the batch's hot
+ * statement writes those): it is read from the task's latest
+ * task.scheduled event, for human tasks only, which are few. Keyset on
+ * task_id, one row more than the page to know whether another follows. */
+static const char TASK_LIST_SQL[] =
+    "WITH c AS (SELECT t.*, CASE WHEN t.human THEN (SELECT h.data->>'assignee' FROM"
+    " history_events h WHERE h.run_id = t.run_id AND h.type = 'task.scheduled' AND"
+    " h.data->>'task_id' = t.task_id ORDER BY h.seq DESC LIMIT 1) END AS assignee FROM tasks t"
+    " WHERE t.namespace = $1 AND ($2::text IS NULL OR t.status = ANY (string_to_array($2,"
+    " ','))) AND ($3::text IS NULL OR t.queue = $3) AND ($4::text IS NULL OR t.human) AND"
+    " t.task_id > coalesce($5, '')),"
+    " p AS (SELECT * FROM c WHERE $4::text IS NULL OR c.assignee = $4 ORDER BY task_id"
+    " LIMIT $6::int + 1), k AS (SELECT * FROM p ORDER BY task_id LIMIT $6::int)"
+    " SELECT json_build_object('tasks', coalesce((SELECT json_agg(json_build_object('task_id',"
+    " k.task_id, 'workflow_id', k.workflow_id, 'run_id', k.run_id, 'workflow_type',"
+    " r.workflow_type, 'name', k.name, 'step', k.step, 'queue', k.queue, 'human', k.human,"
+    " 'assignee', k.assignee, 'attempt', k.attempt, 'status', k.status, 'input', k.input,"
+    " 'scheduled_at', k.scheduled_at, 'started_at', k.started_at, 'heartbeat_at',"
+    " k.heartbeat_at) ORDER BY k.task_id) FROM k LEFT JOIN runs r ON r.run_id = k.run_id),"
+    " '[]'), 'next_page_token', CASE WHEN (SELECT count(*) FROM p) > (SELECT count(*) FROM k)"
+    " THEN (SELECT max(task_id) FROM k) END)";
+
+sy_status engine_task_list(engine_session *s, const engine_task_filter *f, cJSON **out,
+                           sy_error *err)
+{
+    *out = NULL;
+    const char *statuses = NULL;
+    if (!task_statuses(f->status, &statuses))
+        return sy_error_set(err, SY_INVALID, "bad_status", "status",
+                            "task status \"%.40s\" is not pending, scheduled, started, backoff, "
+                            "completed, failed, canceled or all",
+                            f->status);
+    char lim[24];
+    snprintf(lim, sizeof lim, "%zu", f->limit == 0 ? 100 : f->limit > 1000 ? 1000 : f->limit);
+    const char *p[] = {s->eng->ns, statuses, f->queue, f->assignee, f->page_token, lim};
+    return engine__json_query(s, TASK_LIST_SQL, 6, p, out, err);
+}
+
 /* The rows as a JSON array for json_to_recordset, sorted by key so that two
  * consumers upserting the same workers lock them in one order. */
 static int seen_cmp(const void *a, const void *b)

@@ -24,7 +24,11 @@ static const char RULES[] = "version: 1\n"
                             "    task_queue: lq\n"
                             "    steps:\n"
                             "      - task: work\n"
-                            "      - wait: go\n";
+                            "      - wait: go\n"
+                            "  h:\n"
+                            "    steps:\n"
+                            "      - human: review\n"
+                            "        assignee: \"{{ input.owner | default('auditors') }}\"\n";
 
 /* Runs "switchyard ARGS --db DB" (args may hold %s for the rules file);
  * stdout into out. Returns the exit code. */
@@ -45,8 +49,9 @@ static void exec_sql(const char *db, const char *sql)
     PQfinish(c);
 }
 
-/* A migrated database with 3 workflows (and their histories), 3 schedules
- * and 3 dead letters. */
+/* A migrated database with 3 workflows (and their histories) with a task
+ * on queue lq each, 2 with a human task (assigned to ops and ada), 3
+ * schedules and 3 dead letters. */
 static void lists_open(lists_fx *fx, const char *name)
 {
     fx->db = fixture_pg_fresh_db(name);
@@ -64,6 +69,12 @@ static void lists_open(lists_fx *fx, const char *name)
         snprintf(args, sizeof args, "schedule create s-%d --cron '@every 1h' --workflow w", i);
         CHECK_INT(sy(fx, args, out, sizeof out), 0);
     }
+    CHECK_INT(sy(fx, "workflow start --type h --id h-1 --input '{\"owner\":\"ops\"}' --rules %s",
+                 out, sizeof out),
+              0);
+    CHECK_INT(sy(fx, "workflow start --type h --id h-2 --input '{\"owner\":\"ada\"}' --rules %s",
+                 out, sizeof out),
+              0);
     exec_sql(fx->db,
              "INSERT INTO switchyard.dead_letters (event_id, code, message) VALUES"
              " ('d-1', 'bad_type', 'x'), ('d-2', 'bad_type', 'y'), ('d-3', 'unsigned', 'z')");
@@ -120,12 +131,14 @@ TEST(every_list_has_one_shape_and_pages_to_the_end)
 {
     lists_fx fx;
     lists_open(&fx, "cli_lists_shape");
-    walk(&fx, "workflow list", "workflows", 3);
-    walk(&fx, "workflow list --status running", "workflows", 3);
+    walk(&fx, "workflow list", "workflows", 5);
+    walk(&fx, "workflow list --status running", "workflows", 5);
     walk(&fx, "workflow history w-1", "events", 2); /* workflow.started, task.scheduled */
     walk(&fx, "schedule list", "schedules", 3);
     walk(&fx, "dlq list", "dead_letters", 3);
     walk(&fx, "dlq list --code bad_type", "dead_letters", 2);
+    walk(&fx, "task list", "tasks", 5);
+    walk(&fx, "task list --queue lq", "tasks", 3);
     lists_close(&fx);
 }
 
@@ -135,7 +148,8 @@ TEST(text_lists_say_where_the_next_page_is)
     lists_open(&fx, "cli_lists_text");
     char out[8192];
     const char *cmds[] = {"workflow list --limit 2", "schedule list --limit 2",
-                          "dlq list --limit 2", "workflow history w-1 --limit 1"};
+                          "dlq list --limit 2", "workflow history w-1 --limit 1",
+                          "task list --limit 2"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         CHECK_INT(sy(&fx, cmds[i], out, sizeof out), 0);
         CHECK_MSG(strstr(out, "next page: --page ") != NULL, "%s:\n%s", cmds[i], out);
@@ -148,9 +162,10 @@ TEST(a_bad_enum_filter_or_page_token_is_a_usage_error)
     lists_fx fx;
     lists_open(&fx, "cli_lists_usage");
     char out[4096];
-    const char *cmds[] = {"workflow list --status bogus", "workflow list --status Running",
-                          "dlq list --page abc",          "workflow history w-1 --page x1",
-                          "schedule list --limit 0",      "dlq list -o yaml"};
+    const char *cmds[] = {
+        "workflow list --status bogus",   "workflow list --status Running", "dlq list --page abc",
+        "workflow history w-1 --page x1", "schedule list --limit 0",        "dlq list -o yaml",
+        "task list --status bogus",       "task list --status Pending",     "task complete"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         CHECK_MSG(sy(&fx, cmds[i], out, sizeof out) == 64, "%s: not a usage error", cmds[i]);
     /* and the message says which option and what it takes */
@@ -159,5 +174,67 @@ TEST(a_bad_enum_filter_or_page_token_is_a_usage_error)
              fixture_switchyard_bin(), fx.db);
     CHECK_INT(fixture_run(cmd, out, sizeof out), 64);
     CHECK_MSG(strstr(out, "--status") && strstr(out, "running"), "%s", out);
+    lists_close(&fx);
+}
+
+/* The tasks of `task list -o json ARGS` (owned). */
+static cJSON *tasks(lists_fx *fx, const char *args)
+{
+    static char out[1 << 16];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "task list -o json %s", args);
+    CHECK_INT(sy(fx, cmd, out, sizeof out), 0);
+    cJSON *o = cJSON_Parse(out);
+    CHECK_MSG(o != NULL, "%s", out);
+    cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(o, "tasks");
+    cJSON_Delete(o);
+    return t;
+}
+
+/* `task list`: the pending tasks, human ones with their rendered assignee,
+ * filtered by queue, assignee and status (issue 19 item 22: operators found
+ * them only through workflow describe). */
+TEST(task_list_shows_pending_tasks_by_queue_and_assignee)
+{
+    lists_fx fx;
+    lists_open(&fx, "cli_lists_tasks");
+    cJSON *t = tasks(&fx, "--queue human");
+    CHECK_INT(cJSON_GetArraySize(t), 2);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, t)
+    {
+        CHECK(cJSON_IsTrue(sy_json_get(it, "human")));
+        CHECK_STR(sy_json_get_string(it, "status"), "scheduled");
+        CHECK_STR(sy_json_get_string(it, "workflow_type"), "h");
+        CHECK_STR(sy_json_get_string(it, "name"), "review");
+    }
+    cJSON_Delete(t);
+    t = tasks(&fx, "--assignee ops");
+    CHECK_INT(cJSON_GetArraySize(t), 1);
+    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(t, 0), "assignee"), "ops");
+    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(t, 0), "workflow_id"), "h-1");
+    char *ops_task = strdup(sy_json_get_string(cJSON_GetArrayItem(t, 0), "task_id"));
+    cJSON_Delete(t);
+    t = tasks(&fx, "--queue lq");
+    CHECK(cJSON_IsNull(sy_json_get(cJSON_GetArrayItem(t, 0), "assignee")));
+    cJSON_Delete(t);
+    /* a completed task leaves the pending list and is found by its status */
+    char out[4096], args[512];
+    snprintf(args, sizeof args, "task complete '%s' --result '{\"ok\":true}'", ops_task);
+    CHECK_INT(sy(&fx, args, out, sizeof out), 0);
+    t = tasks(&fx, "--assignee ops");
+    CHECK_INT(cJSON_GetArraySize(t), 0);
+    cJSON_Delete(t);
+    t = tasks(&fx, "--status completed");
+    CHECK_INT(cJSON_GetArraySize(t), 1);
+    CHECK_STR(sy_json_get_string(cJSON_GetArrayItem(t, 0), "task_id"), ops_task);
+    cJSON_Delete(t);
+    t = tasks(&fx, "--status all");
+    CHECK_INT(cJSON_GetArraySize(t), 5);
+    cJSON_Delete(t);
+    /* text: one row a task, the assignee in its column */
+    CHECK_INT(sy(&fx, "task list --queue human", out, sizeof out), 0);
+    CHECK(strstr(out, "ASSIGNEE") && strstr(out, "ada") && !strstr(out, "ops"));
+    free(ops_task);
     lists_close(&fx);
 }
