@@ -162,12 +162,11 @@ static void route_one(route_cfg *c, const char *body, size_t len, long lineno)
     sy_error err;
     sy_error_clear(&err);
     if (envelope_parse(body, len, NULL, &c->opts, &env, &err) != SY_OK) {
-        cJSON *probe = NULL;
-        sy_error ignored;
-        if (sy_json_parse(body, len, 0, NULL, &probe, &ignored) == SY_OK &&
-            sy_json_get_string(probe, "event_id"))
-            cJSON_AddStringToObject(line, "event_id", sy_json_get_string(probe, "event_id"));
-        cJSON_Delete(probe);
+        envelope_fields parsed; /* the event_id, as a dead letter would keep it */
+        envelope_peek(body, len, NULL, &c->opts, &parsed);
+        if (parsed.event_id)
+            cJSON_AddStringToObject(line, "event_id", parsed.event_id);
+        envelope_fields_cleanup(&parsed);
         cJSON_AddArrayToObject(line, "actions");
         char msg[SY_ERROR_TEXT_MAX];
         put_dead_letter(line, *err.code ? err.code : "invalid",

@@ -38,10 +38,10 @@ static void start_cleanup(engine__start *s)
 static void op_cleanup(engine__op *o)
 {
     start_cleanup(&o->start);
-    char *strs[] = {o->wid,      o->event_id,   o->trace_id,   o->signal,
-                    o->code,     o->message,    o->subject,    o->body,
-                    o->reason,   o->task_id,    o->error_type, o->error_message,
-                    o->timer_id, o->timer_kind, o->run_id,     o->route};
+    char *strs[] = {o->wid,        o->event_id,      o->trace_id, o->signal,     o->code,
+                    o->message,    o->subject,       o->body,     o->reason,     o->task_id,
+                    o->error_type, o->error_message, o->timer_id, o->timer_kind, o->run_id,
+                    o->route,      o->ev_type,       o->ev_source};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(strs[i]);
     cJSON_Delete(o->payload);
@@ -145,10 +145,12 @@ void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *re
 void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_letter *dl)
 {
     engine__op *o = add_op(b, ev, OP_DEAD_LETTER);
-    if (dl->event_id) {
-        free(o->event_id);
-        o->event_id = dup(dl->event_id);
-    }
+    /* the event's own id, or NULL when none parsed: never the inbox key */
+    free(o->event_id);
+    o->event_id = dup(dl->event_id);
+    o->trace_id = dup(dl->trace_id);
+    o->ev_type = dup(dl->type);
+    o->ev_source = dup(dl->source);
     o->code = dup(dl->code ? dl->code : "dead_letter");
     o->message = dup(dl->message ? dl->message : "");
     o->subject = dup(dl->subject);

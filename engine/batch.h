@@ -27,6 +27,7 @@ typedef struct engine__op {
     cJSON *payload;
     rules_if_missing if_missing;
     char *code, *message, *subject, *body, *reason; /* dead letter; cancel/terminate reason */
+    char *ev_type, *ev_source; /* dead letter: what parsed of the event (and trace_id) */
     size_t body_len;
     cJSON *headers;
     uint64_t stream_seq;

@@ -117,6 +117,7 @@ typedef struct engine_signal_req {
 
 typedef struct engine_dead_letter {
     const char *event_id;       /* may be NULL (unparseable body) */
+    const char *trace_id, *type, *source; /* what parsed of the event; each may be NULL */
     const char *code, *message; /* why */
     const char *subject;        /* the NATS subject it arrived on */
     const char *body;           /* original bytes */
@@ -327,6 +328,7 @@ sy_status engine_task_queue_backlog(engine_session *s, int64_t now_ms, engine_qu
 typedef struct engine_dead_letter_row {
     int64_t id;
     char *event_id;             /* owned, NULL when unknown */
+    char *trace_id, *type, *source; /* owned, what parsed of the event; NULL when unknown */
     char *code, *message;       /* owned */
     char *subject;              /* owned, NULL when none */
     char *body;                 /* owned, original bytes (NUL-terminated for convenience) */

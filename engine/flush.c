@@ -119,9 +119,10 @@ static const char *const FLUSH_SQL[] = {
     " FROM json_to_recordset($3::json) AS x(c text, m text, r text, rp bigint)"
     " WHERE x.rp > 0 AND u.id = x.rp RETURNING u.id),",
     "dl AS (INSERT INTO dead_letters (event_id, code, message, subject, body, headers, stream_seq,"
-    " route) SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0), r FROM "
-    "json_to_recordset($3::json)"
-    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint, r text, rp bigint)"
+    " route, trace_id, type, source) SELECT e, c, m, s, decode(b, 'hex'), h, nullif(q, 0), r,"
+    " t, y, o FROM json_to_recordset($3::json)"
+    " AS x(e text, c text, m text, s text, b text, h jsonb, q bigint, r text, rp bigint,"
+    " t text, y text, o text)"
     " WHERE rp = 0 OR rp NOT IN (SELECT id FROM dlu))",
     "SELECT CASE WHEN $4::bool THEN pg_notify('switchyard_timers', '') END,"
     " CASE WHEN $5::bool THEN pg_notify('switchyard_outbox', '') END,"

@@ -75,9 +75,18 @@ void engine__op_dead_letter(engine__ws *ws, engine_batch *b, const engine__op *o
     engine__bevent *e = &b->evs[op->ev];
     int64_t replaces = e->replay_of && !e->replay_taken ? e->replay_of : 0;
     e->replay_taken = e->replay_taken || replaces;
-    engine_dead_letter dl = {
-        .event_id = op->event_id, .code = code, .message = message, .route = op->route};
+    engine_dead_letter dl = {.event_id = op->event_id,
+                             .trace_id = op->trace_id,
+                             .type = op->ev_type,
+                             .source = op->ev_source,
+                             .code = code,
+                             .message = message,
+                             .route = op->route};
     if (src) {
+        /* a refused action: its event's fields come with the source */
+        dl.type = dl.type ? dl.type : src->type;
+        dl.source = dl.source ? dl.source : src->source;
+        dl.trace_id = dl.trace_id ? dl.trace_id : src->trace_id;
         dl.subject = src->subject;
         dl.body = src->body;
         dl.body_len = src->body_len;

@@ -242,7 +242,8 @@ static const char DL_COLS[] =
     "id, event_id, code, message, subject, body, headers::text, coalesce(stream_seq, 0),"
     " (extract(epoch FROM created_at) * 1000)::bigint,"
     " coalesce((extract(epoch FROM replayed_at) * 1000)::bigint, 0), route, failures,"
-    " (extract(epoch FROM coalesce(updated_at, created_at)) * 1000)::bigint";
+    " (extract(epoch FROM coalesce(updated_at, created_at)) * 1000)::bigint, trace_id, type,"
+    " source";
 
 static char *opt(PGresult *r, int i, int c)
 {
@@ -274,6 +275,9 @@ static void dl_row(PGresult *r, int i, engine_dead_letter_row *o)
     o->route = opt(r, i, 10);
     o->failures = atoll(PQgetvalue(r, i, 11));
     o->updated_at_ms = atoll(PQgetvalue(r, i, 12));
+    o->trace_id = opt(r, i, 13);
+    o->type = opt(r, i, 14);
+    o->source = opt(r, i, 15);
 }
 
 void engine_dead_letter_row_cleanup(engine_dead_letter_row *row)
@@ -286,6 +290,9 @@ void engine_dead_letter_row_cleanup(engine_dead_letter_row *row)
     free(row->subject);
     free(row->body);
     free(row->route);
+    free(row->trace_id);
+    free(row->type);
+    free(row->source);
     cJSON_Delete(row->headers);
     memset(row, 0, sizeof *row);
 }
@@ -318,13 +325,14 @@ sy_status engine_dead_letters_list(engine_session *s, const engine_dlq_filter *f
                        f->source, f->type, since, until,
                        before};
     sy_buf q = SY_BUF_INIT;
-    /* source and type are read from the body only when asked for (dl_member,
-     * 008_ui.sql): dead letters are few, and their bodies may be anything */
+    /* source and type: the columns (011), else read from the body only when
+     * asked for (dl_member, 008_ui.sql): dead letters are few, and their
+     * bodies may be anything */
     sy_buf_printf(&q,
                   "SELECT %s FROM dead_letters WHERE ($1::text IS NULL OR code = $1) AND id > $2"
                   " AND ($4::bool OR replayed_at IS NULL)"
-                  " AND ($5::text IS NULL OR dl_member(body, 'source') = $5)"
-                  " AND ($6::text IS NULL OR dl_member(body, 'type') = $6)"
+                  " AND ($5::text IS NULL OR coalesce(source, dl_member(body, 'source')) = $5)"
+                  " AND ($6::text IS NULL OR coalesce(type, dl_member(body, 'type')) = $6)"
                   " AND ($7::bigint = 0 OR created_at >= to_timestamp($7::float8 / 1000.0))"
                   " AND ($8::bigint = 0 OR created_at < to_timestamp($8::float8 / 1000.0))"
                   " AND ($9::bigint = 0 OR id < $9) ORDER BY id %s LIMIT $3",

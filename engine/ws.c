@@ -589,6 +589,9 @@ void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_
     kv_str(&ws->dls, "m", message, false);
     kv_str(&ws->dls, "s", dl->subject, false);
     kv_str(&ws->dls, "r", dl->route, false);
+    kv_str(&ws->dls, "t", dl->trace_id, false);
+    kv_str(&ws->dls, "y", dl->type, false);
+    kv_str(&ws->dls, "o", dl->source, false);
     /* bytes travel hex-encoded: the original may not be valid UTF-8 */
     sy_buf_puts(&ws->dls, ",\"b\":\"");
     for (size_t i = 0; dl->body && i < dl->body_len; i++) {
@@ -621,8 +624,16 @@ void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_
     cJSON_AddItemToObject(p, "route",
                           dl->route ? cJSON_CreateString(dl->route) : cJSON_CreateNull());
     cJSON_AddNumberToObject(p, "stream_seq", (double)dl->stream_seq);
+    cJSON_AddItemToObject(p, "type", dl->type ? cJSON_CreateString(dl->type) : cJSON_CreateNull());
+    cJSON_AddItemToObject(p, "source",
+                          dl->source ? cJSON_CreateString(dl->source) : cJSON_CreateNull());
+    /* the notice carries the event's trace when one parsed, so a trace
+     * shows where its event ended */
     char trace[33];
-    engine__trace_id(trace);
+    if (dl->trace_id && strlen(dl->trace_id) == 32)
+        memcpy(trace, dl->trace_id, 33);
+    else
+        engine__trace_id(trace);
     sy_buf out = SY_BUF_INIT;
     engine__outcome_body(&out, id, "switchyard.deadletter.created", ws->now, NULL, trace, p);
     engine__ws_outbox(ws, id, subj, out.data);

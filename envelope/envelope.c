@@ -341,6 +341,65 @@ sy_status envelope_parse(const char *body, size_t len, const envelope_meta *meta
     return SY_OK;
 }
 
+/* ---- what parsed of a refused event ----------------------------------------- */
+
+/* A copy of member k of o when it is a string that passes check; else NULL. */
+static char *peek_member(const cJSON *o, const char *k,
+                         sy_status (*check)(const char *, const char *, sy_error *))
+{
+    const char *v = sy_json_get_string(o, k);
+    return v && check(v, k, NULL) == SY_OK ? strdup(v) : NULL;
+}
+
+static sy_status check_source(const char *s, const char *path, sy_error *err)
+{
+    return check_text(s, path, true, err);
+}
+
+void envelope_peek(const char *body, size_t len, const envelope_meta *meta,
+                   const envelope_opts *opts, envelope_fields *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t max = opts && opts->max_bytes ? opts->max_bytes : ENVELOPE_DEFAULT_MAX_BYTES;
+    if (len > max)
+        return; /* not read at all: the limit is there so that nobody parses it */
+    cJSON *o = NULL;
+    sy_error ignored;
+    switch (format_of(meta ? meta->content_type : NULL)) {
+    case ENVELOPE_FORMAT_JSON:
+        if (sy_json_parse(body, len, ENVELOPE_MAX_DEPTH, NULL, &o, &ignored) != SY_OK)
+            o = NULL;
+        break;
+    case ENVELOPE_FORMAT_PROTOBUF:
+        if (envelope__proto_decode(body, len, &o, &ignored) != SY_OK)
+            o = NULL;
+        break;
+    case ENVELOPE_FORMAT_CLOUDEVENTS:
+        o = envelope__ce_peek(body, len);
+        break;
+    default:
+        break;
+    }
+    if (cJSON_IsObject(o)) {
+        out->event_id = peek_member(o, "event_id", check_event_id);
+        out->type = peek_member(o, "type", check_type);
+        out->source = peek_member(o, "source", check_source);
+        out->trace_id = peek_member(o, "trace_id", check_trace_id);
+    }
+    cJSON_Delete(o);
+}
+
+void envelope_fields_cleanup(envelope_fields *f)
+{
+    if (!f)
+        return;
+    free(f->event_id);
+    free(f->type);
+    free(f->source);
+    free(f->trace_id);
+    memset(f, 0, sizeof *f);
+}
+
 void envelope_free(envelope *env)
 {
     if (!env)

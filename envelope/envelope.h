@@ -78,6 +78,21 @@ sy_status envelope_parse(const char *body, size_t len, const envelope_meta *meta
 
 void envelope_free(envelope *env); /* NULL is a no-op */
 
+/* What could be read of an event that envelope_parse refused, for its dead
+ * letter: each of event_id, type, source and trace_id (CloudEvents: id,
+ * type, source, the traceparent's trace id) that is present and passes its
+ * own field rule, else NULL. Strings owned by the struct. */
+typedef struct envelope_fields {
+    char *event_id, *type, *source, *trace_id;
+} envelope_fields;
+
+/* Fills *out (always; all NULL when nothing could be read, e.g. a body that
+ * is not JSON or over opts->max_bytes) from body in the format meta names,
+ * as envelope_parse would read it. opts may be NULL. Any thread. */
+void envelope_peek(const char *body, size_t len, const envelope_meta *meta,
+                   const envelope_opts *opts, envelope_fields *out);
+void envelope_fields_cleanup(envelope_fields *f); /* frees the strings; NULL is a no-op */
+
 /* Borrowed accessors, valid as long as env. subject is NULL when absent. */
 const char *envelope_event_id(const envelope *env);
 const char *envelope_type(const envelope *env);

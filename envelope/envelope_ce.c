@@ -116,6 +116,28 @@ static sy_status map_members(cJSON *ce, cJSON *o, sy_error *err)
     return SY_OK;
 }
 
+cJSON *envelope__ce_peek(const char *body, size_t len)
+{
+    cJSON *ce = NULL, *o = NULL;
+    sy_error ignored;
+    if (sy_json_parse(body, len, ENVELOPE_MAX_DEPTH, NULL, &ce, &ignored) != SY_OK)
+        return NULL;
+    if (cJSON_IsObject(ce) && (o = cJSON_CreateObject())) {
+        static const int keep[] = {0, 1, 2}; /* id, type, source */
+        for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+            const char *v = sy_json_get_string(ce, envelope__ce_names[keep[i]]);
+            if (v)
+                cJSON_AddStringToObject(o, envelope__json_names[keep[i]], v);
+        }
+        char trace[33];
+        const cJSON *tp = sy_json_get(ce, "traceparent");
+        if (tp && trace_from_traceparent(tp, trace, NULL) == SY_OK)
+            cJSON_AddStringToObject(o, "trace_id", trace);
+    }
+    cJSON_Delete(ce);
+    return o;
+}
+
 sy_status envelope__ce_parse(const char *body, size_t len, envelope **out, sy_error *err)
 {
     *out = NULL;

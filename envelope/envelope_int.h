@@ -40,6 +40,11 @@ sy_status envelope__ce_parse(const char *body, size_t len, envelope **out,
                              sy_error *err) SY_MUST_USE;
 extern envelope__names envelope__ce_names;
 
+/* A structured-mode CloudEvent's members under the envelope's names, as far
+ * as they are there (id, type, source, the traceparent's trace id), for
+ * envelope_peek. NULL when the body is not a JSON object. Owned. */
+cJSON *envelope__ce_peek(const char *body, size_t len);
+
 /* Checks the payload of env against schemas; ENVELOPE_ERR_NO_SCHEMA when the
  * (type, version) has none and require is set. */
 sy_status envelope__schema_check(const envelope_schemas *s, const envelope *env, bool require,

@@ -215,11 +215,18 @@ static cJSON *dl_json(const engine_dead_letter_row *r, bool with_body)
         cJSON_AddStringToObject(o, "replayed_at", sy_time_format_rfc3339(r->replayed_at_ms, ts));
     bool utf8 =
         r->body && sy_json_utf8_valid(r->body, r->body_len) && strlen(r->body) == r->body_len;
+    if (r->trace_id)
+        cJSON_AddStringToObject(o, "trace_id", r->trace_id);
     cJSON *env = NULL;
     sy_error err;
     sy_error_clear(&err);
-    if (utf8 && sy_json_parse(r->body, r->body_len, 0, NULL, &env, &err) == SY_OK &&
-        cJSON_IsObject(env)) {
+    if (r->type || r->source) { /* what parsed when it was dead-lettered (011) */
+        if (r->source)
+            cJSON_AddStringToObject(o, "source", r->source);
+        if (r->type)
+            cJSON_AddStringToObject(o, "type", r->type);
+    } else if (utf8 && sy_json_parse(r->body, r->body_len, 0, NULL, &env, &err) == SY_OK &&
+               cJSON_IsObject(env)) { /* a dead letter recorded before 011 */
         const char *src = sy_json_get_string(env, "source"),
                    *type = sy_json_get_string(env, "type");
         if (src)

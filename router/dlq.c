@@ -16,6 +16,14 @@ void router_dlq_row_json(const engine_dead_letter_row *r, bool with_body, sy_buf
         sy_json_append_string(b, r->event_id);
     else
         sy_buf_puts(b, "null");
+    const char *parsed[][2] = {{"trace_id", r->trace_id}, {"type", r->type}, {"source", r->source}};
+    for (size_t i = 0; i < sizeof parsed / sizeof *parsed; i++) {
+        sy_buf_printf(b, ",\"%s\":", parsed[i][0]);
+        if (parsed[i][1])
+            sy_json_append_string(b, parsed[i][1]);
+        else
+            sy_buf_puts(b, "null");
+    }
     sy_buf_puts(b, ",\"code\":");
     sy_json_append_string(b, r->code ? r->code : "");
     sy_buf_puts(b, ",\"message\":");

@@ -33,6 +33,7 @@
 typedef struct item {
     natsMsg *msg;
     envelope *env;           /* NULL when invalid */
+    envelope_fields parsed;  /* owned: what parsed of an invalid one (envelope_peek) */
     uint64_t seq;            /* stream sequence */
     int64_t published_ns;    /* stream timestamp */
     bool in_batch;           /* has an inbox row in this batch */
@@ -156,14 +157,29 @@ static cJSON *headers_json(natsMsg *m)
     return o;
 }
 
+/* What is known of the event of 'it' (borrowed from it): all of it when it
+ * is valid, else the fields that parsed, each NULL when unknown. */
+typedef struct known {
+    const char *event_id, *trace_id, *type, *source;
+} known;
+
+static known known_of(const item *it)
+{
+    if (it->env)
+        return (known){envelope_event_id(it->env), envelope_trace_id(it->env),
+                       envelope_type(it->env), envelope_source(it->env)};
+    return (known){it->parsed.event_id, it->parsed.trace_id, it->parsed.type, it->parsed.source};
+}
+
 static void log_dead_letter(const router *r, const item *it, const char *event_id,
                             const char *code, const char *msg)
 {
     char seq[24];
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
-    SY_LOG(r->log, SY_LOG_WARN, "event dead-lettered", "event_id", event_id, "trace_id",
-           it->env ? envelope_trace_id(it->env) : NULL, "subject", natsMsg_GetSubject(it->msg),
-           "stream_seq", seq, "code", code, "reason", msg);
+    known k = known_of(it);
+    SY_LOG(r->log, SY_LOG_WARN, "event dead-lettered", "event_id", event_id, "trace_id", k.trace_id,
+           "type", k.type, "source", k.source, "subject", natsMsg_GetSubject(it->msg), "stream_seq",
+           seq, "code", code, "reason", msg);
 }
 
 /* Adds message 'it' to the batch as an event with inbox key 'key'. A
@@ -188,7 +204,11 @@ static void add_dead_letter(router_pipeline *p, item *it, const char *key, const
     if (!it->in_batch)
         add_event(p, it, key);
     cJSON *hdrs = headers_json(it->msg);
+    known k = known_of(it);
     engine_dead_letter dl = {.event_id = event_id,
+                             .trace_id = k.trace_id,
+                             .type = k.type,
+                             .source = k.source,
                              .code = code,
                              .message = message,
                              .subject = natsMsg_GetSubject(it->msg),
@@ -289,7 +309,11 @@ static void dl_key(const router_pipeline *p, const item *it, char *buf, size_t n
 static void attach_source(router_pipeline *p, item *it)
 {
     it->hdrs = headers_json(it->msg);
-    engine_dead_letter src = {.subject = natsMsg_GetSubject(it->msg),
+    known k = known_of(it);
+    engine_dead_letter src = {.trace_id = k.trace_id,
+                              .type = k.type,
+                              .source = k.source,
+                              .subject = natsMsg_GetSubject(it->msg),
                               .body = natsMsg_GetData(it->msg),
                               .body_len = (size_t)natsMsg_GetDataLength(it->msg),
                               .headers = it->hdrs,
@@ -408,13 +432,19 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
         return;
     }
     /* keyed by stream position: a redelivery records it once, and a fixed
-     * re-publish of the same event_id is not mistaken for a duplicate */
+     * re-publish of the same event_id is not mistaken for a duplicate; the
+     * dead letter and its log line keep whatever did parse */
     char key[160];
     dl_key(p, it, key, sizeof key);
     char msg[SY_ERROR_TEXT_MAX];
     sy_error_text(&err, msg, sizeof msg);
     it->invalid = true;
-    add_dead_letter(p, it, key, NULL, NULL, err.code[0] ? err.code : "invalid", msg);
+    envelope_peek(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em, &r->env_opts,
+                  &it->parsed);
+    if (rec)
+        router_recent_envelope(rec, it->parsed.event_id, it->parsed.type, it->parsed.source,
+                               header(m, ROUTER_REPLAY_HEADER) != NULL);
+    add_dead_letter(p, it, key, it->parsed.event_id, NULL, err.code[0] ? err.code : "invalid", msg);
     if (rec)
         sy_strlcpy(rec->message, sizeof rec->message, msg);
 }
@@ -631,6 +661,7 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
     }
     for (size_t i = 0; i < n; i++) {
         envelope_free(items[i].env);
+        envelope_fields_cleanup(&items[i].parsed);
         cJSON_Delete(items[i].hdrs);
     }
     free(items);

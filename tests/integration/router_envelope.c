@@ -39,3 +39,93 @@ TEST(a_signature_with_no_keyring_is_dead_lettered_unknown_key)
     CHECK_INT(atomic_load(&m->termed), 1);
     rt_stop(&t);
 }
+
+/* A row's column, or "NULL" (static buffer). */
+static const char *dl_col(const rt *t, const char *col, long seq)
+{
+    static char v[256];
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(%s, 'NULL') FROM switchyard.dead_letters WHERE stream_seq = %ld", col,
+             seq);
+    PGconn *c = PQconnectdb(t->conninfo);
+    PGresult *r = PQexec(c, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
+              PQerrorMessage(c));
+    snprintf(v, sizeof v, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* issue 19 item 12: a schema failure's dead letter had event_id
+ * "sy.dl:<stream>:<seq>" and no trace_id, in its row and its log line */
+TEST(a_dead_letter_keeps_every_field_that_parsed)
+{
+    rt t = {0};
+    rt_prepare(&t, "rt_env_fields", rh_rules);
+    rh_set(&t.cfg.schemas_dir, fixture_source_path("schemas"));
+    char log_path[128];
+    snprintf(log_path, sizeof log_path, "/tmp/sy-rt-env-fields-%d.log", (int)getpid());
+    FILE *log = fopen(log_path, "w+");
+    CHECK(log != NULL);
+    t.log_fd = fileno(log);
+    rt_run(&t);
+    char body[512];
+    rh_event(body, sizeof body, "rv-1", "review.approved", 1); /* no reviewer: schema */
+    rh_publish(&t.n, "rt.rt_env_fields.a", body);
+    rh_publish(&t.n, "rt.rt_env_fields.a", /* a bad time, the rest fine */
+               "{\"event_id\":\"tm-2\",\"type\":\"order.created\",\"source\":\"test\","
+               "\"occurred_at\":\"2026-13-02T03:04:05Z\",\"trace_id\":"
+               "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"schema_version\":1,\"payload\":{}}");
+    rh_publish(&t.n, "rt.rt_env_fields.a", /* a bad trace id and type: those stay unknown */
+               "{\"event_id\":\"tr-3\",\"type\":\"a..b\",\"source\":\"test\","
+               "\"occurred_at\":\"2026-01-02T03:04:05Z\",\"trace_id\":\"nope\","
+               "\"schema_version\":1,\"payload\":{}}");
+    rh_publish(&t.n, "rt.rt_env_fields.a", "{not json");
+    rh_event(body, sizeof body, "pay-5", "order.paid", 5); /* valid, refused by the engine */
+    rh_publish(&t.n, "rt.rt_env_fields.a", body);
+    CHECK_INT(dead_letters(&t, "true", 5), 5);
+    CHECK_STR(dl_col(&t, "code", 1), "schema_mismatch");
+    CHECK_STR(dl_col(&t, "message", 1), "payload.reviewer: required property is missing");
+    const char *cols[] = {"event_id", "trace_id", "type", "source"};
+    const char *want[][4] = {
+        {"rv-1", "4bf92f3577b34da6a3ce929d0e0e4736", "review.approved", "test"},
+        {"tm-2", "4bf92f3577b34da6a3ce929d0e0e4736", "order.created", "test"},
+        {"tr-3", "NULL", "NULL", "test"},
+        {"NULL", "NULL", "NULL", "NULL"},
+        {"pay-5", "4bf92f3577b34da6a3ce929d0e0e4736", "order.paid", "test"},
+    };
+    CHECK_STR(dl_col(&t, "code", 5), "workflow_not_found");
+    for (long seq = 1; seq <= 5; seq++)
+        for (int c = 0; c < 4; c++)
+            CHECK_MSG(strcmp(dl_col(&t, cols[c], seq), want[seq - 1][c]) == 0,
+                      "seq %ld: %s is %s, expected %s", seq, cols[c], dl_col(&t, cols[c], seq),
+                      want[seq - 1][c]);
+    /* dlq show says the same */
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "SWITCHYARD_DB='%s' '%s' dlq list -o json | grep '\"stream_seq\":1,'",
+             t.conninfo, fixture_switchyard_bin());
+    CHECK_INT(fixture_run(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "\"event_id\":\"rv-1\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+                          "\"type\":\"review.approved\",\"source\":\"test\",") != NULL,
+              "dlq list printed %s", out);
+    /* and the log line */
+    rt_stop(&t);
+    char text[16384];
+    rewind(log);
+    size_t n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    unlink(log_path);
+    char *line = strstr(text, "\"stream_seq\":\"1\"");
+    CHECK_MSG(line != NULL, "no dead-letter line for seq 1 in %s", text);
+    while (line > text && line[-1] != '\n')
+        line--;
+    *strchrnul(line, '\n') = '\0';
+    CHECK_MSG(strstr(line, "\"event_id\":\"rv-1\"") &&
+                  strstr(line, "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"") &&
+                  strstr(line, "\"type\":\"review.approved\"") &&
+                  strstr(line, "\"source\":\"test\""),
+              "the log line lacks what parsed: %s", line);
+}

@@ -278,16 +278,24 @@ typedef struct rt {
     char *conninfo, *rules;
     router_config cfg;
     sy_log log;
+    int log_fd; /* where the router logs (0: stderr) */
     router *r;
     rh_nats n;
 } rt;
 
-static __attribute__((unused)) void rt_start_rules(rt *t, const char *name, const char *rules)
+/* The database, rules file and config of a router named name; change
+ * t->cfg or t->log_fd, then rt_run. */
+static __attribute__((unused)) void rt_prepare(rt *t, const char *name, const char *rules)
 {
     t->conninfo = fixture_pg_fresh_db(name);
     t->rules = rh_write_file(name, rules);
     rh_config(&t->cfg, name, fixture_nats_url(), t->conninfo, t->rules);
-    sy_log_init(&t->log, SY_LOG_WARN, 2);
+}
+
+/* Starts the prepared router and waits until it is ready. */
+static __attribute__((unused)) void rt_run(rt *t)
+{
+    sy_log_init(&t->log, SY_LOG_WARN, t->log_fd ? t->log_fd : 2);
     sy_error err = {0};
     CHECK_MSG(router_new(&t->cfg, &t->log, &t->r, &err) == SY_OK, "router_new: %s", err.message);
     CHECK_MSG(router_start(t->r, &err) == SY_OK, "router_start: %s", err.message);
@@ -296,6 +304,12 @@ static __attribute__((unused)) void rt_start_rules(rt *t, const char *name, cons
         rh_sleep_ms(50);
     CHECK_MSG(router_ready(t->r, why, sizeof why), "not ready: %s", why);
     rh_nats_open(&t->n, fixture_nats_url());
+}
+
+static __attribute__((unused)) void rt_start_rules(rt *t, const char *name, const char *rules)
+{
+    rt_prepare(t, name, rules);
+    rt_run(t);
 }
 
 static __attribute__((unused)) void rt_start(rt *t, const char *name)

@@ -194,3 +194,65 @@ TEST(cloudevents_schemaversion_may_be_a_string)
     ce_expect("schemaversion", "\"3\"", NULL, NULL);
     ce_expect("datacontenttype", NULL, NULL, NULL);
 }
+
+/* envelope_peek: what a dead letter keeps of a refused event, in every form */
+static void peek_expect(const char *body, const envelope_meta *meta, const char *event_id,
+                        const char *type, const char *source, const char *trace_id)
+{
+    envelope_fields f;
+    envelope_peek(body, strlen(body), meta, NULL, &f);
+    const char *got[] = {f.event_id, f.type, f.source, f.trace_id};
+    const char *want[] = {event_id, type, source, trace_id};
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG((got[i] == NULL) == (want[i] == NULL) && (!got[i] || !strcmp(got[i], want[i])),
+                  "field %d of %s: got %s, expected %s", i, body, got[i] ? got[i] : "NULL",
+                  want[i] ? want[i] : "NULL");
+    envelope_fields_cleanup(&f);
+}
+
+TEST(peek_keeps_each_field_that_passes_its_own_rule)
+{
+    const char *trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    char *schema_bad = event_with("payload", "[]");
+    peek_expect(schema_bad, NULL, "evt-1", "kg.gap.ready", "monolith", trace);
+    free(schema_bad);
+    char *bad_type = event_with("type", "\"a..b\"");
+    peek_expect(bad_type, NULL, "evt-1", NULL, "monolith", trace);
+    free(bad_type);
+    char *bad_trace = event_with("trace_id", "\"0000\"");
+    peek_expect(bad_trace, NULL, "evt-1", "kg.gap.ready", "monolith", NULL);
+    free(bad_trace);
+    char *bad_id = event_with("event_id", "\"has space\"");
+    peek_expect(bad_id, NULL, NULL, "kg.gap.ready", "monolith", trace);
+    free(bad_id);
+    peek_expect("{not json", NULL, NULL, NULL, NULL, NULL);
+    peek_expect("[1,2]", NULL, NULL, NULL, NULL, NULL);
+    peek_expect("{\"event_id\":7,\"source\":\"\"}", NULL, NULL, NULL, NULL, NULL);
+    /* CloudEvents: its own names */
+    peek_expect("{\"specversion\":\"0.3\",\"id\":\"ce-9\",\"type\":\"a.b\",\"source\":\"/x\","
+                "\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}",
+                &ce_meta, "ce-9", "a.b", "/x", trace);
+    /* over the size limit: not read at all */
+    envelope_opts small = {.max_bytes = 8};
+    envelope_fields f;
+    envelope_peek(BASE_EVENT, strlen(BASE_EVENT), NULL, &small, &f);
+    CHECK(f.event_id == NULL && f.type == NULL);
+    envelope_fields_cleanup(&f);
+    envelope_fields_cleanup(NULL);
+}
+
+TEST(peek_reads_protobuf_bodies)
+{
+    Switchyard__Envelope m;
+    base_message(&m);
+    m.type = "a..b";
+    size_t len = 0;
+    uint8_t *buf = pack(&m, &len);
+    envelope_fields f;
+    envelope_peek((const char *)buf, len, &pb_meta, NULL, &f);
+    CHECK_STR(f.event_id, "evt-1");
+    CHECK(f.type == NULL);
+    CHECK_STR(f.source, "monolith");
+    envelope_fields_cleanup(&f);
+    free(buf);
+}
