@@ -255,6 +255,7 @@ enum {
                                         (no stream, too large, bad subject): dead-lettered */
     ENGINE_STAT_TASK_CLOSED_REPORTS, /* reports on a task already completed, failed or
                                         canceled (its current attempt) */
+    ENGINE_STAT_FLOW_FIRED,          /* actions flow control held, applied by the timer loop */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

@@ -19,6 +19,7 @@
 #include "flow.h"
 
 #include "batch.h"
+#include "timefmt.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +31,8 @@ typedef struct engine__flow {
     size_t n;
     rules_flow_spec spec[RULES_FLOW_MAX];
     char *key[RULES_FLOW_MAX];
-    cJSON *event; /* the envelope, for a batch stage (owned) */
+    cJSON *event;        /* the envelope, for a batch stage (owned) */
+    int64_t occurred_at; /* the event's, ms (debounce: the latest is held) */
     rules_flow_outcome outcome;
     int64_t fire_at;
 } engine__flow;
@@ -42,7 +44,7 @@ struct engine__flows {
 
 bool engine_flow_supported(rules_flow_kind kind)
 {
-    return kind == RULES_FLOW_DEDUPE || kind == RULES_FLOW_RATE_LIMIT;
+    return kind != RULES_FLOW_BATCH;
 }
 
 sy_status engine__flow_check(const rules_set *rules, sy_error *err)
@@ -108,6 +110,10 @@ size_t engine_batch_flow(engine_batch *b, const char *route, const rules_flow_st
             f->event = cJSON_Duplicate(event, 1);
     }
     f->n = n;
+    const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, "occurred_at"));
+    sy_error e;
+    if (!at || sy_time_parse_rfc3339(at, NULL, &f->occurred_at, &e) != SY_OK)
+        f->occurred_at = 0;
     return fl->n++;
 }
 
@@ -347,6 +353,10 @@ static void hold(fctx *c, fentry *e, const engine__op *o, const engine__flow *f)
     e->held = true;
     c->notify = true;
     if (e->spec->kind == RULES_FLOW_DEBOUNCE) { /* the last event replaces the held one */
+        if (!rules_flow_debounce_takes(&e->st, f->occurred_at)) {
+            cJSON_Delete(req); /* older than the one held: it only delays it */
+            return;
+        }
         cJSON_Delete(e->pending);
         e->pending = req;
         e->pending_set = true;
@@ -473,5 +483,64 @@ sy_status engine__flow_apply(engine__ws *ws, engine_batch *b, sy_error *err)
     if (st == SY_OK)
         st = write_keys(ws->s, &c, err);
     fctx_cleanup(&c);
+    return st;
+}
+
+/* ---- describe ---------------------------------------------------------------------- */
+
+/* What flow control holds for a workflow ID: a debounced key's last action
+ * or a batch that starts as it (the key row names the ID), and a
+ * throttle's queued actions (each item names its own), with when the key
+ * is next due and why it waits. */
+static const char FLOW_DESCRIBE_SQL[] =
+    "SELECT json_agg(x ORDER BY x.fire_at) FROM (SELECT route, kind, key,"
+    " CASE kind WHEN 'debounce' THEN 'debounced' ELSE 'batched' END AS outcome, fire_at,"
+    " (state->>'n')::bigint AS events, NULL::bigint AS position FROM flow_keys"
+    " WHERE namespace = $1 AND workflow_id = $2 AND fire_at IS NOT NULL"
+    " UNION ALL SELECT k.route, k.kind, k.key, 'throttled', k.fire_at, 1,"
+    " (SELECT count(*) FROM flow_items j WHERE j.namespace = i.namespace AND j.fkey = i.fkey"
+    " AND j.seq <= i.seq) FROM flow_items i JOIN flow_keys k ON k.namespace = i.namespace AND"
+    " k.fkey = i.fkey WHERE i.namespace = $1 AND i.workflow_id = $2 AND k.kind = 'throttle') x";
+
+sy_status engine__flow_describe(engine_session *s, const char *workflow_id, sy_status st,
+                                cJSON **out, sy_error *err)
+{
+    if (st != SY_OK && st != SY_NOT_FOUND)
+        return st;
+    const char *p[] = {s->eng->ns, workflow_id};
+    cJSON *flow = NULL;
+    sy_error ferr = {0};
+    sy_status fs = engine__json_query(s, FLOW_DESCRIBE_SQL, 2, p, &flow, &ferr);
+    if (fs == SY_NOT_FOUND)
+        return st; /* nothing held */
+    if (fs != SY_OK) {
+        *err = ferr;
+        return fs;
+    }
+    if (st == SY_NOT_FOUND) { /* no run yet: only what flow control holds */
+        *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(*out, "workflow_id", workflow_id);
+        cJSON_AddStringToObject(*out, "status", "pending");
+        sy_error_clear(err);
+    }
+    cJSON_AddItemToObject(*out, "flow", flow);
+    return SY_OK;
+}
+
+sy_status engine_flow_held(engine_session *s, int64_t held[RULES_FLOW_KINDS], sy_error *err)
+{
+    memset(held, 0, RULES_FLOW_KINDS * sizeof *held);
+    const char *p[] = {s->eng->ns};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "SELECT kind, coalesce(sum((state->>'n')::bigint), 0) FROM"
+                                " flow_keys WHERE fire_at IS NOT NULL AND namespace = $1"
+                                " GROUP BY kind",
+                                1, p, &r, err);
+    for (int i = 0; st == SY_OK && i < PQntuples(r); i++)
+        for (int k = 0; k < RULES_FLOW_KINDS; k++)
+            if (!strcmp(PQgetvalue(r, i, 0), rules_flow_kind_name((rules_flow_kind)k)))
+                held[k] = atoll(PQgetvalue(r, i, 1));
+    PQclear(r);
     return st;
 }

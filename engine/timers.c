@@ -74,10 +74,29 @@ static sy_status fire(engine_session *s, int64_t now, size_t max, size_t *fired,
     return st;
 }
 
+/* What flow control holds and is due (flow_due.c), in a transaction of
+ * its own; a conflict with a router batch (a new workflow ID both start,
+ * SY_BUSY) is tried again at once, as the pipelines do. */
+static sy_status flow_due(engine_session *s, int64_t now, size_t max, size_t *fired,
+                          sy_error *err)
+{
+    sy_status st = SY_BUSY;
+    for (int attempt = 0; st == SY_BUSY && attempt < 3; attempt++) {
+        st = engine_begin(s, err);
+        if (st == SY_OK)
+            st = engine__flow_due(s, now, max, fired, err);
+        if (st == SY_OK)
+            st = engine_commit(s, err);
+        if (st != SY_OK)
+            engine_rollback(s);
+    }
+    return st == SY_BUSY ? SY_OK : st; /* the next round takes it */
+}
+
 sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, size_t *fired,
                                  sy_error *err)
 {
-    size_t n = 0;
+    size_t n = 0, nf = 0;
     sy_status st = engine_begin(s, err);
     if (st == SY_OK)
         st = fire(s, now_ms, max, &n, err);
@@ -85,8 +104,10 @@ sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, 
         st = engine_commit(s, err);
     else
         engine_rollback(s);
+    if (st == SY_OK)
+        st = flow_due(s, now_ms, max, &nf, err);
     if (fired)
-        *fired = st == SY_OK ? n : 0;
+        *fired = st == SY_OK ? (n > nf ? n : nf) : 0;
     return st;
 }
 
@@ -140,8 +161,9 @@ sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err)
     PGresult *r = NULL;
     *at_ms = 0;
     sy_status st = engine__exec(s,
-                                "SELECT coalesce((extract(epoch FROM min(fire_at)) * 1000)::bigint, 0)"
-                                " FROM timers",
+                                "SELECT coalesce((extract(epoch FROM least((SELECT min(fire_at)"
+                                " FROM timers), (SELECT min(fire_at) FROM flow_keys))) * 1000)::bigint,"
+                                " 0)",
                                 0, NULL, &r, err);
     if (st == SY_OK)
         *at_ms = atoll(PQgetvalue(r, 0, 0));

@@ -11,6 +11,7 @@
  * through timing. */
 #include "admin_int.h"
 #include "clock.h"
+#include "flow.h"
 
 #include "buf.h"
 
@@ -217,6 +218,13 @@ static void refresh_backlog(admin_server *a)
     }
     atomic_store(&m->outbox_backlog, s ? (int64_t)rows : -1);
     atomic_store(&m->outbox_oldest_age_ms, s ? age : -1);
+    int64_t held[RULES_FLOW_KINDS];
+    if (s && engine_flow_held(s, held, &err) != SY_OK) {
+        admin__session_close(a);
+        s = NULL;
+    }
+    for (int k = 0; k < RULES_FLOW_KINDS; k++)
+        atomic_store(&m->flow_held[k], s ? held[k] : -1);
 }
 
 /* The task queue gauges, one query per scrape (a bounded label set: the

@@ -47,6 +47,8 @@ void router_metrics_init(router_metrics *m)
               (int)(sizeof latency_bounds / sizeof latency_bounds[0]));
     hist_init(&m->e2e_seconds, e2e_bounds, (int)(sizeof e2e_bounds / sizeof e2e_bounds[0]));
     atomic_init(&m->consumer_pending, -1);
+    for (int i = 0; i < RULES_FLOW_KINDS; i++)
+        atomic_init(&m->flow_held[i], -1);
     atomic_init(&m->outbox_backlog, -1);
     atomic_init(&m->outbox_oldest_age_ms, -1);
 }
@@ -158,6 +160,9 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
     counter(o, "switchyard_state_cache_misses_total",
             "Running workflows whose history was read back and replayed.",
             &m->engine[ENGINE_STAT_STATE_MISSES]);
+    counter(o, "switchyard_flow_fired_total",
+            "Actions flow control held (debounced, throttled, batched), applied by the timer loop.",
+            &m->engine[ENGINE_STAT_FLOW_FIRED]);
     counter(o, "switchyard_outbox_dead_lettered_total",
             "Outbox messages that could not be published (no stream holds the subject, too"
             " large, a bad subject), moved to dead letters.",
@@ -178,6 +183,16 @@ static void flow_counters(sy_buf *o, const router_metrics *m)
         sy_buf_printf(o, "%s{outcome=\"%s\"} %llu\n", name,
                       rules_flow_outcome_name((rules_flow_outcome)i),
                       (unsigned long long)atomic_load_explicit(&m->flow[i], RELAXED));
+    const char *held = "switchyard_flow_held";
+    if (atomic_load_explicit(&m->flow_held[RULES_FLOW_DEBOUNCE], RELAXED) < 0)
+        return; /* unknown: Postgres away */
+    sy_buf_printf(o,
+                  "# HELP %s Events flow control holds now (debounced, throttled, batched),"
+                  " waiting for the timer loop.\n# TYPE %s gauge\n",
+                  held, held);
+    for (int k = RULES_FLOW_DEBOUNCE; k < RULES_FLOW_KINDS; k++)
+        sy_buf_printf(o, "%s{kind=\"%s\"} %lld\n", held, rules_flow_kind_name((rules_flow_kind)k),
+                      (long long)atomic_load_explicit(&m->flow_held[k], RELAXED));
 }
 
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,

@@ -5,6 +5,7 @@
  * would do: which events are dropped and why, which are held, and what
  * fires when the clock moves on. Single-threaded, owned by its caller. */
 #include "rules_int.h"
+#include "timefmt.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -134,11 +135,24 @@ static sim_key *find_key(rules_flow_sim *sim, const char *route, const rules_flo
     return k;
 }
 
+/* The event's occurred_at (ms), 0 when it has none. */
+static int64_t occurred(const cJSON *ev)
+{
+    const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "occurred_at"));
+    int64_t ms = 0;
+    sy_error e;
+    return at && sy_time_parse_rfc3339(at, NULL, &ms, &e) == SY_OK ? ms : 0;
+}
+
 static bool hold(sim_key *k, const rules_action *a, const cJSON *ev)
 {
-    if (k->spec->kind == RULES_FLOW_DEBOUNCE && k->nitems) { /* the last event replaces it */
-        item_free(&k->items[0]);
-        k->nitems = 0;
+    if (k->spec->kind == RULES_FLOW_DEBOUNCE) {
+        if (!rules_flow_debounce_takes(&k->st, occurred(ev)))
+            return true; /* an older event than the held one */
+        if (k->nitems) { /* the last event replaces it */
+            item_free(&k->items[0]);
+            k->nitems = 0;
+        }
     }
     if (k->nitems == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 4;

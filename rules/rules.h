@@ -176,6 +176,7 @@ typedef struct rules_flow_state {
     int64_t n;      /* held events: debounce coalesced, throttle queued, batch size */
     int64_t fire_at; /* something held is due then; 0: nothing held */
     int64_t seq;    /* throttle, batch: the next held item's number (items seq-n .. seq-1) */
+    int64_t held_at; /* debounce: occurred_at of the held event */
     int64_t *times; /* rate_limit: admitted times inside the window, oldest first (owned) */
     size_t ntimes, captimes;
 } rules_flow_state;
@@ -187,6 +188,12 @@ void rules_flow_state_cleanup(rules_flow_state *s); /* frees times; zeroes *s */
  * THROTTLED, BATCHED: it is held as item number s->seq - 1). Updates *s. */
 rules_flow_outcome rules_flow_on_event(const rules_flow_spec *sp, rules_flow_state *s,
                                        int64_t now);
+
+/* Debounce, after rules_flow_on_event: whether the event that occurred at
+ * event_at (ms) becomes the held one. The last event by occurred_at wins
+ * (arrival order among equals), so two processes that apply a key's
+ * events out of stream order still hold the latest. */
+bool rules_flow_debounce_takes(rules_flow_state *s, int64_t event_at);
 
 /* What is due at now (the timer loop's part). */
 typedef struct rules_flow_due {

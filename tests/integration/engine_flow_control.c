@@ -1,27 +1,45 @@
 /* engine_flow_control.c: flow control in the engine against real Postgres
- * (engine/flow.c): dedupe and rate_limit decided under the keys' row locks
- * in the batch's transaction, across batches, inside one batch and across
- * concurrent sessions; dropped events keep their inbox row (a redelivery is
- * a duplicate, not a second decision); expired keys are purged; a rules set
- * whose flow control the engine does not apply is refused. */
+ * (engine/flow.c, flow_due.c): dedupe and rate_limit decided under the
+ * keys' row locks in the batch's transaction, across batches, inside one
+ * batch and across concurrent sessions; dropped events keep their inbox row
+ * (a redelivery is a duplicate, not a second decision); debounced and
+ * throttled actions held durably and fired by the timer loop once, at the
+ * right time, by whichever of two sessions claims them; describe shows
+ * what is held; expired keys are purged; a rules set whose flow control the
+ * engine does not apply is refused. */
 #include "flow_support.h"
 
 #include <pthread.h>
 
-static const char RULES[] = "version: 1\n"
-                            "routes:\n"
-                            "  - name: once\n"
-                            "    match: { type: order.placed }\n"
-                            "    dedupe: { key: \"{{ payload.order }}\", ttl: 1h }\n"
-                            "    start: { workflow: w, id: \"o-{{ event_id }}\" }\n"
-                            "  - name: limited\n"
-                            "    match: { type: mail.send }\n"
-                            "    rate_limit: { key: \"{{ subject }}\", limit: 2, period: 1m }\n"
-                            "    start: { workflow: w, id: \"m-{{ event_id }}\" }\n"
-                            "workflows:\n"
-                            "  w:\n"
-                            "    steps:\n"
-                            "      - task: t\n";
+static const char RULES[] =
+    "version: 1\n"
+    "routes:\n"
+    "  - name: once\n"
+    "    match: { type: order.placed }\n"
+    "    dedupe: { key: \"{{ payload.order }}\", ttl: 1h }\n"
+    "    start: { workflow: w, id: \"o-{{ event_id }}\" }\n"
+    "  - name: limited\n"
+    "    match: { type: mail.send }\n"
+    "    rate_limit: { key: \"{{ subject }}\", limit: 2, period: 1m }\n"
+    "    start: { workflow: w, id: \"m-{{ event_id }}\" }\n"
+    "  - name: quiet\n"
+    "    match: { type: doc.edited }\n"
+    "    debounce: { key: \"{{ subject }}\", period: 10s, timeout: 30s }\n"
+    "    start: { workflow: w, id: \"idx-{{ subject }}\", input: { v: \"{{ payload.v }}\" },"
+    " if_closed: allow }\n"
+    "  - name: nudge\n"
+    "    match: { type: doc.touched }\n"
+    "    debounce: { key: \"{{ subject }}\", period: 5s }\n"
+    "    signal: { id: \"idx-{{ subject }}\", name: touched, payload: \"{{ payload }}\","
+    " if_missing: drop }\n"
+    "  - name: paced\n"
+    "    match: { type: job.queued }\n"
+    "    throttle: { key: \"{{ subject }}\", limit: 4, period: 1s }\n"
+    "    start: { workflow: w, id: \"j-{{ event_id }}\" }\n"
+    "workflows:\n"
+    "  w:\n"
+    "    steps:\n"
+    "      - task: t\n";
 
 static long long runs(flow_fx *fx)
 {
@@ -182,4 +200,215 @@ TEST(a_rules_set_with_flow_control_the_engine_does_not_apply_is_refused)
         CHECK(strstr(err.message, "route \"held\""));
         rules_set_free(set);
     }
+}
+
+/* ---- debounce and throttle: held, then fired by the timer loop ------------------ */
+
+static size_t fire_at(flow_fx *fx, int64_t now)
+{
+    size_t n = 0;
+    sy_error err = {0};
+    CHECK_MSG(engine_timers_run_once(fx->s, now, 256, &n, &err) == SY_OK, "timers: %s",
+              err.message);
+    return n;
+}
+
+static char *describe(flow_fx *fx, const char *wid)
+{
+    cJSON *d = NULL;
+    sy_error err = {0};
+    CHECK_MSG(engine_describe(fx->s, wid, NULL, &d, &err) == SY_OK, "describe: %s", err.message);
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
+}
+
+TEST(a_debounced_key_starts_once_with_its_last_event_after_the_quiet_period)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_debounce", RULES);
+    CHECK_INT(flow_one(&fx, FLOW_T0, "d1", "doc.edited", "a", "{\"v\":1}"),
+              RULES_FLOW_OUT_DEBOUNCED);
+    CHECK_INT(flow_one(&fx, FLOW_T0 + 2000, "d2", "doc.edited", "a", "{\"v\":2}"),
+              RULES_FLOW_OUT_DEBOUNCED);
+    /* nothing started yet; describe says why */
+    char *d = describe(&fx, "idx-a");
+    CHECK_MSG(strstr(d, "\"status\":\"pending\"") && strstr(d, "\"outcome\":\"debounced\"") &&
+                  strstr(d, "\"events\":2") && strstr(d, "\"route\":\"quiet\""),
+              "%s", d);
+    free(d);
+    CHECK_INT(runs(&fx), 0);
+    fire_at(&fx, FLOW_T0 + 11999); /* not quiet for 10 s since d2 yet */
+    CHECK_INT(runs(&fx), 0);
+    fire_at(&fx, FLOW_T0 + 12000);
+    CHECK_INT(runs(&fx), 1);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs WHERE workflow_id = 'idx-a' AND"
+                               " input->>'v' = '2' AND causation_id = 'd2'"),
+              1);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM flow_keys WHERE fire_at IS NOT NULL OR"
+                               " pending IS NOT NULL OR workflow_id IS NOT NULL"),
+              0);
+    fire_at(&fx, FLOW_T0 + 60000); /* fired once: nothing is left to fire */
+    CHECK_INT(runs(&fx), 1);
+    CHECK_INT(engine_session_stat(fx.s, ENGINE_STAT_FLOW_FIRED), 1);
+    flow_fx_close(&fx);
+}
+
+TEST(a_debounce_timeout_caps_the_delay_of_a_key_that_never_goes_quiet)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_debounce_cap", RULES);
+    /* an edit every 5 s: never quiet for 10 s; the timeout fires at 30 s */
+    for (int i = 0; i <= 5; i++) {
+        char id[16], payload[16];
+        snprintf(id, sizeof id, "c%d", i);
+        snprintf(payload, sizeof payload, "{\"v\":%d}", i);
+        fire_at(&fx, FLOW_T0 + i * 5000);
+        CHECK_INT(runs(&fx), 0);
+        flow_one(&fx, FLOW_T0 + i * 5000 + 1, id, "doc.edited", "b", payload);
+    }
+    fire_at(&fx, FLOW_T0 + 30000);
+    CHECK_INT(runs(&fx), 0);
+    fire_at(&fx, FLOW_T0 + 30001); /* 30 s after the first */
+    CHECK_INT(runs(&fx), 1);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs WHERE input->>'v' = '5'"), 1);
+    flow_fx_close(&fx);
+}
+
+TEST(a_debounced_signal_reaches_the_running_workflow_once)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_debounce_signal", RULES);
+    flow_one(&fx, FLOW_T0, "s0", "doc.edited", "c", "{\"v\":0}");
+    fire_at(&fx, FLOW_T0 + 10000);
+    CHECK_INT(runs(&fx), 1);
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t%d", i);
+        CHECK_INT(flow_one(&fx, FLOW_T0 + 10000 + i * 1000, id, "doc.touched", "c", "{}"),
+                  RULES_FLOW_OUT_DEBOUNCED);
+    }
+    fire_at(&fx, FLOW_T0 + 18000);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM history_events WHERE type ="
+                               " 'workflow.signaled' AND data->>'event_id' = 't3'"),
+              1);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM history_events WHERE type ="
+                               " 'workflow.signaled'"),
+              1);
+    flow_fx_close(&fx);
+}
+
+TEST(throttled_starts_keep_their_order_and_never_exceed_the_rate)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_throttle", RULES);
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "j%02d", i);
+        flow_add_event(b, fx.rules, id, "job.queued", "q", NULL);
+    }
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    CHECK_INT(engine_batch_flow_outcome(b, 0), RULES_FLOW_OUT_PASSED);
+    for (size_t i = 1; i < 12; i++)
+        CHECK_INT(engine_batch_flow_outcome(b, i), RULES_FLOW_OUT_THROTTLED);
+    CHECK_INT(engine_batch_flow_fire_at(b, 11), FLOW_T0 + 2750); /* its slot */
+    engine_batch_free(b);
+    char *d = describe(&fx, "j-j05");
+    CHECK_MSG(strstr(d, "\"status\":\"pending\"") && strstr(d, "\"outcome\":\"throttled\"") &&
+                  strstr(d, "\"position\":5"),
+              "%s", d);
+    free(d);
+    /* a timer loop polling every 100 ms, and one late round */
+    for (int64_t t = FLOW_T0; t <= FLOW_T0 + 1500; t += 100)
+        fire_at(&fx, t);
+    /* polled every 100 ms: started at 0, 300, 500, 800, 1000, 1300, 1500 ms
+     * (never before a slot; slots 250 ms apart while the queue is behind) */
+    CHECK_INT(runs(&fx), 7);
+    fire_at(&fx, FLOW_T0 + 3000); /* late: starts two, not the five it missed */
+    CHECK_INT(runs(&fx), 9);
+    for (int64_t t = FLOW_T0 + 3000; t <= FLOW_T0 + 5000; t += 50)
+        fire_at(&fx, t);
+    CHECK_INT(runs(&fx), 12);
+    /* FIFO, and at most burst + 1 + w / 250 ms starts in any window of w */
+    PGresult *r = PQexec(engine__conn(fx.s),
+                         "SELECT workflow_id, (extract(epoch FROM started_at) * 1000)::bigint"
+                         " FROM runs ORDER BY started_at, run_id");
+    CHECK_INT(PQntuples(r), 12);
+    for (int i = 0; i < 12; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "j-j%02d", i);
+        CHECK_STR(PQgetvalue(r, i, 0), want);
+        for (int j = i + 1; j < 12; j++) {
+            long long w = atoll(PQgetvalue(r, j, 1)) - atoll(PQgetvalue(r, i, 1));
+            CHECK_MSG(j - i + 1 <= 2 + w / 250, "%d starts in %lld ms", j - i + 1, w);
+        }
+    }
+    PQclear(r);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM flow_items"), 0);
+    flow_fx_close(&fx);
+}
+
+/* Two timer loops (sessions) firing the same due keys at once: SKIP
+ * LOCKED hands each key to one of them; every key starts exactly once. */
+typedef struct firer {
+    const char *conninfo;
+    const rules_set *rules;
+    size_t fired;
+} firer;
+
+static void *fire_loop(void *arg)
+{
+    firer *f = arg;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    CHECK(engine_new(NULL, f->rules, &eng, &err) == SY_OK);
+    CHECK(engine_session_open(eng, f->conninfo, false, &s, &err) == SY_OK);
+    for (int i = 0; i < 20; i++) {
+        size_t n = 0;
+        CHECK_MSG(engine_timers_run_once(s, FLOW_T0 + 60000, 16, &n, &err) == SY_OK, "%s",
+                  err.message);
+        f->fired += n;
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    return NULL;
+}
+
+TEST(two_timer_loops_fire_each_debounced_key_once)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_two_loops", RULES);
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < 200; i++) {
+        char id[16], subject[16];
+        snprintf(id, sizeof id, "k%d", i);
+        snprintf(subject, sizeof subject, "doc%d", i % 100);
+        flow_add_event(b, fx.rules, id, "doc.edited", subject, "{\"v\":1}");
+    }
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    engine_batch_free(b);
+    firer fs[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&th[i], NULL, fire_loop, &fs[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_INT(fs[0].fired + fs[1].fired, 100);
+    CHECK_INT(runs(&fx), 100);
+    CHECK_INT(flow_count(fx.s, "SELECT count(DISTINCT workflow_id) FROM runs"), 100);
+    flow_fx_close(&fx);
+}
+
+TEST(the_timer_loop_wakes_for_what_flow_control_holds)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_next_due", RULES);
+    flow_one(&fx, FLOW_T0, "n1", "doc.edited", "z", "{}");
+    int64_t at = 0;
+    sy_error err = {0};
+    CHECK_INT(engine_next_timer(fx.s, &at, &err), SY_OK);
+    CHECK_INT(at, FLOW_T0 + 10000);
+    flow_fx_close(&fx);
 }

@@ -1,8 +1,13 @@
 /* Flow control through `switchyard serve` processes against real servers
- * (docs/flow-control.md): dedupe and rate_limit keep their promise across
- * two serve processes sharing one stream, and across a SIGKILL of one of
- * them mid-stream; what flow control did shows in /metrics. */
+ * (docs/flow-control.md): dedupe, rate_limit, debounce and throttle keep
+ * their promise across two serve processes sharing one stream, and across
+ * a SIGKILL of one of them mid-stream: a dedupe key passes once, a
+ * debounced key starts once per quiet period with its last event, throttled
+ * starts never exceed the rate and none is lost; what flow control did
+ * shows in /metrics. */
 #include "router_helpers.h"
+
+#include "timefmt.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -18,6 +23,15 @@
     "    match: { type: mail.send }\n"                                                             \
     "    rate_limit: { key: \"{{ payload.n }}\", limit: 1, period: 1h }\n"                         \
     "    start: { workflow: w, id: \"m-{{ event_id }}\" }\n"                                       \
+    "  - name: quiet\n"                                                                            \
+    "    match: { type: doc.edited }\n"                                                            \
+    "    debounce: { key: \"{{ subject }}\", period: 4s }\n"                                       \
+    "    start: { workflow: w, id: \"idx-{{ subject }}-{{ event_id }}\","                          \
+    " input: { v: \"{{ payload.n }}\", round: \"{{ payload.round }}\" } }\n"                       \
+    "  - name: paced\n"                                                                            \
+    "    match: { type: job.queued }\n"                                                            \
+    "    throttle: { key: all, limit: 20, period: 1s }\n"                                          \
+    "    start: { workflow: w, id: \"j-{{ event_id }}\" }\n"                                       \
     "workflows:\n"                                                                                 \
     "  w:\n"                                                                                       \
     "    steps:\n"                                                                                 \
@@ -30,7 +44,6 @@ typedef struct serve_fx {
     rh_nats n;
     char subj[64];
 } serve_fx;
-
 
 /* Serve process i (its own admin port, the shared config otherwise),
  * waited for until ready. */
@@ -112,6 +125,21 @@ static long metric(serve_fx *fx, int i, const char *series)
     return at ? atol(at + strlen(line)) : -1;
 }
 
+/* An event of a subject with its own occurred_at (ms after 2026-01-01). */
+static void publish_at(serve_fx *fx, const char *type, const char *id, const char *subject, int n,
+                       int round, int64_t at_ms)
+{
+    char body[640], subj[96], ts[SY_TIME_RFC3339_MAX];
+    sy_time_format_rfc3339(1767225600000LL + at_ms, ts);
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"type\":\"%s\",\"source\":\"test\",\"subject\":\"%s\","
+             "\"occurred_at\":\"%s\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+             "\"schema_version\":1,\"payload\":{\"n\":%d,\"round\":%d}}",
+             id, type, subject, ts, n, round);
+    snprintf(subj, sizeof subj, "rt.%s.e", fx->subj);
+    rh_publish(&fx->n, subj, body);
+}
+
 TEST(dedupe_passes_each_key_once_across_two_serves_and_a_sigkill)
 {
     serve_fx fx;
@@ -137,7 +165,7 @@ TEST(dedupe_passes_each_key_once_across_two_serves_and_a_sigkill)
     serve_close(&fx);
 }
 
-TEST(what_flow_control_dropped_shows_in_metrics_by_reason)
+TEST(what_flow_control_dropped_or_holds_shows_in_metrics_by_reason)
 {
     serve_fx fx;
     serve_open(&fx, "flow_metrics", FLOW_RULES, 1);
@@ -146,15 +174,96 @@ TEST(what_flow_control_dropped_shows_in_metrics_by_reason)
     publish(&fx, "order.placed", "a3", 1);
     publish(&fx, "mail.send", "m1", 1);
     publish(&fx, "mail.send", "m2", 1);
-    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox", 5, 20000), 5);
-    long passed = -1;
-    for (int i = 0; i < 100 && passed != 2; i++, rh_sleep_ms(50))
-        passed = metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"passed\"} ");
-    CHECK_INT(passed, 2);
+    publish_at(&fx, "doc.edited", "h1", "s", 1, 0, 0); /* held for the 4 s quiet period */
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox", 6, 20000), 6);
+    long acked = -1; /* acked after its commit: the counters are final then */
+    for (int i = 0; i < 100 && acked != 6; i++, rh_sleep_ms(50))
+        acked = metric(&fx, 0, "switchyard_messages_acked_total ");
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"passed\"} "), 2);
     CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"deduped\"} "), 2);
     CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"rate_limited\"} "), 1);
     CHECK_INT(metric(&fx, 0, "switchyard_workflows_started_total "), 2);
-    CHECK_INT(metric(&fx, 0, "switchyard_messages_acked_total "), 5);
+    CHECK_INT(metric(&fx, 0, "switchyard_messages_acked_total "), 6);
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_actions_total{outcome=\"debounced\"} "), 1);
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_held{kind=\"debounce\"} "), 1);
+    CHECK_INT(metric(&fx, 0, "switchyard_flow_held{kind=\"throttle\"} "), 0);
     CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), 2);
+    serve_close(&fx);
+}
+
+TEST(a_debounced_key_starts_once_per_quiet_period_across_two_serves_and_a_sigkill)
+{
+    serve_fx fx;
+    serve_open(&fx, "flow_debounce2", FLOW_RULES, 2);
+    char id[64], subject[16];
+    int64_t at = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int v = 0; v < 4; v++) {
+            for (int k = 0; k < 30; k++) {
+                snprintf(id, sizeof id, "e-%d-%d-%d", round, k, v);
+                snprintf(subject, sizeof subject, "d%d", k);
+                publish_at(&fx, "doc.edited", id, subject, v, round, at++);
+            }
+            if (round == 0 && v == 1) /* mid-burst: batches and held keys in flight */
+                serve_kill(&fx, 0);
+        }
+        if (round == 0)
+            serve_up(&fx, 0);
+        /* quiet for longer than the period: every key fires, once */
+        CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs",
+                                30 * (round + 1), 30000),
+                  30 * (round + 1));
+        rh_sleep_ms(round == 0 ? 1500 : 5000);
+    }
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox"), 240);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), 60);
+    /* each key once a round, with its last event */
+    CHECK_INT(rh_count(fx.conninfo,
+                       "SELECT count(*) FROM (SELECT DISTINCT split_part(workflow_id, '-', 2),"
+                       " input->>'round' FROM switchyard.runs) x"),
+              60);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs WHERE input->>'v' = '3'"),
+              60);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.flow_keys WHERE fire_at IS"
+                                    " NOT NULL"),
+              0);
+    long fired0 = metric(&fx, 0, "switchyard_flow_fired_total ");
+    long fired1 = metric(&fx, 1, "switchyard_flow_fired_total ");
+    CHECK_MSG(fired0 >= 0 && fired1 >= 0 && fired0 + fired1 <= 60, "fired %ld + %ld", fired0,
+              fired1);
+    serve_close(&fx);
+}
+
+TEST(throttled_starts_never_exceed_the_rate_across_two_serves_and_a_sigkill)
+{
+    serve_fx fx;
+    serve_open(&fx, "flow_throttle2", FLOW_RULES, 2);
+    char id[64];
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "j%03d", i);
+        publish_at(&fx, "job.queued", id, "q", i, 0, i);
+        if (i == 50)
+            serve_kill(&fx, 0);
+    }
+    rh_sleep_ms(1000);
+    serve_up(&fx, 0);
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs", 100, 30000), 100);
+    rh_sleep_ms(500);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), 100);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.flow_items"), 0);
+    /* 20 a second: in any window of w ms at most burst + 1 + w / 50 */
+    PGconn *c = PQconnectdb(fx.conninfo);
+    PGresult *r = PQexec(c, "SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM"
+                            " switchyard.runs ORDER BY started_at");
+    CHECK_INT(PQntuples(r), 100);
+    long long first = atoll(PQgetvalue(r, 0, 0)), last = atoll(PQgetvalue(r, 99, 0));
+    for (int i = 0; i < 100; i++)
+        for (int j = i + 1; j < 100; j++) {
+            long long w = atoll(PQgetvalue(r, j, 0)) - atoll(PQgetvalue(r, i, 0));
+            CHECK_MSG(j - i + 1 <= 2 + w / 50, "%d starts in %lld ms", j - i + 1, w);
+        }
+    PQclear(r);
+    PQfinish(c);
+    CHECK_MSG(last - first >= 99 * 50 - 50, "100 starts in %lld ms", last - first);
     serve_close(&fx);
 }
