@@ -495,17 +495,24 @@ static sy_status write_dead_letters(engine_relay *r, const bool *gone, sy_error 
     return st;
 }
 
-/* After the commit: each dead letter of the round logged once and counted. */
+/* After the commit: each dead letter of the round logged once and counted,
+ * with the trace and workflow of its outcome event (read from its body). */
 static void log_dead_letters(engine_relay *r)
 {
     const cJSON *o;
     cJSON_ArrayForEach(o, r->dead_log)
     {
+        cJSON *body = cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItem(o, "b")));
+        const cJSON *payload = cJSON_GetObjectItemCaseSensitive(body, "payload");
         SY_LOG(r->eng->log, SY_LOG_WARN, "outbox message cannot be published, dead-lettered",
-               "event_id", cJSON_GetStringValue(cJSON_GetObjectItem(o, "e")), "subject",
-               cJSON_GetStringValue(cJSON_GetObjectItem(o, "s")), "code",
+               "event_id", cJSON_GetStringValue(cJSON_GetObjectItem(o, "e")), "trace_id",
+               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "trace_id")),
+               "workflow_id",
+               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(payload, "workflow_id")),
+               "subject", cJSON_GetStringValue(cJSON_GetObjectItem(o, "s")), "code",
                cJSON_GetStringValue(cJSON_GetObjectItem(o, "c")), "reason",
                cJSON_GetStringValue(cJSON_GetObjectItem(o, "m")));
+        cJSON_Delete(body);
         engine__count(r->s, ENGINE_STAT_OUTBOX_DEAD_LETTERS);
     }
     cJSON_Delete(r->dead_log);

@@ -130,6 +130,32 @@ static sy_status ensure_session(engine_reports *r, sy_error *err)
     return engine_session_open(r->eng, r->conninfo, false, &r->s, err);
 }
 
+/* A string member of a report (NULL when absent or not a string). */
+static const char *member(const cJSON *j, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, k));
+}
+
+/* Every line about one report names its task, workflow, trace and event
+ * (report:<Nats-Msg-Id>), read from the report's JSON j. */
+#define REPORT_LOG(r, lvl, it, j, ...)                                                             \
+    SY_LOG((r)->log, (lvl), __VA_ARGS__, "task_id", member((j), "task_id"), "workflow_id",       \
+           member((j), "workflow_id"), "trace_id", member((j), "trace_id"), "event_id",          \
+           (it)->event_id[0] ? (it)->event_id : NULL)
+
+/* An invalid report terminated, logged with the IDs that could be read. */
+static void log_invalid(const engine_reports *r, const item *it, const sy_error *e)
+{
+    if (!r->log || SY_LOG_WARN < r->log->level)
+        return;
+    cJSON *loose = cJSON_ParseWithLength(natsMsg_GetData(it->msg),
+                                         (size_t)natsMsg_GetDataLength(it->msg));
+    REPORT_LOG(r, SY_LOG_WARN, it, loose, "invalid task report terminated", "subject",
+               natsMsg_GetSubject(it->msg), "code", e->code, "path", e->path, "message",
+               e->message);
+    cJSON_Delete(loose);
+}
+
 /* Parses the fetched messages; invalid ones are terminated at once (they
  * have no effect to commit first). Returns how many are valid. */
 static size_t parse_items(engine_reports *r, item *it, size_t n)
@@ -137,19 +163,18 @@ static size_t parse_items(engine_reports *r, item *it, size_t n)
     size_t valid = 0;
     for (size_t i = 0; i < n; i++) {
         natsMsg *m = it[i].msg;
+        const char *id = NULL;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id)
+            snprintf(it[i].event_id, sizeof it[i].event_id, "report:%s", id);
         sy_error e;
         sy_error_clear(&e);
         if (engine_report_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &it[i].json,
                                 &it[i].rep, &e) != SY_OK) {
             atomic_fetch_add(&r->invalid, 1);
-            SY_LOG(r->log, SY_LOG_WARN, "invalid task report terminated", "subject",
-                   natsMsg_GetSubject(m), "code", e.code, "path", e.path, "message", e.message);
+            log_invalid(r, &it[i], &e);
             natsMsg_Term(m, NULL);
             continue;
         }
-        const char *id = NULL;
-        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id)
-            snprintf(it[i].event_id, sizeof it[i].event_id, "report:%s", id);
         it[i].rep.event_id = it[i].event_id[0] ? it[i].event_id : NULL;
         valid++;
     }
@@ -166,8 +191,8 @@ static void count_results(engine_reports *r, item *it, size_t n)
             atomic_fetch_add(&r->applied, 1);
         } else {
             atomic_fetch_add(&r->ignored, 1);
-            SY_LOG(r->log, SY_LOG_DEBUG, "task report ignored", "task_id", it[i].rep.task_id,
-                   "code", res ? res->code : "");
+            REPORT_LOG(r, SY_LOG_DEBUG, &it[i], it[i].json, "task report ignored", "code",
+                       res ? res->code : "");
         }
     }
 }
@@ -250,8 +275,8 @@ static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_erro
             return st;
         if (st != SY_OK) {
             atomic_fetch_add(&r->invalid, 1);
-            SY_LOG(r->log, SY_LOG_ERROR, "task report could not be applied, terminated", "task_id",
-                   it[i].rep.task_id, "message", err->message);
+            REPORT_LOG(r, SY_LOG_ERROR, &it[i], it[i].json,
+                       "task report could not be applied, terminated", "message", err->message);
             natsMsg_Term(it[i].msg, NULL);
             cJSON_Delete(it[i].json);
             it[i].json = NULL;

@@ -47,6 +47,7 @@ typedef struct item {
     const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
     cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
+    char workflow_id[256];   /* of its first start or signal, for its log lines */
     bool unmatched;          /* no route matched */
     router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
 } item;
@@ -178,8 +179,9 @@ static void log_dead_letter(const router *r, const item *it, const char *event_i
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
     known k = known_of(it);
     SY_LOG(r->log, SY_LOG_WARN, "event dead-lettered", "event_id", event_id, "trace_id", k.trace_id,
-           "type", k.type, "source", k.source, "subject", natsMsg_GetSubject(it->msg), "stream_seq",
-           seq, "code", code, "reason", msg);
+           "workflow_id", it->workflow_id[0] ? it->workflow_id : NULL, "type", k.type, "source",
+           k.source, "subject", natsMsg_GetSubject(it->msg), "stream_seq", seq, "code", code,
+           "reason", msg);
 }
 
 /* Adds message 'it' to the batch as an event with inbox key 'key'. A
@@ -259,6 +261,8 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
 {
     const envelope *env = it->env;
     engine_start_req start;
+    if (!it->workflow_id[0] && a->workflow_id && (a->kind == RULES_START || a->kind == RULES_SIGNAL))
+        sy_strlcpy(it->workflow_id, sizeof it->workflow_id, a->workflow_id);
     switch (a->kind) {
     case RULES_START:
         fill_start(a, env, &start);
@@ -562,9 +566,10 @@ static void settle(router_pipeline *p, item *it)
     if (p->r->log && p->r->log->level <= SY_LOG_DEBUG) {
         char seq[24];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
+        known k = known_of(it);
         SY_LOG(p->r->log, SY_LOG_DEBUG, term ? "event termed" : "event acked", "event_id",
-               it->env ? envelope_event_id(it->env) : NULL, "trace_id",
-               it->env ? envelope_trace_id(it->env) : NULL, "subject",
+               k.event_id, "trace_id", k.trace_id, "workflow_id",
+               it->workflow_id[0] ? it->workflow_id : NULL, "subject",
                natsMsg_GetSubject(it->msg), "stream_seq", seq, "outcome",
                oc == ENGINE_DUPLICATE ? "duplicate" : it->in_batch ? "applied" : "no effect");
     }

@@ -79,8 +79,7 @@ static void on_cancel(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
                                  (!run_id || !t->run_id[0] || strcmp(run_id, t->run_id) == 0);
         if (hit) {
             atomic_store(&t->cancel, true);
-            SY_LOG(w->o->log, SY_LOG_INFO, "task canceled by the engine", "task_id", t->task_id,
-                   "workflow_id", t->workflow_id);
+            WORKER_TASK_LOG(t, SY_LOG_INFO, "task canceled by the engine");
         }
     }
     pthread_mutex_unlock(&w->mu);

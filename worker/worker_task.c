@@ -55,6 +55,11 @@ static bool parse_task(worker_task *t, const char **why)
     const cJSON *p = get(t->body, "payload");
     if (!cJSON_IsObject(p))
         p = t->body;
+    /* first what the log lines name the task by, also when it is refused */
+    (void)copy_str(t->event_id, sizeof t->event_id, get(t->body, "event_id"), false);
+    const cJSON *trace = get(t->body, "trace_id");
+    if (cJSON_IsString(trace) && strlen(trace->valuestring) == 32)
+        snprintf(t->trace_id, sizeof t->trace_id, "%s", trace->valuestring);
     const cJSON *att = get(p, "attempt");
     *why = "payload.task_id must be a non-empty string shorter than 128 bytes";
     if (!copy_str(t->task_id, sizeof t->task_id, get(p, "task_id"), true))
@@ -67,9 +72,6 @@ static bool parse_task(worker_task *t, const char **why)
     if (!copy_str(t->workflow_id, sizeof t->workflow_id, get(p, "workflow_id"), false) ||
         !copy_str(t->run_id, sizeof t->run_id, get(p, "run_id"), false))
         return false;
-    const cJSON *trace = get(t->body, "trace_id");
-    if (cJSON_IsString(trace) && strlen(trace->valuestring) == 32)
-        snprintf(t->trace_id, sizeof t->trace_id, "%s", trace->valuestring);
     *why = "a human task: completed by a person, never by a worker";
     if (cJSON_IsTrue(get(p, "human")))
         return false;
@@ -104,6 +106,8 @@ static cJSON *report_new(const worker_task *t, const char *type)
         cJSON_AddStringToObject(r, "workflow_id", t->workflow_id);
     if (t->run_id[0])
         cJSON_AddStringToObject(r, "run_id", t->run_id);
+    if (t->trace_id[0]) /* the engine's log lines about the report carry it */
+        cJSON_AddStringToObject(r, "trace_id", t->trace_id);
     cJSON_AddStringToObject(r, "queue", t->w->o->queue);
     cJSON_AddStringToObject(r, "worker", t->w->worker_id);
     cJSON_AddStringToObject(r, "occurred_at", now);
@@ -141,8 +145,8 @@ static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char 
             usleep(500 * 1000);
     }
     if (s != NATS_OK)
-        SY_LOG(t->w->o->log, SY_LOG_WARN, "report not published", "task_id", t->task_id, "msg_id",
-               msg_id, "status", natsStatus_GetText(s));
+        WORKER_TASK_LOG(t, SY_LOG_WARN, "report not published", "msg_id", msg_id, "status",
+                        natsStatus_GetText(s));
     free(data);
     return s == NATS_OK;
 }
@@ -326,8 +330,7 @@ static bool report_end(worker_task *t, const worker__exec_result *x)
         cJSON_AddItemToObject(r, "result", result_value(&x->out));
     else
         cJSON_AddItemToObject(r, "error", failure(t, x, &retryable));
-    SY_LOG(t->w->o->log, SY_LOG_INFO, ok ? "task completed" : "task failed", "task_id", t->task_id,
-           "workflow_id", t->workflow_id);
+    WORKER_TASK_LOG(t, SY_LOG_INFO, ok ? "task completed" : "task failed");
     return publish_kind(t, r, ok ? "completed" : "failed", 5);
 }
 
@@ -353,7 +356,7 @@ static void run_command(worker_task *t)
     free(input);
     if (x.end == WORKER__HANDED_BACK) {
         natsMsg_Nak(t->msg, NULL);
-        SY_LOG(t->w->o->log, SY_LOG_INFO, "task handed back", "task_id", t->task_id);
+        WORKER_TASK_LOG(t, SY_LOG_INFO, "task handed back");
     } else if (x.end == WORKER__CANCELED) {
         natsMsg_Ack(t->msg, NULL); /* the engine closed the task: nothing to report */
     } else if (report_end(t, &x)) {
@@ -426,13 +429,12 @@ static bool claim(worker_task *t)
     if (verdict && strcmp(verdict, "run") == 0)
         return true;
     if (verdict && strcmp(verdict, "duplicate") != 0) {
-        SY_LOG(t->w->o->log, SY_LOG_INFO, "task not run: the engine says it is over", "task_id",
-               t->task_id, "workflow_id", t->workflow_id, "verdict", verdict);
+        WORKER_TASK_LOG(t, SY_LOG_INFO, "task not run: the engine says it is over", "verdict",
+                        verdict);
         natsMsg_Ack(t->msg, NULL);
         return false;
     }
-    SY_LOG(t->w->o->log, SY_LOG_WARN, "no answer from the engine to task.started, handed back",
-           "task_id", t->task_id, "workflow_id", t->workflow_id);
+    WORKER_TASK_LOG(t, SY_LOG_WARN, "no answer from the engine to task.started, handed back");
     natsMsg_NakWithDelay(t->msg, 5000, NULL);
     return false;
 }
@@ -441,8 +443,8 @@ static void run_task(worker_task *t)
 {
     const char *why = NULL;
     if (!parse_task(t, &why)) {
-        SY_LOG(t->w->o->log, SY_LOG_WARN, "task.created refused, terminated", "reason", why,
-               "subject", natsMsg_GetSubject(t->msg));
+        WORKER_TASK_LOG(t, SY_LOG_WARN, "task.created refused, terminated", "reason", why,
+                        "subject", natsMsg_GetSubject(t->msg));
         natsMsg_Term(t->msg, NULL);
         return;
     }

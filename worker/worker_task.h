@@ -42,11 +42,26 @@ struct worker_task {
     cJSON *body;        /* owned: the parsed task.created */
     const cJSON *input; /* borrowed from body; NULL: {} */
     char task_id[128], workflow_id[256], run_id[128], trace_id[33];
+    char event_id[160]; /* of the task.created event */
     long attempt;
     int64_t timeout_ms, heartbeat_ms, next_beat_ms;
     int beats;
     atomic_bool cancel; /* set by the cancel subscription's thread */
 };
+
+/* "" as NULL: a log field that is not known is left out. */
+static inline const char *worker__known(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* Every log line about one task names it the same way: its task, its
+ * workflow, the task.created event and its trace (what a log search by
+ * any of them finds). */
+#define WORKER_TASK_LOG(t, lvl, ...)                                                               \
+    SY_LOG((t)->w->o->log, (lvl), __VA_ARGS__, "task_id", worker__known((t)->task_id),            \
+           "workflow_id", worker__known((t)->workflow_id), "event_id",                            \
+           worker__known((t)->event_id), "trace_id", worker__known((t)->trace_id))
 
 /* Takes msg; runs the task on a new detached thread, which registers the
  * task in w->running (active++) now and removes it when done. */

@@ -4,6 +4,7 @@
  * routed at once. */
 #include "router_helpers.h"
 
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -73,7 +74,8 @@ static char *slurp(const char *path)
 
 /* The config of a serve on stream RT_<name> (rt.<name>.>) with every loop
  * on, its outcomes and reports on a stream of its own (RTO_<name>,
- * subject prefix <name>); extra is spliced in at the end (more sections). */
+ * subject prefix <name>); extra is spliced in at the end (more sections;
+ * its own log section replaces the default, info). */
 static char *write_serve_config(const char *name, const char *conninfo, const char *rules, int port,
                                 const char *extra)
 {
@@ -84,9 +86,9 @@ static char *write_serve_config(const char *name, const char *conninfo, const ch
              " outcomes_name: RTO_%s, outcomes_subjects: [\"%s.>\"]}\n"
              "engine: {subject_prefix: %s}\n"
              "rules: {path: \"%s\"}\nadmin: {listen: \"127.0.0.1:%d\"}\n"
-             "log: {level: info}\n%s",
+             "%s%s",
              fixture_nats_url(), conninfo, name, name, name, name, name, rules, port,
-             extra ? extra : "");
+             extra && strstr(extra, "log:") ? "" : "log: {level: info}\n", extra ? extra : "");
     snprintf(file, sizeof file, "%s.yaml", name);
     return rh_write_file(file, yaml);
 }
@@ -301,5 +303,155 @@ TEST(serve_metrics_carry_the_task_queue_backlog)
     unlink(rules);
     free(cfg);
     free(rules);
+    free(conninfo);
+}
+
+/* The lines of a JSON log whose "msg" is one of msgs (NULL-terminated)
+ * must name their event, trace and workflow (the fields in want, with
+ * their expected values where not NULL); returns how many lines matched. */
+static int check_log_ids(const char *log_text, const char *const *msgs, const char *const *fields)
+{
+    int seen = 0;
+    const char *line = log_text;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        cJSON *j = cJSON_ParseWithLength(line, len);
+        const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(j, "msg"));
+        for (int i = 0; msg && msgs[i]; i++) {
+            if (strcmp(msg, msgs[i]) != 0)
+                continue;
+            seen++;
+            for (int f = 0; fields[f]; f++) {
+                const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(j, fields[f]));
+                CHECK_MSG(v && *v, "no %s in: %.*s", fields[f], (int)len, line);
+            }
+        }
+        cJSON_Delete(j);
+        line += len + (end ? 1 : 0);
+    }
+    return seen;
+}
+
+static bool line_has(const char *log_text, const char *msg, const char *k, const char *v)
+{
+    char a[160], b[300];
+    snprintf(a, sizeof a, "\"msg\":\"%s\"", msg);
+    snprintf(b, sizeof b, "\"%s\":\"%s\"", k, v);
+    for (const char *at = strstr(log_text, a); at; at = strstr(at + 1, a)) {
+        const char *eol = strchr(at, '\n');
+        const char *hit = strstr(at, b);
+        if (hit && (!eol || hit < eol))
+            return true;
+    }
+    return false;
+}
+
+/* Routing, engine and worker lines about one event carry its trace_id,
+ * its workflow_id and an event_id (the routed event's; the report's
+ * report:<id>; the task.created event's for the worker): a log search by
+ * any of them finds every step. They carried trace_id on dead-letter
+ * warnings only. */
+TEST(log_lines_about_one_event_carry_its_trace_workflow_and_event_ids)
+{
+    static const char rules_text[] =
+        "version: 1\n"
+        "routes:\n"
+        "  - name: job\n"
+        "    match: { type: order.created }\n"
+        "    start: { workflow: job, id: \"job-{{ payload.n }}\" }\n"
+        "  - name: pay\n"
+        "    match: { type: order.paid }\n"
+        "    signal: { id: \"job-{{ payload.n }}\", name: paid, if_missing: dead_letter }\n"
+        "workflows:\n"
+        "  job:\n"
+        "    task_queue: logq\n"
+        "    steps:\n"
+        "      - task: work\n";
+    char *conninfo = fixture_pg_fresh_db("rt_logids");
+    char *rules = rh_write_file("rules.yaml", rules_text);
+    char *serve_log = rh_write_file("logids-serve.log", "");
+    char *worker_log = rh_write_file("logids-worker.log", "");
+    int port = rh_free_port();
+    char *cfg = write_serve_config("logids", conninfo, rules, port, "log: {level: debug}\n");
+    pid_t pid = spawn_serve_logged(cfg, serve_log);
+    CHECK_INT(wait_ready(port, 30000), 200);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    char body[512];
+    rh_event(body, sizeof body, "logids-1", "order.created", 1); /* trace 4bf92f35... */
+    rh_publish(&n, "rt.logids.a", body);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
+
+    pid_t worker = fixture_fork();
+    if (worker == 0) {
+        int fd = open(worker_log, O_WRONLY | O_TRUNC);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        execl(fixture_switchyard_bin(), "switchyard", "worker", "--nats", fixture_nats_url(),
+              "--prefix", "logids", "--queue", "logq", "--log-level", "info", "--grace", "200ms",
+              "--", "/bin/true", (char *)NULL);
+        _exit(127);
+    }
+    CHECK_INT(rh_wait_count(conninfo,
+                            "SELECT count(*) FROM switchyard.runs WHERE status = 'completed'", 1,
+                            30000),
+              1);
+    kill(worker, SIGTERM);
+    waitpid(worker, NULL, 0);
+
+    /* a report for the closed task: ignored, and logged so */
+    char task_id[128], report[512];
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQexec(c, "SELECT task_id FROM switchyard.tasks");
+    CHECK(PQntuples(r) == 1);
+    snprintf(task_id, sizeof task_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    snprintf(report, sizeof report,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,"
+             "\"workflow_id\":\"job-1\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+             "\"result\":{}}",
+             task_id);
+    natsMsg *m = NULL;
+    CHECK_INT(natsMsg_Create(&m, "logids.report.logq", NULL, report, (int)strlen(report)), NATS_OK);
+    natsMsgHeader_Set(m, "Nats-Msg-Id", "late-report-1");
+    jsPubAck *pa = NULL;
+    CHECK_INT(js_PublishMsg(&pa, n.js, m, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+
+    /* a signal to a workflow that does not exist: the engine refuses it */
+    rh_event(body, sizeof body, "logids-2", "order.paid", 99);
+    rh_publish(&n, "rt.logids.a", body);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    rh_sleep_ms(1500); /* the late report's round */
+    stop_serve(pid);
+
+    char *text = slurp(serve_log), *wtext = slurp(worker_log);
+    static const char *const ids[] = {"event_id", "trace_id", "workflow_id", NULL};
+    static const char *const routing[] = {"event acked", "event termed", "event dead-lettered",
+                                          "task report ignored", NULL};
+    CHECK_MSG(check_log_ids(text, routing, ids) >= 4, "routing and engine lines:\n%s", text);
+    CHECK(line_has(text, "event acked", "workflow_id", "job-1"));
+    CHECK(line_has(text, "event acked", "event_id", "logids-1"));
+    CHECK(line_has(text, "event dead-lettered", "workflow_id", "job-99"));
+    CHECK(line_has(text, "task report ignored", "event_id", "report:late-report-1"));
+    CHECK(line_has(text, "task report ignored", "trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"));
+    static const char *const worker_lines[] = {"task completed", NULL};
+    static const char *const task_ids[] = {"task_id", "event_id", "trace_id", "workflow_id", NULL};
+    CHECK_MSG(check_log_ids(wtext, worker_lines, task_ids) == 1, "worker lines:\n%s", wtext);
+    CHECK(line_has(wtext, "task completed", "trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"));
+    free(text);
+    free(wtext);
+    rh_nats_close(&n);
+    unlink(cfg);
+    unlink(rules);
+    unlink(serve_log);
+    unlink(worker_log);
+    free(cfg);
+    free(rules);
+    free(serve_log);
+    free(worker_log);
     free(conninfo);
 }
