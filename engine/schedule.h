@@ -87,7 +87,9 @@ typedef struct engine_schedule_fire {
     char reason[48];       /* why not started: "overlap", "buffer_full", "already_fired", ... */
 } engine_schedule_fire;
 
-/* Fires the schedule now (slot at now_ms truncated to the second), obeying
+/* Fires the schedule now (slot at now_ms to the millisecond, later than the
+ * last firing and never a whole second: each trigger starts a workflow of
+ * its own, "<id>:<RFC 3339 with ms>"), obeying
  * overlap (NULL: the schedule's policy). Works on paused schedules too; does
  * not count against limited_actions. Caller's transaction. */
 sy_status engine_schedule_trigger(engine_session *s, const char *id, int64_t now_ms,

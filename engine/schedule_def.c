@@ -86,9 +86,12 @@ static sy_status read_int(const cJSON *def, const char *key, int64_t dflt, int64
 static sy_status check_id(const char *id, sy_error *err)
 {
     char wid[300];
-    engine_schedule_workflow_id(id, 0, wid, sizeof wid);
+    engine_schedule_workflow_id(id, 1, wid, sizeof wid); /* the longest form: with ms */
     if (strlen(id) > SCHED_ID_MAX || !rules_workflow_id_valid(wid))
-        return bad(err, "id", "schedule id must be 1-234 characters of [A-Za-z0-9._:/-], got", id);
+        return sy_error_set(err, SY_INVALID, "bad_schedule", "id",
+                            "schedule id must be 1-%d characters of [A-Za-z0-9._:/-], got "
+                            "\"%.40s\"",
+                            SCHED_ID_MAX, id);
     return SY_OK;
 }
 

@@ -14,7 +14,7 @@
 
 /* The workflow ID suffix ":2026-03-08T07:00:00Z" is 21 characters and the
  * whole ID may have 255. */
-#define SCHED_ID_MAX 234
+#define SCHED_ID_MAX RULES_SCHEDULE_ID_MAX
 #define SCHED_MAX_SLOTS_PER_ROUND 1000
 
 typedef struct sched__def {

@@ -342,8 +342,17 @@ sy_status engine_schedule_trigger(engine_session *s, const char *id, int64_t now
     sched__round r;
     sched__round_init(&r, s, now_ms, false);
     sched__row row = {0};
-    int64_t sf = now_ms - ((now_ms % 1000) + 1000) % 1000;
+    int64_t sf = now_ms;
     sy_status st = load_by_id(&r, id, &row, err);
+    /* Every trigger is a firing of its own, with its own workflow ID: now
+     * to the millisecond, after the last firing (two triggers within one
+     * millisecond are two), and never on a whole second, where the cron
+     * slots are (a trigger took the slot's ID and the slot then did not
+     * run). */
+    if (sf <= row.last_fire)
+        sf = row.last_fire + 1;
+    if (sf % 1000 == 0)
+        sf++;
     if (st == SY_OK)
         st = sched__fire(&r, &row, sf, "trigger", overlap ? *overlap : row.overlap, err);
     if (st == SY_OK)

@@ -289,9 +289,10 @@ sy_status rules_render_text(const char *tmpl, const cJSON *ctx, char **out,
 sy_status rules_eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err) SY_MUST_USE;
 
 /* A schedule's firings are workflows "<schedule_id>:<scheduled_for>", where
- * scheduled_for is RFC 3339 UTC to the second (20 characters): the ID must
- * leave room for them within the 255 of a workflow ID. */
-#define RULES_SCHEDULE_ID_MAX 234
+ * scheduled_for is RFC 3339 UTC to the second, or to the millisecond (24
+ * characters) for a trigger-now firing: the ID must leave room for them
+ * within the 255 of a workflow ID. */
+#define RULES_SCHEDULE_ID_MAX 230
 
 /* Whether id matches ^[A-Za-z0-9._:/-]{1,255}$. */
 bool rules_workflow_id_valid(const char *id);

@@ -130,30 +130,64 @@ TEST(pause_with_note_and_resume_from_now)
     sched_fx_close(&fx);
 }
 
-TEST(trigger_now_starts_once_per_second_and_obeys_overlap)
+static engine_schedule_fire trigger(sched_fx *fx, const char *id, int64_t now,
+                                    const engine_overlap *overlap)
+{
+    engine_schedule_fire f = {0};
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    CHECK_MSG(engine_schedule_trigger(fx->s, id, now, overlap, &f, &err) == SY_OK, "%s",
+              err.message);
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    return f;
+}
+
+TEST(trigger_now_fires_with_its_own_id_and_obeys_overlap)
 {
     sched_fx fx;
     sched_fx_open(&fx, "sched_admin_trigger");
     sched_create(&fx, "tr", "\"cron\":\"0 0 1 1 *\",\"workflow\":\"waiter\",\"overlap\":\"skip\"",
                  T0);
-    engine_schedule_fire f = {0};
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
-    CHECK_INT(engine_schedule_trigger(fx.s, "tr", T0 + 5500, NULL, &f, &err), SY_OK);
-    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    engine_schedule_fire f = trigger(&fx, "tr", T0 + 5500, NULL);
     CHECK(f.started);
-    CHECK_STR(f.workflow_id, "tr:2030-01-01T00:00:05Z");
-    CHECK_STR(sched_wf_status(&fx, "tr:2030-01-01T00:00:05Z"), "running");
-    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
-    CHECK_INT(engine_schedule_trigger(fx.s, "tr", T0 + 9000, NULL, &f, &err), SY_OK);
+    CHECK_STR(f.workflow_id, "tr:2030-01-01T00:00:05.500Z");
+    CHECK_STR(sched_wf_status(&fx, "tr:2030-01-01T00:00:05.500Z"), "running");
+    f = trigger(&fx, "tr", T0 + 9000, NULL); /* skip: the first still runs */
     CHECK(!f.started);
     CHECK_STR(f.reason, "overlap");
     engine_overlap allow = ENGINE_OVERLAP_ALLOW_ALL;
-    CHECK_INT(engine_schedule_trigger(fx.s, "tr", T0 + 5900, &allow, &f, &err), SY_OK);
-    CHECK(!f.started);
-    CHECK_STR(f.reason, "already_fired");
-    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
-    CHECK_INT(sched_int(&fx, "SELECT count(*) FROM workflow_ids", NULL, NULL), 1);
+    f = trigger(&fx, "tr", T0 + 5900, &allow); /* same second: a firing of its own */
+    CHECK(f.started);
+    CHECK_STR(f.workflow_id, "tr:2030-01-01T00:00:05.900Z");
+    /* on a whole second a trigger moves off it: that is a cron slot's ID */
+    f = trigger(&fx, "tr", T0 + 60000, &allow);
+    CHECK_STR(f.workflow_id, "tr:2030-01-01T00:01:00.001Z");
+    CHECK_INT(sched_int(&fx, "SELECT count(*) FROM workflow_ids", NULL, NULL), 3);
+    sched_fx_close(&fx);
+}
+
+/* issue 19 item 15: two triggers in one second were one firing (the second
+ * was "already_fired"), whatever the overlap policy. */
+TEST(two_triggers_in_one_millisecond_are_two_firings)
+{
+    sched_fx fx;
+    sched_fx_open(&fx, "sched_admin_trigger_twice");
+    sched_create(&fx, "ta",
+                 "\"cron\":\"0 0 1 1 *\",\"workflow\":\"waiter\",\"overlap\":\"allow_all\"", T0);
+    sched_create(&fx, "tt",
+                 "\"cron\":\"0 0 1 1 *\",\"workflow\":\"waiter\",\"overlap\":\"terminate_other\"",
+                 T0);
+    engine_schedule_fire a1 = trigger(&fx, "ta", T0 + 7250, NULL);
+    engine_schedule_fire a2 = trigger(&fx, "ta", T0 + 7250, NULL);
+    CHECK(a1.started && a2.started);
+    CHECK(strcmp(a1.workflow_id, a2.workflow_id) != 0);
+    CHECK_STR(sched_wf_status(&fx, a1.workflow_id), "running");
+    CHECK_STR(sched_wf_status(&fx, a2.workflow_id), "running");
+    engine_schedule_fire t1 = trigger(&fx, "tt", T0 + 7250, NULL);
+    engine_schedule_fire t2 = trigger(&fx, "tt", T0 + 7250, NULL);
+    CHECK(t1.started && t2.started);
+    CHECK_STR(sched_wf_status(&fx, t1.workflow_id), "terminated");
+    CHECK_STR(sched_wf_status(&fx, t2.workflow_id), "running");
     sched_fx_close(&fx);
 }
 
