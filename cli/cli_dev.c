@@ -89,6 +89,10 @@ static void banner(void *arg, int admin_port)
            devstack_nats_url(c->ds), devstack_nats_monitor(c->ds), devstack_pg_conninfo(c->ds),
            admin_port, c->rules, devstack_dir(c->ds));
     dev_workers_print(c->workers, stdout);
+    /* the README's commands read their servers from these */
+    printf("\nin another terminal:\n"
+           "  export SWITCHYARD_DB='%s' SWITCHYARD_NATS_URL=%s SWITCHYARD_RULES=%s\n",
+           devstack_pg_conninfo(c->ds), devstack_nats_url(c->ds), c->rules);
     printf("\ntry:\n"
            "  echo '{\"type\":\"kg.gap.ready\",\"source\":\"monolith\",\"schema_version\":1,"
            "\"payload\":{\"gap_id\":42,\"priority\":3,\"kind\":\"kg\",\"title\":\"Hello\"}}' \\\n"
