@@ -14,14 +14,15 @@
 #include <stdbool.h>
 
 /* one declaration per benchmark, e.g. int bench_envelope(int argc, char **argv); */
-int bench_envelope(int argc, char **argv); /* bench_envelope.c */
-int bench_rules(int argc, char **argv);    /* bench_rules.c */
-int bench_engine(int argc, char **argv);   /* bench_engine.c */
+int bench_envelope(int argc, char **argv);  /* bench_envelope.c */
+int bench_rules(int argc, char **argv);     /* bench_rules.c */
+int bench_engine(int argc, char **argv);    /* bench_engine.c */
 int bench_schedules(int argc, char **argv); /* bench_schedules.c */
 int bench_roundtrip(int argc, char **argv); /* bench_roundtrip.c */
-int bench_ingest(int argc, char **argv);   /* bench_ingest.c */
-int bench_relay(int argc, char **argv);    /* bench_relay.c */
-int bench_ui(int argc, char **argv);       /* bench_ui.c */
+int bench_ingest(int argc, char **argv);    /* bench_ingest.c */
+int bench_relay(int argc, char **argv);     /* bench_relay.c */
+int bench_ui(int argc, char **argv);        /* bench_ui.c */
+int bench_faults(int argc, char **argv);    /* bench_faults.c */
 
 /* The parse step of each benchmark (cli.h's cli_parse_fn: pure, the parsed
  * struct dropped), for tests and the fuzz target. */
@@ -32,6 +33,7 @@ sy_status bench_schedules_parse(int argc, char **argv, bool *help, sy_error *err
 sy_status bench_roundtrip_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_ingest_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_relay_parse(int argc, char **argv, bool *help, sy_error *err);
+sy_status bench_faults_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_ui_parse(int argc, char **argv, bool *help, sy_error *err);
 
 /* Runs measure(opts, conninfo) against db when given, else against a fresh
@@ -42,5 +44,8 @@ int bench_with_db(const char *name, const char *db,
 
 /* Resident set size of this process in MiB (from /proc/self/status). */
 double bench_rss_mib(void);
+
+/* ... of process pid (0: this one); 0 when it is gone. */
+double bench_rss_mib_of(int pid);
 
 #endif

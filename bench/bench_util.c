@@ -24,10 +24,14 @@ int bench_with_db(const char *name, const char *db,
     return rc;
 }
 
-double bench_rss_mib(void)
+double bench_rss_mib_of(int pid)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
+    char path[64], line[256];
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *f = fopen(path, "r");
     double mib = 0;
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, "VmRSS:", 6) == 0)
@@ -35,4 +39,9 @@ double bench_rss_mib(void)
     if (f)
         fclose(f);
     return mib;
+}
+
+double bench_rss_mib(void)
+{
+    return bench_rss_mib_of(0);
 }

@@ -18,7 +18,8 @@
     X(roundtrip, bench_roundtrip)                                                                  \
     X(ingest, bench_ingest)                                                                        \
     X(relay, bench_relay)                                                                          \
-    X(ui, bench_ui)
+    X(ui, bench_ui)                                                                                \
+    X(faults, bench_faults)
 
 static const char *const BENCH_NAMES[] = {
 #define BENCH_NAME(name, fn) #name,

@@ -228,10 +228,16 @@ static sy_status apply(walk *w, const cliopt_opt *o, const char *v)
         break;
     }
     case CLIOPT_CHOICE:
+    case CLIOPT_CHOICES:
         while (o->choices[n] && strcmp(o->choices[n], v) != 0)
             n++;
         if (!o->choices[n])
             return bad_choice(w, o, v);
+        if (o->kind == CLIOPT_CHOICES) {
+            if (field) /* repeatable: each occurrence adds its bit */
+                *(uint32_t *)field |= UINT32_C(1) << n;
+            return SY_OK;
+        }
         break;
     }
     if (field)
@@ -244,7 +250,7 @@ static const char *placeholder(const cliopt_opt *o, char *buf, size_t cap)
 {
     if (o->arg)
         return o->arg;
-    if (o->kind == CLIOPT_CHOICE) {
+    if (o->kind == CLIOPT_CHOICE || o->kind == CLIOPT_CHOICES) {
         join_choices(o->choices, "|", buf, cap);
         return buf;
     }
@@ -371,6 +377,8 @@ static void check_table(const cliopt_cmd *cmd)
                (o->min >= -(INT64_C(1) << (8 * o->size - 1)) &&
                 o->max < (INT64_C(1) << (8 * o->size - 1))));
         assert(o->kind != CLIOPT_CHOICE || (o->choices && o->choices[0]));
+        assert(o->kind != CLIOPT_CHOICES ||
+               (o->choices && o->choices[0] && o->size == sizeof(uint32_t) && !is_positional(o)));
         assert(o->kind != CLIOPT_FLAG || !is_positional(o));
     }
 }
@@ -412,6 +420,8 @@ static void usage_line(const cliopt_opt *o, FILE *out)
         snprintf(extra, sizeof extra, "%sat least %lld", sep, (long long)o->min);
     else if (o->kind == CLIOPT_INT)
         snprintf(extra, sizeof extra, "%s%lld to %lld", sep, (long long)o->min, (long long)o->max);
+    else if (o->kind == CLIOPT_CHOICES)
+        snprintf(extra, sizeof extra, "%srepeatable", sep);
     else if (o->kind == CLIOPT_CHOICE && is_positional(o)) {
         char list[256];
         join_choices(o->choices, ", ", list, sizeof list);

@@ -30,6 +30,8 @@ typedef enum cliopt_kind {
                       * decimal with one optional unit ms|s|m|h ("1.5s"; bare: seconds) */
     CLIOPT_CHOICE,   /* an integer field: the index of the value in choices */
     CLIOPT_FLAG,     /* bool: set to true; takes no value */
+    CLIOPT_CHOICES,  /* a uint32_t field: repeatable, each value (one of choices, at most
+                      * 32) sets bit 1 << its index ("--scenario a --scenario b") */
 } cliopt_kind;
 
 /* One option or positional argument. Initialize with designated initializers:
@@ -44,7 +46,7 @@ typedef struct cliopt_opt {
     const char *help;           /* one line, or NULL */
     int64_t min, max;           /* CLIOPT_INT: the accepted range (min < max);
                                    CLIOPT_DURATION: in ms, checked when max > 0 */
-    const char *const *choices; /* CLIOPT_CHOICE: NULL-terminated */
+    const char *const *choices; /* CLIOPT_CHOICE, CLIOPT_CHOICES: NULL-terminated */
 } cliopt_opt;
 
 #define CLIOPT_FIELD(type, member)                                                                 \

@@ -38,7 +38,7 @@ struct devstack {
     bool durable;
 };
 
-static int free_port(void)
+int devstack_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -205,8 +205,8 @@ static sy_status start_nats(devstack *ds, sy_error *err)
     if (!find_nats_server(ds->nats_exe, sizeof ds->nats_exe))
         return sy_error_set(err, SY_CONFIG, "missing_server", NULL,
                             "nats-server is not installed (run scripts/install-deps)");
-    ds->nats_port = free_port();
-    ds->nats_mon_port = free_port();
+    ds->nats_port = devstack_free_port();
+    ds->nats_mon_port = devstack_free_port();
     snprintf(ds->nats_url, sizeof ds->nats_url, "nats://127.0.0.1:%d", ds->nats_port);
     snprintf(ds->nats_mon, sizeof ds->nats_mon, "http://127.0.0.1:%d", ds->nats_mon_port);
     return spawn_nats(ds, err);
@@ -300,7 +300,7 @@ static sy_status start_pg(devstack *ds, sy_error *err)
     sy_status st = prepare_pg(ds, err);
     if (st != SY_OK)
         return st;
-    ds->pg_port = free_port();
+    ds->pg_port = devstack_free_port();
     snprintf(ds->pg_conninfo, sizeof ds->pg_conninfo,
              "host=127.0.0.1 port=%d user=switchyard dbname=postgres connect_timeout=5",
              ds->pg_port);
@@ -457,6 +457,15 @@ sy_status devstack_nats_stop(devstack *ds, sy_error *err)
     if (ds->nats_pid <= 0)
         return sy_error_set(err, SY_NOT_FOUND, NULL, NULL, "nats-server is not running");
     stop_child(ds->nats_pid, SIGTERM);
+    ds->nats_pid = -1;
+    return SY_OK;
+}
+
+sy_status devstack_nats_kill(devstack *ds, sy_error *err)
+{
+    if (ds->nats_pid <= 0)
+        return sy_error_set(err, SY_NOT_FOUND, NULL, NULL, "nats-server is not running");
+    stop_child(ds->nats_pid, SIGKILL);
     ds->nats_pid = -1;
     return SY_OK;
 }

@@ -42,7 +42,13 @@ sy_status devstack_pg_start(devstack *ds, sy_error *err) SY_MUST_USE;
  * written of its WAL is lost and the next start recovers. */
 sy_status devstack_pg_crash(devstack *ds, sy_error *err) SY_MUST_USE;
 sy_status devstack_nats_stop(devstack *ds, sy_error *err) SY_MUST_USE;
+/* A crash: SIGKILL, no shutdown at all; the next start recovers its store. */
+sy_status devstack_nats_kill(devstack *ds, sy_error *err) SY_MUST_USE;
 sy_status devstack_nats_start(devstack *ds, sy_error *err) SY_MUST_USE;
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0), or
+ * -1; for a process the caller starts next to the devstack. */
+int devstack_free_port(void);
 
 /* Prints the last 'lines' lines of each server's log to out. */
 void devstack_print_logs(const devstack *ds, FILE *out, int lines);

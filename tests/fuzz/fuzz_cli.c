@@ -33,7 +33,7 @@ static const struct {
     {"envelope", bench_envelope_parse}, {"rules", bench_rules_parse},
     {"schedules", bench_schedules_parse}, {"roundtrip", bench_roundtrip_parse},
     {"ingest", bench_ingest_parse},     {"relay", bench_relay_parse},
-    {"ui", bench_ui_parse},
+    {"ui", bench_ui_parse},             {"faults", bench_faults_parse},
 };
 
 /* Every kind, positionals and trailing files: for the no-half-apply check. */

@@ -15,6 +15,7 @@ typedef struct targs {
     int64_t count, wait_ms;
     int32_t small;
     int mode;
+    uint32_t modes;
     bool verbose;
     cliopt_rest rest;
 } targs;
@@ -35,6 +36,7 @@ static const cliopt_opt OPTS[] = {
      .max = 60000},
     {.name = "--mode", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(targs, mode), .choices = MODES},
     {.name = "--verbose", .kind = CLIOPT_FLAG, CLIOPT_FIELD(targs, verbose)},
+    {.name = "--only", .kind = CLIOPT_CHOICES, CLIOPT_FIELD(targs, modes), .choices = MODES},
     {.name = "--legacy", .kind = CLIOPT_CHOICE, .choices = MODES}, /* checked, dropped */
 };
 
@@ -271,6 +273,19 @@ TEST(bad_choice_even_when_the_value_is_dropped)
     CHECK(memcmp(&a, &d, sizeof a) == 0); /* nothing but FILE was written */
 }
 
+TEST(a_repeatable_choice_collects_every_value_given)
+{
+    char *argv[] = {"t", "f", "--only", "slow", "--only=fast", "--only", "slow", NULL};
+    targs a = ok(argv);
+    CHECK_INT(a.modes, 3);
+    char *one[] = {"t", "f", "--only", "slow", NULL};
+    CHECK_INT(ok(one).modes, 2);
+    char *none[] = {"t", "f", NULL};
+    CHECK_INT(ok(none).modes, 0);
+    char *bad[] = {"t", "f", "--only", "slow", "--only", "medium", NULL};
+    fails(&CMD, bad, "bad_choice", "--only: \"medium\" is not one of fast, slow");
+}
+
 TEST(too_many_and_missing_positionals)
 {
     char *many[] = {"t", "a", "b", "c", NULL};
@@ -290,6 +305,7 @@ TEST(a_later_error_leaves_earlier_values_unwritten)
 
 static const cliopt_opt REST_OPTS[] = {
     {.name = "--verbose", .kind = CLIOPT_FLAG, CLIOPT_FIELD(targs, verbose)},
+    {.name = "--only", .kind = CLIOPT_CHOICES, CLIOPT_FIELD(targs, modes), .choices = MODES},
     {.name = "MODE", .kind = CLIOPT_CHOICE, CLIOPT_FIELD(targs, mode), .choices = MODES},
 };
 
@@ -417,6 +433,10 @@ TEST(commands_accept_their_documented_invocations)
     CHECK_MSG(real(bench_engine_parse, b, &err) == SY_OK, "%s", err.message);
     char *e[] = {"envelope", "--seconds", "0.5", NULL};
     CHECK_MSG(real(bench_envelope_parse, e, &err) == SY_OK, "%s", err.message);
+    char *f[] = {"faults", "--short", "--scenario", "nats", "--scenario", "bad-input", NULL};
+    CHECK_MSG(real(bench_faults_parse, f, &err) == SY_OK, "%s", err.message);
+    char *g[] = {"faults", "--scenario", "nat", NULL};
+    CHECK_INT(real(bench_faults_parse, g, &err), SY_USAGE);
 }
 
 TEST(commands_report_precise_errors)
