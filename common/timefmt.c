@@ -122,7 +122,7 @@ static sy_status parse_fraction(cursor *c, long *ms)
         c->pos++;
     }
     if (n == 0)
-        return bad(c, "%s: expected digits after '.'%ld", "fraction", 0);
+        return bad(c, "%s: expected digits after '.'", "fraction", 0);
     for (; n < 3; n++)
         *ms *= 10;
     return SY_OK;
@@ -133,7 +133,7 @@ static sy_status parse_zone(cursor *c, long *offset_min)
 {
     *offset_min = 0;
     if (c->pos >= c->len)
-        return bad(c, "%s: missing (expected 'Z' or +hh:mm)%ld", "zone", 0);
+        return bad(c, "%s: missing (expected 'Z' or +hh:mm)", "zone", 0);
     char ch = c->s[c->pos];
     if (ch == 'Z' || ch == 'z') {
         c->pos++;

@@ -72,6 +72,27 @@ TEST(malformed_timestamps_are_rejected)
     check_bad("26-01-01T00:00:00Z", "year");
 }
 
+/* the whole message, so a stray conversion cannot creep back (these two
+ * ended in a literal "0": the format had a %ld with nothing to say) */
+static void check_message(const char *s, const char *want)
+{
+    int64_t ms;
+    sy_error e;
+    sy_error_clear(&e);
+    CHECK_INT(sy_time_parse_rfc3339(s, "occurred_at", &ms, &e), SY_INVALID);
+    CHECK_STR(e.message, want);
+}
+
+TEST(messages_have_no_stray_digits)
+{
+    check_message("2026-01-01T00:00:00.Z",
+                  "could not parse \"occurred_at\" as an RFC 3339 timestamp: fraction: expected "
+                  "digits after '.'");
+    check_message("2026-01-01T00:00:00",
+                  "could not parse \"occurred_at\" as an RFC 3339 timestamp: zone: missing "
+                  "(expected 'Z' or +hh:mm)");
+}
+
 TEST(formats_utc_with_milliseconds)
 {
     char buf[SY_TIME_RFC3339_MAX];
