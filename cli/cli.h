@@ -29,6 +29,13 @@ int cli_schedule(int argc, char **argv); /* cli_schedule.c */
 int cli_workflow(int argc, char **argv); /* cli_workflow.c */
 int cli_migrate(int argc, char **argv);  /* cli_migrate.c */
 
+/* The engine's subject prefix for commands that write outcome events
+ * (workflow, task): the --subject-prefix flag (may be NULL), else
+ * $SWITCHYARD_ENGINE_SUBJECT_PREFIX (serve's override of
+ * engine.subject_prefix), else NULL (the engine's "sy"). Borrowed.
+ * In cli_workflow.c. */
+const char *cli_subject_prefix(const char *flag);
+
 /* The parse step of each subcommand, for tests and the fuzz target
  * (tests/fuzz/fuzz_cli.c): parses argv exactly as the command does, into a
  * struct it then drops. Pure: no I/O, no environment, no side effects.

@@ -9,7 +9,7 @@
  *                        [--page TOKEN]
  *   switchyard task complete TASK_ID [--result JSON] [--attempt N]
  *   switchyard task fail TASK_ID --error-type T --message M [--non-retryable]
- *   common: [--db CONNINFO] [--schema NAME] [-o json]
+ *   common: [--db CONNINFO] [--schema NAME] [--subject-prefix P] [-o json]
  * --attempt 0 (the default) means "whatever attempt is current". */
 #include "cli.h"
 #include "cliopt.h"
@@ -22,8 +22,8 @@
 #include <string.h>
 
 typedef struct task_args {
-    const char *verb, *task_id, *result, *error_type, *message, *db, *schema, *queue, *assignee,
-        *page;
+    const char *verb, *task_id, *result, *error_type, *message, *db, *schema, *subject_prefix,
+        *queue, *assignee, *page;
     int64_t attempt, limit;
     int verb_ix, status_ix; /* status_ix: into engine_task_status_filters */
     bool non_retryable, json;
@@ -71,6 +71,9 @@ static const cliopt_opt TASK_OPTS[] = {
      .help = "the attempt reported on (0: the current one)"},
     TASK_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
     TASK_STR("--schema", schema, "NAME", "the engine's schema"),
+    TASK_STR("--subject-prefix", subject_prefix, "P",
+             "outcome subjects' first token, as serve's engine.subject_prefix (default "
+             "$SWITCHYARD_ENGINE_SUBJECT_PREFIX, else sy)"),
     {.name = "-o",
      .kind = CLIOPT_CHOICE,
      CLIOPT_FIELD(task_args, json),
@@ -85,8 +88,8 @@ static const cliopt_cmd TASK_CMD = {
                 "       switchyard task complete TASK_ID [--result JSON] [--attempt N]\n"
                 "       switchyard task fail TASK_ID --error-type T --message M [--non-retryable]\n"
                 "         [--attempt N]\n"
-                "  common: [--db CONNINFO] [--schema NAME] [-o json]; --db defaults to "
-                "$SWITCHYARD_DB;\n"
+                "  common: [--db CONNINFO] [--schema NAME] [--subject-prefix P] [-o json];\n"
+                "  --db defaults to $SWITCHYARD_DB;\n"
                 "  list's S: pending (scheduled, started or backoff; the default), a status, all",
     CLIOPT_TABLE(TASK_OPTS),
     .required = 1,
@@ -176,7 +179,7 @@ static sy_status list(engine_session *s, const task_args *a, sy_error *err)
 static sy_status apply(const task_args *a, const engine_report *rep, engine_result *res,
                        sy_error *err)
 {
-    engine_opts eo = {.schema = a->schema};
+    engine_opts eo = {.schema = a->schema, .subject_prefix = cli_subject_prefix(a->subject_prefix)};
     engine *eng = NULL;
     engine_session *s = NULL;
     sy_status st = engine_new(&eo, NULL, &eng, err);

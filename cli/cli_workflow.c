@@ -13,7 +13,8 @@
  *   workflow history ID [--run RUN_ID] [--limit N] [--page TOKEN|--after SEQ]
  * list and history print the one list shape of list.h.
  *   workflow cancel|terminate ID [--reason TEXT]
- *   common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text]
+ *   common: [--db CONNINFO] [--schema NAME] [--subject-prefix P] [--rules FILE]
+ *           [-o json|text]
  * --rules is needed by start (the definitions come from the rules file) and
  * otherwise optional: a running workflow keeps the definition it started with. */
 #include "cli.h"
@@ -29,7 +30,7 @@
 
 typedef struct wf_args {
     const char *verb, *id, *type, *input, *queue, *name, *payload, *event_id, *run, *status,
-        *prefix, *page, *reason, *db, *schema, *rules, *since, *until;
+        *prefix, *page, *reason, *db, *schema, *subject_prefix, *rules, *since, *until;
     int verb_ix, status_ix; /* status_ix: into engine_workflow_statuses; -1: any */
     rules_if_running if_running;
     rules_if_closed if_closed;
@@ -38,7 +39,13 @@ typedef struct wf_args {
     bool json;
 } wf_args;
 
-static const char *const VERBS[] = {"start",   "signal", "describe", "list",
+const char *cli_subject_prefix(const char *flag)
+{
+    const char *env = getenv("SWITCHYARD_ENGINE_SUBJECT_PREFIX");
+    return flag ? flag : env && *env ? env : NULL;
+}
+
+static const char *const VERBS[] = {"start",   "signal", "describe",  "list",
                                     "history", "cancel", "terminate", NULL};
 /* in the order of rules_if_running and rules_if_closed */
 static const char *const IF_RUNNING[] = {"use_existing", "fail", "terminate_existing", NULL};
@@ -97,6 +104,9 @@ static const cliopt_opt WF_OPTS[] = {
     WF_STR("--reason", reason, "TEXT", "cancel, terminate: why"),
     WF_STR("--db", db, "CONNINFO", "Postgres (default $SWITCHYARD_DB)"),
     WF_STR("--schema", schema, "NAME", "the engine's schema"),
+    WF_STR("--subject-prefix", subject_prefix, "P",
+           "outcome subjects' first token, as serve's engine.subject_prefix (default "
+           "$SWITCHYARD_ENGINE_SUBJECT_PREFIX, else sy)"),
     WF_STR("--rules", rules, "FILE", "the workflow definitions (needed by start)"),
     {.name = "-o",
      .kind = CLIOPT_CHOICE,
@@ -116,7 +126,8 @@ static const cliopt_cmd WF_CMD = {
                 "         [--until T] [--limit N] [--page TOKEN]\n"
                 "       switchyard workflow history ID [--run RUN_ID] [--limit N] [--page TOKEN]\n"
                 "       switchyard workflow cancel|terminate ID [--reason TEXT]\n"
-                "  common: [--db CONNINFO] [--schema NAME] [--rules FILE] [-o json|text];\n"
+                "  common: [--db CONNINFO] [--schema NAME] [--subject-prefix P] [--rules FILE]\n"
+                "          [-o json|text];\n"
                 "  --db defaults to $SWITCHYARD_DB; times are RFC 3339 or a duration ago (1h)",
     CLIOPT_TABLE(WF_OPTS),
     .required = 1,
@@ -190,7 +201,8 @@ static void print_result(const wf_args *a, const engine_result *r)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "workflow_id", a->id);
-    cJSON_AddItemToObject(o, "run_id", *r->run_id ? cJSON_CreateString(r->run_id) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "run_id",
+                          *r->run_id ? cJSON_CreateString(r->run_id) : cJSON_CreateNull());
     cJSON_AddStringToObject(o, "outcome", outcomes[r->outcome]);
     cJSON_AddBoolToObject(o, "started", r->started);
     if (*r->code)
@@ -213,8 +225,11 @@ static sy_status do_start(engine_session *s, const wf_args *a, engine_result *re
 {
     cJSON *input = NULL;
     sy_status st = parse_json_arg(a->input, "input", &input, err);
-    engine_start_req req = {.workflow_type = a->type, .workflow_id = a->id, .input = input,
-                            .task_queue = a->queue, .if_running = a->if_running,
+    engine_start_req req = {.workflow_type = a->type,
+                            .workflow_id = a->id,
+                            .input = input,
+                            .task_queue = a->queue,
+                            .if_running = a->if_running,
                             .if_closed = a->if_closed};
     if (st == SY_OK)
         st = engine_start(s, &req, res, err);
@@ -226,8 +241,8 @@ static sy_status do_signal(engine_session *s, const wf_args *a, engine_result *r
 {
     cJSON *payload = NULL;
     sy_status st = parse_json_arg(a->payload, "payload", &payload, err);
-    engine_signal_req req = {.workflow_id = a->id, .signal = a->name, .payload = payload,
-                             .event_id = a->event_id};
+    engine_signal_req req = {
+        .workflow_id = a->id, .signal = a->name, .payload = payload, .event_id = a->event_id};
     if (st == SY_OK)
         st = engine_signal(s, &req, res, err);
     cJSON_Delete(payload);
@@ -317,9 +332,12 @@ static sy_status read_call(engine_session *s, const wf_args *a, sy_error *err)
     } else if (strcmp(a->verb, "history") == 0) {
         st = history(s, a, &out, err);
     } else {
-        engine_list_filter f = {.workflow_type = a->type, .status = a->status,
-                                .id_prefix = a->prefix, .started_after_ms = a->since_ms,
-                                .started_before_ms = a->until_ms, .limit = a->limit,
+        engine_list_filter f = {.workflow_type = a->type,
+                                .status = a->status,
+                                .id_prefix = a->prefix,
+                                .started_after_ms = a->since_ms,
+                                .started_before_ms = a->until_ms,
+                                .limit = a->limit,
                                 .page_token = a->page};
         st = engine_list(s, &f, &out, err);
     }
@@ -344,14 +362,15 @@ static sy_status run(const wf_args *a, sy_error *err)
             fprintf(stderr, "%s\n", d.lines[i]);
         rules_diags_cleanup(&d);
     }
-    engine_opts eo = {.schema = a->schema};
+    engine_opts eo = {.schema = a->schema, .subject_prefix = cli_subject_prefix(a->subject_prefix)};
     engine *eng = NULL;
     engine_session *s = NULL;
     if (st == SY_OK)
         st = engine_new(&eo, rules, &eng, err);
     if (st == SY_OK)
         st = engine_session_open(eng, a->db, false, &s, err);
-    bool reads = !strcmp(a->verb, "describe") || !strcmp(a->verb, "list") || !strcmp(a->verb, "history");
+    bool reads =
+        !strcmp(a->verb, "describe") || !strcmp(a->verb, "list") || !strcmp(a->verb, "history");
     if (st == SY_OK)
         st = reads ? read_call(s, a, err) : write_call(s, a, err);
     engine_session_close(s);
