@@ -166,7 +166,7 @@ export class Worker {
   private inbox = "";
   private subs: Subscription[] = [];
   private readonly running = new Set<Running>();
-  private requests = new Map<string, { n: number; at: number }>();
+  private requests = new Map<string, { n: number; at: number }>(); // open pull requests
   private outstanding = 0;
   private reqSeq = 0;
   private stopping = false;
@@ -279,8 +279,9 @@ export class Worker {
   private pull(late: boolean): void {
     if (this.stopping || !this.inbox) return;
     const now = Date.now();
-    for (const [id, r] of this.requests) // expired without a word (a lost status message)
-      if (now - r.at > PULL_EXPIRES_MS + 5000) this.endRequest(id);
+    for (const [id, r] of this.requests) if (now - r.at > PULL_EXPIRES_MS + 5000) this.requests.delete(id);
+    // every request we know of is over (filled, or its status was lost)
+    if (this.requests.size === 0) this.outstanding = 0;
     const free = this.concurrency - this.running.size - this.outstanding;
     if (free <= 0) return;
     const threshold = Math.max(1, Math.floor(this.concurrency / 4));
@@ -299,28 +300,24 @@ export class Worker {
     );
   }
 
-  private endRequest(id: string): void {
-    const r = this.requests.get(id);
-    if (!r) return;
-    this.requests.delete(id);
-    this.outstanding -= r.n;
-  }
-
+  // Pulled messages keep their stream subject; only a request's status
+  // (404/408/409, no body) comes on its own reply subject, with the number
+  // of messages it did not deliver in Nats-Pending-Messages.
   private onPulled(m: Msg): void {
-    const id = m.subject.slice(this.inbox.length + 1);
     const code = m.headers?.code ?? 0;
-    if (code >= 100 && m.data.length === 0) {
-      // 404/408: nothing (more) now; 409: the server ended the request
-      if (code !== 100) this.endRequest(id);
+    if (code >= 100 && m.data.length === 0 && m.subject.startsWith(this.inbox)) {
+      if (code !== 100) {
+        const id = m.subject.slice(this.inbox.length + 1);
+        const header = m.headers?.get("Nats-Pending-Messages");
+        // without the header (a 409), assume nothing of the request came
+        const left = header ? Number(header) || 0 : (this.requests.get(id)?.n ?? 0);
+        this.outstanding -= Math.min(this.outstanding, left);
+        this.requests.delete(id);
+      }
       this.pump();
       return;
     }
-    const r = this.requests.get(id);
-    if (r) {
-      r.n--;
-      this.outstanding--;
-      if (r.n === 0) this.requests.delete(id);
-    }
+    if (this.outstanding > 0) this.outstanding--;
     if (!m.reply) return;
     if (this.stopping) {
       m.respond("-NAK"); // pulled as we stopped: give it back at once

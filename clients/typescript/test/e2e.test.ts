@@ -126,15 +126,15 @@ test("a published event starts a workflow that the worker completes; the outcome
     assert.equal(r.duplicate, false);
     assert.equal(await waitClosed(svc, "order-1"), "completed");
     assert.deepEqual(await runResult(svc, "order-1"), { charged: "1", attempt: 1 });
-    assert.equal(await historyCount(svc, "order-1", "task.started"), 1);
-    const ev = await waitFor("workflow.completed", () => got.find((e) => e.subject === "order-1" && e.type === "switchyard.workflow.completed"));
+    assert.equal(await historyCount(svc, "order-1", "task.completed"), 1);
+    const ev = await waitFor("workflow.completed", () => got.find((e) => e.subject === "order-1" && e.type === "switchyard.workflow.completed"))!;
     assert.ok(isOutcome(ev, "switchyard.workflow.completed"));
     assert.equal(ev.payload.workflow_id, "order-1");
     assert.deepEqual(ev.payload.result, { charged: "1", attempt: 1 });
     assert.equal(ev.trace_id, "0af7651916cd43dd8448eb211c80319c");
     assert.match(ev.event_id, /^[0-9a-f-]{36}:\d+$/);
     const started = got.find((e) => e.subject === "order-1" && e.type === "switchyard.workflow.started");
-    assert.ok(started && isOutcome(started, "switchyard.workflow.started"));
+    assert.ok(started !== undefined && isOutcome(started, "switchyard.workflow.started"));
     assert.equal(started.payload.causation_id, r.eventId); // the event we published started it
     assert.deepEqual(started.payload.input, { order_id: "1", mode: "ok" });
   } finally {
@@ -181,7 +181,7 @@ test("a stuck handler misses its heartbeats: the attempt times out and the next 
 test("canceling the workflow aborts the handler's signal and nothing is reported", async () => {
   await order("cancel", "wait");
   await waitFor("the handler to start", () => handlerStarted.has("cancel"));
-  await cli(["workflow", "cancel", "order-cancel", "--reason", "test", "--db", svc.db]);
+  await cli(["workflow", "cancel", "order-cancel", "--reason", "test", "--db", svc.db, "--subject-prefix", svc.prefix]);
   const reason = await waitFor("the abort", () => aborted.get("cancel"));
   assert.equal(reason?.kind, "canceled");
   assert.equal(await waitClosed(svc, "order-cancel"), "canceled");
@@ -255,11 +255,17 @@ test("a signed event is accepted; a tampered one is dead-lettered as bad_signatu
     signingKey: { keyId: key.keyId, sign: (b) => key.sign(Buffer.concat([Buffer.from(b), Buffer.from(" ")])) },
   });
   const r = await tampering.publish(svc.eventsSubject, { type: "order.created", payload: { order_id: "tampered", mode: "ok" } });
-  const code = await waitFor("the dead letter", () => sql(svc.db, `SELECT code FROM switchyard.dead_letters WHERE event_id = '${r.eventId}'`));
+  const code = await waitFor("the dead letter", () => deadLetter(r.eventId));
   assert.equal(code, "bad_signature");
   assert.equal(await runStatus(svc, "order-tampered"), "");
 
   // unsigned from a source that must sign: dead-lettered too
   const u = await pub.publish(svc.eventsSubject, { type: "order.created", source: "signed-shop", payload: { order_id: "unsigned", mode: "ok" } });
-  assert.equal(await waitFor("the dead letter", () => sql(svc.db, `SELECT code FROM switchyard.dead_letters WHERE event_id = '${u.eventId}'`)), "unsigned");
+  assert.equal(await waitFor("the dead letter", () => deadLetter(u.eventId)), "unsigned");
 });
+
+/** The code of the dead letter whose body holds this event_id ("" when none:
+ * an event that fails validation has no trusted event_id column). */
+function deadLetter(eventId: string): Promise<string> {
+  return sql(svc.db, `SELECT code FROM switchyard.dead_letters WHERE convert_from(body, 'UTF8') LIKE '%${eventId}%'`);
+}
