@@ -127,7 +127,7 @@ test("a published event starts a workflow that the worker completes; the outcome
     assert.equal(await waitClosed(svc, "order-1"), "completed");
     assert.deepEqual(await runResult(svc, "order-1"), { charged: "1", attempt: 1 });
     assert.equal(await historyCount(svc, "order-1", "task.completed"), 1);
-    const ev = await waitFor("workflow.completed", () => got.find((e) => e.subject === "order-1" && e.type === "switchyard.workflow.completed"))!;
+    const ev = (await waitFor("workflow.completed", () => got.find((e) => e.subject === "order-1" && e.type === "switchyard.workflow.completed")))!;
     assert.ok(isOutcome(ev, "switchyard.workflow.completed"));
     assert.equal(ev.payload.workflow_id, "order-1");
     assert.deepEqual(ev.payload.result, { charged: "1", attempt: 1 });
