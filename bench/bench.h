@@ -11,7 +11,10 @@
 
 #include "status.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* one declaration per benchmark, e.g. int bench_envelope(int argc, char **argv); */
 int bench_envelope(int argc, char **argv);  /* bench_envelope.c */
@@ -23,6 +26,7 @@ int bench_ingest(int argc, char **argv);    /* bench_ingest.c */
 int bench_relay(int argc, char **argv);     /* bench_relay.c */
 int bench_ui(int argc, char **argv);        /* bench_ui.c */
 int bench_faults(int argc, char **argv);    /* bench_faults.c */
+int bench_flow(int argc, char **argv);      /* bench_flow.c */
 
 /* The parse step of each benchmark (cli.h's cli_parse_fn: pure, the parsed
  * struct dropped), for tests and the fuzz target. */
@@ -35,6 +39,7 @@ sy_status bench_ingest_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_relay_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_faults_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status bench_ui_parse(int argc, char **argv, bool *help, sy_error *err);
+sy_status bench_flow_parse(int argc, char **argv, bool *help, sy_error *err);
 
 /* Runs measure(opts, conninfo) against db when given, else against a fresh
  * durable throwaway Postgres (devstack) that is stopped afterwards. name is
@@ -47,5 +52,27 @@ double bench_rss_mib(void);
 
 /* ... of process pid (0: this one); 0 when it is gone. */
 double bench_rss_mib_of(int pid);
+
+/* ---- benchmarks that run the service in this process (ingest, flow) ---- */
+
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+typedef struct router router;
+
+/* The body of event i into buf (cap bytes); returns its length. */
+typedef int (*bench_event_fn)(char *buf, size_t cap, long i, const void *arg);
+
+/* A JetStream publisher with room for many async publishes in flight. */
+sy_status bench_open_publisher(const char *url, natsConnection **nc, jsCtx **js,
+                               sy_error *err) SY_MUST_USE;
+/* Publishes events [from, to) of body() to subject asynchronously, paced at
+ * rate per second (0: as fast as possible), then waits for every PubAck. */
+sy_status bench_publish(jsCtx *js, const char *subject, bench_event_fn body, const void *arg,
+                        long from, long to, long rate, sy_error *err) SY_MUST_USE;
+/* Waits until the router is ready (up to 30 s). */
+sy_status bench_wait_ready(router *r, sy_error *err) SY_MUST_USE;
+/* Waits until *counter >= want, polling every ms; false on timeout. */
+bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want,
+                      long long timeout_ms);
 
 #endif

@@ -122,53 +122,27 @@ static void ingest_config(router_config *c, const ingest_args *a, const char *na
         fprintf(stderr, "bench ingest: %s (ignored)\n", err.message);
 }
 
-/* Publishes events [from, to) asynchronously, paced at 'rate' per second
- * (0: as fast as possible), then waits for every PubAck. */
+/* Event i of the run tagged tag. */
+static int ingest_event(char *buf, size_t cap, long i, const void *tag)
+{
+    return snprintf(buf, cap,
+                    "{\"event_id\":\"%s-%ld\",\"type\":\"bench.ingest\",\"source\":\"bench\","
+                    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"trace_id\":"
+                    "\"0af7651916cd43dd8448eb211c80319c\",\"schema_version\":1,"
+                    "\"payload\":{\"n\":%ld}}",
+                    (const char *)tag, i, i);
+}
+
 static sy_status publish_range(jsCtx *js, const char *tag, long from, long to, long rate,
                                sy_error *err)
 {
-    char body[512];
-    int64_t t0 = sy_mono_ns();
-    for (long i = from; i < to; i++) {
-        if (rate > 0) {
-            int64_t due = t0 + (int64_t)((double)(i - from) * 1e9 / (double)rate);
-            int64_t now = sy_mono_ns();
-            if (due > now + 200000) {
-                struct timespec ts = {0, (long)(due - now)};
-                nanosleep(&ts, NULL);
-            }
-        }
-        int n = snprintf(body, sizeof body,
-                         "{\"event_id\":\"%s-%ld\",\"type\":\"bench.ingest\",\"source\":\"bench\","
-                         "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"trace_id\":"
-                         "\"0af7651916cd43dd8448eb211c80319c\",\"schema_version\":1,"
-                         "\"payload\":{\"n\":%ld}}",
-                         tag, i, i);
-        natsStatus s = js_PublishAsync(js, "bench.ingest.e", body, n, NULL);
-        if (s != NATS_OK)
-            return sy_error_set(err, SY_NATS, "nats", NULL, "publish: %s", natsStatus_GetText(s));
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 60000;
-    natsStatus s = js_PublishAsyncComplete(js, &po);
-    return s == NATS_OK ? SY_OK
-                        : sy_error_set(err, SY_NATS, "nats", NULL, "PubAcks: %s",
-                                       natsStatus_GetText(s));
+    return bench_publish(js, "bench.ingest.e", ingest_event, tag, from, to, rate, err);
 }
 
 /* Waits until the router has routed 'want' events; false on timeout. */
 static bool wait_routed(router *r, uint64_t want, int64_t timeout_ms)
 {
-    router_metrics *m = router_get_metrics(r);
-    int64_t end = sy_mono_ms() + timeout_ms;
-    while (atomic_load(&m->routed) < want) {
-        if (sy_mono_ms() > end)
-            return false;
-        struct timespec ts = {0, 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return true;
+    return bench_wait_count(&router_get_metrics(r)->routed, want, timeout_ms);
 }
 
 /* Waits until the relay has published 'want' outbox messages; false on
@@ -265,31 +239,6 @@ static void report(const ingest_args *a, const ingest_result *res)
            res->rss_mib);
 }
 
-static sy_status open_publisher(const char *url, natsConnection **nc, jsCtx **js, sy_error *err)
-{
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 8192;
-    natsStatus s = natsConnection_ConnectTo(nc, url);
-    if (s == NATS_OK)
-        s = natsConnection_JetStream(js, *nc, &jo);
-    return s == NATS_OK ? SY_OK
-                        : sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "publisher: %s",
-                                       natsStatus_GetText(s));
-}
-
-static sy_status wait_ready(router *r, sy_error *err)
-{
-    char why[128] = "";
-    for (int i = 0; i < 600; i++) {
-        if (router_ready(r, why, sizeof why))
-            return SY_OK;
-        struct timespec ts = {0, 50000000L};
-        nanosleep(&ts, NULL);
-    }
-    return sy_error_set(err, SY_TIMEOUT, NULL, NULL, "router not ready: %s", why);
-}
-
 int bench_ingest(int argc, char **argv)
 {
     ingest_args a = INGEST_DEFAULTS;
@@ -329,9 +278,9 @@ int bench_ingest(int argc, char **argv)
     if (st == SY_OK)
         st = router_loops_start(&cfg, r, &lg, &loops, &err);
     if (st == SY_OK)
-        st = wait_ready(r, &err);
+        st = bench_wait_ready(r, &err);
     if (st == SY_OK)
-        st = open_publisher(cfg.nats_urls.items[0], &nc, &js, &err);
+        st = bench_open_publisher(cfg.nats_urls.items[0], &nc, &js, &err);
     if (st == SY_OK)
         st = run_phases(&a, r, loops, js, &res, &err);
     if (st == SY_OK)

@@ -19,7 +19,8 @@
     X(ingest, bench_ingest)                                                                        \
     X(relay, bench_relay)                                                                          \
     X(ui, bench_ui)                                                                                \
-    X(faults, bench_faults)
+    X(faults, bench_faults)                                                                        \
+    X(flow, bench_flow)
 
 static const char *const BENCH_NAMES[] = {
 #define BENCH_NAME(name, fn) #name,

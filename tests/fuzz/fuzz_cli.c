@@ -34,6 +34,7 @@ static const struct {
     {"schedules", bench_schedules_parse}, {"roundtrip", bench_roundtrip_parse},
     {"ingest", bench_ingest_parse},     {"relay", bench_relay_parse},
     {"ui", bench_ui_parse},             {"faults", bench_faults_parse},
+    {"flow", bench_flow_parse},
 };
 
 /* Every kind, positionals and trailing files: for the no-half-apply check. */
