@@ -71,9 +71,7 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
     const cJSON *wfs = o.workflows;
     if (!wfs && rules)
         wfs = rules_set_workflows(rules);
-    sy_status st = engine__flow_check(rules, err);
-    if (st == SY_OK)
-        st = load_defs(eng, wfs, err);
+    sy_status st = load_defs(eng, wfs, err);
     if (st != SY_OK) {
         engine_free(eng);
         return st;

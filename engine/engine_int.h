@@ -240,14 +240,11 @@ sy_status engine__render(const cJSON *tmpl, const cJSON *ctx, cJSON **out, sy_er
 sy_status engine__render_text(const cJSON *tmpl, const cJSON *ctx, char **out, sy_error *err);
 sy_status engine__eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err);
 
-/* Refuses a rules set using flow control this engine does not apply
- * (flow.c): SY_CONFIG naming the route. rules may be NULL. */
-sy_status engine__flow_check(const rules_set *rules, sy_error *err);
 /* Fires what flow control holds and is due at now (flow_due.c), in the
- * session's open transaction; *fired: how many keys were due (max: room
- * for more). */
-sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *fired,
-                           sy_error *err) SY_MUST_USE;
+ * session's open transaction; *keys: how many keys were due (max: room
+ * for more), *fired: the actions applied. */
+sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *keys,
+                           size_t *fired, sy_error *err) SY_MUST_USE;
 /* Adds what flow control holds for workflow_id to a describe (flow.c):
  * {"flow": [...]} on *out, or a whole {"status": "pending"} object when st
  * is SY_NOT_FOUND. Returns the describe's status. */

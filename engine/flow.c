@@ -42,24 +42,6 @@ struct engine__flows {
     size_t n, cap;
 };
 
-bool engine_flow_supported(rules_flow_kind kind)
-{
-    return kind != RULES_FLOW_BATCH;
-}
-
-sy_status engine__flow_check(const rules_set *rules, sy_error *err)
-{
-    for (int k = 0; k < RULES_FLOW_KINDS; k++) {
-        const char *route = rules_set_flow_route(rules, (rules_flow_kind)k);
-        if (route && !engine_flow_supported((rules_flow_kind)k))
-            return sy_error_set(err, SY_CONFIG, "unsupported_flow", route,
-                                "route \"%s\": %s is not applied by this version of the "
-                                "service (switchyard check and route simulate it)",
-                                route, rules_flow_kind_name((rules_flow_kind)k));
-    }
-    return SY_OK;
-}
-
 static void flow_cleanup(engine__flow *f)
 {
     free(f->route);

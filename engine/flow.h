@@ -33,8 +33,4 @@ int64_t engine_batch_flow_fire_at(const engine_batch *b, size_t h);
 sy_status engine_flow_held(engine_session *s, int64_t held[RULES_FLOW_KINDS],
                            sy_error *err) SY_MUST_USE;
 
-/* Whether the engine applies flow stage kind (the rest are refused at
- * engine_new: a rules file using them does not load into the service). */
-bool engine_flow_supported(rules_flow_kind kind);
-
 #endif

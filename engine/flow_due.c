@@ -31,6 +31,7 @@ typedef struct due_key {
     cJSON *pending;   /* debounce: the held action (owned) */
     cJSON *items;     /* throttle, batch: the items used up, in order (owned) */
     int64_t last_seq; /* the last item used up */
+    char *next_wid;   /* batch: the workflow of the next batch's first item */
 } due_key;
 
 static void keys_free(due_key *k, size_t n)
@@ -40,6 +41,7 @@ static void keys_free(due_key *k, size_t n)
         rules_flow_state_cleanup(&k[i].st);
         cJSON_Delete(k[i].pending);
         cJSON_Delete(k[i].items);
+        free(k[i].next_wid);
     }
     free(k);
 }
@@ -90,7 +92,9 @@ static sy_status load_items(engine_session *s, due_key *k, size_t n, sy_error *e
             continue;
         cJSON *w = cJSON_CreateObject();
         cJSON_AddStringToObject(w, "f", k[i].fkey);
-        cJSON_AddNumberToObject(w, "l", (double)k[i].d.items);
+        /* a batch that leaves items reads one more: the next batch's first */
+        bool next = k[i].spec.kind == RULES_FLOW_BATCH && k[i].st.n > 0;
+        cJSON_AddNumberToObject(w, "l", (double)(k[i].d.items + (next ? 1 : 0)));
         cJSON_AddNumberToObject(w, "n", (double)i);
         cJSON_AddItemToArray(want, w);
     }
@@ -100,13 +104,19 @@ static sy_status load_items(engine_session *s, due_key *k, size_t n, sy_error *e
         const char *p[] = {s->eng->ns, js};
         PGresult *r = NULL;
         st = engine__exec(s,
-                          "SELECT k.n, x.seq, x.request::text FROM json_to_recordset($2::json) AS"
-                          " k(f text, l int, n int) CROSS JOIN LATERAL (SELECT seq, request FROM"
-                          " flow_items WHERE namespace = $1 AND fkey = k.f ORDER BY seq LIMIT k.l)"
-                          " AS x ORDER BY k.n, x.seq",
+                          "SELECT k.n, x.seq, x.request::text, x.workflow_id FROM"
+                          " json_to_recordset($2::json) AS k(f text, l int, n int) CROSS JOIN"
+                          " LATERAL (SELECT seq, request, workflow_id FROM flow_items WHERE"
+                          " namespace = $1 AND fkey = k.f ORDER BY seq LIMIT k.l) AS x"
+                          " ORDER BY k.n, x.seq",
                           2, p, &r, err);
         for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
             due_key *d = &k[atoi(PQgetvalue(r, i, 0))];
+            if (d->items && (size_t)cJSON_GetArraySize(d->items) == d->d.items) {
+                free(d->next_wid); /* the one beyond: not used up */
+                d->next_wid = PQgetisnull(r, i, 3) ? NULL : strdup(PQgetvalue(r, i, 3));
+                continue;
+            }
             if (!d->items)
                 d->items = cJSON_CreateArray();
             cJSON_AddItemToArray(d->items, cJSON_Parse(PQgetvalue(r, i, 2)));
@@ -156,10 +166,12 @@ static cJSON *key_row(const due_key *d)
     cJSON_AddItemToObject(k, "s", rules_flow_state_json(&d->spec, &d->st));
     if (d->st.fire_at)
         cJSON_AddNumberToObject(k, "fa", (double)d->st.fire_at);
-    /* a fired debounce holds nothing; a batch's next first item is not
-     * known here (describe falls back to the items) */
+    /* a fired debounce holds nothing; a batch that leaves items names the
+     * workflow its next batch starts */
     bool clear = d->st.n == 0 || d->spec.kind != RULES_FLOW_THROTTLE;
     cJSON_AddBoolToObject(k, "pc", d->spec.kind == RULES_FLOW_DEBOUNCE);
+    if (d->next_wid)
+        cJSON_AddStringToObject(k, "w", d->next_wid); /* the next batch starts as it */
     cJSON_AddBoolToObject(k, "wc", clear);
     int64_t ex = rules_flow_expires(&d->spec, &d->st);
     if (ex != INT64_MAX)
@@ -197,11 +209,12 @@ static sy_status write_back(engine_session *s, due_key *k, size_t n, sy_error *e
     return st;
 }
 
-sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *fired, sy_error *err)
+sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *keys,
+                           size_t *fired, sy_error *err)
 {
     due_key *k = NULL;
     size_t n = 0, f = 0;
-    *fired = 0;
+    *keys = *fired = 0;
     sy_status st = claim(s, now, max ? max : 256, &k, &n, err);
     if (st == SY_OK)
         st = load_items(s, k, n, err);
@@ -212,10 +225,9 @@ sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *f
         st = write_back(s, k, n, err);
     if (st == SY_OK && b->nops)
         st = engine__batch_run(s, b, now, err);
-    for (size_t i = 0; st == SY_OK && i < f; i++)
-        engine__count(s, ENGINE_STAT_FLOW_FIRED);
     engine_batch_free(b);
     keys_free(k, n);
-    *fired = st == SY_OK ? n : 0;
+    *keys = st == SY_OK ? n : 0;
+    *fired = st == SY_OK ? f : 0;
     return st;
 }

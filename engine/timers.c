@@ -81,15 +81,18 @@ static sy_status flow_due(engine_session *s, int64_t now, size_t max, size_t *fi
                           sy_error *err)
 {
     sy_status st = SY_BUSY;
+    size_t actions = 0;
     for (int attempt = 0; st == SY_BUSY && attempt < 3; attempt++) {
         st = engine_begin(s, err);
         if (st == SY_OK)
-            st = engine__flow_due(s, now, max, fired, err);
+            st = engine__flow_due(s, now, max, fired, &actions, err);
         if (st == SY_OK)
             st = engine_commit(s, err);
         if (st != SY_OK)
             engine_rollback(s);
     }
+    for (size_t i = 0; st == SY_OK && i < actions; i++) /* counted once committed */
+        engine__count(s, ENGINE_STAT_FLOW_FIRED);
     return st == SY_BUSY ? SY_OK : st; /* the next round takes it */
 }
 

@@ -279,12 +279,3 @@ void rules__load_flow(rules_loader *ld, rules_route_def *r, const rnode *route)
         load_params(ld, m, stage, sp);
     }
 }
-
-const char *rules_set_flow_route(const rules_set *set, rules_flow_kind k)
-{
-    for (size_t i = 0; set && i < set->nroutes; i++)
-        for (size_t j = 0; j < set->routes[i].nflow; j++)
-            if (set->routes[i].flow[j].kind == k)
-                return set->routes[i].name;
-    return NULL;
-}

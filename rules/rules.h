@@ -91,6 +91,7 @@ typedef enum {
 #define RULES_FLOW_KEY_MAX 512 /* bytes of a rendered key; longer: a dead letter */
 #define RULES_FLOW_RATE_MAX 1000 /* rate_limit's limit (its window holds one time each) */
 #define RULES_BATCH_MAX 10000  /* batch's max_size */
+#define RULES_FLOW_CATCH_UP_MS 100 /* throttle: a queued start this late keeps its slot */
 
 /* One stage as configured (times in ms). Borrowed from the set. */
 typedef struct rules_flow_spec {
@@ -159,10 +160,6 @@ void rules_actions_cleanup(rules_actions *a); /* frees owned parts; keeps *a reu
  * {"route","action","workflow","workflow_id","signal","input","payload",
  * "task_queue","code","message"}, members present when they apply. Owned. */
 cJSON *rules_action_to_json(const rules_action *a);
-
-/* The name of the first route with a stage of kind k (borrowed), NULL
- * when no route has one. */
-const char *rules_set_flow_route(const rules_set *set, rules_flow_kind k);
 
 /* ---- flow control decisions (rules/flow.c) -------------------------------
  * Pure functions of one key's state: the engine keeps the state in

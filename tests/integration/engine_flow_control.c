@@ -4,9 +4,9 @@
  * batch and across concurrent sessions; dropped events keep their inbox row
  * (a redelivery is a duplicate, not a second decision); debounced and
  * throttled actions held durably and fired by the timer loop once, at the
- * right time, by whichever of two sessions claims them; describe shows
- * what is held; expired keys are purged; a rules set whose flow control the
- * engine does not apply is refused. */
+ * right time, by whichever of two sessions claims them; batches of at most
+ * max_size events, each event in exactly one; describe shows what is
+ * held; expired keys are purged. */
 #include "flow_support.h"
 
 #include <pthread.h>
@@ -36,6 +36,11 @@ static const char RULES[] =
     "    match: { type: job.queued }\n"
     "    throttle: { key: \"{{ subject }}\", limit: 4, period: 1s }\n"
     "    start: { workflow: w, id: \"j-{{ event_id }}\" }\n"
+    "  - name: digest\n"
+    "    match: { type: row.added }\n"
+    "    batch: { key: \"{{ subject }}\", max_size: 5, timeout: 2s }\n"
+    "    start: { workflow: w, id: \"digest-{{ subject }}-{{ event_id }}\", input: { table:"
+    " \"{{ subject }}\" } }\n"
     "workflows:\n"
     "  w:\n"
     "    steps:\n"
@@ -177,29 +182,6 @@ TEST(keys_past_their_window_are_purged_and_the_rest_kept)
     CHECK_INT(pc.flow_keys, 1);
     CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM flow_keys WHERE key = '2'"), 1);
     flow_fx_close(&fx);
-}
-
-TEST(a_rules_set_with_flow_control_the_engine_does_not_apply_is_refused)
-{
-    for (int k = 0; k < RULES_FLOW_KINDS; k++) {
-        if (engine_flow_supported((rules_flow_kind)k))
-            continue;
-        static const char *const stage[] = {"", "", "    debounce: { key: k, period: 1s }\n",
-                                            "    throttle: { key: k, limit: 1, period: 1s }\n",
-                                            "    batch: { key: k, max_size: 2, timeout: 1s }\n"};
-        char text[512];
-        snprintf(text, sizeof text,
-                 "routes:\n  - name: held\n    match: { type: a.b }\n%s"
-                 "    start: { workflow: w, id: x }\nworkflows:\n  w:\n    steps:\n"
-                 "      - task: t\n",
-                 stage[k]);
-        rules_set *set = flow_load_rules(text);
-        engine *eng = NULL;
-        sy_error err = {0};
-        CHECK_INT(engine_new(NULL, set, &eng, &err), SY_CONFIG);
-        CHECK(strstr(err.message, "route \"held\""));
-        rules_set_free(set);
-    }
 }
 
 /* ---- debounce and throttle: held, then fired by the timer loop ------------------ */
@@ -411,5 +393,104 @@ TEST(the_timer_loop_wakes_for_what_flow_control_holds)
     sy_error err = {0};
     CHECK_INT(engine_next_timer(fx.s, &at, &err), SY_OK);
     CHECK_INT(at, FLOW_T0 + 10000);
+    flow_fx_close(&fx);
+}
+
+/* ---- batch ------------------------------------------------------------------------ */
+
+TEST(a_batch_starts_once_with_up_to_max_size_events_each_event_in_one_batch)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_batch", RULES);
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < 12; i++) {
+        char id[16], payload[32];
+        snprintf(id, sizeof id, "b%02d", i);
+        snprintf(payload, sizeof payload, "{\"row\":%d}", i);
+        flow_add_event(b, fx.rules, id, "row.added", "orders", payload);
+    }
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    for (size_t i = 0; i < 12; i++)
+        CHECK_INT(engine_batch_flow_outcome(b, i), RULES_FLOW_OUT_BATCHED);
+    engine_batch_free(b);
+    char *d = describe(&fx, "digest-orders-b00");
+    CHECK_MSG(strstr(d, "\"status\":\"pending\"") && strstr(d, "\"outcome\":\"batched\"") &&
+                  strstr(d, "\"events\":12"),
+              "%s", d);
+    free(d);
+    /* full: due at once, five at a time */
+    fire_at(&fx, FLOW_T0);
+    CHECK_INT(runs(&fx), 1);
+    d = describe(&fx, "digest-orders-b05"); /* the next batch starts as its first */
+    CHECK_MSG(strstr(d, "\"status\":\"pending\"") && strstr(d, "\"events\":7"), "%s", d);
+    free(d);
+    fire_at(&fx, FLOW_T0 + 5);
+    fire_at(&fx, FLOW_T0 + 10);
+    CHECK_INT(runs(&fx), 2); /* the last two opened the next batch at 5 ms */
+    fire_at(&fx, FLOW_T0 + 2004);
+    CHECK_INT(runs(&fx), 2);
+    fire_at(&fx, FLOW_T0 + 2005); /* its timeout */
+    CHECK_INT(runs(&fx), 3);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs WHERE workflow_id IN"
+                               " ('digest-orders-b00', 'digest-orders-b05', 'digest-orders-b10')"
+                               " AND input->>'table' = 'orders'"),
+              3);
+    /* each event in exactly one batch, in arrival order */
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs r, json_array_elements(r.input->'events')"
+                               " WITH ORDINALITY AS e(ev, n) WHERE e.ev->>'event_id' ="
+                               " 'b' || lpad(((CASE r.workflow_id WHEN 'digest-orders-b00' THEN 0"
+                               " WHEN 'digest-orders-b05' THEN 5 ELSE 10 END) + n - 1)::text, 2,"
+                               " '0')"),
+              12);
+    CHECK_INT(flow_count(fx.s, "SELECT max(json_array_length(input->'events')) FROM runs"), 5);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM flow_items"), 0);
+    CHECK_INT(engine_session_stat(fx.s, ENGINE_STAT_FLOW_FIRED), 3);
+    flow_fx_close(&fx);
+}
+
+static void *batch_fire_loop(void *arg)
+{
+    firer *f = arg;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    CHECK(engine_new(NULL, f->rules, &eng, &err) == SY_OK);
+    CHECK(engine_session_open(eng, f->conninfo, false, &s, &err) == SY_OK);
+    for (int i = 0; i < 40; i++) {
+        size_t n = 0;
+        CHECK_MSG(engine_timers_run_once(s, FLOW_T0 + 60000, 8, &n, &err) == SY_OK, "%s",
+                  err.message);
+        f->fired += n;
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    return NULL;
+}
+
+TEST(two_timer_loops_put_each_event_in_exactly_one_batch)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "flow_batch_two_loops", RULES);
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < 300; i++) {
+        char id[16], subject[16];
+        snprintf(id, sizeof id, "x%d", i);
+        snprintf(subject, sizeof subject, "t%d", i % 20);
+        flow_add_event(b, fx.rules, id, "row.added", subject, "{}");
+    }
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    engine_batch_free(b);
+    firer fs[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&th[i], NULL, batch_fire_loop, &fs[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_INT(runs(&fx), 60); /* 20 keys x 15 events, 5 a batch */
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs, json_array_elements(input->'events')"),
+              300);
+    CHECK_INT(flow_count(fx.s, "SELECT count(DISTINCT e->>'event_id') FROM runs,"
+                               " json_array_elements(input->'events') AS e"),
+              300);
     flow_fx_close(&fx);
 }
