@@ -141,9 +141,11 @@ static void count_dead_letters(const fx_sent *s, dl_row *rows, size_t nrows, fx_
     fx_sent_bad *bad = malloc((s->nbad + 1) * sizeof *bad);
     if (!bad)
         abort();
-    memcpy(bad, s->bad, s->nbad * sizeof *bad);
+    if (s->nbad) /* memcpy and qsort may not be given NULL, even for nothing */
+        memcpy(bad, s->bad, s->nbad * sizeof *bad);
     qsort(bad, s->nbad, sizeof *bad, sent_cmp);
-    qsort(rows, nrows, sizeof *rows, dl_cmp);
+    if (nrows)
+        qsort(rows, nrows, sizeof *rows, dl_cmp);
     size_t j = 0;
     for (size_t i = 0; i < s->nbad; i++) {
         for (; j < nrows && rows[j].seq < bad[i].seq; j++) {
@@ -393,6 +395,8 @@ static int seen_cmp(const void *a, const void *b)
  * twice is a copy. Returns the number of distinct ids. */
 static size_t count_doubles(seen_msg *a, size_t n, long *doubled, long *copies)
 {
+    if (n == 0)
+        return 0; /* qsort's base may not be NULL, even for no elements */
     qsort(a, n, sizeof *a, seen_cmp);
     size_t ids = 0;
     for (size_t i = 0; i < n;) {
