@@ -174,7 +174,7 @@ int bench_envelope(int argc, char **argv)
     }
     long total = 0;
     int64_t t0 = sy_mono_ns();
-    envelope_meta plain = {NULL, NULL, NULL}, signed_meta = {NULL, kid, sig};
+    envelope_meta plain = {0}, signed_meta = {.key_id = kid, .signature = sig};
     envelope_opts o_plain = {0}, o_schema = {0}, o_signed = {0};
     o_plain.now_ms = o_schema.now_ms = o_signed.now_ms = now;
     o_schema.schemas = schemas;

@@ -199,7 +199,8 @@ static int validate_file(const validate_cfg *c, const char *file)
     sy_error err;
     sy_error_clear(&err);
     envelope *env = NULL;
-    envelope_meta meta = {c->content_type, c->key_id, c->signature};
+    envelope_meta meta = {
+        .content_type = c->content_type, .key_id = c->key_id, .signature = c->signature};
     bool sidecar_ok = c->key_id || read_sidecar(file, &kid, &sig, &err);
     if (!c->key_id && kid.len) {
         meta.key_id = sy_buf_str(&kid);
@@ -223,7 +224,7 @@ static int validate_lines(const validate_cfg *c)
     ssize_t n;
     long lineno = 0;
     int rc = SY_EXIT_OK;
-    envelope_meta meta = {c->content_type, NULL, NULL};
+    envelope_meta meta = {.content_type = c->content_type};
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))

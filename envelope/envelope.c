@@ -268,8 +268,25 @@ static int format_of(const char *ct)
     return -1;
 }
 
-static sy_status parse_format(const char *body, size_t len, int format, envelope **out,
-                              sy_error *err)
+/* Pseudo-format of a binary-mode CloudEvent (its attributes in headers). */
+enum { FORMAT_CE_BINARY = 100 };
+
+/* The format of a message: a binary-mode CloudEvent by its ce-specversion
+ * header unless the content type says structured; else by content type.
+ * CloudEvents' batch mode is refused by name. */
+static int format_of_message(const envelope_meta *meta)
+{
+    const char *ct = meta->content_type;
+    /* the binding: a Content-Type of application/cloudevents... is
+     * structured (or batch) mode, whatever the other headers say */
+    bool ce_type = ct && strncasecmp(ct, "application/cloudevents", 23) == 0;
+    if (!ce_type && envelope__ce_binary(meta))
+        return FORMAT_CE_BINARY;
+    return format_of(ct);
+}
+
+static sy_status parse_format(const char *body, size_t len, const envelope_meta *meta,
+                              int64_t received_ms, int format, envelope **out, sy_error *err)
 {
     cJSON *root = NULL;
     sy_status st;
@@ -281,8 +298,17 @@ static sy_status parse_format(const char *body, size_t len, int format, envelope
         st = envelope__proto_decode(body, len, &root, err);
         return st == SY_OK ? envelope__from_json(root, envelope__json_names, true, out, err) : st;
     case ENVELOPE_FORMAT_CLOUDEVENTS:
-        return envelope__ce_parse(body, len, out, err);
+    case FORMAT_CE_BINARY:
+        return envelope__ce_parse(body, len, meta, format == FORMAT_CE_BINARY, received_ms, out,
+                                  err);
     default:
+        if (meta->content_type &&
+            strncasecmp(meta->content_type, "application/cloudevents", 23) == 0)
+            return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_BAD_FIELD, "Content-Type",
+                                "unsupported content type \"%s\": CloudEvents are taken in "
+                                "structured mode (application/cloudevents+json) or binary mode "
+                                "(ce-* headers), not batched",
+                                meta->content_type);
         return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_BAD_FIELD, "Content-Type",
                             "unsupported content type");
     }
@@ -315,16 +341,22 @@ sy_status envelope_parse(const char *body, size_t len, const envelope_meta *meta
 {
     *out = NULL;
     envelope_opts o;
-    static const envelope_meta no_meta = {NULL, NULL, NULL};
+    static const envelope_meta no_meta = {0};
     if (!meta)
         meta = &no_meta;
     default_opts(opts, &o);
     if (len > o.max_bytes)
         return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_TOO_LARGE, "",
                             "the event is %zu bytes, over the limit of %zu", len, o.max_bytes);
-    int format = format_of(meta->content_type);
+    int format = format_of_message(meta);
     envelope *env = NULL;
-    sy_status st = parse_format(body, len, format, &env, err);
+    sy_status st = parse_format(body, len, meta, meta->received_ms ? meta->received_ms : o.now_ms,
+                                format, &env, err);
+    if (st == SY_OK && format == FORMAT_CE_BINARY && signature_check_needed(&o, meta) &&
+        ((meta->key_id && *meta->key_id) || (meta->signature && *meta->signature)))
+        st = sy_error_set(err, SY_INVALID, ENVELOPE_ERR_BAD_SIGNATURE, "Sy-Signature",
+                          "a binary-mode CloudEvent cannot be signed: its attributes travel in "
+                          "headers the signature does not cover (send it in structured mode)");
     if (st == SY_OK && signature_check_needed(&o, meta))
         st = envelope__signature_check(o.keyring, body, len, meta, env, &o, err);
     if (st == SY_OK && o.schemas)
@@ -365,7 +397,11 @@ void envelope_peek(const char *body, size_t len, const envelope_meta *meta,
         return; /* not read at all: the limit is there so that nobody parses it */
     cJSON *o = NULL;
     sy_error ignored;
-    switch (format_of(meta ? meta->content_type : NULL)) {
+    static const envelope_meta no_meta = {0};
+    if (!meta)
+        meta = &no_meta;
+    int format = format_of_message(meta);
+    switch (format) {
     case ENVELOPE_FORMAT_JSON:
         if (sy_json_parse(body, len, ENVELOPE_MAX_DEPTH, NULL, &o, &ignored) != SY_OK)
             o = NULL;
@@ -375,7 +411,8 @@ void envelope_peek(const char *body, size_t len, const envelope_meta *meta,
             o = NULL;
         break;
     case ENVELOPE_FORMAT_CLOUDEVENTS:
-        o = envelope__ce_peek(body, len);
+    case FORMAT_CE_BINARY:
+        o = envelope__ce_peek(body, len, meta, format == FORMAT_CE_BINARY);
         break;
     default:
         break;

@@ -67,6 +67,14 @@ typedef struct envelope_meta {
                                   "application/cloudevents+json" */
     const char *key_id;        /* Sy-Key-Id header */
     const char *signature;     /* Sy-Signature header, base64 */
+    /* Every header of the message as name, value, name, value, ... (nheaders
+     * pairs; names compared case-insensitively): a ce-specversion header
+     * makes the message a binary-mode CloudEvent, its ce-* headers its
+     * attributes (envelope/README.md). NULL: none. */
+    const char *const *headers;
+    size_t nheaders;
+    int64_t received_ms; /* when the transport received it (the stream's timestamp): a
+                            CloudEvent's default time; 0: now */
 } envelope_meta;
 
 /* Parses and validates 'len' bytes at 'body' (not retained).

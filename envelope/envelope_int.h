@@ -35,15 +35,20 @@ sy_status envelope__from_json(cJSON *root, const envelope__names names, bool che
 sy_status envelope__proto_decode(const char *body, size_t len, cJSON **out,
                                  sy_error *err) SY_MUST_USE;
 
-/* Maps a structured-mode CloudEvents JSON body into a validated envelope. */
-sy_status envelope__ce_parse(const char *body, size_t len, envelope **out,
-                             sy_error *err) SY_MUST_USE;
+/* Maps a CloudEvent into a validated envelope: structured mode (the JSON
+ * event format in body), or binary (attributes in meta's ce-* headers, data
+ * in body). received_ms: the default time (0: now). envelope_ce.c. */
+sy_status envelope__ce_parse(const char *body, size_t len, const envelope_meta *meta, bool binary,
+                             int64_t received_ms, envelope **out, sy_error *err) SY_MUST_USE;
 extern envelope__names envelope__ce_names;
 
-/* A structured-mode CloudEvent's members under the envelope's names, as far
- * as they are there (id, type, source, the traceparent's trace id), for
- * envelope_peek. NULL when the body is not a JSON object. Owned. */
-cJSON *envelope__ce_peek(const char *body, size_t len);
+/* Whether meta's headers make a binary-mode CloudEvent (ce-specversion). */
+bool envelope__ce_binary(const envelope_meta *meta);
+
+/* A CloudEvent's members under the envelope's names, as far as they are
+ * there (id, type, source, the traceparent's trace id), for envelope_peek.
+ * NULL when its attributes cannot be read. Owned. */
+cJSON *envelope__ce_peek(const char *body, size_t len, const envelope_meta *meta, bool binary);
 
 /* Checks the payload of env against schemas; ENVELOPE_ERR_NO_SCHEMA when the
  * (type, version) has none and require is set. */

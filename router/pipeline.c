@@ -140,21 +140,57 @@ static const char *header(natsMsg *m, const char *key)
     return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : NULL;
 }
 
+/* Every header of m as name, value, name, value, ...: *n pairs, a header
+ * given twice as two pairs (so a CloudEvents attribute given twice is
+ * refused, never one of its values taken). Owned array (free()) of strings
+ * borrowed from m; NULL when there are none. */
+static const char **header_pairs(natsMsg *m, size_t *n)
+{
+    const char **keys = NULL, **pairs = NULL;
+    int nk = 0;
+    size_t np = 0, cap = 0;
+    *n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &nk) != NATS_OK)
+        nk = 0;
+    for (int i = 0; i < nk; i++) {
+        const char **vals = NULL;
+        int nv = 0;
+        if (natsMsgHeader_Values(m, keys[i], &vals, &nv) != NATS_OK || nv == 0) {
+            free((void *)vals);
+            continue;
+        }
+        if (np + (size_t)nv > cap) {
+            size_t want = (np + (size_t)nv) * 2;
+            const char **grown = realloc((void *)pairs, 2 * want * sizeof *pairs);
+            if (!grown) {
+                free((void *)vals);
+                break;
+            }
+            pairs = grown;
+            cap = want;
+        }
+        for (int j = 0; j < nv; j++) {
+            pairs[2 * np] = keys[i];
+            pairs[2 * np + 1] = vals[j];
+            np++;
+        }
+        free((void *)vals);
+    }
+    free((void *)keys);
+    *n = np;
+    return pairs;
+}
+
 /* Every header as {name: first value}; NULL when there are none. Owned. */
 static cJSON *headers_json(natsMsg *m)
 {
-    const char **keys = NULL;
-    int n = 0;
-    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK || n == 0) {
-        free((void *)keys);
-        return NULL;
-    }
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; o && i < n; i++) {
-        const char *v = header(m, keys[i]);
-        cJSON_AddStringToObject(o, keys[i], v ? v : "");
-    }
-    free((void *)keys);
+    size_t n = 0;
+    const char **pairs = header_pairs(m, &n);
+    cJSON *o = n ? cJSON_CreateObject() : NULL;
+    for (size_t i = 0; o && i < n; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(o, pairs[2 * i])) /* its first value */
+            cJSON_AddStringToObject(o, pairs[2 * i], pairs[2 * i + 1]);
+    free((void *)pairs);
     return o;
 }
 
@@ -414,9 +450,14 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
                               memory_order_relaxed);
     }
     jsMsgMetaData_Destroy(md);
+    size_t nh = 0;
+    const char **hdrs = header_pairs(m, &nh); /* a CloudEvent in binary mode is in them */
     envelope_meta em = {.content_type = header(m, "Content-Type"),
                         .key_id = header(m, "Sy-Key-Id"),
-                        .signature = header(m, "Sy-Signature")};
+                        .signature = header(m, "Sy-Signature"),
+                        .headers = hdrs,
+                        .nheaders = nh,
+                        .received_ms = it->published_ns / 1000000};
     sy_error err = {0};
     sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
                                   &r->env_opts, &it->env, &err);
@@ -427,12 +468,12 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
                                    envelope_source(it->env),
                                    header(m, ROUTER_REPLAY_HEADER) != NULL);
     }
-    if (st == SY_OK) {
-        route_item(p, it, acts);
-        return;
-    }
-    if (st == SY_NOMEM) {
-        it->nak = true;
+    if (st == SY_OK || st == SY_NOMEM) {
+        free((void *)hdrs);
+        if (st == SY_OK)
+            route_item(p, it, acts);
+        else
+            it->nak = true;
         return;
     }
     /* keyed by stream position: a redelivery records it once, and a fixed
@@ -445,6 +486,7 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     it->invalid = true;
     envelope_peek(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em, &r->env_opts,
                   &it->parsed);
+    free((void *)hdrs);
     if (rec)
         router_recent_envelope(rec, it->parsed.event_id, it->parsed.type, it->parsed.source,
                                header(m, ROUTER_REPLAY_HEADER) != NULL);

@@ -1,10 +1,14 @@
 /* fuzz_envelope.c: libFuzzer target for envelope parsing and validation.
  *
- * The first input byte picks the wire format (JSON, protobuf, CloudEvents)
- * and whether a payload schema set is applied; the rest is the body. Every
- * input must come back as SY_OK with a complete envelope or SY_INVALID with
- * a code, never crash, leak or hang. Accepted envelopes are re-encoded
- * (JSON and protobuf) and must parse again to the same canonical JSON. */
+ * The first input byte picks the content type (JSON, protobuf, CloudEvents
+ * structured, none: bits 0-1), whether a payload schema set is applied (bit
+ * 2) and whether headers come first (bit 3: "name: value" lines up to an
+ * empty line, as a binary-mode CloudEvent brings them); the rest is the
+ * body. Every input must come back as SY_OK with a complete envelope or
+ * SY_INVALID with a code, never crash, leak or hang; a refused one is also
+ * peeked at (envelope_peek), as the router does for its dead letter.
+ * Accepted envelopes are re-encoded (JSON and protobuf) and must parse
+ * again to the same canonical JSON. */
 #include "envelope.h"
 
 #include <stdint.h>
@@ -62,7 +66,7 @@ static void check_round_trip(const envelope *env)
         abort();
     uint8_t *pb = NULL;
     size_t len = 0;
-    envelope_meta pm = {"application/protobuf", NULL, NULL};
+    envelope_meta pm = {.content_type = "application/protobuf"};
     envelope *from_pb = NULL;
     if (envelope_to_protobuf(env, &pb, &len, &e) != SY_OK ||
         envelope_parse((const char *)pb, len, &pm, NULL, &from_pb, &e) != SY_OK)
@@ -78,13 +82,56 @@ static void check_round_trip(const envelope *env)
     envelope_free(from_pb);
 }
 
+enum { MAX_HEADERS = 32 };
+
+/* Splits "name: value\n" lines off the front of text (up to an empty line)
+ * into pairs (pointers into text, which is modified); returns the pairs
+ * and moves *body past them. */
+static size_t split_headers(char *text, char **body, const char *pairs[2 * MAX_HEADERS])
+{
+    size_t n = 0;
+    char *p = text;
+    while (*p && *p != '\n' && n < MAX_HEADERS) {
+        char *eol = strchr(p, '\n'), *colon = strchr(p, ':');
+        if (!eol)
+            break;
+        *eol = '\0';
+        if (colon && colon < eol) {
+            *colon = '\0';
+            pairs[2 * n] = p;
+            pairs[2 * n + 1] = colon + 1;
+            n++;
+        }
+        p = eol + 1;
+    }
+    *body = *p == '\n' ? p + 1 : p;
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
+    char *copy = NULL; /* headers first: a NUL-terminated copy to split */
+    const char *pairs[2 * MAX_HEADERS];
+    size_t npairs = 0;
+    const char *body = (const char *)data + 1;
+    size_t blen = size - 1;
+    if (data[0] & 8) {
+        copy = malloc(size);
+        memcpy(copy, data + 1, size - 1);
+        copy[size - 1] = '\0';
+        char *b = NULL;
+        npairs = split_headers(copy, &b, pairs);
+        body = b;
+        blen = strlen(b); /* the body stops at a NUL in this mode */
+    }
     static const char *const types[] = {"application/json", "application/protobuf",
                                         "application/cloudevents+json", NULL};
-    envelope_meta meta = {types[data[0] & 3], NULL, NULL};
+    envelope_meta meta = {.content_type = types[data[0] & 3],
+                          .headers = pairs,
+                          .nheaders = npairs,
+                          .received_ms = 1795255200123LL};
     envelope_opts opts = {0};
     opts.now_ms = 1795255200000LL;
     opts.max_bytes = 64 * 1024;
@@ -93,14 +140,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     envelope *env = NULL;
     sy_error e;
     sy_error_clear(&e);
-    sy_status st = envelope_parse((const char *)data + 1, size - 1, &meta, &opts, &env, &e);
+    sy_status st = envelope_parse(body, blen, &meta, &opts, &env, &e);
     if (st == SY_OK) {
         if (!env || !envelope_event_id(env) || !envelope_json(env))
             abort();
         check_round_trip(env);
     } else if (env || e.code[0] == '\0') {
         abort();
+    } else {
+        envelope_fields f;
+        envelope_peek(body, blen, &meta, &opts, &f);
+        envelope_fields_cleanup(&f);
     }
     envelope_free(env);
+    free(copy);
     return 0;
 }

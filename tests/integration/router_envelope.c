@@ -1,6 +1,7 @@
 /* The router and the envelope's forms and refusals, against real servers:
  * a signature nobody can check is dead-lettered (unknown_key), never taken
- * for a signed event. */
+ * for a signed event; a dead letter keeps every field that parsed;
+ * CloudEvents in binary and structured mode start workflows. */
 #include "router_helpers.h"
 
 /* The dead letters of a test matching 'where', once there are 'want'. */
@@ -128,4 +129,68 @@ TEST(a_dead_letter_keeps_every_field_that_parsed)
                   strstr(line, "\"type\":\"review.approved\"") &&
                   strstr(line, "\"source\":\"test\""),
               "the log line lacks what parsed: %s", line);
+}
+
+/* issue 19 item 19: a binary-mode CloudEvent was dead-lettered unknown_field
+ * id (its body read as an envelope), and a minimal structured one
+ * missing_field time */
+TEST(cloudevents_in_both_modes_start_workflows)
+{
+    rt t = {0};
+    rt_start(&t, "rt_env_ce");
+    const char *const bin[] = {"ce-specversion",
+                               "1.0",
+                               "ce-id",
+                               "ce-bin-3",
+                               "ce-type",
+                               "order.created",
+                               "ce-source",
+                               "/shop/orders",
+                               "ce-datacontenttype",
+                               "application/json",
+                               NULL};
+    rh_publish_headers(&t.n, "rt.rt_env_ce.a", "{\"n\":3}", bin);
+    const char *const structured[] = {"Content-Type", "application/cloudevents+json", NULL};
+    rh_publish_headers(&t.n, "rt.rt_env_ce.a",
+                       "{\"specversion\":\"1.0\",\"id\":\"ce-st-4\",\"type\":\"order.created\","
+                       "\"source\":\"/shop/orders\",\"data\":{\"n\":4}}",
+                       structured);
+    const char *const bad[] = {"ce-specversion", "1.0",           "ce-id",     "ce-bad-5",
+                               "ce-type",        "order.created", "ce-source", "/shop/orders",
+                               "ce-time",        "yesterday",     NULL};
+    rh_publish_headers(&t.n, "rt.rt_env_ce.a", "{\"n\":5}", bad);
+    /* an attribute header given twice: refused, never one of them taken */
+    natsMsg *twice = NULL;
+    CHECK_INT(natsMsg_Create(&twice, "rt.rt_env_ce.a", NULL, "{\"n\":6}", 7), NATS_OK);
+    for (size_t i = 0; bin[i]; i += 2)
+        CHECK_INT(
+            natsMsgHeader_Set(twice, bin[i], strcmp(bin[i], "ce-id") ? bin[i + 1] : "ce-2x-6"),
+            NATS_OK);
+    CHECK_INT(natsMsgHeader_Add(twice, "ce-id", "ce-2x-7"), NATS_OK);
+    jsPubAck *pa = NULL;
+    CHECK_INT(js_PublishMsg(&pa, t.n.js, twice, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(twice);
+    CHECK_INT(rh_wait_count(t.conninfo,
+                            "SELECT count(*) FROM switchyard.runs WHERE workflow_id IN "
+                            "('order-3', 'order-4') AND length(trace_id) = 32",
+                            2, 20000),
+              2);
+    /* the defaults: its time is when the stream received it, its trace id
+     * derived from source and id (the same on every delivery) */
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.runs r, switchyard.inbox i "
+                                   "WHERE r.workflow_id = 'order-3' AND i.event_id = 'ce-bin-3'"),
+              1);
+    CHECK_INT(dead_letters(&t,
+                           "code = 'bad_timestamp' AND event_id = 'ce-bad-5' AND type = "
+                           "'order.created' AND source = '/shop/orders' AND message LIKE "
+                           "'%ce-time%' AND headers->>'ce-time' = 'yesterday'",
+                           1),
+              1);
+    CHECK_INT(dead_letters(&t, "code = 'duplicate_key' AND message LIKE '%ce-id%'", 1), 1);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 2);
+    CHECK_INT(rh_count(t.conninfo, "SELECT count(*) FROM switchyard.runs WHERE workflow_id = "
+                                   "'order-6'"),
+              0);
+    rt_stop(&t);
 }

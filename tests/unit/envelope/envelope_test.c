@@ -242,9 +242,9 @@ TEST(non_json_bodies_are_bad_json)
 
 TEST(unsupported_content_type_is_rejected)
 {
-    envelope_meta m = {"text/plain", NULL, NULL};
+    envelope_meta m = {.content_type = "text/plain"};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, NULL, "bad_field", "Content-Type");
-    envelope_meta j = {"Application/JSON; charset=utf-8", NULL, NULL};
+    envelope_meta j = {.content_type = "Application/JSON; charset=utf-8"};
     envelope *env;
     sy_error e;
     CHECK_INT(parse_body(BASE_EVENT, strlen(BASE_EVENT), &j, NULL, &env, &e), SY_OK);

@@ -50,7 +50,7 @@ static sy_status verify_body(const keys *k, const char *body, const char *key_id
     envelope_opts o = {0};
     o.keyring = k->kr;
     o.require_signature = require;
-    envelope_meta m = {NULL, key_id, sig};
+    envelope_meta m = {.key_id = key_id, .signature = sig};
     envelope *env = NULL;
     sy_status st = parse_body(body, strlen(body), &m, &o, &env, e);
     envelope_free(env);
@@ -203,7 +203,7 @@ TEST(signed_events_have_a_max_clock_skew)
     envelope_opts o = {0};
     o.keyring = k.kr;
     o.now_ms = BASE_EVENT_MS + 5 * 60 * 1000 + 1; /* default skew 5 minutes */
-    envelope_meta m = {NULL, "k1", sig};
+    envelope_meta m = {.key_id = "k1", .signature = sig};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, &o, "clock_skew", "occurred_at");
     o.now_ms = BASE_EVENT_MS - 5 * 60 * 1000 - 1;
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, &o, "clock_skew", "occurred_at");
@@ -272,7 +272,7 @@ TEST(signature_without_keyring_cannot_be_trusted)
 {
     envelope_opts o = {0};
     o.require_signature = true;
-    envelope_meta m = {NULL, "k1", "AAAA"};
+    envelope_meta m = {.key_id = "k1", .signature = "AAAA"};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, &o, "unknown_key", "Sy-Key-Id");
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), NULL, &o, "unsigned", "Sy-Signature");
 }
@@ -281,16 +281,16 @@ TEST(signature_without_keyring_cannot_be_trusted)
  * rejected, never taken for a signed event (it was accepted unchecked). */
 TEST(signature_with_no_keyring_configured_is_an_unknown_key)
 {
-    envelope_meta m = {NULL, "k1", "AAAA"};
+    envelope_meta m = {.key_id = "k1", .signature = "AAAA"};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &m, NULL, "unknown_key", "Sy-Key-Id");
     envelope *env = NULL;
     sy_error e;
     CHECK_INT(parse_body(BASE_EVENT, strlen(BASE_EVENT), &m, NULL, &env, &e), SY_INVALID);
     CHECK_STR(e.message, "no keyring is configured to verify key \"k1\"");
     /* half a signature is still a malformed one, keyring or not */
-    envelope_meta half = {NULL, NULL, "AAAA"};
+    envelope_meta half = {.signature = "AAAA"};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &half, NULL, "bad_signature", "Sy-Key-Id");
-    envelope_meta half2 = {NULL, "k1", ""};
+    envelope_meta half2 = {.key_id = "k1", .signature = ""};
     expect_invalid_meta(BASE_EVENT, strlen(BASE_EVENT), &half2, NULL, "bad_signature",
                         "Sy-Signature");
     /* no signature headers at all: unsigned and accepted, as before */
