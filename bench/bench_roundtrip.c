@@ -55,14 +55,29 @@ static const char RULES[] = "version: 1\n"
                             "        retry: { maximum_attempts: 3 }\n";
 
 static const cliopt_opt RT_OPTS[] = {
-    {.name = "--count", .kind = CLIOPT_INT, CLIOPT_FIELD(rt_args, count), .min = 1,
-     .max = INT64_MAX, .arg = "N", .help = "workflows (default 10000)"},
-    {.name = "--batch", .kind = CLIOPT_INT, CLIOPT_FIELD(rt_args, batch), .min = 1,
-     .max = INT32_MAX, .arg = "N",
+    {.name = "--count",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, count),
+     .min = 1,
+     .max = INT64_MAX,
+     .arg = "N",
+     .help = "workflows (default 10000)"},
+    {.name = "--batch",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, batch),
+     .min = 1,
+     .max = INT32_MAX,
+     .arg = "N",
      .help = "the router's and the worker's batch size (default 256)"},
-    {.name = "--nats", .kind = CLIOPT_STRING, CLIOPT_FIELD(rt_args, nats), .arg = "URL",
+    {.name = "--nats",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(rt_args, nats),
+     .arg = "URL",
      .help = "NATS (default: a throwaway one)"},
-    {.name = "--db", .kind = CLIOPT_STRING, CLIOPT_FIELD(rt_args, db), .arg = "CONNINFO",
+    {.name = "--db",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(rt_args, db),
+     .arg = "CONNINFO",
      .help = "Postgres (default: a throwaway durable one)"},
 };
 
@@ -163,8 +178,8 @@ typedef struct rt_run {
     rt_worker *w;
     natsConnection *nc;
     jsCtx *js;
-    natsSubscription *done_sub, *started_sub, *report_sub;
-    _Atomic long completed, started, reported;
+    natsSubscription *done_sub;
+    _Atomic long completed;
     uint64_t cache_hits, cache_misses; /* the engine's state cache, read before stopping */
     sy_log log;
 } rt_run;
@@ -198,8 +213,6 @@ static void stop_service(rt_run *run)
     router_free(run->r);
     router_config_cleanup(&run->cfg);
     natsSubscription_Destroy(run->done_sub);
-    natsSubscription_Destroy(run->started_sub);
-    natsSubscription_Destroy(run->report_sub);
     jsCtx_Destroy(run->js);
     natsConnection_Destroy(run->nc);
 }
@@ -210,6 +223,9 @@ static sy_status connect_client(rt_run *run, sy_error *err)
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = 4096;
+    /* on a loaded box 4096 PubAcks may take longer than nats.c's default
+     * stall of 200 ms: the publisher waits instead of failing the run */
+    jo.PublishAsync.StallWait = 30000;
     if (s == NATS_OK)
         s = natsConnection_JetStream(&run->js, run->nc, &jo);
     if (s != NATS_OK)
@@ -218,13 +234,6 @@ static sy_status connect_client(rt_run *run, sy_error *err)
     sy_status st = ensure_sy_stream(run->js, err);
     if (st == SY_OK && natsConnection_Subscribe(&run->done_sub, run->nc, "sy.workflow.completed.rt",
                                                 on_completed, (void *)&run->completed) != NATS_OK)
-        st = sy_error_set(err, SY_NATS, "nats", NULL, "could not subscribe");
-    /* progress of the earlier stages, to see where a slow run waits */
-    if (st == SY_OK &&
-        (natsConnection_Subscribe(&run->started_sub, run->nc, "sy.workflow.started.rt",
-                                  on_completed, (void *)&run->started) != NATS_OK ||
-         natsConnection_Subscribe(&run->report_sub, run->nc, "sy.report.rtq", on_completed,
-                                  (void *)&run->reported) != NATS_OK))
         st = sy_error_set(err, SY_NATS, "nats", NULL, "could not subscribe");
     return st;
 }
@@ -241,10 +250,14 @@ static sy_status measure(rt_run *run, double *seconds, sy_error *err)
     while (st == SY_OK && atomic_load(&run->completed) < run->a.count) {
         usleep(20 * 1000);
         long now = atomic_load(&run->completed);
+        /* progress of the earlier stages, to see where a slow run waits:
+         * counted in this process (subscribing to workflow.started and
+         * the reports cost nats-server and this process a delivery each) */
         if (++ticks % 50 == 0)
-            fprintf(stderr, "  %.1f s: %ld started, %ld reported, %ld completed\n",
-                    (double)(sy_mono_ns() - t0) / 1e9, atomic_load(&run->started),
-                    atomic_load(&run->reported), now);
+            fprintf(stderr, "  %.1f s: %llu started, %ld reported, %ld completed\n",
+                    (double)(sy_mono_ns() - t0) / 1e9,
+                    (unsigned long long)atomic_load(&router_get_metrics(run->r)->started),
+                    rt_worker_reported(run->w), now);
         if (now != last) {
             last = now;
             last_change = sy_mono_ns();

@@ -15,6 +15,9 @@ typedef struct rt_worker rt_worker;
 sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, rt_worker **out,
                           sy_error *err) SY_MUST_USE;
 
+/* Reports published so far (their PubAcks arrived); any thread. */
+long rt_worker_reported(const rt_worker *w);
+
 /* Stops the thread and frees. NULL is a no-op. */
 void rt_worker_stop(rt_worker *w);
 

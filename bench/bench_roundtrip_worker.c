@@ -22,7 +22,8 @@ struct rt_worker {
     char report_subject[128];
     int batch;
     atomic_bool stop;
-    atomic_int failed; /* async publish failures in the current batch */
+    atomic_int failed;     /* async publish failures in the current batch */
+    _Atomic long reported; /* reports whose PubAck came back */
     pthread_t thread;
 };
 
@@ -67,6 +68,8 @@ static void handle_batch(rt_worker *w, natsMsgList *list)
     jsPubOptions_Init(&po);
     po.MaxWait = 10000;
     bool acked = js_PublishAsyncComplete(w->js, &po) == NATS_OK && atomic_load(&w->failed) == 0;
+    if (acked)
+        atomic_fetch_add(&w->reported, list->Count);
     for (int i = 0; i < list->Count; i++) {
         if (acked)
             natsMsg_Ack(list->Msgs[i], NULL);
@@ -93,6 +96,7 @@ static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_erro
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.StallWait = 10000; /* wait for PubAcks under load, never fail a batch */
     jo.PublishAsync.ErrHandler = on_pub_error;
     jo.PublishAsync.ErrHandlerClosure = w;
     natsStatus s = natsConnection_ConnectTo(&w->nc, url);
@@ -135,6 +139,11 @@ sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, rt
     }
     *out = w;
     return SY_OK;
+}
+
+long rt_worker_reported(const rt_worker *w)
+{
+    return atomic_load(&((rt_worker *)w)->reported);
 }
 
 void rt_worker_stop(rt_worker *w)

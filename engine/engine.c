@@ -77,7 +77,9 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
         return st;
     }
     eng->totals = o.totals;
-    eng->states = engine__states_new(o.state_cache < 0 ? 0 : o.state_cache ? (size_t)o.state_cache : 4096);
+    eng->states = engine__states_new(o.state_cache < 0 ? 0
+                                     : o.state_cache   ? (size_t)o.state_cache
+                                                       : 4096);
     *out = eng;
     return SY_OK;
 }
@@ -113,8 +115,8 @@ sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine_
             return (*out = s->cache[i]), SY_OK;
     const char *p[] = {hash};
     PGresult *r = NULL;
-    sy_status st = engine__exec(s, "SELECT workflow_type, body::text FROM definitions WHERE hash = $1",
-                                1, p, &r, err);
+    sy_status st = engine__exec(
+        s, "SELECT workflow_type, body::text FROM definitions WHERE hash = $1", 1, p, &r, err);
     if (st != SY_OK)
         return st;
     if (PQntuples(r) != 1) {
@@ -252,8 +254,8 @@ static sy_status connect_session(const engine *eng, const char *conninfo, engine
         sy_strlcpy(msg, sizeof msg, PQerrorMessage(s->conn));
         msg[strcspn(msg, "\n")] = 0;
         engine_session_close(s);
-        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL, "could not connect to postgres: %s",
-                            msg);
+        return sy_error_set(err, SY_DB_DOWN, "db_connect", NULL,
+                            "could not connect to postgres: %s", msg);
     }
     PQsetNoticeProcessor(s->conn, on_notice, (void *)eng);
     sy_status st = set_search_path(s, err);
@@ -295,8 +297,7 @@ static void stash_end(engine_session *s, bool committed)
     sy_buf_reset(&s->stash_log);
 }
 
-void engine__stash(engine_session *s, const char *run_id, int64_t next_seq,
-                   const engine__cached *v)
+void engine__stash(engine_session *s, const char *run_id, int64_t next_seq, const engine__cached *v)
 {
     if (!s->in_tx || !s->eng->states) { /* autocommit: no end to wait for */
         cJSON_Delete(v->state);
@@ -343,6 +344,17 @@ size_t engine__keep_bytes(const engine_session *s)
 {
     double usual = 4 * s->stmt_avg;
     return usual > ENGINE__KEEP_MIN ? (size_t)usual : ENGINE__KEEP_MIN;
+}
+
+size_t engine__ws_keep_bytes(const engine_session *s)
+{
+    double usual = 4 * s->ws_avg;
+    return usual > ENGINE__KEEP_MIN ? (size_t)usual : ENGINE__KEEP_MIN;
+}
+
+void engine__note_ws(engine_session *s, size_t capacity)
+{
+    s->ws_avg += ((double)capacity - s->ws_avg) / 8;
 }
 
 void engine__note_statement(engine_session *s, size_t bytes)
@@ -397,7 +409,10 @@ void engine_session_idle(engine_session *s)
 {
     if (s->in_tx)
         return;
-    s->stmt_avg = 0; /* what it usually needs: nothing right now */
+    /* what it usually needs: nothing right now (the write sets' average
+     * stays: the spare is shed below, and the next burst's first batches
+     * are kept instead of freed and trimmed while the average warms up) */
+    s->stmt_avg = 0;
     bool shed = engine__ws_capacity(s->ws_spare) > ENGINE__KEEP_MIN;
     if (shed) {
         engine__ws_destroy(s->ws_spare);
@@ -472,9 +487,9 @@ static sy_status apply_migrations(engine_session *s, int *applied, sy_error *err
     if (st != SY_OK)
         return st;
     st = engine__exec(s,
-                                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY "
-                                "KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                                0, NULL, NULL, err);
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY "
+                      "KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                      0, NULL, NULL, err);
     if (st == SY_OK)
         st = engine__exec(s, "SELECT version FROM schema_migrations", 0, NULL, &r, err);
     if (st != SY_OK)

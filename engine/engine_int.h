@@ -131,7 +131,7 @@ struct engine {
     sy_clock clock;
     engine__def *defs; /* the loaded rules' definitions */
     size_t ndefs;
-    engine__states *states; /* running workflows' states (states.c), may be NULL */
+    engine__states *states;   /* running workflows' states (states.c), may be NULL */
     _Atomic uint64_t *totals; /* engine_opts.totals, may be NULL */
 };
 
@@ -140,18 +140,19 @@ struct engine_session {
     PGconn *conn;
     bool in_tx;
     bool prepared;
-    unsigned prepared_mask; /* batch.c's statements prepared on this connection */
+    unsigned prepared_mask;      /* batch.c's statements prepared on this connection */
     struct engine__ws *ws_spare; /* the last batch's write set, emptied (owned) */
-    engine__def **cache; /* definitions loaded from the database by hash (owned) */
+    engine__def **cache;         /* definitions loaded from the database by hash (owned) */
     size_t ncache, capcache;
     uint64_t stats[ENGINE_STAT_COUNT]; /* see ENGINE_STAT_* in engine.h */
-    engine__stashed *stash; /* states of this transaction's batches (owned) */
+    engine__stashed *stash;            /* states of this transaction's batches (owned) */
     size_t nstash, capstash;
-    sy_buf stash_log;       /* the stashed logs' bytes */
-    char *conninfo;         /* owned secret: reconnect after an oversized statement */
-    unsigned listening;     /* ENGINE_NOTIFY_* channels LISTENed to (again after one) */
-    double stmt_avg;        /* moving average of the write statements' bytes */
-    size_t stmt_max;        /* the largest since connect: libpq's output buffer */
+    sy_buf stash_log;   /* the stashed logs' bytes */
+    char *conninfo;     /* owned secret: reconnect after an oversized statement */
+    unsigned listening; /* ENGINE_NOTIFY_* channels LISTENed to (again after one) */
+    double stmt_avg;    /* moving average of the write statements' bytes */
+    size_t stmt_max;    /* the largest since connect: libpq's output buffer */
+    double ws_avg;      /* moving average of its write sets' capacity */
 };
 
 /* Memory after bad input: libpq's output buffer grows to the largest
@@ -161,10 +162,21 @@ struct engine_session {
  * the moving average of its write statements, weight 1/8). A connection
  * whose largest statement is above it (a batch of oversized dead letters,
  * or the average back down after a run of them) is replaced by a new one
- * when its transaction ends; a write set above it is freed, not kept. A
- * session whose batches are usually large keeps what they need. */
+ * when its transaction ends. A write set is measured against its own
+ * kind: it holds several copies of a batch (columns, parameters, bodies),
+ * 4-6 times its statement, so against the statements' bound an ordinary
+ * batch of 256 was freed and malloc_trim'med after every transaction, and
+ * the next one faulted its pages in again (a seventh of the report
+ * consumer's CPU in bench roundtrip). engine__ws_keep_bytes is
+ * max(ENGINE__KEEP_MIN, 4 x the moving average of the session's write set
+ * capacities, weight 1/8): one far above it is freed, not kept. A session
+ * whose batches are usually large keeps what they need. */
 #define ENGINE__KEEP_MIN (1u << 20)
 size_t engine__keep_bytes(const engine_session *s);
+/* The bound of a write set kept for the session's next batch (above);
+ * engine__note_ws records one's capacity after the bound was applied. */
+size_t engine__ws_keep_bytes(const engine_session *s);
+void engine__note_ws(engine_session *s, size_t capacity);
 /* Records a write statement of 'bytes' (flush.c). */
 void engine__note_statement(engine_session *s, size_t bytes);
 
@@ -223,7 +235,7 @@ sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine_
 uint64_t engine__hash(const char *s);
 
 void engine__hex(const unsigned char *in, size_t n, char *out); /* 2n chars + NUL */
-void engine__random(unsigned char *out, size_t n);             /* getrandom */
+void engine__random(unsigned char *out, size_t n);              /* getrandom */
 /* A UUIDv7 of 16 random bytes and a time; engine__uuid draws both itself. */
 void engine__uuid7(const unsigned char rnd[16], int64_t ms, char out[37]);
 void engine__uuid(char out[37]);
@@ -261,29 +273,29 @@ typedef struct engine__run {
     char run_id[37];
     char type[256];
     char def_hash[65];
-    char status[16];  /* running, completed, failed, canceled, terminated; "" = no row */
+    char status[16]; /* running, completed, failed, canceled, terminated; "" = no row */
     char trace_id[33];
     char task_queue[256];
-    char *causation_id;    /* owned, may be NULL */
+    char *causation_id; /* owned, may be NULL */
     const engine__def *def;
     int64_t next_seq;
     int64_t started_at, closed_at;
-    bool exists_id;        /* a workflow_ids row exists */
-    bool new_run;          /* inserted by this batch */
+    bool exists_id; /* a workflow_ids row exists */
+    bool new_run;   /* inserted by this batch */
     bool dirty;
-    bool loaded;           /* history loaded into state */
-    bool current;          /* the latest run of its workflow ID in this batch */
+    bool loaded;  /* history loaded into state */
+    bool current; /* the latest run of its workflow ID in this batch */
     bool cancel_requested;
-    cJSON *state;          /* reducer state (owned), NULL until loaded */
-    sy_buf log;            /* a new run's events as written: see engine__cached */
+    cJSON *state; /* reducer state (owned), NULL until loaded */
+    sy_buf log;   /* a new run's events as written: see engine__cached */
     int64_t log_first;
     cJSON *input, *result, *error; /* owned */
     const char *cur_event_id;      /* causation of the events being appended */
     const char *cur_trace_id;
 } engine__run;
 
-typedef struct engine__ws engine__ws; /* the write set of a batch (batch.c) */
-void engine__ws_destroy(engine__ws *ws); /* NULL: no-op */
+typedef struct engine__ws engine__ws;             /* the write set of a batch (batch.c) */
+void engine__ws_destroy(engine__ws *ws);          /* NULL: no-op */
 size_t engine__ws_capacity(const engine__ws *ws); /* bytes its buffers hold; NULL: 0 */
 
 /* Reducer: applies history event number seq to the state (pure: the state

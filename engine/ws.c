@@ -133,8 +133,8 @@ char *engine__json_text(const cJSON *v)
 
 void engine__be32(sy_buf *b, uint32_t v)
 {
-    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
-                          (unsigned char)v};
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
     sy_buf_append(b, x, 4);
 }
 
@@ -332,8 +332,8 @@ void engine__task_row_free(void *p)
     engine__task_row *t = p;
     if (!t)
         return;
-    char *strs[] = {t->id, t->run, t->wid, t->step, t->name, t->queue, t->status,
-                    t->input, t->result, t->error};
+    char *strs[] = {t->id,    t->run,    t->wid,   t->step,   t->name,
+                    t->queue, t->status, t->input, t->result, t->error};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(strs[i]);
     free(t);
@@ -376,7 +376,7 @@ static void barr_clear(engine__barr *a)
 /* All the array buffers of the write set (n receives how many). */
 static engine__barr **all_barrs(engine__ws *ws, engine__barr **out, size_t *n)
 {
-    engine__barr *fixed[] = {&ws->h_run, &ws->h_seq, &ws->h_type, &ws->h_data,
+    engine__barr *fixed[] = {&ws->h_run,   &ws->h_seq,     &ws->h_type, &ws->h_data,
                              &ws->o_event, &ws->o_subject, &ws->o_body, &ws->keys};
     size_t k = 0;
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
@@ -464,7 +464,8 @@ void engine__ws_free(engine__ws *ws)
         return;
     /* kept for the session's next batch unless it grew past what the
      * session usually needs (a batch of oversized dead letters) */
-    size_t cap = engine__ws_capacity(ws), keep = engine__keep_bytes(ws->s);
+    size_t cap = engine__ws_capacity(ws), keep = engine__ws_keep_bytes(ws->s);
+    engine__note_ws(ws->s, cap);
     if (!ws->s->ws_spare && cap <= keep) {
         ws_clear(ws);
         ws->s->ws_spare = ws;
@@ -616,7 +617,8 @@ void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_
         engine__uuid(id);
     snprintf(subj, sizeof subj, "%s.deadletter.%s", ws->eng->prefix, code);
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddItemToObject(p, "event_id", event_id ? cJSON_CreateString(event_id) : cJSON_CreateNull());
+    cJSON_AddItemToObject(p, "event_id",
+                          event_id ? cJSON_CreateString(event_id) : cJSON_CreateNull());
     cJSON_AddStringToObject(p, "code", code);
     cJSON_AddStringToObject(p, "message", message ? message : "");
     cJSON_AddItemToObject(p, "subject",
@@ -678,7 +680,8 @@ void engine__ws_def(engine__ws *ws, const engine__def *d)
 static void index_put(engine__ws *ws, size_t idx)
 {
     size_t mask = ws->capidx - 1, i = hash_str(ws->runs[idx]->workflow_id) & mask;
-    while (ws->idx[i] && strcmp(ws->runs[ws->idx[i] - 1]->workflow_id, ws->runs[idx]->workflow_id) != 0)
+    while (ws->idx[i] &&
+           strcmp(ws->runs[ws->idx[i] - 1]->workflow_id, ws->runs[idx]->workflow_id) != 0)
         i = (i + 1) & mask;
     ws->idx[i] = idx + 1; /* the latest run of an ID wins */
 }
@@ -812,4 +815,3 @@ void engine__emit(engine__ws *ws, engine__run *run, const char *type, cJSON *dat
     engine__effects(ws, run, seq, type, data);
     cJSON_Delete(data);
 }
-
