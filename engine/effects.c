@@ -142,12 +142,19 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
  * `nats_subject` (else <prefix>.emit.<type>). */
 static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *data)
 {
-    char event_id[64], subject[600], n[21];
+    char event_id[64], n[21];
     sy_concat(event_id, sizeof event_id, run->run_id, ":", sy_i64(n, seq));
-    if (*engine__str(data, "nats_subject"))
-        sy_strlcpy(subject, sizeof subject, engine__str(data, "nats_subject"));
-    else
-        sy_concat(subject, sizeof subject, ws->eng->prefix, ".emit.", engine__str(data, "type"));
+    /* the rendered subject whole, however long: one the relay cannot
+     * publish (RULES_SUBJECT_MAX) becomes its dead letter, never a
+     * truncated subject that some other stream or consumer takes */
+    sy_buf subject = SY_BUF_INIT;
+    if (*engine__str(data, "nats_subject")) {
+        sy_buf_puts(&subject, engine__str(data, "nats_subject"));
+    } else {
+        sy_buf_puts(&subject, ws->eng->prefix);
+        sy_buf_puts(&subject, ".emit.");
+        sy_buf_puts(&subject, engine__str(data, "type"));
+    }
     const char *about =
         *engine__str(data, "subject") ? engine__str(data, "subject") : run->workflow_id;
     int64_t version = engine__num(data, "schema_version");
@@ -157,8 +164,9 @@ static void emitted(engine__ws *ws, engine__run *run, int64_t seq, const cJSON *
               version > 0 ? version : 1);
     engine__json_val(&body, JGET(data, "payload"));
     sy_buf_putc(&body, '}');
-    engine__ws_outbox(ws, event_id, subject, body.data);
+    engine__ws_outbox(ws, event_id, sy_buf_str(&subject), body.data);
     sy_buf_cleanup(&body);
+    sy_buf_cleanup(&subject);
 }
 
 static void task_timer(engine__ws *ws, engine__run *run, const char *task_id, int64_t attempt,

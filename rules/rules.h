@@ -294,9 +294,15 @@ sy_status rules_eval(const char *expr, const cJSON *ctx, bool *out, sy_error *er
 /* Whether id matches ^[A-Za-z0-9._:/-]{1,255}$. */
 bool rules_workflow_id_valid(const char *id);
 
+/* The longest subject switchyard publishes to, in bytes: far below
+ * nats-server's 4 KiB protocol line, which a longer one would break (the
+ * server closes the connection). */
+#define RULES_SUBJECT_MAX 1024
+
 /* Whether s is a NATS subject one may publish to: non-empty tokens
  * separated by '.', no whitespace or control characters, no wildcard ('*'
- * or '>'). false: *why (may be NULL) is a static text saying what is wrong. */
+ * or '>'), at most RULES_SUBJECT_MAX bytes. false: *why (may be NULL) is a
+ * static text saying what is wrong. */
 bool rules_subject_valid(const char *s, const char **why);
 
 /* ---- embedded tests ------------------------------------------------------ */

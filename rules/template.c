@@ -587,6 +587,8 @@ bool rules_subject_valid(const char *s, const char **why)
     const char *w = NULL;
     if (!s || !*s)
         w = "it is empty";
+    else if (strlen(s) > RULES_SUBJECT_MAX)
+        w = "it is longer than 1024 bytes";
     for (const char *p = s; !w && *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= ' ' || c == 0x7f)

@@ -369,6 +369,26 @@ TEST(emit_renders_envelope_subject_and_nats_subject_apart)
     engine_fx_close(&fx);
 }
 
+/* An emit's rendered nats_subject goes to the outbox whole, however long:
+ * it was cut at 599 bytes, so the event went to a subject nobody named (the
+ * relay refuses one over RULES_SUBJECT_MAX as its dead letter:
+ * engine_relay an_overlong_subject_is_a_dead_letter). */
+TEST(an_emit_subject_is_never_truncated)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_flow_emit_long");
+    char input[1200];
+    snprintf(input, sizeof input, "{\"n\":\"%0*d\"}", 1100, 7);
+    start_with(fx.s, "emitter", "long", input);
+    CHECK_STR(engine_fx_status(&fx, "long"), "completed");
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM outbox_messages WHERE subject = "
+                            "'events.counted.' || lpad('7', 1100, '0')",
+                            NULL, NULL),
+              1);
+    engine_fx_close(&fx);
+}
+
 TEST(cancel_is_cooperative_and_terminate_immediate)
 {
     engine_fx fx;

@@ -310,6 +310,34 @@ TEST(unpublishable_messages_become_dead_letters_and_hold_nothing_back)
     engine_fx_close(&fx);
 }
 
+/* A subject over RULES_SUBJECT_MAX bytes is a dead letter of its own (it
+ * was published, cut or whole, and one near nats-server's 4 KiB protocol
+ * line closes the connection); one just under the limit goes out whole. */
+TEST(an_overlong_subject_is_a_dead_letter)
+{
+    engine_fx fx;
+    engine_fx_open_prefix(&fx, "eng_relay_long", "rllong");
+    natsConnection *nc = NULL;
+    jsCtx *js = make_stream(&nc, "RLLONG", "rllong.>");
+    engine_fx_exec(&fx, "INSERT INTO outbox (event_ids, subjects, bodies, n) VALUES"
+                        " (ARRAY['long-1', 'ok-1'],"
+                        "  ARRAY['rllong.' || repeat('x', 1100), 'rllong.' || repeat('y', 1017)],"
+                        "  ARRAY['{}', '{}'], 2)");
+    engine_relay *r = relay_new(&fx, fixture_nats_url(), 100, 2000);
+    CHECK_INT(drain(r), 1);
+    CHECK_INT(stream_msgs(js, "RLLONG"), 1); /* the 1024-byte one, whole */
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM dead_letters WHERE event_id = 'long-1' AND"
+                            " code = 'outbox_bad_subject' AND length(subject) = 1107 AND"
+                            " message LIKE '%longer than 1024 bytes%'",
+                            NULL, NULL),
+              1);
+    engine_relay_free(r);
+    drop_stream(js, nc, "RLLONG");
+    engine_fx_close(&fx);
+}
+
 /* While no stream holds any of the engine's own subjects (<prefix>.>: the
  * outcomes stream is not created yet), its outcome events wait in the
  * outbox rather than becoming dead letters, and go out once it exists. */

@@ -389,4 +389,11 @@ TEST(emit_nats_subjects_that_cannot_be_published_to_are_load_errors)
     CHECK(!rules_subject_valid("a\tb", &why) && strstr(why, "whitespace"));
     CHECK(!rules_subject_valid("", &why) && strstr(why, "empty"));
     CHECK(rules_subject_valid("sy.task.created.q-1", &why) && why == NULL);
+    char longest[RULES_SUBJECT_MAX + 2];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[RULES_SUBJECT_MAX] = '\0';
+    CHECK(rules_subject_valid(longest, &why));
+    longest[RULES_SUBJECT_MAX] = 'a';
+    longest[RULES_SUBJECT_MAX + 1] = '\0';
+    CHECK(!rules_subject_valid(longest, &why) && strstr(why, "1024 bytes"));
 }
