@@ -498,8 +498,10 @@ typedef struct engine_purge_counts {
     bool more; /* a call's bound was reached: call again soon for the rest */
 } engine_purge_counts;
 
-/* Deletes inbox rows older than inbox_retention_ms, and closed runs (with
- * history, tasks, timers) closed before history_retention_ms ago. The
+/* Deletes inbox rows older than inbox_retention_ms, closed runs (with
+ * history, tasks, timers) closed before history_retention_ms ago, and dead
+ * letters last touched (recorded, failed again, replayed) before
+ * history_retention_ms ago. The
  * workflow_ids tombstones stay. Own transaction, bounded: at most
  * ENGINE_PURGE_INBOX inbox rows and ENGINE_PURGE_RUNS runs of each kind
  * (UUIDv7, first-release) a call. */

@@ -193,6 +193,10 @@ const char engine__purge_runs_sql[] =
     " tm AS (DELETE FROM timers WHERE run_id IN (SELECT run_id FROM old))"
     " DELETE FROM runs WHERE run_id IN (SELECT run_id FROM old)";
 
+static const char purge_dead_letters_sql[] =
+    "DELETE FROM dead_letters WHERE created_at < to_timestamp($1::float8 / 1000.0)"
+    " AND greatest(created_at, updated_at, replayed_at) < to_timestamp($1::float8 / 1000.0)";
+
 static sy_status purge_one(engine_session *s, const char *sql, int64_t cutoff, size_t *count,
                            sy_error *err)
 {
@@ -221,10 +225,13 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
                        now_ms - s->eng->inbox_retention_ms, &c.inbox, err);
     if (st == SY_OK)
         st = purge_one(s, engine__purge_runs_sql, now_ms - s->eng->history_retention_ms, &c.runs, err);
+    /* a dead letter ages from the last time it was touched (its last
+     * failure, its last replay), not from its first failure: one that keeps
+     * failing on replay is still being worked. greatest() >= created_at,
+     * so the created_at index still finds the candidates. */
     if (st == SY_OK)
-        st = purge_one(s,
-                       "DELETE FROM dead_letters WHERE created_at < to_timestamp($1::float8 / 1000.0)",
-                       now_ms - s->eng->history_retention_ms, &c.dead_letters, err);
+        st = purge_one(s, purge_dead_letters_sql, now_ms - s->eng->history_retention_ms,
+                       &c.dead_letters, err);
     /* flow keys that hold nothing, past their dedupe or rate window
      * (flow.c): the partial index on expires_at finds them */
     if (st == SY_OK)

@@ -190,6 +190,37 @@ TEST(purge_is_bounded_and_says_when_more_is_left)
     engine_fx_close(&fx);
 }
 
+/* Retention counts a dead letter's age from its last failure or replay:
+ * one recorded long ago that failed again yesterday, or whose replay was
+ * asked for an hour ago, is still being worked and stays (both were purged
+ * by created_at before); one untouched since it was recorded goes. */
+TEST(purge_keeps_dead_letters_that_are_still_being_worked)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_core_purge_dl");
+    engine_fx_exec(&fx,
+                   "INSERT INTO dead_letters (event_id, code, message, created_at, updated_at,"
+                   " replayed_at, failures) VALUES"
+                   " ('untouched', 'bad_field', 'm', now() - interval '40 days', NULL, NULL, 1),"
+                   " ('failing', 'not_found', 'm', now() - interval '40 days',"
+                   "  now() - interval '1 day', NULL, 5),"
+                   " ('replaying', 'not_found', 'm', now() - interval '40 days',"
+                   "  now() - interval '35 days', now() - interval '1 hour', 2),"
+                   " ('stale', 'not_found', 'm', now() - interval '50 days',"
+                   "  now() - interval '45 days', now() - interval '31 days', 2)");
+    sy_error err = {0};
+    engine_purge_counts pc;
+    CHECK_INT(engine_purge(fx.s, sy_clock_now_ms(NULL), &pc, &err), SY_OK); /* 30 days */
+    CHECK_INT(pc.dead_letters, 2);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM dead_letters WHERE event_id IN ('failing',"
+                            " 'replaying')",
+                            NULL, NULL),
+              2);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM dead_letters", NULL, NULL), 2);
+    engine_fx_close(&fx);
+}
+
 TEST(tombstone_keeps_reject_after_purge)
 {
     engine_fx fx;
