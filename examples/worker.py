@@ -8,6 +8,12 @@ only after the final report was acknowledged.
 
   python3 examples/worker.py --nats nats://127.0.0.1:4222 --queue gap-drain
 
+Before it runs a task it makes the claim check: its task.started carries
+Sy-Reply-To, and it runs the task only on the engine's verdict "run"; a task
+whose workflow or attempt is over ("closed", "stale", "unknown") is acked
+without running, and one without an answer in --claim-wait is handed back.
+--no-claim skips that, for setups without a switchyard engine.
+
 handle() is the part to replace. This one echoes its input; an input with
 {"fail": "<type>"} fails with that error type, not retryable.
 """
@@ -24,6 +30,7 @@ class Nats:
         self.buf = b""
         self.inbox = "_INBOX." + uuid.uuid4().hex
         self.seq = 0
+        self.kept = {}  # subject -> messages that arrived while waiting for another
         self._line()  # INFO {...}
         opts = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True,
                 "name": "worker.py", "lang": "python", "version": "0.1"}
@@ -94,20 +101,40 @@ class Nats:
         else:
             self._send(("PUB %s %s %d\r\n" % (subject, reply, len(data))).encode() + data + b"\r\n")
 
-    def request(self, subject, data, headers=None, timeout=5.0):
-        """Publishes with a reply subject and returns the reply's (headers, data)."""
+    def new_inbox(self, kind):
+        """A subject of this connection's inbox (its SUB covers it)."""
         self.seq += 1
-        reply = "%s.r%d" % (self.inbox, self.seq)
-        self.publish(subject, data, reply, headers)
+        return "%s.%s%d" % (self.inbox, kind, self.seq)
+
+    def wait_for(self, subject, timeout):
+        """(headers, data) of the next message on subject, or None on timeout.
+        Messages on the claim inboxes that come meanwhile are kept for their
+        own wait; anything else is a late reply to an earlier request: dropped."""
         deadline = time.monotonic() + timeout
         while True:
+            if self.kept.get(subject):
+                msg = self.kept[subject].pop(0)
+                return msg[2], msg[3]
             left = deadline - time.monotonic()
             msg = self.next_msg(left) if left > 0 else None
             if msg is None:
-                raise TimeoutError("no reply on " + subject)
-            if msg[0] == reply:
+                return None
+            if msg[0] == subject:
                 return msg[2], msg[3]
-            # anything else is a late reply to an earlier request: dropped
+            if msg[0].startswith(self.inbox + ".c"):
+                self.kept.setdefault(msg[0], []).append(msg)
+
+    def forget(self, subject):
+        self.kept.pop(subject, None)
+
+    def request(self, subject, data, headers=None, timeout=5.0):
+        """Publishes with a reply subject and returns the reply's (headers, data)."""
+        reply = self.new_inbox("r")
+        self.publish(subject, data, reply, headers)
+        msg = self.wait_for(reply, timeout)
+        if msg is None:
+            raise TimeoutError("no reply on " + subject)
+        return msg
 
 
 def js_api(nc, what, body):
@@ -145,7 +172,7 @@ class TaskError(Exception):
         self.type, self.message, self.retryable = type_, message, retryable
 
 
-def report(nc, args, task, kind, **extra):
+def report(nc, args, task, kind, msg_id=None, reply_to=None, **extra):
     body = {"type": "task." + kind, "task_id": task["task_id"], "attempt": task["attempt"],
             "queue": args.queue, "worker": "worker.py:%d" % os.getpid(),
             "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -153,14 +180,66 @@ def report(nc, args, task, kind, **extra):
         if isinstance(task.get(k), str):
             body[k] = task[k]
     body.update(extra)
-    msg_id = "%s:%d:%s" % (task["task_id"], task["attempt"], kind)
+    if msg_id is None:
+        msg_id = "%s:%d:%s" % (task["task_id"], task["attempt"], kind)
     if kind == "heartbeat":
         msg_id += ":%d" % time.monotonic_ns()
+    headers = {"Nats-Msg-Id": msg_id}
+    if reply_to:
+        headers["Sy-Reply-To"] = reply_to  # the claim check: the engine answers there
     _, data = nc.request("%s.report.%s" % (args.prefix, args.queue), json.dumps(body).encode(),
-                         headers={"Nats-Msg-Id": msg_id})
+                         headers=headers)
     ack = json.loads(data or b"{}")
     if "error" in ack or "seq" not in ack:  # no PubAck: the report does not count
         raise RuntimeError("report not acknowledged: %r" % ack)
+
+
+def delivered(reply):
+    """The delivery count in a $JS.ACK reply subject (both of its forms)."""
+    t = reply.split(".")
+    try:
+        return int(t[4] if len(t) == 9 else t[6])
+    except (IndexError, ValueError):
+        return 1
+
+
+def claim(nc, args, task, reply):
+    """The claim check (docs/worker-protocol.md): task.started asks the engine,
+    which answers on our inbox once it committed. True: run the task. Otherwise
+    the message is settled here: acked when the task must not run, handed back
+    with a delay when there is no answer in time (or a duplicate report)."""
+    msg_id = "%s:%d:started" % (task["task_id"], task["attempt"])
+    n = delivered(reply)
+    if n > 1:  # else the stream drops it as the first delivery's duplicate
+        msg_id += ":%d" % n
+    if args.no_claim:
+        report(nc, args, task, "started", msg_id=msg_id)
+        return True
+    inbox = nc.new_inbox("c")
+    report(nc, args, task, "started", msg_id=msg_id, reply_to=inbox)
+    verdict, deadline = None, time.monotonic() + args.claim_wait
+    while verdict is None and time.monotonic() < deadline:
+        msg = nc.wait_for(inbox, deadline - time.monotonic())
+        if msg is None:
+            break
+        try:
+            a = json.loads(msg[1])
+        except ValueError:
+            continue
+        if a.get("task_id") == task["task_id"] and a.get("attempt") == task["attempt"]:
+            verdict = a.get("verdict")
+    nc.forget(inbox)
+    if verdict == "run":
+        return True
+    if verdict in ("closed", "stale", "unknown"):
+        print("worker.py: task %s not run: the engine says %s" % (task["task_id"], verdict),
+              file=sys.stderr)
+        nc.publish(reply, b"+ACK")
+        return False
+    print("worker.py: task %s handed back: %s" % (task["task_id"], verdict or "no answer"),
+          file=sys.stderr)
+    nc.publish(reply, b'-NAK {"delay": 5000000000}')
+    return False
 
 
 def run_task(nc, args, reply, data):
@@ -173,7 +252,8 @@ def run_task(nc, args, reply, data):
         print("worker.py: not a task, terminated: %s" % e, file=sys.stderr)
         nc.publish(reply, b"+TERM")
         return
-    report(nc, args, task, "started")
+    if not claim(nc, args, task, reply):
+        return
     try:
         result = handle(task, lambda details: report(nc, args, task, "heartbeat", details=details))
         report(nc, args, task, "completed", result=result)
@@ -191,14 +271,18 @@ def main():
     ap.add_argument("--prefix", default="sy")
     ap.add_argument("--ack-wait", type=float, default=60.0, help="seconds")
     ap.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
+    ap.add_argument("--claim-wait", type=float, default=10.0,
+                    help="seconds to wait for the engine's verdict on task.started")
+    ap.add_argument("--no-claim", action="store_true",
+                    help="do not ask the engine before running a task (no switchyard engine)")
     args = ap.parse_args()
+    args.claim_wait = min(args.claim_wait, args.ack_wait / 2)  # no redelivery meanwhile
     nc = Nats(args.nats)
     stream, durable = setup_consumer(nc, args)
     pull = "$JS.API.CONSUMER.MSG.NEXT.%s.%s" % (stream, durable)
     done = 0
     while args.max_tasks == 0 or done < args.max_tasks:
-        nc.seq += 1
-        inbox = "%s.p%d" % (nc.inbox, nc.seq)
+        inbox = nc.new_inbox("p")
         nc.publish(pull, json.dumps({"batch": 1, "expires": 5 * 10**9}).encode(), inbox)
         while True:  # a task keeps its own subject; its reply subject is $JS.ACK...
             msg = nc.next_msg(10)

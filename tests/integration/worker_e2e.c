@@ -222,6 +222,27 @@ TEST(canceling_the_workflow_kills_its_running_command)
     we_close(&fx);
 }
 
+/* Queues the tasks of wf-canceled and wf-terminated while no worker runs,
+ * closes both workflows, then starts wf-open. */
+static void queue_tasks_of_closed_workflows(we_fx *fx)
+{
+    we_start(fx, "simple", "wf-canceled", NULL);
+    we_start(fx, "simple", "wf-terminated", NULL);
+    for (int i = 0; i < 100 && we_count(fx, "SELECT count(*) FROM outbox", NULL, NULL) > 0; i++)
+        usleep(100 * 1000); /* their task.created are in the stream */
+    sy_error err;
+    sy_error_clear(&err);
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    CHECK_MSG(engine_cancel(fx->s, "wf-canceled", "test", NULL, &err) == SY_OK, "cancel: %s",
+              err.message);
+    CHECK_MSG(engine_terminate(fx->s, "wf-terminated", "test", NULL, &err) == SY_OK,
+              "terminate: %s", err.message);
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    CHECK_STR(we_wait_closed(fx, "wf-canceled", 10000), "canceled");
+    CHECK_STR(we_wait_closed(fx, "wf-terminated", 10000), "terminated");
+    we_start(fx, "simple", "wf-open", NULL);
+}
+
 /* A task queued while no worker runs, whose workflow is canceled (or
  * terminated) meanwhile, is never started by a worker that comes later:
  * the engine answers its task.started "closed" (the claim check), and the
@@ -235,21 +256,7 @@ TEST(tasks_of_closed_workflows_are_never_started)
     snprintf(log, sizeof log, "/tmp/sy_we_closed_%d.log", (int)getpid());
     unlink(log);
     snprintf(cmd, sizeof cmd, "echo \"$SY_WORKFLOW_ID\" >> %s", log);
-    we_start(&fx, "simple", "wf-canceled", NULL);
-    we_start(&fx, "simple", "wf-terminated", NULL);
-    for (int i = 0; i < 100 && we_count(&fx, "SELECT count(*) FROM outbox", NULL, NULL) > 0; i++)
-        usleep(100 * 1000); /* their task.created are in the stream */
-    sy_error err;
-    sy_error_clear(&err);
-    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
-    CHECK_MSG(engine_cancel(fx.s, "wf-canceled", "test", NULL, &err) == SY_OK, "cancel: %s",
-              err.message);
-    CHECK_MSG(engine_terminate(fx.s, "wf-terminated", "test", NULL, &err) == SY_OK, "terminate: %s",
-              err.message);
-    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
-    CHECK_STR(we_wait_closed(&fx, "wf-canceled", 10000), "canceled");
-    CHECK_STR(we_wait_closed(&fx, "wf-terminated", 10000), "terminated");
-    we_start(&fx, "simple", "wf-open", NULL);
+    queue_tasks_of_closed_workflows(&fx);
     wk_spawn(&fx.wk, NULL, cmd);
     CHECK_STR(we_wait_closed(&fx, "wf-open", 15000), "completed");
     CHECK_MSG(wk_consumer_idle(&fx.wk, 10000), "a task message was left unacked");
@@ -282,6 +289,37 @@ TEST(example_python_worker_completes_a_workflow_task)
     CHECK_STR(res, "worker.py");
     free(res);
     CHECK_INT(wk_wait_exit(&fx.wk, py, 10000), 0);
+    we_close(&fx);
+}
+
+/* examples/worker.py makes the claim check too (docs/worker-protocol.md):
+ * the tasks of a canceled and a terminated workflow, queued before it
+ * started, are acked without running (it ran them and reported
+ * task.completed before), the open one runs. */
+TEST(example_python_worker_never_starts_a_task_of_a_closed_workflow)
+{
+    we_fx fx;
+    we_open(&fx, "we_pyclosed", DEFS);
+    queue_tasks_of_closed_workflows(&fx);
+    const char *argv[] = {"python3",     fixture_source_path("examples/worker.py"),
+                          "--nats",      fixture_nats_url(),
+                          "--prefix",    fx.wk.prefix,
+                          "--queue",     "q1",
+                          "--max-tasks", "3",
+                          NULL};
+    pid_t py = wk_spawn_argv(&fx.wk, argv);
+    CHECK_STR(we_wait_closed(&fx, "wf-open", 20000), "completed");
+    CHECK_INT(wk_wait_exit(&fx.wk, py, 15000), 0);
+    CHECK_MSG(wk_consumer_idle(&fx.wk, 10000), "a task message was left unacked");
+    /* the reports it sent: one task.completed, wf-open's */
+    int completed = 0;
+    cJSON *r = NULL;
+    while ((r = wk_next_report(&fx.wk, "task.completed", 1000, NULL)) != NULL) {
+        completed++;
+        CHECK_STR(wk_str(r, "workflow_id", NULL), "wf-open");
+        cJSON_Delete(r);
+    }
+    CHECK_INT(completed, 1);
     we_close(&fx);
 }
 

@@ -11,7 +11,7 @@ static pid_t spawn_py(wk_env *e, const char *max_tasks)
                           "--prefix",    e->prefix,
                           "--queue",     e->queue,
                           "--max-tasks", max_tasks,
-                          NULL};
+                          "--no-claim",  NULL}; /* no engine here: worker_e2e has one */
     return wk_spawn_argv(e, argv);
 }
 
