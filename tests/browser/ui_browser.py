@@ -129,8 +129,15 @@ class Run:
     def dead_letters(self):
         self.page("#/dead-letters", "document.querySelectorAll('tbody tr').length >= 2", "the dead letters")
         assert "workflow_not_found" in self.b.text() and "bad_json" in self.b.text()
+        # the refused signal's row names its route and its two failures (one replay failed again)
+        row = self.b.eval("[...document.querySelectorAll('tbody tr')].find(r => r.innerText.includes"
+                          "('workflow_not_found')).innerText")
+        assert "pay-order" in row and "\t2\t" in row, row
         self.b.click("tbody tr", "workflow_not_found")
         self.b.wait("document.body.textContent.includes('Body (')", what="the dead letter's bytes and headers")
+        facts = self.b.eval("document.querySelector('dl.facts').innerText")
+        assert "Route" in facts and "pay-order" in facts and "Failures" in facts and "2 (last" in facts, facts
+        self.b.eval("window.scrollTo(0, 0)")  # the detail scrolled into view: the picture starts at the top
         self.shot("dead-letters")
         self.b.click("button.primary", "Replay")
         self.b.wait("document.body.innerText.includes('replayed to')", what="the replay")

@@ -81,6 +81,18 @@ TEST(every_page_in_headless_chromium)
         task_id);
     rh_publish(&s.n, "ubrowser.report.orders", report);
     CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.workers", 1, 20000), 1);
+    /* a replay while order-9 is still missing fails again: the same dead
+     * letter, failures 2, pending again (the page shows both) */
+    char path[96];
+    long dl =
+        rh_count(s.conninfo, "SELECT id FROM switchyard.dead_letters WHERE event_id = 'pay-9'");
+    snprintf(path, sizeof path, "/api/v1/dead-letters/%ld/replay", dl);
+    CHECK_INT(ui_call(&s, "POST", path, UI_TOKEN, NULL, NULL), 200);
+    CHECK_INT(rh_wait_count(s.conninfo,
+                            "SELECT count(*) FROM switchyard.dead_letters WHERE event_id = "
+                            "'pay-9' AND failures = 2 AND replayed_at IS NULL",
+                            1, 20000),
+              1);
     ui_publish(&s, "or-9", "order.created", "{\"n\":9}"); /* now the dead letter can be replayed */
     CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.runs", 10, 20000), 10);
 

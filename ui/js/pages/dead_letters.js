@@ -1,5 +1,7 @@
-// pages/dead_letters.js: dead letters by code, source, type and time; one
-// opened shows its original bytes and headers and what its replay did;
+// pages/dead_letters.js: dead letters by code, source, type and time, each
+// with the route whose action failed (none: the whole event) and how often
+// it failed; one opened shows its original bytes and headers and what its
+// replay did;
 // replay one, or all that match the filter (in pages of 50, each result
 // listed as it comes back).
 import {get, post, qs} from '../api.js';
@@ -11,6 +13,13 @@ const FILTERS = ['code', 'source', 'type', 'since', 'until'];
 // A JSON body indented for reading; anything else as it is.
 function pretty(body) {
   try { return JSON.stringify(JSON.parse(body), null, 2); } catch { return body ?? ''; }
+}
+
+// How often it failed: the first time, and each replay that failed again
+// (the last one's time).
+function failures(d) {
+  const n = d.failures || 1;
+  return n > 1 ? `${n} (last ${new Date(d.updated_at).toLocaleString()})` : '1';
 }
 
 export function render(main, params) {
@@ -91,7 +100,9 @@ export function render(main, params) {
       h('p', d.message), replay, out,
       h('dl.facts', h('dt', 'Event id'), h('dd.mono', d.event_id || '-'), h('dt', 'Subject'), h('dd.mono', d.subject || '-'),
         h('dt', 'Stream seq'), h('dd', d.stream_seq), h('dt', 'Received'), h('dd', time(d.created_at)),
-        h('dt', 'Type / source'), h('dd', `${d.type || '-'} / ${d.source || '-'}`)),
+        h('dt', 'Type / source'), h('dd', `${d.type || '-'} / ${d.source || '-'}`),
+        h('dt', 'Route'), h('dd', d.route ? h('span.mono', d.route) : h('span.muted', 'none: the whole event replays')),
+        h('dt', 'Failures'), h('dd', failures(d))),
       h('div.grid2.gap-top', h('div', h('h3', 'Headers'), json(d.headers)),
         h('div', h('h3', `Body (${d.body_bytes} bytes${d.body_base64 ? ', base64' : pretty(d.body) !== d.body ? ', formatted' : ''})`),
           h('pre', d.body_base64 ?? pretty(d.body))))));
@@ -102,10 +113,12 @@ export function render(main, params) {
     let r;
     const p = {...f, limit: 50, before_id: beforeId, include_replayed: all ? 1 : ''};
     try { r = await get(`dead-letters${qs(p)}`); } catch (e) { clear(listBox).append(h('div.panel.error-text', e.field ? `${e.field}: ${e.message}` : e.message)); return; }
-    clear(listBox).append(table(['#', 'Received', 'Code', 'Type', {text: 'Source', cls: 'hide-narrow'}, {text: 'Subject', cls: 'hide-narrow'}, 'Message', ''],
+    clear(listBox).append(table(['#', 'Received', 'Code', 'Type', {text: 'Source', cls: 'hide-narrow'}, {text: 'Subject', cls: 'hide-narrow'},
+      {text: 'Route', cls: 'hide-narrow'}, 'Failures', 'Message', ''],
       r.dead_letters.map((d) => h('tr.clickable', {onclick: () => open(d.id)},
         h('td', d.id), h('td', time(d.created_at)), h('td', badge(d.code)), h('td', d.type || '-'),
-        h('td.hide-narrow', d.source || '-'), h('td.hide-narrow.mono', d.subject), h('td', d.message),
+        h('td.hide-narrow', d.source || '-'), h('td.hide-narrow.mono', d.subject),
+        h('td.hide-narrow.mono', d.route || '-'), h('td', d.failures || 1), h('td', d.message),
         h('td', d.replayed ? badge('replayed') : null))), 'No dead letters match.'));
     clear(pager).append(
       h('button', {disabled: !before.length, onclick: () => { beforeId = before.pop() || ''; load(); }}, '‹ Newer'),
