@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "devstack.h"
+#include "engine.h"
 #include "loops.h"
 #include "router.h"
 
@@ -178,15 +179,33 @@ typedef struct ingest_result {
     double seconds, events_per_s, p50_ms, p99_ms, rss_mib;
     double drained_s; /* until the relay had published phase 1's outbox */
     double txn_ms_mean, batch_mean; /* where the time goes: per batch */
+    double wal_per_event, wal_per_event_drained; /* bytes of WAL (engine_wal_stats) */
+    double fpi_per_event; /* full-page images among them (pg_stat_wal, lags) */
     long latency_events;
     uint64_t published;
 } ingest_result;
 
+/* The server's WAL counters (engine_wal_stats); a bench without them
+ * reports 0 rather than failing. */
+typedef struct wal_mark {
+    uint64_t bytes, fpi;
+} wal_mark;
+
+static wal_mark wal_now(engine_session *s)
+{
+    wal_mark m = {0, 0};
+    sy_error err = {0};
+    if (s && engine_wal_stats(s, &m.bytes, &m.fpi, &err) != SY_OK)
+        fprintf(stderr, "bench ingest: WAL counters: %s\n", err.message);
+    return m;
+}
+
 static sy_status run_phases(const ingest_args *a, router *r, router_loops *loops, jsCtx *js,
-                            ingest_result *res, sy_error *err)
+                            engine_session *db, ingest_result *res, sy_error *err)
 {
     char tag[32];
     snprintf(tag, sizeof tag, "b%lld", (long long)sy_clock_now_ms(NULL));
+    wal_mark w0 = wal_now(db);
     int64_t t0 = sy_mono_ns();
     sy_status st = publish_range(js, tag, 0, a->events, 0, err);
     int64_t limit = 60000 + a->events / 2;
@@ -194,10 +213,14 @@ static sy_status run_phases(const ingest_args *a, router *r, router_loops *loops
         st = sy_error_set(err, SY_TIMEOUT, NULL, NULL, "the router did not route every event");
     res->seconds = (double)(sy_mono_ns() - t0) / 1e9;
     res->events_per_s = (double)a->events / res->seconds;
+    wal_mark w1 = wal_now(db);
+    res->wal_per_event = (double)(w1.bytes - w0.bytes) / (double)a->events;
+    res->fpi_per_event = (double)(w1.fpi - w0.fpi) / (double)a->events;
     /* two outcome events per start: workflow.started, task.created */
     if (st == SY_OK && !wait_relayed(loops, 2 * (uint64_t)a->events, limit))
         st = sy_error_set(err, SY_TIMEOUT, NULL, NULL, "the relay did not publish the outbox");
     res->drained_s = (double)(sy_mono_ns() - t0) / 1e9;
+    res->wal_per_event_drained = (double)(wal_now(db).bytes - w0.bytes) / (double)a->events;
     router_hist *h = &router_get_metrics(r)->e2e_seconds;
     uint64_t before[ROUTER_HIST_MAX + 1];
     for (int i = 0; i <= h->nbounds; i++)
@@ -230,13 +253,17 @@ static void report(const ingest_args *a, const ingest_result *res)
     printf("outbox messages published by the relay: %llu (phase 1's all out after %.2f s); "
            "rss %.1f MiB\n",
            (unsigned long long)res->published, res->drained_s, res->rss_mib);
+    printf("WAL per event (the server's insert position): %.0f bytes until routed (%.2f "
+           "full-page images), %.0f until the relay had published them\n",
+           res->wal_per_event, res->fpi_per_event, res->wal_per_event_drained);
     printf("{\"bench\":\"ingest\",\"events\":%ld,\"seconds\":%.3f,\"events_per_s\":%.0f,"
            "\"rate\":%ld,\"latency_events\":%ld,\"p50_ms\":%.1f,\"p99_ms\":%.1f,"
            "\"outbox_published\":%llu,\"relay_drained_s\":%.3f,\"pipelines\":%ld,\"batch\":%ld,"
-           "\"rss_mib\":%.1f}\n",
+           "\"wal_bytes_per_event\":%.0f,\"wal_fpi_per_event\":%.3f,"
+           "\"wal_bytes_per_event_drained\":%.0f,\"rss_mib\":%.1f}\n",
            a->events, res->seconds, res->events_per_s, a->rate, res->latency_events, res->p50_ms,
            res->p99_ms, (unsigned long long)res->published, res->drained_s, a->pipelines, a->batch,
-           res->rss_mib);
+           res->wal_per_event, res->fpi_per_event, res->wal_per_event_drained, res->rss_mib);
 }
 
 int bench_ingest(int argc, char **argv)
@@ -281,12 +308,22 @@ int bench_ingest(int argc, char **argv)
         st = bench_wait_ready(r, &err);
     if (st == SY_OK)
         st = bench_open_publisher(cfg.nats_urls.items[0], &nc, &js, &err);
+    /* a session of its own for the server's WAL counters */
+    engine_opts eo = {.state_cache = -1};
+    engine *eng = NULL;
+    engine_session *db = NULL;
     if (st == SY_OK)
-        st = run_phases(&a, r, loops, js, &res, &err);
+        st = engine_new(&eo, NULL, &eng, &err);
+    if (st == SY_OK)
+        st = engine_session_open(eng, cfg.pg_conninfo, false, &db, &err);
+    if (st == SY_OK)
+        st = run_phases(&a, r, loops, js, db, &res, &err);
     if (st == SY_OK)
         report(&a, &res);
     else
         fprintf(stderr, "bench ingest: %s\n", err.message);
+    engine_session_close(db);
+    engine_free(eng);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     router_stop(r);

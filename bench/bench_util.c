@@ -58,6 +58,9 @@ sy_status bench_open_publisher(const char *url, natsConnection **nc, jsCtx **js,
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = 8192;
+    /* a loaded box (the server slow to PubAck) stalls the publisher for
+     * longer than nats.c's 200 ms default: wait, do not fail the run */
+    jo.PublishAsync.StallWait = 30000;
     natsStatus s = natsConnection_ConnectTo(nc, url);
     if (s == NATS_OK)
         s = natsConnection_JetStream(js, *nc, &jo);

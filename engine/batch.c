@@ -196,8 +196,8 @@ void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, con
     o->reason = dup(reason);
 }
 
-void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid,
-                         const char *timer_id, const char *kind, const cJSON *data)
+void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid, const char *timer_id,
+                         const char *kind, const cJSON *data)
 {
     size_t ev = engine_batch_event(b, NULL);
     engine__op *o = add_op(b, ev, OP_TIMER);
@@ -240,8 +240,8 @@ static sy_status exec_cached_bin(engine_session *s, int q, const char *sql, int 
                                  const char *const *p, const int *len, const int *fmt,
                                  PGresult **out, sy_error *err);
 
-static sy_status exec_cached(engine_session *s, int q, const char *sql, int n,
-                             const char *const *p, PGresult **out, sy_error *err)
+static sy_status exec_cached(engine_session *s, int q, const char *sql, int n, const char *const *p,
+                             PGresult **out, sy_error *err)
 {
     return exec_cached_bin(s, q, sql, n, p, NULL, NULL, out, err);
 }
@@ -502,6 +502,7 @@ static sy_status replay_begin(engine__ws *ws, engine__run *run, sy_error *err)
 static void replay_event(engine__run *run, int64_t seq, const char *type, const char *data)
 {
     cJSON *d = cJSON_Parse(data);
+    engine__history_expand(run->def ? run->def->body : NULL, type, d);
     engine__reduce(run->state, seq, type, d);
     cJSON_Delete(d);
 }
@@ -509,8 +510,7 @@ static void replay_event(engine__run *run, int64_t seq, const char *type, const 
 /* Replays the histories read in load_histories: column 0 is the run's
  * position in the request (1-based), which order[] maps back to the run
  * (a search by run_id per run was quadratic in the batch). */
-static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t n,
-                        sy_error *err)
+static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t n, sy_error *err)
 {
     engine__run *run = NULL;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -533,7 +533,8 @@ static sy_status replay(engine__ws *ws, PGresult *r, engine__run **order, size_t
 static bool cached_state(engine__ws *ws, engine__run *run, sy_status *st, sy_error *err)
 {
     engine__cached v;
-    bool hit = engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v, &ws->cached_log);
+    bool hit =
+        engine__states_take(ws->eng->states, run->run_id, run->next_seq, &v, &ws->cached_log);
     engine__count(ws->s, hit ? ENGINE_STAT_STATE_HITS : ENGINE_STAT_STATE_MISSES);
     if (!hit)
         return false;

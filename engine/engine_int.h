@@ -301,6 +301,15 @@ size_t engine__ws_capacity(const engine__ws *ws); /* bytes its buffers hold; NUL
 /* Reducer: applies history event number seq to the state (pure: the state
  * of a run is a function of its history). */
 void engine__reduce(cJSON *state, int64_t seq, const char *type, const cJSON *data);
+/* The step of a definition's body at a step key ("0", "2/t/1"; "3#4": the
+ * foreach's task), borrowed; NULL when there is none. */
+const cJSON *engine__step_at(const cJSON *body, const char *key);
+/* Puts back into a history event's data (changed in place) the members the
+ * history leaves out because the run's pinned definition (body) holds them:
+ * a task.scheduled's retry, timeouts and deadline_ms (ws.c writes them no
+ * more since migration 012; the history_events view expands them the same
+ * way). Members present stay as they are. */
+void engine__history_expand(const cJSON *body, const char *type, cJSON *data);
 /* A fresh state for a run. */
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type);
 

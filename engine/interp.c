@@ -96,6 +96,13 @@ static cJSON *string_or_null(char *taken)
     return v;
 }
 
+/* A step's policy object as a member of an event: a reference to the
+ * definition's (which outlives the event), not a copy. */
+static cJSON *policy_ref(const cJSON *v)
+{
+    return cJSON_IsObject(v) ? cJSON_CreateObjectReference(v->child) : cJSON_Duplicate(v, 1);
+}
+
 static wres schedule_task(walker *w, const cJSON *step, const char *key, const char *name)
 {
     cJSON *input = NULL;
@@ -123,12 +130,17 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     JADD(d, "attempt", cJSON_CreateNumber(1));
     JADD(d, "human", cJSON_CreateBool(human));
     JADD(d, "input", input ? input : cJSON_CreateObject());
-    const char *copy[] = {"retry", "timeouts", "deadline_ms"};
-    for (size_t i = 0; i < 3; i++)
-        if (JGET(step, copy[i]))
-            cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(step, copy[i]), 1));
     if (human)
         JADD(d, "assignee", string_or_null(assignee));
+    /* the step's policies, last and by reference (not copied): the reducer
+     * and the outcome read them, the history page leaves them out (they are
+     * the pinned definition's, engine__history_expand puts them back) */
+    if (JGET(step, "retry"))
+        JADD(d, "retry", policy_ref(JGET(step, "retry")));
+    if (JGET(step, "timeouts"))
+        JADD(d, "timeouts", policy_ref(JGET(step, "timeouts")));
+    if (JGET(step, "deadline_ms"))
+        JADD(d, "deadline_ms", cJSON_Duplicate(JGET(step, "deadline_ms"), 1));
     engine__emit(w->ws, w->run, "task.scheduled", d);
     return W_BLOCKED;
 }
@@ -183,7 +195,8 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
     const cJSON *e;
     cJSON_ArrayForEach(e, JGET(w->run->state, "sigq"))
     {
-        if (cJSON_IsTrue(JGET(e, "consumed")) || strcmp(engine__str(e, "name"), engine__str(step, "signal")) != 0)
+        if (cJSON_IsTrue(JGET(e, "consumed")) ||
+            strcmp(engine__str(e, "name"), engine__str(step, "signal")) != 0)
             continue;
         cJSON *d = event(key, step);
         JADD(d, "signal_seq", cJSON_CreateNumber((double)engine__num(e, "seq")));
@@ -194,7 +207,8 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
     if (!*status && engine__num(step, "timeout_ms") > 0) {
         cJSON *d = event(key, step);
         JADD(d, "kind", cJSON_CreateString("wait_timeout"));
-        JADD(d, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms"))));
+        JADD(d, "fire_at",
+             cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms"))));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -208,7 +222,9 @@ static wres step_sleep(walker *w, const cJSON *step, const char *key)
     if (!*status) {
         cJSON *d = event(key, step);
         JADD(d, "kind", cJSON_CreateString("sleep"));
-        JADD(d, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "duration_ms"))));
+        JADD(
+            d, "fire_at",
+            cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "duration_ms"))));
         engine__emit(w->ws, w->run, "timer.started", d);
     }
     return W_BLOCKED;
@@ -244,7 +260,10 @@ static wres step_emit(walker *w, const cJSON *step, const char *key)
     JADD(d, "subject", string_or_null(subject));
     JADD(d, "nats_subject", string_or_null(nats_subject));
     JADD(d, "payload", payload ? payload : cJSON_CreateObject());
-    JADD(d, "schema_version", cJSON_CreateNumber(engine__num(step, "schema_version") ? (double)engine__num(step, "schema_version") : 1));
+    JADD(d, "schema_version",
+         cJSON_CreateNumber(engine__num(step, "schema_version")
+                                ? (double)engine__num(step, "schema_version")
+                                : 1));
     engine__emit(w->ws, w->run, "event.emitted", d);
     return W_DONE;
 }
@@ -336,7 +355,8 @@ static wres step_foreach(walker *w, const cJSON *step, const char *key)
         }
         done += r == W_DONE;
         inflight += r == W_BLOCKED;
-        cJSON_AddItemToArray(results, r == W_DONE ? cJSON_Duplicate(w->value, 1) : cJSON_CreateNull());
+        cJSON_AddItemToArray(results,
+                             r == W_DONE ? cJSON_Duplicate(w->value, 1) : cJSON_CreateNull());
     }
     if (done < n) {
         cJSON_Delete(results);
@@ -471,9 +491,14 @@ static bool non_retryable(const cJSON *retry, const char *type)
 /* Backoff before attempt+1: initial * backoff^(attempt-1), capped. */
 static int64_t backoff_ms(const cJSON *retry, int64_t attempt)
 {
-    double initial = cJSON_IsNumber(JGET(retry, "initial_interval_ms")) ? JGET(retry, "initial_interval_ms")->valuedouble : 1000;
-    double factor = cJSON_IsNumber(JGET(retry, "backoff")) ? JGET(retry, "backoff")->valuedouble : 2.0;
-    double cap = cJSON_IsNumber(JGET(retry, "maximum_interval_ms")) ? JGET(retry, "maximum_interval_ms")->valuedouble : 100 * initial;
+    double initial = cJSON_IsNumber(JGET(retry, "initial_interval_ms"))
+                         ? JGET(retry, "initial_interval_ms")->valuedouble
+                         : 1000;
+    double factor =
+        cJSON_IsNumber(JGET(retry, "backoff")) ? JGET(retry, "backoff")->valuedouble : 2.0;
+    double cap = cJSON_IsNumber(JGET(retry, "maximum_interval_ms"))
+                     ? JGET(retry, "maximum_interval_ms")->valuedouble
+                     : 100 * initial;
     double d = initial * pow(factor, (double)(attempt - 1));
     return (int64_t)(d > cap ? cap : d);
 }
@@ -496,7 +521,8 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
     JADD(d, "error", error);
     JADD(d, "final", cJSON_CreateBool(final));
     if (!final)
-        JADD(d, "retry_at", cJSON_CreateNumber((double)(engine__ws_now(ws) + backoff_ms(retry, attempt))));
+        JADD(d, "retry_at",
+             cJSON_CreateNumber((double)(engine__ws_now(ws) + backoff_ms(retry, attempt))));
     engine__emit(ws, run, type, d);
 }
 
@@ -509,7 +535,8 @@ void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task)
     JADD(d, "queue", cJSON_CreateString(engine__str(task, "queue")));
     JADD(d, "attempt", cJSON_CreateNumber((double)(engine__num(task, "attempt") + 1)));
     JADD(d, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(task, "human"))));
-    const char *copy[] = {"input", "retry", "timeouts", "task"};
+    /* retry and timeouts last: the history page leaves them out (ws.c) */
+    const char *copy[] = {"task", "input", "retry", "timeouts"};
     for (size_t i = 0; i < 4; i++)
         if (JGET(task, copy[i]))
             cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(task, copy[i]), 1));

@@ -413,6 +413,19 @@ sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *row
     return st;
 }
 
+sy_status engine_wal_stats(engine_session *s, uint64_t *bytes, uint64_t *fpi, sy_error *err)
+{
+    *bytes = *fpi = 0;
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, "SELECT wal_bytes, wal_fpi FROM pg_stat_wal", 0, NULL, &r, err);
+    if (st == SY_OK && PQntuples(r) == 1) {
+        *bytes = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        *fpi = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}
+
 /* Open tasks only (no index on status: it would make every task update
  * non-HOT, engine/README.md), and the small workers table for the queues
  * that are idle now. */

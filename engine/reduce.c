@@ -5,15 +5,14 @@
  *
  * State shape (engine/README.md):
  *   status, cancel_requested, result, error,
- *   ctx    {workflow:{id,run_id,type}, input, steps:{<name>:{result,error,signal}}, signals:{<name>:[..]}}
- *   keys   {<step key>: {status, name, result, error, timer_id, branch, count}}
- *   tasks  {<task_id>: {step, name, queue, attempt, status, human, input}}
- *   sigq   [{seq, name, payload, consumed}]
- *   timers {<timer_id>: {step, kind}}
- * Step keys name a step's position: "0", "2/t/1" (then-branch), "2/e/0",
- * "3#4" (the 5th item of a foreach). */
+ *   ctx    {workflow:{id,run_id,type}, input, steps:{<name>:{result,error,signal}},
+ * signals:{<name>:[..]}} keys   {<step key>: {status, name, result, error, timer_id, branch,
+ * count}} tasks  {<task_id>: {step, name, queue, attempt, status, human, input}} sigq   [{seq,
+ * name, payload, consumed}] timers {<timer_id>: {step, kind}} Step keys name a step's position:
+ * "0", "2/t/1" (then-branch), "2/e/0", "3#4" (the 5th item of a foreach). */
 #include "engine_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static cJSON *obj(cJSON *parent, const char *key)
@@ -244,4 +243,46 @@ void engine__reduce(cJSON *st, int64_t seq, const char *type, const cJSON *d)
         on_close(st, type, d);
     else
         on_step_record(st, type, d);
+}
+
+/* ---- what the history leaves out ------------------------------------------------------ */
+
+/* The step at key in a definition's steps ("0", "2/t/1", "3#4": for a
+ * foreach item, its task), or NULL. */
+const cJSON *engine__step_at(const cJSON *body, const char *key)
+{
+    const cJSON *list = JGET(body, "steps"), *step = NULL;
+    const char *p = key;
+    while (list && *p >= '0' && *p <= '9') {
+        char *end = NULL;
+        long i = strtol(p, &end, 10);
+        step = cJSON_GetArrayItem(list, (int)i);
+        p = end;
+        if (*p == '#')
+            return JGET(step, "task");
+        if (*p == '\0')
+            return step;
+        if (p[0] != '/' || (p[1] != 't' && p[1] != 'e') || p[2] != '/')
+            return NULL;
+        list = JGET(step, p[1] == 't' ? "then" : "else");
+        p += 3;
+    }
+    return NULL;
+}
+
+void engine__history_expand(const cJSON *body, const char *type, cJSON *data)
+{
+    if (!cJSON_IsObject(data) || strcmp(type, "task.scheduled") != 0)
+        return;
+    const cJSON *step = NULL;
+    static const char *const keys[] = {"retry", "timeouts", "deadline_ms"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        if (JGET(data, keys[i]))
+            continue; /* written before 012, or not the definition's */
+        if (!step && !(step = engine__step_at(body, engine__str(data, "step"))))
+            return;
+        const cJSON *v = JGET(step, keys[i]);
+        if (v)
+            cJSON_AddItemToObject(data, keys[i], cJSON_Duplicate(v, 1));
+    }
 }

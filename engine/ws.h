@@ -54,7 +54,8 @@ struct engine__ws {
     sy_buf page_json;      /* an event's data as JSON, before quoting */
     engine__barr o_event, o_subject, o_body; /* the batch's outbox page */
     engine__barr keys; /* batch.c's lookup keys (inbox ids, workflow IDs, run ids) */
-    cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended */
+    cJSON *record; /* tests: when non-NULL, every history event {s,t,d} is appended,
+                      d as the history stores it */
     engine__keyed tasks, timers;
     bool notify_timers;
     char now_text[32]; /* now, RFC 3339 (occurred_at of the outcome events) */

@@ -100,6 +100,71 @@ TEST(describe_and_history_show_the_run)
     engine_fx_close(&fx);
 }
 
+/* The history stores no bytes its run's row or pinned definition hold
+ * (migration 012): workflow.started without workflow_type, def_hash and
+ * task_queue, task.scheduled without the step's retry and timeouts. Every
+ * reader still sees them: engine_history, the history_events view from a
+ * connection whose search_path is not the engine's, and a run's replay
+ * (the step's non_retryable list decides a failure: without it, bad_input
+ * would be retried). */
+TEST(history_stores_no_derived_bytes_and_shows_them_all)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_query_derived");
+    engine_result r;
+    CHECK_INT(engine_fx_start(&fx, "one", "dv", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    char *stored = engine_fx_str(&fx, "SELECT array_to_string(data, ' ') FROM history WHERE run_id = $1",
+                                 r.run_id, NULL);
+    CHECK_MSG(strstr(stored, "def_hash") == NULL && strstr(stored, "maximum_attempts") == NULL &&
+                  strstr(stored, "start_to_close_ms") == NULL,
+              "stored: %s", stored);
+    free(stored);
+    sy_error err = {0};
+    cJSON *h = NULL;
+    CHECK_INT(engine_history(fx.s, "dv", r.run_id, 0, 0, &h, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(h), 2);
+    const cJSON *started = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "data");
+    char *hash = engine_fx_str(&fx, "SELECT def_hash FROM runs WHERE run_id = $1", r.run_id, NULL);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(started, "def_hash")), hash);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(started, "workflow_type")), "one");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(started, "task_queue")), "q1");
+    CHECK(cJSON_IsObject(cJSON_GetObjectItem(started, "input")));
+    const cJSON *sched = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "data");
+    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "retry"), "maximum_attempts")), 3);
+    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "timeouts"), "start_to_close_ms")), 60000);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "name")), "work");
+    cJSON_Delete(h);
+    /* an operator's query through the view, another search_path */
+    engine_exec_ok(engine__conn(fx.s), "SET search_path = public");
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
+                                 " (data->'retry'->>'maximum_attempts')::int = 3", r.run_id, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
+                                 " data->>'def_hash' = $2", r.run_id, hash), 1);
+    engine_exec_ok(engine__conn(fx.s), "SET search_path = switchyard");
+    free(hash);
+    /* a replay from the database (no state cache): the policy is the step's */
+    engine *eng2 = NULL;
+    engine_session *s2 = NULL;
+    cJSON *defs = cJSON_Parse(ENGINE_TEST_DEFS);
+    engine_opts o = {.workflows = defs, .state_cache = -1};
+    CHECK_INT(engine_new(&o, NULL, &eng2, &err), SY_OK);
+    cJSON_Delete(defs);
+    CHECK_INT(engine_session_open(eng2, fx.conninfo, false, &s2, &err), SY_OK);
+    char task[64];
+    snprintf(task, sizeof task, "%s:0", r.run_id);
+    engine_report rep = {.task_id = task, .attempt = 1, .kind = ENGINE_REPORT_FAILED,
+                         .error_type = "bad_input", .error_message = "no", .retryable = true};
+    engine_result res;
+    CHECK_INT(engine_begin(s2, &err), SY_OK);
+    CHECK_MSG(engine_task_report(s2, &rep, &res, &err) == SY_OK, "%s", err.message);
+    CHECK_INT(engine_commit(s2, &err), SY_OK);
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'failed'",
+                            r.run_id, NULL), 1);
+    engine_session_close(s2);
+    engine_free(eng2);
+    engine_fx_close(&fx);
+}
+
 TEST(dead_letters_are_listed_fetched_and_marked_replayed)
 {
     engine_fx fx;

@@ -92,8 +92,11 @@ static void check_replay(scenario *sc)
     const cJSON *row;
     cJSON_ArrayForEach(row, rows)
     {
-        engine__reduce(st, (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "s")),
-                       cJSON_GetStringValue(cJSON_GetObjectItem(row, "t")),
+        /* what the history leaves out comes back from the definition, as
+         * batch.c's replay does it */
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(row, "t"));
+        engine__history_expand(sc->run->def->body, type, cJSON_GetObjectItem(row, "d"));
+        engine__reduce(st, (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "s")), type,
                        cJSON_GetObjectItem(row, "d"));
     }
     char *live = cJSON_PrintUnformatted(sc->run->state), *replayed = cJSON_PrintUnformatted(st);
@@ -120,7 +123,10 @@ TEST(replayed_history_gives_the_live_state_through_every_step_kind)
     CHECK_INT(sc.ws->nhist, 3);
     const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
     engine__task_failure(sc.ws, sc.run, t, "task.failed", cJSON_Parse("{\"type\":\"x\"}"), true, false);
-    feed(&sc, "task.scheduled", "{\"step\":\"0\",\"name\":\"a\",\"task_id\":\"00000000-0000-4000-8000-000000000001:0\",\"queue\":\"q\",\"attempt\":2}");
+    /* its retry timer fires: the next attempt, as ops.c schedules it */
+    sy_error err = {0};
+    engine__task_retry(sc.ws, sc.run, t);
+    CHECK_INT(engine__advance(sc.ws, sc.run, &err), SY_OK);
     snprintf(buf, sizeof buf, "{\"task_id\":\"%s\",\"attempt\":2,\"result\":5}", task_id(&sc, "0"));
     feed(&sc, "task.completed", buf);
     check_replay(&sc);
@@ -198,4 +204,53 @@ TEST(recorded_history_replays_to_its_recorded_outcome)
     }
     cJSON_Delete(st);
     cJSON_Delete(rec);
+}
+
+/* The history leaves out of task.scheduled what the pinned definition
+ * holds (the step's retry and timeouts) and of workflow.started what the
+ * run's row holds; replaying it puts them back (check_replay compares with
+ * the live state, which had them all along). */
+TEST(the_history_leaves_out_what_the_definition_holds)
+{
+    scenario sc;
+    open_scenario(&sc);
+    const cJSON *row, *sched = NULL, *started = NULL;
+    cJSON_ArrayForEach(row, sc.ws->record)
+    {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(row, "t"));
+        if (!sched && strcmp(t, "task.scheduled") == 0)
+            sched = cJSON_GetObjectItem(row, "d");
+        if (strcmp(t, "workflow.started") == 0)
+            started = cJSON_GetObjectItem(row, "d");
+    }
+    CHECK(sched != NULL && started != NULL);
+    CHECK(cJSON_GetObjectItem(sched, "retry") == NULL);
+    CHECK(cJSON_GetObjectItem(sched, "input") != NULL);
+    CHECK(cJSON_GetObjectItem(started, "def_hash") == NULL);
+    CHECK(cJSON_GetObjectItem(started, "input") != NULL);
+    /* the live state has the step's policy: the reducer saw it */
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
+    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "retry"), "maximum_attempts")), 2);
+    cJSON *copy = cJSON_Duplicate(sched, 1);
+    engine__history_expand(sc.run->def->body, "task.scheduled", copy);
+    CHECK(cJSON_Compare(cJSON_GetObjectItem(copy, "retry"), cJSON_GetObjectItem(t, "retry"), 1));
+    cJSON_Delete(copy);
+    check_replay(&sc);
+    close_scenario(&sc);
+}
+
+TEST(step_keys_name_their_step_in_the_definition)
+{
+    scenario sc;
+    open_scenario(&sc);
+    const cJSON *body = sc.run->def->body;
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "0"), "name")), "a");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "2/t/0"), "name")), "sleep-1");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "4#2"), "task")), "b");
+    CHECK(engine__step_at(body, "2/e/0") == NULL); /* an empty else */
+    CHECK(engine__step_at(body, "9") == NULL);
+    CHECK(engine__step_at(body, "") == NULL);
+    CHECK(engine__step_at(body, "0/x/1") == NULL);
+    CHECK(engine__step_at(NULL, "0") == NULL);
+    close_scenario(&sc);
 }
