@@ -578,8 +578,10 @@ static sy_status load_histories(engine__ws *ws, engine_batch *b, sy_error *err)
         PGresult *r = NULL;
         st = exec_array(ws, Q_HISTORY,
                         "SELECT k.n, h.seq + x.n::int - 1, x.t, x.d FROM unnest($1::uuid[])"
-                        " WITH ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT seq, types,"
-                        " data FROM history WHERE run_id = k.r ORDER BY seq OFFSET 0) AS h"
+                        " WITH ORDINALITY AS k(r, n) CROSS JOIN LATERAL (SELECT 1 AS seq,"
+                        " h_types AS types, h_data AS data FROM runs WHERE run_id = k.r AND"
+                        " h_types IS NOT NULL UNION ALL SELECT seq, types, data FROM history"
+                        " WHERE run_id = k.r OFFSET 0) AS h"
                         " CROSS JOIN LATERAL unnest(h.types, h.data) WITH ORDINALITY"
                         " AS x(t, d, n) ORDER BY k.n, h.seq, x.n",
                         NULL, ids, &r, err);

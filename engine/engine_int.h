@@ -288,6 +288,8 @@ typedef struct engine__run {
     bool cancel_requested;
     cJSON *state; /* reducer state (owned), NULL until loaded */
     sy_buf log;   /* a new run's events as written: see engine__cached */
+    sy_buf first_types, first_data; /* a new run's first history page (array literals),
+                                       written in its runs row (013); empty: none */
     int64_t log_first;
     cJSON *input, *result, *error; /* owned */
     const char *cur_event_id;      /* causation of the events being appended */

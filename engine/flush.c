@@ -19,38 +19,71 @@ enum { OID_TEXT = 25, OID_INT4 = 23, OID_BOOL = 16, OID_UUID = 2950, OID_TSTZ = 
 /* Binary array parameters, in statement order from $8. Times travel as
  * binary timestamptz (no per-row to_timestamp(numeric) on the server). */
 enum {
-    I_W, I_R, I_ST, I_CL, I_EX,                                            /* workflow_ids */
-    R_R, R_W, R_T, R_H, R_ST, R_Q, R_I, R_RES, R_ERR, R_TR, R_CA, R_CR, R_NS, R_SA, R_CL, /* runs */
+    I_W,
+    I_R,
+    I_ST,
+    I_CL,
+    I_EX, /* workflow_ids */
+    R_R,
+    R_W,
+    R_T,
+    R_H,
+    R_ST,
+    R_Q,
+    R_I,
+    R_RES,
+    R_ERR,
+    R_TR,
+    R_CA,
+    R_CR,
+    R_NS,
+    R_SA,
+    R_CL, /* runs */
     R_NEW,
-    T_ID, T_R, T_W, T_STEP, T_NAME, T_Q, T_HUMAN, T_ATT, T_ST, T_IN, T_RES, T_ERR, T_STA, T_HB,
+    T_ID,
+    T_R,
+    T_W,
+    T_STEP,
+    T_NAME,
+    T_Q,
+    T_HUMAN,
+    T_ATT,
+    T_ST,
+    T_IN,
+    T_RES,
+    T_ERR,
+    T_STA,
+    T_HB,
     T_NEW,
-    NCOLS
+    NCOLS,
+    /* runs again: a new run's first history page (013), after the rest
+     * ($58, $59) so that the numbers above stay as they were */
+    R_HT = NCOLS,
+    R_HD,
+    NALLCOLS
 };
 
 static const int COL_OID[NCOLS] = {
-    OID_TEXT, OID_UUID, OID_TEXT, OID_TSTZ, OID_BOOL,
-    OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,
-    OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4, OID_TSTZ, OID_TSTZ,
-    OID_BOOL,
-    OID_TEXT, OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4, OID_TEXT,
-    OID_TEXT, OID_TEXT, OID_TEXT, OID_TSTZ, OID_TSTZ,
-    OID_BOOL,
+    OID_TEXT, OID_UUID, OID_TEXT, OID_TSTZ, OID_BOOL, OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT,
+    OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_BOOL, OID_INT4,
+    OID_TSTZ, OID_TSTZ, OID_BOOL, OID_TEXT, OID_UUID, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,
+    OID_BOOL, OID_INT4, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TSTZ, OID_TSTZ, OID_BOOL,
 };
 
 #define WIDS_FROM                                                                                  \
     " FROM unnest($8::text[], $9::uuid[], $10::text[], $11::timestamptz[], $12::bool[])"           \
     " AS x(w, r, st, cl, ex)"
 #define RUNS_FROM                                                                                  \
-    " FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],"  \
+    " FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],"   \
     " $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bool[], $25::int4[],"  \
-    " $26::timestamptz[], $27::timestamptz[], $28::bool[])"                                        \
-    " AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl, nw)"
+    " $26::timestamptz[], $27::timestamptz[], $28::bool[], $58::text[], $59::text[])"              \
+    " AS x(r, w, t, h, st, q, i, res, err, tr, ca, cr, ns, sa, cl, nw, ht, hd)"
 #define RUNS_INSERT                                                                                \
     " INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, def_hash, status,"          \
     " task_queue, input, result, error, trace_id, causation_id, cancel_requested, next_seq,"       \
-    " started_at, closed_at, updated_at)"                                                          \
+    " started_at, closed_at, updated_at, h_types, h_data)"                                         \
     " SELECT r, $7, w, t, h, st, q, i::json, res::json, err::json, tr, ca, cr, ns, sa, cl,"        \
-    " $6::timestamptz" RUNS_FROM
+    " $6::timestamptz, ht::text[], hd::text[]" RUNS_FROM
 #define TASKS_FROM                                                                                 \
     " FROM unnest($29::text[], $30::uuid[], $31::text[], $32::text[], $33::text[], $34::text[],"   \
     " $35::bool[], $36::int4[], $37::text[], $38::text[], $39::text[], $40::text[],"               \
@@ -65,7 +98,8 @@ static const int COL_OID[NCOLS] = {
 /* $1 defs, $2 timers, $3 dead letters (json); $4, $5 notify flags; $6 now
  * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
  * then the history pages $44-$47 (run, first seq, and array literals of
- * their types and data, 003_history_pages.sql) and the outbox page $48-$50; $51-$56 whether there are
+ * their types and data, 003_history_pages.sql; a new run's first page is
+ * in its runs row instead, $58-$59, 013) and the outbox page $48-$50; $51-$56 whether there are
  * rows for each of the six CTEs below that split new rows from existing
  * ones (a constant false skips the scan of its arrays altogether).
  *
@@ -130,7 +164,9 @@ static const char *const FLUSH_SQL[] = {
     NULL,
 };
 
-#define NPARAMS (7 + NCOLS + 7 + 6 + 1)
+#define NPARAMS (7 + NCOLS + 7 + 6 + 1 + 2)
+#define P_CHANGES (7 + NCOLS + 7 + 6) /* $57 */
+#define P_FIRST_PAGE (P_CHANGES + 1)  /* $58, $59 */
 
 /* The payload of the changes notification (engine.h, ENGINE_NOTIFY_CHANGES):
  * the runs this batch changed, as many as fit in a NOTIFY (Postgres allows
@@ -208,6 +244,9 @@ static void run_columns(engine__ws *ws, engine__barr *c, bool *any)
         engine__barr_ts(&c[R_SA], r->started_at);
         engine__barr_ts(&c[R_CL], closed ? r->closed_at : 0);
         engine__barr_bool(&c[R_NEW], r->new_run);
+        bool page = r->new_run && r->first_types.len;
+        engine__barr_text(&c[R_HT], page ? r->first_types.data : NULL);
+        engine__barr_text(&c[R_HD], page ? r->first_data.data : NULL);
         any[r->new_run ? 2 : 3] = true;
     }
 }
@@ -275,15 +314,15 @@ static sy_status exec_flush(engine__ws *ws, char **p, const int *len, const int 
         for (int i = 0; i < NPARAMS; i++)
             bytes += fmt[i] ? (size_t)len[i] : p[i] ? strlen(p[i]) : 0; /* NULL: SQL null */
         engine__note_statement(ws->s, bytes);
-        PGresult *r = PQexecPrepared(ws->s->conn, "sy_flush", NPARAMS, (const char *const *)p, len,
-                                     fmt, 0);
+        PGresult *r =
+            PQexecPrepared(ws->s->conn, "sy_flush", NPARAMS, (const char *const *)p, len, fmt, 0);
         st = engine__result_status(ws->s->conn, r, "write batch", err);
         PQclear(r);
     }
     return st;
 }
 
-_Static_assert(NCOLS <= ENGINE__WS_COLS && NCOLS + 7 < ENGINE__WS_PARAMS,
+_Static_assert(NALLCOLS <= ENGINE__WS_COLS && NCOLS + 7 + 2 < ENGINE__WS_PARAMS,
                "the write set has room for every column (and batch.c's keys parameter, the last)");
 
 sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
@@ -292,6 +331,7 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
     engine__barr *c = ws->cols; /* emptied by engine__ws_free, buffers reused */
     for (int i = 0; i < NCOLS; i++)
         c[i].oid = (uint32_t)COL_OID[i];
+    c[R_HT].oid = c[R_HD].oid = OID_TEXT;
     bool any[6] = {false}; /* new IDs, old IDs, new runs, old runs, new tasks, old tasks */
     run_columns(ws, c, any);
     task_columns(ws, c, any);
@@ -300,8 +340,9 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
         return SY_OK;
     char now[8];
     engine__ts_bin(ws->now, now);
-    char *p[NPARAMS] = {json_array(&ws->defs), timers_json(&ws->timers), json_array(&ws->dls),
-                        ws->notify_timers ? "true" : "false", ws->nout ? "true" : "false", now,
+    char *p[NPARAMS] = {json_array(&ws->defs),       timers_json(&ws->timers),
+                        json_array(&ws->dls),        ws->notify_timers ? "true" : "false",
+                        ws->nout ? "true" : "false", now,
                         (char *)ws->eng->ns};
     int len[NPARAMS] = {0}, fmt[NPARAMS] = {0};
     len[5] = 8;
@@ -316,10 +357,16 @@ sy_status engine__ws_flush(engine__ws *ws, sy_error *err)
     }
     for (int i = 0; i < 6; i++)
         p[7 + NCOLS + 7 + i] = any[i] ? "true" : "false";
-    p[NPARAMS - 1] = changes_payload(ws);
+    for (int i = 0; i < 2; i++) {
+        sy_buf *out = &ws->params[NCOLS + 7 + i];
+        p[P_FIRST_PAGE + i] = engine__barr_finish_into(&c[R_HT + i], out);
+        len[P_FIRST_PAGE + i] = (int)out->len;
+        fmt[P_FIRST_PAGE + i] = 1;
+    }
+    p[P_CHANGES] = changes_payload(ws);
     sy_status st = exec_flush(ws, p, len, fmt, err);
     for (int i = 0; i < 3; i++)
         free(p[i]);
-    free(p[NPARAMS - 1]);
+    free(p[P_CHANGES]);
     return st;
 }

@@ -360,6 +360,8 @@ void engine__run_free(engine__run *r)
     free(r->causation_id);
     cJSON_Delete(r->state);
     sy_buf_cleanup(&r->log);
+    sy_buf_cleanup(&r->first_types);
+    sy_buf_cleanup(&r->first_data);
     cJSON_Delete(r->input);
     cJSON_Delete(r->result);
     cJSON_Delete(r->error);
@@ -753,11 +755,43 @@ void engine__ws_close_page(engine__ws *ws)
 {
     if (!ws->page_run)
         return;
-    sy_buf_putc(&ws->h_type.data, '}');
-    sy_buf_putc(&ws->h_data.data, '}');
-    patch_len(&ws->h_type, ws->page_type_at);
-    patch_len(&ws->h_data, ws->page_data_at);
+    sy_buf_putc(ws->page_t, '}');
+    sy_buf_putc(ws->page_d, '}');
+    if (ws->page_t == &ws->h_type.data) {
+        patch_len(&ws->h_type, ws->page_type_at);
+        patch_len(&ws->h_data, ws->page_data_at);
+    }
     ws->page_run = NULL;
+}
+
+/* Opens a page of run's events from seq: a new run's first page is its
+ * row's (runs.h_types, h_data: 013, one row and one index entry fewer
+ * per start), any other a row of the history table. */
+static void page_open(engine__ws *ws, engine__run *run, int64_t seq)
+{
+    engine__ws_close_page(ws);
+    ws->page_run = run;
+    if (run->new_run && seq == 1) {
+        ws->page_t = &run->first_types;
+        ws->page_d = &run->first_data;
+        sy_buf_reset(ws->page_t);
+        sy_buf_reset(ws->page_d);
+        sy_buf_putc(ws->page_t, '{');
+        sy_buf_putc(ws->page_d, '{');
+        return;
+    }
+    ws->page_t = &ws->h_type.data;
+    ws->page_d = &ws->h_data.data;
+    engine__barr_uuid(&ws->h_run, run->run_id);
+    engine__barr_int4(&ws->h_seq, seq);
+    engine__barr *arr[] = {&ws->h_type, &ws->h_data};
+    size_t *at[] = {&ws->page_type_at, &ws->page_data_at};
+    for (size_t i = 0; i < 2; i++) {
+        *at[i] = arr[i]->data.len;
+        engine__be32(&arr[i]->data, 0); /* length, patched at close */
+        sy_buf_putc(&arr[i]->data, '{');
+        arr[i]->n++;
+    }
 }
 
 /* The members of an event's data that its run's row or its pinned
@@ -803,33 +837,21 @@ static void put_stored(sy_buf *b, const char *type, const cJSON *data)
 static void page_add(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                      const cJSON *data)
 {
-    bool first = ws->page_run != run || ws->page_next != seq;
-    if (first) {
-        engine__ws_close_page(ws);
-        engine__barr_uuid(&ws->h_run, run->run_id);
-        engine__barr_int4(&ws->h_seq, seq);
-        engine__barr *arr[] = {&ws->h_type, &ws->h_data};
-        size_t *at[] = {&ws->page_type_at, &ws->page_data_at};
-        for (size_t i = 0; i < 2; i++) {
-            *at[i] = arr[i]->data.len;
-            engine__be32(&arr[i]->data, 0); /* length, patched at close */
-            sy_buf_putc(&arr[i]->data, '{');
-            arr[i]->n++;
-        }
-        ws->page_run = run;
+    if (ws->page_run != run || ws->page_next != seq) {
+        page_open(ws, run, seq);
     } else {
-        sy_buf_putc(&ws->h_type.data, ',');
-        sy_buf_putc(&ws->h_data.data, ',');
+        sy_buf_putc(ws->page_t, ',');
+        sy_buf_putc(ws->page_d, ',');
     }
     ws->page_next = seq + 1;
     ws->nhist++;
-    literal_elem(&ws->h_type.data, type, strlen(type));
+    literal_elem(ws->page_t, type, strlen(type));
     sy_buf_reset(&ws->page_json);
     if (data)
         put_stored(&ws->page_json, type, data);
     else
         sy_buf_append(&ws->page_json, "null", 4);
-    literal_elem(&ws->h_data.data, ws->page_json.data, ws->page_json.len);
+    literal_elem(ws->page_d, ws->page_json.data, ws->page_json.len);
     if (run->new_run) { /* its whole history is this batch's: kept for the cache */
         if (!run->log.len)
             run->log_first = seq;

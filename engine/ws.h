@@ -49,6 +49,8 @@ struct engine__ws {
     engine__barr h_run, h_seq, h_type, h_data; /* history pages: run, first seq, and
                                                   array literals of types and data */
     engine__run *page_run; /* the open page's run (NULL: none) */
+    sy_buf *page_t, *page_d; /* where its array literals grow: h_type/h_data's
+                                elements, or a new run's first page (its row's) */
     int64_t page_next;     /* the seq that would extend it */
     size_t page_type_at, page_data_at; /* its elements' offsets in h_type, h_data */
     sy_buf page_json;      /* an event's data as JSON, before quoting */

@@ -13,7 +13,9 @@ TEST(list_filters_and_paginates)
     engine_result r;
     const char *ids[] = {"a-1", "a-2", "a-3", "b-1", "b-2"};
     for (int i = 0; i < 5; i++)
-        CHECK_INT(engine_fx_start(&fx, i < 3 ? "one" : "waiter", ids[i], RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+        CHECK_INT(engine_fx_start(&fx, i < 3 ? "one" : "waiter", ids[i], RULES_IF_RUNNING_FAIL,
+                                  RULES_IF_CLOSED_ALLOW, &r),
+                  SY_OK);
     sy_error err = {0};
     cJSON *out = NULL;
     engine_list_filter f = {.id_prefix = "a-", .limit = 2};
@@ -49,30 +51,39 @@ TEST(list_time_range_is_exact_and_newest_first)
     engine_fx fx;
     engine_fx_open(&fx, "eng_query_range");
     engine_result r;
-    CHECK_INT(engine_fx_start(&fx, "one", "t-old", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(
+        engine_fx_start(&fx, "one", "t-old", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+        SY_OK);
     usleep(5000);
-    CHECK_INT(engine_fx_start(&fx, "one", "t-new", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
-    long long ms = engine_fx_int(&fx, "SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM runs"
-                                      " WHERE workflow_id = 't-new'", NULL, NULL);
+    CHECK_INT(
+        engine_fx_start(&fx, "one", "t-new", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+        SY_OK);
+    long long ms = engine_fx_int(&fx,
+                                 "SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM runs"
+                                 " WHERE workflow_id = 't-new'",
+                                 NULL, NULL);
     sy_error err = {0};
     cJSON *out = NULL;
     engine_list_filter from = {.started_after_ms = ms};
     CHECK_INT(engine_list(fx.s, &from, &out, &err), SY_OK);
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 1);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
-                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")), "t-new");
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")),
+              "t-new");
     cJSON_Delete(out);
     engine_list_filter before = {.started_before_ms = ms};
     CHECK_INT(engine_list(fx.s, &before, &out, &err), SY_OK);
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(out, "workflows")), 1);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
-                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")), "t-old");
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(out, "workflows"), 0), "workflow_id")),
+              "t-old");
     cJSON_Delete(out);
     engine_list_filter all = {.started_before_ms = ms + 1};
     CHECK_INT(engine_list(fx.s, &all, &out, &err), SY_OK);
     cJSON *ws = cJSON_GetObjectItem(out, "workflows");
     CHECK_INT(cJSON_GetArraySize(ws), 2);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "workflow_id")), "t-new");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "workflow_id")),
+              "t-new");
     cJSON_Delete(out);
     engine_fx_close(&fx);
 }
@@ -82,7 +93,8 @@ TEST(describe_and_history_show_the_run)
     engine_fx fx;
     engine_fx_open(&fx, "eng_query_describe");
     engine_result r;
-    CHECK_INT(engine_fx_start(&fx, "one", "d", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_fx_start(&fx, "one", "d", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+              SY_OK);
     sy_error err = {0};
     cJSON *d = NULL;
     CHECK_INT(engine_describe(fx.s, "d", NULL, &d, &err), SY_OK);
@@ -94,31 +106,42 @@ TEST(describe_and_history_show_the_run)
     cJSON *h = NULL;
     CHECK_INT(engine_history(fx.s, "d", r.run_id, 1, 0, &h, &err), SY_OK);
     CHECK_INT(cJSON_GetArraySize(h), 1);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "type")), "task.scheduled");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "type")),
+              "task.scheduled");
     cJSON_Delete(h);
     CHECK_INT(engine_describe(fx.s, "nope", NULL, &d, &err), SY_NOT_FOUND);
     engine_fx_close(&fx);
 }
 
 /* The history stores no bytes its run's row or pinned definition hold
- * (migration 012): workflow.started without workflow_type, def_hash and
- * task_queue, task.scheduled without the step's retry and timeouts. Every
- * reader still sees them: engine_history, the history_events view from a
- * connection whose search_path is not the engine's, and a run's replay
- * (the step's non_retryable list decides a failure: without it, bad_input
- * would be retried). */
+ * (migration 012), and a new run's first page is part of its row (013): workflow.started without
+ * workflow_type, def_hash and task_queue, task.scheduled without the step's retry and timeouts.
+ * Every reader still sees them: engine_history, the history_events view from a connection whose
+ * search_path is not the engine's, and a run's replay (the step's non_retryable list decides a
+ * failure: without it, bad_input would be retried). */
 TEST(history_stores_no_derived_bytes_and_shows_them_all)
 {
     engine_fx fx;
     engine_fx_open(&fx, "eng_query_derived");
     engine_result r;
-    CHECK_INT(engine_fx_start(&fx, "one", "dv", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
-    char *stored = engine_fx_str(&fx, "SELECT array_to_string(data, ' ') FROM history WHERE run_id = $1",
-                                 r.run_id, NULL);
+    CHECK_INT(engine_fx_start(&fx, "one", "dv", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+              SY_OK);
+    char *stored = engine_fx_str(
+        &fx,
+        "SELECT array_to_string(h_data, ' ') || coalesce((SELECT string_agg(array_to_string(data, "
+        "' '), ' ')"
+        " FROM history h WHERE h.run_id = r.run_id), '') FROM runs r WHERE run_id = $1",
+        r.run_id, NULL);
     CHECK_MSG(strstr(stored, "def_hash") == NULL && strstr(stored, "maximum_attempts") == NULL &&
                   strstr(stored, "start_to_close_ms") == NULL,
               "stored: %s", stored);
     free(stored);
+    /* and its first page is the run's row (013): no history row of its own */
+    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE run_id = $1", r.run_id, NULL),
+              0);
+    CHECK_INT(engine_fx_int(&fx, "SELECT cardinality(h_types) FROM runs WHERE run_id = $1",
+                            r.run_id, NULL),
+              2);
     sy_error err = {0};
     cJSON *h = NULL;
     CHECK_INT(engine_history(fx.s, "dv", r.run_id, 0, 0, &h, &err), SY_OK);
@@ -130,16 +153,26 @@ TEST(history_stores_no_derived_bytes_and_shows_them_all)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(started, "task_queue")), "q1");
     CHECK(cJSON_IsObject(cJSON_GetObjectItem(started, "input")));
     const cJSON *sched = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "data");
-    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "retry"), "maximum_attempts")), 3);
-    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "timeouts"), "start_to_close_ms")), 60000);
+    CHECK_INT((int)cJSON_GetNumberValue(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "retry"), "maximum_attempts")),
+              3);
+    CHECK_INT((int)cJSON_GetNumberValue(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "timeouts"), "start_to_close_ms")),
+              60000);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "name")), "work");
     cJSON_Delete(h);
     /* an operator's query through the view, another search_path */
     engine_exec_ok(engine__conn(fx.s), "SET search_path = public");
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
-                                 " (data->'retry'->>'maximum_attempts')::int = 3", r.run_id, NULL), 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
-                                 " data->>'def_hash' = $2", r.run_id, hash), 1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
+                            " (data->'retry'->>'maximum_attempts')::int = 3",
+                            r.run_id, NULL),
+              1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM switchyard.history_events WHERE run_id = $1 AND"
+                            " data->>'def_hash' = $2",
+                            r.run_id, hash),
+              1);
     engine_exec_ok(engine__conn(fx.s), "SET search_path = switchyard");
     free(hash);
     /* a replay from the database (no state cache): the policy is the step's */
@@ -152,14 +185,20 @@ TEST(history_stores_no_derived_bytes_and_shows_them_all)
     CHECK_INT(engine_session_open(eng2, fx.conninfo, false, &s2, &err), SY_OK);
     char task[64];
     snprintf(task, sizeof task, "%s:0", r.run_id);
-    engine_report rep = {.task_id = task, .attempt = 1, .kind = ENGINE_REPORT_FAILED,
-                         .error_type = "bad_input", .error_message = "no", .retryable = true};
+    engine_report rep = {.task_id = task,
+                         .attempt = 1,
+                         .kind = ENGINE_REPORT_FAILED,
+                         .error_type = "bad_input",
+                         .error_message = "no",
+                         .retryable = true};
     engine_result res;
     CHECK_INT(engine_begin(s2, &err), SY_OK);
     CHECK_MSG(engine_task_report(s2, &rep, &res, &err) == SY_OK, "%s", err.message);
     CHECK_INT(engine_commit(s2, &err), SY_OK);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'failed'",
-                            r.run_id, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM runs WHERE run_id = $1 AND status = 'failed'",
+                            r.run_id, NULL),
+              1);
     engine_session_close(s2);
     engine_free(eng2);
     engine_fx_close(&fx);
@@ -173,9 +212,14 @@ TEST(dead_letters_are_listed_fetched_and_marked_replayed)
     cJSON *hdr = cJSON_CreateObject();
     cJSON_AddStringToObject(hdr, "Nats-Msg-Id", "bad-1");
     const char body[] = "{\"not\":\"valid\0binary";
-    engine_dead_letter dl = {.event_id = "bad-1", .code = "bad_json", .message = "bad json at 1:2",
-                             .subject = "events.x", .body = body, .body_len = sizeof body - 1,
-                             .headers = hdr, .stream_seq = 42};
+    engine_dead_letter dl = {.event_id = "bad-1",
+                             .code = "bad_json",
+                             .message = "bad json at 1:2",
+                             .subject = "events.x",
+                             .body = body,
+                             .body_len = sizeof body - 1,
+                             .headers = hdr,
+                             .stream_seq = 42};
     engine_batch_dead_letter(b, engine_batch_event(b, "bad-1"), &dl);
     engine_dead_letter dl2 = {.code = "too_large", .message = "big", .body = "x", .body_len = 1};
     engine_batch_dead_letter(b, engine_batch_event(b, NULL), &dl2);
@@ -194,7 +238,8 @@ TEST(dead_letters_are_listed_fetched_and_marked_replayed)
     CHECK_INT(l.items[0].body_len, sizeof body - 1);
     CHECK(memcmp(l.items[0].body, body, sizeof body - 1) == 0);
     CHECK_INT(l.items[0].stream_seq, 42);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(l.items[0].headers, "Nats-Msg-Id")), "bad-1");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(l.items[0].headers, "Nats-Msg-Id")),
+              "bad-1");
     engine_dead_letter_list_cleanup(&l);
     engine_dead_letter_row row;
     CHECK_INT(engine_dead_letter_get(fx.s, id, &row, &err), SY_OK);
@@ -222,7 +267,9 @@ TEST(listen_wakes_up_on_new_timers)
     CHECK_INT(engine_wait_notify(l, 50, &got, &err), SY_OK);
     CHECK(!got);
     engine_result r;
-    CHECK_INT(engine_fx_start(&fx, "sleeper", "zz", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(
+        engine_fx_start(&fx, "sleeper", "zz", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+        SY_OK);
     CHECK_INT(engine_wait_notify(l, 5000, &got, &err), SY_OK);
     CHECK(got);
     int64_t at = 0;
@@ -283,7 +330,8 @@ TEST(heartbeat_timeout_retries_unless_heartbeats_arrive)
     engine_fx_open(&fx, "eng_query_heartbeat");
     PGresult *res = NULL;
     engine_result r;
-    CHECK_INT(engine_fx_start(&fx, "one", "hb", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r), SY_OK);
+    CHECK_INT(engine_fx_start(&fx, "one", "hb", RULES_IF_RUNNING_FAIL, RULES_IF_CLOSED_ALLOW, &r),
+              SY_OK);
     char *task = engine_fx_str(&fx, "SELECT task_id FROM tasks", NULL, NULL);
     sy_error err = {0};
     engine_report rep = {.task_id = task, .attempt = 1, .kind = ENGINE_REPORT_STARTED};
@@ -296,10 +344,11 @@ TEST(heartbeat_timeout_retries_unless_heartbeats_arrive)
     snprintf(id, sizeof id, "%s@1:heartbeat", task);
     snprintf(at, sizeof at, "%lld", (long long)(t0 + 2000));
     const char *p[] = {id, r.run_id, at, task};
-    res = PQexecParams(engine__conn(fx.s),
-                       "INSERT INTO timers VALUES ($1, $2::uuid, to_timestamp($3::float8 / 1000),"
-                       " 'heartbeat', json_build_object('task_id', $4::text, 'attempt', 1, 'after_ms', 5000))",
-                       4, NULL, p, NULL, NULL, 0);
+    res = PQexecParams(
+        engine__conn(fx.s),
+        "INSERT INTO timers VALUES ($1, $2::uuid, to_timestamp($3::float8 / 1000),"
+        " 'heartbeat', json_build_object('task_id', $4::text, 'attempt', 1, 'after_ms', 5000))",
+        4, NULL, p, NULL, NULL, 0);
     CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
     PQclear(res);
     /* a heartbeat now: when the timer comes due it is re-armed, not fired */
@@ -310,11 +359,19 @@ TEST(heartbeat_timeout_retries_unless_heartbeats_arrive)
     size_t n = 0;
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 2001, 10, &n, &err), SY_OK);
     CHECK_INT(n, 1);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'task.timed_out'", NULL, NULL), 0);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM timers WHERE kind = 'heartbeat'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM history_events WHERE type = 'task.timed_out'",
+                            NULL, NULL),
+              0);
+    CHECK_INT(
+        engine_fx_int(&fx, "SELECT count(*) FROM timers WHERE kind = 'heartbeat'", NULL, NULL), 1);
     /* no more heartbeats: it fires, the attempt times out and is retried */
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 20000, 10, &n, &err), SY_OK);
-    CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history_events WHERE type = 'task.timed_out' AND data->'error'->>'kind' = 'heartbeat'", NULL, NULL), 1);
+    CHECK_INT(engine_fx_int(&fx,
+                            "SELECT count(*) FROM history_events WHERE type = 'task.timed_out' AND "
+                            "data->'error'->>'kind' = 'heartbeat'",
+                            NULL, NULL),
+              1);
     CHECK_INT(engine_timers_run_once(fx.s, t0 + 30000, 10, &n, &err), SY_OK);
     CHECK_INT(engine_fx_int(&fx, "SELECT attempt FROM tasks", NULL, NULL), 2);
     free(task);

@@ -13,11 +13,14 @@
 
 static const char DEFS[] =
     "{\"flow\":{\"type\":\"flow\",\"task_queue\":\"q\",\"steps\":["
-    "{\"kind\":\"task\",\"name\":\"a\",\"task\":\"a\",\"input\":{\"k\":1},\"retry\":{\"maximum_attempts\":2}},"
-    "{\"kind\":\"wait\",\"name\":\"go\",\"signal\":\"go\",\"timeout_ms\":1000,\"on_timeout\":\"continue\"},"
+    "{\"kind\":\"task\",\"name\":\"a\",\"task\":\"a\",\"input\":{\"k\":1},\"retry\":{\"maximum_"
+    "attempts\":2}},"
+    "{\"kind\":\"wait\",\"name\":\"go\",\"signal\":\"go\",\"timeout_ms\":1000,\"on_timeout\":"
+    "\"continue\"},"
     "{\"kind\":\"if\",\"name\":\"if-3\",\"condition\":\"true\",\"then\":["
     "  {\"kind\":\"sleep\",\"name\":\"sleep-1\",\"duration_ms\":10}],\"else\":[]},"
-    "{\"kind\":\"emit\",\"name\":\"emit-4\",\"type\":\"x.done\",\"subject\":null,\"payload\":{\"ok\":true}},"
+    "{\"kind\":\"emit\",\"name\":\"emit-4\",\"type\":\"x.done\",\"subject\":null,\"payload\":{"
+    "\"ok\":true}},"
     "{\"kind\":\"foreach\",\"name\":\"each\",\"items\":[1,2,3],\"as\":\"item\",\"max_parallel\":2,"
     "  \"task\":{\"task\":\"b\",\"input\":{}}},"
     "{\"kind\":\"complete\",\"name\":\"complete-6\",\"result\":{\"r\":7}}]}}";
@@ -100,7 +103,8 @@ static void check_replay(scenario *sc)
                        cJSON_GetObjectItem(row, "d"));
     }
     char *live = cJSON_PrintUnformatted(sc->run->state), *replayed = cJSON_PrintUnformatted(st);
-    CHECK_MSG(cJSON_Compare(st, sc->run->state, 1), "replayed state differs:\nlive     %s\nreplayed %s", live, replayed);
+    CHECK_MSG(cJSON_Compare(st, sc->run->state, 1),
+              "replayed state differs:\nlive     %s\nreplayed %s", live, replayed);
     free(live);
     free(replayed);
     cJSON_Delete(st);
@@ -121,8 +125,10 @@ TEST(replayed_history_gives_the_live_state_through_every_step_kind)
     snprintf(buf, sizeof buf, "{\"task_id\":\"%s\",\"attempt\":1}", task_id(&sc, "0"));
     feed(&sc, "task.started", buf);
     CHECK_INT(sc.ws->nhist, 3);
-    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
-    engine__task_failure(sc.ws, sc.run, t, "task.failed", cJSON_Parse("{\"type\":\"x\"}"), true, false);
+    const cJSON *t =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
+    engine__task_failure(sc.ws, sc.run, t, "task.failed", cJSON_Parse("{\"type\":\"x\"}"), true,
+                         false);
     /* its retry timer fires: the next attempt, as ops.c schedules it */
     sy_error err = {0};
     engine__task_retry(sc.ws, sc.run, t);
@@ -135,26 +141,32 @@ TEST(replayed_history_gives_the_live_state_through_every_step_kind)
     CHECK_STR(status(&sc), "running");
     /* the if took "then": a sleep timer is pending; fire it */
     const cJSON *keys = cJSON_GetObjectItem(sc.run->state, "keys");
-    const char *timer = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(keys, "2/t/0"), "timer_id"));
+    const char *timer =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(keys, "2/t/0"), "timer_id"));
     CHECK(timer != NULL);
     snprintf(buf, sizeof buf, "{\"timer_id\":\"%s\",\"step\":\"2/t/0\"}", timer);
     feed(&sc, "timer.fired", buf);
     check_replay(&sc);
     /* emit done; foreach scheduled 2 of 3 (max_parallel 2) */
-    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "4#1")) != NULL);
-    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "4#2")) == NULL);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "4#1")) !=
+          NULL);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "4#2")) ==
+          NULL);
     for (int i = 0; i < 3; i++) {
         char step[8];
         snprintf(step, sizeof step, "4#%d", i);
-        snprintf(buf, sizeof buf, "{\"task_id\":\"%s\",\"attempt\":1,\"result\":%d}", task_id(&sc, step), i * 10);
+        snprintf(buf, sizeof buf, "{\"task_id\":\"%s\",\"attempt\":1,\"result\":%d}",
+                 task_id(&sc, step), i * 10);
         feed(&sc, "task.completed", buf);
     }
     CHECK_STR(status(&sc), "completed");
     char *res = cJSON_PrintUnformatted(cJSON_GetObjectItem(sc.run->state, "result"));
     CHECK_STR(res, "{\"r\":7}");
     free(res);
-    char *each = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(sc.run->state, "ctx"), "steps"), "each"), "result"));
+    char *each = cJSON_PrintUnformatted(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "ctx"), "steps"),
+                            "each"),
+        "result"));
     CHECK_STR(each, "[0,10,20]");
     free(each);
     check_replay(&sc);
@@ -167,7 +179,8 @@ TEST(cancel_request_cancels_pending_tasks_in_the_history)
     open_scenario(&sc);
     feed(&sc, "workflow.cancel_requested", "{\"reason\":\"x\"}");
     CHECK_STR(status(&sc), "canceled");
-    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
+    const cJSON *t =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(t, "status")), "canceled");
     check_replay(&sc);
     close_scenario(&sc);
@@ -177,7 +190,8 @@ TEST(recorded_history_replays_to_its_recorded_outcome)
 {
     char path[1024];
     const char *src = getenv("SY_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/tests/unit/engine/histories/greet.json", src ? src : SY_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/tests/unit/engine/histories/greet.json",
+             src ? src : SY_SOURCE_DIR);
     FILE *f = fopen(path, "rb");
     CHECK_MSG(f != NULL, "open %s", path);
     char *text = calloc(1, 1 << 16);
@@ -229,8 +243,11 @@ TEST(the_history_leaves_out_what_the_definition_holds)
     CHECK(cJSON_GetObjectItem(started, "def_hash") == NULL);
     CHECK(cJSON_GetObjectItem(started, "input") != NULL);
     /* the live state has the step's policy: the reducer saw it */
-    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
-    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "retry"), "maximum_attempts")), 2);
+    const cJSON *t =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(sc.run->state, "tasks"), task_id(&sc, "0"));
+    CHECK_INT((int)cJSON_GetNumberValue(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(t, "retry"), "maximum_attempts")),
+              2);
     cJSON *copy = cJSON_Duplicate(sched, 1);
     engine__history_expand(sc.run->def->body, "task.scheduled", copy);
     CHECK(cJSON_Compare(cJSON_GetObjectItem(copy, "retry"), cJSON_GetObjectItem(t, "retry"), 1));
@@ -245,7 +262,8 @@ TEST(step_keys_name_their_step_in_the_definition)
     open_scenario(&sc);
     const cJSON *body = sc.run->def->body;
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "0"), "name")), "a");
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "2/t/0"), "name")), "sleep-1");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "2/t/0"), "name")),
+              "sleep-1");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(engine__step_at(body, "4#2"), "task")), "b");
     CHECK(engine__step_at(body, "2/e/0") == NULL); /* an empty else */
     CHECK(engine__step_at(body, "9") == NULL);
