@@ -308,10 +308,11 @@ sy_status engine_history(engine_session *s, const char *workflow_id, const char 
 sy_status engine_outbox_backlog(engine_session *s, int64_t now_ms, uint64_t *rows,
                                 int64_t *oldest_age_ms, sy_error *err) SY_MUST_USE;
 
-/* What the server has written to its WAL since its statistics were reset
- * (pg_stat_wal: bytes, and full-page images among them): a bench reads it
- * before and after a run for the WAL each event costs. Cluster-wide, so
- * everything else running on the server counts too. Needs no transaction. */
+/* Where the server's WAL stands: *bytes its insert position (exact), *fpi
+ * the full-page images pg_stat_wal has counted (its counters lag by up to
+ * a second): a bench reads them before and after a run for the WAL each
+ * event costs. Cluster-wide, so everything else running on the server
+ * counts too. Needs no transaction. */
 sy_status engine_wal_stats(engine_session *s, uint64_t *bytes, uint64_t *fpi,
                            sy_error *err) SY_MUST_USE;
 

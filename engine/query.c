@@ -417,7 +417,13 @@ sy_status engine_wal_stats(engine_session *s, uint64_t *bytes, uint64_t *fpi, sy
 {
     *bytes = *fpi = 0;
     PGresult *r = NULL;
-    sy_status st = engine__exec(s, "SELECT wal_bytes, wal_fpi FROM pg_stat_wal", 0, NULL, &r, err);
+    /* bytes: the insert position, exact at once; pg_stat_wal's wal_bytes
+     * lags by up to a second (backends flush their counters at most once
+     * a second), a third of a short run */
+    sy_status st = engine__exec(s,
+                                "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, wal_fpi"
+                                " FROM pg_stat_wal",
+                                0, NULL, &r, err);
     if (st == SY_OK && PQntuples(r) == 1) {
         *bytes = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
         *fpi = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
