@@ -306,12 +306,30 @@ void engine__reduce(cJSON *state, int64_t seq, const char *type, const cJSON *da
 /* The step of a definition's body at a step key ("0", "2/t/1"; "3#4": the
  * foreach's task), borrowed; NULL when there is none. */
 const cJSON *engine__step_at(const cJSON *body, const char *key);
-/* Puts back into a history event's data (changed in place) the members the
- * history leaves out because the run's pinned definition (body) holds them:
- * a task.scheduled's retry, timeouts and deadline_ms (ws.c writes them no
- * more since migration 012; the history_events view expands them the same
- * way). Members present stay as they are. */
-void engine__history_expand(const cJSON *body, const char *type, cJSON *data);
+/* Where a task.scheduled event comes from: its run and step. */
+typedef struct engine__task_origin {
+    const cJSON *body;      /* the run's pinned definition (borrowed) */
+    const char *run_id;     /* its run */
+    const char *task_queue; /* the run's task queue */
+    const char *key;        /* the step key (the event's "step") */
+} engine__task_origin;
+/* The members of a task.scheduled that its origin determines (NULL-ended):
+ * name, task_id, task, queue, human, and the step's retry, timeouts and
+ * deadline_ms. The history leaves each out when it has that value
+ * (ws.c, since 012) and the readers put it back. */
+extern const char *const engine__task_derived_members[];
+/* The value member would have from its origin (owned), NULL when the
+ * step has none (or the key names no step). */
+cJSON *engine__task_derived(const engine__task_origin *o, const char *member);
+/* Whether member m (named) of a task.scheduled from o has the value its
+ * origin determines (so the history may leave it out). No allocation. */
+bool engine__task_member_derived(const engine__task_origin *o, const cJSON *m);
+/* Puts back into a task.scheduled's data (changed in place; o->key is
+ * ignored, the event's step is used) the members the history leaves out;
+ * members present stay as they are. Other types: nothing to do (the
+ * reducer needs nothing workflow.started leaves out). The
+ * history_events view (012) does the same for every reader. */
+void engine__history_expand(const engine__task_origin *o, const char *type, cJSON *data);
 /* A fresh state for a run. */
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type);
 

@@ -121,20 +121,21 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
         queue = w->run->task_queue;
     char task_id[400];
     sy_concat(task_id, sizeof task_id, w->run->run_id, ":", key);
+    /* what the run and its pinned definition determine comes last (the
+     * history leaves it out, ws.c, and its readers append it back in this
+     * order: engine__task_derived_members), the step's policies by
+     * reference (not copied) */
     cJSON *d = cJSON_CreateObject();
     JADD(d, "step", cJSON_CreateString(key));
+    JADD(d, "attempt", cJSON_CreateNumber(1));
+    JADD(d, "input", input ? input : cJSON_CreateObject());
+    if (human)
+        JADD(d, "assignee", string_or_null(assignee));
     JADD(d, "name", cJSON_CreateString(name));
     JADD(d, "task_id", cJSON_CreateString(task_id));
     JADD(d, "task", cJSON_CreateString(engine__str(step, "task")));
     JADD(d, "queue", cJSON_CreateString(human ? "human" : queue));
-    JADD(d, "attempt", cJSON_CreateNumber(1));
     JADD(d, "human", cJSON_CreateBool(human));
-    JADD(d, "input", input ? input : cJSON_CreateObject());
-    if (human)
-        JADD(d, "assignee", string_or_null(assignee));
-    /* the step's policies, last and by reference (not copied): the reducer
-     * and the outcome read them, the history page leaves them out (they are
-     * the pinned definition's, engine__history_expand puts them back) */
     if (JGET(step, "retry"))
         JADD(d, "retry", policy_ref(JGET(step, "retry")));
     if (JGET(step, "timeouts"))
@@ -528,16 +529,20 @@ void engine__task_failure(engine__ws *ws, engine__run *run, const cJSON *task, c
 
 void engine__task_retry(engine__ws *ws, engine__run *run, const cJSON *task)
 {
+    /* in schedule_task's order: what the history leaves out comes last */
     cJSON *d = cJSON_CreateObject();
     JADD(d, "step", cJSON_CreateString(engine__str(task, "step")));
+    JADD(d, "attempt", cJSON_CreateNumber((double)(engine__num(task, "attempt") + 1)));
+    if (JGET(task, "input"))
+        JADD(d, "input", cJSON_Duplicate(JGET(task, "input"), 1));
     JADD(d, "name", cJSON_CreateString(engine__str(task, "name")));
     JADD(d, "task_id", cJSON_CreateString(task->string));
+    if (JGET(task, "task"))
+        JADD(d, "task", cJSON_Duplicate(JGET(task, "task"), 1));
     JADD(d, "queue", cJSON_CreateString(engine__str(task, "queue")));
-    JADD(d, "attempt", cJSON_CreateNumber((double)(engine__num(task, "attempt") + 1)));
     JADD(d, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(task, "human"))));
-    /* retry and timeouts last: the history page leaves them out (ws.c) */
-    const char *copy[] = {"task", "input", "retry", "timeouts"};
-    for (size_t i = 0; i < 4; i++)
+    const char *copy[] = {"retry", "timeouts"};
+    for (size_t i = 0; i < 2; i++)
         if (JGET(task, copy[i]))
             cJSON_AddItemToObject(d, copy[i], cJSON_Duplicate(JGET(task, copy[i]), 1));
     engine__emit(ws, run, "task.scheduled", d);

@@ -270,19 +270,91 @@ const cJSON *engine__step_at(const cJSON *body, const char *key)
     return NULL;
 }
 
-void engine__history_expand(const cJSON *body, const char *type, cJSON *data)
+/* The step whose name a task at key carries: for a foreach item ("3#4")
+ * the foreach step ("3"), else the task's own step. */
+static const cJSON *named_step(const cJSON *body, const char *key)
 {
-    if (!cJSON_IsObject(data) || strcmp(type, "task.scheduled") != 0)
+    const char *hash = strchr(key, '#');
+    if (!hash)
+        return engine__step_at(body, key);
+    char prefix[256];
+    size_t n = (size_t)(hash - key);
+    if (n >= sizeof prefix)
+        return NULL;
+    memcpy(prefix, key, n);
+    prefix[n] = '\0';
+    return engine__step_at(body, prefix);
+}
+
+cJSON *engine__task_derived(const engine__task_origin *o, const char *member)
+{
+    const cJSON *s = engine__step_at(o->body, o->key);
+    if (!s)
+        return NULL;
+    bool human = strcmp(engine__str(s, "kind"), "human") == 0;
+    if (strcmp(member, "task_id") == 0) {
+        char id[400];
+        sy_concat(id, sizeof id, o->run_id, ":", o->key);
+        return cJSON_CreateString(id);
+    }
+    if (strcmp(member, "name") == 0)
+        return cJSON_CreateString(engine__str(named_step(o->body, o->key), "name"));
+    if (strcmp(member, "task") == 0)
+        return cJSON_CreateString(engine__str(s, "task"));
+    if (strcmp(member, "queue") == 0)
+        return cJSON_CreateString(human                      ? "human"
+                                  : *engine__str(s, "queue") ? engine__str(s, "queue")
+                                                             : o->task_queue);
+    if (strcmp(member, "human") == 0)
+        return cJSON_CreateBool(human);
+    const cJSON *v = JGET(s, member); /* retry, timeouts, deadline_ms */
+    return v ? cJSON_Duplicate(v, 1) : NULL;
+}
+
+const char *const engine__task_derived_members[] = {
+    "name", "task_id", "task", "queue", "human", "retry", "timeouts", "deadline_ms", NULL};
+
+bool engine__task_member_derived(const engine__task_origin *o, const cJSON *m)
+{
+    const char *k = m->string;
+    const char *const *d = engine__task_derived_members;
+    while (k && *d && strcmp(*d, k) != 0)
+        d++;
+    const cJSON *s = k && *d && o->body ? engine__step_at(o->body, o->key) : NULL;
+    if (!s)
+        return false; /* not one of them (input, attempt, assignee, ...), or no step */
+    bool human = strcmp(engine__str(s, "kind"), "human") == 0;
+    const char *want = NULL;
+    char id[400];
+    if (strcmp(k, "human") == 0)
+        return cJSON_IsBool(m) && cJSON_IsTrue(m) == human;
+    if (strcmp(k, "task_id") == 0)
+        want = sy_concat(id, sizeof id, o->run_id, ":", o->key) ? NULL : id; /* true: truncated */
+    else if (strcmp(k, "name") == 0)
+        want = engine__str(named_step(o->body, o->key), "name");
+    else if (strcmp(k, "task") == 0)
+        want = engine__str(s, "task");
+    else if (strcmp(k, "queue") == 0)
+        want = human ? "human" : *engine__str(s, "queue") ? engine__str(s, "queue") : o->task_queue;
+    if (want)
+        return cJSON_IsString(m) && strcmp(m->valuestring, want) == 0;
+    const cJSON *v = JGET(s, k); /* retry, timeouts, deadline_ms: the step's own? */
+    if (!v)
+        return false;
+    return (m->type & cJSON_IsReference && m->child == v->child) || cJSON_Compare(m, v, 1);
+}
+
+void engine__history_expand(const engine__task_origin *o, const char *type, cJSON *data)
+{
+    if (!cJSON_IsObject(data) || strcmp(type, "task.scheduled") != 0 || !o->body)
         return;
-    const cJSON *step = NULL;
-    static const char *const keys[] = {"retry", "timeouts", "deadline_ms"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        if (JGET(data, keys[i]))
-            continue; /* written before 012, or not the definition's */
-        if (!step && !(step = engine__step_at(body, engine__str(data, "step"))))
-            return;
-        const cJSON *v = JGET(step, keys[i]);
+    engine__task_origin at = *o;
+    at.key = engine__str(data, "step");
+    for (const char *const *k = engine__task_derived_members; *k; k++) {
+        if (JGET(data, *k))
+            continue; /* written before 012, or not derived */
+        cJSON *v = engine__task_derived(&at, *k);
         if (v)
-            cJSON_AddItemToObject(data, keys[i], cJSON_Duplicate(v, 1));
+            cJSON_AddItemToObject(data, *k, v);
     }
 }

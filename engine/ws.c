@@ -794,35 +794,42 @@ static void page_open(engine__ws *ws, engine__run *run, int64_t seq)
     }
 }
 
-/* The members of an event's data that its run's row or its pinned
- * definition holds (engine__history_expand and the history_events view,
- * 012, put them back): a third of a start's history bytes. */
-static const char *const *derived_members(const char *type)
+/* Whether member c of a workflow.started or task.scheduled is one that its
+ * run's row or its pinned definition holds with the same value: the
+ * history leaves it out (engine__history_expand and the history_events
+ * view, 012, put it back), half of a start's history bytes. Each is
+ * checked, not assumed, so a stored event always reads back as emitted. */
+static bool derived_member(const engine__run *run, const char *type, const char *key,
+                           const cJSON *c)
 {
-    static const char *const started[] = {"workflow_type", "def_hash", "task_queue", NULL};
-    static const char *const scheduled[] = {"retry", "timeouts", "deadline_ms", NULL};
-    if (strcmp(type, "task.scheduled") == 0)
-        return scheduled;
-    if (strcmp(type, "workflow.started") == 0)
-        return started;
-    return NULL;
+    if (!c->string)
+        return false;
+    if (type[0] == 't') {
+        engine__task_origin o = {run->def ? run->def->body : NULL, run->run_id, run->task_queue,
+                                 key};
+        return engine__task_member_derived(&o, c);
+    }
+    const char *want = strcmp(c->string, "workflow_type") == 0 ? run->type
+                       : strcmp(c->string, "def_hash") == 0    ? run->def_hash
+                       : strcmp(c->string, "task_queue") == 0  ? run->task_queue
+                                                               : NULL;
+    return want && cJSON_IsString(c) && strcmp(c->valuestring, want) == 0;
 }
 
 /* data as the history stores it: compact JSON without its derived members. */
-static void put_stored(sy_buf *b, const char *type, const cJSON *data)
+static void put_stored(sy_buf *b, const engine__run *run, const char *type, const cJSON *data)
 {
-    const char *const *skip = cJSON_IsObject(data) ? derived_members(type) : NULL;
-    if (!skip) {
+    bool strip = cJSON_IsObject(data) &&
+                 (strcmp(type, "task.scheduled") == 0 || strcmp(type, "workflow.started") == 0);
+    if (!strip) {
         put_json(b, data);
         return;
     }
+    const char *key = engine__str(data, "step");
     sy_buf_putc(b, '{');
     bool first = true;
     for (const cJSON *c = data->child; c; c = c->next) {
-        const char *const *k = skip;
-        while (*k && strcmp(*k, c->string) != 0)
-            k++;
-        if (*k)
+        if (derived_member(run, type, key, c))
             continue;
         if (!first)
             sy_buf_putc(b, ',');
@@ -848,7 +855,7 @@ static void page_add(engine__ws *ws, engine__run *run, int64_t seq, const char *
     literal_elem(ws->page_t, type, strlen(type));
     sy_buf_reset(&ws->page_json);
     if (data)
-        put_stored(&ws->page_json, type, data);
+        put_stored(&ws->page_json, run, type, data);
     else
         sy_buf_append(&ws->page_json, "null", 4);
     literal_elem(ws->page_d, ws->page_json.data, ws->page_json.len);

@@ -1,8 +1,10 @@
 -- 012_history_derived.sql: the history keeps no bytes that its run's row
 -- or its pinned definition already hold. A start's workflow.started
 -- repeated the run's workflow_type, def_hash and task_queue (~120 bytes)
--- and its task.scheduled the step's retry, timeouts and deadline_ms
--- (~230 bytes): a third of the WAL of a start's history page. From now on
+-- and its task.scheduled its task_id (<run_id>:<step>), name, task, queue,
+-- human and the step's retry, timeouts and deadline_ms (~330 bytes): half
+-- of a start's history page. The engine leaves out each member whose value
+-- is the derived one (engine/ws.c, checked per member). From now on
 -- the engine writes them out of those two events (engine/ws.c) and puts
 -- them back where the history is read: this view for every reader
 -- (`workflow history`, the UI, operators' queries), and
@@ -27,7 +29,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- An event's data as written before 012: the derived members appended
--- (the engine writes them last, so the text comes out in its old order).
+-- (the engine writes them last, in this order, so the text comes out as
+-- the engine emitted it).
 -- search_path: the engine's schema, whatever the reader's.
 CREATE FUNCTION history_data(run uuid, t text, d text) RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
@@ -41,14 +44,28 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
                         THEN ',"task_queue":' || to_json(r.task_queue)::text ELSE '' END
             FROM (SELECT d::json AS j) x, runs r WHERE r.run_id = run))
         WHEN t = 'task.scheduled' THEN history_append(d, (
-            SELECT CASE WHEN j->'retry' IS NULL AND s ? 'retry'
+            SELECT CASE WHEN j->'name' IS NULL
+                        THEN ',"name":' || to_json(coalesce(nm->>'name', ''))::text ELSE '' END
+                || CASE WHEN j->'task_id' IS NULL
+                        THEN ',"task_id":' || to_json(run::text || ':' || (j->>'step'))::text ELSE '' END
+                || CASE WHEN j->'task' IS NULL
+                        THEN ',"task":' || to_json(coalesce(s->>'task', ''))::text ELSE '' END
+                || CASE WHEN j->'queue' IS NULL
+                        THEN ',"queue":' || to_json(CASE WHEN s->>'kind' = 'human' THEN 'human'
+                             WHEN coalesce(s->>'queue', '') <> '' THEN s->>'queue'
+                             ELSE r.task_queue END)::text ELSE '' END
+                || CASE WHEN j->'human' IS NULL
+                        THEN ',"human":' || (coalesce(s->>'kind', '') = 'human')::text ELSE '' END
+                || CASE WHEN j->'retry' IS NULL AND s ? 'retry'
                         THEN ',"retry":' || (s->'retry')::text ELSE '' END
                 || CASE WHEN j->'timeouts' IS NULL AND s ? 'timeouts'
                         THEN ',"timeouts":' || (s->'timeouts')::text ELSE '' END
                 || CASE WHEN j->'deadline_ms' IS NULL AND s ? 'deadline_ms'
                         THEN ',"deadline_ms":' || (s->'deadline_ms')::text ELSE '' END
             FROM (SELECT d::json AS j) x, runs r JOIN definitions f ON f.hash = r.def_hash,
-                 LATERAL (SELECT f.body #> history_step_path(x.j->>'step') AS s) y
+                 LATERAL (SELECT f.body #> history_step_path(x.j->>'step') AS s,
+                                 f.body #> history_step_path(regexp_replace(x.j->>'step',
+                                                                            '#[0-9]+$', '')) AS nm) y
             WHERE r.run_id = run AND jsonb_typeof(y.s) = 'object'))
         ELSE d
     END

@@ -160,6 +160,17 @@ TEST(history_stores_no_derived_bytes_and_shows_them_all)
                   cJSON_GetObjectItem(cJSON_GetObjectItem(sched, "timeouts"), "start_to_close_ms")),
               60000);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "name")), "work");
+    char task0[64];
+    snprintf(task0, sizeof task0, "%s:0", r.run_id);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "task_id")), task0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "queue")), "q1");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(sched, "task")), "work");
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(sched, "human")));
+    CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(sched, "attempt")), 1);
+    /* the step keys of branches and foreach items name their step */
+    char *path = engine_fx_str(&fx, "SELECT history_step_path('2/t/1#3')::text", NULL, NULL);
+    CHECK_STR(path, "{steps,2,then,1,task}");
+    free(path);
     cJSON_Delete(h);
     /* an operator's query through the view, another search_path */
     engine_exec_ok(engine__conn(fx.s), "SET search_path = public");

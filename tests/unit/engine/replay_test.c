@@ -98,7 +98,8 @@ static void check_replay(scenario *sc)
         /* what the history leaves out comes back from the definition, as
          * batch.c's replay does it */
         const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(row, "t"));
-        engine__history_expand(sc->run->def->body, type, cJSON_GetObjectItem(row, "d"));
+        engine__task_origin o = {sc->run->def->body, sc->run->run_id, sc->run->task_queue, ""};
+        engine__history_expand(&o, type, cJSON_GetObjectItem(row, "d"));
         engine__reduce(st, (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "s")), type,
                        cJSON_GetObjectItem(row, "d"));
     }
@@ -239,7 +240,11 @@ TEST(the_history_leaves_out_what_the_definition_holds)
     }
     CHECK(sched != NULL && started != NULL);
     CHECK(cJSON_GetObjectItem(sched, "retry") == NULL);
+    CHECK(cJSON_GetObjectItem(sched, "task_id") == NULL);
+    CHECK(cJSON_GetObjectItem(sched, "queue") == NULL);
+    CHECK(cJSON_GetObjectItem(sched, "name") == NULL);
     CHECK(cJSON_GetObjectItem(sched, "input") != NULL);
+    CHECK(cJSON_GetObjectItem(sched, "attempt") != NULL);
     CHECK(cJSON_GetObjectItem(started, "def_hash") == NULL);
     CHECK(cJSON_GetObjectItem(started, "input") != NULL);
     /* the live state has the step's policy: the reducer saw it */
@@ -249,8 +254,13 @@ TEST(the_history_leaves_out_what_the_definition_holds)
                   cJSON_GetObjectItem(cJSON_GetObjectItem(t, "retry"), "maximum_attempts")),
               2);
     cJSON *copy = cJSON_Duplicate(sched, 1);
-    engine__history_expand(sc.run->def->body, "task.scheduled", copy);
+    engine__task_origin o = {sc.run->def->body, sc.run->run_id, sc.run->task_queue, ""};
+    engine__history_expand(&o, "task.scheduled", copy);
     CHECK(cJSON_Compare(cJSON_GetObjectItem(copy, "retry"), cJSON_GetObjectItem(t, "retry"), 1));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(copy, "task_id")), task_id(&sc, "0"));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(copy, "queue")), "q");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(copy, "name")), "a");
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(copy, "human")));
     cJSON_Delete(copy);
     check_replay(&sc);
     close_scenario(&sc);
