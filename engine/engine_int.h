@@ -289,7 +289,7 @@ typedef struct engine__run {
     cJSON *state; /* reducer state (owned), NULL until loaded */
     sy_buf log;   /* a new run's events as written: see engine__cached */
     sy_buf first_types, first_data; /* a new run's first history page (array literals),
-                                       written in its runs row (013); empty: none */
+                                       written in its runs row (014); empty: none */
     int64_t log_first;
     cJSON *input, *result, *error; /* owned */
     const char *cur_event_id;      /* causation of the events being appended */
@@ -316,7 +316,7 @@ typedef struct engine__task_origin {
 /* The members of a task.scheduled that its origin determines (NULL-ended):
  * name, task_id, task, queue, human, and the step's retry, timeouts and
  * deadline_ms. The history leaves each out when it has that value
- * (ws.c, since 012) and the readers put it back. */
+ * (ws.c, since 013) and the readers put it back. */
 extern const char *const engine__task_derived_members[];
 /* The value member would have from its origin (owned), NULL when the
  * step has none (or the key names no step). */
@@ -328,7 +328,7 @@ bool engine__task_member_derived(const engine__task_origin *o, const cJSON *m);
  * ignored, the event's step is used) the members the history leaves out;
  * members present stay as they are. Other types: nothing to do (the
  * reducer needs nothing workflow.started leaves out). The
- * history_events view (012) does the same for every reader. */
+ * history_events view (013) does the same for every reader. */
 void engine__history_expand(const engine__task_origin *o, const char *type, cJSON *data);
 /* A fresh state for a run. */
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type);

@@ -56,7 +56,7 @@ enum {
     T_HB,
     T_NEW,
     NCOLS,
-    /* runs again: a new run's first history page (013), after the rest
+    /* runs again: a new run's first history page (014), after the rest
      * ($58, $59) so that the numbers above stay as they were */
     R_HT = NCOLS,
     R_HD,
@@ -99,7 +99,7 @@ static const int COL_OID[NCOLS] = {
  * (binary timestamptz); $7 namespace; $8.. the columns above ($43 last);
  * then the history pages $44-$47 (run, first seq, and array literals of
  * their types and data, 003_history_pages.sql; a new run's first page is
- * in its runs row instead, $58-$59, 013) and the outbox page $48-$50; $51-$56 whether there are
+ * in its runs row instead, $58-$59, 014) and the outbox page $48-$50; $51-$56 whether there are
  * rows for each of the six CTEs below that split new rows from existing
  * ones (a constant false skips the scan of its arrays altogether).
  *

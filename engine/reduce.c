@@ -352,7 +352,7 @@ void engine__history_expand(const engine__task_origin *o, const char *type, cJSO
     at.key = engine__str(data, "step");
     for (const char *const *k = engine__task_derived_members; *k; k++) {
         if (JGET(data, *k))
-            continue; /* written before 012, or not derived */
+            continue; /* written before 013, or not derived */
         cJSON *v = engine__task_derived(&at, *k);
         if (v)
             cJSON_AddItemToObject(data, *k, v);

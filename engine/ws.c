@@ -765,7 +765,7 @@ void engine__ws_close_page(engine__ws *ws)
 }
 
 /* Opens a page of run's events from seq: a new run's first page is its
- * row's (runs.h_types, h_data: 013, one row and one index entry fewer
+ * row's (runs.h_types, h_data: 014, one row and one index entry fewer
  * per start), any other a row of the history table. */
 static void page_open(engine__ws *ws, engine__run *run, int64_t seq)
 {
@@ -797,7 +797,7 @@ static void page_open(engine__ws *ws, engine__run *run, int64_t seq)
 /* Whether member c of a workflow.started or task.scheduled is one that its
  * run's row or its pinned definition holds with the same value: the
  * history leaves it out (engine__history_expand and the history_events
- * view, 012, put it back), half of a start's history bytes. Each is
+ * view, 013, put it back), half of a start's history bytes. Each is
  * checked, not assumed, so a stored event always reads back as emitted. */
 static bool derived_member(const engine__run *run, const char *type, const char *key,
                            const cJSON *c)

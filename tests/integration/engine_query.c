@@ -114,7 +114,7 @@ TEST(describe_and_history_show_the_run)
 }
 
 /* The history stores no bytes its run's row or pinned definition hold
- * (migration 012), and a new run's first page is part of its row (013): workflow.started without
+ * (migration 013), and a new run's first page is part of its row (014): workflow.started without
  * workflow_type, def_hash and task_queue, task.scheduled without the step's retry and timeouts.
  * Every reader still sees them: engine_history, the history_events view from a connection whose
  * search_path is not the engine's, and a run's replay (the step's non_retryable list decides a
@@ -136,7 +136,7 @@ TEST(history_stores_no_derived_bytes_and_shows_them_all)
                   strstr(stored, "start_to_close_ms") == NULL,
               "stored: %s", stored);
     free(stored);
-    /* and its first page is the run's row (013): no history row of its own */
+    /* and its first page is the run's row (014): no history row of its own */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM history WHERE run_id = $1", r.run_id, NULL),
               0);
     CHECK_INT(engine_fx_int(&fx, "SELECT cardinality(h_types) FROM runs WHERE run_id = $1",

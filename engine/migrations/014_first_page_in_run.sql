@@ -1,4 +1,4 @@
--- 013_first_page_in_run.sql: a new run's first history page is part of
+-- 014_first_page_in_run.sql: a new run's first history page is part of
 -- its runs row. A start wrote five rows and five index entries (inbox,
 -- workflow_ids, runs, one history page, tasks), and the page was written
 -- together with the run, by the same statement, keyed by the same run_id:

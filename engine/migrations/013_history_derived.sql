@@ -1,4 +1,4 @@
--- 012_history_derived.sql: the history keeps no bytes that its run's row
+-- 013_history_derived.sql: the history keeps no bytes that its run's row
 -- or its pinned definition already hold. A start's workflow.started
 -- repeated the run's workflow_type, def_hash and task_queue (~120 bytes)
 -- and its task.scheduled its task_id (<run_id>:<step>), name, task, queue,
@@ -28,7 +28,7 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE left(d, -1) || m || '}' END
 $$;
 
--- An event's data as written before 012: the derived members appended
+-- An event's data as written before 013: the derived members appended
 -- (the engine writes them last, in this order, so the text comes out as
 -- the engine emitted it).
 -- search_path: the engine's schema, whatever the reader's.
