@@ -29,18 +29,24 @@ typedef struct engine_reports engine_reports;
  * on "run", so a task of a canceled or terminated run is never started. */
 #define ENGINE_REPLY_HEADER "Sy-Reply-To"
 
+/* An empty fetch gives back what the session's batches took
+ * (engine_session_idle) only once no report was applied for this long: a
+ * consumer that waits between the worker's batches (fetches of 20 ms) shed
+ * and trimmed its write set between every two of them, and grew it again. */
+#define ENGINE_REPORTS_IDLE_MS 1000
+
 typedef struct engine_reports_opts {
-    const char *conninfo;     /* Postgres; copied */
-    const char *nats_url;     /* copied; NULL: nats://127.0.0.1:4222 */
-    const char *prefix;       /* subject prefix; NULL: "sy" */
-    const char *stream;       /* NULL: the stream holding <prefix>.report.> */
-    const char *durable;      /* NULL: "switchyard-reports" */
-    size_t batch;             /* reports per fetch and transaction; 0: 256 */
-    int64_t fetch_timeout_ms; /* 0: 500 */
+    const char *conninfo;                /* Postgres; copied */
+    const char *nats_url;                /* copied; NULL: nats://127.0.0.1:4222 */
+    const char *prefix;                  /* subject prefix; NULL: "sy" */
+    const char *stream;                  /* NULL: the stream holding <prefix>.report.> */
+    const char *durable;                 /* NULL: "switchyard-reports" */
+    size_t batch;                        /* reports per fetch and transaction; 0: 256 */
+    int64_t fetch_timeout_ms;            /* 0: 500 */
     engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
-    void *nats_options_arg;   /* borrowed during engine_reports_new */
-    engine_health_fn health;  /* may be NULL; told after each round of engine_reports_run */
-    void *health_arg;         /* borrowed while the consumer lives */
+    void *nats_options_arg;              /* borrowed during engine_reports_new */
+    engine_health_fn health; /* may be NULL; told after each round of engine_reports_run */
+    void *health_arg;        /* borrowed while the consumer lives */
 } engine_reports_opts;
 
 /* eng is borrowed and must outlive the object. Connects to NATS (reconnects

@@ -21,6 +21,7 @@ struct engine_reports {
     engine_session *s;     /* NULL until (re)connected */
     engine_batch *b;
     _Atomic uint64_t applied, ignored, invalid;
+    int64_t busy_at;           /* when the last round applied reports (engine__now) */
     struct engine__seen *seen; /* workers seen since the last write (reports_workers.c) */
 };
 

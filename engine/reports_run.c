@@ -139,8 +139,8 @@ static const char *member(const cJSON *j, const char *k)
 /* Every line about one report names its task, workflow, trace and event
  * (report:<Nats-Msg-Id>), read from the report's JSON j. */
 #define REPORT_LOG(r, lvl, it, j, ...)                                                             \
-    SY_LOG((r)->log, (lvl), __VA_ARGS__, "task_id", member((j), "task_id"), "workflow_id",       \
-           member((j), "workflow_id"), "trace_id", member((j), "trace_id"), "event_id",          \
+    SY_LOG((r)->log, (lvl), __VA_ARGS__, "task_id", member((j), "task_id"), "workflow_id",         \
+           member((j), "workflow_id"), "trace_id", member((j), "trace_id"), "event_id",            \
            (it)->event_id[0] ? (it)->event_id : NULL)
 
 /* An invalid report terminated, logged with the IDs that could be read. */
@@ -148,8 +148,8 @@ static void log_invalid(const engine_reports *r, const item *it, const sy_error 
 {
     if (!r->log || SY_LOG_WARN < r->log->level)
         return;
-    cJSON *loose = cJSON_ParseWithLength(natsMsg_GetData(it->msg),
-                                         (size_t)natsMsg_GetDataLength(it->msg));
+    cJSON *loose =
+        cJSON_ParseWithLength(natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg));
     REPORT_LOG(r, SY_LOG_WARN, it, loose, "invalid task report terminated", "subject",
                natsMsg_GetSubject(it->msg), "code", e->code, "path", e->path, "message",
                e->message);
@@ -332,7 +332,7 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         if (st == SY_DB_DOWN) {
             engine_session_close(r->s); /* reconnect next round */
             r->s = NULL;
-        } else {
+        } else if (engine__now(r->eng) - r->busy_at >= ENGINE_REPORTS_IDLE_MS) {
             engine_session_idle(r->s); /* give back what a burst took */
         }
         return st;
@@ -355,8 +355,10 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         st = apply_items(r, it, n, err);
     finish_items(it, n, st);
     free(it);
-    if (st == SY_OK)
-        engine__seen_flush(r, engine__now(r->eng), false);
+    if (st == SY_OK) {
+        r->busy_at = engine__now(r->eng);
+        engine__seen_flush(r, r->busy_at, false);
+    }
     if (st == SY_DB_DOWN) {
         engine_session_close(r->s); /* reconnect next round */
         r->s = NULL;
