@@ -612,6 +612,8 @@ sy_status sy_json_parse(const char *text, size_t len, size_t max_depth, const ch
 {
     parser ps; /* ~6 KiB of frames on the stack: no allocation per parse */
     *out = NULL;
+    if (!text && len == 0)
+        text = ""; /* e.g. an empty protobuf bytes field: NULL + 0 is undefined */
     ps.start = ps.p = (const unsigned char *)text;
     ps.end = ps.start + len;
     ps.depth = 0;

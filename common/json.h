@@ -44,7 +44,7 @@
 #define SY_JSON_ERR_TOO_DEEP "too_deep"
 
 /* Parses exactly 'len' bytes at 'text' (not retained; need not be
- * NUL-terminated) as one JSON value of any kind. max_depth: the deepest
+ * NUL-terminated; NULL when len is 0) as one JSON value of any kind. max_depth: the deepest
  * allowed nesting of objects/arrays (the root container is depth 1; 0 means
  * SY_JSON_DEFAULT_DEPTH). path_prefix (borrowed, may be NULL or "") is
  * prepended to error paths, e.g. "payload" when parsing a payload on its own.

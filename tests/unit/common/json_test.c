@@ -37,6 +37,17 @@ TEST(parses_every_kind_of_value)
     cJSON_Delete(j);
 }
 
+/* an empty input may come as NULL (an empty protobuf bytes field) */
+TEST(null_text_of_length_zero_is_an_empty_input)
+{
+    cJSON *out = (cJSON *)1;
+    sy_error e;
+    sy_error_clear(&e);
+    CHECK_INT(sy_json_parse(NULL, 0, 0, "payload", &out, &e), SY_INVALID);
+    CHECK(out == NULL);
+    CHECK_STR(e.path, "payload");
+}
+
 TEST(member_order_and_last_pointer_match_cjson)
 {
     cJSON *j;

@@ -103,6 +103,13 @@ TEST(protobuf_payload_is_strict_json_object)
     buf = pack(&m, &len);
     expect_invalid_meta((const char *)buf, len, &pb_meta, NULL, "bad_field", "payload");
     free(buf);
+    /* an empty payload field (protobuf-c gives NULL data): refused, no
+     * NULL + 0 in the JSON parser (found by fuzz_envelope under clang's UBSan) */
+    envelope *env = (envelope *)1;
+    sy_error e;
+    CHECK_INT(parse_body("B\0", 2, &pb_meta, NULL, &env, &e), SY_INVALID);
+    CHECK(env == NULL);
+    CHECK_STR(e.path, "payload");
 }
 
 TEST(protobuf_garbage_and_unknown_fields_are_rejected)
