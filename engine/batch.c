@@ -38,10 +38,10 @@ static void start_cleanup(engine__start *s)
 static void op_cleanup(engine__op *o)
 {
     start_cleanup(&o->start);
-    char *strs[] = {o->wid,        o->event_id,      o->trace_id, o->signal,     o->code,
-                    o->message,    o->subject,       o->body,     o->reason,     o->task_id,
-                    o->error_type, o->error_message, o->timer_id, o->timer_kind, o->run_id,
-                    o->route,      o->ev_type,       o->ev_source};
+    char *strs[] = {o->wid,        o->event_id,      o->trace_id,  o->signal,     o->code,
+                    o->message,    o->subject,       o->body,      o->reason,     o->task_id,
+                    o->error_type, o->error_message, o->timer_id,  o->timer_kind, o->run_id,
+                    o->route,      o->ev_type,       o->ev_source, o->step};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(strs[i]);
     cJSON_Delete(o->payload);
@@ -53,11 +53,15 @@ static void op_cleanup(engine__op *o)
 void engine_batch_reset(engine_batch *b)
 {
     engine__flows_reset(b);
-    for (size_t i = 0; i < b->nev; i++)
+    for (size_t i = 0; i < b->nev; i++) {
         free(b->evs[i].event_id);
+        cJSON_Delete(b->evs[i].corr);
+    }
     for (size_t i = 0; i < b->nops; i++)
         op_cleanup(&b->ops[i]);
     b->nev = b->nops = 0;
+    b->corr_any = b->corr_based = false;
+    b->corr_base = 0;
 }
 
 void engine_batch_free(engine_batch *b)
@@ -187,6 +191,17 @@ void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r)
         free(o->event_id);
         o->event_id = dup(r->event_id);
     }
+}
+
+engine__op *engine__batch_add_op(engine_batch *b, size_t ev, int kind)
+{
+    return add_op(b, ev, (op_kind)kind);
+}
+
+void engine__batch_truncate(engine_batch *b, size_t n)
+{
+    while (b->nops > n)
+        op_cleanup(&b->ops[--b->nops]);
 }
 
 void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, const char *reason)
@@ -649,6 +664,8 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
     sy_status st = insert_inbox(ws, b, err);
     if (st == SY_OK && b->flows)
         st = engine__flow_apply(ws, b, err);
+    if (st == SY_OK && engine__corr_needed(b))
+        st = engine__corr_apply(ws, b, err);
     if (st == SY_OK)
         st = resolve_tasks(s, b, err);
     if (st == SY_OK)
@@ -660,6 +677,8 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
             st = engine__apply_op(ws, b, &b->ops[i], err);
     if (st == SY_OK)
         st = engine__ws_flush(ws, err);
+    if (st == SY_OK)
+        st = engine__corr_write(ws, err);
     if (st == SY_OK)
         st = forget_failed_replays(ws, b, err);
     if (st == SY_OK)

@@ -6,7 +6,16 @@
 #include "engine_int.h"
 #include "ws.h"
 
-typedef enum { OP_START, OP_SIGNAL, OP_DEAD_LETTER, OP_REPORT, OP_CANCEL, OP_TERMINATE, OP_TIMER } op_kind;
+typedef enum {
+    OP_START,
+    OP_SIGNAL,
+    OP_DEAD_LETTER,
+    OP_REPORT,
+    OP_CANCEL,
+    OP_TERMINATE,
+    OP_TIMER,
+    OP_EVENT
+} op_kind;
 
 typedef struct engine__start {
     char *type, *wid, *queue, *event_id, *trace_id;
@@ -40,6 +49,11 @@ typedef struct engine__op {
     char *timer_id, *timer_kind, *run_id; /* OP_TIMER */
     cJSON *timer_data;
     bool held; /* flow control dropped or held it (flow.c): not applied now */
+    /* correlation (corr.c): a cancel_on's OP_CANCEL or a wait_event's OP_EVENT for the run
+       run_id only (a closed or newer run ignores it); OP_EVENT: its step key, the event in
+       payload */
+    bool corr;
+    char *step;
 } engine__op;
 
 typedef struct engine__bevent {
@@ -51,6 +65,7 @@ typedef struct engine__bevent {
     bool replay_taken; /* the event's first dead letter replaced replay_of */
     bool has_source;
     engine_dead_letter source; /* borrowed, valid during apply (engine_batch_event_source) */
+    cJSON *corr; /* owned: the envelope of an event of a correlated type (corr.c), or NULL */
 } engine__bevent;
 
 struct engine_batch {
@@ -60,6 +75,9 @@ struct engine_batch {
     size_t nops, capops;
     bool api; /* single call: refusals are returned, not dead-lettered */
     struct engine__flows *flows; /* flow control of some ops (flow.c), NULL: none */
+    bool corr_any;               /* some event is correlated (engine_batch_correlate) */
+    bool corr_based;             /* corr_base is set: ops past it were added by matching (corr.c) */
+    size_t corr_base;
 };
 
 /* flow.c: the flow stages of a batch's ops. Decides them under the keys'
@@ -72,6 +90,20 @@ void engine__flows_free(engine_batch *b);
  * may be NULL) become its input.events (a batch). Its event has no inbox
  * row: the event that caused it had one. */
 void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events);
+/* corr.c: correlation (cancel_on, wait_event). engine__corr_apply stores
+ * the batch's correlated events and matches them (and the lookback of
+ * waits that began: event_scan timers) with the runs waiting, adding their
+ * ops; runs after the inbox and flow control, before anything else is
+ * locked. engine__corr_effects records a history event's subscription rows
+ * (ws), engine__corr_write writes them after the flush. */
+bool engine__corr_needed(const engine_batch *b);
+sy_status engine__corr_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
+sy_status engine__corr_write(engine__ws *ws, sy_error *err) SY_MUST_USE;
+/* batch.c: an op added to the batch (zeroed but for kind, ev and event_id),
+ * and dropping the ops past n. */
+engine__op *engine__batch_add_op(engine_batch *b, size_t ev, int kind);
+void engine__batch_truncate(engine_batch *b, size_t n);
+
 /* Runs a batch at time now in the session's open transaction (batch.c). */
 sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err) SY_MUST_USE;
 

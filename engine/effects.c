@@ -233,4 +233,5 @@ void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *
         JADD(d, "step", cJSON_CreateString(engine__str(data, "step")));
         engine__ws_timer(ws, run, id, engine__num(data, "fire_at"), engine__str(data, "kind"), d);
     }
+    engine__corr_effects(ws, run, type, data);
 }

@@ -187,6 +187,13 @@ const engine_result *engine_batch_result(const engine_batch *b, size_t ev); /* b
  * must stay valid until engine_batch_apply returns (no copy on the hot path). */
 void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_letter *orig);
 
+/* Event ev (envelope JSON, copied) is of a type some workflow correlates
+ * on (rules_set_correlates: cancel_on, wait_event): the batch stores it for
+ * the waits' lookback and matches it with the runs waiting for it, which
+ * it cancels or resumes in the same transaction (docs/flow-control.md,
+ * "Correlation"). The event needs an inbox row (a non-NULL event_id). */
+void engine_batch_correlate(engine_batch *b, size_t ev, const cJSON *event);
+
 /* Runs the numbered migrations (engine/migrations/NNN_*.sql, embedded at
  * build time) under an advisory lock; *applied (may be NULL) receives how
  * many were new. Idempotent. */
@@ -256,6 +263,8 @@ enum {
     ENGINE_STAT_TASK_CLOSED_REPORTS, /* reports on a task already completed, failed or
                                         canceled (its current attempt) */
     ENGINE_STAT_FLOW_FIRED,          /* actions flow control held, applied by the timer loop */
+    ENGINE_STAT_CORR_CANCELED,       /* runs a cancel_on event asked to cancel */
+    ENGINE_STAT_CORR_WAITS,          /* wait_event steps an event satisfied */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

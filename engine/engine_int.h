@@ -262,6 +262,10 @@ sy_status engine__flow_due(engine_session *s, int64_t now, size_t max, size_t *k
  * is SY_NOT_FOUND. Returns the describe's status. */
 sy_status engine__flow_describe(engine_session *s, const char *workflow_id, sy_status st,
                                 cJSON **out, sy_error *err);
+/* Adds what a running run waits for to its describe (corr.c):
+ * "waiting_for": [{kind: cancel_on|wait_event, type, step, where, since,
+ * until}] when there is anything. */
+sy_status engine__corr_describe(engine_session *s, cJSON *out, sy_error *err) SY_MUST_USE;
 /* The statement writing flow keys and items (flow.c, flow_due.c). */
 extern const char engine__flow_write_sql[];
 

@@ -215,6 +215,58 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
     return W_BLOCKED;
 }
 
+/* The run's context a correlated event is matched against (corr.c): the
+ * where sees it as it was when the wait began, plus `event`. */
+static cJSON *match_ctx(walker *w, bool with_steps)
+{
+    cJSON *c = cJSON_CreateObject();
+    const char *keep[] = {"workflow", "input", "steps", "signals"};
+    for (size_t i = 0; i < (with_steps ? 4u : 2u); i++)
+        if (JGET(ctx(w), keep[i]))
+            cJSON_AddItemToObject(c, keep[i], cJSON_Duplicate(JGET(ctx(w), keep[i]), 1));
+    return c;
+}
+
+/* A wait for a correlated event: event_wait.started subscribes the run
+ * (corr.c writes its row and looks back), event.received resumes it with
+ * the event's payload as the step's result. */
+static wres step_wait_event(walker *w, const cJSON *step, const char *key)
+{
+    const cJSON *k = key_rec(w, key);
+    const char *status = engine__str(k, "status");
+    if (strcmp(status, "done") == 0) {
+        set_value(w, cJSON_Duplicate(JGET(k, "result"), 1));
+        return W_DONE;
+    }
+    if (strcmp(status, "timed_out") == 0) {
+        if (strcmp(engine__str(step, "on_timeout"), "continue") == 0) {
+            set_value(w, NULL);
+            return W_DONE;
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "wait for event \"%s\" timed out",
+                 engine__str(step, "event_type"));
+        return fail_with(w, "timeout", msg);
+    }
+    if (*status)
+        return W_BLOCKED;
+    int64_t timeout = engine__num(step, "timeout_ms");
+    cJSON *d = event(key, step);
+    JADD(d, "event_type", cJSON_CreateString(engine__str(step, "event_type")));
+    JADD(d, "where", cJSON_CreateString(engine__str(step, "where")));
+    JADD(d, "lookback_ms", cJSON_CreateNumber((double)engine__num(step, "lookback_ms")));
+    JADD(d, "timeout_ms", cJSON_CreateNumber((double)timeout));
+    JADD(d, "ctx", match_ctx(w, true));
+    engine__emit(w->ws, w->run, "event_wait.started", d);
+    if (timeout > 0) {
+        cJSON *t = event(key, step);
+        JADD(t, "kind", cJSON_CreateString("wait_timeout"));
+        JADD(t, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + timeout)));
+        engine__emit(w->ws, w->run, "timer.started", t);
+    }
+    return W_BLOCKED;
+}
+
 static wres step_sleep(walker *w, const cJSON *step, const char *key)
 {
     const char *status = engine__str(key_rec(w, key), "status");
@@ -397,6 +449,8 @@ static wres walk_step(walker *w, const cJSON *step, const char *key)
         return step_task(w, step, key);
     if (strcmp(kind, "wait") == 0)
         return step_wait(w, step, key);
+    if (strcmp(kind, "wait_event") == 0)
+        return step_wait_event(w, step, key);
     if (strcmp(kind, "sleep") == 0)
         return step_sleep(w, step, key);
     if (strcmp(kind, "emit") == 0)
@@ -463,6 +517,14 @@ sy_status engine__advance(engine__ws *ws, engine__run *run, sy_error *err)
         return SY_OK;
     }
     walker w = {.ws = ws, .run = run, .err = err, .value = cJSON_CreateNull()};
+    const cJSON *cancel_on = JGET(run->def->body, "cancel_on");
+    if (cJSON_GetArraySize(cancel_on) > 0 && !cJSON_IsTrue(JGET(run->state, "cancel_armed"))) {
+        /* the run's cancel_on subscriptions (corr.c), from its start */
+        cJSON *d = cJSON_CreateObject();
+        JADD(d, "subs", cJSON_Duplicate(cancel_on, 1));
+        JADD(d, "ctx", match_ctx(&w, false));
+        engine__emit(ws, run, "cancel_on.armed", d);
+    }
     wres r = walk_list(&w, JGET(run->def->body, "steps"), "");
     if (r == W_DONE || r == W_COMPLETED) {
         close_run(ws, run, "workflow.completed", "result", w.value);

@@ -240,9 +240,46 @@ static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
     return st;
 }
 
+/* A correlated op (corr.c) is for the run it matched only: a run that
+ * closed or was replaced meanwhile ignores it. */
+static bool corr_stale(const engine__op *op, const engine__run *run)
+{
+    return op->corr && (!running(run) || !op->run_id || strcmp(run->run_id, op->run_id) != 0);
+}
+
+/* A wait_event step resumed by the event that matched it; a step that got
+ * its event or timed out meanwhile, or an event the run took already, is
+ * left alone: one event satisfies a wait once. */
+static sy_status do_event(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
+{
+    engine__run *run = engine__ws_find(ws, op->wid);
+    if (corr_stale(op, run) || !run->state)
+        return SY_OK;
+    const cJSON *k = JGET(JGET(run->state, "keys"), op->step ? op->step : "");
+    const char *status = engine__str(k, "status");
+    if ((strcmp(status, "waiting_event") && strcmp(status, "timer")) ||
+        !*engine__str(k, "event_type") ||
+        JGET(JGET(run->state, "events_taken"), op->event_id ? op->event_id : ""))
+        return SY_OK;
+    bind(run, op);
+    cJSON *d = cJSON_CreateObject();
+    JADD(d, "step", cJSON_CreateString(op->step));
+    JADD(d, "name", cJSON_CreateString(engine__str(k, "name")));
+    JADD(d, "event_id", cJSON_CreateString(op->event_id ? op->event_id : ""));
+    JADD(d, "event", cJSON_Duplicate(op->payload, 1));
+    engine__emit(ws, run, "event.received", d);
+    engine__count(ws->s, ENGINE_STAT_CORR_WAITS);
+    sy_strlcpy(b->evs[op->ev].res.run_id, sizeof b->evs[op->ev].res.run_id, run->run_id);
+    sy_status st = engine__advance(ws, run, err);
+    sync_status(run);
+    return st;
+}
+
 static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)
 {
     engine__run *run = engine__ws_find(ws, op->wid);
+    if (op->corr && corr_stale(op, run))
+        return SY_OK;
     if (!running(run)) {
         refuse(ws, b, op, run ? "workflow_closed" : "workflow_not_found",
                "no running workflow \"%.200s\"", op->wid);
@@ -257,7 +294,11 @@ static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_er
     if (!cJSON_IsTrue(JGET(run->state, "cancel_requested"))) {
         cJSON *d = cJSON_CreateObject();
         JADD(d, "reason", cJSON_CreateString(op->reason ? op->reason : "canceled"));
+        if (op->corr && op->event_id)
+            JADD(d, "event_id", cJSON_CreateString(op->event_id));
         engine__emit(ws, run, "workflow.cancel_requested", d);
+        if (op->corr)
+            engine__count(ws->s, ENGINE_STAT_CORR_CANCELED);
     }
     sy_status st = engine__advance(ws, run, err);
     sync_status(run);
@@ -419,6 +460,8 @@ sy_status engine__apply_op(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         return do_report(ws, b, op, err);
     case OP_TIMER:
         return do_timer(ws, op, err);
+    case OP_EVENT:
+        return do_event(ws, b, op, err);
     case OP_DEAD_LETTER: {
         engine_dead_letter src = {.subject = op->subject,
                                   .body = op->body,

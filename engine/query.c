@@ -68,6 +68,8 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
             " workflow_ids WHERE namespace = $1 AND workflow_id = $2",
             2, p, out, err);
     }
+    if (st == SY_OK) /* the events it waits for (corr.c) */
+        st = engine__corr_describe(s, *out, err);
     if (!run_id) /* what flow control holds for the ID (flow.c) */
         st = engine__flow_describe(s, workflow_id, st, out, err);
     return st;

@@ -190,8 +190,46 @@ static void on_timer(cJSON *st, int64_t seq, const char *type, const cJSON *d)
     cJSON *t = JGET(JGET(st, "timers"), id);
     bool wait = t && strcmp(engine__str(t, "kind"), "wait_timeout") == 0;
     cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "timers"), id);
+    if (*engine__str(k, "event_type") && strcmp(engine__str(k, "status"), "timer") == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "esubs"), key);
     if (strcmp(engine__str(k, "status"), "timer") == 0)
         step_outcome(st, key, wait ? "timed_out" : "done", NULL, NULL);
+}
+
+/* Correlation (corr.c): esubs names the subscriptions a run holds (its
+ * rows go when it closes), events_taken the events its waits took. */
+static void on_corr(cJSON *st, const char *type, const cJSON *d)
+{
+    const char *key = engine__str(d, "step");
+    if (strcmp(type, "cancel_on.armed") == 0) {
+        set(st, "cancel_armed", cJSON_CreateTrue());
+        int i = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, JGET(d, "subs"))
+        {
+            char id[32];
+            snprintf(id, sizeof id, "cancel:%d", i++);
+            cJSON_AddItemToObject(obj(st, "esubs"), id, cJSON_CreateTrue());
+        }
+        return;
+    }
+    cJSON *k = obj(obj(st, "keys"), key);
+    if (strcmp(type, "event_wait.started") == 0) {
+        set_str(k, "status", "waiting_event");
+        set_str(k, "name", engine__str(d, "name"));
+        set_str(k, "event_type", engine__str(d, "event_type"));
+        cJSON_AddItemToObject(obj(st, "esubs"), key, cJSON_CreateTrue());
+        return;
+    }
+    /* event.received: the step is done with the event's payload */
+    cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "esubs"), key);
+    cJSON_DeleteItemFromObjectCaseSensitive(JGET(st, "timers"), engine__str(k, "timer_id"));
+    cJSON_AddItemToObject(obj(st, "events_taken"), engine__str(d, "event_id"), cJSON_CreateTrue());
+    const cJSON *ev = JGET(d, "event");
+    set_copy(k, "event", ev);
+    step_outcome(st, key, "done", "result", JGET(ev, "payload"));
+    cJSON *s = obj(obj(obj(st, "ctx"), "steps"), engine__str(k, "name"));
+    set_copy(s, "event", ev);
 }
 
 static void on_close(cJSON *st, const char *type, const cJSON *d)
@@ -238,6 +276,9 @@ void engine__reduce(cJSON *st, int64_t seq, const char *type, const cJSON *d)
         on_consumed(st, d);
     else if (strncmp(type, "timer.", 6) == 0)
         on_timer(st, seq, type, d);
+    else if (strcmp(type, "cancel_on.armed") == 0 || strcmp(type, "event_wait.started") == 0 ||
+             strcmp(type, "event.received") == 0)
+        on_corr(st, type, d);
     else if (strcmp(type, "workflow.completed") == 0 || strcmp(type, "workflow.failed") == 0 ||
              strcmp(type, "workflow.canceled") == 0 || strcmp(type, "workflow.terminated") == 0)
         on_close(st, type, d);

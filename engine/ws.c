@@ -415,6 +415,7 @@ static void ws_clear(engine__ws *ws)
     keyed_clear(&ws->tasks);
     keyed_clear(&ws->timers);
     ws->notify_timers = false;
+    engine__corr_ws_clear(ws);
 }
 
 void engine__ws_destroy(engine__ws *ws)
@@ -440,6 +441,7 @@ void engine__ws_destroy(engine__ws *ws)
     free(ws->tasks.idx);
     free(ws->timers.items);
     free(ws->timers.idx);
+    engine__corr_ws_free(ws);
     free(ws);
 }
 

@@ -66,6 +66,7 @@ struct engine__ws {
                                              last one is batch.c's keys parameter */
     sy_buf scratch;    /* reused for each outcome body */
     sy_buf cached_log; /* a log taken from the state cache, being replayed */
+    struct engine__corr_ws *corr; /* correlation rows to write (corr.c), NULL: none yet */
     unsigned char rnd[512]; /* random bytes for run and trace ids; rnd_left unused */
     size_t rnd_left;
 };
@@ -99,6 +100,11 @@ void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, c
 void engine__ws_close_page(engine__ws *ws);
 
 /* Side effects of one new history event (effects.c). */
+/* corr.c: the subscription rows a history event adds or removes (cancel_on,
+ * wait_event), kept in ws->corr until engine__corr_write. */
+void engine__corr_effects(engine__ws *ws, engine__run *run, const char *type, const cJSON *data);
+void engine__corr_ws_clear(engine__ws *ws);
+void engine__corr_ws_free(engine__ws *ws);
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                      const cJSON *data);
 

@@ -413,21 +413,26 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
         it->all_dead = true;
         return;
     }
-    if (!effects)
+    /* an event a workflow correlates on (cancel_on, wait_event) has an
+     * effect of its own, under its event_id; not when one route is replayed */
+    bool corr = acts->correlate && !only;
+    if (!effects && !corr)
         return;
     /* only dead letters: keyed by stream position, like an invalid event, so
      * that a replay after the rules are fixed is not taken for a duplicate;
      * a route's replay: by event and route; else by event_id */
-    if (!live)
+    if (!live && !corr)
         dl_key(p, it, key, sizeof key);
     else if (only)
         router_dlq_route_key(id, only, key, sizeof key);
     else
         snprintf(key, sizeof key, "%s", id);
     add_event(p, it, key);
-    it->all_dead = true;
+    it->all_dead = !corr;
     if (live)
         attach_source(p, it);
+    if (corr)
+        engine_batch_correlate(p->batch, it->ev, envelope_json(it->env));
     for (size_t i = 0; i < acts->len; i++)
         if (!only || strcmp(acts->items[i].route, only) == 0)
             add_action(p, it, &acts->items[i]);

@@ -200,6 +200,8 @@ void rules_set_free(rules_set *set)
     free(set->tests);
     cJSON_Delete(set->workflows);
     cJSON_Delete(set->schedules);
+    cJSON_Delete(set->corr_types);
+    cJSON_Delete(set->join_types);
     rules__index_free(set->index);
     rules__arena_free(&set->arena);
     free(set);
@@ -294,6 +296,7 @@ static sy_status finish(rules_set *set, crypto_hash_sha256_state *h, rules_diags
     crypto_hash_sha256_final(h, sum);
     for (size_t i = 0; i < sizeof sum; i++)
         snprintf(set->hash + 2 * i, 3, "%02x", sum[i]);
+    rules__collect_corr_types(set);
     if (d->len == 0 && rules__index_build(set) != SY_OK)
         rules__diag_add(d, "out of memory building the route index");
     sy_status st = SY_OK;

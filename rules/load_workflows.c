@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const step_kinds[] = {"task", "human",   "wait", "sleep",   "emit",
-                                         "if",   "foreach", "fail", "complete"};
+static const char *const step_kinds[] = {"task", "human",   "wait", "sleep",    "emit",
+                                         "if",   "foreach", "fail", "complete", "wait_event"};
 #define NKINDS (sizeof step_kinds / sizeof step_kinds[0])
 
 /* Template roots inside a workflow (docs/workflow-definition.md). */
@@ -355,9 +355,29 @@ static void step_complete(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
     cJSON_AddItemToObject(s, "result", tmpl_field(w, v, NULL));
 }
 
+/* A wait for a correlated event (load_corr.c): its payload is the step's
+ * result; events that came up to `lookback` before the wait count too. */
+static void step_wait_event(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
+{
+    static const char *const keys[] = {"wait_event", "name",     "where",
+                                       "timeout",    "lookback", "on_timeout"};
+    static const char *const on_timeout[] = {"fail", "continue"};
+    rules__check_keys(w->ld, m, "a wait_event step", keys, 6);
+    rules__load_event_match(w->ld, m, v, "wait_event", w->roots, w->nroots, s);
+    int64_t timeout = dur(w, m, "timeout", 0), lookback = dur(w, m, "lookback", 0);
+    if (timeout < 0 || lookback < 0)
+        rules__diag(w->ld->d, m, "wait_event: timeout and lookback must not be negative");
+    add_num(s, "timeout_ms", (double)timeout);
+    add_num(s, "lookback_ms", (double)lookback);
+    const rnode *o = rules__map_get(m, "on_timeout");
+    int i = o ? rules__get_enum(w->ld, o, "on_timeout", on_timeout, 2) : 0;
+    cJSON_AddStringToObject(s, "on_timeout", on_timeout[i < 0 ? 0 : i]);
+}
+
 typedef void (*step_fn)(wf_ctx *, const rnode *, const rnode *, cJSON *);
-static const step_fn step_fns[] = {step_task, step_human,   step_wait, step_sleep,   step_emit,
-                                   step_if,   step_foreach, step_fail, step_complete};
+static const step_fn step_fns[] = {step_task,     step_human,     step_wait,    step_sleep,
+                                   step_emit,     step_if,        step_foreach, step_fail,
+                                   step_complete, step_wait_event};
 
 /* Which kind a step map is: foreach wins (its `task:` is a field). */
 static int step_kind(wf_ctx *w, const rnode *m)
@@ -389,7 +409,7 @@ static int step_kind(wf_ctx *w, const rnode *m)
     if (!typo)
         rules__diag(w->ld->d, m,
                     "a step needs one of: task, human, wait, sleep, emit, if, "
-                    "foreach, fail, complete");
+                    "foreach, fail, complete, wait_event");
     return found;
 }
 
@@ -408,7 +428,7 @@ static cJSON *load_step(wf_ctx *w, const rnode *m, size_t index)
         rules__get_string(w->ld, nn, "name", &given);
     if (given)
         snprintf(name, sizeof name, "%s", given);
-    else if ((k == 0 || k == 1 || k == 2) && v->kind == RN_SCALAR && *v->str)
+    else if ((k == 0 || k == 1 || k == 2 || k == 9) && v->kind == RN_SCALAR && *v->str)
         snprintf(name, sizeof name, "%s", v->str);
     else
         snprintf(name, sizeof name, "%s-%zu", step_kinds[k], index + 1);
@@ -441,7 +461,7 @@ static cJSON *load_steps(wf_ctx *w, const rnode *seq, const char *what)
 
 static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
 {
-    static const char *const keys[] = {"task_queue", "steps", "description"};
+    static const char *const keys[] = {"task_queue", "steps", "description", "cancel_on"};
     if (cJSON_GetObjectItemCaseSensitive(ld->set->workflows, key->str)) {
         rules__diag(ld->d, key, "workflow \"%s\" is defined twice", key->str);
         return;
@@ -451,7 +471,7 @@ static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
                     key->str);
     if (!rules__expect_kind(ld, m, RN_MAP, "a workflow"))
         return;
-    rules__check_keys(ld, m, "a workflow", keys, 3);
+    rules__check_keys(ld, m, "a workflow", keys, 4);
     wf_ctx w = {.ld = ld,
                 .type = key->str,
                 .task_queue = key->str,
@@ -469,6 +489,9 @@ static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
         rules__diag(ld->d, steps ? steps : m, "workflow \"%s\" needs at least one step", key->str);
     cJSON_AddItemToObject(wf, "steps",
                           steps ? load_steps(&w, steps, "steps") : cJSON_CreateArray());
+    const rnode *cancel_on = rules__map_get(m, "cancel_on");
+    if (cancel_on)
+        rules__load_cancel_on(ld, cancel_on, w.roots, w.nroots, wf);
     cJSON_Delete(w.names);
     cJSON_AddItemToObject(ld->set->workflows, key->str, wf);
 }

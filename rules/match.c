@@ -176,7 +176,8 @@ sy_status rules__route_json(const rules_set *set, const cJSON *ev, rules_actions
             rules__fire(r, ev, out) != SY_OK)
             return SY_NOMEM;
     }
-    out->unmatched = out->len == before;
+    out->correlate = rules_set_correlates(set, type);
+    out->unmatched = out->len == before && !out->correlate;
     return SY_OK;
 }
 

@@ -146,6 +146,9 @@ typedef struct rules_actions {
     rules_action *items;
     size_t len, cap;
     bool unmatched;   /* no route matched (router acks or dead-letters per set) */
+    bool correlate;   /* a workflow correlates on the event's type (cancel_on,
+                         wait_event): the engine matches it with running
+                         workflows; never unmatched then */
 } rules_actions;
 
 /* Routes one validated envelope: every route whose match holds fires, in
@@ -241,6 +244,15 @@ sy_status rules_flow_sim_event(rules_flow_sim *sim, int64_t now, const cJSON *ev
  * batch's events. SY_NOMEM only. */
 sy_status rules_flow_sim_advance(rules_flow_sim *sim, int64_t now,
                                  rules_actions *fired) SY_MUST_USE;
+
+/* ---- correlation (rules/load_corr.c, docs/flow-control.md) ----------------
+ * A workflow's `cancel_on` entries and `wait_event` steps match later
+ * events of one exact type with a `where` over `event` and the run. */
+
+/* Whether some workflow correlates on events of this type. */
+bool rules_set_correlates(const rules_set *set, const char *type);
+/* The correlated types as an object (type -> true), borrowed; may be empty. */
+const cJSON *rules_set_correlated_types(const rules_set *set);
 
 /* Whether an unmatched event is dead-lettered (defaults.unmatched). */
 bool rules_set_unmatched_dead_letter(const rules_set *set);

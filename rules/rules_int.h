@@ -191,6 +191,8 @@ struct rules_set {
     rules_test_def *tests;
     size_t ntests;
     rules_index *index;
+    cJSON *corr_types; /* object: event types workflows correlate on (load_corr.c) */
+    cJSON *join_types; /* object: event types join routes collect (NULL: none) */
 };
 
 /* Loader state shared by load*.c. */
@@ -259,6 +261,16 @@ void rules__action_free(rules_action *a);
 /* The `flow` member of an action's JSON forms (NULL when it has no stages). Owned. */
 cJSON *rules__flow_json(const rules_action *a);
 
+/* load_corr.c: correlation (cancel_on, wait_event). The `type` node and
+ * `where` of m into out's event_type and where, the expression checked
+ * against roots plus `event`; what names the field in diagnostics. */
+void rules__load_event_match(rules_loader *ld, const rnode *m, const rnode *type_node,
+                             const char *what, const rules_root *roots, size_t nroots, cJSON *out);
+/* A workflow's `cancel_on:` list into wf's "cancel_on". */
+void rules__load_cancel_on(rules_loader *ld, const rnode *n, const rules_root *roots, size_t nroots,
+                           cJSON *wf);
+/* Fills set->corr_types from the loaded workflows (and join_types). */
+void rules__collect_corr_types(rules_set *set);
 /* match.c */
 sy_status rules__index_build(rules_set *set);
 void rules__index_free(rules_index *ix);

@@ -113,6 +113,8 @@ static __attribute__((unused)) size_t flow_add_event(engine_batch *b, const rule
             flows++;
         }
     }
+    if (acts.correlate) /* cancel_on, wait_event: as the pipeline does */
+        engine_batch_correlate(b, ev, envelope_json(env));
     rules_actions_cleanup(&acts);
     envelope_free(env);
     return flows;

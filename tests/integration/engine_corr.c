@@ -1,0 +1,356 @@
+/* engine_corr.c: correlation in the engine against real Postgres
+ * (engine/corr.c, docs/flow-control.md "Correlation"): a cancel_on event
+ * cancels only the run its where correlates, within its window, once; a
+ * wait_event step is resumed by the matching event with its payload as
+ * the step's output, looks back for events that came before it, takes one
+ * event once (a redelivery or a second wait does not take it again), times
+ * out; describe shows what a run waits for; two sessions racing an event
+ * against the wait that needs it never lose it. */
+#include "flow_support.h"
+
+#include <pthread.h>
+
+static const char RULES[] =
+    "version: 1\n"
+    "routes:\n"
+    "  - name: orders\n"
+    "    match: { type: order.placed }\n"
+    "    start: { workflow: fulfil, id: \"o-{{ payload.order_id }}\","
+    " input: { order_id: \"{{ payload.order_id }}\" } }\n"
+    "  - name: waits\n"
+    "    match: { type: pay.expected }\n"
+    "    start: { workflow: pay, id: \"p-{{ payload.order_id }}\","
+    " input: { order_id: \"{{ payload.order_id }}\" } }\n"
+    "  - name: twice\n"
+    "    match: { type: two.expected }\n"
+    "    start: { workflow: two, id: \"t-{{ payload.k }}\", input: { k: \"{{ payload.k }}\" } }\n"
+    "workflows:\n"
+    "  fulfil:\n"
+    "    cancel_on:\n"
+    "      - type: order.canceled\n"
+    "        where: event.payload.order_id == input.order_id\n"
+    "        within: 1h\n"
+    "    steps:\n"
+    "      - task: pack\n"
+    "  pay:\n"
+    "    steps:\n"
+    "      - wait_event: payment.received\n"
+    "        name: payment\n"
+    "        where: event.payload.order_id == input.order_id && event.payload.amount > 0\n"
+    "        timeout: 10m\n"
+    "        lookback: 5m\n"
+    "      - complete: { paid: \"{{ steps.payment.result.amount }}\" }\n"
+    "  two:\n"
+    "    steps:\n"
+    "      - wait_event: ping\n"
+    "        name: first\n"
+    "        where: event.payload.k == input.k\n"
+    "        lookback: 1h\n"
+    "      - wait_event: ping\n"
+    "        name: second\n"
+    "        where: event.payload.k == input.k\n"
+    "        lookback: 1h\n"
+    "        timeout: 1m\n"
+    "        on_timeout: continue\n"
+    "      - complete: { a: \"{{ steps.first.result.n }}\", b: \"{{ steps.second.result.n }}\" }\n";
+
+static void one(flow_fx *fx, int64_t now, const char *id, const char *type, const char *payload)
+{
+    engine_batch *b = engine_batch_new();
+    flow_add_event(b, fx->rules, id, type, NULL, payload);
+    CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);
+    engine_batch_free(b);
+}
+
+static void timers(flow_fx *fx, int64_t now)
+{
+    sy_error err = {0};
+    size_t fired = 0;
+    CHECK_MSG(engine_timers_run_once(fx->s, now, 100, &fired, &err) == SY_OK, "timers: %s",
+              err.message);
+}
+
+static char *str(flow_fx *fx, const char *sql)
+{
+    PGresult *r = PQexec(engine__conn(fx->s), sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
+              PQresultErrorMessage(r));
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void check_status(flow_fx *fx, const char *wid, const char *want)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT status FROM workflow_ids WHERE workflow_id = '%s'", wid);
+    char *got = str(fx, sql);
+    CHECK_MSG(strcmp(got, want) == 0, "%s: %s, want %s", wid, got, want);
+    free(got);
+}
+
+static long long count(flow_fx *fx, const char *sql)
+{
+    return flow_count(fx->s, sql);
+}
+
+TEST(cancel_on_cancels_only_the_correlated_run)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_cancel", RULES);
+    one(&fx, FLOW_T0, "s1", "order.placed", "{\"order_id\":\"1\"}");
+    one(&fx, FLOW_T0, "s2", "order.placed", "{\"order_id\":\"2\"}");
+    timers(&fx, FLOW_T0 + 10); /* the starts' scans: nothing came yet */
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs WHERE kind = 'cancel'"), 2);
+    /* describe names what the run waits for */
+    cJSON *d = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_describe(fx.s, "o-2", NULL, &d, &err), SY_OK);
+    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "waiting_for"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "kind")), "cancel_on");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "type")), "order.canceled");
+    cJSON_Delete(d);
+
+    one(&fx, FLOW_T0 + 1000, "c1", "order.canceled", "{\"order_id\":\"1\"}");
+    check_status(&fx, "o-1", "canceled");
+    check_status(&fx, "o-2", "running");
+    char *reason = str(&fx, "SELECT data->>'reason' FROM history_events h JOIN workflow_ids w"
+                            " ON w.run_id = h.run_id WHERE w.workflow_id = 'o-1'"
+                            " AND h.type = 'workflow.cancel_requested'");
+    CHECK_STR(reason, "cancel_on: order.canceled event c1");
+    free(reason);
+    /* the canceled run's subscription went with it */
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs"), 1);
+    /* an event no run correlates with has no effect, and is no dead letter */
+    one(&fx, FLOW_T0 + 2000, "c3", "order.canceled", "{\"order_id\":\"3\"}");
+    check_status(&fx, "o-2", "running");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM dead_letters"), 0);
+    flow_fx_close(&fx);
+}
+
+TEST(cancel_on_ignores_events_after_its_window_and_before_the_start)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_cancel_window", RULES);
+    one(&fx, FLOW_T0, "early", "order.canceled", "{\"order_id\":\"5\"}");
+    one(&fx, FLOW_T0 + 1000, "s5", "order.placed", "{\"order_id\":\"5\"}");
+    one(&fx, FLOW_T0 + 1000, "s6", "order.placed", "{\"order_id\":\"6\"}");
+    timers(&fx, FLOW_T0 + 1001); /* the scan does not take the earlier event */
+    check_status(&fx, "o-5", "running");
+    one(&fx, FLOW_T0 + 1000 + 3600000, "late", "order.canceled", "{\"order_id\":\"6\"}");
+    check_status(&fx, "o-6", "running");
+    flow_fx_close(&fx);
+}
+
+TEST(an_event_in_the_batch_that_starts_the_run_cancels_it)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_cancel_same_batch", RULES);
+    engine_batch *b = engine_batch_new();
+    flow_add_event(b, fx.rules, "s7", "order.placed", NULL, "{\"order_id\":\"7\"}");
+    flow_add_event(b, fx.rules, "c7", "order.canceled", NULL, "{\"order_id\":\"7\"}");
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    engine_batch_free(b);
+    check_status(&fx, "o-7", "running"); /* its subscription did not exist yet ... */
+    timers(&fx, FLOW_T0 + 5);            /* ... its lookback finds the event */
+    check_status(&fx, "o-7", "canceled");
+    flow_fx_close(&fx);
+}
+
+TEST(wait_event_resumes_with_the_matching_events_payload)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_wait", RULES);
+    one(&fx, FLOW_T0, "w1", "pay.expected", "{\"order_id\":\"a\"}");
+    one(&fx, FLOW_T0, "w2", "pay.expected", "{\"order_id\":\"b\"}");
+    timers(&fx, FLOW_T0 + 1);
+    cJSON *d = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_describe(fx.s, "p-a", NULL, &d, &err), SY_OK);
+    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "waiting_for"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "kind")), "wait_event");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "step")), "payment");
+    cJSON_Delete(d);
+    /* the where sees both: wrong order, then a zero amount, do not match */
+    one(&fx, FLOW_T0 + 100, "x1", "payment.received", "{\"order_id\":\"c\",\"amount\":5}");
+    one(&fx, FLOW_T0 + 200, "x2", "payment.received", "{\"order_id\":\"a\",\"amount\":0}");
+    check_status(&fx, "p-a", "running");
+    one(&fx, FLOW_T0 + 300, "x3", "payment.received", "{\"order_id\":\"a\",\"amount\":42}");
+    check_status(&fx, "p-a", "completed");
+    check_status(&fx, "p-b", "running");
+    char *res = str(&fx, "SELECT r.result::text FROM runs r JOIN workflow_ids w USING (run_id)"
+                         " WHERE w.workflow_id = 'p-a'");
+    CHECK_STR(res, "{\"paid\":42}");
+    free(res);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs"), 1);
+    /* a redelivery of the event is a duplicate: nothing happens twice */
+    one(&fx, FLOW_T0 + 400, "x3", "payment.received", "{\"order_id\":\"a\",\"amount\":42}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM history_events WHERE type = 'event.received'"), 1);
+    flow_fx_close(&fx);
+}
+
+TEST(wait_event_looks_back_for_events_that_came_before_it)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_lookback", RULES);
+    /* within the lookback (5m) of the wait, and before it */
+    one(&fx, FLOW_T0, "e1", "payment.received", "{\"order_id\":\"k\",\"amount\":7}");
+    one(&fx, FLOW_T0, "e0", "payment.received", "{\"order_id\":\"old\",\"amount\":7}");
+    one(&fx, FLOW_T0 + 60000, "w1", "pay.expected", "{\"order_id\":\"k\"}");
+    one(&fx, FLOW_T0 + 6 * 60000, "w2", "pay.expected", "{\"order_id\":\"old\"}");
+    check_status(&fx, "p-k", "running"); /* the lookback is the timer loop's */
+    timers(&fx, FLOW_T0 + 6 * 60000 + 1);
+    check_status(&fx, "p-k", "completed");
+    check_status(&fx, "p-old", "running"); /* 6 minutes is past its 5m lookback */
+    /* and its timeout fails it */
+    timers(&fx, FLOW_T0 + 17 * 60000);
+    check_status(&fx, "p-old", "failed");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs"), 0);
+    flow_fx_close(&fx);
+}
+
+TEST(one_event_satisfies_one_wait_once)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_once", RULES);
+    one(&fx, FLOW_T0, "t1", "two.expected", "{\"k\":\"z\"}");
+    one(&fx, FLOW_T0 + 10, "p1", "ping", "{\"k\":\"z\",\"n\":1}");
+    timers(&fx, FLOW_T0 + 20);
+    /* the second wait looks back over the same ping: it is taken */
+    timers(&fx, FLOW_T0 + 30);
+    check_status(&fx, "t-z", "running");
+    one(&fx, FLOW_T0 + 40, "p2", "ping", "{\"k\":\"z\",\"n\":2}");
+    check_status(&fx, "t-z", "completed");
+    char *res = str(&fx, "SELECT r.result::text FROM runs r JOIN workflow_ids w USING (run_id)"
+                         " WHERE w.workflow_id = 't-z'");
+    CHECK_STR(res, "{\"a\":1,\"b\":2}");
+    free(res);
+    flow_fx_close(&fx);
+}
+
+TEST(a_wait_event_timeout_may_continue)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_timeout", RULES);
+    one(&fx, FLOW_T0, "t1", "two.expected", "{\"k\":\"y\"}");
+    one(&fx, FLOW_T0 + 10, "p1", "ping", "{\"k\":\"y\",\"n\":1}");
+    timers(&fx, FLOW_T0 + 20);
+    timers(&fx, FLOW_T0 + 30);
+    timers(&fx, FLOW_T0 + 120000);
+    check_status(&fx, "t-y", "completed");
+    char *res = str(&fx, "SELECT r.result::text FROM runs r JOIN workflow_ids w USING (run_id)"
+                         " WHERE w.workflow_id = 't-y'");
+    CHECK_STR(res, "{\"a\":1,\"b\":null}");
+    free(res);
+    /* a ping after the timeout changes nothing */
+    one(&fx, FLOW_T0 + 130000, "p9", "ping", "{\"k\":\"y\",\"n\":9}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM history_events WHERE type = 'event.received'"), 1);
+    flow_fx_close(&fx);
+}
+
+/* Two sessions: one starts waits, the other sends their events, at once,
+ * with no lookback to fall back on but the instant race: every wait is
+ * satisfied exactly once. */
+typedef struct racer {
+    const char *conninfo;
+    const rules_set *rules;
+    int which, n;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    engine_opts o = {0};
+    CHECK_INT(engine_new(&o, r->rules, &eng, &err), SY_OK);
+    CHECK_INT(engine_session_open(eng, r->conninfo, false, &s, &err), SY_OK);
+    for (int i = 0; i < r->n; i++) {
+        char id[32], payload[96];
+        engine_batch *b = engine_batch_new();
+        if (r->which == 0) {
+            snprintf(id, sizeof id, "w%d", i);
+            snprintf(payload, sizeof payload, "{\"order_id\":\"r%d\"}", i);
+            flow_add_event(b, r->rules, id, "pay.expected", NULL, payload);
+        } else {
+            snprintf(id, sizeof id, "e%d", i);
+            snprintf(payload, sizeof payload, "{\"order_id\":\"r%d\",\"amount\":%d}", i, i + 1);
+            flow_add_event(b, r->rules, id, "payment.received", NULL, payload);
+        }
+        CHECK_INT(flow_apply_at(s, b, FLOW_T0 + i), SY_OK);
+        engine_batch_free(b);
+        size_t fired = 0;
+        CHECK_INT(engine_timers_run_once(s, FLOW_T0 + i, 100, &fired, &err), SY_OK);
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    return NULL;
+}
+
+TEST(an_event_racing_its_wait_in_another_session_is_never_lost)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_race", RULES);
+    racer a = {fx.conninfo, fx.rules, 0, 60}, b = {fx.conninfo, fx.rules, 1, 60};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, race, &a);
+    pthread_create(&tb, NULL, race, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    for (int k = 0; k < 5; k++)
+        timers(&fx, FLOW_T0 + 1000);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM workflow_ids WHERE status = 'completed'"), 60);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM history_events WHERE type = 'event.received'"), 60);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs r JOIN workflow_ids w USING (run_id)"
+                         " WHERE (r.result->>'paid')::int <> substr(w.workflow_id, 4)::int + 1"),
+              0);
+    flow_fx_close(&fx);
+}
+
+/* The instant race made to happen: an event's batch has read the
+ * subscriptions (none yet) and not committed when the wait commits and its
+ * lookback scans; the scan must wait for the event's commit and find it,
+ * not miss it. */
+typedef struct scanner {
+    engine_session *s;
+    int64_t now;
+} scanner;
+
+static void *scan_thread(void *arg)
+{
+    scanner *sc = arg;
+    sy_error err = {0};
+    size_t fired = 0;
+    CHECK_INT(engine_timers_run_once(sc->s, sc->now, 100, &fired, &err), SY_OK);
+    return NULL;
+}
+
+TEST(a_wait_scanning_while_its_event_commits_waits_for_it)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_instant", RULES);
+    engine_session *s2 = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_session_open(fx.eng, fx.conninfo, false, &s2, &err), SY_OK);
+    engine_batch *eb = engine_batch_new();
+    flow_add_event(eb, fx.rules, "ev", "payment.received", NULL,
+                   "{\"order_id\":\"q\",\"amount\":3}");
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine__batch_run(fx.s, eb, FLOW_T0, &err), SY_OK); /* open, not committed */
+
+    engine_batch *wb = engine_batch_new();
+    flow_add_event(wb, fx.rules, "wq", "pay.expected", NULL, "{\"order_id\":\"q\"}");
+    CHECK_INT(flow_apply_at(s2, wb, FLOW_T0), SY_OK);
+    engine_batch_free(wb);
+    scanner sc = {s2, FLOW_T0 + 1};
+    pthread_t t;
+    pthread_create(&t, NULL, scan_thread, &sc);
+    usleep(300 * 1000);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    pthread_join(t, NULL);
+    engine_batch_free(eb);
+    check_status(&fx, "p-q", "completed");
+    engine_session_close(s2);
+    flow_fx_close(&fx);
+}
