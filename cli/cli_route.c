@@ -35,6 +35,7 @@ typedef struct route_cfg {
     envelope_opts opts;
     int dead_letters;
     rules_flow_sim *sim; /* flow control, simulated on the events' clock */
+    rules_corr_sim *corr; /* the runs started, for cancel_on and wait_event */
     int64_t clock;       /* the latest occurred_at seen (the clock never goes back) */
 } route_cfg;
 
@@ -120,6 +121,7 @@ static void advance(route_cfg *c, int64_t now)
     }
     if (line)
         emit_line(line);
+    rules_corr_sim_starts(c->corr, now, NULL, &fired);
     rules_actions_cleanup(&fired);
 }
 
@@ -144,6 +146,13 @@ static void route_envelope(route_cfg *c, const envelope *env, cJSON *line)
     }
     if (acts.unmatched)
         cJSON_AddTrueToObject(line, "unmatched");
+    /* what the event would do to the runs earlier lines started */
+    cJSON *corr = rules_corr_sim_event(c->corr, c->clock, envelope_json(env));
+    if (cJSON_GetArraySize(corr) > 0)
+        cJSON_AddItemToObject(line, "correlated", corr);
+    else
+        cJSON_Delete(corr);
+    rules_corr_sim_starts(c->corr, c->clock, NULL, &acts);
     if (first_dl)
         put_dead_letter(line, first_dl->dl_code, first_dl->dl_message);
     else if (acts.unmatched && rules_set_unmatched_dead_letter(c->rules))
@@ -259,7 +268,7 @@ int cli_route(int argc, char **argv)
     sy_buf in = SY_BUF_INIT;
     if (rc == SY_EXIT_OK && !read_input(c.input, &in))
         rc = SY_EXIT_FAILURE;
-    if (rc == SY_EXIT_OK && !(c.sim = rules_flow_sim_new()))
+    if (rc == SY_EXIT_OK && (!(c.sim = rules_flow_sim_new()) || !(c.corr = rules_corr_sim_new(c.rules))))
         rc = SY_EXIT_FAILURE;
     if (rc == SY_EXIT_OK) {
         route_input(&c, in.data ? in.data : "", in.len);
@@ -267,6 +276,7 @@ int cli_route(int argc, char **argv)
         rc = c.dead_letters ? SY_EXIT_DATAERR : SY_EXIT_OK;
     }
     rules_flow_sim_free(c.sim);
+    rules_corr_sim_free(c.corr);
     sy_buf_cleanup(&in);
     envelope_schemas_free(c.schemas);
     rules_set_free(c.rules);

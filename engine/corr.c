@@ -101,6 +101,8 @@ static void sub_insert(engine__ws *ws, engine__run *run, const char *sub_id, con
     JADD(row, "k", cJSON_CreateString(kind));
     JADD(row, "t", cJSON_CreateString(type));
     JADD(row, "p", step ? cJSON_CreateString(step) : cJSON_CreateNull());
+    /* a run never correlates the event that started it */
+    JADD(data, "cause", cJSON_CreateString(run->causation_id ? run->causation_id : ""));
     JADD(row, "d", data);
     JADD(row, "c", cJSON_CreateNumber((double)ws->now));
     JADD(row, "x", expires_at ? cJSON_CreateNumber((double)expires_at) : cJSON_CreateNull());
@@ -312,7 +314,8 @@ static bool sub_matches(const csub *sub, const cJSON *ev, int64_t at)
     int64_t from = sub->created;
     if (!strcmp(sub->kind, "wait"))
         from -= engine__num(sub->data, "lookback_ms");
-    if (at < from || (sub->expires && at >= sub->expires))
+    if (at < from || (sub->expires && at >= sub->expires) ||
+        !strcmp(engine__str(sub->data, "cause"), engine__str(ev, "event_id")))
         return false;
     cJSON *ctx = JGET(sub->data, "ctx");
     if (!cJSON_IsObject(ctx))

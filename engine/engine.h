@@ -512,6 +512,7 @@ sy_status engine_next_timer(engine_session *s, int64_t *at_ms, sy_error *err) SY
 typedef struct engine_purge_counts {
     size_t inbox, runs, dead_letters;
     size_t flow_keys; /* flow-control keys holding nothing, past their window */
+    size_t corr_events; /* stored events of correlated types past their lookback */
     bool more; /* a call's bound was reached: call again soon for the rest */
 } engine_purge_counts;
 

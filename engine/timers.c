@@ -240,12 +240,26 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
                        " WHERE fire_at IS NULL AND expires_at < to_timestamp($1::float8 / 1000.0)"
                        " LIMIT " ENGINE__STR(ENGINE_PURGE_INBOX) "))",
                        now_ms, &c.flow_keys, err);
+    /* correlation (corr.c): stored events past their lookback, and
+     * cancel_on windows that ended (their runs still running) */
+    if (st == SY_OK)
+        st = purge_one(s,
+                       "DELETE FROM corr_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM corr_events"
+                       " WHERE expires_at < to_timestamp($1::float8 / 1000.0)"
+                       " LIMIT " ENGINE__STR(ENGINE_PURGE_INBOX) "))",
+                       now_ms, &c.corr_events, err);
+    size_t subs = 0;
+    if (st == SY_OK)
+        st = purge_one(s,
+                       "DELETE FROM event_subs WHERE expires_at < to_timestamp($1::float8 / 1000.0)",
+                       now_ms, &subs, err);
     if (st == SY_OK)
         st = engine_commit(s, err);
     else
         engine_rollback(s);
     c.more = st == SY_OK && (c.inbox >= ENGINE_PURGE_INBOX || c.runs >= ENGINE_PURGE_RUNS ||
-                             c.flow_keys >= ENGINE_PURGE_INBOX);
+                             c.flow_keys >= ENGINE_PURGE_INBOX ||
+                             c.corr_events >= ENGINE_PURGE_INBOX);
     if (out)
         *out = c;
     return st;

@@ -163,6 +163,17 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
     counter(o, "switchyard_flow_fired_total",
             "Actions flow control held (debounced, throttled, batched), applied by the timer loop.",
             &m->engine[ENGINE_STAT_FLOW_FIRED]);
+    const char *cor = "switchyard_flow_correlated_total";
+    sy_buf_printf(o,
+                  "# HELP %s Running workflows a later event correlated with: canceled by a"
+                  " cancel_on, or a wait_event step resumed.\n# TYPE %s counter\n",
+                  cor, cor);
+    sy_buf_printf(o, "%s{kind=\"cancel_on\"} %llu\n%s{kind=\"wait_event\"} %llu\n", cor,
+                  (unsigned long long)atomic_load_explicit(&m->engine[ENGINE_STAT_CORR_CANCELED],
+                                                           RELAXED),
+                  cor,
+                  (unsigned long long)atomic_load_explicit(&m->engine[ENGINE_STAT_CORR_WAITS],
+                                                           RELAXED));
     counter(o, "switchyard_outbox_dead_lettered_total",
             "Outbox messages that could not be published (no stream holds the subject, too"
             " large, a bad subject), moved to dead letters.",

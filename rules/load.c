@@ -194,6 +194,7 @@ void rules_set_free(rules_set *set)
             cJSON_Delete(set->tests[i].steps[j].fired);
             cJSON_Delete(set->tests[i].steps[j].event);
             cJSON_Delete(set->tests[i].steps[j].expect);
+            cJSON_Delete(set->tests[i].steps[j].correlated);
         }
         free(set->tests[i].steps);
     }

@@ -254,6 +254,20 @@ bool rules_set_correlates(const rules_set *set, const char *type);
 /* The correlated types as an object (type -> true), borrowed; may be empty. */
 const cJSON *rules_set_correlated_types(const rules_set *set);
 
+/* Dry runs (rules/corr_sim.c): the runs a dry run's starts would begin,
+ * and what later events of correlated types would do to them. */
+typedef struct rules_corr_sim rules_corr_sim;
+rules_corr_sim *rules_corr_sim_new(const rules_set *set); /* set borrowed; NULL: no memory */
+void rules_corr_sim_free(rules_corr_sim *sim);
+/* Records the runs that the starts among acts (routed for event_id at
+ * now, flow control decided; or fired) begin. */
+void rules_corr_sim_starts(rules_corr_sim *sim, int64_t now, const char *event_id,
+                           const rules_actions *acts);
+/* What event ev (envelope JSON) at now correlates with: [{kind: "cancel_on"
+ * | "wait_event", workflow, workflow_id, step}] (owned); a canceled run is
+ * closed, a resumed one moves to its next wait_event step. */
+cJSON *rules_corr_sim_event(rules_corr_sim *sim, int64_t now, const cJSON *ev);
+
 /* Whether an unmatched event is dead-lettered (defaults.unmatched). */
 bool rules_set_unmatched_dead_letter(const rules_set *set);
 

@@ -166,6 +166,7 @@ typedef struct rules_test_step {
     cJSON *fired;  /* array of expected fired actions ([] when absent) */
     cJSON *event;  /* NULL: none */
     cJSON *expect; /* with event */
+    cJSON *correlated; /* what the event correlates with (corr_sim.c); NULL: not checked */
 } rules_test_step;
 
 typedef struct rules_test_def {
@@ -243,6 +244,9 @@ cJSON *rules__test_event(rules_loader *ld, const rnode *n, size_t index, int64_t
 bool rules__test_expect_list(rules_loader *ld, const rnode *n, const char *what);
 void rules__test_compare(const rules_test_def *t, int line, int col, const char *what,
                          const cJSON *want, const rules_actions *got, rules_diags *failures);
+/* Whether want is a subset of got (objects: members recursively; arrays:
+ * element-wise; scalars: equal). tests.c. */
+bool rules__json_subset(const cJSON *want, const cJSON *got);
 bool rules__load_test_steps(rules_loader *ld, rules_test_def *t, const rnode *steps);
 void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_diags *failures);
 

@@ -263,7 +263,7 @@ cJSON *rules_action_to_json(const rules_action *a)
 
 /* ---- running ------------------------------------------------------------------------ */
 
-static bool subset(const cJSON *want, const cJSON *got)
+bool rules__json_subset(const cJSON *want, const cJSON *got)
 {
     if (cJSON_IsObject(want)) {
         if (!cJSON_IsObject(got))
@@ -272,7 +272,7 @@ static bool subset(const cJSON *want, const cJSON *got)
         cJSON_ArrayForEach(w, want)
         {
             const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
-            if (!g || !subset(w, g))
+            if (!g || !rules__json_subset(w, g))
                 return false;
         }
         return true;
@@ -283,7 +283,7 @@ static bool subset(const cJSON *want, const cJSON *got)
         if (!cJSON_IsArray(got) || cJSON_GetArraySize(want) != cJSON_GetArraySize(got))
             return false;
         for (const cJSON *w = want->child, *g = got->child; w; w = w->next, g = g->next)
-            if (!subset(w, g))
+            if (!rules__json_subset(w, g))
                 return false;
         return true;
     }
@@ -314,7 +314,7 @@ void rules__test_compare(const rules_test_def *t, int line, int col, const char 
     } else {
         int i = 0;
         for (const cJSON *w = want->child, *g = got->child; w; w = w->next, g = g->next, i++)
-            if (!subset(w, g)) {
+            if (!rules__json_subset(w, g)) {
                 char *ws = cJSON_PrintUnformatted(w);
                 snprintf(what, sizeof what, "%s %d: expected %.200s", label, i + 1,
                          ws ? ws : "?");

@@ -20,14 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char *const step_keys[] = {"after", "event", "expect", "fired"};
+static const char *const step_keys[] = {"after", "event", "expect", "fired", "correlated"};
 
 static bool load_step(rules_loader *ld, rules_test_step *st, const rnode *m, size_t test_index,
                       int64_t *clock)
 {
     if (!rules__expect_kind(ld, m, RN_MAP, "a test step"))
         return false;
-    rules__check_keys(ld, m, "a test step", step_keys, 4);
+    rules__check_keys(ld, m, "a test step", step_keys, 5);
     st->line = m->line;
     st->col = m->col;
     const rnode *n;
@@ -58,6 +58,12 @@ static bool load_step(rules_loader *ld, rules_test_step *st, const rnode *m, siz
         return true;
     if (!rules__test_expect_list(ld, ex, "expect (a list of actions, [] for none)"))
         return false;
+    const rnode *co = rules__map_get(m, "correlated");
+    if (co) {
+        if (!rules__expect_kind(ld, co, RN_SEQ, "correlated (a list, [] for none)"))
+            return false;
+        st->correlated = rules__node_json(co);
+    }
     st->event = rules__test_event(ld, ev, test_index, *clock);
     st->expect = rules__node_json(ex);
     return st->event != NULL;
@@ -84,9 +90,31 @@ bool rules__load_test_steps(rules_loader *ld, rules_test_def *t, const rnode *st
     return ok;
 }
 
+/* What the step's event correlated with (corr_sim.c) against its
+ * `correlated:` list: as many, in order, each a subset. */
+static void compare_corr(const rules_test_def *t, const rules_test_step *st, const cJSON *got,
+                         rules_diags *failures)
+{
+    if (!st->correlated)
+        return;
+    int nw = cJSON_GetArraySize(st->correlated), ng = cJSON_GetArraySize(got);
+    bool ok = nw == ng;
+    for (const cJSON *w = st->correlated->child, *g = got->child; ok && w; w = w->next, g = g->next)
+        ok = rules__json_subset(w, g);
+    if (ok)
+        return;
+    char *ws = cJSON_PrintUnformatted(st->correlated), *gs = cJSON_PrintUnformatted(got);
+    rules__diag_at(failures, t->file, st->line, st->col,
+                   "test %s: expected correlated %.300s, got %.300s", t->name, ws ? ws : "?",
+                   gs ? gs : "?");
+    free(ws);
+    free(gs);
+}
+
 void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_diags *failures)
 {
     rules_flow_sim *sim = rules_flow_sim_new();
+    rules_corr_sim *corr = rules_corr_sim_new(set);
     int64_t clock = RULES__TEST_EPOCH_MS;
     static const cJSON none = {.type = cJSON_Array};
     for (size_t i = 0; sim && i < t->nsteps; i++) {
@@ -97,11 +125,18 @@ void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_
         if (ok)
             rules__test_compare(t, st->line, st->col, "fired action", st->fired ? st->fired : &none,
                                 &fired, failures);
+        rules_corr_sim_starts(corr, clock, NULL, &fired);
         if (ok && st->event)
             ok = rules__route_json(set, st->event, &acts) == SY_OK &&
                  rules_flow_sim_event(sim, clock, st->event, &acts) == SY_OK;
-        if (ok && st->event)
+        if (ok && st->event) {
             rules__test_compare(t, st->line, st->col, "action", st->expect, &acts, failures);
+            /* before its own starts: a run never correlates the event that started it */
+            cJSON *got = rules_corr_sim_event(corr, clock, st->event);
+            compare_corr(t, st, got, failures);
+            cJSON_Delete(got);
+            rules_corr_sim_starts(corr, clock, NULL, &acts);
+        }
         if (!ok)
             rules__diag_at(failures, t->file, st->line, st->col, "test %s: out of memory", t->name);
         rules_actions_cleanup(&fired);
@@ -110,4 +145,5 @@ void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_
     if (!sim)
         rules__diag_at(failures, t->file, t->line, t->col, "test %s: out of memory", t->name);
     rules_flow_sim_free(sim);
+    rules_corr_sim_free(corr);
 }

@@ -24,7 +24,15 @@ static const char RULES[] =
     "  - name: twice\n"
     "    match: { type: two.expected }\n"
     "    start: { workflow: two, id: \"t-{{ payload.k }}\", input: { k: \"{{ payload.k }}\" } }\n"
+    "  - name: renew\n"
+    "    match: { type: sub.renewed }\n"
+    "    start: { workflow: remind, id: \"r-{{ event_id }}\", input: { user: \"{{ payload.user }}\" } }\n"
     "workflows:\n"
+    "  remind:\n"
+    "    cancel_on:\n"
+    "      - { type: sub.renewed, where: event.payload.user == input.user }\n"
+    "    steps:\n"
+    "      - sleep: 1d\n"
     "  fulfil:\n"
     "    cancel_on:\n"
     "      - type: order.canceled\n"
@@ -125,6 +133,20 @@ TEST(cancel_on_cancels_only_the_correlated_run)
     one(&fx, FLOW_T0 + 2000, "c3", "order.canceled", "{\"order_id\":\"3\"}");
     check_status(&fx, "o-2", "running");
     CHECK_INT(count(&fx, "SELECT count(*) FROM dead_letters"), 0);
+    flow_fx_close(&fx);
+}
+
+TEST(a_newer_event_of_the_starting_type_cancels_the_older_run_not_its_own)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_cancel_newer", RULES);
+    one(&fx, FLOW_T0, "n1", "sub.renewed", "{\"user\":\"u\"}");
+    timers(&fx, FLOW_T0 + 1);
+    check_status(&fx, "r-n1", "running");
+    one(&fx, FLOW_T0 + 1000, "n2", "sub.renewed", "{\"user\":\"u\"}");
+    timers(&fx, FLOW_T0 + 1001);
+    check_status(&fx, "r-n1", "canceled");
+    check_status(&fx, "r-n2", "running");
     flow_fx_close(&fx);
 }
 

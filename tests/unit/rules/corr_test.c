@@ -1,0 +1,212 @@
+/* Unit tests for correlation in the rules (rules/load_corr.c, corr_sim.c,
+ * docs/flow-control.md "Correlation"): cancel_on and wait_event load into
+ * the normalised definition, bad ones are errors with file:line:col, the
+ * correlated types make an event "matched" for the router, and the dry
+ * run's simulation says what a later event cancels or resumes, which
+ * embedded tests can assert. */
+#include "envelope.h"
+#include "rules.h"
+#include "rules_int.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static rules_set *load(const char *text, rules_diags *d)
+{
+    char path[] = "/tmp/sy-corr-test-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    rules_set *set = NULL;
+    sy_error err;
+    sy_error_clear(&err);
+    sy_status st = rules_load(path, NULL, &set, d, &err);
+    unlink(path);
+    CHECK((st == SY_OK) == (set != NULL));
+    return set;
+}
+
+static rules_set *load_ok(const char *text)
+{
+    rules_diags d = {0};
+    rules_set *set = load(text, &d);
+    for (size_t i = 0; i < d.len; i++)
+        fprintf(stderr, "diag: %s\n", d.lines[i]);
+    CHECK(set != NULL);
+    rules_diags_cleanup(&d);
+    return set;
+}
+
+static void load_fails(const char *text, const char *needle, const char *at)
+{
+    rules_diags d = {0};
+    rules_set *set = load(text, &d);
+    bool found = false;
+    for (size_t i = 0; i < d.len; i++) {
+        fprintf(stderr, "diag: %s\n", d.lines[i]);
+        found |= strstr(d.lines[i], needle) && strstr(d.lines[i], at);
+    }
+    CHECK_MSG(set == NULL && found, "expected a diagnostic \"%s\" at %s", needle, at);
+    rules_diags_cleanup(&d);
+}
+
+#define RULES                                                                                      \
+    "routes:\n"                                                                                    \
+    "  - name: orders\n"                                                                           \
+    "    match: { type: order.placed }\n"                                                          \
+    "    start: { workflow: fulfil, id: \"o-{{ payload.id }}\", input: { id: \"{{ payload.id "     \
+    "}}\" } }\n"                                                                                   \
+    "workflows:\n"                                                                                 \
+    "  fulfil:\n"                                                                                  \
+    "    cancel_on:\n"                                                                             \
+    "      - type: order.canceled\n"                                                               \
+    "        where: event.payload.id == input.id\n"                                                \
+    "        within: 1h\n"                                                                         \
+    "    steps:\n"                                                                                 \
+    "      - wait_event: payment.received\n"                                                       \
+    "        name: paid\n"                                                                         \
+    "        where: event.payload.id == input.id\n"                                                \
+    "        timeout: 1d\n"                                                                        \
+    "        lookback: 10m\n"                                                                      \
+    "      - wait_event: order.shipped\n"                                                          \
+    "        where: event.payload.id == input.id && steps.paid.result.amount > 0\n"                \
+    "      - task: notify\n"
+
+TEST(cancel_on_and_wait_event_load_into_the_definition)
+{
+    rules_set *set = load_ok(RULES);
+    const cJSON *wf = cJSON_GetObjectItem(rules_set_workflows(set), "fulfil");
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(wf, "cancel_on"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(c, "event_type")), "order.canceled");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(c, "where")),
+              "event.payload.id == input.id");
+    CHECK_INT((long long)cJSON_GetObjectItem(c, "within_ms")->valuedouble, 3600000);
+    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItem(wf, "steps"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "kind")), "wait_event");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "name")), "paid");
+    CHECK_INT((long long)cJSON_GetObjectItem(w, "timeout_ms")->valuedouble, 86400000);
+    CHECK_INT((long long)cJSON_GetObjectItem(w, "lookback_ms")->valuedouble, 600000);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "on_timeout")), "fail");
+    /* a default name is the event type */
+    w = cJSON_GetArrayItem(cJSON_GetObjectItem(wf, "steps"), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "name")), "order.shipped");
+    CHECK(rules_set_correlates(set, "order.canceled"));
+    CHECK(rules_set_correlates(set, "payment.received"));
+    CHECK(!rules_set_correlates(set, "order.placed"));
+    rules_set_free(set);
+}
+
+TEST(an_event_only_correlated_is_not_unmatched)
+{
+    rules_set *set = load_ok(RULES);
+    cJSON *p = cJSON_Parse("{\"id\":\"1\"}");
+    envelope *env = NULL;
+    sy_error err;
+    CHECK(envelope_new("e1", "order.canceled", "src", "2026-01-01T00:00:00Z", NULL,
+                       "4bf92f3577b34da6a3ce929d0e0e4736", 1, p, &env, &err) == SY_OK);
+    cJSON_Delete(p);
+    rules_actions acts = {0};
+    CHECK_INT(rules_route(set, env, &acts), SY_OK);
+    CHECK_INT(acts.len, 0);
+    CHECK(acts.correlate);
+    CHECK(!acts.unmatched);
+    rules_actions_cleanup(&acts);
+    envelope_free(env);
+    rules_set_free(set);
+}
+
+#define WF_HEAD "workflows:\n  w:\n"
+
+TEST(bad_correlation_is_an_error_with_its_position)
+{
+    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n    steps:\n      - task: t\n",
+               "cancel_on[0] needs where:", ":4:9:");
+    load_fails(WF_HEAD "    cancel_on:\n      - type: a.*\n        where: \"true\"\n"
+                       "    steps:\n      - task: t\n",
+               "must be an exact event type", ":4:15:");
+    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: evnt.x == 1\n"
+                       "    steps:\n      - task: t\n",
+               "in where: unknown name \"evnt\" (did you mean \"event\"", ":5:16:");
+    /* a cancel_on applies from the start: it knows no steps */
+    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: steps.x == 1\n"
+                       "    steps:\n      - task: t\n",
+               "unknown name \"steps\"", ":5:16:");
+    load_fails(WF_HEAD
+               "    cancel_on:\n      - type: a.b\n        where: \"true\"\n        within: -5s\n"
+               "    steps:\n      - task: t\n",
+               "within", ":6:17:");
+    load_fails(WF_HEAD "    cancel_on:\n      - { type: a.b, where: \"true\", whithin: 1h }\n"
+                       "    steps:\n      - task: t\n",
+               "unknown key \"whithin\" in cancel_on[0] (did you mean \"within\"", ":4:37:");
+    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        timeout: 1h\n",
+               "wait_event needs where:", ":4:9:");
+    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: event.x == 1\n"
+                       "        lookback: -1m\n",
+               "lookback", ":6:19:");
+    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: \"event.type ==\"\n",
+               "in where:", ":5:");
+    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: \"true\"\n"
+                       "        on_timeout: skip\n",
+               "on_timeout: unknown value \"skip\"", ":6:21:");
+}
+
+static size_t run_tests(const char *text, rules_diags *failures)
+{
+    rules_set *set = load_ok(text);
+    size_t n = rules_run_tests(set, failures);
+    for (size_t i = 0; i < failures->len; i++)
+        fprintf(stderr, "failure: %s\n", failures->lines[i]);
+    rules_set_free(set);
+    return n;
+}
+
+TEST(embedded_tests_assert_what_an_event_cancels_or_resumes)
+{
+    rules_diags f = {0};
+    CHECK_INT(
+        run_tests(RULES
+                  "tests:\n"
+                  "  - name: correlated\n"
+                  "    steps:\n"
+                  "      - event: { type: order.placed, payload: { id: \"1\" } }\n"
+                  "        expect: [ { route: orders } ]\n"
+                  "      - event: { type: order.placed, payload: { id: \"2\" } }\n"
+                  "        expect: [ { route: orders } ]\n"
+                  "        correlated: []\n"
+                  "      - event: { type: payment.received, payload: { id: \"1\", amount: 5 } }\n"
+                  "        expect: []\n"
+                  "        correlated: [ { kind: wait_event, workflow_id: o-1, step: paid } ]\n"
+                  "      - event: { type: order.shipped, payload: { id: \"1\" } }\n"
+                  "        expect: []\n"
+                  "        correlated: [ { kind: wait_event, step: order.shipped } ]\n"
+                  "      - event: { type: order.canceled, payload: { id: \"2\" } }\n"
+                  "        expect: []\n"
+                  "        correlated: [ { kind: cancel_on, workflow_id: o-2 } ]\n"
+                  "      - event: { type: order.canceled, payload: { id: \"2\" } }\n"
+                  "        expect: []\n"
+                  "        correlated: []\n"
+                  "      - after: 2h\n"
+                  "        event: { type: order.canceled, payload: { id: \"1\" } }\n"
+                  "        expect: []\n"
+                  "        correlated: []\n",
+                  &f),
+        1);
+    CHECK_INT(f.len, 0);
+    rules_diags_cleanup(&f);
+    /* a wrong expectation fails at its step */
+    run_tests(RULES "tests:\n"
+                    "  - name: wrong\n"
+                    "    steps:\n"
+                    "      - event: { type: order.placed, payload: { id: \"1\" } }\n"
+                    "        expect: [ { route: orders } ]\n"
+                    "      - event: { type: order.canceled, payload: { id: \"9\" } }\n"
+                    "        expect: []\n"
+                    "        correlated: [ { kind: cancel_on, workflow_id: o-1 } ]\n",
+              &f);
+    CHECK_INT(f.len, 1);
+    CHECK(strstr(f.lines[0], ":25:9: test wrong: expected correlated"));
+    rules_diags_cleanup(&f);
+}
