@@ -1,4 +1,4 @@
--- 012_correlation.sql: correlation of later events with running workflows
+-- 015_correlation.sql: correlation of later events with running workflows
 -- (docs/flow-control.md, "Correlation"): a workflow's cancel_on entries and
 -- its wait_event steps.
 --
