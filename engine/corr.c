@@ -20,9 +20,10 @@
  * one before it reads corr_events, so the scan sees the event or the event
  * sees the wait (both seeing it is harmless: a wait takes one event, a
  * second cancel request changes nothing). Whether an event counts is
- * decided by times alone: it counts for a wait when it came at or after
- * created_at - lookback (and before the wait's timeout), for a cancel_on
- * at or after the run's start (and within `within`). */
+ * decided by times: it counts for a wait when it came at or after
+ * created_at - lookback - CORR_GRACE_MS (and before the wait's timeout),
+ * for a cancel_on at or after the run's start - CORR_GRACE_MS (and within
+ * `within`); never the event that started the run. */
 #include "batch.h"
 
 #include <stdlib.h>
@@ -33,6 +34,12 @@
  * them; longer when a wait_event step looks back further. */
 #define CORR_KEEP_MIN_MS 60000
 #define CORR_SCAN_MAX 1000 /* stored events one scan reads */
+/* An event counts for a subscription from created_at - lookback - this:
+ * two processes may route an event and begin the wait (or the start)
+ * that needs it at the same time, each batch's clock read when it began,
+ * so the event's time may be a batch's duration before the wait's even
+ * though it was routed after the wait had committed. */
+#define CORR_GRACE_MS 30000
 
 /* ---- what a batch writes (engine__corr_effects -> engine__corr_write) ---------------- */
 
@@ -309,11 +316,17 @@ static sy_status read_subs(engine_session *s, const char *sql, int n, const char
 }
 
 /* Whether event ev (envelope JSON) that came at 'at' is one sub waits for. */
-static bool sub_matches(const csub *sub, const cJSON *ev, int64_t at)
+static int64_t sub_from(const csub *sub)
 {
-    int64_t from = sub->created;
+    int64_t from = sub->created - CORR_GRACE_MS;
     if (!strcmp(sub->kind, "wait"))
         from -= engine__num(sub->data, "lookback_ms");
+    return from;
+}
+
+static bool sub_matches(const csub *sub, const cJSON *ev, int64_t at)
+{
+    int64_t from = sub_from(sub);
     if (at < from || (sub->expires && at >= sub->expires) ||
         !strcmp(engine__str(sub->data, "cause"), engine__str(ev, "event_id")))
         return false;
@@ -508,21 +521,25 @@ static sy_status scan(engine__ws *ws, engine_batch *b, const csub *subs, size_t 
     sy_status st = SY_OK;
     for (size_t i = 0; st == SY_OK && i < n; i++) {
         const csub *sub = &subs[i];
-        int64_t from = sub->created;
-        if (!strcmp(sub->kind, "wait"))
-            from -= engine__num(sub->data, "lookback_ms");
+        int64_t from = sub_from(sub);
         char f[24], t[24], lim[24];
-        const char *p[] = {ws->eng->ns, sub->type, sy_i64(f, from), sy_i64(t, ws->now),
-                           sy_i64(lim, CORR_SCAN_MAX)};
+        /* a cancel_on looks back only over the grace, and never past the
+         * event that started the run when it is stored (an older event of
+         * the starting type, routed just before it, does not cancel it) */
+        const char *cause = strcmp(sub->kind, "cancel") ? "" : engine__str(sub->data, "cause");
+        const char *p[] = {
+            ws->eng->ns, sub->type, sy_i64(f, from), sy_i64(t, ws->now), sy_i64(lim, CORR_SCAN_MAX),
+            cause};
         PGresult *r = NULL;
         st = engine__exec(
             ws->s,
             "SELECT body::text, (extract(epoch FROM at) * 1000)::bigint FROM corr_events"
             " WHERE namespace = $1 AND type = $2"
-            " AND at >= to_timestamp($3::float8 / 1000.0)"
+            " AND at >= greatest(to_timestamp($3::float8 / 1000.0), (SELECT c.at"
+            " FROM corr_events c WHERE c.namespace = $1 AND c.event_id = $6))"
             " AND at <= to_timestamp($4::float8 / 1000.0)"
             " ORDER BY at, event_id LIMIT $5::int",
-            5, p, &r, err);
+            6, p, &r, err);
         for (int j = 0; st == SY_OK && j < PQntuples(r); j++) {
             cJSON *ev = cJSON_Parse(PQgetvalue(r, j, 0));
             if (ev && sub_matches(sub, ev, atoll(PQgetvalue(r, j, 1))))

@@ -26,7 +26,8 @@ static const char RULES[] =
     "    start: { workflow: two, id: \"t-{{ payload.k }}\", input: { k: \"{{ payload.k }}\" } }\n"
     "  - name: renew\n"
     "    match: { type: sub.renewed }\n"
-    "    start: { workflow: remind, id: \"r-{{ event_id }}\", input: { user: \"{{ payload.user }}\" } }\n"
+    "    start: { workflow: remind, id: \"r-{{ event_id }}\", input: { user: \"{{ payload.user "
+    "}}\" } }\n"
     "workflows:\n"
     "  remind:\n"
     "    cancel_on:\n"
@@ -150,16 +151,30 @@ TEST(a_newer_event_of_the_starting_type_cancels_the_older_run_not_its_own)
     flow_fx_close(&fx);
 }
 
+/* Two processes: the cancel's batch began (its clock read) before the
+ * start's, but routed the event after the start committed or raced it:
+ * within the grace it still cancels. */
+TEST(a_cancel_routed_just_before_the_start_by_the_clock_still_cancels)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_cancel_grace", RULES);
+    one(&fx, FLOW_T0 + 2000, "s8", "order.placed", "{\"order_id\":\"8\"}");
+    one(&fx, FLOW_T0, "c8", "order.canceled", "{\"order_id\":\"8\"}");
+    check_status(&fx, "o-8", "canceled");
+    flow_fx_close(&fx);
+}
+
 TEST(cancel_on_ignores_events_after_its_window_and_before_the_start)
 {
     flow_fx fx;
     flow_fx_open(&fx, "corr_cancel_window", RULES);
+    /* more than the 30 s grace before the start: not a later event */
     one(&fx, FLOW_T0, "early", "order.canceled", "{\"order_id\":\"5\"}");
-    one(&fx, FLOW_T0 + 1000, "s5", "order.placed", "{\"order_id\":\"5\"}");
-    one(&fx, FLOW_T0 + 1000, "s6", "order.placed", "{\"order_id\":\"6\"}");
-    timers(&fx, FLOW_T0 + 1001); /* the scan does not take the earlier event */
+    one(&fx, FLOW_T0 + 31000, "s5", "order.placed", "{\"order_id\":\"5\"}");
+    one(&fx, FLOW_T0 + 31000, "s6", "order.placed", "{\"order_id\":\"6\"}");
+    timers(&fx, FLOW_T0 + 31001); /* the scan does not take the earlier event */
     check_status(&fx, "o-5", "running");
-    one(&fx, FLOW_T0 + 1000 + 3600000, "late", "order.canceled", "{\"order_id\":\"6\"}");
+    one(&fx, FLOW_T0 + 31000 + 3600000, "late", "order.canceled", "{\"order_id\":\"6\"}");
     check_status(&fx, "o-6", "running");
     flow_fx_close(&fx);
 }
