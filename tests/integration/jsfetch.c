@@ -171,7 +171,11 @@ TEST(an_idle_fetch_sends_one_pull_request_per_timeout)
     }
     int64_t took = nats_Now() - t0;
     nats_Sleep(100); /* the spy's last deliveries */
-    CHECK_MSG(took >= 900, "5 idle fetches of 200 ms took %lld ms", (long long)took);
+    /* Not 1000: nats.c asks the server to expire a pull a little before the
+     * client's timeout, and on a loaded box one pull's late timeout status
+     * can end the next fetch early (776 ms seen under load). A busy loop,
+     * which is what this guards against, takes a few ms. */
+    CHECK_MSG(took >= 500, "5 idle fetches of 200 ms took %lld ms", (long long)took);
     CHECK_MSG(atomic_load(&pulls) == 5, "%d pull requests for 5 idle fetches", atomic_load(&pulls));
     natsSubscription_Destroy(spy);
     natsSubscription_Destroy(sub);
