@@ -2,6 +2,7 @@
  * event in the outbox (docs/outcome-events.md), the
  * task row of a task event and the timers it arms. */
 #include "engine_int.h"
+#include "trace.h"
 #include "ws.h"
 
 #include <stdlib.h>
@@ -89,6 +90,18 @@ static void copy_members(sy_buf *b, const cJSON *data, const char *const *keys, 
     }
 }
 
+/* The outcome's span (its event_id's) and its parent: the span of the
+ * event or report being applied (a signal, a task report), else the
+ * workflow's (a start, a timer): trace.h. */
+static void put_spans(sy_buf *b, const engine__run *run, const char *event_id)
+{
+    char span[SY_SPAN_ID_LEN + 1], parent[SY_SPAN_ID_LEN + 1];
+    sy_span_id(event_id, span);
+    sy_span_id(run->cur_event_id ? run->cur_event_id : run->run_id, parent);
+    put_member(b, "span_id", span);
+    put_member(b, "parent_span_id", parent);
+}
+
 /* The outcome event of a history event, if its type is published. The
  * payload is written as text straight into the body (no cJSON tree): the
  * members every outcome carries, then the task's or the workflow's. */
@@ -124,6 +137,7 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
     put_member(body, "run_id", run->run_id);
     put_member(body, "workflow_type", run->type);
     put_member(body, "causation_id", run->cur_event_id ? run->cur_event_id : run->causation_id);
+    put_spans(body, run, event_id);
     if (OUTCOMES[i].by_queue) {
         put_member(body, "task_id", engine__str(data, "task_id"));
         put_member(body, "queue", queue);

@@ -2,6 +2,7 @@
  * history, and dead letters for `switchyard dlq`. Postgres builds the JSON
  * (json_build_object), so the shapes live in one place: engine/README.md. */
 #include "engine_int.h"
+#include "trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,23 @@ static const char RUN_SEL[] =
 const char *const engine_workflow_statuses[] = {"running",  "completed",  "failed",
                                                 "canceled", "terminated", NULL};
 
+/* The run's span of its trace and its parent, the span of the event that
+ * started it (common/trace.h): derived, never stored. */
+static void add_spans(cJSON *o)
+{
+    const char *run = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "run_id"));
+    const char *cause = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "causation_id"));
+    char span[SY_SPAN_ID_LEN + 1];
+    if (!run || !cJSON_GetObjectItemCaseSensitive(o, "trace_id"))
+        return;
+    sy_span_id(run, span);
+    cJSON_AddStringToObject(o, "span_id", span);
+    if (cause)
+        sy_span_id(cause, span);
+    cJSON_AddItemToObject(o, "parent_span_id",
+                          cause ? cJSON_CreateString(span) : cJSON_CreateNull());
+}
+
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err)
 {
@@ -59,6 +77,8 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
     const char *p[] = {s->eng->ns, workflow_id, run_id};
     sy_status st = engine__json_query(s, q.data, 3, p, out, err);
     sy_buf_cleanup(&q);
+    if (st == SY_OK)
+        add_spans(*out);
     if (st == SY_NOT_FOUND) {
         /* a tombstone: the ID is known but its runs were purged */
         st = engine__json_query(
@@ -141,6 +161,8 @@ sy_status engine_workflow_detail(engine_session *s, const char *workflow_id, con
     const char *p[] = {s->eng->ns, workflow_id, run_id};
     sy_status st = engine__json_query(s, q.data, 3, p, out, err);
     sy_buf_cleanup(&q);
+    if (st == SY_OK)
+        add_spans(*out);
     return st;
 }
 

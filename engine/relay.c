@@ -24,6 +24,7 @@
  * the caller's engine_nats_options_fn when given (credentials, TLS). */
 #include "engine_int.h"
 #include "reports_int.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -425,6 +426,29 @@ static char *mark_dead(engine_relay *r, int i, const char *code)
     return d->message;
 }
 
+/* The W3C traceparent of an outcome body: its trace_id and its own span
+ * (its event_id's, trace.h), so a consumer's span is its child. The body
+ * is the engine's (effects.c body_head): "trace_id" comes before the
+ * payload, and a quote inside a string is escaped, so the first
+ * ,"trace_id":" is the envelope's. false when it has none. */
+static bool traceparent_of(const char *body, size_t len, const char *event_id,
+                           char out[SY_TRACEPARENT_MAX])
+{
+    static const char key[] = ",\"trace_id\":\"";
+    const char *t = memmem(body, len, key, sizeof key - 1);
+    if (!t || (size_t)(body + len - t) < sizeof key - 1 + 32)
+        return false;
+    t += sizeof key - 1;
+    for (int i = 0; i < 32; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return false;
+    char trace[33], span[SY_SPAN_ID_LEN + 1];
+    snprintf(trace, sizeof trace, "%.32s", t);
+    sy_span_id(event_id, span);
+    sy_traceparent_format(trace, span, out);
+    return true;
+}
+
 /* Publishes the rows; returns how many were handed to nats.c or found
  * unpublishable (a bad subject, over the server's max_payload), which
  * never stop the others. Any other failure stops the round there: the
@@ -449,6 +473,9 @@ static int publish_rows(engine_relay *r)
             ns = natsMsgHeader_Set(m, "Nats-Msg-Id", msg->event_id);
         if (ns == NATS_OK)
             ns = natsMsgHeader_Set(m, "Content-Type", "application/json");
+        char tp[SY_TRACEPARENT_MAX];
+        if (ns == NATS_OK && traceparent_of(msg->body, msg->body_len, msg->event_id, tp))
+            ns = natsMsgHeader_Set(m, "traceparent", tp);
         if (ns == NATS_OK)
             ns = js_PublishMsgAsync(r->js, &m, &po);
         natsMsg_Destroy(m); /* NULL when nats.c took it */

@@ -38,6 +38,8 @@ typedef struct item {
     cJSON *json;       /* owned; NULL when invalid */
     engine_report rep; /* borrows json */
     char event_id[160];
+    char span[17], parent_span[17]; /* the report's span, its traceparent's parent (the
+                                       worker's span; "" without one): trace.h */
     size_t ev;
 } item;
 

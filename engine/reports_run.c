@@ -4,6 +4,7 @@
 #include "jsfetch.h"
 #include "reports.h"
 #include "reports_int.h"
+#include "trace.h"
 
 #include <nats/nats.h>
 #include <stdio.h>
@@ -141,7 +142,9 @@ static const char *member(const cJSON *j, const char *k)
 #define REPORT_LOG(r, lvl, it, j, ...)                                                             \
     SY_LOG((r)->log, (lvl), __VA_ARGS__, "task_id", member((j), "task_id"), "workflow_id",         \
            member((j), "workflow_id"), "trace_id", member((j), "trace_id"), "event_id",            \
-           (it)->event_id[0] ? (it)->event_id : NULL)
+           (it)->event_id[0] ? (it)->event_id : NULL, "span_id",                                   \
+           (it)->span[0] ? (it)->span : NULL, "parent_span_id",                                    \
+           (it)->parent_span[0] ? (it)->parent_span : NULL)
 
 /* An invalid report terminated, logged with the IDs that could be read. */
 static void log_invalid(const engine_reports *r, const item *it, const sy_error *e)
@@ -164,8 +167,16 @@ static size_t parse_items(engine_reports *r, item *it, size_t n)
     for (size_t i = 0; i < n; i++) {
         natsMsg *m = it[i].msg;
         const char *id = NULL;
-        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id)
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id) {
             snprintf(it[i].event_id, sizeof it[i].event_id, "report:%s", id);
+            sy_span_id(it[i].event_id, it[i].span);
+        }
+        /* the worker's span, when it sent one; a malformed one is not
+         * the report's fault to be refused for (its parent is unknown) */
+        const char *tp = NULL;
+        if (natsMsgHeader_Get(m, "traceparent", &tp) != NATS_OK ||
+            sy_traceparent_parse(tp, NULL, it[i].parent_span, NULL) != SY_OK)
+            it[i].parent_span[0] = '\0';
         sy_error e;
         sy_error_clear(&e);
         if (engine_report_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &it[i].json,
@@ -189,6 +200,9 @@ static void count_results(engine_reports *r, item *it, size_t n)
         const engine_result *res = engine_batch_result(r->b, it[i].ev);
         if (res && res->outcome == ENGINE_APPLIED) {
             atomic_fetch_add(&r->applied, 1);
+            /* the report's hop of its trace: its span and the worker's */
+            REPORT_LOG(r, SY_LOG_DEBUG, &it[i], it[i].json, "task report applied", "kind",
+                       member(it[i].json, "type"));
         } else {
             atomic_fetch_add(&r->ignored, 1);
             REPORT_LOG(r, SY_LOG_DEBUG, &it[i], it[i].json, "task report ignored", "code",

@@ -12,6 +12,7 @@
 #include "engine_int.h"
 #include "mem.h"
 #include "ws.h"
+#include "trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -633,8 +634,15 @@ void engine__ws_dead_letter(engine__ws *ws, const engine_dead_letter *dl, int64_
     cJSON_AddItemToObject(p, "type", dl->type ? cJSON_CreateString(dl->type) : cJSON_CreateNull());
     cJSON_AddItemToObject(p, "source",
                           dl->source ? cJSON_CreateString(dl->source) : cJSON_CreateNull());
-    /* the notice carries the event's trace when one parsed, so a trace
-     * shows where its event ended */
+    /* the notice is a span of the event's trace when one parsed, child of
+     * the event's span, so a trace shows where its event ended */
+    char span[SY_SPAN_ID_LEN + 1];
+    sy_span_id(id, span);
+    cJSON_AddStringToObject(p, "span_id", span);
+    if (event_id) {
+        sy_span_id(event_id, span);
+        cJSON_AddStringToObject(p, "parent_span_id", span);
+    }
     char trace[33];
     if (dl->trace_id && strlen(dl->trace_id) == 32)
         memcpy(trace, dl->trace_id, 33);

@@ -20,6 +20,7 @@
 #include "flow.h"
 #include "mem.h"
 #include "router_int.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ typedef struct item {
     char dl_code_buf[SY_ERROR_CODE_MAX];
     cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
     char workflow_id[256];   /* of its first start or signal, for its log lines */
+    char span[17];           /* the event's span (its event_id's), "" when none parsed */
+    char parent_span[17];    /* its traceparent header's parent id (the publisher's span) */
     bool unmatched;          /* no route matched */
     router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
 } item;
@@ -217,7 +220,8 @@ static void log_dead_letter(const router *r, const item *it, const char *event_i
     SY_LOG(r->log, SY_LOG_WARN, "event dead-lettered", "event_id", event_id, "trace_id", k.trace_id,
            "workflow_id", it->workflow_id[0] ? it->workflow_id : NULL, "type", k.type, "source",
            k.source, "subject", natsMsg_GetSubject(it->msg), "stream_seq", seq, "code", code,
-           "reason", msg);
+           "reason", msg, "span_id", it->span[0] ? it->span : NULL, "parent_span_id",
+           it->parent_span[0] ? it->parent_span : NULL);
 }
 
 /* Adds message 'it' to the batch as an event with inbox key 'key'. A
@@ -438,6 +442,27 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
             add_action(p, it, &acts->items[i]);
 }
 
+/* The event's W3C trace context headers: traceparent names the
+ * publisher's span (the parent of the event's own span) and must carry the
+ * event's trace_id; tracestate is checked, not carried on. An event whose
+ * headers are wrong is invalid (bad_trace_id, path traceparent or
+ * tracestate), like a bad trace_id in its body. */
+static sy_status trace_headers(item *it, natsMsg *m, sy_error *err)
+{
+    const char *tp = header(m, "traceparent"), *ts = header(m, "tracestate");
+    const char *trace_id = envelope_trace_id(it->env);
+    char trace[33];
+    if (tp && sy_traceparent_parse(tp, trace, it->parent_span, err) != SY_OK)
+        return SY_INVALID;
+    if (tp && strcmp(trace, trace_id) != 0)
+        return sy_error_set(err, SY_INVALID, "bad_trace_id", "traceparent",
+                            "traceparent's trace id %s is not the event's trace_id %s", trace,
+                            trace_id);
+    if (ts && sy_tracestate_check(ts, err) != SY_OK)
+        return SY_INVALID;
+    return SY_OK;
+}
+
 /* Parses one message into it and adds its effects to the batch. */
 static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions *acts,
                          router_recent_event *rec)
@@ -466,6 +491,11 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     sy_error err = {0};
     sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
                                   &r->env_opts, &it->env, &err);
+    if (st == SY_OK && trace_headers(it, m, &err) != SY_OK) {
+        envelope_free(it->env); /* dead-lettered below with what peek reads of it */
+        it->env = NULL;
+        st = SY_INVALID;
+    }
     if (rec) {
         router_recent_begin(rec, natsMsg_GetSubject(m), it->seq);
         if (st == SY_OK)
@@ -475,10 +505,12 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     }
     if (st == SY_OK || st == SY_NOMEM) {
         free((void *)hdrs);
-        if (st == SY_OK)
+        if (st == SY_OK) {
+            sy_span_id(envelope_event_id(it->env), it->span);
             route_item(p, it, acts);
-        else
+        } else {
             it->nak = true;
+        }
         return;
     }
     /* keyed by stream position: a redelivery records it once, and a fixed
@@ -492,6 +524,8 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     envelope_peek(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em, &r->env_opts,
                   &it->parsed);
     free((void *)hdrs);
+    if (it->parsed.event_id)
+        sy_span_id(it->parsed.event_id, it->span);
     if (rec)
         router_recent_envelope(rec, it->parsed.event_id, it->parsed.type, it->parsed.source,
                                header(m, ROUTER_REPLAY_HEADER) != NULL);
@@ -616,9 +650,13 @@ static void settle(router_pipeline *p, item *it)
         known k = known_of(it);
         SY_LOG(p->r->log, SY_LOG_DEBUG, term ? "event termed" : "event acked", "event_id",
                k.event_id, "trace_id", k.trace_id, "workflow_id",
-               it->workflow_id[0] ? it->workflow_id : NULL, "subject",
-               natsMsg_GetSubject(it->msg), "stream_seq", seq, "outcome",
-               oc == ENGINE_DUPLICATE ? "duplicate" : it->in_batch ? "applied" : "no effect");
+               it->workflow_id[0] ? it->workflow_id : NULL, "subject", natsMsg_GetSubject(it->msg),
+               "stream_seq", seq, "outcome",
+               oc == ENGINE_DUPLICATE ? "duplicate"
+               : it->in_batch         ? "applied"
+                                      : "no effect",
+               "span_id", it->span[0] ? it->span : NULL, "parent_span_id",
+               it->parent_span[0] ? it->parent_span : NULL);
     }
     if (it->rec)
         note_recent(p, it, oc, term);

@@ -5,6 +5,7 @@
  * crash at any point leaves the message unacked and JetStream redelivers it.
  * A task message we cannot parse is termed: no worker could ever run it. */
 #include "worker_task.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -45,6 +46,23 @@ static int64_t get_ms(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
 }
 
+/* This run of the task is a span of its trace (common/trace.h): its id is
+ * the task attempt's, its parent task.created's span (the relay's
+ * traceparent header, else derived from its event_id). */
+static void trace_spans(worker_task *t)
+{
+    char id[160];
+    snprintf(id, sizeof id, "worker:%s@%ld", t->task_id, t->attempt);
+    sy_span_id(id, t->span);
+    const char *tp = NULL;
+    if (natsMsgHeader_Get(t->msg, "traceparent", &tp) != NATS_OK ||
+        sy_traceparent_parse(tp, NULL, t->parent_span, NULL) != SY_OK) {
+        t->parent_span[0] = '\0';
+        if (t->event_id[0])
+            sy_span_id(t->event_id, t->parent_span);
+    }
+}
+
 /* Reads the task.created envelope (or a bare payload); false: not a task. */
 static bool parse_task(worker_task *t, const char **why)
 {
@@ -68,6 +86,7 @@ static bool parse_task(worker_task *t, const char **why)
     if (!cJSON_IsNumber(att) || att->valuedouble < 1 || att->valuedouble > 1e9)
         return false;
     t->attempt = (long)att->valuedouble;
+    trace_spans(t);
     *why = "payload.workflow_id / run_id / trace_id must be strings";
     if (!copy_str(t->workflow_id, sizeof t->workflow_id, get(p, "workflow_id"), false) ||
         !copy_str(t->run_id, sizeof t->run_id, get(p, "run_id"), false))
@@ -137,6 +156,11 @@ static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char 
         s = natsMsg_Create(&m, t->w->report_subject, NULL, data, (int)strlen(data));
         if (s == NATS_OK && reply_to)
             s = natsMsgHeader_Set(m, CLAIM_HEADER, reply_to);
+        char tp[SY_TRACEPARENT_MAX]; /* the report is a child of this run's span */
+        if (s == NATS_OK && t->trace_id[0] && t->span[0]) {
+            sy_traceparent_format(t->trace_id, t->span, tp);
+            s = natsMsgHeader_Set(m, "traceparent", tp);
+        }
         if (s == NATS_OK)
             s = js_PublishMsg(&pa, t->w->js, m, &po, &jerr);
         natsMsg_Destroy(m);
@@ -206,16 +230,6 @@ static char *kv(const char *k, const char *v)
     return s;
 }
 
-/* A span id for TRACEPARENT, stable per task attempt (FNV-1a, never 0). */
-static uint64_t span_id(const worker_task *t)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = t->task_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ (uint64_t)t->attempt) * 1099511628211ULL;
-    return h ? h : 1;
-}
-
 /* Owned NULL-terminated array; free with free_env. */
 static char **build_env(const worker_task *t)
 {
@@ -229,7 +243,7 @@ static char **build_env(const worker_task *t)
     for (size_t i = 0; i < n; i++)
         if (!ours(environ[i]))
             env[k++] = strdup(environ[i]);
-    char num[32], tp[64];
+    char num[32], tp[SY_TRACEPARENT_MAX];
     snprintf(num, sizeof num, "%ld", t->attempt);
     env[k++] = kv("SY_TASK_ID", t->task_id);
     env[k++] = kv("SY_WORKFLOW_ID", t->workflow_id);
@@ -237,7 +251,7 @@ static char **build_env(const worker_task *t)
     env[k++] = kv("SY_ATTEMPT", num);
     env[k++] = kv("SY_QUEUE", t->w->o->queue);
     if (t->trace_id[0]) {
-        snprintf(tp, sizeof tp, "00-%s-%016llx-01", t->trace_id, (unsigned long long)span_id(t));
+        sy_traceparent_format(t->trace_id, t->span, tp);
         env[k++] = kv("TRACEPARENT", tp);
     }
     return env;

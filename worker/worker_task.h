@@ -43,6 +43,8 @@ struct worker_task {
     const cJSON *input; /* borrowed from body; NULL: {} */
     char task_id[128], workflow_id[256], run_id[128], trace_id[33];
     char event_id[160]; /* of the task.created event */
+    char span[17];      /* this run's span (common/trace.h), "" until parsed */
+    char parent_span[17]; /* task.created's: its traceparent header's, else its event_id's */
     long attempt;
     int64_t timeout_ms, heartbeat_ms, next_beat_ms;
     int beats;
@@ -59,9 +61,10 @@ static inline const char *worker__known(const char *s)
  * workflow, the task.created event and its trace (what a log search by
  * any of them finds). */
 #define WORKER_TASK_LOG(t, lvl, ...)                                                               \
-    SY_LOG((t)->w->o->log, (lvl), __VA_ARGS__, "task_id", worker__known((t)->task_id),            \
-           "workflow_id", worker__known((t)->workflow_id), "event_id",                            \
-           worker__known((t)->event_id), "trace_id", worker__known((t)->trace_id))
+    SY_LOG((t)->w->o->log, (lvl), __VA_ARGS__, "task_id", worker__known((t)->task_id),             \
+           "workflow_id", worker__known((t)->workflow_id), "event_id",                             \
+           worker__known((t)->event_id), "trace_id", worker__known((t)->trace_id), "span_id",      \
+           worker__known((t)->span), "parent_span_id", worker__known((t)->parent_span))
 
 /* Takes msg; runs the task on a new detached thread, which registers the
  * task in w->running (active++) now and removes it when done. */

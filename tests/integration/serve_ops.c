@@ -3,6 +3,7 @@
  * sends one pull request a second per consumer, and a lone event is still
  * routed at once. */
 #include "router_helpers.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -347,6 +348,88 @@ static bool line_has(const char *log_text, const char *msg, const char *k, const
     return false;
 }
 
+/* A start route (order.created -> job-<n>) and a signal route
+ * (order.paid, dead-lettered when job-<n> is missing); job runs one task
+ * on queue logq. */
+static const char job_rules[] =
+    "version: 1\n"
+    "routes:\n"
+    "  - name: job\n"
+    "    match: { type: order.created }\n"
+    "    start: { workflow: job, id: \"job-{{ payload.n }}\" }\n"
+    "  - name: pay\n"
+    "    match: { type: order.paid }\n"
+    "    signal: { id: \"job-{{ payload.n }}\", name: paid, if_missing: dead_letter }\n"
+    "workflows:\n"
+    "  job:\n"
+    "    task_queue: logq\n"
+    "    steps:\n"
+    "      - task: work\n";
+
+/* A serve <name> on a fresh database with job_rules, logging at debug
+ * into <name>-serve.log (a worker's log file is <name>-worker.log). */
+typedef struct logged_serve {
+    char *conninfo, *rules, *serve_log, *worker_log, *cfg;
+    int port;
+    pid_t pid;
+    rh_nats n;
+} logged_serve;
+
+static void logged_serve_start(logged_serve *ls, const char *name)
+{
+    char db[64], f[96];
+    snprintf(db, sizeof db, "rt_%s", name);
+    ls->conninfo = fixture_pg_fresh_db(db);
+    ls->rules = rh_write_file("rules.yaml", job_rules);
+    snprintf(f, sizeof f, "%s-serve.log", name);
+    ls->serve_log = rh_write_file(f, "");
+    snprintf(f, sizeof f, "%s-worker.log", name);
+    ls->worker_log = rh_write_file(f, "");
+    ls->port = rh_free_port();
+    ls->cfg = write_serve_config(name, ls->conninfo, ls->rules, ls->port, "log: {level: debug}\n");
+    ls->pid = spawn_serve_logged(ls->cfg, ls->serve_log);
+    CHECK_INT(wait_ready(ls->port, 30000), 200);
+    rh_nats_open(&ls->n, fixture_nats_url());
+}
+
+/* After stop_serve(ls->pid): removes the files, frees the strings. */
+static void logged_serve_cleanup(logged_serve *ls)
+{
+    rh_nats_close(&ls->n);
+    char *files[] = {ls->cfg, ls->rules, ls->serve_log, ls->worker_log};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        unlink(files[i]);
+        free(files[i]);
+    }
+    free(ls->conninfo);
+}
+
+/* Runs switchyard worker on queue logq of serve <prefix> (its stderr into
+ * ls's worker log), cmd (NULL-terminated argv) per task, until one run is
+ * completed; then stops it. */
+static void run_worker_until_completed(logged_serve *ls, const char *prefix, char *const *cmd)
+{
+    pid_t pid = fixture_fork();
+    if (pid == 0) {
+        int fd = open(ls->worker_log, O_WRONLY | O_TRUNC);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        char *argv[32] = {"switchyard", "worker",    "--nats", (char *)fixture_nats_url(),
+                          "--prefix",   (char *)prefix, "--queue", "logq",
+                          "--log-level", "info",     "--grace", "200ms", "--"};
+        for (int i = 0; cmd[i] && i < 18; i++)
+            argv[13 + i] = cmd[i];
+        execv(fixture_switchyard_bin(), argv);
+        _exit(127);
+    }
+    CHECK_INT(rh_wait_count(ls->conninfo,
+                            "SELECT count(*) FROM switchyard.runs WHERE status = 'completed'", 1,
+                            30000),
+              1);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 /* Routing, engine and worker lines about one event carry its trace_id,
  * its workflow_id and an event_id (the routed event's; the report's
  * report:<id>; the task.created event's for the worker): a log search by
@@ -354,55 +437,19 @@ static bool line_has(const char *log_text, const char *msg, const char *k, const
  * warnings only. */
 TEST(log_lines_about_one_event_carry_its_trace_workflow_and_event_ids)
 {
-    static const char rules_text[] =
-        "version: 1\n"
-        "routes:\n"
-        "  - name: job\n"
-        "    match: { type: order.created }\n"
-        "    start: { workflow: job, id: \"job-{{ payload.n }}\" }\n"
-        "  - name: pay\n"
-        "    match: { type: order.paid }\n"
-        "    signal: { id: \"job-{{ payload.n }}\", name: paid, if_missing: dead_letter }\n"
-        "workflows:\n"
-        "  job:\n"
-        "    task_queue: logq\n"
-        "    steps:\n"
-        "      - task: work\n";
-    char *conninfo = fixture_pg_fresh_db("rt_logids");
-    char *rules = rh_write_file("rules.yaml", rules_text);
-    char *serve_log = rh_write_file("logids-serve.log", "");
-    char *worker_log = rh_write_file("logids-worker.log", "");
-    int port = rh_free_port();
-    char *cfg = write_serve_config("logids", conninfo, rules, port, "log: {level: debug}\n");
-    pid_t pid = spawn_serve_logged(cfg, serve_log);
-    CHECK_INT(wait_ready(port, 30000), 200);
-    rh_nats n;
-    rh_nats_open(&n, fixture_nats_url());
+    logged_serve ls;
+    logged_serve_start(&ls, "logids");
     char body[512];
     rh_event(body, sizeof body, "logids-1", "order.created", 1); /* trace 4bf92f35... */
-    rh_publish(&n, "rt.logids.a", body);
-    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
+    rh_publish(&ls.n, "rt.logids.a", body);
+    CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
 
-    pid_t worker = fixture_fork();
-    if (worker == 0) {
-        int fd = open(worker_log, O_WRONLY | O_TRUNC);
-        if (fd < 0 || dup2(fd, 2) < 0)
-            _exit(126);
-        execl(fixture_switchyard_bin(), "switchyard", "worker", "--nats", fixture_nats_url(),
-              "--prefix", "logids", "--queue", "logq", "--log-level", "info", "--grace", "200ms",
-              "--", "/bin/true", (char *)NULL);
-        _exit(127);
-    }
-    CHECK_INT(rh_wait_count(conninfo,
-                            "SELECT count(*) FROM switchyard.runs WHERE status = 'completed'", 1,
-                            30000),
-              1);
-    kill(worker, SIGTERM);
-    waitpid(worker, NULL, 0);
+    char *const true_cmd[] = {"/bin/true", NULL};
+    run_worker_until_completed(&ls, "logids", true_cmd);
 
     /* a report for the closed task: ignored, and logged so */
     char task_id[128], report[512];
-    PGconn *c = PQconnectdb(conninfo);
+    PGconn *c = PQconnectdb(ls.conninfo);
     PGresult *r = PQexec(c, "SELECT task_id FROM switchyard.tasks");
     CHECK(PQntuples(r) == 1);
     snprintf(task_id, sizeof task_id, "%s", PQgetvalue(r, 0, 0));
@@ -417,18 +464,18 @@ TEST(log_lines_about_one_event_carry_its_trace_workflow_and_event_ids)
     CHECK_INT(natsMsg_Create(&m, "logids.report.logq", NULL, report, (int)strlen(report)), NATS_OK);
     natsMsgHeader_Set(m, "Nats-Msg-Id", "late-report-1");
     jsPubAck *pa = NULL;
-    CHECK_INT(js_PublishMsg(&pa, n.js, m, NULL, NULL), NATS_OK);
+    CHECK_INT(js_PublishMsg(&pa, ls.n.js, m, NULL, NULL), NATS_OK);
     jsPubAck_Destroy(pa);
     natsMsg_Destroy(m);
 
     /* a signal to a workflow that does not exist: the engine refuses it */
     rh_event(body, sizeof body, "logids-2", "order.paid", 99);
-    rh_publish(&n, "rt.logids.a", body);
-    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    rh_publish(&ls.n, "rt.logids.a", body);
+    CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
     rh_sleep_ms(1500); /* the late report's round */
-    stop_serve(pid);
+    stop_serve(ls.pid);
 
-    char *text = slurp(serve_log), *wtext = slurp(worker_log);
+    char *text = slurp(ls.serve_log), *wtext = slurp(ls.worker_log);
     static const char *const ids[] = {"event_id", "trace_id", "workflow_id", NULL};
     static const char *const routing[] = {"event acked", "event termed", "event dead-lettered",
                                           "task report ignored", NULL};
@@ -444,14 +491,222 @@ TEST(log_lines_about_one_event_carry_its_trace_workflow_and_event_ids)
     CHECK(line_has(wtext, "task completed", "trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"));
     free(text);
     free(wtext);
-    rh_nats_close(&n);
-    unlink(cfg);
-    unlink(rules);
-    unlink(serve_log);
-    unlink(worker_log);
-    free(cfg);
-    free(rules);
-    free(serve_log);
-    free(worker_log);
-    free(conninfo);
+    logged_serve_cleanup(&ls);
+}
+
+/* ---- trace continuity ---------------------------------------------------------------- */
+
+#define T_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define T_PARENT "00f067aa0ba902b7"
+
+/* The first JSON log line whose msg is msg and whose field k is v (owned;
+ * NULL when none). */
+static cJSON *log_line(const char *text, const char *msg, const char *k, const char *v)
+{
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        cJSON *j = cJSON_ParseWithLength(line, len);
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "msg"));
+        const char *f = cJSON_GetStringValue(cJSON_GetObjectItem(j, k));
+        if (m && f && strcmp(m, msg) == 0 && strcmp(f, v) == 0)
+            return j;
+        cJSON_Delete(j);
+        line += len + (end ? 1 : 0);
+    }
+    return NULL;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static const char *span_of(const char *id)
+{
+    static char bufs[4][17];
+    static int next;
+    char *b = bufs[next++ % 4];
+    sy_span_id(id, b);
+    return b;
+}
+
+/* The outcome message of type t (switchyard.<t>) among msgs (of the event
+ * ev, its payload's event_id, unless NULL), with its
+ * traceparent header checked against its body: the trace is the body's
+ * trace_id and the span the payload's span_id, its event_id's. */
+static const cJSON *outcome_of(cJSON *msgs, const char *t, const char *ev)
+{
+    const cJSON *m;
+    char want[96];
+    snprintf(want, sizeof want, "switchyard.%s", t);
+    cJSON_ArrayForEach(m, msgs)
+    {
+        const cJSON *body = cJSON_GetObjectItem(m, "body");
+        const cJSON *p = cJSON_GetObjectItem(body, "payload");
+        if (strcmp(jstr(body, "type"), want) != 0 || (ev && !jstr(p, "event_id")) ||
+            (ev && strcmp(jstr(p, "event_id"), ev) != 0))
+            continue;
+        char tp[SY_TRACEPARENT_MAX];
+        sy_traceparent_format(jstr(body, "trace_id"), jstr(p, "span_id"), tp);
+        CHECK_STR(jstr(m, "traceparent"), tp);
+        CHECK_STR(jstr(p, "span_id"), span_of(jstr(body, "event_id")));
+        return p;
+    }
+    CHECK_MSG(false, "no %s message", want);
+    return NULL;
+}
+
+/* One event's trace id is on every message and log line it caused, and
+ * each hop's parent span is the previous hop's span: the publisher's
+ * traceparent -> the routed event -> its workflow -> task.created -> the
+ * worker's run (TRACEPARENT) -> its report -> task.completed and
+ * workflow.completed; a refused signal's dead letter is a child of its
+ * event; a traceparent of another trace is refused. */
+TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous_hop)
+{
+    logged_serve ls;
+    logged_serve_start(&ls, "trace");
+    char *tp_file = rh_write_file("trace-env.txt", "");
+    natsSubscription *sub = NULL;
+    CHECK_INT(natsConnection_SubscribeSync(&sub, ls.n.nc, "trace.>"), NATS_OK);
+
+    char body[512];
+    rh_event(body, sizeof body, "trace-1", "order.created", 1);
+    const char *const hdrs[] = {"traceparent", "00-" T_TRACE "-" T_PARENT "-01", "tracestate",
+                                "congo=t61rcWkgMzE", NULL};
+    rh_publish_headers(&ls.n, "rt.trace.a", body, hdrs);
+    CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
+    char sh_line[300];
+    snprintf(sh_line, sizeof sh_line, "echo \"$TRACEPARENT\" > %s", tp_file);
+    char *const sh_cmd[] = {"/bin/sh", "-c", sh_line, NULL};
+    run_worker_until_completed(&ls, "trace", sh_cmd);
+    /* a refused signal (its dead letter is a span of its trace), and an
+     * event whose traceparent names another trace */
+    rh_event(body, sizeof body, "trace-2", "order.paid", 99);
+    rh_publish(&ls.n, "rt.trace.a", body);
+    rh_event(body, sizeof body, "trace-3", "order.created", 3);
+    const char *const other[] = {"traceparent",
+                                 "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL};
+    rh_publish_headers(&ls.n, "rt.trace.a", body, other);
+    CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 2, 20000), 2);
+    CHECK_INT(rh_count(ls.conninfo, "SELECT count(*) FROM switchyard.dead_letters WHERE code ="
+                                 " 'bad_trace_id' AND event_id = 'trace-3'"),
+              1);
+
+    /* every outcome message (workflow, task, dead letter) carries the trace */
+    cJSON *msgs = cJSON_CreateArray();
+    natsMsg *m = NULL;
+    while (natsSubscription_NextMsg(&m, sub, 1500) == NATS_OK) {
+        cJSON *o = cJSON_CreateObject();
+        const char *tp = NULL;
+        natsMsgHeader_Get(m, "traceparent", &tp);
+        cJSON_AddStringToObject(o, "traceparent", tp ? tp : "");
+        cJSON_AddItemToObject(
+            o, "body", cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)));
+        cJSON_AddItemToArray(msgs, o);
+        natsMsg_Destroy(m);
+    }
+    CHECK_MSG(cJSON_GetArraySize(msgs) >= 6, "%d outcome messages", cJSON_GetArraySize(msgs));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, msgs)
+    {
+        const cJSON *b = cJSON_GetObjectItem(it, "body");
+        CHECK_STR(jstr(b, "trace_id"), T_TRACE);
+        CHECK(strstr(jstr(it, "traceparent"), T_TRACE) != NULL);
+    }
+    char resp[16384], want[64];
+    CHECK_INT(rh_http(ls.port, "GET", "/api/v1/workflows/job-1", NULL, resp, sizeof resp), 200);
+    CHECK(strstr(resp, "\"trace_id\":\"" T_TRACE "\"") != NULL);
+    snprintf(want, sizeof want, "\"parent_span_id\":\"%s\"", span_of("trace-1"));
+    CHECK_MSG(strstr(resp, want) != NULL, "%s", resp);
+    stop_serve(ls.pid);
+    char *text = slurp(ls.serve_log), *wtext = slurp(ls.worker_log);
+
+    /* hop 1, the event: its span is its event_id's, its parent the publisher's */
+    const char *ev_span = span_of("trace-1");
+    cJSON *l = log_line(text, "event acked", "event_id", "trace-1");
+    CHECK_MSG(l, "no event acked line:\n%s", text);
+    CHECK_STR(jstr(l, "trace_id"), T_TRACE);
+    CHECK_STR(jstr(l, "span_id"), ev_span);
+    CHECK_STR(jstr(l, "parent_span_id"), T_PARENT);
+    cJSON_Delete(l);
+
+    /* hop 2, the workflow: describe (CLI) and the API show it */
+    char out[8192], cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s workflow describe job-1 -o json --db '%s'",
+             fixture_switchyard_bin(), ls.conninfo);
+    CHECK_INT(fixture_run(cmd, out, sizeof out), 0);
+    cJSON *d = cJSON_Parse(out);
+    CHECK_STR(jstr(d, "trace_id"), T_TRACE);
+    CHECK_STR(jstr(d, "span_id"), span_of(jstr(d, "run_id")));
+    CHECK_STR(jstr(d, "parent_span_id"), ev_span);
+    char wf_span[17];
+    snprintf(wf_span, sizeof wf_span, "%s", jstr(d, "span_id"));
+    cJSON_Delete(d);
+
+    /* hop 3, task.created (and workflow.started): children of the workflow */
+    CHECK_STR(jstr(outcome_of(msgs, "workflow.started", NULL), "parent_span_id"), wf_span);
+    const cJSON *created = outcome_of(msgs, "task.created", NULL);
+    CHECK_STR(jstr(created, "parent_span_id"), wf_span);
+    const char *created_span = jstr(created, "span_id");
+
+    /* hop 4, the worker's run: a child of task.created; CMD's TRACEPARENT
+     * names the run's span */
+    l = log_line(wtext, "task completed", "trace_id", T_TRACE);
+    CHECK_MSG(l, "no task completed line:\n%s", wtext);
+    CHECK_STR(jstr(l, "parent_span_id"), created_span);
+    char run_span[17], want_tp[SY_TRACEPARENT_MAX + 1];
+    snprintf(run_span, sizeof run_span, "%s", jstr(l, "span_id"));
+    cJSON_Delete(l);
+    sy_traceparent_format(T_TRACE, run_span, want_tp);
+    strcat(want_tp, "\n");
+    char *env_tp = fixture_read_file(tp_file);
+    CHECK_STR(env_tp, want_tp);
+    free(env_tp);
+
+    /* hop 5, the report: a child of the worker's run */
+    l = log_line(text, "task report applied", "kind", "task.completed");
+    CHECK_MSG(l, "no task report applied line:\n%s", text);
+    CHECK_STR(jstr(l, "trace_id"), T_TRACE);
+    CHECK_STR(jstr(l, "parent_span_id"), run_span);
+    CHECK_STR(jstr(l, "span_id"), span_of(jstr(l, "event_id")));
+    char report_span[17];
+    snprintf(report_span, sizeof report_span, "%s", jstr(l, "span_id"));
+    cJSON_Delete(l);
+
+    /* hop 6, what the report caused */
+    CHECK_STR(jstr(outcome_of(msgs, "task.completed", NULL), "parent_span_id"), report_span);
+    CHECK_STR(jstr(outcome_of(msgs, "workflow.completed", NULL), "parent_span_id"), report_span);
+
+    /* the dead letter: its notice is a child of its event's span */
+    CHECK_STR(jstr(outcome_of(msgs, "deadletter.created", "trace-2"), "parent_span_id"),
+              span_of("trace-2"));
+    l = log_line(text, "event dead-lettered", "event_id", "trace-3");
+    CHECK_MSG(l, "no dead-letter line for trace-3:\n%s", text);
+    CHECK_STR(jstr(l, "code"), "bad_trace_id");
+    CHECK(strstr(jstr(l, "reason"), "0af7651916cd43dd8448eb211c80319c") != NULL);
+    cJSON_Delete(l);
+
+    /* every serve line about the workflow carries the trace and a span */
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        cJSON *j = cJSON_ParseWithLength(line, len);
+        const char *wid = jstr(j, "workflow_id");
+        if (wid && strcmp(wid, "job-1") == 0) {
+            CHECK_MSG(jstr(j, "trace_id") && strcmp(jstr(j, "trace_id"), T_TRACE) == 0,
+                      "no trace: %.*s", (int)len, line);
+            CHECK_MSG(jstr(j, "span_id"), "no span: %.*s", (int)len, line);
+        }
+        cJSON_Delete(j);
+        line += len + (end ? 1 : 0);
+    }
+    cJSON_Delete(msgs);
+    natsSubscription_Destroy(sub);
+    free(text);
+    free(wtext);
+    logged_serve_cleanup(&ls);
+    unlink(tp_file);
+    free(tp_file);
 }
