@@ -3,7 +3,8 @@ package switchyard_test
 // e2e_test.go: the client against a real `switchyard serve`, nats-server
 // -js and Postgres (switchyard testenv): events published by the client
 // start workflows, the client's worker runs their tasks (retries, a
-// non-retryable error, cancellation, a graceful stop, a stopped and a
+// non-retryable error, cancellation, tasks of closed workflows never
+// started, a graceful stop, a stopped and a
 // killed worker process), signed events are accepted and tampered ones
 // dead-lettered, and the outcome consumer receives workflow.completed.
 
@@ -39,7 +40,18 @@ routes:
       workflow: holdable
       id: "hold-{{ payload.order_id }}"
       input: { order_id: "{{ payload.order_id }}" }
+  - name: later
+    match: { type: order.later }
+    start:
+      workflow: later
+      id: "later-{{ payload.order_id }}"
+      input: { order_id: "{{ payload.order_id }}" }
 workflows:
+  later:
+    task_queue: later
+    steps:
+      - task: ship
+        input: { order_id: "{{ input.order_id }}" }
   order:
     task_queue: orders
     steps:
@@ -374,6 +386,51 @@ func TestKill9MidTaskLosesNothingAndTheTaskCompletesOnce(t *testing.T) {
 	check(t, "completions", svc.history(t, "hold-k1", "task.completed"), "1")
 	check(t, "timeouts", svc.history(t, "hold-k1", "task.timed_out"), "1")
 	check(t, "by", svc.result(t, "hold-k1")["by"], "w2")
+}
+
+// A task queued while no worker runs, whose workflow is canceled or
+// terminated meanwhile, is never started (the claim check): the engine
+// answers its task.started "closed" and the worker acks it unrun.
+func TestTasksOfWorkflowsClosedWhileQueuedAreNeverStarted(t *testing.T) {
+	later := func(id string) {
+		if _, err := pub.Publish(context.Background(), svc.events, sy.Event{Type: "order.later", Payload: map[string]string{"order_id": id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later("canceled")
+	later("terminated")
+	waitFor(t, "both runs", 20*time.Second, func() bool {
+		return svc.status(t, "later-canceled") != "" && svc.status(t, "later-terminated") != ""
+	})
+	// their task.created are in the stream before the runs close
+	waitFor(t, "the outbox to drain", 20*time.Second, func() bool { return psql(t, svc.db, "SELECT count(*) FROM switchyard.outbox") == "0" })
+	cli(t, "workflow", "cancel", "later-canceled", "--db", svc.db, "--subject-prefix", svc.prefix)
+	cli(t, "workflow", "terminate", "later-terminated", "--db", svc.db, "--subject-prefix", svc.prefix)
+	check(t, "canceled", svc.waitClosed(t, "later-canceled", 30*time.Second), "canceled")
+	check(t, "terminated", svc.waitClosed(t, "later-terminated", 30*time.Second), "terminated")
+	var mu sync.Mutex
+	var ran []string
+	w, err := sy.NewWorker(svc.nc, sy.WorkerOptions{Queue: "later", Prefix: svc.prefix, Concurrency: 4,
+		Handler: func(ctx context.Context, t *sy.Task) (interface{}, error) {
+			mu.Lock()
+			ran = append(ran, t.WorkflowID)
+			mu.Unlock()
+			return nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- w.Run(ctx, ready) }()
+	defer func() { stop(); <-done }()
+	<-ready
+	later("open")
+	check(t, "open", svc.waitClosed(t, "later-open", 30*time.Second), "completed")
+	waitFor(t, "both closed tasks acked unrun", 20*time.Second, func() bool { return w.Stats().NotRun == 2 })
+	mu.Lock()
+	check(t, "ran", ran, []string{"later-open"})
+	mu.Unlock()
 }
 
 func TestASignedEventIsAcceptedAndATamperedOneDeadLettered(t *testing.T) {

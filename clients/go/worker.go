@@ -3,8 +3,9 @@ package switchyard
 // worker.go: a worker for one switchyard task queue, following
 // docs/worker-protocol.md as the reference worker (worker/worker*.c) does:
 // a durable pull consumer "sy-worker-<queue>" shared by every worker of the
-// queue, pulled only for free slots; per task: task.started (PubAck), the
-// handler, heartbeats (+WPI) while it runs, task.completed or task.failed
+// queue, pulled only for free slots; per task: task.started (PubAck) asking
+// the engine whether to run it (the claim check: a task of a closed
+// workflow is acked, never run), the handler, heartbeats (+WPI) while it runs, task.completed or task.failed
 // (PubAck), and only then the ack. A cancel event for the task's workflow or
 // task cancels the handler's context and acks without a report; when Run's
 // context ends, no new tasks are taken, running ones get a grace period,
@@ -123,6 +124,13 @@ type WorkerOptions struct {
 	Grace time.Duration
 	// Timeout per attempt; default the task's start_to_close_ms, else none.
 	Timeout time.Duration
+	// ClaimWait is how long task.started waits for the engine's verdict (the
+	// claim check) before the task is handed back (default 10 s, at most
+	// half the consumer's ack wait).
+	ClaimWait time.Duration
+	// NoClaim runs tasks without asking the engine first (setups without a
+	// switchyard engine; tasks of closed workflows may then run).
+	NoClaim bool
 	// WorkerID is reported as "worker" (default host:pid).
 	WorkerID string
 	// Logf logs (default: log.Printf for warnings only).
@@ -132,6 +140,21 @@ type WorkerOptions struct {
 // WorkerStats counts what a worker did.
 type WorkerStats struct {
 	Completed, Failed, Canceled, HandedBack, Terminated int
+	// NotRun: acked without running, the engine said the task's run is
+	// closed, the attempt is not current or the task is unknown.
+	NotRun int
+}
+
+// claimHeader: the engine answers a task.started carrying it on that inbox
+// once its transaction committed (docs/worker-protocol.md, the claim check).
+const claimHeader = "Sy-Reply-To"
+
+var verdicts = map[string]bool{"run": true, "closed": true, "stale": true, "unknown": true, "duplicate": true}
+
+type claim struct {
+	taskID  string
+	attempt int64
+	verdict chan string
 }
 
 var queueRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -170,6 +193,9 @@ type Worker struct {
 	stream      string
 	durable     string
 	inbox       string
+	claimInbox  string
+	claimSeq    int
+	claims      map[string]*claim
 	ackWait     time.Duration
 	subs        []*nats.Subscription
 }
@@ -222,7 +248,7 @@ func NewWorker(nc *nats.Conn, o WorkerOptions) (*Worker, error) {
 		}
 	}
 	return &Worker{nc: nc, js: js, o: o, logf: logf, report: o.Prefix + ".report." + o.Queue,
-		running: map[*running]struct{}{}, requests: map[string]pullRequest{}, durable: o.Durable, ackWait: o.AckWait}, nil
+		running: map[*running]struct{}{}, claims: map[string]*claim{}, requests: map[string]pullRequest{}, durable: o.Durable, ackWait: o.AckWait}, nil
 }
 
 // Stats returns what the worker did so far.
@@ -306,6 +332,14 @@ func (w *Worker) setup(ctx context.Context) error {
 		w.ackWait = ci.Config.AckWait
 	}
 	w.stream = stream
+	if !w.o.NoClaim {
+		w.claimInbox = w.nc.NewRespInbox()
+		sub, err := w.nc.Subscribe(w.claimInbox+".*", w.onVerdict)
+		if err != nil {
+			return err
+		}
+		w.subs = append(w.subs, sub)
+	}
 	for _, s := range cancelSubjects {
 		sub, err := w.nc.Subscribe(w.o.Prefix+"."+s, w.onCancel)
 		if err != nil {
@@ -525,10 +559,7 @@ type outcome struct {
 func (w *Worker) runTask(r *running) {
 	defer w.finish(r)
 	t := r.task
-	if !w.publishReport(t, "task.started", "started", nil, 3) {
-		w.mu.Lock()
-		w.settleLocked(r, `-NAK {"delay": 1000000000}`)
-		w.mu.Unlock()
+	if !w.claim(r) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -588,6 +619,99 @@ func (w *Worker) runTask(r *running) {
 			return
 		case <-r.abandoned: // canceled or handed back meanwhile
 			return
+		}
+	}
+}
+
+// claim publishes task.started and, unless NoClaim, waits for the engine's
+// verdict: true runs the task. Otherwise the message is settled here: acked
+// when the engine says the task must not run, handed back with a delay
+// without an answer in time (or "duplicate": asked again on the next
+// delivery). A redelivery's task.started has a message id of its own, or
+// the stream would drop it as a duplicate of the first delivery's and the
+// engine would never answer.
+func (w *Worker) claim(r *running) bool {
+	t := r.task
+	kind := "started"
+	if t.Deliveries > 1 {
+		kind = fmt.Sprintf("started:%d", t.Deliveries)
+	}
+	if w.claimInbox == "" {
+		if w.publishReport(t, "task.started", kind, nil, 3) {
+			return true
+		}
+		w.mu.Lock()
+		w.settleLocked(r, `-NAK {"delay": 1000000000}`)
+		w.mu.Unlock()
+		return false
+	}
+	wait := w.o.ClaimWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	if wait > w.ackWait/2 {
+		wait = w.ackWait / 2
+	}
+	w.mu.Lock()
+	w.claimSeq++
+	key := strconv.Itoa(w.claimSeq)
+	c := &claim{taskID: t.TaskID, attempt: t.Attempt, verdict: make(chan string, 1)}
+	w.claims[key] = c
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.claims, key)
+		w.mu.Unlock()
+	}()
+	if !w.publishReportTo(context.Background(), t, "task.started", kind, nil, 3, w.claimInbox+"."+key) {
+		w.mu.Lock()
+		w.settleLocked(r, `-NAK {"delay": 1000000000}`)
+		w.mu.Unlock()
+		return false
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	v := ""
+	select {
+	case v = <-c.verdict:
+	case <-tm.C:
+	case <-r.abandoned: // canceled meanwhile
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case r.settled:
+		return false
+	case v == "run":
+		return true
+	case v != "" && v != "duplicate":
+		w.logf("info: task not run: the engine says it is over task_id=%s workflow_id=%s verdict=%s", t.TaskID, t.WorkflowID, v)
+		w.settleLocked(r, "+ACK")
+		w.stats.NotRun++
+	default:
+		w.logf("warn: no answer from the engine to task.started, handed back task_id=%s workflow_id=%s", t.TaskID, t.WorkflowID)
+		w.settleLocked(r, `-NAK {"delay": 5000000000}`)
+	}
+	return false
+}
+
+func (w *Worker) onVerdict(m *nats.Msg) {
+	var a struct {
+		TaskID  string `json:"task_id"`
+		Attempt int64  `json:"attempt"`
+		Verdict string `json:"verdict"`
+	}
+	if json.Unmarshal(m.Data, &a) != nil || !verdicts[a.Verdict] {
+		return
+	}
+	w.mu.Lock()
+	c := w.claims[strings.TrimPrefix(m.Subject, w.claimInbox+".")]
+	w.mu.Unlock()
+	if c != nil && c.taskID == a.TaskID && c.attempt == a.Attempt {
+		select {
+		case c.verdict <- a.Verdict:
+		default:
 		}
 	}
 }
@@ -686,6 +810,11 @@ func (w *Worker) publishReport(t *Task, typ, kind string, extra map[string]inter
 // publishReportCtx publishes a report and waits for its PubAck; tries
 // `tries` times, 500 ms apart.
 func (w *Worker) publishReportCtx(ctx context.Context, t *Task, typ, kind string, extra map[string]interface{}, tries int) bool {
+	return w.publishReportTo(ctx, t, typ, kind, extra, tries, "")
+}
+
+// publishReportTo: replyTo (may be "") is the claim check's inbox (claimHeader).
+func (w *Worker) publishReportTo(ctx context.Context, t *Task, typ, kind string, extra map[string]interface{}, tries int, replyTo string) bool {
 	rep := map[string]interface{}{"type": typ, "task_id": t.TaskID, "attempt": t.Attempt,
 		"queue": w.o.Queue, "worker": w.o.WorkerID, "occurred_at": time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
 	if t.WorkflowID != "" {
@@ -705,7 +834,12 @@ func (w *Worker) publishReportCtx(ctx context.Context, t *Task, typ, kind string
 	id := fmt.Sprintf("%s:%d:%s", t.TaskID, t.Attempt, kind)
 	for i := 0; i < tries; i++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = w.js.Publish(w.report, body, nats.MsgId(id), nats.Context(pctx))
+		msg := nats.NewMsg(w.report)
+		msg.Data = body
+		if replyTo != "" {
+			msg.Header.Set(claimHeader, replyTo)
+		}
+		_, err = w.js.PublishMsg(msg, nats.MsgId(id), nats.Context(pctx))
 		cancel()
 		if err == nil {
 			return true

@@ -1,15 +1,16 @@
 // worker.ts: a worker for one switchyard task queue, following
 // docs/worker-protocol.md as the reference worker (worker/worker*.c) does:
 // a durable pull consumer "sy-worker-<queue>" shared by every worker of the
-// queue, pulled only for free slots; per task: task.started (PubAck), the
-// handler, heartbeats (+WPI) while it runs, task.completed or task.failed
+// queue, pulled only for free slots; per task: task.started (PubAck) asking
+// the engine whether to run it (the claim check: a task of a closed
+// workflow is acked, never run), the handler, heartbeats (+WPI) while it runs, task.completed or task.failed
 // (PubAck), and only then the ack. A cancel event for the task's workflow or
 // task aborts the handler's signal and acks without a report; stop()
 // (SIGTERM) takes no new tasks, gives running ones a grace period, then
 // aborts and hands back (naks) the rest.
 import { hostname } from "node:os";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { awaitStream, defaultLogger, deliveryCount, ensureConsumer, sleep, type Logger } from "./jsutil.js";
 import { formatTraceparent } from "./ids.js";
 
@@ -101,6 +102,13 @@ export interface WorkerOptions {
   signals?: NodeJS.Signals[];
   /** Stop when this is aborted. */
   signal?: AbortSignal;
+  /** How long task.started waits for the engine's verdict (the claim
+   * check) before the task is handed back (default 10 s, at most half the
+   * consumer's ack wait). */
+  claimWaitMs?: number;
+  /** Run tasks without asking the engine first (setups without a switchyard
+   * engine; tasks of closed workflows may then run). */
+  noClaim?: boolean;
   /** Reported as "worker" (default host:pid). */
   workerId?: string;
   logger?: Logger;
@@ -112,7 +120,16 @@ export interface WorkerStats {
   canceled: number;
   handedBack: number;
   terminated: number;
+  /** Acked without running: the engine said the task's run is closed, the
+   * attempt is not current or the task is unknown (the claim check). */
+  notRun: number;
 }
+
+/** The engine's answer to a task.started that asked (docs/worker-protocol.md). */
+type Verdict = "run" | "closed" | "stale" | "unknown" | "duplicate";
+const VERDICTS: readonly string[] = ["run", "closed", "stale", "unknown", "duplicate"];
+/** The claim check's header: the engine answers on this inbox after its commit. */
+const CLAIM_HEADER = "Sy-Reply-To";
 
 const QUEUE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const PULL_EXPIRES_MS = 10000;
@@ -150,7 +167,7 @@ export function errorReport(e: unknown): Record<string, unknown> {
 }
 
 export class Worker {
-  readonly stats: WorkerStats = { completed: 0, failed: 0, canceled: 0, handedBack: 0, terminated: 0 };
+  readonly stats: WorkerStats = { completed: 0, failed: 0, canceled: 0, handedBack: 0, terminated: 0, notRun: 0 };
   /** Resolves once the worker stopped and every task was reported or handed back. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -164,6 +181,9 @@ export class Worker {
   private durable: string;
   private ackWaitMs: number;
   private inbox = "";
+  private claimInbox = "";
+  private claimSeq = 0;
+  private claims = new Map<string, { taskId: string; attempt: number; resolve: (v: Verdict) => void }>();
   private subs: Subscription[] = [];
   private readonly running = new Set<Running>();
   private requests = new Map<string, { n: number; at: number }>(); // open pull requests
@@ -208,6 +228,10 @@ export class Worker {
       max_ack_pending: Math.max(1000, this.concurrency),
     });
     this.ackWaitMs = ci.config.ack_wait ? ci.config.ack_wait / 1e6 : this.ackWaitMs;
+    if (!this.o.noClaim) {
+      this.claimInbox = createInbox();
+      this.subs.push(this.nc.subscribe(`${this.claimInbox}.*`, { callback: (err, m) => void (err || this.onVerdict(m)) }));
+    }
     for (const s of CANCEL_SUBJECTS)
       this.subs.push(this.nc.subscribe(`${this.prefix}.${s}`, { callback: (err, m) => void (err || this.onCancel(m)) }));
     this.inbox = createInbox();
@@ -384,14 +408,65 @@ export class Worker {
     };
     this.running.add(t);
     try {
-      if (!(await this.report(parsed, "task.started", "started", {}, 3))) {
-        this.settle(t, `-NAK {"delay": ${1000 * 1e6}}`);
-        return;
-      }
-      await this.execute(t, parsed);
+      if (await this.claim(t, parsed)) await this.execute(t, parsed);
     } finally {
       this.finish(t);
     }
+  }
+
+  /** Publishes task.started and, unless noClaim, waits for the engine's
+   * verdict: true runs the task. Otherwise the message is settled here:
+   * acked when the engine says the task must not run, handed back with a
+   * delay without an answer in time (or "duplicate": asked again on the next
+   * delivery). A redelivery's task.started has a message id of its own, or
+   * the stream would drop it as a duplicate of the first delivery's and the
+   * engine would never answer. */
+  private async claim(t: Running, p: ParsedTask): Promise<boolean> {
+    const n = p.task.deliveries;
+    const kind = n > 1 ? `started:${n}` : "started";
+    if (!this.claimInbox) {
+      if (await this.report(p, "task.started", kind, {}, 3)) return true;
+      this.settle(t, `-NAK {"delay": ${1000 * 1e6}}`);
+      return false;
+    }
+    const key = String(++this.claimSeq);
+    const wait = Math.max(1, Math.min(this.o.claimWaitMs ?? 10000, this.ackWaitMs / 2));
+    let timer: NodeJS.Timeout | undefined;
+    const verdict = new Promise<Verdict | null>((resolve) => {
+      this.claims.set(key, { taskId: p.task.taskId, attempt: p.task.attempt, resolve });
+    });
+    try {
+      if (!(await this.report(p, "task.started", kind, {}, 3, `${this.claimInbox}.${key}`))) {
+        this.settle(t, `-NAK {"delay": ${1000 * 1e6}}`);
+        return false;
+      }
+      const v = await Promise.race([verdict, new Promise<null>((r) => (timer = setTimeout(() => r(null), wait))), t.abandoned]);
+      if (t.settled || v === "abandoned") return false; // canceled meanwhile
+      if (v === "run") return true;
+      if (v && v !== "duplicate") {
+        this.log.info("task not run: the engine says it is over", { task_id: p.task.taskId, workflow_id: p.workflowId, verdict: v });
+        this.settle(t, "+ACK");
+        this.stats.notRun++;
+        return false;
+      }
+      this.log.warn("no answer from the engine to task.started, handed back", { task_id: p.task.taskId, workflow_id: p.workflowId });
+      this.settle(t, `-NAK {"delay": ${5000 * 1e6}}`);
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.claims.delete(key);
+    }
+  }
+
+  private onVerdict(m: Msg): void {
+    const c = this.claims.get(m.subject.slice(this.claimInbox.length + 1));
+    let a: { task_id?: unknown; attempt?: unknown; verdict?: unknown };
+    try {
+      a = m.json();
+    } catch {
+      return;
+    }
+    if (c && a.task_id === c.taskId && a.attempt === c.attempt && VERDICTS.includes(a.verdict as string)) c.resolve(a.verdict as Verdict);
   }
 
   private async execute(t: Running, p: ParsedTask): Promise<void> {
@@ -458,7 +533,8 @@ export class Worker {
   }
 
   /** Publishes a report and waits for its PubAck; tries `tries` times. */
-  private async report(p: ParsedTask, type: string, kind: string, extra: Record<string, unknown>, tries: number): Promise<boolean> {
+  /** replyTo: the claim check's inbox (CLAIM_HEADER). */
+  private async report(p: ParsedTask, type: string, kind: string, extra: Record<string, unknown>, tries: number, replyTo?: string): Promise<boolean> {
     const r: Record<string, unknown> = { type, task_id: p.task.taskId, attempt: p.task.attempt };
     if (p.workflowId) r.workflow_id = p.workflowId;
     if (p.runId) r.run_id = p.runId;
@@ -468,9 +544,14 @@ export class Worker {
     Object.assign(r, extra);
     const body = JSON.stringify(r);
     const msgID = `${p.task.taskId}:${p.task.attempt}:${kind}`;
+    let h;
+    if (replyTo) {
+      h = headers();
+      h.set(CLAIM_HEADER, replyTo);
+    }
     for (let i = 0; i < tries; i++) {
       try {
-        await this.js.publish(this.reportSubject, body, { msgID, timeout: 5000 });
+        await this.js.publish(this.reportSubject, body, { msgID, timeout: 5000, headers: h });
         return true;
       } catch (e) {
         if (i + 1 === tries) this.log.warn("report not published", { task_id: p.task.taskId, msg_id: msgID, error: (e as Error).message });

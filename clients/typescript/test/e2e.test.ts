@@ -1,8 +1,8 @@
 // e2e.test.ts: the client against a real `switchyard serve`, nats-server
 // -js and Postgres (switchyard testenv): events published by the client
 // start workflows, the client's worker runs their tasks (retries, a
-// non-retryable error, a heartbeat timeout, cancellation, a graceful stop,
-// kill -9), signed events are accepted and tampered ones dead-lettered, and
+// non-retryable error, a heartbeat timeout, cancellation, tasks of closed
+// workflows never started, a graceful stop, kill -9), signed events are accepted and tampered ones dead-lettered, and
 // the outcome consumer receives workflow.completed.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
 import {
   createPublisher,
   loadSigningKey,
@@ -39,7 +40,18 @@ routes:
       workflow: killable
       id: "kill-{{ payload.order_id }}"
       input: { order_id: "{{ payload.order_id }}" }
+  - name: later
+    match: { type: order.later }
+    start:
+      workflow: later
+      id: "later-{{ payload.order_id }}"
+      input: { order_id: "{{ payload.order_id }}" }
 workflows:
+  later:
+    task_queue: later
+    steps:
+      - task: ship
+        input: { order_id: "{{ input.order_id }}" }
   order:
     task_queue: orders
     steps:
@@ -241,6 +253,33 @@ test("kill -9 of a worker mid-task loses nothing: the task runs again and comple
     }
   } finally {
     proc.kill("SIGKILL");
+  }
+});
+
+test("tasks of workflows closed while queued are never started (the claim check); an open one runs", async () => {
+  const later = (order_id: string) => pub.publish(svc.eventsSubject, { type: "order.later", payload: { order_id } });
+  await later("canceled");
+  await later("terminated");
+  await waitFor("both runs", async () => (await runStatus(svc, "later-canceled")) && (await runStatus(svc, "later-terminated")));
+  // their task.created are in the stream before the runs close
+  await waitFor("the outbox to drain", async () => (await sql(svc.db, "SELECT count(*) FROM switchyard.outbox")) === "0");
+  const common = ["--reason", "test", "--db", svc.db, "--subject-prefix", svc.prefix];
+  await cli(["workflow", "cancel", "later-canceled", ...common]);
+  await cli(["workflow", "terminate", "later-terminated", ...common]);
+  assert.equal(await waitClosed(svc, "later-canceled"), "canceled");
+  assert.equal(await waitClosed(svc, "later-terminated"), "terminated");
+  const ran: string[] = [];
+  const w = await startWorker(svc.nc, { queue: "later", prefix: svc.prefix, concurrency: 4, signals: [], handler: (t) => void ran.push(t.workflowId) });
+  try {
+    await later("open");
+    assert.equal(await waitClosed(svc, "later-open"), "completed");
+    await waitFor("both closed tasks acked unrun", () => w.stats.notRun === 2);
+    assert.deepEqual(ran, ["later-open"]);
+    const jsm = await jetstreamManager(svc.nc);
+    const ci = await jsm.consumers.info(`${svc.prefix.toUpperCase()}_SY`, "sy-worker-later");
+    assert.equal(ci.num_ack_pending + ci.num_pending, 0);
+  } finally {
+    await w.stop();
   }
 });
 
