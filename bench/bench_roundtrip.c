@@ -1,5 +1,5 @@
 /* bench_roundtrip.c: `switchyard bench roundtrip [--count N] [--nats URL]
- * [--db CONNINFO] [--batch N]` (bench/README.md).
+ * [--db CONNINFO] [--batch N] [--worker-cmd CMD]` (bench/README.md).
  *
  * Workflow round trips per second through the whole service: events are
  * published to a JetStream stream, the router (in this process, as `serve`
@@ -9,7 +9,10 @@
  * after its report's PubAck), the engine's report consumer applies the
  * reports, and the relay publishes workflow.completed, which the bench
  * counts. Self-contained (devstack, durable) unless --nats and --db are
- * given. Last stdout line: {"bench":"roundtrip",...}.
+ * given. --worker-cmd runs a worker process instead of the native one (a
+ * client library's worker: clients/bench.sh measures them against the
+ * native one, interleaved, on the same servers); the clock starts once it
+ * has a pull open. Last stdout line: {"bench":"roundtrip",...}.
  *
  * All the events are published at once, so up to --count workflows are
  * in flight: the state cache is sized to hold them (engine.state_cache,
@@ -24,6 +27,7 @@
 #include "loops.h"
 #include "router.h"
 
+#include <cjson/cJSON.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,7 +39,7 @@
 typedef struct rt_args {
     long count;
     int batch;
-    const char *nats, *db;
+    const char *nats, *db, *worker_cmd;
 } rt_args;
 
 static const char RULES[] = "version: 1\n"
@@ -79,11 +83,17 @@ static const cliopt_opt RT_OPTS[] = {
      CLIOPT_FIELD(rt_args, db),
      .arg = "CONNINFO",
      .help = "Postgres (default: a throwaway durable one)"},
+    {.name = "--worker-cmd",
+     .kind = CLIOPT_STRING,
+     CLIOPT_FIELD(rt_args, worker_cmd),
+     .arg = "CMD",
+     .help = "run this worker (sh -c; $SY_NATS_URL, $SY_QUEUE) instead of the native one"},
 };
 
 static const cliopt_cmd RT_CMD = {
     .name = "bench roundtrip",
-    .synopsis = "switchyard bench roundtrip [--count N] [--batch N] [--nats URL] [--db CONNINFO]",
+    .synopsis = "switchyard bench roundtrip [--count N] [--batch N] [--nats URL] [--db CONNINFO]\n"
+                "         [--worker-cmd CMD]",
     CLIOPT_TABLE(RT_OPTS),
 };
 
@@ -176,6 +186,7 @@ typedef struct rt_run {
     router *r;
     router_loops *loops; /* the relay, the report consumer, timers: as serve runs them */
     rt_worker *w;
+    int worker_pid; /* --worker-cmd */
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *done_sub;
@@ -201,6 +212,10 @@ static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
     if (st == SY_OK)
         st = router_loops_start(&run->cfg, run->r, &run->log, &run->loops, err);
     if (st == SY_OK)
+        st = rt_worker_consumer(run->a.nats, "rtq", err);
+    if (st == SY_OK && run->a.worker_cmd)
+        st = rt_worker_cmd_start(run->a.worker_cmd, run->a.nats, "rtq", &run->worker_pid, err);
+    else if (st == SY_OK)
         st = rt_worker_start(run->a.nats, "rtq", run->a.batch, &run->w, err);
     return st;
 }
@@ -208,6 +223,7 @@ static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
 static void stop_service(rt_run *run)
 {
     rt_worker_stop(run->w);
+    rt_worker_cmd_stop(run->worker_pid);
     router_stop(run->r);
     router_loops_stop(run->loops);
     router_free(run->r);
@@ -277,10 +293,15 @@ static void print_result(const rt_run *run, double secs)
            "workflow.completed) in %.2f s: %.0f workflows/s; state cache %llu hits, %llu misses\n",
            run->a.count, secs, rate, (unsigned long long)run->cache_hits,
            (unsigned long long)run->cache_misses);
-    printf("{\"bench\":\"roundtrip\",\"workflows\":%ld,\"seconds\":%.3f,\"workflows_per_s\":%.1f,"
-           "\"state_cache_hits\":%llu,\"state_cache_misses\":%llu,\"rss_mib\":%.1f}\n",
-           run->a.count, secs, rate, (unsigned long long)run->cache_hits,
+    cJSON *worker = cJSON_CreateString(run->a.worker_cmd ? run->a.worker_cmd : "native");
+    char *w = cJSON_PrintUnformatted(worker);
+    printf("{\"bench\":\"roundtrip\",\"worker\":%s,\"workflows\":%ld,\"seconds\":%.3f,"
+           "\"workflows_per_s\":%.1f,\"state_cache_hits\":%llu,\"state_cache_misses\":%llu,"
+           "\"rss_mib\":%.1f}\n",
+           w ? w : "null", run->a.count, secs, rate, (unsigned long long)run->cache_hits,
            (unsigned long long)run->cache_misses, bench_rss_mib());
+    free(w);
+    cJSON_Delete(worker);
 }
 
 int bench_roundtrip(int argc, char **argv)

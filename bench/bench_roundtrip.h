@@ -21,4 +21,19 @@ long rt_worker_reported(const rt_worker *w);
 /* Stops the thread and frees. NULL is a no-op. */
 void rt_worker_stop(rt_worker *w);
 
+/* Creates the queue's durable consumer "sy-worker-<queue>" on stream SY as
+ * the native worker uses it (explicit acks, max_ack_pending 50000), unless
+ * it exists: every worker measured binds the same consumer. */
+sy_status rt_worker_consumer(const char *nats_url, const char *queue, sy_error *err) SY_MUST_USE;
+
+/* Runs cmd (/bin/sh -c, its own process group) as the worker instead, with
+ * SY_NATS_URL, SY_QUEUE and SY_PREFIX=sy in its environment, and waits up
+ * to a minute until it has a pull open on the queue's consumer. SY_OK:
+ * *pid set (rt_worker_cmd_stop). */
+sy_status rt_worker_cmd_start(const char *cmd, const char *nats_url, const char *queue, int *pid,
+                              sy_error *err) SY_MUST_USE;
+
+/* SIGTERM to the command's group, SIGKILL after 5 s; pid <= 0 is a no-op. */
+void rt_worker_cmd_stop(int pid);
+
 #endif

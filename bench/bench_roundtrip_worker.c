@@ -10,10 +10,13 @@
 #include <cjson/cJSON.h>
 #include <nats/nats.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct rt_worker {
     natsConnection *nc;
@@ -31,6 +34,19 @@ static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
     (void)js, (void)pae;
     atomic_fetch_add(&((rt_worker *)closure)->failed, 1);
+}
+
+/* The consumer every measured worker binds (bench_roundtrip.h). */
+static void consumer_config(jsConsumerConfig *cc, char *subject, size_t n, const char *durable,
+                            const char *queue)
+{
+    snprintf(subject, n, "sy.task.created.%s", queue);
+    jsConsumerConfig_Init(cc);
+    cc->Durable = durable;
+    cc->FilterSubject = subject;
+    cc->AckPolicy = js_AckExplicit;
+    cc->MaxAckPending = 50000;
+    cc->DeliverPolicy = js_DeliverAll;
 }
 
 /* Publishes the report for one task.created; false when it is not a task. */
@@ -108,9 +124,8 @@ static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_erro
     snprintf(w->report_subject, sizeof w->report_subject, "sy.report.%s", queue);
     jsSubOptions so;
     jsSubOptions_Init(&so);
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.MaxAckPending = 50000;
-    so.Config.DeliverPolicy = js_DeliverAll;
+    consumer_config(&so.Config, subject, sizeof subject, durable, queue);
+    so.Config.Durable = NULL; /* named by js_PullSubscribe's durable */
     if (s == NATS_OK)
         s = js_PullSubscribe(&w->sub, w->js, subject, durable, NULL, &so, NULL);
     if (s != NATS_OK)
@@ -156,4 +171,97 @@ void rt_worker_stop(rt_worker *w)
     jsCtx_Destroy(w->js);
     natsConnection_Destroy(w->nc);
     free(w);
+}
+
+sy_status rt_worker_consumer(const char *nats_url, const char *queue, sy_error *err)
+{
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    char subject[128], durable[128];
+    snprintf(durable, sizeof durable, "sy-worker-%s", queue);
+    jsConsumerConfig cc;
+    consumer_config(&cc, subject, sizeof subject, durable, queue);
+    natsStatus s = natsConnection_ConnectTo(&nc, nats_url);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&js, nc, NULL);
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    if (s == NATS_OK && js_GetConsumerInfo(&ci, js, "SY", durable, NULL, &jerr) != NATS_OK)
+        s = js_AddConsumer(&ci, js, "SY", &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    if (s != NATS_OK)
+        return sy_error_set(err, SY_NATS, "nats", NULL, "could not create consumer %s: %s (%d)",
+                            durable, natsStatus_GetText(s), (int)jerr);
+    return SY_OK;
+}
+
+static void exec_cmd(const char *cmd, const char *nats_url, const char *queue)
+{
+    setpgid(0, 0);
+    dup2(2, 1); /* the bench's stdout ends with its JSON line */
+    setenv("SY_NATS_URL", nats_url, 1);
+    setenv("SY_QUEUE", queue, 1);
+    setenv("SY_PREFIX", "sy", 1);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+}
+
+/* true once the queue's consumer has a pull request waiting (the worker
+ * is up), false when the command ended or a minute passed. */
+static bool await_pull(jsCtx *js, const char *queue, int pid)
+{
+    char durable[128];
+    snprintf(durable, sizeof durable, "sy-worker-%s", queue);
+    for (int i = 0; i < 600; i++) {
+        jsConsumerInfo *ci = NULL;
+        bool up =
+            js_GetConsumerInfo(&ci, js, "SY", durable, NULL, NULL) == NATS_OK && ci->NumWaiting > 0;
+        jsConsumerInfo_Destroy(ci);
+        if (up)
+            return true;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return false;
+        usleep(100 * 1000);
+    }
+    return false;
+}
+
+sy_status rt_worker_cmd_start(const char *cmd, const char *nats_url, const char *queue, int *pid,
+                              sy_error *err)
+{
+    *pid = 0;
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_ConnectTo(&nc, nats_url);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&js, nc, NULL);
+    pid_t p = s == NATS_OK ? fork() : -1;
+    if (p == 0)
+        exec_cmd(cmd, nats_url, queue);
+    bool up = p > 0 && await_pull(js, queue, p);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    if (!up) {
+        rt_worker_cmd_stop(p);
+        return sy_error_set(err, SY_INTERNAL, NULL, NULL,
+                            "the worker command did not pull within a minute: %s", cmd);
+    }
+    *pid = p;
+    return SY_OK;
+}
+
+void rt_worker_cmd_stop(int pid)
+{
+    if (pid <= 0)
+        return;
+    kill(-pid, SIGTERM);
+    for (int i = 0; i < 50; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        usleep(100 * 1000);
+    }
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
