@@ -24,6 +24,7 @@ struct rt_worker {
     natsSubscription *sub;
     char report_subject[128];
     int batch;
+    bool started; /* task.started before task.completed, as the clients */
     atomic_bool stop;
     atomic_int failed;     /* async publish failures in the current batch */
     _Atomic long reported; /* reports whose PubAck came back */
@@ -49,8 +50,9 @@ static void consumer_config(jsConsumerConfig *cc, char *subject, size_t n, const
     cc->DeliverPolicy = js_DeliverAll;
 }
 
-/* Publishes the report for one task.created; false when it is not a task. */
-static bool report(rt_worker *w, natsMsg *m)
+/* Publishes the report of kind "started" or "completed" for one
+ * task.created; false when it is not a task. */
+static bool report(rt_worker *w, natsMsg *m, const char *kind)
 {
     cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
@@ -59,11 +61,11 @@ static bool report(rt_worker *w, natsMsg *m)
     bool ok = cJSON_IsString(id) && cJSON_IsNumber(att);
     if (ok) {
         char body[512], msg_id[256];
+        bool done = strcmp(kind, "completed") == 0;
         int n = snprintf(body, sizeof body,
-                         "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":%d,"
-                         "\"result\":{\"ok\":true}}",
-                         id->valuestring, att->valueint);
-        snprintf(msg_id, sizeof msg_id, "%s:%d:completed", id->valuestring, att->valueint);
+                         "{\"type\":\"task.%s\",\"task_id\":\"%s\",\"attempt\":%d%s}", kind,
+                         id->valuestring, att->valueint, done ? ",\"result\":{\"ok\":true}" : "");
+        snprintf(msg_id, sizeof msg_id, "%s:%d:%s", id->valuestring, att->valueint, kind);
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = msg_id;
@@ -74,16 +76,24 @@ static bool report(rt_worker *w, natsMsg *m)
     return ok;
 }
 
-static void handle_batch(rt_worker *w, natsMsgList *list)
+/* One report of this kind for every task of the batch; true when each
+ * has its PubAck. */
+static bool report_batch(rt_worker *w, natsMsgList *list, const char *kind)
 {
-    atomic_store(&w->failed, 0);
     for (int i = 0; i < list->Count; i++)
-        if (!report(w, list->Msgs[i]))
+        if (!report(w, list->Msgs[i], kind))
             atomic_fetch_add(&w->failed, 1);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 10000;
-    bool acked = js_PublishAsyncComplete(w->js, &po) == NATS_OK && atomic_load(&w->failed) == 0;
+    return js_PublishAsyncComplete(w->js, &po) == NATS_OK && atomic_load(&w->failed) == 0;
+}
+
+static void handle_batch(rt_worker *w, natsMsgList *list)
+{
+    atomic_store(&w->failed, 0);
+    bool acked =
+        (!w->started || report_batch(w, list, "started")) && report_batch(w, list, "completed");
     if (acked)
         atomic_fetch_add(&w->reported, list->Count);
     for (int i = 0; i < list->Count; i++) {
@@ -133,14 +143,15 @@ static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_erro
     return SY_OK;
 }
 
-sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, rt_worker **out,
-                          sy_error *err)
+sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, bool started,
+                          rt_worker **out, sy_error *err)
 {
     *out = NULL;
     rt_worker *w = calloc(1, sizeof *w);
     if (!w)
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     w->batch = batch;
+    w->started = started;
     atomic_init(&w->stop, false);
     sy_status st = setup(w, nats_url, queue, err);
     if (st == SY_OK && pthread_create(&w->thread, NULL, worker_main, w) != 0)

@@ -7,7 +7,10 @@
 # clients/go/benchworker) run at concurrency $SY_CONCURRENCY (default 64)
 # with a no-op handler and the whole protocol (task.started with the claim
 # check, task.completed, each after its PubAck, then the ack); the native
-# worker is batched and skips task.started (bench/README.md).
+# worker is batched and skips task.started (bench/README.md);
+# native-started is the same worker sending task.started too (the
+# engine's work per task the clients cause). The workers' CPU per task is
+# in the log the script names.
 # SY_NO_CLAIM=1 measures the clients without the claim check too.
 # After `make build`; not part of make test. Prints one line a run, the
 # ratios, then one JSON line.
@@ -30,6 +33,7 @@ exec "$SY" testenv --durable -- bash -c '
   rt() { "$SY" bench roundtrip --count "$N" --nats "$SY_TEST_NATS_URL" --db "$SY_TEST_PG_CONNINFO" "$@" 2>>"$LOG" | tail -1; }
   for rep in $(seq "$REPS"); do
     echo "native $(rt)"
+    echo "native-started $(rt --worker-started)"
     echo "typescript $(rt --worker-cmd "$TS")"
     echo "go $(rt --worker-cmd "$GO")"
     if [ "${SY_NO_CLAIM:-}" = 1 ]; then

@@ -3,7 +3,7 @@
 // $SY_QUEUE at $SY_NATS_URL (set by the bench), concurrency
 // $SY_CONCURRENCY (default 64), the whole protocol (task.started with the
 // claim check, task.completed, each waiting for its PubAck; the ack after).
-// Stops on SIGTERM, printing its stats to stderr.
+// Stops on SIGTERM, printing its stats and CPU per task to stderr.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	sy "github.com/switchyard/switchyard/clients/go"
@@ -23,6 +24,13 @@ func env(k, def string) string {
 		return v
 	}
 	return def
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 func main() {
@@ -48,5 +56,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchworker:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "go worker stats %+v\n", w.Stats())
+	var ru syscall.Rusage // the client's CPU per task, for clients/bench.sh's log
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	st := w.Stats()
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Fprintf(os.Stderr, "go worker stats %+v cpu_us_per_task=%d\n", st, cpu.Microseconds()/int64(maxInt(st.Completed, 1)))
 }

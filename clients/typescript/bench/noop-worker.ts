@@ -3,7 +3,7 @@
 // $SY_QUEUE at $SY_NATS_URL (set by the bench), concurrency
 // $SY_CONCURRENCY (default 64), the whole protocol (task.started with the
 // claim check, task.completed, each waiting for its PubAck; the ack after).
-// Stops on SIGTERM, printing its stats to stderr.
+// Stops on SIGTERM, printing its stats and CPU per task to stderr.
 import { connect } from "@nats-io/transport-node";
 import { startWorker } from "../src/index.js";
 
@@ -16,5 +16,7 @@ const w = await startWorker(nc, {
   handler: () => ({ ok: true }),
 });
 await w.closed;
-console.error("ts worker stats", JSON.stringify(w.stats));
+const cpu = process.cpuUsage(); // the client's CPU per task, for clients/bench.sh's log
+const done = w.stats.completed || 1;
+console.error("ts worker stats", JSON.stringify({ ...w.stats, cpu_us_per_task: Math.round((cpu.user + cpu.system) / done) }));
 await nc.close();
