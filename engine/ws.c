@@ -333,10 +333,7 @@ void engine__task_row_free(void *p)
     engine__task_row *t = p;
     if (!t)
         return;
-    char *strs[] = {t->id,    t->run,    t->wid,   t->step,   t->name,
-                    t->queue, t->status, t->input, t->result, t->error};
-    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-        free(strs[i]);
+    free(t->block);
     free(t);
 }
 
@@ -546,32 +543,49 @@ void engine__ws_timer(engine__ws *ws, engine__run *run, const char *timer_id, in
     ws->notify_timers = true;
 }
 
-static char *str_or_empty(const cJSON *o, const char *key)
+/* Appends s and its NUL to a task row's block; returns its offset. */
+static size_t block_str(sy_buf *b, const char *s)
 {
-    const cJSON *v = JGET(o, key);
-    return strdup(cJSON_IsString(v) ? v->valuestring : "");
+    size_t at = b->len;
+    sy_buf_append(b, s, strlen(s) + 1);
+    return at;
 }
 
-static char *json_text(const cJSON *v)
+/* The compact JSON of v and its NUL, or nothing for NULL (SIZE_MAX). */
+static size_t block_json(sy_buf *b, const cJSON *v)
 {
-    return engine__json_text(v);
+    if (!v)
+        return SIZE_MAX;
+    size_t at = b->len;
+    engine__json_val(b, v);
+    sy_buf_putc(b, '\0');
+    return at;
 }
 
 void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, const char *status,
                           int64_t started_at, int64_t heartbeat_at, const cJSON *result,
                           const cJSON *error)
 {
+    /* every string of the row in one block: one allocation, not ten */
     engine__task_row *t = calloc(1, sizeof *t);
-    t->id = strdup(task->string);
-    t->run = strdup(run->run_id);
-    t->wid = strdup(run->workflow_id);
-    t->step = str_or_empty(task, "step");
-    t->name = str_or_empty(task, "name");
-    t->queue = str_or_empty(task, "queue");
-    t->status = strdup(status);
-    t->input = json_text(JGET(task, "input"));
-    t->result = json_text(result ? result : JGET(task, "result"));
-    t->error = json_text(error ? error : JGET(task, "error"));
+    sy_buf b = SY_BUF_INIT;
+    size_t at[10] = {
+        block_str(&b, task->string),
+        block_str(&b, run->run_id),
+        block_str(&b, run->workflow_id),
+        block_str(&b, engine__str(task, "step")),
+        block_str(&b, engine__str(task, "name")),
+        block_str(&b, engine__str(task, "queue")),
+        block_str(&b, status),
+        block_json(&b, JGET(task, "input")),
+        block_json(&b, result ? result : JGET(task, "result")),
+        block_json(&b, error ? error : JGET(task, "error")),
+    };
+    t->block = sy_buf_take(&b);
+    char **f[10] = {&t->id,   &t->run,    &t->wid,   &t->step,   &t->name,
+                    &t->queue, &t->status, &t->input, &t->result, &t->error};
+    for (size_t i = 0; i < 10; i++)
+        *f[i] = at[i] == SIZE_MAX ? NULL : t->block + at[i];
     t->human = cJSON_IsTrue(JGET(task, "human"));
     t->attempt = (int64_t)cJSON_GetNumberValue(JGET(task, "attempt"));
     t->started = started_at;

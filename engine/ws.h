@@ -17,10 +17,11 @@ typedef struct engine__barr {
 #define ENGINE__WS_COLS 40
 #define ENGINE__WS_PARAMS 48
 
-/* The latest version of one task row in a batch (all owned). */
+/* The latest version of one task row in a batch (owned). */
 typedef struct engine__task_row {
-    char *id, *run, *wid, *step, *name, *queue, *status;
-    char *input, *result, *error; /* JSON text or NULL */
+    char *block; /* owned: every string below, one after the other */
+    char *id, *run, *wid, *step, *name, *queue, *status; /* in block */
+    char *input, *result, *error; /* JSON text in block, or NULL */
     bool human;
     bool fresh; /* cannot exist yet: its run started in this batch */
     int64_t attempt, started, hb;
