@@ -57,6 +57,7 @@ static void free_action(rules_action *a)
     free(a->workflow_id);
     cJSON_Delete(a->input);
     cJSON_Delete(a->signal_payload);
+    cJSON_Delete(a->admission);
     free(a->dl_code);
     free(a->dl_message);
     for (size_t i = 0; i < a->nflow; i++)
@@ -90,6 +91,7 @@ sy_status rules__action_copy(const rules_action *a, rules_action *out)
     out->workflow_id = dup_or_null(a->workflow_id, &ok);
     out->input = json_or_null(a->input, &ok);
     out->signal_payload = json_or_null(a->signal_payload, &ok);
+    out->admission = json_or_null(a->admission, &ok);
     out->dl_code = dup_or_null(a->dl_code, &ok);
     out->dl_message = dup_or_null(a->dl_message, &ok);
     for (size_t i = 0; i < a->nflow; i++)
@@ -248,4 +250,25 @@ sy_status rules__fire(const rules_route_def *r, const cJSON *ev, rules_actions *
     if (r->nflow && a->kind != RULES_DEAD_LETTER)
         rules__fire_flow(r, ev, a);
     return SY_OK;
+}
+
+void rules__fire_admission(const cJSON *workflows, rules_action *a)
+{
+    if (!a->workflow || (a->kind != RULES_START && a->kind != RULES_SIGNAL))
+        return;
+    const cJSON *def = cJSON_GetObjectItemCaseSensitive(workflows, a->workflow);
+    if (!cJSON_GetObjectItemCaseSensitive(def, "concurrency") &&
+        !cJSON_GetObjectItemCaseSensitive(def, "priority"))
+        return;
+    rules_admission ad;
+    sy_error e;
+    sy_error_clear(&e);
+    if (rules_admission_render(def, a->workflow_id, a->input, &ad, &e) != SY_OK) {
+        char code[32];
+        snprintf(code, sizeof code, "%s", e.code);
+        to_dead_letter(a, code, "route \"%s\": %s%s", e.message, "");
+        return;
+    }
+    a->admission = rules_admission_json(&ad);
+    rules_admission_cleanup(&ad);
 }

@@ -461,7 +461,8 @@ static cJSON *load_steps(wf_ctx *w, const rnode *seq, const char *what)
 
 static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
 {
-    static const char *const keys[] = {"task_queue", "steps", "description", "cancel_on"};
+    static const char *const keys[] = {"task_queue",  "steps",    "description",
+                                       "cancel_on",   "concurrency", "priority"};
     if (cJSON_GetObjectItemCaseSensitive(ld->set->workflows, key->str)) {
         rules__diag(ld->d, key, "workflow \"%s\" is defined twice", key->str);
         return;
@@ -471,7 +472,7 @@ static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
                     key->str);
     if (!rules__expect_kind(ld, m, RN_MAP, "a workflow"))
         return;
-    rules__check_keys(ld, m, "a workflow", keys, 4);
+    rules__check_keys(ld, m, "a workflow", keys, 6);
     wf_ctx w = {.ld = ld,
                 .type = key->str,
                 .task_queue = key->str,
@@ -493,6 +494,7 @@ static void load_workflow(rules_loader *ld, const rnode *key, const rnode *m)
     if (cancel_on)
         rules__load_cancel_on(ld, cancel_on, w.roots, w.nroots, wf);
     cJSON_Delete(w.names);
+    rules__load_admission(ld, wf, m);
     cJSON_AddItemToObject(ld->set->workflows, key->str, wf);
 }
 

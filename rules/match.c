@@ -172,9 +172,11 @@ sy_status rules__route_json(const rules_set *set, const cJSON *ev, rules_actions
         else
             idx = ix->globs[ng++];
         const rules_route_def *r = &set->routes[idx];
-        if (route_matches(r, ev, type ? type : "", source, subject) &&
-            rules__fire(r, ev, out) != SY_OK)
+        if (!route_matches(r, ev, type ? type : "", source, subject))
+            continue;
+        if (rules__fire(r, ev, out) != SY_OK)
             return SY_NOMEM;
+        rules__fire_admission(set->workflows, &out->items[out->len - 1]);
     }
     out->correlate = rules_set_correlates(set, type);
     out->unmatched = out->len == before && !out->correlate;

@@ -140,6 +140,9 @@ typedef struct rules_action {
     rules_flow_outcome flow_outcome;
     int64_t flow_fire_at; /* held: when it is due (ms), 0 unknown */
     int64_t flow_events;  /* fired: how many events it stands for */
+    /* the start's concurrency key and priority (rules_admission_json), when
+     * its workflow has them: what the engine decides under (owned) */
+    cJSON *admission;
 } rules_action;
 
 typedef struct rules_actions {
@@ -281,6 +284,45 @@ const cJSON *rules_set_workflows(const rules_set *set);
 /* Every schedule, normalised: an array of objects (docs/workflow-definition.md).
  * Borrowed. */
 const cJSON *rules_set_schedules(const rules_set *set);
+
+/* ---- a workflow's concurrency and priority (rules/concurrency.c) ---------
+ * `concurrency: { key, limit, strategy }` and `priority: "{{ expr }}"` on a
+ * workflow (docs/flow-control.md): kept in the definition's JSON as
+ * {"concurrency": {"key": TEMPLATE, "limit": N, "strategy": NAME},
+ * "priority": TEMPLATE or N}, rendered per start over {input, workflow:
+ * {id, type}}. */
+typedef enum {
+    RULES_CONC_QUEUE,              /* wait for a slot, by priority then arrival */
+    RULES_CONC_CANCEL_IN_PROGRESS, /* cancel the oldest running to make room */
+    RULES_CONC_CANCEL_NEWEST,      /* the start that finds no slot is dropped */
+    RULES_CONC_ROUND_ROBIN,        /* limit shared by every key, handed out in turn */
+    RULES_CONC_STRATEGIES
+} rules_conc_strategy;
+#define RULES_CONC_LIMIT_MAX 10000
+#define RULES_PRIORITY_MAX 1000000
+
+const char *rules_conc_strategy_name(rules_conc_strategy s);
+rules_conc_strategy rules_conc_strategy_parse(const char *s); /* unknown: queue */
+
+/* What one start of a workflow is admitted under. */
+typedef struct rules_admission {
+    bool has_concurrency;
+    char *key; /* owned: the rendered concurrency key */
+    int64_t limit;
+    rules_conc_strategy strategy;
+    int64_t priority; /* 0 when the workflow has none */
+} rules_admission;
+
+/* Renders def's (a normalised definition's JSON) concurrency key and
+ * priority for a start of workflow wid with input. SY_OK: *out filled
+ * (cleanup with rules_admission_cleanup; no concurrency: has_concurrency
+ * false). SY_INVALID with code bad_concurrency_key or bad_priority and the
+ * reason otherwise. */
+sy_status rules_admission_render(const cJSON *def, const char *wid, const cJSON *input,
+                                 rules_admission *out, sy_error *err) SY_MUST_USE;
+void rules_admission_cleanup(rules_admission *a);
+/* {"key","limit","strategy" (with concurrency), "priority"}. Owned. */
+cJSON *rules_admission_json(const rules_admission *a);
 
 /* ---- templates and expressions (shared with the engine) ----------------- */
 

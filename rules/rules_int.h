@@ -231,6 +231,11 @@ bool rules__check_node_templates(rules_loader *ld, const rnode *n, const rules_r
 void rules__unknown_workflow(rules_loader *ld, const rnode *at, const char *name);
 
 void rules__load_workflows(rules_loader *ld, const rnode *map);
+/* A start's concurrency key and priority rendered into a->admission, or
+ * the action turned into a dead letter with the reason (actions.c). */
+void rules__fire_admission(const cJSON *workflows, rules_action *a);
+/* A workflow's concurrency and priority (concurrency.c) into its JSON wf. */
+void rules__load_admission(rules_loader *ld, cJSON *wf, const rnode *m);
 void rules__load_schedules(rules_loader *ld, const rnode *seq);
 void rules__load_routes(rules_loader *ld, const rnode *seq);
 void rules__load_tests(rules_loader *ld, const rnode *seq);

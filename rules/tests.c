@@ -15,8 +15,8 @@
 static const char *const test_keys[] = {"name", "event", "expect", "steps"};
 static const char *const event_keys[] = {"event_id", "type",           "source",   "occurred_at",
                                          "subject",  "schema_version", "trace_id", "payload"};
-static const char *const expect_keys[] = {"route", "start",       "signal",
-                                          "drop",  "dead_letter", "flow"};
+static const char *const expect_keys[] = {"route",       "start", "signal",   "drop",
+                                          "dead_letter", "flow",  "admission"};
 static const char *const exp_flow_keys[] = {"outcome", "keys", "fire_at", "events"};
 static const char *const exp_start_keys[] = {"workflow",   "id",         "input",
                                              "task_queue", "if_running", "if_closed"};
@@ -74,7 +74,7 @@ static void check_expect_item(rules_loader *ld, const rnode *n)
 {
     if (!rules__expect_kind(ld, n, RN_MAP, "an expected action"))
         return;
-    rules__check_keys(ld, n, "an expected action", expect_keys, 6);
+    rules__check_keys(ld, n, "an expected action", expect_keys, 7);
     const rnode *v;
     if ((v = rules__map_get(n, "start")) && rules__expect_kind(ld, v, RN_MAP, "start"))
         rules__check_keys(ld, v, "an expected start", exp_start_keys, 6);
@@ -218,6 +218,8 @@ cJSON *rules__action_expect_json(const rules_action *a)
         break;
     }
     add_flow(o, a);
+    if (a->admission)
+        cJSON_AddItemToObject(o, "admission", cJSON_Duplicate(a->admission, true));
     return o;
 }
 
@@ -253,6 +255,8 @@ cJSON *rules__action_route_json(const rules_action *a)
         cJSON_AddStringToObject(o, "message", a->dl_message ? a->dl_message : "");
     }
     add_flow(o, a);
+    if (a->admission)
+        cJSON_AddItemToObject(o, "admission", cJSON_Duplicate(a->admission, true));
     return o;
 }
 

@@ -444,3 +444,87 @@ TEST(debounce_holds_the_latest_event_by_occurred_at_whatever_the_arrival_order)
     rules_flow_on_event(&sp, &s, T0 + 2000);
     CHECK(rules_flow_debounce_takes(&s, T0 - 100000)); /* a new period holds any */
 }
+
+/* ---- a workflow's concurrency and priority (rules/concurrency.c) ---------------- */
+
+#define CONC_WF(lines)                                                                             \
+    "routes:\n  - name: r\n    match: { type: a.b }\n    start: { workflow: w, id: x }\n"          \
+    "workflows:\n  w:\n" lines "    steps:\n      - task: t\n"
+
+TEST(bad_concurrency_configuration_is_an_error_with_its_position)
+{
+    load_fails(CONC_WF("    concurrency: { key: k, limit: 0 }\n"), "concurrency.limit", ":7:");
+    load_fails(CONC_WF("    concurrency: { key: k, limit: 2, strategy: cancel_oldest }\n"),
+               "concurrency.strategy: unknown value \"cancel_oldest\"", ":7:");
+    load_fails(CONC_WF("    concurrency: { limit: 2 }\n"), "concurrency needs key:", ":7:");
+    load_fails(CONC_WF("    concurrency: { key: k }\n"), "concurrency needs limit:", ":7:");
+    load_fails(CONC_WF("    concurrency: { key: k, limt: 2 }\n"),
+               "unknown key \"limt\" in concurrency (did you mean \"limit\"?)", ":7:");
+    load_fails(CONC_WF("    concurrency: { key: \"{{ payload.c }}\", limit: 2 }\n"),
+               "unknown name \"payload\"", ":7:");
+    load_fails(CONC_WF("    concurrency: { key: k, limit: 20000 }\n"),
+               "concurrency.limit must be at most 10000", ":7:");
+    load_fails(CONC_WF("    priority: 1.5\n"), "priority must be an integer", ":7:");
+    load_fails(CONC_WF("    priority: \"{{ input.p | upperr }}\"\n"), "unknown filter", ":7:");
+}
+
+TEST(a_start_s_concurrency_key_and_priority_render_from_its_input)
+{
+    rules_set *set = load_ok(CONC_WF("    concurrency: { key: \"{{ input.c }}\", limit: 3,"
+                                     " strategy: round_robin }\n    priority: \"{{ input.p }}\"\n"));
+    const cJSON *def = cJSON_GetObjectItemCaseSensitive(rules_set_workflows(set), "w");
+    cJSON *in = cJSON_Parse("{\"c\":\"acme\",\"p\":\"7\"}");
+    rules_admission a;
+    sy_error err = {0};
+    CHECK_INT(rules_admission_render(def, "x", in, &a, &err), SY_OK);
+    CHECK(a.has_concurrency);
+    CHECK_STR(a.key, "acme");
+    CHECK_INT(a.limit, 3);
+    CHECK_INT(a.strategy, RULES_CONC_ROUND_ROBIN);
+    CHECK_INT(a.priority, 7);
+    rules_admission_cleanup(&a);
+    cJSON_Delete(in);
+    in = cJSON_Parse("{\"p\":1}"); /* no key */
+    CHECK_INT(rules_admission_render(def, "x", in, &a, &err), SY_INVALID);
+    CHECK_STR(err.code, "bad_concurrency_key");
+    CHECK_MSG(strstr(err.message, "rendered empty"), "%s", err.message);
+    cJSON_Delete(in);
+    in = cJSON_Parse("{\"c\":\"acme\",\"p\":\"high\"}");
+    CHECK_INT(rules_admission_render(def, "x", in, &a, &err), SY_INVALID);
+    CHECK_STR(err.code, "bad_priority");
+    cJSON_Delete(in);
+    in = cJSON_Parse("{\"c\":\"acme\"}"); /* no priority: 0 */
+    CHECK_INT(rules_admission_render(def, "x", in, &a, &err), SY_OK);
+    CHECK_INT(a.priority, 0);
+    rules_admission_cleanup(&a);
+    cJSON_Delete(in);
+    rules_set_free(set);
+}
+
+TEST(a_routed_start_carries_its_admission_and_a_bad_key_is_a_dead_letter)
+{
+    rules_set *set = load_ok(
+        "routes:\n  - name: r\n    match: { type: a.b }\n"
+        "    start: { workflow: w, id: \"x-{{ event_id }}\", input: { c: \"{{ payload.c }}\" } }\n"
+        "workflows:\n  w:\n    concurrency: { key: \"{{ input.c }}\", limit: 2 }\n"
+        "    priority: 3\n    steps:\n      - task: t\n");
+    rules_actions acts;
+    route(set, "a.b", NULL, "{\"c\":\"acme\"}", &acts);
+    CHECK_INT(acts.len, 1);
+    cJSON *j = rules_action_to_json(&acts.items[0]);
+    char *s = cJSON_PrintUnformatted(j);
+    CHECK_MSG(strstr(s, "\"admission\":{\"key\":\"acme\",\"limit\":2,\"strategy\":\"queue\","
+                        "\"priority\":3}"),
+              "%s", s);
+    free(s);
+    cJSON_Delete(j);
+    rules_actions_cleanup(&acts);
+    route(set, "a.b", NULL, "{}", &acts);
+    CHECK_INT(acts.items[0].kind, RULES_DEAD_LETTER);
+    CHECK_STR(acts.items[0].dl_code, "bad_concurrency_key");
+    CHECK_MSG(strstr(acts.items[0].dl_message,
+                     "route \"r\": concurrency.key \"{{ input.c }}\" rendered empty"),
+              "%s", acts.items[0].dl_message);
+    rules_actions_cleanup(&acts);
+    rules_set_free(set);
+}
