@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, const char *reason);
 sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_error *err);
 
 static sy_status finish(engine_session *s, engine_batch *b, engine_result *res, sy_error *err)

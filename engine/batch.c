@@ -35,9 +35,10 @@ static void start_cleanup(engine__start *s)
     cJSON_Delete(s->input);
 }
 
-static void op_cleanup(engine__op *o)
+void engine__op_cleanup(engine__op *o)
 {
     start_cleanup(&o->start);
+    engine__conc_op_cleanup(o);
     char *strs[] = {o->wid,        o->event_id,      o->trace_id,  o->signal,     o->code,
                     o->message,    o->subject,       o->body,      o->reason,     o->task_id,
                     o->error_type, o->error_message, o->timer_id,  o->timer_kind, o->run_id,
@@ -58,10 +59,11 @@ void engine_batch_reset(engine_batch *b)
         cJSON_Delete(b->evs[i].corr);
     }
     for (size_t i = 0; i < b->nops; i++)
-        op_cleanup(&b->ops[i]);
+        engine__op_cleanup(&b->ops[i]);
     b->nev = b->nops = 0;
     b->corr_any = b->corr_based = false;
     b->corr_base = 0;
+    b->conc_based = false;
 }
 
 void engine_batch_free(engine_batch *b)
@@ -201,7 +203,7 @@ engine__op *engine__batch_add_op(engine_batch *b, size_t ev, int kind)
 void engine__batch_truncate(engine_batch *b, size_t n)
 {
     while (b->nops > n)
-        op_cleanup(&b->ops[--b->nops]);
+        engine__op_cleanup(&b->ops[--b->nops]);
 }
 
 void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, const char *reason)
@@ -660,12 +662,15 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
         b->evs[i].replay_taken = false;
         b->evs[i].res = (engine_result){.outcome = ENGINE_APPLIED};
     }
+    engine__conc_reset(b);
     engine__ws *ws = engine__ws_new(s, now);
     sy_status st = insert_inbox(ws, b, err);
     if (st == SY_OK && b->flows)
         st = engine__flow_apply(ws, b, err);
     if (st == SY_OK && engine__corr_needed(b))
         st = engine__corr_apply(ws, b, err);
+    if (st == SY_OK)
+        st = engine__conc_apply(ws, b, err);
     if (st == SY_OK)
         st = resolve_tasks(s, b, err);
     if (st == SY_OK)
@@ -676,11 +681,17 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
         if (!b->evs[b->ops[i].ev].dup && !b->ops[i].held)
             st = engine__apply_op(ws, b, &b->ops[i], err);
     if (st == SY_OK)
+        engine__conc_closing(ws);
+    if (st == SY_OK)
         st = engine__ws_flush(ws, err);
     if (st == SY_OK)
         st = engine__corr_write(ws, err);
     if (st == SY_OK)
+        st = engine__conc_slots(ws, b, err);
+    if (st == SY_OK)
         st = forget_failed_replays(ws, b, err);
+    if (st == SY_OK)
+        engine__conc_count(s, b);
     if (st == SY_OK)
         stash_states(ws);
     engine__ws_free(ws);

@@ -54,6 +54,19 @@ typedef struct engine__op {
        payload */
     bool corr;
     char *step;
+    /* concurrency and priority of the start it makes (concurrency.c) */
+    char *ckey;           /* "<type>\n<key>" (round_robin "<type>\n"); NULL: none */
+    char *csub;           /* the rendered key */
+    int64_t cprio;        /* the rendered priority */
+    char *cerror;         /* a key or priority that failed: the start is refused */
+    char cerror_code[32];
+    char crun[37];        /* the run its start created (it takes the slot) */
+    bool cadmitted;       /* it has a slot */
+    bool cfixed;          /* the timer loop gave it its slot: not decided again */
+    bool cheld;           /* held by concurrency (reset when applied again) */
+    bool cfull;           /* signal-with-start and no slot: its start is refused */
+    bool cquiet;          /* a cancel concurrency asked for: a closed run is no error */
+    engine_conc_outcome coutcome;
 } engine__op;
 
 typedef struct engine__bevent {
@@ -78,6 +91,10 @@ struct engine_batch {
     bool corr_any;               /* some event is correlated (engine_batch_correlate) */
     bool corr_based;             /* corr_base is set: ops past it were added by matching (corr.c) */
     size_t corr_base;
+    bool conc_based;             /* conc_nops, conc_nev: the ops and events before
+                                    concurrency added cancels (concurrency.c) */
+    size_t conc_nops, conc_nev;
+    uint64_t conc_counts[ENGINE_CONC_OUTCOMES]; /* what concurrency did, counted on success */
 };
 
 /* flow.c: the flow stages of a batch's ops. Decides them under the keys'
@@ -85,6 +102,27 @@ struct engine_batch {
  * actions; runs after the inbox, before anything else is locked. */
 sy_status engine__flow_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
 void engine__flows_reset(engine_batch *b);
+/* Concurrency limits and priority (concurrency.c, concurrency_due.c). */
+void engine__conc_reset(engine_batch *b); /* before each attempt of a batch */
+sy_status engine__conc_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
+void engine__conc_closing(engine__ws *ws); /* before the flush: a closing run wakes the loops */
+sy_status engine__conc_slots(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
+void engine__conc_count(engine_session *s, const engine_batch *b);
+void engine__conc_op_cleanup(engine__op *o);
+char *engine__conc_ckey(const char *type, rules_conc_strategy s, const char *key); /* owned */
+/* The running runs of keys (keys_js: a JSON array of ckeys), oldest first,
+ * deleting the slots of closed runs; row() once per run. */
+sy_status engine__conc_running(engine_session *s, const char *keys_js,
+                               void (*row)(void *arg, const char *ckey, const char *wid, bool cr),
+                               void *arg, sy_error *err) SY_MUST_USE;
+sy_status engine__conc_due(engine_session *s, int64_t now, size_t max, size_t *started,
+                           sy_error *err) SY_MUST_USE;
+void engine__op_cleanup(engine__op *o); /* frees what the op owns */
+/* Adds a cancel or terminate (kind) of workflow wid to b (batch.c). */
+void engine__batch_op(engine_batch *b, size_t ev, int kind, const char *wid, const char *reason);
+/* What the timer loop needs to apply op later (flow.c's JSON; route and
+ * event may be NULL). Owned. */
+cJSON *engine__op_request(const engine__op *o, const char *route, const cJSON *event);
 void engine__flows_free(engine_batch *b);
 /* A batch op from a held action's request (flow.c's JSON); events (taken,
  * may be NULL) become its input.events (a batch). Its event has no inbox

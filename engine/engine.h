@@ -180,6 +180,22 @@ typedef struct engine_result {
 
 const engine_result *engine_batch_result(const engine_batch *b, size_t ev); /* borrowed */
 
+/* What a workflow's concurrency limit did with a start (docs/flow-control.md,
+ * "Concurrency"). */
+typedef enum {
+    ENGINE_CONC_NONE,     /* no limit, or not decided (a duplicate, held by flow control) */
+    ENGINE_CONC_PASSED,   /* it found a slot */
+    ENGINE_CONC_QUEUED,   /* it waits for one (queue, round_robin, cancel_in_progress) */
+    ENGINE_CONC_DROPPED,  /* cancel_newest: it found none and was dropped */
+    ENGINE_CONC_CANCELED, /* (counts) a run canceled to make room */
+    ENGINE_CONC_REPLACED, /* (counts) a waiting start replaced by a newer one */
+    ENGINE_CONC_RELEASED, /* the timer loop started it into a free slot */
+    ENGINE_CONC_OUTCOMES
+} engine_conc_outcome;
+
+/* After engine_batch_apply: what concurrency did with event ev's start. */
+engine_conc_outcome engine_batch_conc_outcome(const engine_batch *b, size_t ev);
+
 /* Attaches the original message of event ev (subject, body, body_len,
  * headers, stream_seq of *orig; code and message are ignored), so that an
  * action the engine refuses (ENGINE_DEAD_LETTERED with a code) is stored as a
@@ -265,6 +281,12 @@ enum {
     ENGINE_STAT_FLOW_FIRED,          /* actions flow control held, applied by the timer loop */
     ENGINE_STAT_CORR_CANCELED,       /* runs a cancel_on event asked to cancel */
     ENGINE_STAT_CORR_WAITS,          /* wait_event steps an event satisfied */
+    ENGINE_STAT_CONC_PASSED,         /* starts under a concurrency limit that found a slot */
+    ENGINE_STAT_CONC_QUEUED,         /* ... that wait for one */
+    ENGINE_STAT_CONC_DROPPED,        /* ... dropped (cancel_newest) */
+    ENGINE_STAT_CONC_CANCELED,       /* runs canceled to make room (cancel_in_progress) */
+    ENGINE_STAT_CONC_REPLACED,       /* waiting starts replaced by a newer one (cancel_in_progress) */
+    ENGINE_STAT_CONC_RELEASED,       /* waiting starts the timer loop started into a free slot */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

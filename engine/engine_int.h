@@ -266,6 +266,12 @@ sy_status engine__flow_describe(engine_session *s, const char *workflow_id, sy_s
  * "waiting_for": [{kind: cancel_on|wait_event, type, step, where, since,
  * until}] when there is anything. */
 sy_status engine__corr_describe(engine_session *s, cJSON *out, sy_error *err) SY_MUST_USE;
+/* Adds a workflow ID's concurrency to a describe (concurrency.c), as
+ * engine__flow_describe does: {"concurrency": {"key", "limit", "strategy",
+ * "priority", "outcome": "queued"|"running", "queued_at", "position",
+ * "running"}}. */
+sy_status engine__conc_describe(engine_session *s, const char *workflow_id, sy_status st,
+                                cJSON **out, sy_error *err);
 /* The statement writing flow keys and items (flow.c, flow_due.c). */
 extern const char engine__flow_write_sql[];
 

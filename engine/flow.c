@@ -128,12 +128,11 @@ static void start_json(cJSON *o, const engine__start *st)
     cJSON_AddNumberToObject(o, "if_closed", st->if_closed);
 }
 
-/* What the timer loop needs to apply op later (engine__batch_request). */
-static cJSON *op_request(const engine__op *o, const engine__flow *f)
+cJSON *engine__op_request(const engine__op *o, const char *route, const cJSON *event)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "op", o->kind == OP_SIGNAL ? "signal" : "start");
-    add_str(r, "route", f->route);
+    add_str(r, "route", route);
     add_str(r, "event_id", o->event_id);
     add_str(r, "trace_id", o->trace_id);
     if (o->kind == OP_START) {
@@ -146,9 +145,15 @@ static cJSON *op_request(const engine__op *o, const engine__flow *f)
         if (o->has_start)
             start_json(cJSON_AddObjectToObject(r, "start"), &o->start);
     }
-    if (f->event)
-        cJSON_AddItemToObject(r, "event", cJSON_Duplicate(f->event, 1));
+    if (event)
+        cJSON_AddItemToObject(r, "event", cJSON_Duplicate(event, 1));
     return r;
+}
+
+/* What the timer loop needs to apply op later (engine__batch_request). */
+static cJSON *op_request(const engine__op *o, const engine__flow *f)
+{
+    return engine__op_request(o, f->route, f->event);
 }
 
 static const char *jstr(const cJSON *o, const char *k)

@@ -33,4 +33,8 @@ int64_t engine_batch_flow_fire_at(const engine_batch *b, size_t h);
 sy_status engine_flow_held(engine_session *s, int64_t held[RULES_FLOW_KINDS],
                            sy_error *err) SY_MUST_USE;
 
+/* Starts waiting behind concurrency limits now (concurrency.c), for the
+ * metrics. Needs no transaction. */
+sy_status engine_conc_waiting(engine_session *s, int64_t *waiting, sy_error *err) SY_MUST_USE;
+
 #endif

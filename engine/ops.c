@@ -165,6 +165,8 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
     engine_result *res = &b->evs[op->ev].res;
     res->started = true;
     sy_strlcpy(res->run_id, sizeof res->run_id, run->run_id);
+    if (op->cadmitted) /* its slot (concurrency.c) */
+        sy_strlcpy(op->crun, sizeof op->crun, run->run_id);
     *out = run;
     return s;
 }
@@ -175,6 +177,10 @@ static sy_status do_start(engine__ws *ws, engine_batch *b, engine__op *op, const
 {
     *out = NULL;
     sy_error e = {0};
+    if (op->cerror) { /* its concurrency key or priority (concurrency.c) */
+        refuse(ws, b, op, op->cerror_code, "%s", op->cerror);
+        return SY_OK;
+    }
     if (engine__check_start(ws->eng, st, &e) != SY_OK) {
         refuse(ws, b, op, e.code, "%s", e.message);
         return SY_OK;
@@ -223,6 +229,13 @@ static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
         if (op->if_missing != RULES_IF_MISSING_START || !op->has_start) {
             refuse(ws, b, op, run ? "workflow_closed" : "workflow_not_found",
                    "no running workflow \"%.200s\" to signal", op->wid);
+            return SY_OK;
+        }
+        if (op->cfull) { /* a signal-with-start never waits for a slot */
+            refuse(ws, b, op, "concurrency_limit",
+                   "no running workflow \"%.200s\" to signal, and its concurrency key is at"
+                   " its limit",
+                   op->wid);
             return SY_OK;
         }
         sy_status st = do_start(ws, b, op, &op->start, &run, err);
@@ -281,6 +294,8 @@ static sy_status do_close(engine__ws *ws, engine_batch *b, engine__op *op, sy_er
 {
     engine__run *run = engine__ws_find(ws, op->wid);
     if (op->corr && corr_stale(op, run))
+        return SY_OK;
+    if (!running(run) && op->cquiet) /* closed meanwhile: the room is made */
         return SY_OK;
     if (!running(run)) {
         refuse(ws, b, op, run ? "workflow_closed" : "workflow_not_found",

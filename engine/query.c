@@ -92,6 +92,8 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
         st = engine__corr_describe(s, *out, err);
     if (!run_id) /* what flow control holds for the ID (flow.c) */
         st = engine__flow_describe(s, workflow_id, st, out, err);
+    if (!run_id) /* a start waiting behind, or a run under, a concurrency key */
+        st = engine__conc_describe(s, workflow_id, st, out, err);
     return st;
 }
 

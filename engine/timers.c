@@ -96,6 +96,27 @@ static sy_status flow_due(engine_session *s, int64_t now, size_t max, size_t *fi
     return st == SY_BUSY ? SY_OK : st; /* the next round takes it */
 }
 
+/* Starts waiting behind a concurrency limit into the slots that are free
+ * (concurrency_due.c), in a transaction of its own, tried again at once
+ * on a conflict like flow_due. */
+static sy_status conc_due(engine_session *s, int64_t now, size_t max, size_t *started,
+                          sy_error *err)
+{
+    sy_status st = SY_BUSY;
+    for (int attempt = 0; st == SY_BUSY && attempt < 3; attempt++) {
+        st = engine_begin(s, err);
+        if (st == SY_OK)
+            st = engine__conc_due(s, now, max, started, err);
+        if (st == SY_OK)
+            st = engine_commit(s, err);
+        if (st != SY_OK)
+            engine_rollback(s);
+    }
+    for (size_t i = 0; st == SY_OK && i < *started; i++) /* counted once committed */
+        engine__count(s, ENGINE_STAT_CONC_RELEASED);
+    return st == SY_BUSY ? SY_OK : st;
+}
+
 sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, size_t *fired,
                                  sy_error *err)
 {
@@ -109,6 +130,11 @@ sy_status engine_timers_run_once(engine_session *s, int64_t now_ms, size_t max, 
         engine_rollback(s);
     if (st == SY_OK)
         st = flow_due(s, now_ms, max, &nf, err);
+    size_t nc = 0;
+    if (st == SY_OK)
+        st = conc_due(s, now_ms, max, &nc, err);
+    if (nc > nf)
+        nf = nc;
     if (fired)
         *fired = st == SY_OK ? (n > nf ? n : nf) : 0;
     return st;

@@ -225,6 +225,13 @@ static void refresh_backlog(admin_server *a)
     }
     for (int k = 0; k < RULES_FLOW_KINDS; k++)
         atomic_store(&m->flow_held[k], s ? held[k] : -1);
+    int64_t waiting = -1;
+    if (s && engine_conc_waiting(s, &waiting, &err) != SY_OK) {
+        admin__session_close(a);
+        s = NULL;
+        waiting = -1;
+    }
+    atomic_store(&m->conc_waiting, waiting);
 }
 
 /* The task queue gauges, one query per scrape (a bounded label set: the

@@ -49,6 +49,7 @@ void router_metrics_init(router_metrics *m)
     atomic_init(&m->consumer_pending, -1);
     for (int i = 0; i < RULES_FLOW_KINDS; i++)
         atomic_init(&m->flow_held[i], -1);
+    atomic_init(&m->conc_waiting, -1);
     atomic_init(&m->outbox_backlog, -1);
     atomic_init(&m->outbox_oldest_age_ms, -1);
 }
@@ -206,6 +207,40 @@ static void flow_counters(sy_buf *o, const router_metrics *m)
                       (long long)atomic_load_explicit(&m->flow_held[k], RELAXED));
 }
 
+/* What workflows' concurrency limits did with their starts, and what waits. */
+static void conc_counters(sy_buf *o, const router_metrics *m)
+{
+    static const struct {
+        const char *outcome;
+        int stat;
+    } outs[] = {{"passed", ENGINE_STAT_CONC_PASSED},
+                {"queued", ENGINE_STAT_CONC_QUEUED},
+                {"dropped", ENGINE_STAT_CONC_DROPPED},
+                {"released", ENGINE_STAT_CONC_RELEASED}};
+    const char *name = "switchyard_concurrency_starts_total";
+    sy_buf_printf(o,
+                  "# HELP %s Starts of workflows with a concurrency limit, by what it did: found"
+                  " a slot (passed), waited (queued), dropped (cancel_newest), started later into"
+                  " a free slot (released).\n# TYPE %s counter\n",
+                  name, name);
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++)
+        sy_buf_printf(o, "%s{outcome=\"%s\"} %llu\n", name, outs[i].outcome,
+                      (unsigned long long)atomic_load_explicit(&m->engine[outs[i].stat], RELAXED));
+    counter(o, "switchyard_concurrency_canceled_total",
+            "Runs canceled to make room for a newer start (cancel_in_progress).",
+            &m->engine[ENGINE_STAT_CONC_CANCELED]);
+    counter(o, "switchyard_concurrency_replaced_total",
+            "Waiting starts replaced by a newer one (cancel_in_progress).",
+            &m->engine[ENGINE_STAT_CONC_REPLACED]);
+    int64_t waiting = atomic_load_explicit(&m->conc_waiting, RELAXED);
+    if (waiting >= 0)
+        sy_buf_printf(o,
+                      "# HELP switchyard_concurrency_waiting Starts waiting for a slot of their"
+                      " concurrency key now.\n# TYPE switchyard_concurrency_waiting gauge\n"
+                      "switchyard_concurrency_waiting %lld\n",
+                      (long long)waiting);
+}
+
 void router_metrics_render(const router_metrics *m, const char *version, const char *rules_hash,
                            sy_buf *o)
 {
@@ -241,6 +276,7 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
               &m->e2e_seconds);
     engine_counters(o, m);
     flow_counters(o, m);
+    conc_counters(o, m);
     gauge(o, "switchyard_consumer_pending", "Messages pending in the durable consumer.",
           &m->consumer_pending);
     gauge(o, "switchyard_outbox_backlog", "Outbox rows not yet published.", &m->outbox_backlog);

@@ -37,6 +37,7 @@ typedef struct router_metrics {
     /* routed actions under flow control, by rules_flow_outcome */
     _Atomic uint64_t flow[RULES_FLOW_OUT_COUNT];
     _Atomic int64_t flow_held[RULES_FLOW_KINDS]; /* events held now; -1: unknown */
+    _Atomic int64_t conc_waiting; /* starts waiting behind concurrency limits; -1: unknown */
     router_hist batch_size;      /* messages per fetched batch */
     router_hist commit_seconds;  /* begin..commit of one batch */
     router_hist e2e_seconds;     /* NATS publish (stream timestamp) .. commit */

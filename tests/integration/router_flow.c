@@ -217,3 +217,74 @@ TEST(a_batch_holds_each_event_once_across_two_serves_and_a_sigkill)
     CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.flow_items"), 0);
     serve_close(&fx);
 }
+
+/* ---- concurrency ------------------------------------------------------------------ */
+
+#define CONC_RULES                                                                                 \
+    "routes:\n"                                                                                    \
+    "  - name: job\n"                                                                              \
+    "    match: { type: job.limited }\n"                                                           \
+    "    start: { workflow: limited, id: \"c-{{ event_id }}\", input: { c: \"{{ subject }}\","     \
+    " p: \"{{ payload.n }}\" } }\n"                                                                \
+    "workflows:\n"                                                                                 \
+    "  limited:\n"                                                                                 \
+    "    concurrency: { key: \"{{ input.c }}\", limit: 2 }\n"                                      \
+    "    priority: \"{{ input.p }}\"\n"                                                            \
+    "    steps:\n"                                                                                 \
+    "      - sleep: 150ms\n"
+
+/* Records, in every transaction that inserts a run, how many runs of its
+ * key are running then, itself included (that transaction holds the key's
+ * lock: it sees every other start of the key that committed). */
+static const char CONC_OVERLAP[] =
+    "CREATE TABLE switchyard.overlap (c text, n bigint);"
+    " CREATE FUNCTION switchyard.record_overlap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " INSERT INTO switchyard.overlap SELECT NEW.input->>'c', count(*) FROM switchyard.runs"
+    " WHERE status = 'running' AND input->>'c' = NEW.input->>'c'; RETURN NULL; END $$;"
+    " CREATE TRIGGER record_overlap AFTER INSERT ON switchyard.runs FOR EACH ROW EXECUTE"
+    " FUNCTION switchyard.record_overlap()";
+
+TEST(a_concurrency_limit_is_never_exceeded_across_two_serves_and_a_sigkill)
+{
+    serve_fx fx;
+    serve_open(&fx, "flow_conc2", CONC_RULES, 2);
+    PGconn *c = PQconnectdb(fx.conninfo);
+    PGresult *r = PQexec(c, CONC_OVERLAP);
+    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    char id[64], subject[16];
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof id, "j%03d", i);
+        snprintf(subject, sizeof subject, "k%d", i % 3);
+        publish_at(&fx, "job.limited", id, subject, i, 0, i);
+        if (i == 25) /* mid-stream: starts waiting, slots taken and freed in flight */
+            serve_kill(&fx, 0);
+    }
+    serve_up(&fx, 0);
+    /* sampled too: the most runs of one key running at once, over time */
+    long most = 0, done = 0;
+    for (int k = 0; k < 600 && done < 60; k++, rh_sleep_ms(50)) {
+        long n = rh_count(fx.conninfo, "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM"
+                                       " switchyard.runs WHERE status = 'running' GROUP BY"
+                                       " input->>'c') x");
+        most = n > most ? n : most;
+        done = rh_count(fx.conninfo,
+                        "SELECT count(*) FROM switchyard.runs WHERE status = 'completed'");
+    }
+    CHECK_INT(done, 60);
+    CHECK_MSG(most <= 2, "%ld runs of one key at once (limit 2)", most);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT max(n) FROM switchyard.overlap"), 2);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.overlap"), 60);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(DISTINCT workflow_id) FROM switchyard.runs"), 60);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.concurrency_queue"), 0);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT coalesce(sum(queued), 0) FROM"
+                                    " switchyard.concurrency_keys"),
+              0);
+    CHECK_MSG(metric(&fx, 0, "switchyard_concurrency_starts_total{outcome=\"queued\"} ") +
+                      metric(&fx, 1, "switchyard_concurrency_starts_total{outcome=\"queued\"} ") >
+                  0,
+              "no start waited");
+    CHECK_INT(metric(&fx, 1, "switchyard_concurrency_waiting "), 0);
+    PQfinish(c);
+    serve_close(&fx);
+}
