@@ -839,6 +839,9 @@ func (w *Worker) publishReportTo(ctx context.Context, t *Task, typ, kind string,
 		if replyTo != "" {
 			msg.Header.Set(claimHeader, replyTo)
 		}
+		if t.Traceparent != "" { // the attempt's span: the report's parent (docs/worker-protocol.md)
+			msg.Header.Set("traceparent", t.Traceparent)
+		}
 		_, err = w.js.PublishMsg(msg, nats.MsgId(id), nats.Context(pctx))
 		cancel()
 		if err == nil {

@@ -544,10 +544,13 @@ export class Worker {
     Object.assign(r, extra);
     const body = JSON.stringify(r);
     const msgID = `${p.task.taskId}:${p.task.attempt}:${kind}`;
+    // the attempt's span (task.traceparent) is the parent the engine records
+    // for the report (docs/worker-protocol.md)
     let h;
-    if (replyTo) {
+    if (replyTo || p.task.traceparent) {
       h = headers();
-      h.set(CLAIM_HEADER, replyTo);
+      if (replyTo) h.set(CLAIM_HEADER, replyTo);
+      if (p.task.traceparent) h.set("traceparent", p.task.traceparent);
     }
     for (let i = 0; i < tries; i++) {
       try {
