@@ -137,6 +137,10 @@ void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events);
 bool engine__corr_needed(const engine_batch *b);
 sy_status engine__corr_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
 sy_status engine__corr_write(engine__ws *ws, sy_error *err) SY_MUST_USE;
+/* join.c: the batch's correlated events that are parts of join routes,
+ * added to their joins' durable state under its row locks; a join that is
+ * complete adds its start to the batch (called by engine__corr_apply). */
+sy_status engine__join_apply(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
 /* batch.c: an op added to the batch (zeroed but for kind, ev and event_id),
  * and dropping the ops past n. */
 engine__op *engine__batch_add_op(engine_batch *b, size_t ev, int kind);

@@ -625,6 +625,8 @@ sy_status engine__corr_apply(engine__ws *ws, engine_batch *b, sy_error *err)
         st = take_locks(ws->s, locks, nlocks, err);
     if (st == SY_OK && nevents)
         st = match_events(ws, b, &types, err);
+    if (st == SY_OK && nevents)
+        st = engine__join_apply(ws, b, err);
     if (st == SY_OK && nsubs)
         st = scan(ws, b, subs, nsubs, op_ev, err);
     csubs_free(subs, nsubs);

@@ -64,6 +64,7 @@ sy_status engine_new(const engine_opts *opts, const rules_set *rules, engine **o
     eng->inbox_retention_ms = o.inbox_retention_ms ? o.inbox_retention_ms : 7LL * 86400000;
     eng->history_retention_ms = o.history_retention_ms ? o.history_retention_ms : 30LL * 86400000;
     eng->log = o.log;
+    eng->rules = rules;
     if (o.clock)
         eng->clock = *o.clock;
     else

@@ -287,6 +287,7 @@ enum {
     ENGINE_STAT_CONC_CANCELED,       /* runs canceled to make room (cancel_in_progress) */
     ENGINE_STAT_CONC_REPLACED,       /* waiting starts replaced by a newer one (cancel_in_progress) */
     ENGINE_STAT_CONC_RELEASED,       /* waiting starts the timer loop started into a free slot */
+    ENGINE_STAT_JOINS_STARTED,       /* join routes whose events were all there: started */
     ENGINE_STAT_COUNT
 };
 uint64_t engine_session_stat(const engine_session *s, int which);

@@ -129,6 +129,7 @@ struct engine {
     int64_t inbox_retention_ms, history_retention_ms;
     const sy_log *log;
     sy_clock clock;
+    const rules_set *rules; /* borrowed (engine_new), may be NULL: join routes (join.c) */
     engine__def *defs; /* the loaded rules' definitions */
     size_t ndefs;
     engine__states *states;   /* running workflows' states (states.c), may be NULL */
@@ -271,6 +272,11 @@ sy_status engine__corr_describe(engine_session *s, cJSON *out, sy_error *err) SY
  * "priority", "outcome": "queued"|"running", "queued_at", "position",
  * "running"}}. */
 sy_status engine__conc_describe(engine_session *s, const char *workflow_id, sy_status st,
+                                cJSON **out, sy_error *err);
+/* Adds the partial joins that would start workflow_id (join.c):
+ * "join": [{route, key, events, since, until}], or a whole {"status":
+ * "pending"} object when st is SY_NOT_FOUND. Returns the describe's status. */
+sy_status engine__join_describe(engine_session *s, const char *workflow_id, sy_status st,
                                 cJSON **out, sy_error *err);
 /* The statement writing flow keys and items (flow.c, flow_due.c). */
 extern const char engine__flow_write_sql[];

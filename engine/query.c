@@ -94,6 +94,8 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
         st = engine__flow_describe(s, workflow_id, st, out, err);
     if (!run_id) /* a start waiting behind, or a run under, a concurrency key */
         st = engine__conc_describe(s, workflow_id, st, out, err);
+    if (!run_id) /* the partial join that would start it (join.c) */
+        st = engine__join_describe(s, workflow_id, st, out, err);
     return st;
 }
 

@@ -274,11 +274,16 @@ sy_status engine_purge(engine_session *s, int64_t now_ms, engine_purge_counts *o
                        " WHERE expires_at < to_timestamp($1::float8 / 1000.0)"
                        " LIMIT " ENGINE__STR(ENGINE_PURGE_INBOX) "))",
                        now_ms, &c.corr_events, err);
-    size_t subs = 0;
+    size_t subs = 0, joins = 0;
     if (st == SY_OK)
         st = purge_one(s,
                        "DELETE FROM event_subs WHERE expires_at < to_timestamp($1::float8 / 1000.0)",
                        now_ms, &subs, err);
+    /* joins whose window ended before all their events came (join.c) */
+    if (st == SY_OK)
+        st = purge_one(s,
+                       "DELETE FROM join_keys WHERE expires_at < to_timestamp($1::float8 / 1000.0)",
+                       now_ms, &joins, err);
     if (st == SY_OK)
         st = engine_commit(s, err);
     else

@@ -169,6 +169,9 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
                   "# HELP %s Running workflows a later event correlated with: canceled by a"
                   " cancel_on, or a wait_event step resumed.\n# TYPE %s counter\n",
                   cor, cor);
+    sy_buf_printf(o, "%s{kind=\"join\"} %llu\n", cor,
+                  (unsigned long long)atomic_load_explicit(&m->engine[ENGINE_STAT_JOINS_STARTED],
+                                                           RELAXED));
     sy_buf_printf(o, "%s{kind=\"cancel_on\"} %llu\n%s{kind=\"wait_event\"} %llu\n", cor,
                   (unsigned long long)atomic_load_explicit(&m->engine[ENGINE_STAT_CORR_CANCELED],
                                                            RELAXED),

@@ -10,12 +10,14 @@
  * and timeouts) it leaves out. */
 #include "rules_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct rules_corr_sim {
     const rules_set *set;
-    cJSON *runs; /* object: workflow ID -> {type, input, cause, at, wait, steps} */
+    cJSON *runs;  /* object: workflow ID -> {type, input, cause, at, wait, steps} */
+    cJSON *joins; /* object: "<route>\n<key>" -> {first, events: {part: envelope}} */
 };
 
 rules_corr_sim *rules_corr_sim_new(const rules_set *set)
@@ -25,6 +27,7 @@ rules_corr_sim *rules_corr_sim_new(const rules_set *set)
         return NULL;
     s->set = set;
     s->runs = cJSON_CreateObject();
+    s->joins = cJSON_CreateObject();
     return s;
 }
 
@@ -33,6 +36,7 @@ void rules_corr_sim_free(rules_corr_sim *sim)
     if (!sim)
         return;
     cJSON_Delete(sim->runs);
+    cJSON_Delete(sim->joins);
     free(sim);
 }
 
@@ -145,6 +149,56 @@ static bool cancels(const cJSON *def, const cJSON *run, const char *wid, const c
     return false;
 }
 
+/* The join parts ev is (load_join.c), as the engine's join.c adds them:
+ * a join whose window passed starts over, a complete one starts its
+ * workflow (a simulated run from then on). */
+static void joins_event(rules_corr_sim *sim, int64_t now, const cJSON *ev, cJSON *out)
+{
+    rules_join_hit hits[16];
+    size_t n = rules_join_hits(sim->set, ev, hits, 16);
+    for (size_t i = 0; i < n; i++) {
+        char jkey[RULES_FLOW_KEY_MAX + 300];
+        snprintf(jkey, sizeof jkey, "%s\n%s", hits[i].name, hits[i].key);
+        cJSON *j = cJSON_GetObjectItemCaseSensitive(sim->joins, jkey);
+        if (j && now >= num(j, "first") + (double)rules_join_window(sim->set, hits[i].route)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(sim->joins, jkey);
+            j = NULL;
+        }
+        if (!j) {
+            j = cJSON_AddObjectToObject(sim->joins, jkey);
+            cJSON_AddNumberToObject(j, "first", (double)now);
+            cJSON_AddObjectToObject(j, "events");
+        }
+        cJSON *events = cJSON_GetObjectItemCaseSensitive(j, "events");
+        cJSON_DeleteItemFromObjectCaseSensitive(events, hits[i].part);
+        cJSON_AddItemToObject(events, hits[i].part, cJSON_Duplicate(ev, 1));
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "kind", "join");
+        cJSON_AddStringToObject(m, "route", hits[i].name);
+        cJSON_AddStringToObject(m, "key", hits[i].key);
+        cJSON_AddStringToObject(m, "event", hits[i].part);
+        bool ready = rules_join_ready(sim->set, hits[i].route, events);
+        cJSON_AddStringToObject(m, "outcome", ready ? "started" : "waiting");
+        rules_actions acts = {0};
+        if (ready && rules_join_start(sim->set, hits[i].route, hits[i].key, events, &acts) == SY_OK &&
+            acts.len) {
+            const rules_action *a = &acts.items[0];
+            if (a->workflow)
+                cJSON_AddStringToObject(m, "workflow", a->workflow);
+            if (a->workflow_id)
+                cJSON_AddStringToObject(m, "workflow_id", a->workflow_id);
+            if (a->kind == RULES_DEAD_LETTER)
+                cJSON_AddStringToObject(m, "dead_letter", a->dl_message ? a->dl_message : "");
+            rules_corr_sim_starts(sim, now, str(ev, "event_id"), &acts);
+        }
+        rules_actions_cleanup(&acts);
+        if (ready)
+            cJSON_DeleteItemFromObjectCaseSensitive(sim->joins, jkey);
+        cJSON_AddItemToArray(out, m);
+        free(hits[i].key);
+    }
+}
+
 cJSON *rules_corr_sim_event(rules_corr_sim *sim, int64_t now, const cJSON *ev)
 {
     cJSON *out = cJSON_CreateArray();
@@ -178,5 +232,6 @@ cJSON *rules_corr_sim_event(rules_corr_sim *sim, int64_t now, const cJSON *ev)
         }
         run = next;
     }
+    joins_event(sim, now, ev, out);
     return out;
 }

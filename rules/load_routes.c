@@ -11,7 +11,8 @@
 
 static const char *const route_keys[] = {
     "name",   "description", "match",    "start",    "signal", "drop",
-    "dead_letter", "dedupe", "rate_limit", "debounce", "throttle", "batch"}; /* the last five: load_flow.c */
+    "dead_letter", "dedupe", "rate_limit", "debounce", "throttle", "batch", /* load_flow.c */
+    "join"}; /* load_join.c */
 static const char *const match_keys[] = {"type", "source", "subject", "where"};
 static const char *const start_keys[] = {"workflow",   "id",        "input",
                                          "if_running", "if_closed", "task_queue"};
@@ -81,6 +82,8 @@ static void load_match(rules_loader *ld, rules_route_def *r, const rnode *m)
 
 static bool check_tmpl(rules_loader *ld, const rnode *n)
 {
+    if (ld->tmpl_roots) /* a join's start renders against {key, events} */
+        return rules__check_node_templates(ld, n, ld->tmpl_roots, ld->ntmpl_roots);
     return rules__check_node_templates(ld, n, rules__envelope_roots, rules__envelope_nroots);
 }
 
@@ -238,12 +241,30 @@ static void load_route(rules_loader *ld, const rnode *m)
             if (strcmp(set->routes[i].name, r->name) == 0)
                 rules__diag(ld->d, n, "route \"%s\" is defined twice (first at %s:%d:%d)", r->name,
                             set->routes[i].file, set->routes[i].line, set->routes[i].col);
-    if ((n = rules__map_get(m, "match")))
+    const rnode *join = rules__map_get(m, "join");
+    if (join && (n = rules__map_get(m, "match")))
+        rules__diag(ld->d, n, "route \"%s\": a join route has no match: (its events are under join:)",
+                    r->name);
+    else if (join)
+        rules__load_join(ld, r, join);
+    else if ((n = rules__map_get(m, "match")))
         load_match(ld, r, n);
     else
         rules__diag(ld->d, m, "route \"%s\" needs match: (at least a type)", r->name);
+    if (join) {
+        ld->tmpl_roots = rules__join_roots;
+        ld->ntmpl_roots = rules__join_nroots;
+    }
     load_action(ld, r, m);
-    rules__load_flow(ld, r, m);
+    ld->tmpl_roots = NULL;
+    if (join && r->kind != RULES_START)
+        rules__diag(ld->d, m, "route \"%s\": a join starts a workflow (start:)", r->name);
+    if (!join)
+        rules__load_flow(ld, r, m);
+    else if (r->nflow || rules__map_get(m, "dedupe") || rules__map_get(m, "debounce") ||
+             rules__map_get(m, "throttle") || rules__map_get(m, "batch") ||
+             rules__map_get(m, "rate_limit"))
+        rules__diag(ld->d, m, "route \"%s\": a join takes no flow control", r->name);
 }
 
 void rules__load_routes(rules_loader *ld, const rnode *seq)

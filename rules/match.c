@@ -71,6 +71,8 @@ sy_status rules__index_build(rules_set *set)
     size_t gcap = 0;
     for (size_t i = 0; i < set->nroutes; i++) {
         const rules_route_def *r = &set->routes[i];
+        if (r->join)
+            continue; /* a join's events are matched by rules_join_hits */
         if (r->type_pat && r->type_is_exact) {
             ix_slot *s = slot_for(ix, r->type_pat);
             s->type = r->type_pat;

@@ -257,6 +257,30 @@ bool rules_set_correlates(const rules_set *set, const char *type);
 /* The correlated types as an object (type -> true), borrowed; may be empty. */
 const cJSON *rules_set_correlated_types(const rules_set *set);
 
+/* ---- joins (rules/load_join.c, docs/flow-control.md "Joins") ------------
+ * A join route starts its workflow once the events it names have arrived
+ * (all of them, or as its `when` says) for one key within its window. The
+ * partial state is the caller's (the engine's join_keys, the dry run's
+ * memory); these decide. A join's event types are correlated types. */
+typedef struct rules_join_hit {
+    size_t route;      /* its index, for the calls below */
+    const char *name;  /* borrowed: the route's name */
+    const char *part;  /* borrowed: which of its events this is */
+    char *key;         /* owned: the rendered key (free()) */
+} rules_join_hit;
+/* The join parts event ev (envelope JSON) is, up to max, into out. An
+ * event whose key renders empty or too long is no part. */
+size_t rules_join_hits(const rules_set *set, const cJSON *ev, rules_join_hit *out, size_t max);
+/* The join route named route (SIZE_MAX: none, e.g. after a reload). */
+size_t rules_join_find(const rules_set *set, const char *route);
+int64_t rules_join_window(const rules_set *set, size_t route); /* ms */
+/* Whether the parts present (the members of events) satisfy `when`. */
+bool rules_join_ready(const rules_set *set, size_t route, const cJSON *events);
+/* Appends the route's start rendered against {key, events: {part: envelope}}
+ * (a dead letter when a template fails). SY_NOMEM only. */
+sy_status rules_join_start(const rules_set *set, size_t route, const char *key,
+                           const cJSON *events, rules_actions *out) SY_MUST_USE;
+
 /* Dry runs (rules/corr_sim.c): the runs a dry run's starts would begin,
  * and what later events of correlated types would do to them. */
 typedef struct rules_corr_sim rules_corr_sim;

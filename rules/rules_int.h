@@ -155,7 +155,23 @@ typedef struct rules_route_def {
     /* flow control (load_flow.c): stages in the order they apply */
     rules_flow_spec flow[RULES_FLOW_MAX];
     size_t nflow;
+    struct rules_join_spec *join; /* a join route (load_join.c): no match, not indexed */
 } rules_route_def;
+
+/* A join route's events and condition (load_join.c). */
+#define RULES_JOIN_PARTS 16
+typedef struct rules_join_part {
+    const char *name, *type;
+    rexpr *where; /* over the event; NULL: true */
+} rules_join_part;
+typedef struct rules_join_spec {
+    const char *key_tmpl;
+    rules_join_part parts[RULES_JOIN_PARTS];
+    size_t nparts;
+    rexpr *when; /* over the parts' names as booleans */
+    const char *when_src;
+    int64_t window_ms;
+} rules_join_spec;
 
 /* One step of a test with `steps:` (tests_steps.c): the clock moves by
  * after_ms (what fires meanwhile must match fired), then event (if any)
@@ -206,6 +222,8 @@ typedef struct rules_loader {
     bool defaults_seen;
     rules_if_running def_if_running;
     rules_if_closed def_if_closed;
+    const rules_root *tmpl_roots; /* a join route's start: {key, events}; NULL: the envelope's */
+    size_t ntmpl_roots;
 } rules_loader;
 
 /* Checks that map's keys are all in known[]; diagnoses the rest with a
@@ -278,6 +296,10 @@ void rules__load_event_match(rules_loader *ld, const rnode *m, const rnode *type
 /* A workflow's `cancel_on:` list into wf's "cancel_on". */
 void rules__load_cancel_on(rules_loader *ld, const rnode *n, const rules_root *roots, size_t nroots,
                            cJSON *wf);
+/* load_join.c: a route's `join:` into r->join (and set->join_types). */
+void rules__load_join(rules_loader *ld, rules_route_def *r, const rnode *n);
+extern const rules_root rules__join_roots[];
+extern const size_t rules__join_nroots;
 /* Fills set->corr_types from the loaded workflows (and join_types). */
 void rules__collect_corr_types(rules_set *set);
 /* match.c */

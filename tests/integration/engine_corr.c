@@ -28,7 +28,21 @@ static const char RULES[] =
     "    match: { type: sub.renewed }\n"
     "    start: { workflow: remind, id: \"r-{{ event_id }}\", input: { user: \"{{ payload.user "
     "}}\" } }\n"
+    "  - name: ship\n"
+    "    join:\n"
+    "      key: \"{{ payload.order_id }}\"\n"
+    "      events:\n"
+    "        paid: { type: j.paid }\n"
+    "        packed: { type: j.packed, where: \"payload.boxes > 0\" }\n"
+    "        address: { type: j.address }\n"
+    "      when: paid && (packed || address)\n"
+    "      window: 1h\n"
+    "    start: { workflow: shipper, id: \"ship-{{ key }}\","
+    " input: { amount: \"{{ events.paid.payload.amount }}\", key: \"{{ key }}\" } }\n"
     "workflows:\n"
+    "  shipper:\n"
+    "    steps:\n"
+    "      - task: ship\n"
     "  remind:\n"
     "    cancel_on:\n"
     "      - { type: sub.renewed, where: event.payload.user == input.user }\n"
@@ -389,5 +403,103 @@ TEST(a_wait_scanning_while_its_event_commits_waits_for_it)
     engine_batch_free(eb);
     check_status(&fx, "p-q", "completed");
     engine_session_close(s2);
+    flow_fx_close(&fx);
+}
+
+TEST(a_join_starts_once_when_its_events_are_there_and_shows_while_partial)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_join", RULES);
+    one(&fx, FLOW_T0, "j1", "j.paid", "{\"order_id\":\"k1\",\"amount\":9}");
+    one(&fx, FLOW_T0 + 10, "j2", "j.packed", "{\"order_id\":\"k1\",\"boxes\":0}"); /* no part */
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs"), 0);
+    /* the partial join is durable and shows on the ID it will start */
+    cJSON *d = NULL;
+    sy_error err = {0};
+    CHECK_INT(engine_describe(fx.s, "ship-k1", NULL, &d, &err), SY_OK);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "pending");
+    const cJSON *j = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "join"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "route")), "ship");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0)), "paid");
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "events")), 1);
+    cJSON_Delete(d);
+    /* a redelivery adds nothing */
+    one(&fx, FLOW_T0 + 20, "j1", "j.paid", "{\"order_id\":\"k1\",\"amount\":9}");
+    one(&fx, FLOW_T0 + 30, "j3", "j.address", "{\"order_id\":\"k1\"}");
+    check_status(&fx, "ship-k1", "running");
+    char *in = str(&fx, "SELECT input::text FROM runs");
+    CHECK_STR(in, "{\"amount\":9,\"key\":\"k1\"}");
+    free(in);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM join_keys"), 0);
+    /* another part of the key opens a new join, it starts nothing */
+    one(&fx, FLOW_T0 + 40, "j4", "j.packed", "{\"order_id\":\"k1\",\"boxes\":2}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs"), 1);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM join_keys"), 1);
+    flow_fx_close(&fx);
+}
+
+TEST(a_join_past_its_window_starts_over)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_join_window", RULES);
+    one(&fx, FLOW_T0, "w1", "j.paid", "{\"order_id\":\"k2\",\"amount\":1}");
+    one(&fx, FLOW_T0 + 3600000, "w2", "j.packed", "{\"order_id\":\"k2\",\"boxes\":1}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs"), 0);
+    char *ev = str(&fx, "SELECT string_agg(k, ',') FROM join_keys, json_object_keys(events) k");
+    CHECK_STR(ev, "packed");
+    free(ev);
+    one(&fx, FLOW_T0 + 3600001, "w3", "j.paid", "{\"order_id\":\"k2\",\"amount\":2}");
+    check_status(&fx, "ship-k2", "running");
+    /* retention forgets a partial join after its window */
+    one(&fx, FLOW_T0, "w4", "j.paid", "{\"order_id\":\"k3\",\"amount\":1}");
+    engine_purge_counts pc;
+    sy_error err = {0};
+    CHECK_INT(engine_purge(fx.s, FLOW_T0 + 3600001, &pc, &err), SY_OK);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM join_keys"), 0);
+    flow_fx_close(&fx);
+}
+
+/* Two sessions send the two halves of the same joins at once: each join
+ * starts exactly once (a new key's row collides, the batch is applied
+ * again and finds the other's part). */
+static void *join_half(void *arg)
+{
+    racer *r = arg;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    engine_opts o = {0};
+    CHECK_INT(engine_new(&o, r->rules, &eng, &err), SY_OK);
+    CHECK_INT(engine_session_open(eng, r->conninfo, false, &s, &err), SY_OK);
+    for (int i = 0; i < r->n; i++) {
+        char id[32], payload[96];
+        engine_batch *b = engine_batch_new();
+        snprintf(id, sizeof id, "%c%d", r->which ? 'a' : 'p', i);
+        snprintf(payload, sizeof payload, "{\"order_id\":\"r%d\",\"amount\":%d}", i, i);
+        flow_add_event(b, r->rules, id, r->which ? "j.address" : "j.paid", NULL, payload);
+        CHECK_INT(flow_apply_at(s, b, FLOW_T0 + i), SY_OK);
+        engine_batch_free(b);
+    }
+    engine_session_close(s);
+    engine_free(eng);
+    return NULL;
+}
+
+TEST(two_sessions_completing_the_same_joins_start_each_once)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_join_race", RULES);
+    racer a = {fx.conninfo, fx.rules, 0, 40}, b = {fx.conninfo, fx.rules, 1, 40};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, join_half, &a);
+    pthread_create(&tb, NULL, join_half, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs"), 40);
+    CHECK_INT(count(&fx, "SELECT count(DISTINCT workflow_id) FROM runs"), 40);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM join_keys"), 0);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs WHERE (input->>'amount')::int"
+                         " <> substr(workflow_id, 7)::int"),
+              0);
     flow_fx_close(&fx);
 }
