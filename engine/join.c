@@ -176,8 +176,8 @@ static sy_status write_rows(engine__ws *ws, jrow *rows, size_t n, sy_error *err)
         JADD(o, "w", id ? cJSON_CreateString(id) : cJSON_CreateNull());
         free(id);
         JADD(o, "f", cJSON_CreateNumber((double)r->first));
-        JADD(o, "x", cJSON_CreateNumber(
-                         (double)(r->first + rules_join_window(ws->eng->rules, r->route))));
+        JADD(o, "x",
+             cJSON_CreateNumber((double)(r->first + rules_join_window(ws->eng->rules, r->route))));
         cJSON_AddItemToArray(r->exists ? upd : ins, o);
     }
     char *d = cJSON_PrintUnformatted(del), *u = cJSON_PrintUnformatted(upd),
@@ -226,8 +226,10 @@ sy_status engine__join_apply(engine__ws *ws, engine_batch *b, sy_error *err)
                     caprows = caprows ? 2 * caprows : 8;
                     rows = realloc(rows, caprows * sizeof *rows);
                 }
-                rows[nrows] = (jrow){.jkey = strdup(jkey), .key = strdup(hits[h].key),
-                                     .route = hits[h].route, .name = hits[h].name};
+                rows[nrows] = (jrow){.jkey = strdup(jkey),
+                                     .key = strdup(hits[h].key),
+                                     .route = hits[h].route,
+                                     .name = hits[h].name};
                 at = nrows++;
             }
             if (nitems == capitems) {

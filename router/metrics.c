@@ -167,7 +167,7 @@ static void engine_counters(sy_buf *o, const router_metrics *m)
     const char *cor = "switchyard_flow_correlated_total";
     sy_buf_printf(o,
                   "# HELP %s Running workflows a later event correlated with: canceled by a"
-                  " cancel_on, or a wait_event step resumed.\n# TYPE %s counter\n",
+                  " cancel_on, a wait_event step resumed; joins a later event completed.\n# TYPE %s counter\n",
                   cor, cor);
     sy_buf_printf(o, "%s{kind=\"join\"} %llu\n", cor,
                   (unsigned long long)atomic_load_explicit(&m->engine[ENGINE_STAT_JOINS_STARTED],

@@ -10,7 +10,8 @@
  *         packed: { type: order.packed, where: "payload.boxes > 0" }
  *       when: paid && packed        # default: every event
  *       window: 1h
- *     start: { workflow: ship, id: "ship-{{ key }}", input: { amount: "{{ events.paid.payload.amount }}" } }
+ *     start: { workflow: ship, id: "ship-{{ key }}", input: { amount: "{{
+ * events.paid.payload.amount }}" } }
  *
  * Loading checks it like a route (file:line:col); the pure functions the
  * engine and the dry runs share are below: which parts an event is
@@ -41,8 +42,8 @@ static void load_part(rules_loader *ld, rules_join_spec *j, const rnode *name, c
     if (!t)
         rules__diag(ld->d, m, "join event \"%s\" needs type:", p->name);
     else if (rules__get_string(ld, t, "type", &p->type) && strpbrk(p->type, "*> \t"))
-        rules__diag(ld->d, t, "join event \"%s\": type \"%s\" must be an exact event type",
-                    p->name, p->type);
+        rules__diag(ld->d, t, "join event \"%s\": type \"%s\" must be an exact event type", p->name,
+                    p->type);
     const char *src;
     if (w && rules__get_string(ld, w, "where", &src)) {
         sy_error e;
@@ -88,7 +89,9 @@ void rules__load_join(rules_loader *ld, rules_route_def *r, const rnode *n)
     r->join = j;
     const rnode *k = rules__map_get(n, "key"), *ev = rules__map_get(n, "events");
     if (!k)
-        rules__diag(ld->d, n, "join needs key: (a template over each event, e.g. \"{{ payload.order_id }}\")");
+        rules__diag(
+            ld->d, n,
+            "join needs key: (a template over each event, e.g. \"{{ payload.order_id }}\")");
     else if (rules__get_string(ld, k, "join.key", &j->key_tmpl))
         rules__check_node_templates(ld, k, rules__envelope_roots, rules__envelope_nroots);
     if (!ev || !rules__expect_kind(ld, ev, RN_MAP, "join.events") || ev->n < 2)
@@ -125,8 +128,8 @@ size_t rules_join_hits(const rules_set *set, const cJSON *ev, rules_join_hit *ou
     for (size_t i = 0; type && i < set->nroutes && n < max; i++) {
         const rules_join_spec *j = set->routes[i].join;
         for (size_t p = 0; j && p < j->nparts && n < max; p++) {
-            if (strcmp(j->parts[p].type, type) || (j->parts[p].where &&
-                                                   !rules__expr_eval(j->parts[p].where, ev)))
+            if (strcmp(j->parts[p].type, type) ||
+                (j->parts[p].where && !rules__expr_eval(j->parts[p].where, ev)))
                 continue;
             char *key = NULL;
             sy_error e;
@@ -143,8 +146,7 @@ size_t rules_join_hits(const rules_set *set, const cJSON *ev, rules_join_hit *ou
 
 int64_t rules_join_window(const rules_set *set, size_t route)
 {
-    return route < set->nroutes && set->routes[route].join ? set->routes[route].join->window_ms
-                                                           : 0;
+    return route < set->nroutes && set->routes[route].join ? set->routes[route].join->window_ms : 0;
 }
 
 bool rules_join_ready(const rules_set *set, size_t route, const cJSON *events)
@@ -161,8 +163,8 @@ bool rules_join_ready(const rules_set *set, size_t route, const cJSON *events)
     return yes;
 }
 
-sy_status rules_join_start(const rules_set *set, size_t route, const char *key,
-                           const cJSON *events, rules_actions *out)
+sy_status rules_join_start(const rules_set *set, size_t route, const char *key, const cJSON *events,
+                           rules_actions *out)
 {
     if (route >= set->nroutes || !set->routes[route].join)
         return SY_OK;

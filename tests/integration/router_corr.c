@@ -120,3 +120,56 @@ TEST(what_was_correlated_shows_in_metrics)
     CHECK_INT(metric(&fx, 0, "switchyard_events_unmatched_total "), 0);
     serve_close(&fx);
 }
+
+#define JOIN_RULES                                                                                 \
+    "version: 1\n"                                                                                 \
+    "defaults: { unmatched: dead_letter }\n"                                                       \
+    "routes:\n"                                                                                    \
+    "  - name: ship\n"                                                                             \
+    "    join:\n"                                                                                  \
+    "      key: \"{{ payload.n }}\"\n"                                                             \
+    "      events: { paid: { type: j.paid }, packed: { type: j.packed } }\n"                       \
+    "      window: 1h\n"                                                                           \
+    "    start: { workflow: w, id: \"ship-{{ key }}\", input: { n: \"{{ key }}\" } }\n"           \
+    "workflows:\n"                                                                                 \
+    "  w:\n"                                                                                       \
+    "    steps:\n"                                                                                 \
+    "      - wait: never\n"
+
+TEST(each_join_starts_once_across_two_serves_and_a_sigkill)
+{
+    serve_fx fx;
+    serve_open(&fx, "corr_join2", JOIN_RULES, 2);
+    char id[64];
+    for (int k = 0; k < N; k++) {
+        snprintf(id, sizeof id, "paid-%d", k);
+        publish(&fx, "j.paid", id, k);
+        if (k == N / 2)
+            serve_kill(&fx, 0);
+    }
+    for (int k = 0; k < N; k++) {
+        snprintf(id, sizeof id, "packed-%d", k);
+        publish(&fx, "j.packed", id, k);
+        if (k % 3 == 0) { /* a repeat of a part changes nothing */
+            snprintf(id, sizeof id, "paid-again-%d", k);
+            publish(&fx, "j.paid", id, k);
+        }
+    }
+    serve_up(&fx, 0);
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs", N, 30000), N);
+    rh_sleep_ms(1000);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"), N);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs"
+                                    " WHERE workflow_id <> 'ship-' || (input->>'n')"),
+              0);
+    /* a repeat of a part that came after its join started opened one of
+     * its own, waiting (one that came before replaced the first: the two
+     * processes decide which) */
+    CHECK(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.join_keys") <= N / 3);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.join_keys j,"
+                                    " json_object_keys(j.events) k WHERE k <> 'paid'"),
+              0);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 0);
+    CHECK_INT(metric(&fx, 0, "switchyard_events_unmatched_total "), 0);
+    serve_close(&fx);
+}

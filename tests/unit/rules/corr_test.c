@@ -210,3 +210,107 @@ TEST(embedded_tests_assert_what_an_event_cancels_or_resumes)
     CHECK(strstr(f.lines[0], ":25:9: test wrong: expected correlated"));
     rules_diags_cleanup(&f);
 }
+
+#define JOIN_RULES                                                                                 \
+    "routes:\n"                                                                                    \
+    "  - name: ship\n"                                                                             \
+    "    join:\n"                                                                                  \
+    "      key: \"{{ payload.id }}\"\n"                                                            \
+    "      events:\n"                                                                              \
+    "        paid: { type: j.paid }\n"                                                             \
+    "        packed: { type: j.packed, where: \"payload.boxes > 0\" }\n"                          \
+    "        address: { type: j.address }\n"                                                       \
+    "      when: paid && (packed || address)\n"                                                    \
+    "      window: 1h\n"                                                                           \
+    "    start: { workflow: w, id: \"ship-{{ key }}\", input: { amount: \"{{ "                    \
+    "events.paid.payload.amount }}\" } }\n"                                                        \
+    "workflows:\n"                                                                                 \
+    "  w:\n"                                                                                       \
+    "    steps:\n"                                                                                 \
+    "      - task: t\n"
+
+TEST(a_join_route_loads_and_decides)
+{
+    rules_set *set = load_ok(JOIN_RULES);
+    CHECK(rules_set_correlates(set, "j.paid"));
+    CHECK(rules_set_correlates(set, "j.packed"));
+    size_t r = rules_join_find(set, "ship");
+    CHECK(r != SIZE_MAX);
+    CHECK_INT(rules_join_window(set, r), 3600000);
+    cJSON *ev = cJSON_Parse("{\"type\":\"j.packed\",\"payload\":{\"id\":\"k\",\"boxes\":0}}");
+    rules_join_hit hits[4];
+    CHECK_INT(rules_join_hits(set, ev, hits, 4), 0); /* its where does not hold */
+    cJSON_Delete(ev);
+    ev = cJSON_Parse("{\"type\":\"j.paid\",\"payload\":{\"id\":\"k\",\"amount\":3}}");
+    CHECK_INT(rules_join_hits(set, ev, hits, 4), 1);
+    CHECK_STR(hits[0].part, "paid");
+    CHECK_STR(hits[0].key, "k");
+    free(hits[0].key);
+    cJSON *events = cJSON_CreateObject();
+    cJSON_AddItemToObject(events, "paid", ev);
+    CHECK(!rules_join_ready(set, r, events));
+    cJSON_AddItemToObject(events, "address", cJSON_CreateObject());
+    CHECK(rules_join_ready(set, r, events));
+    rules_actions acts = {0};
+    CHECK_INT(rules_join_start(set, r, "k", events, &acts), SY_OK);
+    CHECK_INT(acts.len, 1);
+    CHECK_STR(acts.items[0].workflow_id, "ship-k");
+    CHECK_INT((long long)cJSON_GetObjectItem(acts.items[0].input, "amount")->valuedouble, 3);
+    rules_actions_cleanup(&acts);
+    cJSON_Delete(events);
+    rules_set_free(set);
+}
+
+TEST(a_bad_join_is_an_error_with_its_position)
+{
+    const char *wf = "workflows:\n  w:\n    steps:\n      - task: t\n";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
+             "      events: { a: { type: x.a }, b: { type: x.b } }\n      when: a && c\n"
+             "      window: 1h\n    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
+             wf);
+    load_fails(text, "in when: unknown name \"c\"", ":6:18:");
+    snprintf(text, sizeof text,
+             "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
+             "      events: { a: { type: x.a }, b: { type: x.b } }\n"
+             "    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
+             wf);
+    load_fails(text, "join needs window:", ":4:7:");
+    snprintf(text, sizeof text,
+             "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
+             "      events: { a: { type: x.a }, b: { type: x.b } }\n      window: 1h\n"
+             "    start: { workflow: w, id: \"j-{{ payload.id }}\" }\n%s",
+             wf);
+    load_fails(text, "unknown name \"payload\"", ":7:");
+    snprintf(text, sizeof text,
+             "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
+             "      events: { a: { type: x.a } }\n      window: 1h\n"
+             "    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
+             wf);
+    load_fails(text, "join needs events: (two or more", ":5:15:");
+}
+
+TEST(embedded_tests_follow_a_join_to_its_start)
+{
+    rules_diags f = {0};
+    CHECK_INT(run_tests(JOIN_RULES "tests:\n"
+                                   "  - name: joined\n"
+                                   "    steps:\n"
+                                   "      - event: { type: j.paid, payload: { id: a, amount: 5 } }\n"
+                                   "        expect: []\n"
+                                   "        correlated: [ { kind: join, route: ship, key: a, "
+                                   "event: paid, outcome: waiting } ]\n"
+                                   "      - after: 2h\n"
+                                   "        event: { type: j.address, payload: { id: a } }\n"
+                                   "        expect: []\n"
+                                   "        correlated: [ { kind: join, outcome: waiting } ]\n"
+                                   "      - event: { type: j.paid, payload: { id: a, amount: 6 } }\n"
+                                   "        expect: []\n"
+                                   "        correlated: [ { kind: join, outcome: started, "
+                                   "workflow_id: ship-a } ]\n",
+                        &f),
+              1);
+    CHECK_INT(f.len, 0);
+    rules_diags_cleanup(&f);
+}
