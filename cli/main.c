@@ -11,9 +11,10 @@
 
 /* One line per command: name, function, help. */
 #define COMMANDS(X)                                                                                \
-    X(bench, cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules")         \
+    X(bench, cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules")          \
     X(publish, cli_publish, "publish an event (fills event_id, occurred_at, trace_id)")            \
     X(dlq, cli_dlq, "list, show and replay dead letters")                                          \
+    X(replay, cli_replay, "backfill: route the events of a time window again, once per route")     \
     X(dev, cli_dev, "local nats-server + Postgres + switchyard with the example rules")            \
     X(serve, cli_serve, "run the router service (--config FILE)")                                  \
     X(check, cli_check, "load a rules file and run its embedded tests")                            \

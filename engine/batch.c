@@ -57,6 +57,7 @@ void engine_batch_reset(engine_batch *b)
     for (size_t i = 0; i < b->nev; i++) {
         free(b->evs[i].event_id);
         cJSON_Delete(b->evs[i].corr);
+        free(b->evs[i].routes);
     }
     for (size_t i = 0; i < b->nops; i++)
         engine__op_cleanup(&b->ops[i]);
@@ -225,6 +226,14 @@ void engine__batch_timer(engine_batch *b, const char *run_id, const char *wid, c
     o->timer_data = cJSON_Duplicate(data, 1);
 }
 
+void engine_batch_event_routes(engine_batch *b, size_t ev, const char *routes)
+{
+    if (ev >= b->nev)
+        return;
+    free(b->evs[ev].routes);
+    b->evs[ev].routes = dup(routes);
+}
+
 void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_letter *orig)
 {
     if (ev >= b->nev || !orig)
@@ -327,13 +336,18 @@ static void sorted_array(engine__barr *out, const char **ids, size_t n)
 /* The write set's key array, emptied, for elements of type oid. Reused
  * from batch to batch: growing a fresh buffer each time made glibc
  * consolidate its free lists (a tenth of the client's time). */
+static engine__barr *barr_reset(engine__barr *a, uint32_t oid)
+{
+    sy_buf_reset(&a->data);
+    a->n = 0;
+    a->nulls = false;
+    a->oid = oid;
+    return a;
+}
+
 static engine__barr *keys(engine__ws *ws, uint32_t oid)
 {
-    sy_buf_reset(&ws->keys.data);
-    ws->keys.n = 0;
-    ws->keys.nulls = false;
-    ws->keys.oid = oid;
-    return &ws->keys;
+    return barr_reset(&ws->keys, oid);
 }
 
 /* Runs a prepared statement whose parameters are the text $1 (may be
@@ -354,9 +368,13 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
 {
     /* a binary text[]: no quoting here, no parsing there */
     engine__barr *ids = keys(ws, 25);
+    /* the routes beside each id: a column array flush.c fills only later */
+    engine__barr *routes = barr_reset(&ws->cols[ENGINE__WS_COLS - 1], 25);
     for (size_t i = 0; i < b->nev; i++)
-        if (b->evs[i].event_id)
+        if (b->evs[i].event_id) {
             engine__barr_text(ids, b->evs[i].event_id);
+            engine__barr_text(routes, b->evs[i].routes);
+        }
     if (!ids->n)
         return SY_OK;
     PGresult *r = NULL;
@@ -365,11 +383,15 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
      * committed meanwhile by a concurrent batch makes this insert fail on
      * the key (SY_BUSY): the caller applies the batch again and finds it a
      * duplicate. */
-    sy_status st = exec_array(ws, Q_INBOX,
-                              "INSERT INTO inbox (event_id) SELECT DISTINCT k.id FROM"
-                              " unnest($1::text[]) AS k(id) WHERE NOT EXISTS (SELECT 1 FROM"
-                              " inbox i WHERE i.event_id = k.id) RETURNING event_id",
-                              NULL, ids, &r, err);
+    sy_buf *pa = &ws->params[ENGINE__WS_PARAMS - 1], *pb = &ws->params[ENGINE__WS_PARAMS - 2];
+    const char *p[2] = {engine__barr_finish_into(ids, pa), engine__barr_finish_into(routes, pb)};
+    int len[2] = {(int)pa->len, (int)pb->len}, fmt[2] = {1, 1};
+    sy_status st = exec_cached_bin(ws->s, Q_INBOX,
+                                   "INSERT INTO inbox (event_id, routes) SELECT DISTINCT ON (k.id)"
+                                   " k.id, k.r FROM unnest($1::text[], $2::text[]) AS k(id, r)"
+                                   " WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.event_id ="
+                                   " k.id) RETURNING event_id",
+                                   2, p, len, fmt, &r, err);
     if (st != SY_OK)
         return st;
     /* an event is new when inserted now and not seen earlier in this batch:

@@ -71,6 +71,7 @@ typedef struct engine__op {
 
 typedef struct engine__bevent {
     char *event_id;
+    char *routes; /* '\n'-joined names its inbox row records (engine_batch_event_routes) */
     bool dup;
     engine_result res;
     int64_t replay_of; /* the dead letter this event replays (0: none) */

@@ -146,6 +146,24 @@ void engine_batch_free(engine_batch *b);
 /* Adds an event (its inbox row) and returns its index in the batch. The
  * strings and JSON given to the batch functions are copied. */
 size_t engine_batch_event(engine_batch *b, const char *event_id);
+/* The routes whose actions event ev is applied with ('\n'-joined names,
+ * copied), recorded on its inbox row for `switchyard replay`: an event
+ * replayed later takes effect only through routes not recorded here. */
+void engine_batch_event_routes(engine_batch *b, size_t ev, const char *routes);
+
+/* What the inbox holds of event_id, for replay's exactly-once check:
+ * applied is whether a row keyed event_id exists, routes the names it
+ * recorded ('\n'-joined; NULL: none recorded, a row from before migration
+ * 019), route_keys the routes applied one by one since, under
+ * sy.route:<event_id>/<route> ('\n'-joined, NULL: none). Strings owned
+ * (engine_inbox_entry_cleanup). Not in a transaction. */
+typedef struct engine_inbox_entry {
+    bool applied;
+    char *routes, *route_keys;
+} engine_inbox_entry;
+sy_status engine_inbox_get(engine_session *s, const char *event_id, engine_inbox_entry *out,
+                           sy_error *err) SY_MUST_USE;
+void engine_inbox_entry_cleanup(engine_inbox_entry *e);
 void engine_batch_start(engine_batch *b, size_t ev, const engine_start_req *req);
 void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *req);
 void engine_batch_dead_letter(engine_batch *b, size_t ev, const engine_dead_letter *dl);

@@ -40,6 +40,48 @@ static const char RUN_SEL[] =
 const char *const engine_workflow_statuses[] = {"running",  "completed",  "failed",
                                                 "canceled", "terminated", NULL};
 
+sy_status engine_inbox_get(engine_session *s, const char *event_id, engine_inbox_entry *out,
+                           sy_error *err)
+{
+    memset(out, 0, sizeof *out);
+    /* the event's row and its per-route keys: one range of the key, whose
+     * collation is "C" ('/' + 1 is '0') */
+    sy_buf lo = SY_BUF_INIT, hi = SY_BUF_INIT;
+    sy_buf_printf(&lo, "sy.route:%s/", event_id);
+    sy_buf_printf(&hi, "sy.route:%s0", event_id);
+    const char *p[] = {event_id, lo.data, hi.data};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "SELECT event_id, routes FROM inbox WHERE event_id = $1 OR"
+                                " (event_id >= $2 AND event_id < $3)",
+                                3, p, &r, err);
+    sy_buf keys = SY_BUF_INIT;
+    for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        if (strcmp(id, event_id) == 0) {
+            out->applied = true;
+            out->routes = PQgetisnull(r, i, 1) ? NULL : strdup(PQgetvalue(r, i, 1));
+        } else {
+            sy_buf_printf(&keys, "%s%s", keys.len ? "\n" : "", id + lo.len);
+        }
+    }
+    PQclear(r);
+    out->route_keys = keys.len ? strdup(keys.data) : NULL;
+    sy_buf_cleanup(&keys);
+    sy_buf_cleanup(&lo);
+    sy_buf_cleanup(&hi);
+    return st;
+}
+
+void engine_inbox_entry_cleanup(engine_inbox_entry *e)
+{
+    if (!e)
+        return;
+    free(e->routes);
+    free(e->route_keys);
+    memset(e, 0, sizeof *e);
+}
+
 /* The run's span of its trace and its parent, the span of the event that
  * started it (common/trace.h): derived, never stored. */
 static void add_spans(cJSON *o)

@@ -143,11 +143,7 @@ static const char *header(natsMsg *m, const char *key)
     return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : NULL;
 }
 
-/* Every header of m as name, value, name, value, ...: *n pairs, a header
- * given twice as two pairs (so a CloudEvents attribute given twice is
- * refused, never one of its values taken). Owned array (free()) of strings
- * borrowed from m; NULL when there are none. */
-static const char **header_pairs(natsMsg *m, size_t *n)
+const char **router__header_pairs(natsMsg *m, size_t *n)
 {
     const char **keys = NULL, **pairs = NULL;
     int nk = 0;
@@ -184,11 +180,10 @@ static const char **header_pairs(natsMsg *m, size_t *n)
     return pairs;
 }
 
-/* Every header as {name: first value}; NULL when there are none. Owned. */
-static cJSON *headers_json(natsMsg *m)
+cJSON *router__headers_json(natsMsg *m)
 {
     size_t n = 0;
-    const char **pairs = header_pairs(m, &n);
+    const char **pairs = router__header_pairs(m, &n);
     cJSON *o = n ? cJSON_CreateObject() : NULL;
     for (size_t i = 0; o && i < n; i++)
         if (!cJSON_GetObjectItemCaseSensitive(o, pairs[2 * i])) /* its first value */
@@ -245,7 +240,7 @@ static void add_dead_letter(router_pipeline *p, item *it, const char *key, const
 {
     if (!it->in_batch)
         add_event(p, it, key);
-    cJSON *hdrs = headers_json(it->msg);
+    cJSON *hdrs = router__headers_json(it->msg);
     known k = known_of(it);
     engine_dead_letter dl = {.event_id = event_id,
                              .trace_id = k.trace_id,
@@ -281,12 +276,38 @@ static void fill_start(const rules_action *a, const envelope *env, engine_start_
                               .route = a->route};
 }
 
-/* Attaches the action's flow stages to the op just added. */
-static void add_flow(router_pipeline *p, item *it, const rules_action *a)
+size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const rules_action *a)
 {
-    if (!a->nflow)
-        return;
-    size_t h = engine_batch_flow(p->batch, a->route, a->flow, a->nflow, envelope_json(it->env));
+    engine_start_req start;
+    fill_start(a, env, &start);
+    if (a->kind == RULES_START) {
+        engine_batch_start(b, ev, &start);
+    } else {
+        engine_signal_req sig = {.workflow_id = a->workflow_id,
+                                 .signal = a->signal,
+                                 .payload = a->signal_payload,
+                                 .event_id = envelope_event_id(env),
+                                 .trace_id = envelope_trace_id(env),
+                                 .if_missing = a->if_missing,
+                                 .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL,
+                                 .route = a->route};
+        engine_batch_signal(b, ev, &sig);
+    }
+    /* the action's flow stages, attached to the op just added */
+    return a->nflow ? engine_batch_flow(b, a->route, a->flow, a->nflow, envelope_json(env))
+                    : SIZE_MAX;
+}
+
+void router__routes_text(const rules_actions *acts, sy_buf *out)
+{
+    sy_buf_reset(out);
+    for (size_t i = 0; i < acts->len; i++)
+        sy_buf_printf(out, "%s%s", i ? "\n" : "", acts->items[i].route);
+}
+
+/* Notes flow handle h (SIZE_MAX: none) of the item's action a. */
+static void add_flow(item *it, const rules_action *a, size_t h)
+{
     if (h == SIZE_MAX)
         return;
     if (!it->nflows)
@@ -300,33 +321,15 @@ static void add_flow(router_pipeline *p, item *it, const rules_action *a)
 static void add_action(router_pipeline *p, item *it, const rules_action *a)
 {
     const envelope *env = it->env;
-    engine_start_req start;
     if (!it->workflow_id[0] && a->workflow_id && (a->kind == RULES_START || a->kind == RULES_SIGNAL))
         sy_strlcpy(it->workflow_id, sizeof it->workflow_id, a->workflow_id);
     switch (a->kind) {
     case RULES_START:
-        fill_start(a, env, &start);
-        engine_batch_start(p->batch, it->ev, &start);
-        add_flow(p, it, a);
-        it->starts++;
+    case RULES_SIGNAL:
+        add_flow(it, a, router__batch_action(p->batch, it->ev, env, a));
+        *(a->kind == RULES_START ? &it->starts : &it->signals) += 1;
         it->all_dead = false;
         break;
-    case RULES_SIGNAL: {
-        fill_start(a, env, &start);
-        engine_signal_req sig = {.workflow_id = a->workflow_id,
-                                 .signal = a->signal,
-                                 .payload = a->signal_payload,
-                                 .event_id = envelope_event_id(env),
-                                 .trace_id = envelope_trace_id(env),
-                                 .if_missing = a->if_missing,
-                                 .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL,
-                                 .route = a->route};
-        engine_batch_signal(p->batch, it->ev, &sig);
-        add_flow(p, it, a);
-        it->signals++;
-        it->all_dead = false;
-        break;
-    }
     case RULES_DEAD_LETTER:
         add_dead_letter(p, it, envelope_event_id(env), envelope_event_id(env), a->route,
                         a->dl_code ? a->dl_code : "dead_letter",
@@ -352,7 +355,7 @@ static void dl_key(const router_pipeline *p, const item *it, char *buf, size_t n
  * until run_batch returns). */
 static void attach_source(router_pipeline *p, item *it)
 {
-    it->hdrs = headers_json(it->msg);
+    it->hdrs = router__headers_json(it->msg);
     known k = known_of(it);
     engine_dead_letter src = {.trace_id = k.trace_id,
                               .type = k.type,
@@ -432,6 +435,10 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
     else
         snprintf(key, sizeof key, "%s", id);
     add_event(p, it, key);
+    if ((live || corr) && !only) { /* the routes it is applied with, for a later replay */
+        router__routes_text(acts, &p->routes);
+        engine_batch_event_routes(p->batch, it->ev, p->routes.data ? p->routes.data : "");
+    }
     it->all_dead = !corr;
     if (live)
         attach_source(p, it);
@@ -447,12 +454,13 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
  * event's trace_id; tracestate is checked, not carried on. An event whose
  * headers are wrong is invalid (bad_trace_id, path traceparent or
  * tracestate), like a bad trace_id in its body. */
-static sy_status trace_headers(item *it, natsMsg *m, sy_error *err)
+sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, sy_error *err)
 {
     const char *tp = header(m, "traceparent"), *ts = header(m, "tracestate");
-    const char *trace_id = envelope_trace_id(it->env);
+    const char *trace_id = envelope_trace_id(env);
     char trace[33];
-    if (tp && sy_traceparent_parse(tp, trace, it->parent_span, err) != SY_OK)
+    parent[0] = '\0';
+    if (tp && sy_traceparent_parse(tp, trace, parent, err) != SY_OK)
         return SY_INVALID;
     if (tp && strcmp(trace, trace_id) != 0)
         return sy_error_set(err, SY_INVALID, "bad_trace_id", "traceparent",
@@ -481,7 +489,7 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     }
     jsMsgMetaData_Destroy(md);
     size_t nh = 0;
-    const char **hdrs = header_pairs(m, &nh); /* a CloudEvent in binary mode is in them */
+    const char **hdrs = router__header_pairs(m, &nh); /* a CloudEvent in binary mode is in them */
     envelope_meta em = {.content_type = header(m, "Content-Type"),
                         .key_id = header(m, "Sy-Key-Id"),
                         .signature = header(m, "Sy-Signature"),
@@ -491,7 +499,7 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     sy_error err = {0};
     sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
                                   &r->env_opts, &it->env, &err);
-    if (st == SY_OK && trace_headers(it, m, &err) != SY_OK) {
+    if (st == SY_OK && router__trace_headers(m, it->env, it->parent_span, &err) != SY_OK) {
         envelope_free(it->env); /* dead-lettered below with what peek reads of it */
         it->env = NULL;
         st = SY_INVALID;

@@ -93,21 +93,26 @@ sy_status router_reload(router *r, sy_error *err)
 
 /* ---- construction ------------------------------------------------------------- */
 
-static sy_status load_envelope_config(router *r, sy_error *err)
+sy_status router__envelope_load(const router_config *c, envelope_schemas **schemas,
+                                envelope_keyring **keyring, envelope_opts *opts, sy_error *err)
 {
-    const router_config *c = r->cfg;
     sy_status st = SY_OK;
     if (c->schemas_dir)
-        st = envelope_schemas_load(c->schemas_dir, &r->schemas, err);
+        st = envelope_schemas_load(c->schemas_dir, schemas, err);
     if (st == SY_OK && c->keyring)
-        st = envelope_keyring_load(c->keyring, &r->keyring, err);
-    r->env_opts = (envelope_opts){.max_bytes = (size_t)c->max_event_bytes,
-                                  .schemas = r->schemas,
-                                  .require_schema = c->require_schema,
-                                  .keyring = r->keyring,
-                                  .require_signature = c->require_signature,
-                                  .max_clock_skew_ms = c->max_clock_skew_ms};
+        st = envelope_keyring_load(c->keyring, keyring, err);
+    *opts = (envelope_opts){.max_bytes = (size_t)c->max_event_bytes,
+                            .schemas = *schemas,
+                            .require_schema = c->require_schema,
+                            .keyring = *keyring,
+                            .require_signature = c->require_signature,
+                            .max_clock_skew_ms = c->max_clock_skew_ms};
     return st;
+}
+
+static sy_status load_envelope_config(router *r, sy_error *err)
+{
+    return router__envelope_load(r->cfg, &r->schemas, &r->keyring, &r->env_opts, err);
 }
 
 sy_status router_new(const router_config *cfg, const sy_log *log, router **out, sy_error *err)
@@ -336,6 +341,7 @@ void router_stop(router *r)
             pthread_join(p->thread, NULL);
         p->started = false;
         engine_batch_free(p->batch);
+        sy_buf_cleanup(&p->routes);
         p->batch = NULL;
         free(p->rec);
         p->rec = NULL;

@@ -2,6 +2,7 @@
 #ifndef SY_ROUTER_INT_H
 #define SY_ROUTER_INT_H
 
+#include "buf.h"
 #include "engine.h"
 #include "envelope.h"
 #include "recent.h"
@@ -36,6 +37,7 @@ typedef struct router_pipeline {
     int64_t backoff_ms;        /* current reconnect backoff */
     bool trim_when_idle;       /* a batch held an oversized message (mem.h) */
     router_recent_event *rec;  /* batch_size entries for the batch's recent events, or NULL */
+    sy_buf routes;             /* scratch: an event's route names (router__routes_text) */
 } router_pipeline;
 
 struct router {
@@ -76,6 +78,33 @@ void *router__nats_options_fn(void *arg, sy_error *err);
 
 /* The pipeline thread's body. */
 void *router__pipeline_main(void *arg);
+
+/* Adds routed action a (a start or a signal) of the valid event env to
+ * batch b as an op of event ev, with its flow stages; returns their flow
+ * handle (engine_batch_flow), SIZE_MAX when it has none. pipeline.c; the
+ * pipelines' path and replay's. */
+size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const rules_action *a);
+/* Every header of m as name, value, name, value, ...: *n pairs, a header
+ * given twice as two pairs (so a CloudEvents attribute given twice is
+ * refused, never one of its values taken). Owned array (free()) of strings
+ * borrowed from m; NULL when there are none. pipeline.c. */
+const char **router__header_pairs(natsMsg *m, size_t *n);
+/* Every header of m as {name: first value}; NULL when there are none.
+ * Owned. pipeline.c. */
+cJSON *router__headers_json(natsMsg *m);
+/* The W3C trace context headers of m against its valid event env
+ * (traceparent: the same trace id, its parent id into parent (17 bytes,
+ * "" without one); tracestate well-formed). SY_INVALID with err
+ * (bad_trace_id) otherwise. pipeline.c. */
+sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, sy_error *err);
+/* The schemas and keyring the configuration names, loaded (each owned,
+ * NULL when not configured), and the parse options using them. router.c. */
+sy_status router__envelope_load(const router_config *c, envelope_schemas **schemas,
+                                envelope_keyring **keyring, envelope_opts *opts, sy_error *err);
+
+/* The '\n'-joined route names of acts into out (reset first): what an
+ * event's inbox row records (engine_batch_event_routes). */
+void router__routes_text(const rules_actions *acts, sy_buf *out);
 
 /* Sleeps up to ms, waking early when the router is stopping. */
 void router__sleep(struct router *r, int64_t ms);
