@@ -169,7 +169,8 @@ static void render(engine__ws *ws, engine_batch *b, cctx *c)
         }
         rules_admission_cleanup(&a);
     }
-    qsort(c->e, c->n, sizeof *c->e, cmp_key);
+    if (c->n > 1) /* qsort(NULL, 0) is undefined: most batches have no keys */
+        qsort(c->e, c->n, sizeof *c->e, cmp_key);
     size_t u = 0;
     for (size_t i = 0; i < c->n; i++)
         if (!u || strcmp(c->e[u - 1].ckey, c->e[i].ckey))
