@@ -378,7 +378,12 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
     if (!ids->n)
         return SY_OK;
     PGresult *r = NULL;
-    /* NOT EXISTS and a plain insert, not ON CONFLICT DO NOTHING (a
+    /* OFFSET 0 keeps the NOT EXISTS a probe of inbox's key per event:
+     * as an anti join, the session's generic plan, made at its first batch
+     * while the inbox was small (a fresh deployment, a bench), hashed a
+     * seq scan of the whole inbox, and every later batch scanned it again
+     * as it grew (7 days of events).
+     * NOT EXISTS and a plain insert, not ON CONFLICT DO NOTHING (a
      * speculative insertion per event, half as dear again). An event_id
      * committed meanwhile by a concurrent batch makes this insert fail on
      * the key (SY_BUSY): the caller applies the batch again and finds it a
@@ -390,7 +395,7 @@ static sy_status insert_inbox(engine__ws *ws, engine_batch *b, sy_error *err)
                                    "INSERT INTO inbox (event_id, routes) SELECT DISTINCT ON (k.id)"
                                    " k.id, k.r FROM unnest($1::text[], $2::text[]) AS k(id, r)"
                                    " WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.event_id ="
-                                   " k.id) RETURNING event_id",
+                                   " k.id OFFSET 0) RETURNING event_id",
                                    2, p, len, fmt, &r, err);
     if (st != SY_OK)
         return st;

@@ -248,6 +248,57 @@ TEST(concurrent_duplicate_event_is_busy_then_a_duplicate)
     engine_fx_close(&fx);
 }
 
+/* The plan of the session's prepared inbox statement (sy_inbox) for an
+ * array of 200 new event ids, as text (owned). */
+static char *inbox_plan(engine_fx *fx)
+{
+    sy_buf sql = SY_BUF_INIT;
+    sy_buf_puts(&sql, "EXPLAIN EXECUTE sy_inbox('{");
+    for (int i = 0; i < 200; i++)
+        sy_buf_printf(&sql, "%snew-%d", i ? "," : "", i);
+    sy_buf_puts(&sql, "}')");
+    PGresult *r = PQexec(engine__conn(fx->s), sql.data);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    sy_buf plan = SY_BUF_INIT;
+    for (int i = 0; i < PQntuples(r); i++) {
+        sy_buf_puts(&plan, PQgetvalue(r, i, 0));
+        sy_buf_putc(&plan, '\n');
+    }
+    PQclear(r);
+    sy_buf_cleanup(&sql);
+    return sy_buf_take(&plan);
+}
+
+/* A session prepares the inbox check at its first batch and keeps that
+ * generic plan: prepared on a small inbox (a fresh deployment, a bench),
+ * it was a hashed seq scan of the whole inbox, repeated by every later
+ * batch as the inbox grew (until an autoanalyze invalidated the plan).
+ * It must probe the key whatever the table held then. */
+TEST(the_inbox_check_probes_its_key_when_prepared_on_a_small_inbox)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_session_inbox_plan");
+    /* a few pages: an empty table is assumed to be 10 pages, a small one
+     * is what it is (the bad plan needs one) */
+    engine_fx_exec(&fx, "INSERT INTO inbox (event_id) SELECT 'older-' || g FROM"
+                        " generate_series(1, 500) g");
+    engine_batch *b = engine_batch_new();
+    engine_start_req req = {.workflow_type = "one", .workflow_id = "plan-1"};
+    engine_batch_start(b, engine_batch_event(b, "evt-plan-1"), &req);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_batch_apply(fx.s, b, &err), SY_OK); /* sy_inbox prepared now */
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    engine_batch_free(b);
+    engine_fx_exec(&fx, "INSERT INTO inbox (event_id) SELECT 'old-' || g FROM"
+                        " generate_series(1, 20000) g");
+    char *plan = inbox_plan(&fx);
+    CHECK_MSG(strstr(plan, "inbox_pkey") && !strstr(plan, "Seq Scan on inbox"),
+              "the inbox check does not probe inbox_pkey:\n%s", plan);
+    free(plan);
+    engine_fx_close(&fx);
+}
+
 TEST(listen_for_timers_only_ignores_the_outbox_channel)
 {
     engine_fx fx;
