@@ -10,6 +10,16 @@
 
 #define BODY (1u << 20)
 
+/* Applies b (taken) in one transaction of the fixture's session. */
+static void commit_batch(engine_fx *fx, engine_batch *b)
+{
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "apply: %s", err.message);
+    CHECK_MSG(engine_commit(fx->s, &err) == SY_OK, "commit: %s", err.message);
+    engine_batch_free(b);
+}
+
 /* One transaction of n dead letters of BODY bytes each. */
 static void dead_letter_batch(engine_fx *fx, int n, int tag)
 {
@@ -29,11 +39,7 @@ static void dead_letter_batch(engine_fx *fx, int n, int tag)
                                  .stream_seq = (uint64_t)(tag * 100 + i + 1)};
         engine_batch_dead_letter(b, ev, &dl);
     }
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
-    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "apply: %s", err.message);
-    CHECK_MSG(engine_commit(fx->s, &err) == SY_OK, "commit: %s", err.message);
-    engine_batch_free(b);
+    commit_batch(fx, b);
     free(body);
 }
 
@@ -80,11 +86,7 @@ static void start_batch(engine_fx *fx, int n, int tag)
                                 .event_id = key};
         engine_batch_start(b, ev, &req);
     }
-    sy_error err = {0};
-    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
-    CHECK_MSG(engine_batch_apply(fx->s, b, &err) == SY_OK, "apply: %s", err.message);
-    CHECK_MSG(engine_commit(fx->s, &err) == SY_OK, "commit: %s", err.message);
-    engine_batch_free(b);
+    commit_batch(fx, b);
 }
 
 /* A write set holds several copies of its batch (4-6 times its
