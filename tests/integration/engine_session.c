@@ -256,7 +256,7 @@ static char *inbox_plan(engine_fx *fx)
     sy_buf_puts(&sql, "EXPLAIN EXECUTE sy_inbox('{");
     for (int i = 0; i < 200; i++)
         sy_buf_printf(&sql, "%snew-%d", i ? "," : "", i);
-    sy_buf_puts(&sql, "}')");
+    sy_buf_puts(&sql, "}', '{}')"); /* ids, and no routes beside them */
     PGresult *r = PQexec(engine__conn(fx->s), sql.data);
     CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     sy_buf plan = SY_BUF_INIT;
