@@ -99,15 +99,19 @@ static bool build(traffic *t, long i, bool signal, const char *hdr[5], char **ki
 /* Re-publishes workflow i's start or signal as a duplicate of a kind. */
 static void duplicate(traffic *t, long i, bool signal, const char *msg_id, bool forged)
 {
-    const char *hdr[5];
+    const char *hdr[9];
     char *kid, *sig;
     if (!build(t, i, signal, hdr, &kid, &sig))
         return;
-    if (forged) { /* as if `dlq replay` sent it, for a dead letter that never was */
-        hdr[0] = "Sy-Replay-Of";
-        hdr[1] = "1";
-        hdr[2] = "Sy-Replay-Route";
-        hdr[3] = signal ? "signal" : "start";
+    if (forged) { /* as if `dlq replay` sent it, for a dead letter that never was; a signed
+                   * start keeps its signature (without it, it is an unsigned event, rightly
+                   * dead-lettered) */
+        size_t at = hdr[0] ? 4 : 0;
+        hdr[at] = "Sy-Replay-Of";
+        hdr[at + 1] = "1";
+        hdr[at + 2] = "Sy-Replay-Route";
+        hdr[at + 3] = signal ? "signal" : "start";
+        hdr[at + 4] = NULL;
     }
     char subject[64];
     snprintf(subject, sizeof subject, "fx.%s.%ld", signal ? "signal" : "start", i % 8);

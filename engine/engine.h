@@ -228,6 +228,39 @@ void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_let
  * "Correlation"). The event needs an inbox row (a non-NULL event_id). */
 void engine_batch_correlate(engine_batch *b, size_t ev, const cJSON *event);
 
+/* ---- stream order (router/order.c; migration 030) --------------------------
+ * A lane is one router pipeline: the stream sequences it fetched and has not
+ * committed (pending[i], with keys[i] a hash of a workflow ID the event
+ * starts or signals, 0 for none; an event with several IDs is listed once
+ * per ID), and the sequences it committed that the consumer's ack floor may
+ * not have passed yet (done). Arrays borrowed for the call. */
+typedef struct engine_order_lane {
+    const int64_t *pending, *keys;
+    size_t npending;
+    const int64_t *done;
+    size_t ndone;
+} engine_order_lane;
+
+/* One entry of another lane: a pending (seq, key) or a done seq (key 0). */
+typedef struct engine_order_entry {
+    int64_t seq, key;
+    bool done;
+} engine_order_entry;
+
+/* Outside a transaction (it commits by itself): writes lane 'lane' as
+ * *mine and reads every other lane's entries with seq > floor. SY_OK: *out
+ * (owned, free()) holds *n entries (NULL when none). */
+sy_status engine_order_publish(engine_session *s, const char *lane, const engine_order_lane *mine,
+                               int64_t floor, engine_order_entry **out, size_t *n,
+                               sy_error *err) SY_MUST_USE;
+/* Inside the caller's transaction: writes lane 'lane' as *mine (what stays
+ * pending once the transaction commits, and done), so that other lanes see
+ * the events it committed as done exactly when their effects are visible. */
+sy_status engine_order_settle(engine_session *s, const char *lane, const engine_order_lane *mine,
+                              sy_error *err) SY_MUST_USE;
+/* Deletes lane 'lane' (a pipeline stopping cleanly). */
+sy_status engine_order_drop(engine_session *s, const char *lane, sy_error *err) SY_MUST_USE;
+
 /* Runs the numbered migrations (engine/migrations/NNN_*.sql, embedded at
  * build time) under an advisory lock; *applied (may be NULL) receives how
  * many were new. Idempotent. */
@@ -426,6 +459,14 @@ sy_status engine_dead_letter_get(engine_session *s, int64_t id, engine_dead_lett
 void engine_dead_letter_row_cleanup(engine_dead_letter_row *row);
 /* Marks a dead letter replayed (now). SY_NOT_FOUND when no such id. */
 sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *err) SY_MUST_USE;
+/* Whether dead letter 'id' is one a replay of event 'event_id' may name:
+ * with 'route' (a route's replay), its dead letter of that route; without
+ * (NULL), the whole event's (no route; the event_id unknown when it did
+ * not parse). Any publisher can set dlq replay's headers: the router
+ * honours them only when this holds (a forged one is a plain duplicate).
+ * Outside or inside a transaction. */
+sy_status engine_dead_letter_names(engine_session *s, int64_t id, const char *event_id,
+                                   const char *route, bool *out, sy_error *err) SY_MUST_USE;
 
 /* ---- the operator's HTTP API and web UI (docs/http-api.md) ------------------ */
 

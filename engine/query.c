@@ -458,6 +458,25 @@ sy_status engine_dead_letter_replayed(engine_session *s, int64_t id, sy_error *e
     return st;
 }
 
+sy_status engine_dead_letter_names(engine_session *s, int64_t id, const char *event_id,
+                                   const char *route, bool *out, sy_error *err)
+{
+    *out = false;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[] = {ids, event_id, route};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s,
+                                "SELECT 1 FROM dead_letters WHERE id = $1::bigint AND "
+                                "(event_id = $2 OR ($3::text IS NULL AND event_id IS NULL)) AND "
+                                "route IS NOT DISTINCT FROM $3::text",
+                                3, p, &r, err);
+    if (st == SY_OK)
+        *out = PQntuples(r) == 1;
+    PQclear(r);
+    return st;
+}
+
 /* The count of messages is exact (a scan of the page counts of the small
  * table the relay keeps emptying; the arrays are not read); the oldest page
  * is the lowest id, found through the primary key. */

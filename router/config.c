@@ -94,6 +94,8 @@ static const field consumer_fields[] = {
     FR("backoff", F_DURLIST, backoff, 1, 86400000),
     FR("nak_delay", F_DUR, nak_delay_ms, 0, 3600000),
     FR("in_progress_every", F_DUR, in_progress_every_ms, 100, 3600000),
+    F("order", F_BOOL, order),
+    FR("order_max_hold", F_DUR, order_max_hold_ms, 1000, 86400000),
     F_END,
 };
 static const field limits_fields[] = {
@@ -177,6 +179,8 @@ void router_config_init(router_config *cfg)
     cfg->max_deliver = 10;
     cfg->nak_delay_ms = 2000;
     cfg->in_progress_every_ms = 10000;
+    cfg->order = true;
+    cfg->order_max_hold_ms = 300000;
     cfg->max_event_bytes = 1 << 20;
     cfg->max_input_bytes = 256 << 10;
     cfg->max_ack_pending = 20000;

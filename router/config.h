@@ -22,7 +22,9 @@
  *   consumer:  name [switchyard], pipelines [2], batch_size [256],
  *              fetch_wait [1s], ack_wait [30s], max_deliver [10],
  *              backoff [list of durations], nak_delay [2s],
- *              in_progress_every [10s]
+ *              in_progress_every [10s], order [true] (the events of one
+ *              workflow in stream order across pipelines and processes),
+ *              order_max_hold [5m]
  *   limits:    max_event_bytes [1MiB], max_input_bytes [256KiB],
  *              max_ack_pending [20000]
  *   envelope:  schemas_dir, require_schema, keyring, require_signature,
@@ -99,6 +101,8 @@ typedef struct router_config {
     char *consumer_name;
     int64_t pipelines, batch_size, max_deliver;
     int64_t fetch_wait_ms, ack_wait_ms, nak_delay_ms, in_progress_every_ms;
+    bool order;                /* events of one workflow in stream order (router/order.h) */
+    int64_t order_max_hold_ms; /* an event held longer is applied anyway (logged, counted) */
     router_durlist backoff;
     /* limits */
     int64_t max_event_bytes, max_input_bytes, max_ack_pending;

@@ -267,6 +267,13 @@ void router_metrics_render(const router_metrics *m, const char *version, const c
     counter(o, "switchyard_workflows_signaled_total", "Signal actions applied.", &m->signaled);
     counter(o, "switchyard_batches_total", "Batches committed.", &m->batches);
     counter(o, "switchyard_batch_failures_total", "Batches rolled back.", &m->batch_failures);
+    counter(o, "switchyard_order_held_total",
+            "Events held for a round because an earlier event of their workflow (or an "
+            "unknown one) was not committed yet.",
+            &m->order_held);
+    counter(o, "switchyard_order_forced_total",
+            "Events applied although held longer than consumer.order_max_hold (out of order).",
+            &m->order_forced);
     counter(o, "switchyard_batch_busy_retries_total",
             "Batches applied again after a transient conflict with another pipeline.",
             &m->busy_retries);

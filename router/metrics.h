@@ -27,6 +27,7 @@ typedef struct router_hist {
 } router_hist;
 
 typedef struct router_metrics {
+    _Atomic uint64_t order_held, order_forced; /* stream order (order.h) */
     _Atomic uint64_t received, routed, duplicates, unmatched, acked, naked, termed;
     _Atomic uint64_t started, signaled, batches, batch_failures, busy_retries, reloads,
         reload_failures;

@@ -19,6 +19,7 @@
 #include "dlq.h"
 #include "flow.h"
 #include "mem.h"
+#include "order.h"
 #include "router_int.h"
 #include "trace.h"
 
@@ -29,30 +30,36 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
+#define ORDER_RETRY_MS 10 /* fetch wait while events are held (order.h) */
 
 /* What to do with one message once the batch is committed. */
 typedef struct item {
     natsMsg *msg;
-    envelope *env;           /* NULL when invalid */
-    envelope_fields parsed;  /* owned: what parsed of an invalid one (envelope_peek) */
-    uint64_t seq;            /* stream sequence */
-    int64_t published_ns;    /* stream timestamp */
-    bool in_batch;           /* has an inbox row in this batch */
-    size_t ev;               /* its index in the engine batch */
-    bool invalid;            /* dead-lettered before routing: term */
-    bool all_dead;           /* every action was a dead letter: term */
-    bool nak;                /* could not be processed now: nak */
+    envelope *env;          /* NULL when invalid */
+    envelope_fields parsed; /* owned: what parsed of an invalid one (envelope_peek) */
+    uint64_t seq;           /* stream sequence */
+    int64_t published_ns;   /* stream timestamp */
+    bool in_batch;          /* has an inbox row in this batch */
+    size_t ev;              /* its index in the engine batch */
+    bool invalid;           /* dead-lettered before routing: term */
+    bool all_dead;          /* every action was a dead letter: term */
+    bool nak;               /* could not be processed now: nak */
     size_t starts, signals;
     size_t flow_first, nflows; /* its flow handles in the batch: a contiguous range */
     uint64_t flow_signals;     /* bit i: flow flow_first + i is a signal's */
-    const char *dl_code;     /* first dead-letter code, for metrics (borrowed) */
+    const char *dl_code;       /* first dead-letter code, for metrics (borrowed) */
     char dl_code_buf[SY_ERROR_CODE_MAX];
-    cJSON *hdrs;             /* owned: headers lent to engine_batch_event_source */
-    char workflow_id[256];   /* of its first start or signal, for its log lines */
-    char span[17];           /* the event's span (its event_id's), "" when none parsed */
-    char parent_span[17];    /* its traceparent header's parent id (the publisher's span) */
-    bool unmatched;          /* no route matched */
+    cJSON *hdrs;              /* owned: headers lent to engine_batch_event_source */
+    char workflow_id[256];    /* of its first start or signal, for its log lines */
+    char span[17];            /* the event's span (its event_id's), "" when none parsed */
+    char parent_span[17];     /* its traceparent header's parent id (the publisher's span) */
+    bool unmatched;           /* no route matched */
     router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
+    rules_actions acts;       /* owned: what routing gave (valid ones) */
+    sy_error *why;            /* owned: why it is invalid (invalid ones) */
+    bool held;                /* stream order keeps it for the next round */
+    int64_t replay_of;        /* the dead letter a dlq replay names, verified; 0: none */
+    const char *replay_route; /* that replay's route (borrowed from the headers), or NULL */
 } item;
 
 /* ---- session and subscription ------------------------------------------------- */
@@ -75,8 +82,7 @@ static void drop_lost_session(router_pipeline *p)
     sy_error err = {0};
     if (!p->session || engine_session_check(p->session, &err) == SY_OK)
         return;
-    SY_LOG(p->r->log, SY_LOG_WARN, "Postgres connection lost; reconnecting", "error",
-           err.message);
+    SY_LOG(p->r->log, SY_LOG_WARN, "Postgres connection lost; reconnecting", "error", err.message);
     close_session(p);
 }
 
@@ -206,8 +212,8 @@ static known known_of(const item *it)
     return (known){it->parsed.event_id, it->parsed.trace_id, it->parsed.type, it->parsed.source};
 }
 
-static void log_dead_letter(const router *r, const item *it, const char *event_id,
-                            const char *code, const char *msg)
+static void log_dead_letter(const router *r, const item *it, const char *event_id, const char *code,
+                            const char *msg)
 {
     char seq[24];
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)it->seq);
@@ -226,11 +232,8 @@ static void add_event(router_pipeline *p, item *it, const char *key)
 {
     it->ev = engine_batch_event(p->batch, key);
     it->in_batch = true;
-    const char *replay = header(it->msg, ROUTER_REPLAY_HEADER);
-    long long id = replay ? atoll(replay) : 0;
-    if (id > 0)
-        engine_batch_event_replay(p->batch, it->ev, id,
-                                  header(it->msg, ROUTER_REPLAY_ROUTE_HEADER) != NULL);
+    if (it->replay_of > 0)
+        engine_batch_event_replay(p->batch, it->ev, it->replay_of, it->replay_route != NULL);
 }
 
 /* Adds the dead letter of message 'it' (of one route, or the whole event:
@@ -321,7 +324,8 @@ static void add_flow(item *it, const rules_action *a, size_t h)
 static void add_action(router_pipeline *p, item *it, const rules_action *a)
 {
     const envelope *env = it->env;
-    if (!it->workflow_id[0] && a->workflow_id && (a->kind == RULES_START || a->kind == RULES_SIGNAL))
+    if (!it->workflow_id[0] && a->workflow_id &&
+        (a->kind == RULES_START || a->kind == RULES_SIGNAL))
         sy_strlcpy(it->workflow_id, sizeof it->workflow_id, a->workflow_id);
     switch (a->kind) {
     case RULES_START:
@@ -368,22 +372,44 @@ static void attach_source(router_pipeline *p, item *it)
     engine_batch_event_source(p->batch, it->ev, &src);
 }
 
-/* Routes a valid envelope and adds its effects to the batch. */
-static void route_item(router_pipeline *p, item *it, rules_actions *acts)
+/* Routes a valid envelope into it->acts (nothing is added to the batch
+ * yet: stream order may hold it, order.h). */
+static void route_item(router_pipeline *p, item *it)
 {
-    rules_actions_cleanup(acts);
+    rules_actions *acts = &it->acts;
     if (rules_route(p->gen->rules, it->env, acts) != SY_OK) {
         it->nak = true; /* out of memory: let JetStream redeliver later */
         return;
     }
-    const char *id = envelope_event_id(it->env);
     for (size_t i = 0; it->rec && i < acts->len; i++) {
-        static const char *const kinds[] = {[RULES_START] = "start", [RULES_SIGNAL] = "signal",
+        static const char *const kinds[] = {[RULES_START] = "start",
+                                            [RULES_SIGNAL] = "signal",
                                             [RULES_DEAD_LETTER] = "dead_letter",
                                             [RULES_DROP] = "drop"};
         const rules_action *a = &acts->items[i];
         router_recent_add_action(it->rec, a->route, kinds[a->kind], a->workflow_id, a->signal);
     }
+}
+
+/* The workflows the routed item starts or signals (order.h). */
+static void item_keys(const item *it, router_order_keys *ks)
+{
+    memset(ks, 0, sizeof *ks);
+    /* a correlated event (cancel_on, wait_event) acts on whichever runs
+     * wait for it: it is ordered against every workflow */
+    ks->all = it->env && it->acts.correlate;
+    for (size_t i = 0; it->env && i < it->acts.len; i++) {
+        const rules_action *a = &it->acts.items[i];
+        if ((a->kind == RULES_START || a->kind == RULES_SIGNAL) && a->workflow_id)
+            router_order_keys_add(ks, a->workflow_id);
+    }
+}
+
+/* Adds the effects of a routed valid envelope to the batch. */
+static void add_routed(router_pipeline *p, item *it)
+{
+    const rules_actions *acts = &it->acts;
+    const char *id = envelope_event_id(it->env);
     if (acts->unmatched) {
         it->unmatched = true;
         atomic_fetch_add_explicit(&p->r->metrics.unmatched, 1, memory_order_relaxed);
@@ -397,8 +423,7 @@ static void route_item(router_pipeline *p, item *it, rules_actions *acts)
     }
     /* the replay of one route's dead letter runs that route only: the
      * event's other routes took effect when it first came */
-    const char *only =
-        header(it->msg, ROUTER_REPLAY_HEADER) ? header(it->msg, ROUTER_REPLAY_ROUTE_HEADER) : NULL;
+    const char *only = it->replay_route;
     bool effects = false, live = false, found = false;
     for (size_t i = 0; i < acts->len; i++) {
         const rules_action *a = &acts->items[i];
@@ -471,9 +496,35 @@ sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, s
     return SY_OK;
 }
 
-/* Parses one message into it and adds its effects to the batch. */
-static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions *acts,
-                         router_recent_event *rec)
+/* dlq replay's headers (Sy-Replay-Of, Sy-Replay-Route) are honoured only
+ * when the dead letter they name is this event's (of that route): any
+ * publisher can set headers, and a route's replay is keyed apart from the
+ * event, so a forged one would apply its route a second time. A header
+ * naming no such dead letter is ignored: the event is what it is, usually
+ * a duplicate. false: the check could not run (Postgres away). */
+static bool check_replay(router_pipeline *p, item *it, const char *event_id)
+{
+    const char *replay = header(it->msg, ROUTER_REPLAY_HEADER);
+    long long id = replay ? atoll(replay) : 0;
+    if (id <= 0)
+        return true;
+    const char *route = header(it->msg, ROUTER_REPLAY_ROUTE_HEADER);
+    bool ok = false;
+    sy_error err = {0};
+    if (engine_dead_letter_names(p->session, id, event_id, route, &ok, &err) != SY_OK)
+        return false;
+    if (!ok) {
+        SY_LOG(p->r->log, SY_LOG_WARN, "replay headers name no dead letter of this event; ignored",
+               "event_id", event_id, "dead_letter", replay, "route", route);
+        return true;
+    }
+    it->replay_of = id;
+    it->replay_route = route;
+    return true;
+}
+
+/* Parses and routes one message into it (add_item adds its effects). */
+static void prepare_item(router_pipeline *p, item *it, natsMsg *m, router_recent_event *rec)
 {
     router *r = p->r;
     memset(it, 0, sizeof *it);
@@ -513,21 +564,21 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     }
     if (st == SY_OK || st == SY_NOMEM) {
         free((void *)hdrs);
-        if (st == SY_OK) {
+        if (st == SY_OK)
             sy_span_id(envelope_event_id(it->env), it->span);
-            route_item(p, it, acts);
-        } else {
+        if (st != SY_OK || !check_replay(p, it, envelope_event_id(it->env)))
             it->nak = true;
-        }
+        else
+            route_item(p, it);
         return;
     }
-    /* keyed by stream position: a redelivery records it once, and a fixed
-     * re-publish of the same event_id is not mistaken for a duplicate; the
-     * dead letter and its log line keep whatever did parse */
-    char key[160];
-    dl_key(p, it, key, sizeof key);
-    char msg[SY_ERROR_TEXT_MAX];
-    sy_error_text(&err, msg, sizeof msg);
+    it->why = malloc(sizeof *it->why);
+    if (!it->why) {
+        free((void *)hdrs);
+        it->nak = true;
+        return;
+    }
+    *it->why = err;
     it->invalid = true;
     envelope_peek(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em, &r->env_opts,
                   &it->parsed);
@@ -537,9 +588,30 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, rules_actions
     if (rec)
         router_recent_envelope(rec, it->parsed.event_id, it->parsed.type, it->parsed.source,
                                header(m, ROUTER_REPLAY_HEADER) != NULL);
-    add_dead_letter(p, it, key, it->parsed.event_id, NULL, err.code[0] ? err.code : "invalid", msg);
-    if (rec)
-        sy_strlcpy(rec->message, sizeof rec->message, msg);
+    if (!check_replay(p, it, it->parsed.event_id))
+        it->nak = true;
+}
+
+/* Adds the effects of a prepared item to the batch. */
+static void add_item(router_pipeline *p, item *it)
+{
+    if (it->nak)
+        return;
+    if (!it->invalid) {
+        add_routed(p, it);
+        return;
+    }
+    /* keyed by stream position: a redelivery records it once, and a fixed
+     * re-publish of the same event_id is not mistaken for a duplicate; the
+     * dead letter and its log line keep whatever did parse */
+    char key[160];
+    dl_key(p, it, key, sizeof key);
+    char msg[SY_ERROR_TEXT_MAX];
+    sy_error_text(it->why, msg, sizeof msg);
+    add_dead_letter(p, it, key, it->parsed.event_id, NULL,
+                    it->why->code[0] ? it->why->code : "invalid", msg);
+    if (it->rec)
+        sy_strlcpy(it->rec->message, sizeof it->rec->message, msg);
 }
 
 /* ---- the batch --------------------------------------------------------------------- */
@@ -568,6 +640,8 @@ static sy_status apply_batch(router_pipeline *p, item *items, size_t n, int64_t 
         st = engine_begin(p->session, err);
         if (st == SY_OK)
             st = engine_batch_apply(p->session, p->batch, err);
+        if (st == SY_OK && p->order && p->nround) /* in the same transaction: done when visible */
+            st = router_order_settle(p->order, p->session, p->round, p->nround, err);
         if (st == SY_OK && sy_mono_ms() - t0_ms > every)
             in_progress_all(items, n);
         if (st == SY_OK)
@@ -686,7 +760,7 @@ static void observe_commit(router_pipeline *p, item *items, size_t n, int64_t be
     clock_gettime(CLOCK_REALTIME, &ts); /* the stream timestamp is wall-clock ns */
     int64_t wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     for (size_t i = 0; i < n; i++)
-        if (items[i].published_ns > 0 && !items[i].nak)
+        if (items[i].published_ns > 0 && !items[i].nak && !items[i].held)
             router_metrics_observe(&m->e2e_seconds,
                                    (double)(wall_ns - items[i].published_ns) / 1e9);
     atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
@@ -716,10 +790,79 @@ static void poison(router_pipeline *p, natsMsg *m, const sy_error *why)
         nak_all(p, &it, 1);
 }
 
-/* Prepares, applies and settles msgs[0..n). A non-retryable failure of a
- * batch of several is retried one message per transaction, so one poison
- * message cannot hold back the others. */
-static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
+/* Stream order (order.h): decides which of the prepared items may commit
+ * now. false: the lanes could not be read (Postgres away): nothing may. */
+static bool order_decide(router_pipeline *p, item *items, router_order_msg *om, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        item_keys(&items[i], &om[i].keys);
+    sy_error err = {0};
+    sy_status st = router_order_decide(p->order, p->session, p->r->js, om, n, sy_mono_ms(),
+                                       p->r->cfg->order_max_hold_ms, &err);
+    if (st != SY_OK) {
+        SY_LOG(p->r->log, SY_LOG_WARN, "could not read the order lanes", "status",
+               sy_status_text(st), "error", err.message);
+        return false;
+    }
+    router_metrics *m = &p->r->metrics;
+    for (size_t i = 0; i < n; i++) {
+        if (!om[i].clear)
+            atomic_fetch_add_explicit(&m->order_held, 1, memory_order_relaxed);
+        if (om[i].forced) {
+            atomic_fetch_add_explicit(&m->order_forced, 1, memory_order_relaxed);
+            char seq[24];
+            snprintf(seq, sizeof seq, "%llu", (unsigned long long)om[i].seq);
+            SY_LOG(p->r->log, SY_LOG_WARN,
+                   "event held past consumer.order_max_hold; applied out of order", "stream_seq",
+                   seq, "workflow_id", items[i].workflow_id[0] ? items[i].workflow_id : NULL);
+        }
+    }
+    return true;
+}
+
+/* Keeps message m for the next round (stream order held it). */
+static void hold(router_pipeline *p, natsMsg *m, const router_order_msg *om, int64_t now)
+{
+    if (p->nheld == p->cap_held) {
+        size_t c = p->cap_held ? p->cap_held * 2 : 64;
+        router_held *nh = realloc(p->held, c * sizeof *nh);
+        if (!nh) { /* JetStream redelivers it after ack_wait */
+            natsMsg_Destroy(m);
+            return;
+        }
+        p->held = nh;
+        p->cap_held = c;
+    }
+    router_held *h = &p->held[p->nheld++];
+    h->msg = m;
+    h->seq = om->seq;
+    h->since = om->held_since_ms ? om->held_since_ms : now;
+    h->touched = om->held_since_ms ? om->held_touched_ms : now;
+    if (now - h->touched >= p->r->cfg->in_progress_every_ms) {
+        natsMsg_InProgress(m, NULL); /* keep the server from redelivering it meanwhile */
+        h->touched = now;
+    }
+}
+
+static void items_cleanup(item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        envelope_free(items[i].env);
+        envelope_fields_cleanup(&items[i].parsed);
+        cJSON_Delete(items[i].hdrs);
+        rules_actions_cleanup(&items[i].acts);
+        free(items[i].why);
+    }
+}
+
+/* Prepares, applies and settles msgs[0..n); om (NULL: stream order off) is
+ * their part of the round (p->round). A non-retryable failure of a batch
+ * of several is retried one message per transaction, so one poison message
+ * cannot hold back the others. With stream order, the first call (split)
+ * decides which items commit now; the others are held (msgs[i] set NULL:
+ * the pipeline keeps them), and a split's single messages were cleared. */
+static void run_batch(router_pipeline *p, natsMsg **msgs, router_order_msg *om, size_t n,
+                      bool split)
 {
     router *r = p->r;
     int64_t t0 = sy_mono_ms(), begin_ns;
@@ -727,45 +870,132 @@ static void run_batch(router_pipeline *p, natsMsg **msgs, size_t n, bool split)
     if (!items)
         return; /* the messages are redelivered after ack_wait */
     engine_batch_reset(p->batch);
-    rules_actions acts = {0};
     for (size_t i = 0; i < n; i++)
-        prepare_item(p, &items[i], msgs[i], &acts, p->rec ? &p->rec[i] : NULL);
-    rules_actions_cleanup(&acts);
+        prepare_item(p, &items[i], msgs[i],
+                     p->rec && i < (size_t)r->cfg->batch_size ? &p->rec[i] : NULL);
+    if (om && split && !order_decide(p, items, om, n)) {
+        nak_all(p, items, n);
+        goto done;
+    }
+    size_t nclear = 0;
+    for (size_t i = 0; i < n; i++) {
+        items[i].held = om && !om[i].clear;
+        if (!items[i].held) {
+            add_item(p, &items[i]);
+            if (om)
+                om[i].in_txn = true;
+            nclear++;
+        }
+    }
     sy_error err = {0};
     begin_ns = sy_mono_ns();
-    sy_status st = apply_batch(p, items, n, t0, &err);
+    sy_status st = nclear ? apply_batch(p, items, n, t0, &err) : SY_OK;
     if (st == SY_OK) {
+        if (om)
+            router_order_committed(p->order, p->round, p->nround);
         observe_commit(p, items, n, begin_ns);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (om && !om[i].clear) {
+                hold(p, msgs[i], &om[i], t0);
+                msgs[i] = NULL;
+                if (items[i].rec)
+                    router_recent_outcome(items[i].rec, "held", NULL, NULL, NULL, false,
+                                          sy_clock_now_ms(NULL));
+                continue;
+            }
             settle(p, &items[i]);
+        }
         if (p->rec)
-            router_recent_push(r->recent, p->rec, n);
+            router_recent_push(r->recent, p->rec,
+                               n < (size_t)r->cfg->batch_size ? n : (size_t)r->cfg->batch_size);
     } else {
+        for (size_t i = 0; om && i < n; i++)
+            om[i].in_txn = false;
         atomic_fetch_add_explicit(&r->metrics.batch_failures, 1, memory_order_relaxed);
-        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st),
-               "error", err.message);
+        SY_LOG(r->log, SY_LOG_ERROR, "batch not committed", "status", sy_status_text(st), "error",
+               err.message);
         if (sy_status_retryable(st)) {
             nak_all(p, items, n);
             close_session(p); /* reconnect with backoff; readiness goes false */
         } else if (split && n > 1) {
             size_t i = 0;
-            for (; i < n && p->session; i++)
-                run_batch(p, &msgs[i], 1, false);
+            for (; i < n && p->session; i++) {
+                if (om && !om[i].clear) { /* still held: keep it for the next round */
+                    hold(p, msgs[i], &om[i], t0);
+                    msgs[i] = NULL;
+                    continue;
+                }
+                run_batch(p, &msgs[i], om ? &om[i] : NULL, 1, false);
+            }
             for (; i < n; i++) /* Postgres went away meanwhile */
                 natsMsg_NakWithDelay(msgs[i], r->cfg->nak_delay_ms, NULL);
         } else {
             poison(p, msgs[0], &err);
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        envelope_free(items[i].env);
-        envelope_fields_cleanup(&items[i].parsed);
-        cJSON_Delete(items[i].hdrs);
-    }
+done:
+    items_cleanup(items, n);
     free(items);
     /* the ops hold copies of the inputs: an oversized one must not live on
      * until this pipeline's next batch (an idle pipeline has none) */
     engine_batch_reset(p->batch);
+}
+
+static uint64_t stream_seq_of(natsMsg *m)
+{
+    jsMsgMetaData *md = NULL;
+    uint64_t seq = 0;
+    if (natsMsg_GetMetaData(&md, m) == NATS_OK)
+        seq = md->Sequence.Stream;
+    jsMsgMetaData_Destroy(md);
+    return seq;
+}
+
+static int cmp_round(const void *a, const void *b)
+{
+    const router_order_msg *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* With stream order: the round is the held messages and the fetched ones,
+ * in stream order (a redelivery may come after later sequences). Takes
+ * every message of list (its slots set NULL). */
+static void run_round(router_pipeline *p, natsMsgList *list)
+{
+    size_t n = p->nheld + (size_t)(list ? list->Count : 0);
+    natsMsg **msgs = calloc(n ? n : 1, sizeof *msgs);
+    if (n > p->cap_round) {
+        router_order_msg *nr = realloc(p->round, n * sizeof *nr);
+        if (nr) {
+            p->round = nr;
+            p->cap_round = n;
+        }
+    }
+    if (!msgs || n > p->cap_round) {
+        free(msgs);
+        return; /* out of memory: held and fetched messages wait for redelivery */
+    }
+    router_order_msg *om = p->round;
+    size_t k = 0;
+    for (size_t i = 0; i < p->nheld; i++, k++)
+        om[k] = (router_order_msg){.seq = p->held[i].seq,
+                                   .held_since_ms = p->held[i].since,
+                                   .held_touched_ms = p->held[i].touched,
+                                   .msg = p->held[i].msg};
+    for (int i = 0; list && i < list->Count; i++, k++) {
+        om[k] = (router_order_msg){.seq = stream_seq_of(list->Msgs[i]), .msg = list->Msgs[i]};
+        list->Msgs[i] = NULL;
+    }
+    p->nheld = 0;
+    qsort(om, n, sizeof *om, cmp_round);
+    for (size_t i = 0; i < n; i++)
+        msgs[i] = om[i].msg;
+    p->nround = n;
+    run_batch(p, msgs, om, n, true);
+    for (size_t i = 0; i < n; i++)
+        natsMsg_Destroy(msgs[i]); /* NULL: held */
+    p->nround = 0;
+    free(msgs);
 }
 
 /* Runs the batch; returns the size of its largest message. */
@@ -777,8 +1007,22 @@ static size_t process_batch(router_pipeline *p, natsMsgList *list)
     for (size_t i = 0; i < n; i++)
         if ((size_t)natsMsg_GetDataLength(list->Msgs[i]) > largest)
             largest = (size_t)natsMsg_GetDataLength(list->Msgs[i]);
-    run_batch(p, list->Msgs, n, true);
+    if (p->order)
+        run_round(p, list);
+    else
+        run_batch(p, list->Msgs, NULL, n, true);
     return largest;
+}
+
+/* Gives back the held messages (stopping, or they could not be decided):
+ * nak'ed at once, for whichever pipeline fetches next. */
+static void release_held(router_pipeline *p)
+{
+    for (size_t i = 0; i < p->nheld; i++) {
+        natsMsg_Nak(p->held[i].msg, NULL);
+        natsMsg_Destroy(p->held[i].msg);
+    }
+    p->nheld = 0;
 }
 
 static void backoff(router_pipeline *p)
@@ -803,8 +1047,10 @@ void *router__pipeline_main(void *arg)
         }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = engine_js_fetch(&list, p->sub, (int)r->cfg->batch_size,
-                                              r->cfg->fetch_wait_ms, &jerr);
+        /* held events are decided again soon: a fresh lane or ack floor frees them */
+        int64_t wait = p->nheld && r->cfg->fetch_wait_ms > ORDER_RETRY_MS ? ORDER_RETRY_MS
+                                                                          : r->cfg->fetch_wait_ms;
+        natsStatus s = engine_js_fetch(&list, p->sub, (int)r->cfg->batch_size, wait, &jerr);
         /* a reload may have landed while we waited in Fetch: route what was
          * fetched after it with the new set (ensure_session is cheap when
          * nothing changed; on failure JetStream redelivers after ack_wait) */
@@ -814,20 +1060,28 @@ void *router__pipeline_main(void *arg)
         else if (s == NATS_OK && list.Count > 0)
             for (int i = 0; i < list.Count; i++)
                 natsMsg_NakWithDelay(list.Msgs[i], r->cfg->nak_delay_ms, NULL);
+        else if (p->nheld && (s == NATS_TIMEOUT || s == NATS_OK) && ensure_session(p) == SY_OK)
+            run_round(p, NULL);
         else if (s == NATS_TIMEOUT) { /* nothing pending for us right now */
             atomic_store_explicit(&r->metrics.consumer_pending, 0, memory_order_relaxed);
             engine_session_idle(p->session); /* give back what a burst took */
-            if (p->trim_when_idle) /* the burst's last frees are done by now */
+            if (p->trim_when_idle)           /* the burst's last frees are done by now */
                 sy_mem_release();
             p->trim_when_idle = false;
-        }
-        else if (s != NATS_OK && s != NATS_TIMEOUT)
+        } else if (s != NATS_OK && s != NATS_TIMEOUT)
             router__sleep(r, 200); /* NATS away: nats.c reconnects; don't spin */
         natsMsgList_Destroy(&list);
         if (largest >= SY_MEM_MMAP_THRESHOLD) { /* what its copies left in the arenas */
             sy_mem_release();
             p->trim_when_idle = true;
         }
+    }
+    release_held(p);
+    if (p->order && p->session) {
+        sy_error err = {0};
+        if (engine_order_drop(p->session, router_order_lane(p->order), &err) != SY_OK)
+            SY_LOG(p->r->log, SY_LOG_DEBUG, "order lane left behind (removed later)", "error",
+                   err.message);
     }
     natsSubscription_Destroy(p->sub);
     p->sub = NULL;

@@ -3,6 +3,7 @@
  * the durable pull consumer, the pipeline threads, drain on stop. The batch
  * loop itself is in pipeline.c. */
 #include "router_int.h"
+#include "order.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -320,7 +321,9 @@ sy_status router_start(router *r, sy_error *err)
         atomic_init(&p->db_ok, false);
         p->batch = engine_batch_new();
         p->rec = r->recent ? calloc((size_t)r->cfg->batch_size, sizeof *p->rec) : NULL;
-        if (!p->batch || pthread_create(&p->thread, NULL, router__pipeline_main, p) != 0)
+        p->order = r->cfg->order ? router_order_new(r->cfg->stream_name, r->cfg->consumer_name)
+                                 : NULL;
+        if (!p->batch || (r->cfg->order && !p->order) || pthread_create(&p->thread, NULL, router__pipeline_main, p) != 0)
             return sy_error_set(err, SY_NOMEM, NULL, NULL, "could not start pipeline %zu", i);
         p->started = true;
     }
@@ -345,6 +348,12 @@ void router_stop(router *r)
         p->batch = NULL;
         free(p->rec);
         p->rec = NULL;
+        router_order_free(p->order);
+        p->order = NULL;
+        free(p->held);
+        p->held = NULL;
+        free(p->round);
+        p->round = NULL;
     }
     if (atomic_exchange(&r->started, false))
         SY_LOG(r->log, SY_LOG_INFO, "router drained");

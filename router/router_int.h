@@ -24,6 +24,16 @@ typedef struct router_gen {
     char hash[80];
 } router_gen;
 
+/* A message stream order held for the next round (order.h). */
+typedef struct router_held {
+    natsMsg *msg;
+    uint64_t seq;
+    int64_t since, touched; /* first held; last InProgress (monotonic ms) */
+} router_held;
+
+struct router_order;
+struct router_order_msg;
+
 typedef struct router_pipeline {
     struct router *r;
     int index;
@@ -38,6 +48,11 @@ typedef struct router_pipeline {
     bool trim_when_idle;       /* a batch held an oversized message (mem.h) */
     router_recent_event *rec;  /* batch_size entries for the batch's recent events, or NULL */
     sy_buf routes;             /* scratch: an event's route names (router__routes_text) */
+    struct router_order *order; /* stream order per workflow (order.h); NULL: off */
+    router_held *held;         /* events held for the next round */
+    size_t nheld, cap_held;
+    struct router_order_msg *round; /* this round's events in stream order */
+    size_t nround, cap_round;
 } router_pipeline;
 
 struct router {

@@ -100,3 +100,12 @@ TEST(bad_inputs_are_each_one_dead_letter_with_its_code)
     CHECK_INT(num(s, "dead_letters_right"), 500);
     cJSON_Delete(root);
 }
+
+TEST(forged_replay_headers_have_no_second_effect)
+{
+    cJSON *root = NULL;
+    const cJSON *s = run("forged-replay", &root);
+    holds(s, 0);
+    CHECK(num(s, "duplicates") > 0); /* the forged re-publishes */
+    cJSON_Delete(root);
+}

@@ -286,6 +286,65 @@ TEST(replay_runs_only_the_route_that_failed)
     free(conninfo);
 }
 
+/* dlq replay's headers on a message that is no replay (any publisher can
+ * set them): the signal route of an event already applied, named as the
+ * route of a dead letter of that event that is another route's, and of no
+ * dead letter at all; the start event naming the signal event's dead
+ * letter. Each is a duplicate: the signal stays single, the dead letter
+ * untouched (before, each forged route replay applied its route again:
+ * the faults bench's forged-replay scenario doubled 6391 signals). */
+TEST(forged_replay_headers_never_apply_an_event_twice)
+{
+    char *conninfo = fixture_pg_fresh_db("rt_dlqforge");
+    char *rules = rh_write_file("rules-forge.yaml", two_routes);
+    router_config cfg;
+    rh_config(&cfg, "rt_dlqforge", fixture_nats_url(), conninfo, rules);
+    sy_log lg;
+    sy_log_init(&lg, SY_LOG_ERROR, 2);
+    router *r = NULL;
+    sy_error err = {0};
+    CHECK(router_new(&cfg, &lg, &r, &err) == SY_OK);
+    CHECK_MSG(router_start(r, &err) == SY_OK, "start: %s", err.message);
+    router_metrics *m = router_get_metrics(r);
+    rh_nats n;
+    rh_nats_open(&n, fixture_nats_url());
+    char open_body[512], y_body[512];
+    rh_event(open_body, sizeof open_body, "open-1", "m.open", 1);
+    rh_publish(&n, "rt.rt_dlqforge.a", open_body);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.runs", 1, 20000), 1);
+    rh_event(y_body, sizeof y_body, "y-1", "m.y", 1);
+    rh_publish(&n, "rt.rt_dlqforge.a", y_body);
+    static const char signaled[] =
+        "SELECT count(*) FROM switchyard.history_events WHERE type = 'workflow.signaled'";
+    CHECK_INT(rh_wait_count(conninfo, signaled, 1, 20000), 1);
+    CHECK_INT(rh_wait_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
+    wait_metric(&m->termed, 1);
+    char id[24];
+    snprintf(id, sizeof id, "%ld", rh_count(conninfo, "SELECT id FROM switchyard.dead_letters"));
+
+    const char *other_route[] = {"Sy-Replay-Of", id, "Sy-Replay-Route", "ping", NULL};
+    rh_publish_headers(&n, "rt.rt_dlqforge.a", y_body, other_route);
+    const char *no_letter[] = {"Sy-Replay-Of", "999", "Sy-Replay-Route", "ping", NULL};
+    rh_publish_headers(&n, "rt.rt_dlqforge.a", y_body, no_letter);
+    const char *whole[] = {"Sy-Replay-Of", "999", NULL};
+    rh_publish_headers(&n, "rt.rt_dlqforge.a", y_body, whole);
+    const char *not_its[] = {"Sy-Replay-Of", id, "Sy-Replay-Route", "side", NULL};
+    rh_publish_headers(&n, "rt.rt_dlqforge.a", open_body, not_its);
+    wait_metric(&m->duplicates, 4);
+    CHECK_INT(rh_count(conninfo, signaled), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.runs"), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters"), 1);
+    CHECK_INT(rh_count(conninfo, "SELECT count(*) FROM switchyard.dead_letters WHERE failures = 1 "
+                                 "AND route = 'side' AND replayed_at IS NULL"),
+              1);
+    router_free(r);
+    rh_nats_close(&n);
+    router_config_cleanup(&cfg);
+    unlink(rules);
+    free(rules);
+    free(conninfo);
+}
+
 /* An invalid event is a whole event's dead letter (no route): replayed
  * while still invalid, it updates that dead letter, never adds one. */
 TEST(replay_of_a_still_invalid_event_updates_its_dead_letter)
