@@ -175,23 +175,47 @@ static wres step_task(walker *w, const cJSON *step, const char *key)
 
 /* ---- wait, sleep, emit -------------------------------------------------------- */
 
+/* A wait (for a signal or an event) that has ended: done, its record's
+ * `result` member the step's value, or timed out (on_timeout: continue, or
+ * fail naming what it waited for). Returns false while it is open. */
+static bool wait_ended(walker *w, const cJSON *step, const cJSON *k, const char *result,
+                       const char *what, const char *name, wres *out)
+{
+    const char *status = engine__str(k, "status");
+    if (strcmp(status, "done") == 0) {
+        set_value(w, cJSON_Duplicate(JGET(k, result), 1));
+        *out = W_DONE;
+        return true;
+    }
+    if (strcmp(status, "timed_out") != 0)
+        return false;
+    if (strcmp(engine__str(step, "on_timeout"), "continue") == 0) {
+        set_value(w, NULL);
+        *out = W_DONE;
+        return true;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "wait for %s \"%s\" timed out", what, name);
+    *out = fail_with(w, "timeout", msg);
+    return true;
+}
+
+/* The timer that ends a wait after timeout_ms. */
+static void arm_wait_timeout(walker *w, const cJSON *step, const char *key, int64_t timeout_ms)
+{
+    cJSON *d = event(key, step);
+    JADD(d, "kind", cJSON_CreateString("wait_timeout"));
+    JADD(d, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + timeout_ms)));
+    engine__emit(w->ws, w->run, "timer.started", d);
+}
+
 static wres step_wait(walker *w, const cJSON *step, const char *key)
 {
     const cJSON *k = key_rec(w, key);
     const char *status = engine__str(k, "status");
-    if (strcmp(status, "done") == 0) {
-        set_value(w, cJSON_Duplicate(JGET(k, "signal"), 1));
-        return W_DONE;
-    }
-    if (strcmp(status, "timed_out") == 0) {
-        if (strcmp(engine__str(step, "on_timeout"), "continue") == 0) {
-            set_value(w, NULL);
-            return W_DONE;
-        }
-        char msg[400];
-        snprintf(msg, sizeof msg, "wait for signal \"%s\" timed out", engine__str(step, "signal"));
-        return fail_with(w, "timeout", msg);
-    }
+    wres ended;
+    if (wait_ended(w, step, k, "signal", "signal", engine__str(step, "signal"), &ended))
+        return ended;
     /* signals are buffered: the oldest unconsumed one of that name is taken */
     const cJSON *e;
     cJSON_ArrayForEach(e, JGET(w->run->state, "sigq"))
@@ -205,13 +229,8 @@ static wres step_wait(walker *w, const cJSON *step, const char *key)
         set_value(w, cJSON_Duplicate(JGET(key_rec(w, key), "signal"), 1));
         return W_DONE;
     }
-    if (!*status && engine__num(step, "timeout_ms") > 0) {
-        cJSON *d = event(key, step);
-        JADD(d, "kind", cJSON_CreateString("wait_timeout"));
-        JADD(d, "fire_at",
-             cJSON_CreateNumber((double)(engine__ws_now(w->ws) + engine__num(step, "timeout_ms"))));
-        engine__emit(w->ws, w->run, "timer.started", d);
-    }
+    if (!*status && engine__num(step, "timeout_ms") > 0)
+        arm_wait_timeout(w, step, key, engine__num(step, "timeout_ms"));
     return W_BLOCKED;
 }
 
@@ -234,20 +253,9 @@ static wres step_wait_event(walker *w, const cJSON *step, const char *key)
 {
     const cJSON *k = key_rec(w, key);
     const char *status = engine__str(k, "status");
-    if (strcmp(status, "done") == 0) {
-        set_value(w, cJSON_Duplicate(JGET(k, "result"), 1));
-        return W_DONE;
-    }
-    if (strcmp(status, "timed_out") == 0) {
-        if (strcmp(engine__str(step, "on_timeout"), "continue") == 0) {
-            set_value(w, NULL);
-            return W_DONE;
-        }
-        char msg[400];
-        snprintf(msg, sizeof msg, "wait for event \"%s\" timed out",
-                 engine__str(step, "event_type"));
-        return fail_with(w, "timeout", msg);
-    }
+    wres ended;
+    if (wait_ended(w, step, k, "result", "event", engine__str(step, "event_type"), &ended))
+        return ended;
     if (*status)
         return W_BLOCKED;
     int64_t timeout = engine__num(step, "timeout_ms");
@@ -258,12 +266,8 @@ static wres step_wait_event(walker *w, const cJSON *step, const char *key)
     JADD(d, "timeout_ms", cJSON_CreateNumber((double)timeout));
     JADD(d, "ctx", match_ctx(w, true));
     engine__emit(w->ws, w->run, "event_wait.started", d);
-    if (timeout > 0) {
-        cJSON *t = event(key, step);
-        JADD(t, "kind", cJSON_CreateString("wait_timeout"));
-        JADD(t, "fire_at", cJSON_CreateNumber((double)(engine__ws_now(w->ws) + timeout)));
-        engine__emit(w->ws, w->run, "timer.started", t);
-    }
+    if (timeout > 0)
+        arm_wait_timeout(w, step, key, timeout);
     return W_BLOCKED;
 }
 
