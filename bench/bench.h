@@ -49,6 +49,8 @@ int bench_with_db(const char *name, const char *db,
 
 /* Resident set size of this process in MiB (from /proc/self/status). */
 double bench_rss_mib(void);
+/* --nats and --db name one set of servers: both or neither (SY_USAGE). */
+sy_status bench_servers_given_together(const char *nats, const char *db, sy_error *err);
 
 /* ... of process pid (0: this one); 0 when it is gone. */
 double bench_rss_mib_of(int pid);
@@ -72,7 +74,6 @@ sy_status bench_publish(jsCtx *js, const char *subject, bench_event_fn body, con
 /* Waits until the router is ready (up to 30 s). */
 sy_status bench_wait_ready(router *r, sy_error *err) SY_MUST_USE;
 /* Waits until *counter >= want, polling every ms; false on timeout. */
-bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want,
-                      long long timeout_ms);
+bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want, long long timeout_ms);
 
 #endif

@@ -104,8 +104,8 @@ static sy_status parse_args(int argc, char **argv, ui_args *out, bool *help, sy_
     sy_status st = cliopt_parse(&UI_CMD, argc, argv, &a, help, err);
     if (st != SY_OK || *help)
         return st;
-    if (!a.nats != !a.db)
-        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--nats and --db go together");
+    if ((st = bench_servers_given_together(a.nats, a.db, err)) != SY_OK)
+        return st;
     *out = a;
     return SY_OK;
 }

@@ -92,9 +92,9 @@ sy_status bench_publish(jsCtx *js, const char *subject, bench_event_fn body, con
     jsPubOptions_Init(&po);
     po.MaxWait = 60000;
     natsStatus s = js_PublishAsyncComplete(js, &po);
-    return s == NATS_OK ? SY_OK
-                        : sy_error_set(err, SY_NATS, "nats", NULL, "PubAcks: %s",
-                                       natsStatus_GetText(s));
+    return s == NATS_OK
+               ? SY_OK
+               : sy_error_set(err, SY_NATS, "nats", NULL, "PubAcks: %s", natsStatus_GetText(s));
 }
 
 sy_status bench_wait_ready(router *r, sy_error *err)
@@ -109,8 +109,7 @@ sy_status bench_wait_ready(router *r, sy_error *err)
     return sy_error_set(err, SY_TIMEOUT, NULL, NULL, "router not ready: %s", why);
 }
 
-bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want,
-                      long long timeout_ms)
+bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want, long long timeout_ms)
 {
     int64_t end = sy_mono_ms() + timeout_ms;
     while (atomic_load(counter) < want) {
@@ -120,4 +119,11 @@ bool bench_wait_count(const _Atomic uint64_t *counter, uint64_t want,
         nanosleep(&ts, NULL);
     }
     return true;
+}
+
+sy_status bench_servers_given_together(const char *nats, const char *db, sy_error *err)
+{
+    if (!nats != !db)
+        return sy_error_set(err, SY_USAGE, "missing_option", NULL, "--nats and --db go together");
+    return SY_OK;
 }
