@@ -1007,7 +1007,10 @@ static size_t process_batch(router_pipeline *p, natsMsgList *list)
     for (size_t i = 0; i < n; i++)
         if ((size_t)natsMsg_GetDataLength(list->Msgs[i]) > largest)
             largest = (size_t)natsMsg_GetDataLength(list->Msgs[i]);
-    if (p->order)
+    /* rules under which no two events name one workflow leave stream order
+     * nothing to fence: no lane, no ack floor, nothing held (a lane left
+     * from a fenced generation says only what is true: done is committed) */
+    if (p->order && (p->nheld || !rules_set_order_free(p->gen->rules)))
         run_round(p, list);
     else
         run_batch(p, list->Msgs, NULL, n, true);

@@ -298,6 +298,7 @@ static sy_status finish(rules_set *set, crypto_hash_sha256_state *h, rules_diags
     for (size_t i = 0; i < sizeof sum; i++)
         snprintf(set->hash + 2 * i, 3, "%02x", sum[i]);
     rules__collect_corr_types(set);
+    set->order_free = rules__order_free(set);
     if (d->len == 0 && rules__index_build(set) != SY_OK)
         rules__diag_add(d, "out of memory building the route index");
     sy_status st = SY_OK;

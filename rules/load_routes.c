@@ -274,3 +274,72 @@ void rules__load_routes(rules_loader *ld, const rnode *seq)
     for (size_t i = 0; i < seq->n; i++)
         load_route(ld, seq->vals[i]);
 }
+
+/* Splits an ID template of the form P{{ event_id }}S (one template, the
+ * event_id root, no filter) into its literal prefix and suffix lengths;
+ * false for any other template. */
+static bool event_id_tmpl(const char *t, size_t *plen, size_t *slen)
+{
+    const char *open = strstr(t, "{{");
+    if (!open)
+        return false;
+    const char *p = open + 2;
+    while (*p == ' ')
+        p++;
+    if (strncmp(p, "event_id", 8) != 0)
+        return false;
+    p += 8;
+    while (*p == ' ')
+        p++;
+    if (strncmp(p, "}}", 2) != 0 || strstr(p + 2, "{{") || strstr(p + 2, "}}") ||
+        memchr(t, '}', (size_t)(open - t)))
+        return false;
+    *plen = (size_t)(open - t);
+    *slen = strlen(p + 2);
+    return true;
+}
+
+/* Whether route r's workflow IDs are P{{ event_id }}S with the first such
+ * template seen (*first; set when NULL). */
+static bool ids_event_unique(const rules_route_def *r, const char **first)
+{
+    const char *tmpls[] = {r->id_tmpl, r->signal_id_tmpl};
+    for (size_t i = 0; i < 2; i++) {
+        size_t p, s, fp, fs;
+        if (!tmpls[i])
+            continue;
+        if (!event_id_tmpl(tmpls[i], &p, &s))
+            return false;
+        if (!*first) {
+            *first = tmpls[i];
+            continue;
+        }
+        event_id_tmpl(*first, &fp, &fs);
+        if (p != fp || s != fs || memcmp(tmpls[i], *first, p) != 0 ||
+            strcmp(tmpls[i] + strlen(tmpls[i]) - s, *first + strlen(*first) - fs) != 0)
+            return false;
+    }
+    return true;
+}
+
+bool rules__order_free(const rules_set *set)
+{
+    if ((set->corr_types && set->corr_types->child) || set->join_types)
+        return false;
+    const char *first = NULL;
+    for (size_t i = 0; i < set->nroutes; i++) {
+        const rules_route_def *r = &set->routes[i];
+        if (r->join || r->nflow || !ids_event_unique(r, &first))
+            return false;
+        const cJSON *wf =
+            r->workflow ? cJSON_GetObjectItemCaseSensitive(set->workflows, r->workflow) : NULL;
+        if (cJSON_GetObjectItemCaseSensitive(wf, "concurrency"))
+            return false;
+    }
+    return true;
+}
+
+bool rules_set_order_free(const rules_set *set)
+{
+    return set && set->order_free;
+}

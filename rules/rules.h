@@ -252,6 +252,14 @@ sy_status rules_flow_sim_advance(rules_flow_sim *sim, int64_t now,
  * A workflow's `cancel_on` entries and `wait_event` steps match later
  * events of one exact type with a `where` over `event` and the run. */
 
+/* Whether no two distinct events can name one workflow under this set, so
+ * that stream order (router/README.md) has nothing to fence: every route
+ * that starts or signals names its workflow P{{ event_id }}S with one P and
+ * one S for the whole set (no filter), and no route has flow control or a
+ * join, no workflow correlates (cancel_on, wait_event) or has concurrency.
+ * Two messages of one event_id are one event (the inbox applies the first). */
+bool rules_set_order_free(const rules_set *set);
+
 /* Whether some workflow correlates on events of this type. */
 bool rules_set_correlates(const rules_set *set, const char *type);
 /* The correlated types as an object (type -> true), borrowed; may be empty. */

@@ -210,6 +210,7 @@ struct rules_set {
     rules_index *index;
     cJSON *corr_types; /* object: event types workflows correlate on (load_corr.c) */
     cJSON *join_types; /* object: event types join routes collect (NULL: none) */
+    bool order_free;   /* rules_set_order_free, decided once at load */
 };
 
 /* Loader state shared by load*.c. */
@@ -302,6 +303,8 @@ extern const rules_root rules__join_roots[];
 extern const size_t rules__join_nroots;
 /* Fills set->corr_types from the loaded workflows (and join_types). */
 void rules__collect_corr_types(rules_set *set);
+/* rules_set_order_free's answer, computed at load (load_routes.c). */
+bool rules__order_free(const rules_set *set);
 /* match.c */
 sy_status rules__index_build(rules_set *set);
 void rules__index_free(rules_index *ix);

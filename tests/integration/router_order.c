@@ -74,12 +74,12 @@ static void serve_kill(order_fx *fx, int i)
     fx->pid[i] = 0;
 }
 
-static void fx_open(order_fx *fx, const char *name)
+static void fx_open_rules(order_fx *fx, const char *name, const char *rules)
 {
     memset(fx, 0, sizeof *fx);
     snprintf(fx->name, sizeof fx->name, "%s", name);
     fx->conninfo = fixture_pg_fresh_db(name);
-    fx->rules = rh_write_file("order-rules.yaml", ORDER_RULES);
+    fx->rules = rh_write_file("order-rules.yaml", rules);
     CHECK_INT(natsConnection_ConnectTo(&fx->nc, fixture_nats_url()), NATS_OK);
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -89,6 +89,11 @@ static void fx_open(order_fx *fx, const char *name)
         fx->port[i] = rh_free_port();
         serve_up(fx, i);
     }
+}
+
+static void fx_open(order_fx *fx, const char *name)
+{
+    fx_open_rules(fx, name, ORDER_RULES);
 }
 
 static void fx_close(order_fx *fx)
@@ -166,18 +171,24 @@ static void publish_rounds(order_fx *fx, int nw, int k0, int k1)
     flush(fx);
 }
 
-/* What stream order held in process i (diagnostics on stderr). */
-static void print_held(order_fx *fx, int i)
+/* Process i's counter name (with its leading newline and trailing space),
+ * -1 when unreadable. */
+static long metric(order_fx *fx, int i, const char *name)
 {
     static char resp[262144];
     if (fx->pid[i] <= 0 || rh_http(fx->port[i], "GET", "/metrics", NULL, resp, sizeof resp) != 200)
-        return;
+        return -1;
+    const char *at = strstr(resp, name);
+    return at ? atol(at + strlen(name)) : -1L;
+}
+
+/* What stream order held in process i (diagnostics on stderr). */
+static void print_held(order_fx *fx, int i)
+{
     const char *names[] = {"\nswitchyard_order_held_total ", "\nswitchyard_order_forced_total ",
                            "\nswitchyard_events_received_total "};
-    for (size_t k = 0; k < 3; k++) {
-        const char *at = strstr(resp, names[k]);
-        fprintf(stderr, "serve %d:%s%ld\n", i, names[k], at ? atol(at + strlen(names[k])) : -1L);
-    }
+    for (size_t k = 0; k < 3; k++)
+        fprintf(stderr, "serve %d:%s%ld\n", i, names[k], metric(fx, i, names[k]));
 }
 
 /* Every workflow's signals as in stream order: 0..nk-1, each once. */
@@ -232,5 +243,34 @@ TEST(stream_order_holds_across_a_sigkill_and_redelivery)
     serve_up(&fx, 0);
     check_histories(&fx, 400, 20);
     CHECK_MSG(at_kill < 400 * 20, "the kill happened mid-stream (%ld signals applied)", at_kill);
+    fx_close(&fx);
+}
+
+/* Rules under which no two events name one workflow (every ID is
+ * "n-{{ event_id }}") leave stream order nothing to fence: the pipelines
+ * of two processes write no lane and hold nothing, and every event starts
+ * its run once. */
+#define ORDER_FREE_RULES                                                                           \
+    "version: 1\n"                                                                                 \
+    "routes:\n"                                                                                    \
+    "  - name: open\n"                                                                             \
+    "    match: { type: acct.opened }\n"                                                           \
+    "    start: { workflow: acct, id: \"n-{{ event_id }}\" }\n"                                    \
+    "workflows:\n"                                                                                 \
+    "  acct:\n"                                                                                    \
+    "    steps:\n"                                                                                 \
+    "      - wait: never\n"
+
+TEST(rules_where_no_two_events_name_one_workflow_write_no_lane)
+{
+    order_fx fx;
+    fx_open_rules(&fx, "order_free", ORDER_FREE_RULES);
+    publish_starts(&fx, 2000);
+    CHECK_INT(rh_wait_count(fx.conninfo, "SELECT count(*) FROM switchyard.runs", 2000, 30000),
+              2000);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.order_lanes"), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(metric(&fx, i, "\nswitchyard_order_held_total "), 0);
+    CHECK_INT(rh_count(fx.conninfo, "SELECT count(*) FROM switchyard.inbox"), 2000);
     fx_close(&fx);
 }

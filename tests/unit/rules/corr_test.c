@@ -314,3 +314,63 @@ TEST(embedded_tests_follow_a_join_to_its_start)
     CHECK_INT(f.len, 0);
     rules_diags_cleanup(&f);
 }
+
+/* Stream order has nothing to fence only when no two events can name one
+ * workflow: every ID is P{{ event_id }}S with one P and S, nothing
+ * correlates, joins, flow-controls or limits concurrency. */
+#define ORDER_WF                                                                                   \
+    "workflows:\n"                                                                                 \
+    "  w:\n"                                                                                       \
+    "    steps:\n"                                                                                 \
+    "      - task: t\n"
+#define ORDER_ROUTE(name, type, id)                                                                \
+    "  - name: " name "\n"                                                                         \
+    "    match: { type: " type " }\n"                                                              \
+    "    start: { workflow: w, id: \"" id "\" }\n"
+
+static bool order_free(const char *text)
+{
+    rules_set *set = load_ok(text);
+    bool free_ = rules_set_order_free(set);
+    rules_set_free(set);
+    return free_;
+}
+
+TEST(only_rules_where_no_two_events_name_one_workflow_are_order_free)
+{
+    CHECK(order_free("routes:\n" ORDER_ROUTE("a", "x", "b-{{ event_id }}") ORDER_WF));
+    CHECK(order_free("routes:\n" ORDER_ROUTE("a", "x", "b-{{event_id}}-z")
+                         ORDER_ROUTE("b", "y", "b-{{ event_id }}-z") ORDER_WF));
+    CHECK(order_free("routes:\n"
+                     "  - name: d\n"
+                     "    match: { type: x }\n"
+                     "    dead_letter: { code: no, reason: not wanted }\n" ORDER_WF));
+    /* an ID from the payload: two events may name one workflow */
+    CHECK(!order_free("routes:\n" ORDER_ROUTE("a", "x", "b-{{ payload.id }}") ORDER_WF));
+    /* a filter may map two event IDs to one */
+    CHECK(!order_free("routes:\n" ORDER_ROUTE("a", "x", "b-{{ event_id | lower }}") ORDER_WF));
+    CHECK(!order_free("routes:\n" ORDER_ROUTE("a", "x", "{{ event_id }}-{{ type }}") ORDER_WF));
+    /* two prefixes: "a-" + "b-1" is "a-b-" + "1" */
+    CHECK(!order_free("routes:\n" ORDER_ROUTE("a", "x", "a-{{ event_id }}")
+                          ORDER_ROUTE("b", "y", "a-b-{{ event_id }}") ORDER_WF));
+    CHECK(!order_free("routes:\n" ORDER_ROUTE("a", "x", "a-{{ event_id }}")
+                          ORDER_ROUTE("b", "y", "a-{{ event_id }}-b") ORDER_WF));
+    /* a signal by the payload names another event's workflow */
+    CHECK(!order_free("routes:\n" ORDER_ROUTE(
+        "a", "x",
+        "a-{{ event_id }}") "  - name: s\n"
+                            "    match: { type: y }\n"
+                            "    signal: { id: \"a-{{ payload.id }}\", name: go }\n" ORDER_WF));
+    /* correlation acts on whichever runs wait */
+    CHECK(!order_free(RULES));
+    /* flow control and concurrency decide by other keys */
+    CHECK(!order_free("routes:\n" ORDER_ROUTE(
+        "a", "x",
+        "a-{{ event_id }}") "    dedupe: { key: \"{{ payload.id }}\", ttl: 1h }\n" ORDER_WF));
+    CHECK(!order_free("routes:\n" ORDER_ROUTE(
+        "a", "x", "a-{{ event_id }}") "workflows:\n"
+                                      "  w:\n"
+                                      "    concurrency: { key: \"{{ input.k }}\", limit: 1 }\n"
+                                      "    steps:\n"
+                                      "      - task: t\n"));
+}
