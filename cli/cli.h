@@ -20,6 +20,7 @@ int cli_route(int argc, char **argv);    /* cli_route.c */
 int cli_serve(int argc, char **argv);    /* cli_serve.c */
 int cli_publish(int argc, char **argv);  /* cli_publish.c */
 int cli_dlq(int argc, char **argv);      /* cli_dlq.c */
+int cli_join(int argc, char **argv);     /* cli_join.c */
 int cli_replay(int argc, char **argv);   /* cli_replay.c */
 int cli_dev(int argc, char **argv);      /* cli_dev.c */
 int cli_validate(int argc, char **argv); /* cli_validate.c */
@@ -50,6 +51,7 @@ sy_status cli_route_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_serve_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_publish_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_dlq_parse(int argc, char **argv, bool *help, sy_error *err);
+sy_status cli_join_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_replay_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_dev_parse(int argc, char **argv, bool *help, sy_error *err);
 sy_status cli_validate_parse(int argc, char **argv, bool *help, sy_error *err);

@@ -14,6 +14,7 @@
     X(bench, cli_bench, "measure: envelope, rules, engine, ingest, roundtrip, schedules")          \
     X(publish, cli_publish, "publish an event (fills event_id, occurred_at, trace_id)")            \
     X(dlq, cli_dlq, "list, show and replay dead letters")                                          \
+    X(join, cli_join, "list and describe the open joins of join routes")                           \
     X(replay, cli_replay, "backfill: route the events of a time window again, once per route")     \
     X(dev, cli_dev, "local nats-server + Postgres + switchyard with the example rules")            \
     X(serve, cli_serve, "run the router service (--config FILE)")                                  \

@@ -495,7 +495,7 @@ static sy_status match_events(engine__ws *ws, engine_batch *b, sy_buf *types, sy
     const char *p[] = {ws->eng->ns, types->data, sy_i64(now, ws->now)};
     if (st == SY_OK)
         st = read_subs(ws->s,
-                       "SELECT " SUB_COLS " FROM event_subs WHERE namespace = $1 AND type IN"
+                       "SELECT " SUB_COLS " FROM event_subs WHERE namespace = $1 AND kpath IS NULL AND type IN"
                        " (SELECT json_array_elements_text($2::json))"
                        " AND (expires_at IS NULL OR expires_at > to_timestamp($3::float8 / 1000.0))"
                        " ORDER BY created_at, sub_id",

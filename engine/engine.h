@@ -354,6 +354,25 @@ uint64_t engine_session_stat(const engine_session *s, int which);
 sy_status engine_describe(engine_session *s, const char *workflow_id, const char *run_id,
                           cJSON **out, sy_error *err) SY_MUST_USE;
 
+/* Open joins (join routes' partial state, docs/flow-control.md "Joins"):
+ * {"joins": [{route, key, arrived: [part], missing: [part] | null, when,
+ *  workflow_id, since, deadline, events: {part: {event_id, type,
+ *  occurred_at}}}], "next_page_token": "..." | null}, by route then key;
+ * only those whose window is still open at now_ms. missing: the route's
+ * parts not arrived (null for a row written before migration 022). */
+typedef struct engine_join_filter {
+    const char *route;      /* NULL: every join route */
+    size_t limit;           /* 0: 100; at most 1000 */
+    const char *page_token; /* the previous page's next_page_token, or NULL */
+    int64_t now_ms;
+} engine_join_filter;
+sy_status engine_join_list(engine_session *s, const engine_join_filter *f, cJSON **out,
+                           sy_error *err) SY_MUST_USE;
+/* One open join, as a list item but with each part's whole envelope in
+ * events. SY_NOT_FOUND (saying which) when route has none open for key. */
+sy_status engine_join_get(engine_session *s, const char *route, const char *key, int64_t now_ms,
+                          cJSON **out, sy_error *err) SY_MUST_USE;
+
 /* The statuses of a run, NULL-terminated: running, completed, failed,
  * canceled, terminated (the values of engine_list_filter.status). */
 extern const char *const engine_workflow_statuses[];

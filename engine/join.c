@@ -146,13 +146,13 @@ static const char WRITE_SQL[] =
     "WITH d AS (DELETE FROM join_keys WHERE namespace = $1 AND jkey IN"
     " (SELECT json_array_elements_text($2::json))),"
     " u AS (UPDATE join_keys j SET events = x.e, workflow_id = x.w, first_at = to_timestamp(x.f"
-    " / 1000.0), expires_at = to_timestamp(x.x / 1000.0), updated_at = now()"
-    " FROM json_to_recordset($3::json) AS x(j text, e json, w text, f float8, x float8)"
+    " / 1000.0), expires_at = to_timestamp(x.x / 1000.0), spec = x.s, updated_at = now()"
+    " FROM json_to_recordset($3::json) AS x(j text, e json, w text, f float8, x float8, s json)"
     " WHERE j.namespace = $1 AND j.jkey = x.j)"
     " INSERT INTO join_keys (namespace, jkey, route, key, events, workflow_id, first_at,"
-    " expires_at, updated_at) SELECT $1, j, r, k, e, w, to_timestamp(f / 1000.0),"
-    " to_timestamp(x / 1000.0), now() FROM json_to_recordset($4::json)"
-    " AS x(j text, r text, k text, e json, w text, f float8, x float8)";
+    " expires_at, spec, updated_at) SELECT $1, j, r, k, e, w, to_timestamp(f / 1000.0),"
+    " to_timestamp(x / 1000.0), s, now() FROM json_to_recordset($4::json)"
+    " AS x(j text, r text, k text, e json, w text, f float8, x float8, s json)";
 
 static sy_status write_rows(engine__ws *ws, jrow *rows, size_t n, sy_error *err)
 {
@@ -178,6 +178,8 @@ static sy_status write_rows(engine__ws *ws, jrow *rows, size_t n, sy_error *err)
         JADD(o, "f", cJSON_CreateNumber((double)r->first));
         JADD(o, "x",
              cJSON_CreateNumber((double)(r->first + rules_join_window(ws->eng->rules, r->route))));
+        cJSON *spec = rules_join_spec_json(ws->eng->rules, r->route);
+        JADD(o, "s", spec ? spec : cJSON_CreateNull());
         cJSON_AddItemToArray(r->exists ? upd : ins, o);
     }
     char *d = cJSON_PrintUnformatted(del), *u = cJSON_PrintUnformatted(upd),
@@ -294,4 +296,82 @@ sy_status engine__join_describe(engine_session *s, const char *workflow_id, sy_s
     }
     cJSON_AddItemToObject(*out, "join", joins);
     return SY_OK;
+}
+
+/* ---- join list / describe (engine_join_list, engine_join_get) ------------------------ */
+
+/* One open join as JSON: which parts arrived (in arrival order), which of
+ * the route's parts are missing (in the rules' order; null for a row written
+ * before migration 022 recorded the route's parts), its condition, its
+ * window's deadline and the ID its start would take. $full: the parts'
+ * whole envelopes, else their event_id, type and occurred_at. */
+#define JOIN_ITEM_SQL                                                                              \
+    "json_build_object('route', j.route, 'key', j.key, 'arrived', (SELECT coalesce(json_agg(a.k"   \
+    " ORDER BY a.n), '[]') FROM json_object_keys(j.events) WITH ORDINALITY AS a(k, n)),"           \
+    " 'missing', CASE WHEN j.spec IS NOT NULL THEN (SELECT coalesce(json_agg(m.k ORDER BY m.n),"   \
+    " '[]') FROM json_object_keys(j.spec->'events') WITH ORDINALITY AS m(k, n)"                    \
+    " WHERE j.events->m.k IS NULL) END, 'when', j.spec->>'when', 'workflow_id', j.workflow_id,"    \
+    " 'since', j.first_at, 'deadline', j.expires_at, 'events', CASE WHEN $3::bool THEN j.events"   \
+    " ELSE (SELECT coalesce(json_object_agg(e.key, json_build_object('event_id',"                  \
+    " e.value->>'event_id', 'type', e.value->>'type', 'occurred_at', e.value->>'occurred_at')),"   \
+    " '{}') FROM json_each(j.events) AS e) END)"
+
+static const char LIST_SQL[] =
+    "WITH p AS (SELECT j.* FROM join_keys j WHERE j.namespace = $1"
+    " AND j.expires_at > to_timestamp($2::float8 / 1000.0)"
+    " AND ($4::text IS NULL OR j.route = $4)"
+    " AND ($5::text IS NULL OR j.jkey > convert_from(decode($5, 'hex'), 'UTF8'))"
+    " ORDER BY j.jkey LIMIT $6::int + 1),"
+    " k AS (SELECT * FROM p j ORDER BY j.jkey LIMIT $6::int)"
+    " SELECT json_build_object('joins', (SELECT coalesce(json_agg(" JOIN_ITEM_SQL
+    " ORDER BY j.jkey), '[]') FROM k j), 'next_page_token', CASE WHEN (SELECT count(*) FROM p)"
+    " > (SELECT count(*) FROM k) THEN (SELECT encode(convert_to(max(jkey), 'UTF8'), 'hex')"
+    " FROM k) END)::text";
+
+static bool hex_token(const char *t)
+{
+    size_t n = strlen(t);
+    if (!n || n % 2 || n > 2 * (RULES_FLOW_KEY_MAX + 300))
+        return false;
+    for (const char *c = t; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
+sy_status engine_join_list(engine_session *s, const engine_join_filter *f, cJSON **out,
+                           sy_error *err)
+{
+    *out = NULL;
+    if (f->page_token && !hex_token(f->page_token))
+        return sy_error_set(err, SY_INVALID, "bad_page_token", "page_token", "bad page token");
+    size_t limit = f->limit ? f->limit : 100;
+    if (limit > 1000)
+        limit = 1000;
+    char now[24], lim[24];
+    const char *p[] = {s->eng->ns, sy_i64(now, f->now_ms), "f",
+                       f->route,   f->page_token,          sy_i64(lim, (int64_t)limit)};
+    return engine__json_query(s, LIST_SQL, 6, p, out, err);
+}
+
+static const char GET_SQL[] = "SELECT " JOIN_ITEM_SQL "::text FROM join_keys j"
+                              " WHERE j.namespace = $1 AND j.jkey = $4"
+                              " AND j.expires_at > to_timestamp($2::float8 / 1000.0)";
+
+sy_status engine_join_get(engine_session *s, const char *route, const char *key, int64_t now_ms,
+                          cJSON **out, sy_error *err)
+{
+    *out = NULL;
+    sy_buf jkey = SY_BUF_INIT;
+    sy_buf_printf(&jkey, "%s\n%s", route, key);
+    char now[24];
+    const char *p[] = {s->eng->ns, sy_i64(now, now_ms), "t", jkey.data};
+    sy_status st = engine__json_query(s, GET_SQL, 4, p, out, err);
+    sy_buf_cleanup(&jkey);
+    if (st == SY_NOT_FOUND) {
+        sy_error_clear(err);
+        return sy_error_set(err, SY_NOT_FOUND, "not_found", NULL,
+                            "no open join of route \"%.200s\" for key \"%.300s\"", route, key);
+    }
+    return st;
 }

@@ -303,6 +303,7 @@ static void dispatch(api_req *q)
         {"workflows", api_workflows},     {"tasks", api_tasks},
         {"schedules", api_schedules},     {"dead-letters", api_dead_letters},
         {"task-queues", api_task_queues}, {"events", api_events},
+        {"joins", api_joins},
     };
     if (q->nseg == 0) {
         api_error(q, 404, "not_found", NULL, "no such endpoint");

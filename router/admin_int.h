@@ -108,6 +108,7 @@ void api_workflows(api_req *q);
 void api_tasks(api_req *q);
 void api_schedules(api_req *q);
 void api_dead_letters(api_req *q);
+void api_joins(api_req *q);
 void api_task_queues(api_req *q);
 void api_events(api_req *q);
 

@@ -477,6 +477,37 @@ void api_dead_letters(api_req *q)
         dl_replay_id(q, s, id);
 }
 
+/* ---- joins ------------------------------------------------------------------------------ */
+
+/* GET /api/v1/joins[?route=R&limit=N&page_token=T]: the open joins
+ * (engine_join_list); GET /api/v1/joins/<route>/<key>: one, with its parts'
+ * envelopes (engine_join_get). */
+void api_joins(api_req *q)
+{
+    if (q->post || (q->nseg != 1 && q->nseg != 3))
+        return;
+    engine_join_filter f = {.now_ms = sy_clock_now_ms(NULL)};
+    int64_t lim = 100;
+    if (q->nseg == 1 && (!api_param_int(q, "limit", 1, 1000, 100, &lim) ||
+                         !api_param_name(q, "route", 255, &f.route)))
+        return;
+    f.limit = (size_t)lim;
+    f.page_token = api_param(q, "page_token");
+    engine_session *s = session_or_503(q);
+    if (!s)
+        return;
+    sy_error err;
+    sy_error_clear(&err);
+    cJSON *j = NULL;
+    sy_status st = q->nseg == 1 ? engine_join_list(s, &f, &j, &err)
+                                : engine_join_get(s, q->seg[1], q->seg[2], f.now_ms, &j, &err);
+    if (st != SY_OK) {
+        api_fail(q, st, &err);
+        return;
+    }
+    api_ok(q, j);
+}
+
 /* ---- task queues and events ------------------------------------------------------------- */
 
 /* Kept for 2 s: it scans the open tasks, and several browsers watching

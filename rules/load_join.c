@@ -175,3 +175,16 @@ sy_status rules_join_start(const rules_set *set, size_t route, const char *key, 
     cJSON_Delete(ctx);
     return st;
 }
+
+cJSON *rules_join_spec_json(const rules_set *set, size_t route)
+{
+    if (!set || route >= set->nroutes || !set->routes[route].join)
+        return NULL;
+    const rules_join_spec *j = set->routes[route].join;
+    cJSON *o = cJSON_CreateObject(), *ev = cJSON_AddObjectToObject(o, "events");
+    for (size_t i = 0; i < j->nparts; i++)
+        cJSON_AddStringToObject(ev, j->parts[i].name, j->parts[i].type);
+    cJSON_AddStringToObject(o, "when", j->when_src);
+    cJSON_AddNumberToObject(o, "window_ms", (double)j->window_ms);
+    return o;
+}

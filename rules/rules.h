@@ -288,6 +288,11 @@ bool rules_join_ready(const rules_set *set, size_t route, const cJSON *events);
  * (a dead letter when a template fails). SY_NOMEM only. */
 sy_status rules_join_start(const rules_set *set, size_t route, const char *key,
                            const cJSON *events, rules_actions *out) SY_MUST_USE;
+/* The route's join as the engine records it beside a partial join, for
+ * `switchyard join list`: {"events": {part: type} (in the rules' order),
+ * "when": its source (the default spelled out), "window_ms"}. Owned; NULL
+ * when route is no join. */
+cJSON *rules_join_spec_json(const rules_set *set, size_t route);
 
 /* Dry runs (rules/corr_sim.c): the runs a dry run's starts would begin,
  * and what later events of correlated types would do to them. */

@@ -30,6 +30,7 @@ static const struct {
     {"publish", cli_publish_parse},
     {"serve", cli_serve_parse},
     {"task", cli_task_parse},
+    {"join", cli_join_parse},
     {"validate", cli_validate_parse},
     {"route", cli_route_parse},
     {"check", cli_check_parse},

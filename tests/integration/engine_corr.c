@@ -8,6 +8,8 @@
  * against the wait that needs it never lose it. */
 #include "flow_support.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 
 static const char RULES[] =
@@ -223,7 +225,7 @@ TEST(wait_event_resumes_with_the_matching_events_payload)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(w, "step")), "payment");
     cJSON_Delete(d);
     /* the where sees both: wrong order, then a zero amount, do not match */
-    one(&fx, FLOW_T0 + 100, "x1", "payment.received", "{\"order_id\":\"c\",\"amount\":5}");
+    one(&fx, FLOW_T0 + 600100, "x1", "payment.received", "{\"order_id\":\"c\",\"amount\":5}");
     one(&fx, FLOW_T0 + 200, "x2", "payment.received", "{\"order_id\":\"a\",\"amount\":0}");
     check_status(&fx, "p-a", "running");
     one(&fx, FLOW_T0 + 300, "x3", "payment.received", "{\"order_id\":\"a\",\"amount\":42}");
@@ -420,7 +422,8 @@ TEST(a_join_starts_once_when_its_events_are_there_and_shows_while_partial)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "pending");
     const cJSON *j = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "join"), 0);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "route")), "ship");
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0)), "paid");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "events"), 0)),
+              "paid");
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "events")), 1);
     cJSON_Delete(d);
     /* a redelivery adds nothing */
@@ -501,5 +504,118 @@ TEST(two_sessions_completing_the_same_joins_start_each_once)
     CHECK_INT(count(&fx, "SELECT count(*) FROM runs WHERE (input->>'amount')::int"
                          " <> substr(workflow_id, 7)::int"),
               0);
+    flow_fx_close(&fx);
+}
+
+/* `switchyard join list` and `join describe` (and engine_join_list/get
+ * under them): the open joins by route and key, what arrived, what is
+ * missing, the condition and the deadline; paged; a join past its window
+ * is not listed. */
+static const cJSON *jget(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static char *names(const cJSON *arr)
+{
+    char *t = cJSON_PrintUnformatted(arr);
+    return t;
+}
+
+static int join_cli(flow_fx *fx, int64_t now, const char *args, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "SWITCHYARD_TEST_TIME_OFFSET_MS=%lld '%s' join %s --db '%s' 2>&1",
+             (long long)(now - sy_clock_now_ms(NULL)), fixture_switchyard_bin(), args,
+             fx->conninfo);
+    return fixture_run(cmd, out, cap);
+}
+
+TEST(join_list_shows_each_open_join_with_its_arrived_and_missing_parts)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_join_list", RULES);
+    one(&fx, FLOW_T0, "l1", "j.paid", "{\"order_id\":\"k1\",\"amount\":9}");
+    one(&fx, FLOW_T0 + 10, "l2", "j.packed", "{\"order_id\":\"k2\",\"boxes\":1}");
+    one(&fx, FLOW_T0 + 600000, "l3", "j.address", "{\"order_id\":\"k3\"}");
+    one(&fx, FLOW_T0 + 600010, "l4", "j.packed", "{\"order_id\":\"k3\",\"boxes\":2}");
+    sy_error err = {0};
+    cJSON *l = NULL;
+    engine_join_filter f = {.limit = 2, .now_ms = FLOW_T0 + 600100};
+    CHECK_INT(engine_join_list(fx.s, &f, &l, &err), SY_OK);
+    const cJSON *js = jget(l, "joins");
+    CHECK_INT(cJSON_GetArraySize(js), 2);
+    const cJSON *k1 = cJSON_GetArrayItem(js, 0);
+    CHECK_STR(cJSON_GetStringValue(jget(k1, "route")), "ship");
+    CHECK_STR(cJSON_GetStringValue(jget(k1, "key")), "k1");
+    char *a = names(jget(k1, "arrived")), *m = names(jget(k1, "missing"));
+    CHECK_STR(a, "[\"paid\"]");
+    CHECK_STR(m, "[\"packed\",\"address\"]"); /* in the rules' order */
+    free(a);
+    free(m);
+    CHECK_STR(cJSON_GetStringValue(jget(k1, "when")), "paid && (packed || address)");
+    CHECK_STR(cJSON_GetStringValue(jget(k1, "workflow_id")), "ship-k1");
+    CHECK(strncmp(cJSON_GetStringValue(jget(k1, "deadline")), "2026-01-01T01:00:00", 19) == 0);
+    CHECK_STR(cJSON_GetStringValue(jget(jget(jget(k1, "events"), "paid"), "event_id")), "l1");
+    const char *tok = cJSON_GetStringValue(jget(l, "next_page_token"));
+    CHECK(tok != NULL);
+    /* the next page: k3, which has two parts and still waits for paid */
+    char *token = strdup(tok ? tok : "");
+    cJSON_Delete(l);
+    f.page_token = token;
+    CHECK_INT(engine_join_list(fx.s, &f, &l, &err), SY_OK);
+    js = jget(l, "joins");
+    CHECK_INT(cJSON_GetArraySize(js), 1);
+    a = names(jget(cJSON_GetArrayItem(js, 0), "arrived"));
+    m = names(jget(cJSON_GetArrayItem(js, 0), "missing"));
+    CHECK_STR(a, "[\"address\",\"packed\"]"); /* in the order they arrived */
+    CHECK_STR(m, "[\"paid\"]");
+    free(a);
+    free(m);
+    CHECK(cJSON_IsNull(jget(l, "next_page_token")));
+    cJSON_Delete(l);
+    free(token);
+    /* a bad token, another route, a window that ended */
+    f.page_token = "zz";
+    CHECK_INT(engine_join_list(fx.s, &f, &l, &err), SY_INVALID);
+    f.page_token = NULL;
+    f.route = "nope";
+    CHECK_INT(engine_join_list(fx.s, &f, &l, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(jget(l, "joins")), 0);
+    cJSON_Delete(l);
+    f.route = NULL;
+    f.limit = 0;
+    f.now_ms = FLOW_T0 + 3601000; /* k1's window (1h) ended, k2's too, k3's not */
+    CHECK_INT(engine_join_list(fx.s, &f, &l, &err), SY_OK);
+    CHECK_INT(cJSON_GetArraySize(jget(l, "joins")), 1);
+    cJSON_Delete(l);
+    /* one, with its parts' envelopes */
+    cJSON *d = NULL;
+    CHECK_INT(engine_join_get(fx.s, "ship", "k3", FLOW_T0 + 600100, &d, &err), SY_OK);
+    CHECK_INT((int)jget(jget(jget(jget(d, "events"), "packed"), "payload"), "boxes")->valuedouble,
+              2);
+    cJSON_Delete(d);
+    CHECK_INT(engine_join_get(fx.s, "ship", "k9", FLOW_T0 + 600100, &d, &err), SY_NOT_FOUND);
+    CHECK(strstr(err.message, "k9") != NULL);
+
+    /* the same through the command */
+    char out[8192];
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "list -o json", out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "\"key\":\"k1\",\"arrived\":[\"paid\"],\"missing\":[\"packed\","
+                          "\"address\"]") != NULL,
+              "%s", out);
+    CHECK(strstr(out, "\"next_page_token\":null") != NULL);
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "list --limit 1", out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "ROUTE") == out && strstr(out, "k1") && !strstr(out, "k2") &&
+                  strstr(out, "packed,address") && strstr(out, "next page: --page "),
+              "%s", out);
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 3601000, "list --route ship -o json", out, sizeof out), 0);
+    CHECK_MSG(!strstr(out, "\"k1\"") && strstr(out, "\"k3\""), "%s", out);
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "describe ship k3 -o json", out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "\"boxes\":2") != NULL, "%s", out);
+    CHECK(join_cli(&fx, FLOW_T0 + 600100, "describe ship k9", out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "no open join of route \"ship\" for key \"k9\"") != NULL, "%s", out);
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "describe ship", out, sizeof out), 64);
+    CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "list --page zz", out, sizeof out), 65);
     flow_fx_close(&fx);
 }

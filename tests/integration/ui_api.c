@@ -508,10 +508,10 @@ TEST(live_stream_reports_commits_from_the_one_listener)
     CHECK_MSG(read_until(fd[0], buf[0], sizeof buf[0], &len[0], "event: events", 5000), "%s",
               buf[0]);
     /* one listener for all three: one LISTEN connection in Postgres */
-    CHECK_INT(
-        rh_count(s.conninfo, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                             "current_database() AND query LIKE 'LISTEN switchyard_changes%'"),
-        1);
+    CHECK_INT(rh_count(s.conninfo,
+                       "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND query LIKE 'LISTEN switchyard_changes%'"),
+              1);
     /* two browsers go away: the server forgets them and goes on serving
      * the third (it crashed here once, touching a freed request) */
     close(fd[1]);
@@ -610,6 +610,54 @@ TEST(detail_shows_only_live_timers)
               cJSON_PrintUnformatted(get(j, "timers")));
     CHECK(rh_count(s.conninfo, "SELECT count(*) FROM switchyard.timers") >=
           1); /* still in the table */
+    cJSON_Delete(j);
+    ui_stop(&s);
+}
+
+/* GET /api/v1/joins: the open joins of join routes, what arrived and what
+ * is missing; /api/v1/joins/<route>/<key>: one, with its parts. */
+static const char rules_join[] = "version: 1\n"
+                                 "routes:\n"
+                                 "  - name: hand-over\n"
+                                 "    join:\n"
+                                 "      key: \"{{ payload.order_id }}\"\n"
+                                 "      events:\n"
+                                 "        packed: { type: order.packed }\n"
+                                 "        labelled: { type: label.printed }\n"
+                                 "      window: 1d\n"
+                                 "    start: { workflow: hand, id: \"hand-{{ key }}\" }\n"
+                                 "workflows:\n"
+                                 "  hand:\n"
+                                 "    steps:\n"
+                                 "      - task: go\n";
+
+TEST(open_joins_are_listed_with_their_missing_parts)
+{
+    ui_srv s;
+    ui_start(&s, "joins", rules_join, false, NULL);
+    ui_publish(&s, "p-1", "order.packed", "{\"order_id\":\"A1\"}");
+    ui_publish(&s, "p-2", "order.packed", "{\"order_id\":\"B2\"}");
+    ui_publish(&s, "l-2", "label.printed", "{\"order_id\":\"B2\"}"); /* B2 starts */
+    wait_runs(&s, 1);
+    cJSON *j = NULL;
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/joins", NULL, NULL, &j), 200);
+    const cJSON *js = get(j, "joins");
+    CHECK_MSG(cJSON_GetArraySize(js) == 1, "%s", cJSON_PrintUnformatted(j));
+    const cJSON *a1 = cJSON_GetArrayItem(js, 0);
+    CHECK_STR(get(a1, "key")->valuestring, "A1");
+    CHECK_STR(cJSON_GetArrayItem(get(a1, "arrived"), 0)->valuestring, "packed");
+    CHECK_STR(cJSON_GetArrayItem(get(a1, "missing"), 0)->valuestring, "labelled");
+    CHECK(cJSON_IsString(get(a1, "deadline")));
+    cJSON_Delete(j);
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/joins?route=other", NULL, NULL, &j), 200);
+    CHECK_INT(cJSON_GetArraySize(get(j, "joins")), 0);
+    cJSON_Delete(j);
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/joins/hand-over/A1", NULL, NULL, &j), 200);
+    CHECK_STR(get(get(get(j, "events"), "packed"), "event_id")->valuestring, "p-1");
+    cJSON_Delete(j);
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/joins/hand-over/B2", NULL, NULL, &j), 404);
+    cJSON_Delete(j);
+    CHECK_INT(ui_call(&s, "GET", "/api/v1/joins?page_token=xyz", NULL, NULL, &j), 400);
     cJSON_Delete(j);
     ui_stop(&s);
 }
