@@ -61,9 +61,9 @@ sy_status sy_traceparent_parse(const char *s, char *trace, char *parent, sy_erro
 sy_status sy_tracestate_check(const char *s, sy_error *err)
 {
     size_t n = strlen(s), members = 1;
-    if (n > 512)
+    if (n > SY_TRACESTATE_MAX)
         return sy_error_set(err, SY_INVALID, "bad_trace_id", "tracestate",
-                            "tracestate is %zu characters, over W3C's 512", n);
+                            "tracestate is %zu characters, over W3C's %d", n, SY_TRACESTATE_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c > 0x7e)

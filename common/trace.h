@@ -17,6 +17,7 @@
 
 #define SY_SPAN_ID_LEN 16     /* hex digits */
 #define SY_TRACEPARENT_MAX 56 /* "00-" 32 "-" 16 "-" 2, NUL */
+#define SY_TRACESTATE_MAX 512 /* W3C: characters, without the NUL */
 
 /* The span id of the hop named by id (FNV-1a 64 of its bytes, never all
  * zero), as 16 lowercase hex digits in out. */

@@ -32,6 +32,7 @@ static void start_cleanup(engine__start *s)
     free(s->queue);
     free(s->event_id);
     free(s->trace_id);
+    free(s->tracestate);
     cJSON_Delete(s->input);
 }
 
@@ -42,7 +43,7 @@ void engine__op_cleanup(engine__op *o)
     char *strs[] = {o->wid,        o->event_id,      o->trace_id,  o->signal,     o->code,
                     o->message,    o->subject,       o->body,      o->reason,     o->task_id,
                     o->error_type, o->error_message, o->timer_id,  o->timer_kind, o->run_id,
-                    o->route,      o->ev_type,       o->ev_source, o->step};
+                    o->route,      o->ev_type,       o->ev_source, o->step,       o->tracestate};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(strs[i]);
     cJSON_Delete(o->payload);
@@ -113,6 +114,7 @@ static void copy_start(engine__start *d, const engine_start_req *r)
     d->queue = dup(r->task_queue);
     d->event_id = dup(r->event_id);
     d->trace_id = dup(r->trace_id);
+    d->tracestate = r->trace_id ? dup(r->tracestate) : NULL;
     d->input = r->input ? cJSON_Duplicate(r->input, 1) : cJSON_CreateObject();
     d->if_running = r->if_running;
     d->if_closed = r->if_closed;
@@ -143,6 +145,7 @@ void engine_batch_signal(engine_batch *b, size_t ev, const engine_signal_req *re
         o->event_id = dup(req->event_id);
     }
     o->trace_id = dup(req->trace_id);
+    o->tracestate = req->trace_id ? dup(req->tracestate) : NULL;
     o->if_missing = req->if_missing;
     o->has_start = req->if_missing == RULES_IF_MISSING_START && req->start;
     if (o->has_start)

@@ -18,7 +18,7 @@ typedef enum {
 } op_kind;
 
 typedef struct engine__start {
-    char *type, *wid, *queue, *event_id, *trace_id;
+    char *type, *wid, *queue, *event_id, *trace_id, *tracestate;
     cJSON *input;
     rules_if_running if_running;
     rules_if_closed if_closed;
@@ -29,6 +29,7 @@ typedef struct engine__op {
     size_t ev;
     char *wid;              /* the workflow it touches (resolved for reports and timers) */
     char *event_id, *trace_id;
+    char *tracestate;       /* a signal's W3C tracestate, carried with its trace_id; may be NULL */
     char *route;            /* the route that asked for it (dead letters name it); may be NULL */
     engine__start start;    /* OP_START, and OP_SIGNAL with has_start */
     bool has_start;

@@ -102,6 +102,18 @@ static void put_spans(sy_buf *b, const engine__run *run, const char *event_id)
     put_member(b, "parent_span_id", parent);
 }
 
+/* The W3C tracestate an outcome of trace carries on (vendors' entries as
+ * they came, never changed): the one that came with the event or report
+ * being applied, else the run's (its starting event's) when trace is the
+ * run's trace; NULL: none. */
+static const char *tracestate_of(const engine__run *run, const char *trace)
+{
+    if (run->cur_trace_id && run->cur_tracestate)
+        return run->cur_tracestate;
+    const char *ts = cJSON_GetStringValue(JGET(run->state, "tracestate"));
+    return ts && *ts && strcmp(trace, run->trace_id) == 0 ? ts : NULL;
+}
+
 /* The outcome event of a history event, if its type is published. The
  * payload is written as text straight into the body (no cJSON tree): the
  * members every outcome carries, then the task's or the workflow's. */
@@ -138,6 +150,9 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
     put_member(body, "workflow_type", run->type);
     put_member(body, "causation_id", run->cur_event_id ? run->cur_event_id : run->causation_id);
     put_spans(body, run, event_id);
+    const char *ts = tracestate_of(run, trace);
+    if (ts) /* right after parent_span_id: where the relay reads it for its header */
+        put_member(body, "tracestate", ts);
     if (OUTCOMES[i].by_queue) {
         put_member(body, "task_id", engine__str(data, "task_id"));
         put_member(body, "queue", queue);

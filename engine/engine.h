@@ -101,6 +101,7 @@ typedef struct engine_start_req {
     rules_if_closed if_closed;
     const char *event_id;       /* causation; NULL for API/CLI starts */
     const char *trace_id;       /* NULL: a new one */
+    const char *tracestate;     /* W3C tracestate that came with trace_id (checked); may be NULL */
     const char *route;          /* the route that asked (named in its dead letter); may be NULL */
 } engine_start_req;
 
@@ -110,6 +111,7 @@ typedef struct engine_signal_req {
     const cJSON *payload;       /* borrowed; may be NULL */
     const char *event_id;       /* idempotency key: a signal is applied once per event_id */
     const char *trace_id;
+    const char *tracestate; /* W3C tracestate that came with trace_id (checked); may be NULL */
     rules_if_missing if_missing;
     const engine_start_req *start; /* signal-with-start (if_missing == start) */
     const char *route; /* the route that asked (named in its dead letter); may be NULL */

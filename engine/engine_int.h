@@ -310,6 +310,7 @@ typedef struct engine__run {
     cJSON *input, *result, *error; /* owned */
     const char *cur_event_id;      /* causation of the events being appended */
     const char *cur_trace_id;
+    const char *cur_tracestate; /* the W3C tracestate that came with cur_trace_id, or NULL */
 } engine__run;
 
 typedef struct engine__ws engine__ws;             /* the write set of a batch (batch.c) */

@@ -135,6 +135,7 @@ cJSON *engine__op_request(const engine__op *o, const char *route, const cJSON *e
     add_str(r, "route", route);
     add_str(r, "event_id", o->event_id);
     add_str(r, "trace_id", o->trace_id);
+    add_str(r, "tracestate", o->kind == OP_START ? o->start.tracestate : o->tracestate);
     if (o->kind == OP_START) {
         start_json(r, &o->start);
     } else {
@@ -176,7 +177,8 @@ static engine_start_req start_req(const cJSON *o, const cJSON *r, const cJSON *i
                               .if_running = (rules_if_running)jint(o, "if_running"),
                               .if_closed = (rules_if_closed)jint(o, "if_closed"),
                               .event_id = jstr(r, "event_id"),
-                              .trace_id = jstr(r, "trace_id")};
+                              .trace_id = jstr(r, "trace_id"),
+                              .tracestate = jstr(r, "tracestate")};
 }
 
 void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events)
@@ -201,6 +203,7 @@ void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events)
                                  .payload = cJSON_GetObjectItemCaseSensitive(req, "payload"),
                                  .event_id = jstr(req, "event_id"),
                                  .trace_id = jstr(req, "trace_id"),
+                                 .tracestate = jstr(req, "tracestate"),
                                  .if_missing = (rules_if_missing)jint(req, "if_missing"),
                                  .start = so ? &st : NULL};
         engine_batch_signal(b, ev, &sig);

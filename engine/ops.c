@@ -159,6 +159,10 @@ static sy_status new_run(engine__ws *ws, engine_batch *b, engine__op *op, const 
      * view (013) shows them */
     JADD(d, "input", cJSON_IsObject(run->input) ? cJSON_CreateObjectReference(run->input->child)
                                                 : cJSON_Duplicate(run->input, 1));
+    /* the W3C tracestate of the run's trace, in its history (the reducer
+     * keeps it in the state) so every outcome of the trace carries it */
+    if (st->trace_id && st->tracestate && *st->tracestate)
+        JADD(d, "tracestate", cJSON_CreateString(st->tracestate));
     engine__emit(ws, run, "workflow.started", d);
     sy_status s = engine__advance(ws, run, err);
     sync_status(run);
@@ -216,6 +220,7 @@ static void bind(engine__run *run, const engine__op *op)
 {
     run->cur_event_id = op->event_id;
     run->cur_trace_id = op->trace_id && strlen(op->trace_id) == 32 ? op->trace_id : NULL;
+    run->cur_tracestate = run->cur_trace_id ? op->tracestate : NULL;
 }
 
 static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_error *err)

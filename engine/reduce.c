@@ -4,7 +4,7 @@
  * as the run had (tests/unit/engine replays recorded histories).
  *
  * State shape (engine/README.md):
- *   status, cancel_requested, result, error,
+ *   status, cancel_requested, result, error, tracestate (when its trace came with one),
  *   ctx    {workflow:{id,run_id,type}, input, steps:{<name>:{result,error,signal}},
  * signals:{<name>:[..]}} keys   {<step key>: {status, name, result, error, timer_id, branch,
  * count}} tasks  {<task_id>: {step, name, queue, attempt, status, human, input}} sigq   [{seq,
@@ -262,9 +262,11 @@ static void on_step_record(cJSON *st, const char *type, const cJSON *d)
 void engine__reduce(cJSON *st, int64_t seq, const char *type, const cJSON *d)
 {
     set(st, "seq", cJSON_CreateNumber((double)seq));
-    if (strcmp(type, "workflow.started") == 0)
+    if (strcmp(type, "workflow.started") == 0) {
         set_copy(obj(st, "ctx"), "input", JGET(d, "input"));
-    else if (strcmp(type, "workflow.signaled") == 0)
+        if (JGET(d, "tracestate")) /* the trace's W3C tracestate (effects.c) */
+            set_copy(st, "tracestate", JGET(d, "tracestate"));
+    } else if (strcmp(type, "workflow.signaled") == 0)
         on_signal(st, seq, d);
     else if (strcmp(type, "workflow.cancel_requested") == 0)
         set(st, "cancel_requested", cJSON_CreateTrue());

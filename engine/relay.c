@@ -449,6 +449,36 @@ static bool traceparent_of(const char *body, size_t len, const char *event_id,
     return true;
 }
 
+/* The W3C tracestate an outcome body carries (effects.c: the payload's
+ * member right after parent_span_id, which follows the four strings that
+ * start every outcome's payload and cannot contain an unescaped quote),
+ * unescaped into out, for its tracestate header. false when it has none
+ * (an emitted event, a dead letter's notice, a trace without one) or it is
+ * not W3C's. */
+static bool tracestate_of(const char *body, size_t len, char out[SY_TRACESTATE_MAX + 1])
+{
+    static const char head[] = ",\"payload\":{\"workflow_id\":";
+    static const char key[] = ",\"tracestate\":\"", parent[] = ",\"parent_span_id\":\"";
+    const char *end = body + len, *p = memmem(body, len, head, sizeof head - 1);
+    if (p)
+        p = memmem(p, (size_t)(end - p), parent, sizeof parent - 1);
+    if (!p || (size_t)(end - p) < sizeof parent - 1 + 17 + sizeof key - 1)
+        return false;
+    p += sizeof parent - 1 + 17; /* 16 hex digits and the closing quote */
+    if (memcmp(p, key, sizeof key - 1) != 0)
+        return false;
+    size_t n = 0;
+    for (p += sizeof key - 1; p < end && *p != '"'; p++) {
+        if (*p == '\\' && ++p == end)
+            return false;
+        if (n == SY_TRACESTATE_MAX)
+            return false;
+        out[n++] = *p; /* \" and \\: tracestate is printable ASCII, no \u escapes */
+    }
+    out[n] = '\0';
+    return p < end && n > 0 && sy_tracestate_check(out, NULL) == SY_OK;
+}
+
 /* Publishes the rows; returns how many were handed to nats.c or found
  * unpublishable (a bad subject, over the server's max_payload), which
  * never stop the others. Any other failure stops the round there: the
@@ -476,6 +506,9 @@ static int publish_rows(engine_relay *r)
         char tp[SY_TRACEPARENT_MAX];
         if (ns == NATS_OK && traceparent_of(msg->body, msg->body_len, msg->event_id, tp))
             ns = natsMsgHeader_Set(m, "traceparent", tp);
+        char ts[SY_TRACESTATE_MAX + 1];
+        if (ns == NATS_OK && tracestate_of(msg->body, msg->body_len, ts))
+            ns = natsMsgHeader_Set(m, "tracestate", ts);
         if (ns == NATS_OK)
             ns = js_PublishMsgAsync(r->js, &m, &po);
         natsMsg_Destroy(m); /* NULL when nats.c took it */

@@ -442,6 +442,7 @@ void envelope_free(envelope *env)
     if (!env)
         return;
     cJSON_Delete(env->json);
+    free(env->tracestate);
     free(env);
 }
 
@@ -472,6 +473,14 @@ const char *envelope_subject(const envelope *env)
 const char *envelope_trace_id(const envelope *env)
 {
     return env->trace_id;
+}
+const char *envelope_trace_parent(const envelope *env)
+{
+    return env->trace_parent;
+}
+const char *envelope_tracestate(const envelope *env)
+{
+    return env->tracestate;
 }
 int64_t envelope_schema_version(const envelope *env)
 {

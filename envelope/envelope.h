@@ -109,6 +109,13 @@ const char *envelope_occurred_at(const envelope *env);  /* as given, RFC 3339 */
 int64_t envelope_occurred_at_ms(const envelope *env);   /* Unix epoch milliseconds */
 const char *envelope_subject(const envelope *env);
 const char *envelope_trace_id(const envelope *env);
+/* A CloudEvent's W3C trace context attributes: the parent id (16 hex) of
+ * its traceparent, "" without one (every other format: ""), and its
+ * tracestate as given (checked as W3C's), NULL without one or without a
+ * traceparent. The router's NATS headers take precedence over both
+ * (router/README.md). */
+const char *envelope_trace_parent(const envelope *env);
+const char *envelope_tracestate(const envelope *env);
 int64_t envelope_schema_version(const envelope *env);
 const cJSON *envelope_payload(const envelope *env);
 /* The whole envelope as a JSON object {event_id, type, ..., payload}: the

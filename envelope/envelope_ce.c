@@ -12,7 +12,9 @@
  * id -> event_id, type, source, time -> occurred_at, subject, data ->
  * payload, the `traceparent` extension -> trace_id (its trace-id part), the
  * `schemaversion` extension -> schema_version (an integer, or a string of
- * digits: binary-mode values are all strings). What CloudEvents makes
+ * digits: binary-mode values are all strings). The traceparent's parent id
+ * and the `tracestate` extension (checked as W3C's) are kept beside the
+ * envelope's members (envelope_trace_parent, envelope_tracestate). What CloudEvents makes
  * optional gets a default: time the moment the message was received,
  * trace_id one derived from source and id (so a redelivery or a replay gets
  * the same one), schema_version 1, payload {} when there is no data. A
@@ -20,10 +22,12 @@
  * object (data_base64 is refused); datacontenttype, when given, must be a
  * JSON media type. Other well-formed extension attributes and dataschema are
  * accepted and dropped. Errors name the attribute (binary mode: its header). */
+#include "buf.h"
 #include "clock.h"
 #include "envelope_int.h"
 #include "json.h"
 #include "timefmt.h"
+#include "trace.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -413,11 +417,45 @@ static sy_status map_members(cJSON *ce, cJSON *o, const envelope__names names, s
     return SY_OK;
 }
 
+/* The trace context beyond the trace id (traceparent already checked by
+ * map_members): its parent id into parent ("" without one) and the
+ * tracestate attribute, checked as W3C's, into *state (owned; NULL
+ * without one or without a traceparent). */
+static sy_status trace_context(const cJSON *ce, bool binary, char parent[17], char **state,
+                               sy_error *err)
+{
+    const char *tp = sy_json_get_string(ce, "traceparent");
+    const cJSON *ts = sy_json_get(ce, "tracestate");
+    char p[64];
+    const char *path = attr_path(binary, "tracestate", p, sizeof p);
+    parent[0] = '\0';
+    *state = NULL;
+    if (tp) {
+        memcpy(parent, tp + 36, 16);
+        parent[16] = '\0';
+    }
+    if (!ts)
+        return SY_OK;
+    if (!cJSON_IsString(ts))
+        return sy_error_set(err, SY_INVALID, ENVELOPE_ERR_BAD_TRACE_ID, path,
+                            "\"%s\" must be a string (W3C tracestate)", path);
+    sy_status st = sy_tracestate_check(ts->valuestring, err);
+    if (st != SY_OK) {
+        if (err)
+            sy_strlcpy(err->path, sizeof err->path, path);
+        return st;
+    }
+    if (tp && *ts->valuestring && !(*state = strdup(ts->valuestring)))
+        return sy_error_set(err, SY_NOMEM, "nomem", "", "out of memory");
+    return SY_OK;
+}
+
 sy_status envelope__ce_parse(const char *body, size_t len, const envelope_meta *meta, bool binary,
                              int64_t received_ms, envelope **out, sy_error *err)
 {
     *out = NULL;
     cJSON *ce = NULL, *o = NULL;
+    char parent[17] = "", *state = NULL;
     const char *const *names = binary ? ce_header_names : envelope__ce_names;
     sy_status st = attributes(body, len, meta, binary, false, &ce, err);
     if (st != SY_OK)
@@ -429,13 +467,23 @@ sy_status envelope__ce_parse(const char *body, size_t len, const envelope_meta *
     if (st == SY_OK)
         st = map_members(ce, o, names, err);
     if (st == SY_OK)
+        st = trace_context(ce, binary, parent, &state, err);
+    if (st == SY_OK)
         add_defaults(o, received_ms ? received_ms : sy_clock_now_ms(NULL));
     cJSON_Delete(ce);
     if (st != SY_OK) {
         cJSON_Delete(o);
+        free(state);
         return st;
     }
-    return envelope__from_json(o, names, false, out, err);
+    st = envelope__from_json(o, names, false, out, err);
+    if (st == SY_OK) {
+        memcpy((*out)->trace_parent, parent, sizeof parent);
+        (*out)->tracestate = state;
+    } else {
+        free(state);
+    }
+    return st;
 }
 
 cJSON *envelope__ce_peek(const char *body, size_t len, const envelope_meta *meta, bool binary)

@@ -17,6 +17,12 @@ struct envelope {
     int64_t occurred_at_ms;
     int64_t schema_version;
     const cJSON *payload; /* into json */
+    /* A CloudEvent's trace context beyond its trace id (never members of
+     * json): the parent id of its traceparent attribute ("" without one)
+     * and its tracestate attribute (owned, NULL without one or without a
+     * traceparent, which W3C says it is meaningless without). */
+    char trace_parent[17];
+    char *tracestate;
 };
 
 /* The member names to use in error paths, in the order event_id, type,

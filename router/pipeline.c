@@ -52,7 +52,8 @@ typedef struct item {
     cJSON *hdrs;              /* owned: headers lent to engine_batch_event_source */
     char workflow_id[256];    /* of its first start or signal, for its log lines */
     char span[17];            /* the event's span (its event_id's), "" when none parsed */
-    char parent_span[17];     /* its traceparent header's parent id (the publisher's span) */
+    char parent_span[17];     /* its trace context's parent id (the publisher's span) */
+    const char *tracestate;   /* its W3C tracestate, carried on (borrowed from msg or env) */
     bool unmatched;           /* no route matched */
     router_recent_event *rec; /* its entry of the recent events (recent.h), or NULL */
     rules_actions acts;       /* owned: what routing gave (valid ones) */
@@ -266,7 +267,8 @@ static void add_dead_letter(router_pipeline *p, item *it, const char *key, const
     log_dead_letter(p->r, it, event_id, code, message);
 }
 
-static void fill_start(const rules_action *a, const envelope *env, engine_start_req *req)
+static void fill_start(const rules_action *a, const envelope *env, const char *tracestate,
+                       engine_start_req *req)
 {
     *req = (engine_start_req){.workflow_type = a->workflow,
                               .workflow_id = a->workflow_id,
@@ -276,13 +278,15 @@ static void fill_start(const rules_action *a, const envelope *env, engine_start_
                               .if_closed = a->if_closed,
                               .event_id = envelope_event_id(env),
                               .trace_id = envelope_trace_id(env),
+                              .tracestate = tracestate,
                               .route = a->route};
 }
 
-size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const rules_action *a)
+size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const char *tracestate,
+                            const rules_action *a)
 {
     engine_start_req start;
-    fill_start(a, env, &start);
+    fill_start(a, env, tracestate, &start);
     if (a->kind == RULES_START) {
         engine_batch_start(b, ev, &start);
     } else {
@@ -291,6 +295,7 @@ size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, con
                                  .payload = a->signal_payload,
                                  .event_id = envelope_event_id(env),
                                  .trace_id = envelope_trace_id(env),
+                                 .tracestate = tracestate,
                                  .if_missing = a->if_missing,
                                  .start = a->if_missing == RULES_IF_MISSING_START ? &start : NULL,
                                  .route = a->route};
@@ -330,7 +335,7 @@ static void add_action(router_pipeline *p, item *it, const rules_action *a)
     switch (a->kind) {
     case RULES_START:
     case RULES_SIGNAL:
-        add_flow(it, a, router__batch_action(p->batch, it->ev, env, a));
+        add_flow(it, a, router__batch_action(p->batch, it->ev, env, it->tracestate, a));
         *(a->kind == RULES_START ? &it->starts : &it->signals) += 1;
         it->all_dead = false;
         break;
@@ -474,17 +479,23 @@ static void add_routed(router_pipeline *p, item *it)
             add_action(p, it, &acts->items[i]);
 }
 
-/* The event's W3C trace context headers: traceparent names the
+/* The event's W3C trace context: the traceparent header names the
  * publisher's span (the parent of the event's own span) and must carry the
- * event's trace_id; tracestate is checked, not carried on. An event whose
- * headers are wrong is invalid (bad_trace_id, path traceparent or
- * tracestate), like a bad trace_id in its body. */
-sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, sy_error *err)
+ * event's trace_id; a tracestate header is checked. An event whose headers
+ * are wrong is invalid (bad_trace_id, path traceparent or tracestate), like
+ * a bad trace_id in its body. The parent and the tracestate carried on are
+ * the headers' when there is a traceparent header (the hop that published
+ * the message), else the CloudEvent's traceparent and tracestate
+ * attributes' (envelope_trace_parent): the pair always comes from one
+ * place, as W3C's tracestate belongs to its traceparent. */
+sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, const char **state,
+                                sy_error *err)
 {
     const char *tp = header(m, "traceparent"), *ts = header(m, "tracestate");
     const char *trace_id = envelope_trace_id(env);
     char trace[33];
     parent[0] = '\0';
+    *state = NULL;
     if (tp && sy_traceparent_parse(tp, trace, parent, err) != SY_OK)
         return SY_INVALID;
     if (tp && strcmp(trace, trace_id) != 0)
@@ -493,6 +504,12 @@ sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, s
                             trace_id);
     if (ts && sy_tracestate_check(ts, err) != SY_OK)
         return SY_INVALID;
+    if (tp) {
+        *state = ts && *ts ? ts : NULL;
+    } else {
+        sy_strlcpy(parent, 17, envelope_trace_parent(env));
+        *state = envelope_tracestate(env);
+    }
     return SY_OK;
 }
 
@@ -550,7 +567,8 @@ static void prepare_item(router_pipeline *p, item *it, natsMsg *m, router_recent
     sy_error err = {0};
     sy_status st = envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em,
                                   &r->env_opts, &it->env, &err);
-    if (st == SY_OK && router__trace_headers(m, it->env, it->parent_span, &err) != SY_OK) {
+    if (st == SY_OK &&
+        router__trace_headers(m, it->env, it->parent_span, &it->tracestate, &err) != SY_OK) {
         envelope_free(it->env); /* dead-lettered below with what peek reads of it */
         it->env = NULL;
         st = SY_INVALID;

@@ -32,6 +32,7 @@ typedef struct replay {
     envelope_opts env_opts;
     uint64_t routed_upto; /* the durable consumer's ack floor; UINT64_MAX: no router */
     rules_actions acts;
+    const char *tracestate; /* the event being replayed's W3C tracestate (borrowed), or NULL */
     sy_buf routes;
     FILE *out;
 } replay;
@@ -144,7 +145,7 @@ static sy_status apply_fresh(replay *rp, natsMsg *m, const envelope *env, uint64
             nev++;
             lend_source(rp, ev, m, env, hdrs, seq);
         }
-        (void)router__batch_action(rp->b, ev, env, &rp->acts.items[i]);
+        (void)router__batch_action(rp->b, ev, env, rp->tracestate, &rp->acts.items[i]);
     }
     sy_status st = apply(rp, err);
     if (st == SY_OK && whole) { /* one inbox row for all its routes */
@@ -251,7 +252,7 @@ static sy_status one(replay *rp, natsMsg *m, bool *done, sy_error *err)
     sy_status st =
         envelope_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &em, &eo, &env, &perr);
     free((void *)hdrs);
-    if (st == SY_OK && router__trace_headers(m, env, parent, &perr) != SY_OK)
+    if (st == SY_OK && router__trace_headers(m, env, parent, &rp->tracestate, &perr) != SY_OK)
         st = SY_INVALID;
     if (st == SY_NOMEM) {
         envelope_free(env);

@@ -98,7 +98,8 @@ void *router__pipeline_main(void *arg);
  * batch b as an op of event ev, with its flow stages; returns their flow
  * handle (engine_batch_flow), SIZE_MAX when it has none. pipeline.c; the
  * pipelines' path and replay's. */
-size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const rules_action *a);
+size_t router__batch_action(engine_batch *b, size_t ev, const envelope *env, const char *tracestate,
+                            const rules_action *a);
 /* Every header of m as name, value, name, value, ...: *n pairs, a header
  * given twice as two pairs (so a CloudEvents attribute given twice is
  * refused, never one of its values taken). Owned array (free()) of strings
@@ -108,10 +109,14 @@ const char **router__header_pairs(natsMsg *m, size_t *n);
  * Owned. pipeline.c. */
 cJSON *router__headers_json(natsMsg *m);
 /* The W3C trace context headers of m against its valid event env
- * (traceparent: the same trace id, its parent id into parent (17 bytes,
- * "" without one); tracestate well-formed). SY_INVALID with err
- * (bad_trace_id) otherwise. pipeline.c. */
-sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, sy_error *err);
+ * (traceparent: the same trace id; tracestate well-formed), and the trace
+ * context the event carries on: its parent id into parent (17 bytes, ""
+ * without one) and its tracestate into *state (borrowed from m or env,
+ * NULL without one), the headers' when m has a traceparent header, else
+ * the CloudEvent's attributes'. SY_INVALID with err (bad_trace_id)
+ * otherwise. pipeline.c. */
+sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, const char **state,
+                                sy_error *err);
 /* The schemas and keyring the configuration names, loaded (each owned,
  * NULL when not configured), and the parse options using them. router.c. */
 sy_status router__envelope_load(const router_config *c, envelope_schemas **schemas,

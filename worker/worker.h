@@ -3,8 +3,8 @@
  * Consumes task.created messages from `<prefix>.task.created.<queue>` through
  * a durable JetStream pull consumer and runs a command per task: the task
  * input as JSON on stdin, SY_TASK_ID / SY_WORKFLOW_ID / SY_RUN_ID / SY_ATTEMPT
- * / SY_QUEUE / TRACEPARENT in its environment, in a process group of its own.
- * It publishes task.started, task.heartbeat (while the command runs),
+ * / SY_QUEUE / TRACEPARENT in its environment (and TRACESTATE when task.created has one), in a
+ * process group of its own. It publishes task.started, task.heartbeat (while the command runs),
  * task.completed (exit 0, stdout as result) or task.failed to
  * `<prefix>.report.<queue>`, and acks the task message only after the final
  * report got its PubAck. The command's process group is killed on timeout

@@ -48,7 +48,9 @@ static int64_t get_ms(const cJSON *o, const char *key)
 
 /* This run of the task is a span of its trace (common/trace.h): its id is
  * the task attempt's, its parent task.created's span (the relay's
- * traceparent header, else derived from its event_id). */
+ * traceparent header, else derived from its event_id). task.created's
+ * tracestate goes with its traceparent (W3C: never without one) and is
+ * carried on untouched. */
 static void trace_spans(worker_task *t)
 {
     char id[160];
@@ -60,7 +62,12 @@ static void trace_spans(worker_task *t)
         t->parent_span[0] = '\0';
         if (t->event_id[0])
             sy_span_id(t->event_id, t->parent_span);
+        return;
     }
+    const char *ts = NULL;
+    if (natsMsgHeader_Get(t->msg, "tracestate", &ts) == NATS_OK && ts &&
+        sy_tracestate_check(ts, NULL) == SY_OK)
+        sy_strlcpy(t->tracestate, sizeof t->tracestate, ts);
 }
 
 /* Reads the task.created envelope (or a bare payload); false: not a task. */
@@ -161,6 +168,8 @@ static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char 
             sy_traceparent_format(t->trace_id, t->span, tp);
             s = natsMsgHeader_Set(m, "traceparent", tp);
         }
+        if (s == NATS_OK && t->span[0] && t->tracestate[0])
+            s = natsMsgHeader_Set(m, "tracestate", t->tracestate);
         if (s == NATS_OK)
             s = js_PublishMsg(&pa, t->w->js, m, &po, &jerr);
         natsMsg_Destroy(m);
@@ -214,7 +223,8 @@ static worker__verdict tick(void *ctx)
 static bool ours(const char *kv)
 {
     static const char *const names[] = {
-        "SY_TASK_ID=", "SY_WORKFLOW_ID=", "SY_RUN_ID=", "SY_ATTEMPT=", "SY_QUEUE=", "TRACEPARENT="};
+        "SY_TASK_ID=", "SY_WORKFLOW_ID=", "SY_RUN_ID=", "SY_ATTEMPT=",
+        "SY_QUEUE=",   "TRACEPARENT=",    "TRACESTATE="};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strncmp(kv, names[i], strlen(names[i])) == 0)
             return true;
@@ -236,7 +246,7 @@ static char **build_env(const worker_task *t)
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 7, sizeof *env);
+    char **env = calloc(n + 8, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
@@ -253,6 +263,8 @@ static char **build_env(const worker_task *t)
     if (t->trace_id[0]) {
         sy_traceparent_format(t->trace_id, t->span, tp);
         env[k++] = kv("TRACEPARENT", tp);
+        if (t->tracestate[0])
+            env[k++] = kv("TRACESTATE", t->tracestate);
     }
     return env;
 }

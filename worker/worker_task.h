@@ -8,6 +8,7 @@
 
 #include "worker.h"
 #include "worker_int.h"
+#include "trace.h"
 
 #include <cjson/cJSON.h>
 #include <nats/nats.h>
@@ -45,6 +46,8 @@ struct worker_task {
     char event_id[160]; /* of the task.created event */
     char span[17];      /* this run's span (common/trace.h), "" until parsed */
     char parent_span[17]; /* task.created's: its traceparent header's, else its event_id's */
+    char tracestate[SY_TRACESTATE_MAX + 1]; /* task.created's tracestate header, "" when none:
+                                               carried on to CMD and the reports as it came */
     long attempt;
     int64_t timeout_ms, heartbeat_ms, next_beat_ms;
     int beats;

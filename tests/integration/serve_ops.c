@@ -557,6 +557,25 @@ static const cJSON *outcome_of(cJSON *msgs, const char *t, const char *ev)
     return NULL;
 }
 
+/* Every message sub receives until none came within wait_ms, into msgs as
+ * {traceparent, tracestate (each "" when absent), body}. */
+static void collect_outcomes(natsSubscription *sub, cJSON *msgs, int wait_ms)
+{
+    natsMsg *m = NULL;
+    while (natsSubscription_NextMsg(&m, sub, wait_ms) == NATS_OK) {
+        cJSON *o = cJSON_CreateObject();
+        const char *tp = NULL, *ts = NULL;
+        natsMsgHeader_Get(m, "traceparent", &tp);
+        natsMsgHeader_Get(m, "tracestate", &ts);
+        cJSON_AddStringToObject(o, "traceparent", tp ? tp : "");
+        cJSON_AddStringToObject(o, "tracestate", ts ? ts : "");
+        cJSON_AddItemToObject(
+            o, "body", cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)));
+        cJSON_AddItemToArray(msgs, o);
+        natsMsg_Destroy(m);
+    }
+}
+
 /* One event's trace id is on every message and log line it caused, and
  * each hop's parent span is the previous hop's span: the publisher's
  * traceparent -> the routed event -> its workflow -> task.created -> the
@@ -567,7 +586,8 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
 {
     logged_serve ls;
     logged_serve_start(&ls, "trace");
-    char *tp_file = rh_write_file("trace-env.txt", "");
+    char *tp_file = rh_write_file("trace-env.txt", ""),
+         *ts_file = rh_write_file("trace-ts.txt", "");
     natsSubscription *sub = NULL;
     CHECK_INT(natsConnection_SubscribeSync(&sub, ls.n.nc, "trace.>"), NATS_OK);
 
@@ -577,8 +597,9 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
                                 "congo=t61rcWkgMzE", NULL};
     rh_publish_headers(&ls.n, "rt.trace.a", body, hdrs);
     CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.tasks", 1, 20000), 1);
-    char sh_line[300];
-    snprintf(sh_line, sizeof sh_line, "echo \"$TRACEPARENT\" > %s", tp_file);
+    char sh_line[600];
+    snprintf(sh_line, sizeof sh_line, "echo \"$TRACEPARENT\" > %s; echo \"$TRACESTATE\" > %s",
+             tp_file, ts_file);
     char *const sh_cmd[] = {"/bin/sh", "-c", sh_line, NULL};
     run_worker_until_completed(&ls, "trace", sh_cmd);
     /* a refused signal (its dead letter is a span of its trace), and an
@@ -596,17 +617,7 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
 
     /* every outcome message (workflow, task, dead letter) carries the trace */
     cJSON *msgs = cJSON_CreateArray();
-    natsMsg *m = NULL;
-    while (natsSubscription_NextMsg(&m, sub, 1500) == NATS_OK) {
-        cJSON *o = cJSON_CreateObject();
-        const char *tp = NULL;
-        natsMsgHeader_Get(m, "traceparent", &tp);
-        cJSON_AddStringToObject(o, "traceparent", tp ? tp : "");
-        cJSON_AddItemToObject(
-            o, "body", cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)));
-        cJSON_AddItemToArray(msgs, o);
-        natsMsg_Destroy(m);
-    }
+    collect_outcomes(sub, msgs, 1500);
     CHECK_MSG(cJSON_GetArraySize(msgs) >= 6, "%d outcome messages", cJSON_GetArraySize(msgs));
     const cJSON *it;
     cJSON_ArrayForEach(it, msgs)
@@ -614,6 +625,16 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
         const cJSON *b = cJSON_GetObjectItem(it, "body");
         CHECK_STR(jstr(b, "trace_id"), T_TRACE);
         CHECK(strstr(jstr(it, "traceparent"), T_TRACE) != NULL);
+        /* the publisher's tracestate on every outcome of its workflow
+         * (header and payload) and on the worker's reports (header),
+         * untouched; a dead letter's notice has none */
+        const cJSON *p = cJSON_GetObjectItem(b, "payload");
+        const char *wid = p ? jstr(p, "workflow_id") : jstr(b, "workflow_id");
+        bool of_job = wid && strcmp(wid, "job-1") == 0;
+        CHECK_MSG(strcmp(jstr(it, "tracestate"), of_job ? "congo=t61rcWkgMzE" : "") == 0,
+                  "%s: tracestate \"%s\"", jstr(b, "type"), jstr(it, "tracestate"));
+        if (of_job && p)
+            CHECK_STR(jstr(p, "tracestate"), "congo=t61rcWkgMzE");
     }
     char resp[16384], want[64];
     CHECK_INT(rh_http(ls.port, "GET", "/api/v1/workflows/job-1", NULL, resp, sizeof resp), 200);
@@ -664,6 +685,9 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
     char *env_tp = fixture_read_file(tp_file);
     CHECK_STR(env_tp, want_tp);
     free(env_tp);
+    char *env_ts = fixture_read_file(ts_file); /* and TRACESTATE task.created's tracestate */
+    CHECK_STR(env_ts, "congo=t61rcWkgMzE\n");
+    free(env_ts);
 
     /* hop 5, the report: a child of the worker's run */
     l = log_line(text, "task report applied", "kind", "task.completed");
@@ -709,4 +733,83 @@ TEST(one_event_s_trace_runs_through_every_hop_with_each_parent_span_the_previous
     logged_serve_cleanup(&ls);
     unlink(tp_file);
     free(tp_file);
+    unlink(ts_file);
+    free(ts_file);
+}
+
+/* A structured-mode CloudEvent's trace context counts as a NATS header's
+ * would: its traceparent attribute's parent id is the event's parent span
+ * and its tracestate attribute is carried on; with a traceparent header as
+ * well, the headers' pair wins (the hop that published the message); a
+ * malformed tracestate attribute is bad_trace_id at "tracestate". They
+ * were dropped: the parent unknown, the tracestate lost. */
+TEST(a_cloudevent_s_trace_context_attributes_give_the_parent_span_and_the_tracestate)
+{
+    logged_serve ls;
+    logged_serve_start(&ls, "cetrace");
+    natsSubscription *sub = NULL;
+    CHECK_INT(natsConnection_SubscribeSync(&sub, ls.n.nc, "cetrace.>"), NATS_OK);
+    static const char ce[] =
+        "{\"specversion\":\"1.0\",\"id\":\"%s\",\"type\":\"order.created\",\"source\":\"test\","
+        "\"traceparent\":\"00-" T_TRACE "-" T_PARENT "-01\",\"tracestate\":\"%s\","
+        "\"data\":{\"n\":%d}}";
+    const char *const ct[] = {"Content-Type", "application/cloudevents+json", NULL};
+    const char *const both[] = {"Content-Type",
+                                "application/cloudevents+json",
+                                "traceparent",
+                                "00-" T_TRACE "-b7ad6b7169203331-01",
+                                "tracestate",
+                                "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+                                NULL};
+    char body[512];
+    snprintf(body, sizeof body, ce, "ce-1", "vendor@sys=a b,other=x", 1);
+    rh_publish_headers(&ls.n, "rt.cetrace.a", body, ct);
+    snprintf(body, sizeof body, ce, "ce-2", "vendor@sys=a b", 2);
+    rh_publish_headers(&ls.n, "rt.cetrace.a", body, both);
+    snprintf(body, sizeof body, ce, "ce-3", "bad\\u0001state", 3);
+    rh_publish_headers(&ls.n, "rt.cetrace.a", body, ct);
+    CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.tasks", 2, 20000), 2);
+    CHECK_INT(rh_wait_count(ls.conninfo,
+                            "SELECT count(*) FROM switchyard.dead_letters WHERE event_id = 'ce-3'"
+                            " AND code = 'bad_trace_id'",
+                            1, 20000),
+              1);
+    cJSON *msgs = cJSON_CreateArray();
+    collect_outcomes(sub, msgs, 1500);
+    stop_serve(ls.pid);
+    char *text = slurp(ls.serve_log);
+
+    cJSON *l = log_line(text, "event acked", "event_id", "ce-1");
+    CHECK_MSG(l, "no event acked line for ce-1:\n%s", text);
+    CHECK_STR(jstr(l, "parent_span_id"), T_PARENT); /* the attribute's */
+    cJSON_Delete(l);
+    l = log_line(text, "event acked", "event_id", "ce-2");
+    CHECK_MSG(l, "no event acked line for ce-2:\n%s", text);
+    CHECK_STR(jstr(l, "parent_span_id"), "b7ad6b7169203331"); /* the header's */
+    cJSON_Delete(l);
+    l = log_line(text, "event dead-lettered", "event_id", "ce-3");
+    CHECK_MSG(l, "no dead-letter line for ce-3:\n%s", text);
+    CHECK_STR(jstr(l, "code"), "bad_trace_id");
+    CHECK_MSG(strstr(jstr(l, "reason"), "tracestate") != NULL, "%s", jstr(l, "reason"));
+    cJSON_Delete(l);
+
+    int seen[3] = {0};
+    const cJSON *it;
+    cJSON_ArrayForEach(it, msgs)
+    {
+        const cJSON *p = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "body"), "payload");
+        const char *wid = jstr(p, "workflow_id");
+        if (!wid || strncmp(wid, "job-", 4) != 0)
+            continue;
+        const char *want = strcmp(wid, "job-1") == 0 ? "vendor@sys=a b,other=x"
+                                                     : "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+        CHECK_STR(jstr(it, "tracestate"), want);
+        CHECK_STR(jstr(p, "tracestate"), want);
+        seen[wid[4] - '0']++;
+    }
+    CHECK_MSG(seen[1] >= 2 && seen[2] >= 2, "outcomes of job-1 %d, job-2 %d", seen[1], seen[2]);
+    cJSON_Delete(msgs);
+    natsSubscription_Destroy(sub);
+    free(text);
+    logged_serve_cleanup(&ls);
 }

@@ -357,3 +357,33 @@ TEST(peek_skips_a_bad_header_and_derives_the_trace_id)
     envelope_free(env);
     envelope_fields_cleanup(&f);
 }
+
+/* The traceparent attribute's parent id and the tracestate attribute are
+ * kept beside the envelope (the router makes them the event's parent span
+ * and carries the tracestate on); a tracestate without a traceparent is
+ * dropped (W3C), a malformed one refused at its attribute. */
+TEST(the_trace_context_attributes_are_kept_beside_the_envelope)
+{
+    envelope *env =
+        ce_ok("{\"specversion\":\"1.0\",\"id\":\"e-1\",\"type\":\"a.b\",\"source\":\"/s\","
+              "\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\","
+              "\"tracestate\":\"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE\"}",
+              &structured);
+    CHECK_STR(envelope_trace_parent(env), "00f067aa0ba902b7");
+    CHECK_STR(envelope_tracestate(env), "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE");
+    CHECK(!cJSON_GetObjectItemCaseSensitive(envelope_json(env), "tracestate"));
+    envelope_free(env);
+    env = ce_ok("{\"specversion\":\"1.0\",\"id\":\"e-1\",\"type\":\"a.b\",\"source\":\"/s\","
+                "\"tracestate\":\"congo=t61rcWkgMzE\"}",
+                &structured);
+    CHECK_STR(envelope_trace_parent(env), "");
+    CHECK(envelope_tracestate(env) == NULL);
+    envelope_free(env);
+    ce_bad("{\"specversion\":\"1.0\",\"id\":\"e-1\",\"type\":\"a.b\",\"source\":\"/s\","
+           "\"tracestate\":\"a=\\u0007\"}",
+           &structured, "bad_trace_id", "tracestate");
+    ce_bad("{\"specversion\":\"1.0\",\"id\":\"e-1\",\"type\":\"a.b\",\"source\":\"/s\","
+           "\"tracestate\":7}",
+           &structured, "bad_trace_id", "tracestate");
+    binary_bad("ce-tracestate", "a=%07", "bad_trace_id", "ce-tracestate");
+}
