@@ -11,8 +11,31 @@
 struct router_recent {
     pthread_mutex_t mu;
     uint64_t next; /* seq of the next push */
+    size_t held;   /* entries in the ring whose outcome is "held" */
     router_recent_event ring[ROUTER_RECENT];
 };
+
+static bool is_held(const router_recent_event *e)
+{
+    return strcmp(e->outcome, "held") == 0;
+}
+
+/* A held event (stream order, order.h) is pushed as "held" in the round
+ * that holds it and again, settled, in the round that commits it: the
+ * earlier entry of the same stream position goes, so the ring shows each
+ * event once, as it is now (its last push; a blanked entry is skipped). */
+static void supersede(router_recent *r, uint64_t stream_seq)
+{
+    uint64_t newest = r->next - 1;
+    uint64_t oldest = newest >= ROUTER_RECENT ? newest - ROUTER_RECENT + 1 : 1;
+    for (uint64_t s = oldest; s <= newest && r->held > 0; s++) {
+        router_recent_event *e = &r->ring[s % ROUTER_RECENT];
+        if (e->stream_seq == stream_seq && is_held(e)) {
+            e->outcome[0] = '\0';
+            r->held--;
+        }
+    }
+}
 
 router_recent *router_recent_new(void)
 {
@@ -85,8 +108,13 @@ void router_recent_push(router_recent *r, router_recent_event *ev, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!ev[i].outcome[0])
             continue;
+        if (r->held > 0 && ev[i].stream_seq)
+            supersede(r, ev[i].stream_seq);
         ev[i].seq = r->next++;
-        r->ring[ev[i].seq % ROUTER_RECENT] = ev[i];
+        router_recent_event *slot = &r->ring[ev[i].seq % ROUTER_RECENT];
+        r->held -= is_held(slot); /* the oldest entry, overwritten */
+        *slot = ev[i];
+        r->held += is_held(slot);
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -138,8 +166,13 @@ cJSON *router_recent_json(router_recent *r, uint64_t after_seq, size_t limit, ui
     uint64_t oldest = newest >= ROUTER_RECENT ? newest - ROUTER_RECENT + 1 : 1;
     if (last)
         *last = newest;
-    for (uint64_t s = newest; s >= oldest && s > after_seq && limit > 0; s--, limit--)
-        cJSON_AddItemToArray(arr, event_json(&r->ring[s % ROUTER_RECENT]));
+    for (uint64_t s = newest; s >= oldest && s > after_seq && limit > 0; s--) {
+        const router_recent_event *e = &r->ring[s % ROUTER_RECENT];
+        if (!e->outcome[0]) /* superseded: the event shows where it was pushed last */
+            continue;
+        cJSON_AddItemToArray(arr, event_json(e));
+        limit--;
+    }
     pthread_mutex_unlock(&r->mu);
     return arr;
 }

@@ -3,7 +3,9 @@
  * ROUTER_RECENT events the pipelines settled, each with what it did (every
  * route's action and workflow ID, the engine's outcome, the dead-letter
  * code). In memory only: a restart starts it empty, and each process of a
- * scaled-out service shows its own events.
+ * scaled-out service shows its own events. An event that stream order
+ * holds (order.h) is pushed as "held" and again when it commits; the later
+ * push replaces the earlier, so each event is listed once, as it ended.
  *
  * Threads: pipelines fill their own scratch entries, then push a settled
  * batch under one lock (router_recent_push); the admin thread reads. */
