@@ -303,7 +303,8 @@ TEST(the_recent_events_show_a_held_event_once)
             int seq = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "stream_seq"));
             CHECK(seq > 0 && seq < 4096);
             twice += seen[seq]++ > 0;
-            still_held += strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "outcome")), "held") == 0;
+            still_held +=
+                strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "outcome")), "held") == 0;
             listed++;
         }
         free(seen);
