@@ -1,5 +1,5 @@
 /* cli_replay.c: `switchyard replay --from TIME --until TIME [--type GLOB]
- * [--rules FILE] [--dry-run] [--config FILE] [--stream NAME] [--db CONNINFO]
+ * [--rules FILE] [--dry-run] [--batch N] [--config FILE] [--stream NAME] [--db CONNINFO]
  * [--nats URL]`: backfill (router/replay.h, docs/operations.md "Backfill").
  *
  * Reads the events stream between the two times and routes those events
@@ -29,6 +29,7 @@ extern char **environ;
 typedef struct replay_args {
     const char *from, *until, *type, *rules, *config, *stream, *db, *nats;
     bool dry_run;
+    int64_t batch;
 } replay_args;
 
 static const cliopt_opt REPLAY_OPTS[] = {
@@ -56,6 +57,13 @@ static const cliopt_opt REPLAY_OPTS[] = {
      .kind = CLIOPT_FLAG,
      CLIOPT_FIELD(replay_args, dry_run),
      .help = "print what would change (a JSON line per event), change nothing"},
+    {.name = "--batch",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(replay_args, batch),
+     .min = 1,
+     .max = 10000,
+     .arg = "N",
+     .help = "events applied per transaction (default 256; 1: one transaction per event)"},
     {.name = "--config",
      .kind = CLIOPT_STRING,
      CLIOPT_FIELD(replay_args, config),
@@ -82,7 +90,8 @@ static const cliopt_cmd REPLAY_CMD = {
     .name = "replay",
     .synopsis = "switchyard replay --from TIME --until TIME [--type GLOB] [--rules FILE] "
                 "[--dry-run]\n"
-                "                  [--config FILE] [--stream NAME] [--db CONNINFO] [--nats URL]\n"
+                "                  [--batch N] [--config FILE] [--stream NAME] [--db CONNINFO] "
+                "[--nats URL]\n"
                 "  routes the events stored in the window again; what took effect before is "
                 "a no-op",
     CLIOPT_TABLE(REPLAY_OPTS),
@@ -244,6 +253,7 @@ int cli_replay(int argc, char **argv)
                                 .until_ms = until,
                                 .type_glob = a.type,
                                 .dry_run = a.dry_run,
+                                .batch = (size_t)a.batch,
                                 .progress = isatty(2) ? progress : NULL};
         st = router_replay_run(&o, &stats, &err);
         if (isatty(2))

@@ -4,10 +4,13 @@
  * time; for each message in the window: parse and validate it as the
  * router does (the stream timestamp is "now" for signatures' clock skew),
  * route it through the given rules, read what the inbox holds of its
- * event_id, and apply in one transaction the routes that never took effect
+ * event_id, and add to the batch the routes that never took effect
  * (engine_inbox_get: neither recorded on its row nor applied under their
- * own key). Nothing is acked: the consumer has no acks and goes away with
- * the subscription. */
+ * own key). A batch of up to o->batch events is applied in one transaction
+ * (the messages and envelopes it borrows kept until then); an event whose
+ * event_id is already in the batch applies the batch first, so that it
+ * reads the inbox as the batch left it. Nothing is acked: the consumer has
+ * no acks and goes away with the subscription. */
 #include "replay.h"
 #include "clock.h"
 #include "dlq.h"
@@ -18,6 +21,18 @@
 #include <string.h>
 
 #define IDLE_WAIT_MS 2000 /* nothing more within this: the window is read */
+
+/* n routes of the batch whose outcome is event ev's */
+typedef struct counted {
+    size_t ev, n;
+} counted;
+
+/* what the batch borrows from one message until it is applied (owned) */
+typedef struct kept {
+    natsMsg *msg;
+    envelope *env;
+    cJSON *hdrs;
+} kept;
 
 typedef struct replay {
     const router_replay_opts *o;
@@ -35,6 +50,11 @@ typedef struct replay {
     const char *tracestate; /* the event being replayed's W3C tracestate (borrowed), or NULL */
     sy_buf routes;
     FILE *out;
+    size_t batch_max; /* events per transaction */
+    kept *kept;       /* the batch's messages, batch_max of them */
+    size_t nkept;
+    counted *cnt; /* how to count the batch's outcomes */
+    size_t ncnt, capcnt;
 } replay;
 
 /* Whether name is one of the '\n'-joined names in list (NULL: none). */
@@ -105,30 +125,66 @@ static sy_status apply(replay *rp, sy_error *err)
     return st;
 }
 
-/* What became of the batch's events 0..n-1, one route each. */
-static void count_outcomes(replay *rp, size_t n)
+/* Notes that n routes count by event ev's outcome. */
+static void count_as(replay *rp, size_t ev, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        engine_outcome oc = engine_batch_outcome(rp->b, i);
-        if (oc == ENGINE_APPLIED)
-            rp->st->routes_applied++;
-        else if (oc == ENGINE_DUPLICATE)
-            rp->st->duplicates++;
-        else
-            rp->st->dead_lettered++;
+    if (rp->ncnt == rp->capcnt) {
+        rp->capcnt = rp->capcnt ? 2 * rp->capcnt : 64;
+        rp->cnt = realloc(rp->cnt, rp->capcnt * sizeof *rp->cnt);
     }
+    rp->cnt[rp->ncnt++] = (counted){ev, n};
 }
 
-/* Applies the fresh routes of env (message m): as a whole under its
- * event_id when it has no inbox row at all, else each under its own key. */
-static sy_status apply_fresh(replay *rp, natsMsg *m, const envelope *env, uint64_t seq,
-                             const engine_inbox_entry *in, const bool *fresh, sy_error *err)
+/* Releases what the batch borrowed and empties it. */
+static void batch_clear(replay *rp)
+{
+    for (size_t i = 0; i < rp->nkept; i++) {
+        natsMsg_Destroy(rp->kept[i].msg);
+        envelope_free(rp->kept[i].env);
+        cJSON_Delete(rp->kept[i].hdrs);
+    }
+    rp->nkept = rp->ncnt = 0;
+    engine_batch_reset(rp->b);
+}
+
+/* Applies the batch in one transaction and counts what became of its
+ * routes. */
+static sy_status flush(replay *rp, sy_error *err)
+{
+    if (!rp->nkept)
+        return SY_OK;
+    sy_status st = apply(rp, err);
+    for (size_t i = 0; st == SY_OK && i < rp->ncnt; i++) {
+        engine_outcome oc = engine_batch_outcome(rp->b, rp->cnt[i].ev);
+        *(oc == ENGINE_DUPLICATE ? &rp->st->duplicates
+          : oc == ENGINE_APPLIED ? &rp->st->routes_applied
+                                 : &rp->st->dead_lettered) += rp->cnt[i].n;
+    }
+    batch_clear(rp);
+    return st;
+}
+
+/* Whether an event of the batch has this event_id. */
+static bool in_batch(const replay *rp, const char *event_id)
+{
+    for (size_t i = 0; i < rp->nkept; i++)
+        if (strcmp(envelope_event_id(rp->kept[i].env), event_id) == 0)
+            return true;
+    return false;
+}
+
+/* Adds the fresh routes of env (message m, both taken: kept until the
+ * batch is applied) to the batch: as a whole under its event_id when it
+ * has no inbox row at all, else each under its own key; a full batch is
+ * applied. */
+static sy_status add_fresh(replay *rp, natsMsg *m, envelope *env, uint64_t seq,
+                           const engine_inbox_entry *in, const bool *fresh, sy_error *err)
 {
     const char *id = envelope_event_id(env);
     bool whole = !in->applied && !in->route_keys;
     cJSON *hdrs = router__headers_json(m);
-    engine_batch_reset(rp->b);
-    size_t ev = SIZE_MAX, nev = 0;
+    rp->kept[rp->nkept++] = (kept){m, env, hdrs};
+    size_t ev = SIZE_MAX, n = 0;
     if (whole) {
         ev = engine_batch_event(rp->b, id);
         router__routes_text(&rp->acts, &rp->routes);
@@ -142,30 +198,19 @@ static sy_status apply_fresh(replay *rp, natsMsg *m, const envelope *env, uint64
             char key[ROUTER_DLQ_KEY_MAX];
             router_dlq_route_key(id, rp->acts.items[i].route, key, sizeof key);
             ev = engine_batch_event(rp->b, key);
-            nev++;
             lend_source(rp, ev, m, env, hdrs, seq);
+            count_as(rp, ev, 1);
         }
+        n++;
         (void)router__batch_action(rp->b, ev, env, rp->tracestate, &rp->acts.items[i]);
     }
-    sy_status st = apply(rp, err);
-    if (st == SY_OK && whole) { /* one inbox row for all its routes */
-        engine_outcome oc = engine_batch_outcome(rp->b, ev);
-        size_t n = 0;
-        for (size_t i = 0; i < rp->acts.len; i++)
-            n += fresh[i];
-        *(oc == ENGINE_DUPLICATE ? &rp->st->duplicates
-          : oc == ENGINE_APPLIED ? &rp->st->routes_applied
-                                 : &rp->st->dead_lettered) += n;
-    } else if (st == SY_OK) {
-        count_outcomes(rp, nev);
-    }
-    cJSON_Delete(hdrs);
-    engine_batch_reset(rp->b);
-    return st;
+    if (whole) /* one inbox row for all its routes */
+        count_as(rp, ev, n);
+    return rp->nkept == rp->batch_max ? flush(rp, err) : SY_OK;
 }
 
-/* Routes one valid event again. */
-static sy_status route_again(replay *rp, natsMsg *m, const envelope *env, uint64_t seq,
+/* Routes one valid event again; *taken when the batch keeps m and env. */
+static sy_status route_again(replay *rp, natsMsg *m, envelope *env, uint64_t seq, bool *taken,
                              sy_error *err)
 {
     rules_actions_cleanup(&rp->acts);
@@ -176,7 +221,11 @@ static sy_status route_again(replay *rp, natsMsg *m, const envelope *env, uint64
         return SY_OK;
     }
     engine_inbox_entry in;
-    sy_status st = engine_inbox_get(rp->s, envelope_event_id(env), &in, err);
+    sy_status st = SY_OK;
+    if (!rp->o->dry_run && in_batch(rp, envelope_event_id(env)))
+        st = flush(rp, err); /* a copy of it is in the batch: read what that did */
+    if (st == SY_OK)
+        st = engine_inbox_get(rp->s, envelope_event_id(env), &in, err);
     if (st != SY_OK)
         return st;
     if (in.applied && !in.routes) { /* routed before routes were recorded */
@@ -197,7 +246,7 @@ static sy_status route_again(replay *rp, natsMsg *m, const envelope *env, uint64
     else if (rp->o->dry_run)
         print_change(rp, env, seq, fresh);
     else
-        st = apply_fresh(rp, m, env, seq, &in, fresh, err);
+        st = add_fresh(rp, m, env, seq, &in, fresh, err), *taken = true;
     if (nfresh && st == SY_OK) {
         rp->st->changed++;
         if (rp->o->dry_run)
@@ -214,8 +263,9 @@ static const char *header(natsMsg *m, const char *key)
     return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : NULL;
 }
 
-/* One message of the window; *done once past it. */
-static sy_status one(replay *rp, natsMsg *m, bool *done, sy_error *err)
+/* One message of the window; *done once past it; *taken when the batch
+ * keeps it. */
+static sy_status one_msg(replay *rp, natsMsg *m, bool *done, bool *taken, sy_error *err)
 {
     jsMsgMetaData *md = NULL;
     if (natsMsg_GetMetaData(&md, m) != NATS_OK)
@@ -263,9 +313,20 @@ static sy_status one(replay *rp, natsMsg *m, bool *done, sy_error *err)
     else if (rp->o->type_glob && fnmatch(rp->o->type_glob, envelope_type(env), 0) != 0)
         rp->st->skipped_type++;
     else
-        st = route_again(rp, m, env, seq, err);
-    envelope_free(env);
+        st = route_again(rp, m, env, seq, taken, err);
+    if (!*taken)
+        envelope_free(env);
     return st == SY_INVALID ? SY_OK : st;
+}
+
+/* One message of the window (taken); *done once past it. */
+static sy_status one(replay *rp, natsMsg *m, bool *done, sy_error *err)
+{
+    bool taken = false;
+    sy_status st = one_msg(rp, m, done, &taken, err);
+    if (!taken)
+        natsMsg_Destroy(m);
+    return st;
 }
 
 /* The router's position: its durable consumer's ack floor, so that an
@@ -312,12 +373,15 @@ static sy_status read_subject(replay *rp, const char *subject, sy_error *err)
             break;
         }
         st = one(rp, m, &done, err);
-        natsMsg_Destroy(m);
         if (rp->o->progress)
             rp->o->progress(rp->o->progress_arg, rp->st);
         if (rp->st->pending == 0)
             done = true;
     }
+    if (st == SY_OK)
+        st = flush(rp, err); /* the window's last batch */
+    else
+        batch_clear(rp);
     natsSubscription_Unsubscribe(sub); /* the ephemeral consumer goes now */
     natsSubscription_Destroy(sub);
     return st;
@@ -383,11 +447,16 @@ sy_status router_replay_run(const router_replay_opts *o, router_replay_stats *st
     if (s == SY_OK) {
         router_position(&rp);
         rp.b = engine_batch_new();
+        rp.batch_max = o->batch > 0 ? o->batch : ROUTER_REPLAY_BATCH;
+        if (!(rp.kept = calloc(rp.batch_max, sizeof *rp.kept)))
+            s = sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     }
     for (int i = 0; s == SY_OK && i < si->Config->SubjectsLen; i++)
         s = read_subject(&rp, si->Config->Subjects[i], err);
     rules_actions_cleanup(&rp.acts);
     sy_buf_cleanup(&rp.routes);
+    free(rp.kept);
+    free(rp.cnt);
     engine_batch_free(rp.b);
     jsStreamInfo_Destroy(si);
     jsCtx_Destroy(rp.js);

@@ -26,6 +26,8 @@
  * a new one. */
 #define ROUTER_REPLAY_MAX_AGE_MS (7LL * 86400000)
 
+#define ROUTER_REPLAY_BATCH 256 /* events per transaction, by default */
+
 typedef struct router_replay_stats {
     uint64_t read;           /* messages read in the window */
     uint64_t skipped_type;   /* not of --type */
@@ -53,6 +55,7 @@ typedef struct router_replay_opts {
     const char *type_glob;     /* fnmatch(3) over the event type; NULL: every type */
     bool dry_run;              /* change nothing; one JSON line per event that would change */
     FILE *out;                 /* dry-run lines; NULL: stdout */
+    size_t batch;              /* events applied per transaction; 0: ROUTER_REPLAY_BATCH */
     router_replay_progress_fn progress; /* after each event; NULL: none */
     void *progress_arg;
 } router_replay_opts;
