@@ -89,21 +89,12 @@ static void finish(flow_fx *fx, const char *wid)
 
 static size_t timers(flow_fx *fx)
 {
-    size_t n = 0;
-    sy_error err = {0};
-    CHECK_MSG(engine_timers_run_once(fx->s, FLOW_T0 + 1000, 64, &n, &err) == SY_OK, "%s",
-              err.message);
-    return n;
+    return flow_fire(fx->s, FLOW_T0 + 1000, 64);
 }
 
 static char *describe(flow_fx *fx, const char *wid)
 {
-    cJSON *d = NULL;
-    sy_error err = {0};
-    CHECK_MSG(engine_describe(fx->s, wid, NULL, &d, &err) == SY_OK, "%s: %s", wid, err.message);
-    char *s = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    return s;
+    return flow_describe(fx->s, wid);
 }
 
 TEST(starts_beyond_the_limit_wait_and_start_by_priority_when_a_run_closes)
@@ -263,28 +254,17 @@ TEST(a_concurrency_key_that_renders_empty_dead_letters_the_event)
 
 /* ---- two sessions at once ------------------------------------------------------------ */
 
-typedef struct worker_arg {
-    const char *conninfo;
-    const rules_set *rules;
-    int id;
-} worker_arg;
-
 /* Starts 40 runs of key k (limit 2) in batches of 4, closing a running run
  * of the key now and then and running the timer loop, as a serve process
  * would. */
-static void *session_main(void *arg)
+static void session_main(flow_racer *w, engine_session *s)
 {
-    worker_arg *w = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
     sy_error err = {0};
-    CHECK(engine_new(NULL, w->rules, &eng, &err) == SY_OK);
-    CHECK(engine_session_open(eng, w->conninfo, false, &s, &err) == SY_OK);
     for (int round = 0; round < 10; round++) {
         engine_batch *b = engine_batch_new();
         for (int j = 0; j < 4; j++) {
             char id[32];
-            snprintf(id, sizeof id, "s%d-%d-%d", w->id, round, j);
+            snprintf(id, sizeof id, "s%d-%d-%d", w->which, round, j);
             flow_add_event(b, w->rules, id, "job.q", NULL, "{\"c\":\"k\"}");
         }
         CHECK_INT(flow_apply_at(s, b, sy_clock_now_ms(NULL)), SY_OK);
@@ -301,13 +281,8 @@ static void *session_main(void *arg)
                 engine_commit(s, &err) != SY_OK)
                 engine_rollback(s); /* the other session closed it first */
         }
-        size_t n = 0;
-        CHECK_MSG(engine_timers_run_once(s, sy_clock_now_ms(NULL), 64, &n, &err) == SY_OK, "%s",
-                  err.message);
+        flow_fire(s, sy_clock_now_ms(NULL), 64);
     }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
 }
 
 /* Records, in every transaction that inserts a run, how many runs of its
@@ -350,13 +325,9 @@ TEST(two_sessions_starting_and_closing_runs_of_one_key_never_exceed_its_limit)
     CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
     sampler m = {.conninfo = fx.conninfo};
-    pthread_t ts, th[2];
+    pthread_t ts;
     CHECK(pthread_create(&ts, NULL, sampler_main, &m) == 0);
-    worker_arg w[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 1}};
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&th[i], NULL, session_main, &w[i]) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    flow_race_two(&fx, session_main, 0);
     atomic_store(&m.stop, true);
     pthread_join(ts, NULL);
     CHECK_MSG(m.max <= 2, "%lld runs of one key at once (limit 2)", m.max);

@@ -81,28 +81,17 @@ static const char RULES[] =
 
 static void one(flow_fx *fx, int64_t now, const char *id, const char *type, const char *payload)
 {
-    engine_batch *b = engine_batch_new();
-    flow_add_event(b, fx->rules, id, type, NULL, payload);
-    CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);
-    engine_batch_free(b);
+    flow_one(fx, now, id, type, NULL, payload);
 }
 
 static void timers(flow_fx *fx, int64_t now)
 {
-    sy_error err = {0};
-    size_t fired = 0;
-    CHECK_MSG(engine_timers_run_once(fx->s, now, 100, &fired, &err) == SY_OK, "timers: %s",
-              err.message);
+    flow_fire(fx->s, now, 100);
 }
 
 static char *str(flow_fx *fx, const char *sql)
 {
-    PGresult *r = PQexec(engine__conn(fx->s), sql);
-    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
-              PQresultErrorMessage(r));
-    char *v = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
+    return flow_str(fx->s, sql);
 }
 
 static void check_status(flow_fx *fx, const char *wid, const char *want)
@@ -304,21 +293,8 @@ TEST(a_wait_event_timeout_may_continue)
 /* Two sessions: one starts waits, the other sends their events, at once,
  * with no lookback to fall back on but the instant race: every wait is
  * satisfied exactly once. */
-typedef struct racer {
-    const char *conninfo;
-    const rules_set *rules;
-    int which, n;
-} racer;
-
-static void *race(void *arg)
+static void race(flow_racer *r, engine_session *s)
 {
-    racer *r = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
-    sy_error err = {0};
-    engine_opts o = {0};
-    CHECK_INT(engine_new(&o, r->rules, &eng, &err), SY_OK);
-    CHECK_INT(engine_session_open(eng, r->conninfo, false, &s, &err), SY_OK);
     for (int i = 0; i < r->n; i++) {
         char id[32], payload[96];
         engine_batch *b = engine_batch_new();
@@ -333,24 +309,15 @@ static void *race(void *arg)
         }
         CHECK_INT(flow_apply_at(s, b, FLOW_T0 + i), SY_OK);
         engine_batch_free(b);
-        size_t fired = 0;
-        CHECK_INT(engine_timers_run_once(s, FLOW_T0 + i, 100, &fired, &err), SY_OK);
+        flow_fire(s, FLOW_T0 + i, 100);
     }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
 }
 
 TEST(an_event_racing_its_wait_in_another_session_is_never_lost)
 {
     flow_fx fx;
     flow_fx_open(&fx, "corr_race", RULES);
-    racer a = {fx.conninfo, fx.rules, 0, 60}, b = {fx.conninfo, fx.rules, 1, 60};
-    pthread_t ta, tb;
-    pthread_create(&ta, NULL, race, &a);
-    pthread_create(&tb, NULL, race, &b);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
+    flow_race_two(&fx, race, 60);
     for (int k = 0; k < 5; k++)
         timers(&fx, FLOW_T0 + 1000);
     CHECK_INT(count(&fx, "SELECT count(*) FROM workflow_ids WHERE status = 'completed'"), 60);
@@ -369,6 +336,30 @@ typedef struct scanner {
     engine_session *s;
     int64_t now;
 } scanner;
+
+/* Until backend pid waits for a lock it was not granted (true), or 60 s
+ * (false): the scan has reached the event's lock, however slow the box. */
+static bool waits_for_a_lock(const char *conninfo, int pid)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    CHECK_MSG(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    char p[16];
+    snprintf(p, sizeof p, "%d", pid);
+    const char *params[] = {p};
+    bool waiting = false;
+    for (int i = 0; i < 6000 && !waiting; i++) {
+        if (i)
+            usleep(10 * 1000);
+        PGresult *r =
+            PQexecParams(c, "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", 1, NULL,
+                         params, NULL, NULL, 0);
+        CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+        waiting = atoi(PQgetvalue(r, 0, 0)) > 0;
+        PQclear(r);
+    }
+    PQfinish(c);
+    return waiting;
+}
 
 static void *scan_thread(void *arg)
 {
@@ -399,7 +390,10 @@ TEST(a_wait_scanning_while_its_event_commits_waits_for_it)
     scanner sc = {s2, FLOW_T0 + 1};
     pthread_t t;
     pthread_create(&t, NULL, scan_thread, &sc);
-    usleep(300 * 1000);
+    /* commit only once the scan waits for it: a fixed pause would let a
+     * slow scan start after the commit and test nothing */
+    CHECK_MSG(waits_for_a_lock(fx.conninfo, PQbackendPID(engine__conn(s2))),
+              "the lookback scan never waited for the uncommitted event's lock");
     CHECK_INT(engine_commit(fx.s, &err), SY_OK);
     pthread_join(t, NULL);
     engine_batch_free(eb);
@@ -465,15 +459,8 @@ TEST(a_join_past_its_window_starts_over)
 /* Two sessions send the two halves of the same joins at once: each join
  * starts exactly once (a new key's row collides, the batch is applied
  * again and finds the other's part). */
-static void *join_half(void *arg)
+static void join_half(flow_racer *r, engine_session *s)
 {
-    racer *r = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
-    sy_error err = {0};
-    engine_opts o = {0};
-    CHECK_INT(engine_new(&o, r->rules, &eng, &err), SY_OK);
-    CHECK_INT(engine_session_open(eng, r->conninfo, false, &s, &err), SY_OK);
     for (int i = 0; i < r->n; i++) {
         char id[32], payload[96];
         engine_batch *b = engine_batch_new();
@@ -483,21 +470,13 @@ static void *join_half(void *arg)
         CHECK_INT(flow_apply_at(s, b, FLOW_T0 + i), SY_OK);
         engine_batch_free(b);
     }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
 }
 
 TEST(two_sessions_completing_the_same_joins_start_each_once)
 {
     flow_fx fx;
     flow_fx_open(&fx, "corr_join_race", RULES);
-    racer a = {fx.conninfo, fx.rules, 0, 40}, b = {fx.conninfo, fx.rules, 1, 40};
-    pthread_t ta, tb;
-    pthread_create(&ta, NULL, join_half, &a);
-    pthread_create(&tb, NULL, join_half, &b);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
+    flow_race_two(&fx, join_half, 40);
     CHECK_INT(count(&fx, "SELECT count(*) FROM runs"), 40);
     CHECK_INT(count(&fx, "SELECT count(DISTINCT workflow_id) FROM runs"), 40);
     CHECK_INT(count(&fx, "SELECT count(*) FROM join_keys"), 0);

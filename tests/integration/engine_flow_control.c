@@ -9,8 +9,6 @@
  * held; expired keys are purged. */
 #include "flow_support.h"
 
-#include <pthread.h>
-
 static const char RULES[] =
     "version: 1\n"
     "routes:\n"
@@ -120,22 +118,8 @@ TEST(rate_limit_drops_the_excess_within_its_period)
 /* Two sessions, each applying batches of events that all carry the same
  * dedupe key: the first commit wins, the other batch collides on the new
  * key (SY_BUSY), is applied again, and drops its event. */
-typedef struct racer {
-    const char *conninfo;
-    const rules_set *rules;
-    int which;
-    int passed;
-} racer;
-
-static void *race(void *arg)
+static void race(flow_racer *r, engine_session *s)
 {
-    racer *r = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
-    sy_error err = {0};
-    engine_opts o = {0};
-    CHECK(engine_new(&o, r->rules, &eng, &err) == SY_OK);
-    CHECK(engine_session_open(eng, r->conninfo, false, &s, &err) == SY_OK);
     for (int i = 0; i < 50; i++) {
         engine_batch *b = engine_batch_new();
         char id[32], payload[32];
@@ -143,25 +127,16 @@ static void *race(void *arg)
         snprintf(payload, sizeof payload, "{\"order\":%d}", i);
         flow_add_event(b, r->rules, id, "order.placed", NULL, payload);
         CHECK_INT(flow_apply_at(s, b, FLOW_T0), SY_OK);
-        r->passed += engine_batch_flow_outcome(b, 0) == RULES_FLOW_OUT_PASSED;
+        r->got += engine_batch_flow_outcome(b, 0) == RULES_FLOW_OUT_PASSED;
         engine_batch_free(b);
     }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
 }
 
 TEST(concurrent_sessions_pass_each_dedupe_key_once)
 {
     flow_fx fx;
     flow_fx_open(&fx, "flow_race", RULES);
-    racer rs[2] = {{fx.conninfo, fx.rules, 0, 0}, {fx.conninfo, fx.rules, 1, 0}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&th[i], NULL, race, &rs[i]) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    CHECK_INT(rs[0].passed + rs[1].passed, 50);
+    CHECK_INT(flow_race_two(&fx, race, 0), 50);
     CHECK_INT(runs(&fx), 50);
     CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM flow_keys"), 50);
     flow_fx_close(&fx);
@@ -188,21 +163,12 @@ TEST(keys_past_their_window_are_purged_and_the_rest_kept)
 
 static size_t fire_at(flow_fx *fx, int64_t now)
 {
-    size_t n = 0;
-    sy_error err = {0};
-    CHECK_MSG(engine_timers_run_once(fx->s, now, 256, &n, &err) == SY_OK, "timers: %s",
-              err.message);
-    return n;
+    return flow_fire(fx->s, now, 256);
 }
 
 static char *describe(flow_fx *fx, const char *wid)
 {
-    cJSON *d = NULL;
-    sy_error err = {0};
-    CHECK_MSG(engine_describe(fx->s, wid, NULL, &d, &err) == SY_OK, "describe: %s", err.message);
-    char *s = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    return s;
+    return flow_describe(fx->s, wid);
 }
 
 TEST(a_debounced_key_starts_once_with_its_last_event_after_the_quiet_period)
@@ -333,52 +299,20 @@ TEST(throttled_starts_keep_their_order_and_never_exceed_the_rate)
 }
 
 /* Two timer loops (sessions) firing the same due keys at once: SKIP
- * LOCKED hands each key to one of them; every key starts exactly once. */
-typedef struct firer {
-    const char *conninfo;
-    const rules_set *rules;
-    size_t fired;
-} firer;
-
-static void *fire_loop(void *arg)
+ * LOCKED hands each key to one of them; every key starts exactly once.
+ * r->n: the items a round fires at the most; 320 / r->n rounds. */
+static void fire_loop(flow_racer *r, engine_session *s)
 {
-    firer *f = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
-    sy_error err = {0};
-    CHECK(engine_new(NULL, f->rules, &eng, &err) == SY_OK);
-    CHECK(engine_session_open(eng, f->conninfo, false, &s, &err) == SY_OK);
-    for (int i = 0; i < 20; i++) {
-        size_t n = 0;
-        CHECK_MSG(engine_timers_run_once(s, FLOW_T0 + 60000, 16, &n, &err) == SY_OK, "%s",
-                  err.message);
-        f->fired += n;
-    }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
+    for (int i = 0; i < 320 / r->n; i++)
+        r->got += (long long)flow_fire(s, FLOW_T0 + 60000, (size_t)r->n);
 }
 
 TEST(two_timer_loops_fire_each_debounced_key_once)
 {
     flow_fx fx;
     flow_fx_open(&fx, "flow_two_loops", RULES);
-    engine_batch *b = engine_batch_new();
-    for (int i = 0; i < 200; i++) {
-        char id[16], subject[16];
-        snprintf(id, sizeof id, "k%d", i);
-        snprintf(subject, sizeof subject, "doc%d", i % 100);
-        flow_add_event(b, fx.rules, id, "doc.edited", subject, "{\"v\":1}");
-    }
-    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
-    engine_batch_free(b);
-    firer fs[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 0}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&th[i], NULL, fire_loop, &fs[i]) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    CHECK_INT(fs[0].fired + fs[1].fired, 100);
+    flow_apply_spread(&fx, FLOW_T0, 200, "k", "doc.edited", "doc", 100, "{\"v\":1}");
+    CHECK_INT(flow_race_two(&fx, fire_loop, 16), 100);
     CHECK_INT(runs(&fx), 100);
     CHECK_INT(flow_count(fx.s, "SELECT count(DISTINCT workflow_id) FROM runs"), 100);
     flow_fx_close(&fx);
@@ -448,44 +382,12 @@ TEST(a_batch_starts_once_with_up_to_max_size_events_each_event_in_one_batch)
     flow_fx_close(&fx);
 }
 
-static void *batch_fire_loop(void *arg)
-{
-    firer *f = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
-    sy_error err = {0};
-    CHECK(engine_new(NULL, f->rules, &eng, &err) == SY_OK);
-    CHECK(engine_session_open(eng, f->conninfo, false, &s, &err) == SY_OK);
-    for (int i = 0; i < 40; i++) {
-        size_t n = 0;
-        CHECK_MSG(engine_timers_run_once(s, FLOW_T0 + 60000, 8, &n, &err) == SY_OK, "%s",
-                  err.message);
-        f->fired += n;
-    }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
-}
-
 TEST(two_timer_loops_put_each_event_in_exactly_one_batch)
 {
     flow_fx fx;
     flow_fx_open(&fx, "flow_batch_two_loops", RULES);
-    engine_batch *b = engine_batch_new();
-    for (int i = 0; i < 300; i++) {
-        char id[16], subject[16];
-        snprintf(id, sizeof id, "x%d", i);
-        snprintf(subject, sizeof subject, "t%d", i % 20);
-        flow_add_event(b, fx.rules, id, "row.added", subject, "{}");
-    }
-    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
-    engine_batch_free(b);
-    firer fs[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 0}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&th[i], NULL, batch_fire_loop, &fs[i]) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    flow_apply_spread(&fx, FLOW_T0, 300, "x", "row.added", "t", 20, "{}");
+    flow_race_two(&fx, fire_loop, 8);
     CHECK_INT(runs(&fx), 60); /* 20 keys x 15 events, 5 a batch */
     CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM runs, json_array_elements(input->'events')"),
               300);

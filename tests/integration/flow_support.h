@@ -15,6 +15,7 @@
 #include "rules.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,100 @@ static __attribute__((unused)) long long flow_count(engine_session *s, const cha
     long long v = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
+}
+
+/* One text value (owned) of a query that returns one row. */
+static __attribute__((unused)) char *flow_str(engine_session *s, const char *sql)
+{
+    PGresult *r = PQexec(engine__conn(s), sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
+              PQresultErrorMessage(r));
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* engine_describe of wid as compact JSON (owned). */
+static __attribute__((unused)) char *flow_describe(engine_session *s, const char *wid)
+{
+    cJSON *d = NULL;
+    sy_error err = {0};
+    CHECK_MSG(engine_describe(s, wid, NULL, &d, &err) == SY_OK, "describe %s: %s", wid,
+              err.message);
+    char *json = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return json;
+}
+
+/* One round of the timer loop at now, up to limit due items; how many
+ * it fired. */
+static __attribute__((unused)) size_t flow_fire(engine_session *s, int64_t now, size_t limit)
+{
+    size_t n = 0;
+    sy_error err = {0};
+    CHECK_MSG(engine_timers_run_once(s, now, limit, &n, &err) == SY_OK, "timers: %s", err.message);
+    return n;
+}
+
+/* n events in one batch applied at now: event i is id_prefix<i>, of type,
+ * on subject subject_prefix<i % keys>, with payload. */
+static __attribute__((unused)) void flow_apply_spread(flow_fx *fx, int64_t now, int n,
+                                                      const char *id_prefix, const char *type,
+                                                      const char *subject_prefix, int keys,
+                                                      const char *payload)
+{
+    engine_batch *b = engine_batch_new();
+    for (int i = 0; i < n; i++) {
+        char id[64], subject[64];
+        snprintf(id, sizeof id, "%s%d", id_prefix, i);
+        snprintf(subject, sizeof subject, "%s%d", subject_prefix, i % keys);
+        flow_add_event(b, fx->rules, id, type, subject, payload);
+    }
+    CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);
+    engine_batch_free(b);
+}
+
+/* Two sessions at once, as two serve processes: each racer runs body on
+ * an engine and session of its own over the fixture's rules and database.
+ * which: 0 or 1; n: what the test gives both; got: what body counts. */
+typedef struct flow_racer flow_racer;
+typedef void (*flow_race_body)(flow_racer *r, engine_session *s);
+struct flow_racer {
+    const char *conninfo;
+    const rules_set *rules;
+    flow_race_body body;
+    int which, n;
+    long long got;
+};
+
+static __attribute__((unused)) void *flow_racer_main(void *arg)
+{
+    flow_racer *r = arg;
+    engine *eng = NULL;
+    engine_session *s = NULL;
+    sy_error err = {0};
+    CHECK_MSG(engine_new(NULL, r->rules, &eng, &err) == SY_OK, "engine_new: %s", err.message);
+    CHECK_MSG(engine_session_open(eng, r->conninfo, false, &s, &err) == SY_OK, "open: %s",
+              err.message);
+    r->body(r, s);
+    engine_session_close(s);
+    engine_free(eng);
+    return NULL;
+}
+
+/* Runs body in two sessions at once and waits for both; the sum of what
+ * they counted. */
+static __attribute__((unused)) long long flow_race_two(flow_fx *fx, flow_race_body body, int n)
+{
+    flow_racer rs[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        rs[i] = (flow_racer){fx->conninfo, fx->rules, body, i, n, 0};
+        CHECK(pthread_create(&th[i], NULL, flow_racer_main, &rs[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    return rs[0].got + rs[1].got;
 }
 
 #endif

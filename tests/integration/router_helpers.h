@@ -317,6 +317,17 @@ static __attribute__((unused)) void rt_start(rt *t, const char *name)
     rt_start_rules(t, name, rh_rules);
 }
 
+/* Rewrites the router's rules file with text and reloads it. */
+static __attribute__((unused)) void rt_reload_rules(rt *t, const char *text)
+{
+    FILE *f = fopen(t->rules, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    sy_error err = {0};
+    CHECK_MSG(router_reload(t->r, &err) == SY_OK, "reload: %s", err.message);
+}
+
 static __attribute__((unused)) void rt_stop(rt *t)
 {
     router_free(t->r);
