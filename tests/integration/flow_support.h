@@ -13,6 +13,7 @@
 #include "fixture.h"
 #include "flow.h"
 #include "rules.h"
+#include "rules_support.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -30,30 +31,11 @@ typedef struct flow_fx {
     engine_session *s;
 } flow_fx;
 
-static __attribute__((unused)) rules_set *flow_load_rules(const char *text)
-{
-    char path[] = "/tmp/sy-flowfx-XXXXXX.yaml";
-    int fd = mkstemps(path, 5);
-    CHECK(fd >= 0);
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    rules_set *set = NULL;
-    rules_diags d = {0};
-    sy_error err = {0};
-    sy_status st = rules_load(path, NULL, &set, &d, &err);
-    for (size_t i = 0; i < d.len; i++)
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-    rules_diags_cleanup(&d);
-    unlink(path);
-    CHECK_INT(st, SY_OK);
-    return set;
-}
-
 static __attribute__((unused)) void flow_fx_open(flow_fx *fx, const char *db, const char *rules)
 {
     memset(fx, 0, sizeof *fx);
     fx->conninfo = fixture_pg_fresh_db(db);
-    fx->rules = flow_load_rules(rules);
+    fx->rules = rules_test_load_ok(rules);
     sy_error err = {0};
     engine_opts o = {0};
     CHECK_MSG(engine_new(&o, fx->rules, &fx->eng, &err) == SY_OK, "engine_new: %s", err.message);

@@ -7,51 +7,12 @@
 #include "envelope.h"
 #include "rules.h"
 #include "rules_int.h"
+#include "rules_support.h"
 #include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-static rules_set *load(const char *text, rules_diags *d)
-{
-    char path[] = "/tmp/sy-corr-test-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    rules_set *set = NULL;
-    sy_error err;
-    sy_error_clear(&err);
-    sy_status st = rules_load(path, NULL, &set, d, &err);
-    unlink(path);
-    CHECK((st == SY_OK) == (set != NULL));
-    return set;
-}
-
-static rules_set *load_ok(const char *text)
-{
-    rules_diags d = {0};
-    rules_set *set = load(text, &d);
-    for (size_t i = 0; i < d.len; i++)
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-    CHECK(set != NULL);
-    rules_diags_cleanup(&d);
-    return set;
-}
-
-static void load_fails(const char *text, const char *needle, const char *at)
-{
-    rules_diags d = {0};
-    rules_set *set = load(text, &d);
-    bool found = false;
-    for (size_t i = 0; i < d.len; i++) {
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-        found |= strstr(d.lines[i], needle) && strstr(d.lines[i], at);
-    }
-    CHECK_MSG(set == NULL && found, "expected a diagnostic \"%s\" at %s", needle, at);
-    rules_diags_cleanup(&d);
-}
 
 #define RULES                                                                                      \
     "routes:\n"                                                                                    \
@@ -77,7 +38,7 @@ static void load_fails(const char *text, const char *needle, const char *at)
 
 TEST(cancel_on_and_wait_event_load_into_the_definition)
 {
-    rules_set *set = load_ok(RULES);
+    rules_set *set = rules_test_load_ok(RULES);
     const cJSON *wf = cJSON_GetObjectItem(rules_set_workflows(set), "fulfil");
     const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(wf, "cancel_on"), 0);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(c, "event_type")), "order.canceled");
@@ -101,7 +62,7 @@ TEST(cancel_on_and_wait_event_load_into_the_definition)
 
 TEST(an_event_only_correlated_is_not_unmatched)
 {
-    rules_set *set = load_ok(RULES);
+    rules_set *set = rules_test_load_ok(RULES);
     cJSON *p = cJSON_Parse("{\"id\":\"1\"}");
     envelope *env = NULL;
     sy_error err;
@@ -122,40 +83,44 @@ TEST(an_event_only_correlated_is_not_unmatched)
 
 TEST(bad_correlation_is_an_error_with_its_position)
 {
-    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n    steps:\n      - task: t\n",
-               "cancel_on[0] needs where:", ":4:9:");
-    load_fails(WF_HEAD "    cancel_on:\n      - type: a.*\n        where: \"true\"\n"
-                       "    steps:\n      - task: t\n",
-               "must be an exact event type", ":4:15:");
-    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: evnt.x == 1\n"
-                       "    steps:\n      - task: t\n",
-               "in where: unknown name \"evnt\" (did you mean \"event\"", ":5:16:");
+    rules_test_load_fails(WF_HEAD
+                          "    cancel_on:\n      - type: a.b\n    steps:\n      - task: t\n",
+                          "cancel_on[0] needs where:", ":4:9:");
+    rules_test_load_fails(WF_HEAD "    cancel_on:\n      - type: a.*\n        where: \"true\"\n"
+                                  "    steps:\n      - task: t\n",
+                          "must be an exact event type", ":4:15:");
+    rules_test_load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: evnt.x == 1\n"
+                                  "    steps:\n      - task: t\n",
+                          "in where: unknown name \"evnt\" (did you mean \"event\"", ":5:16:");
     /* a cancel_on applies from the start: it knows no steps */
-    load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: steps.x == 1\n"
-                       "    steps:\n      - task: t\n",
-               "unknown name \"steps\"", ":5:16:");
-    load_fails(WF_HEAD
-               "    cancel_on:\n      - type: a.b\n        where: \"true\"\n        within: -5s\n"
-               "    steps:\n      - task: t\n",
-               "within", ":6:17:");
-    load_fails(WF_HEAD "    cancel_on:\n      - { type: a.b, where: \"true\", whithin: 1h }\n"
-                       "    steps:\n      - task: t\n",
-               "unknown key \"whithin\" in cancel_on[0] (did you mean \"within\"", ":4:37:");
-    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        timeout: 1h\n",
-               "wait_event needs where:", ":4:9:");
-    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: event.x == 1\n"
-                       "        lookback: -1m\n",
-               "lookback", ":6:19:");
-    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: \"event.type ==\"\n",
-               "in where:", ":5:");
-    load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: \"true\"\n"
-                       "        on_timeout: skip\n",
-               "on_timeout: unknown value \"skip\"", ":6:21:");
+    rules_test_load_fails(WF_HEAD "    cancel_on:\n      - type: a.b\n        where: steps.x == 1\n"
+                                  "    steps:\n      - task: t\n",
+                          "unknown name \"steps\"", ":5:16:");
+    rules_test_load_fails(
+        WF_HEAD "    cancel_on:\n      - type: a.b\n        where: \"true\"\n        within: -5s\n"
+                "    steps:\n      - task: t\n",
+        "within", ":6:17:");
+    rules_test_load_fails(
+        WF_HEAD "    cancel_on:\n      - { type: a.b, where: \"true\", whithin: 1h }\n"
+                "    steps:\n      - task: t\n",
+        "unknown key \"whithin\" in cancel_on[0] (did you mean \"within\"", ":4:37:");
+    rules_test_load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        timeout: 1h\n",
+                          "wait_event needs where:", ":4:9:");
+    rules_test_load_fails(WF_HEAD
+                          "    steps:\n      - wait_event: a.b\n        where: event.x == 1\n"
+                          "        lookback: -1m\n",
+                          "lookback", ":6:19:");
+    rules_test_load_fails(WF_HEAD
+                          "    steps:\n      - wait_event: a.b\n        where: \"event.type ==\"\n",
+                          "in where:", ":5:");
+    rules_test_load_fails(WF_HEAD "    steps:\n      - wait_event: a.b\n        where: \"true\"\n"
+                                  "        on_timeout: skip\n",
+                          "on_timeout: unknown value \"skip\"", ":6:21:");
 }
 
 static size_t run_tests(const char *text, rules_diags *failures)
 {
-    rules_set *set = load_ok(text);
+    rules_set *set = rules_test_load_ok(text);
     size_t n = rules_run_tests(set, failures);
     for (size_t i = 0; i < failures->len; i++)
         fprintf(stderr, "failure: %s\n", failures->lines[i]);
@@ -218,11 +183,11 @@ TEST(embedded_tests_assert_what_an_event_cancels_or_resumes)
     "      key: \"{{ payload.id }}\"\n"                                                            \
     "      events:\n"                                                                              \
     "        paid: { type: j.paid }\n"                                                             \
-    "        packed: { type: j.packed, where: \"payload.boxes > 0\" }\n"                          \
+    "        packed: { type: j.packed, where: \"payload.boxes > 0\" }\n"                           \
     "        address: { type: j.address }\n"                                                       \
     "      when: paid && (packed || address)\n"                                                    \
     "      window: 1h\n"                                                                           \
-    "    start: { workflow: w, id: \"ship-{{ key }}\", input: { amount: \"{{ "                    \
+    "    start: { workflow: w, id: \"ship-{{ key }}\", input: { amount: \"{{ "                     \
     "events.paid.payload.amount }}\" } }\n"                                                        \
     "workflows:\n"                                                                                 \
     "  w:\n"                                                                                       \
@@ -231,7 +196,7 @@ TEST(embedded_tests_assert_what_an_event_cancels_or_resumes)
 
 TEST(a_join_route_loads_and_decides)
 {
-    rules_set *set = load_ok(JOIN_RULES);
+    rules_set *set = rules_test_load_ok(JOIN_RULES);
     CHECK(rules_set_correlates(set, "j.paid"));
     CHECK(rules_set_correlates(set, "j.packed"));
     size_t r = rules_join_find(set, "ship");
@@ -270,45 +235,46 @@ TEST(a_bad_join_is_an_error_with_its_position)
              "      events: { a: { type: x.a }, b: { type: x.b } }\n      when: a && c\n"
              "      window: 1h\n    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
              wf);
-    load_fails(text, "in when: unknown name \"c\"", ":6:18:");
+    rules_test_load_fails(text, "in when: unknown name \"c\"", ":6:18:");
     snprintf(text, sizeof text,
              "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
              "      events: { a: { type: x.a }, b: { type: x.b } }\n"
              "    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
              wf);
-    load_fails(text, "join needs window:", ":4:7:");
+    rules_test_load_fails(text, "join needs window:", ":4:7:");
     snprintf(text, sizeof text,
              "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
              "      events: { a: { type: x.a }, b: { type: x.b } }\n      window: 1h\n"
              "    start: { workflow: w, id: \"j-{{ payload.id }}\" }\n%s",
              wf);
-    load_fails(text, "unknown name \"payload\"", ":7:");
+    rules_test_load_fails(text, "unknown name \"payload\"", ":7:");
     snprintf(text, sizeof text,
              "routes:\n  - name: j\n    join:\n      key: \"{{ payload.id }}\"\n"
              "      events: { a: { type: x.a } }\n      window: 1h\n"
              "    start: { workflow: w, id: \"j-{{ key }}\" }\n%s",
              wf);
-    load_fails(text, "join needs events: (two or more", ":5:15:");
+    rules_test_load_fails(text, "join needs events: (two or more", ":5:15:");
 }
 
 TEST(embedded_tests_follow_a_join_to_its_start)
 {
     rules_diags f = {0};
-    CHECK_INT(run_tests(JOIN_RULES "tests:\n"
-                                   "  - name: joined\n"
-                                   "    steps:\n"
-                                   "      - event: { type: j.paid, payload: { id: a, amount: 5 } }\n"
-                                   "        expect: []\n"
-                                   "        correlated: [ { kind: join, route: ship, key: a, "
-                                   "event: paid, outcome: waiting } ]\n"
-                                   "      - after: 2h\n"
-                                   "        event: { type: j.address, payload: { id: a } }\n"
-                                   "        expect: []\n"
-                                   "        correlated: [ { kind: join, outcome: waiting } ]\n"
-                                   "      - event: { type: j.paid, payload: { id: a, amount: 6 } }\n"
-                                   "        expect: []\n"
-                                   "        correlated: [ { kind: join, outcome: started, "
-                                   "workflow_id: ship-a } ]\n",
+    CHECK_INT(run_tests(JOIN_RULES
+                        "tests:\n"
+                        "  - name: joined\n"
+                        "    steps:\n"
+                        "      - event: { type: j.paid, payload: { id: a, amount: 5 } }\n"
+                        "        expect: []\n"
+                        "        correlated: [ { kind: join, route: ship, key: a, "
+                        "event: paid, outcome: waiting } ]\n"
+                        "      - after: 2h\n"
+                        "        event: { type: j.address, payload: { id: a } }\n"
+                        "        expect: []\n"
+                        "        correlated: [ { kind: join, outcome: waiting } ]\n"
+                        "      - event: { type: j.paid, payload: { id: a, amount: 6 } }\n"
+                        "        expect: []\n"
+                        "        correlated: [ { kind: join, outcome: started, "
+                        "workflow_id: ship-a } ]\n",
                         &f),
               1);
     CHECK_INT(f.len, 0);

@@ -6,6 +6,7 @@
 #include "envelope.h"
 #include "rules.h"
 #include "rules_int.h"
+#include "rules_support.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -15,54 +16,6 @@
 
 #define T0 1767225600000LL
 #define WF "workflows:\n  w:\n    steps:\n      - task: t\n"
-
-static const char *write_rules(const char *text)
-{
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/sy-flow-test-XXXXXX");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    return path;
-}
-
-static rules_set *load(const char *text, rules_diags *d)
-{
-    const char *path = write_rules(text);
-    rules_set *set = NULL;
-    sy_error err;
-    sy_error_clear(&err);
-    sy_status st = rules_load(path, NULL, &set, d, &err);
-    unlink(path);
-    CHECK((st == SY_OK) == (set != NULL));
-    return set;
-}
-
-static rules_set *load_ok(const char *text)
-{
-    rules_diags d = {0};
-    rules_set *set = load(text, &d);
-    for (size_t i = 0; i < d.len; i++)
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-    CHECK(set != NULL);
-    rules_diags_cleanup(&d);
-    return set;
-}
-
-/* The load fails with a diagnostic containing needle, at line:col. */
-static void load_fails(const char *text, const char *needle, const char *at)
-{
-    rules_diags d = {0};
-    rules_set *set = load(text, &d);
-    bool found = false;
-    for (size_t i = 0; i < d.len; i++) {
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-        found |= strstr(d.lines[i], needle) && strstr(d.lines[i], at);
-    }
-    CHECK_MSG(set == NULL && found, "expected a diagnostic \"%s\" at %s", needle, at);
-    rules_diags_cleanup(&d);
-}
 
 static void route(const rules_set *set, const char *type, const char *subject, const char *payload,
                   rules_actions *out)
@@ -208,8 +161,7 @@ TEST(throttle_spaces_a_backlog_evenly_at_the_rate)
  * every round restarted the schedule: 84/s measured by bench flow. */
 TEST(a_fast_throttle_keeps_its_rate_when_the_loop_is_always_late)
 {
-    rules_flow_spec sp = {.kind = RULES_FLOW_THROTTLE, .limit = 100, .period_ms = 1000,
-                          .burst = 1};
+    rules_flow_spec sp = {.kind = RULES_FLOW_THROTTLE, .limit = 100, .period_ms = 1000, .burst = 1};
     rules_flow_state s = {0};
     CHECK_INT(rules_flow_on_event(&sp, &s, T0), RULES_FLOW_OUT_PASSED);
     for (int i = 0; i < 2000; i++)
@@ -280,58 +232,63 @@ TEST(state_json_round_trips_with_its_spec)
 
 TEST(bad_flow_configuration_is_an_error_with_its_position)
 {
-    load_fails(ROUTE("    debounce: { key: \"{{ subject }}\", period: -5s }\n"), "debounce.period",
-               ":9:");
-    load_fails(ROUTE("    debounce: { key: \"{{ subject }}\", period: 0 }\n"),
-               "debounce.period must be greater than 0", ":9:");
-    load_fails(ROUTE("    throttle: { key: k, limit: 0, period: 1s }\n"), "throttle.limit", ":9:");
-    load_fails(ROUTE("    rate_limit: { key: k, limit: 5000, period: 1s }\n"),
-               "rate_limit.limit must be at most 1000", ":9:");
-    load_fails(ROUTE("    dedupe: { key: k, tll: 1h }\n"),
-               "unknown key \"tll\" in dedupe (did you mean \"ttl\"?)", ":9:");
-    load_fails(ROUTE("    dedupe: { ttl: 1h }\n"), "dedupe needs key:", ":9:");
-    load_fails(ROUTE("    batch: { key: k, max_size: 10 }\n"), "batch needs timeout:", ":9:");
-    load_fails(ROUTE("    debounce: { key: k, period: 1s }\n    throttle: { key: k, limit: 1, "
-                     "period: 1s }\n"),
-               "at most one of debounce, throttle and batch", ":10:");
-    load_fails(ROUTE("    debounce: { key: k, period: 10s, timeout: 1s }\n"),
-               "debounce.timeout is shorter than debounce.period", ":9:");
+    rules_test_load_fails(ROUTE("    debounce: { key: \"{{ subject }}\", period: -5s }\n"),
+                          "debounce.period", ":9:");
+    rules_test_load_fails(ROUTE("    debounce: { key: \"{{ subject }}\", period: 0 }\n"),
+                          "debounce.period must be greater than 0", ":9:");
+    rules_test_load_fails(ROUTE("    throttle: { key: k, limit: 0, period: 1s }\n"),
+                          "throttle.limit", ":9:");
+    rules_test_load_fails(ROUTE("    rate_limit: { key: k, limit: 5000, period: 1s }\n"),
+                          "rate_limit.limit must be at most 1000", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: k, tll: 1h }\n"),
+                          "unknown key \"tll\" in dedupe (did you mean \"ttl\"?)", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { ttl: 1h }\n"), "dedupe needs key:", ":9:");
+    rules_test_load_fails(ROUTE("    batch: { key: k, max_size: 10 }\n"),
+                          "batch needs timeout:", ":9:");
+    rules_test_load_fails(
+        ROUTE("    debounce: { key: k, period: 1s }\n    throttle: { key: k, limit: 1, "
+              "period: 1s }\n"),
+        "at most one of debounce, throttle and batch", ":10:");
+    rules_test_load_fails(ROUTE("    debounce: { key: k, period: 10s, timeout: 1s }\n"),
+                          "debounce.timeout is shorter than debounce.period", ":9:");
 }
 
 TEST(a_key_template_that_can_fail_is_refused_at_load)
 {
-    load_fails(ROUTE("    dedupe: { key: \"order-{{ payload.id }}\", ttl: 1h }\n"),
-               "dedupe.key \"order-{{ payload.id }}\" can fail", ":9:");
-    load_fails(ROUTE("    dedupe: { key: \"{{ payload.at | date }}\", ttl: 1h }\n"), "date() fails",
-               ":9:");
-    load_fails(ROUTE("    dedupe: { key: \"{{ type.x }}\", ttl: 1h }\n"), "never has a value",
-               ":9:");
-    load_fails(ROUTE("    dedupe: { key: \"{{ input.id }}\", ttl: 1h }\n"), "unknown name", ":9:");
-    load_fails(ROUTE("    dedupe: { key: \"{{ payload.id | upperr }}\", ttl: 1h }\n"),
-               "unknown filter", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: \"order-{{ payload.id }}\", ttl: 1h }\n"),
+                          "dedupe.key \"order-{{ payload.id }}\" can fail", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: \"{{ payload.at | date }}\", ttl: 1h }\n"),
+                          "date() fails", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: \"{{ type.x }}\", ttl: 1h }\n"),
+                          "never has a value", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: \"{{ input.id }}\", ttl: 1h }\n"),
+                          "unknown name", ":9:");
+    rules_test_load_fails(ROUTE("    dedupe: { key: \"{{ payload.id | upperr }}\", ttl: 1h }\n"),
+                          "unknown filter", ":9:");
     /* these cannot fail */
-    rules_set *ok =
-        load_ok(ROUTE("    dedupe: { key: \"{{ type }}-{{ payload.id | default('none') }}-"
-                      "{{ occurred_at | date('%Y') }}-{{ payload | json }}\", ttl: 1h }\n"));
+    rules_set *ok = rules_test_load_ok(
+        ROUTE("    dedupe: { key: \"{{ type }}-{{ payload.id | default('none') }}-"
+              "{{ occurred_at | date('%Y') }}-{{ payload | json }}\", ttl: 1h }\n"));
     rules_set_free(ok);
 }
 
 TEST(flow_needs_an_action_it_can_hold)
 {
-    load_fails(WF "routes:\n  - name: r\n    match: { type: a.b }\n    drop: true\n"
-                  "    dedupe: { key: k, ttl: 1s }\n",
-               "dedupe needs a start or signal action", ":9:");
-    load_fails(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
-                  "    signal: { id: \"x\", name: go }\n"
-                  "    batch: { key: k, max_size: 2, timeout: 1s }\n",
-               "batch needs a start action", ":9:");
+    rules_test_load_fails(WF "routes:\n  - name: r\n    match: { type: a.b }\n    drop: true\n"
+                             "    dedupe: { key: k, ttl: 1s }\n",
+                          "dedupe needs a start or signal action", ":9:");
+    rules_test_load_fails(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
+                             "    signal: { id: \"x\", name: go }\n"
+                             "    batch: { key: k, max_size: 2, timeout: 1s }\n",
+                          "batch needs a start action", ":9:");
 }
 
 /* ---- keys at run time ------------------------------------------------------------- */
 
 TEST(a_key_that_renders_empty_or_too_long_is_a_dead_letter_with_the_reason)
 {
-    rules_set *set = load_ok(ROUTE("    debounce: { key: \"{{ payload.k }}\", period: 1s }\n"));
+    rules_set *set =
+        rules_test_load_ok(ROUTE("    debounce: { key: \"{{ payload.k }}\", period: 1s }\n"));
     rules_actions a;
     route(set, "a.b", NULL, "{}", &a); /* missing: renders empty */
     CHECK_INT(a.len, 1);
@@ -357,8 +314,8 @@ TEST(a_key_that_renders_empty_or_too_long_is_a_dead_letter_with_the_reason)
 
 TEST(the_simulation_fires_held_actions_when_the_clock_passes_them)
 {
-    rules_set *set =
-        load_ok(ROUTE("    batch: { key: \"{{ subject }}\", max_size: 2, timeout: 5s }\n"));
+    rules_set *set = rules_test_load_ok(
+        ROUTE("    batch: { key: \"{{ subject }}\", max_size: 2, timeout: 5s }\n"));
     rules_flow_sim *sim = rules_flow_sim_new();
     rules_actions a, fired = {0};
     cJSON *ev = cJSON_Parse("{\"event_id\":\"e\"}");
@@ -385,7 +342,7 @@ TEST(the_simulation_fires_held_actions_when_the_clock_passes_them)
 
 static size_t run_tests(const char *text, rules_diags *fails)
 {
-    rules_set *set = load_ok(text);
+    rules_set *set = rules_test_load_ok(text);
     size_t n = rules_run_tests(set, fails);
     for (size_t i = 0; i < fails->len; i++)
         fprintf(stderr, "fail: %s\n", fails->lines[i]);
@@ -453,25 +410,31 @@ TEST(debounce_holds_the_latest_event_by_occurred_at_whatever_the_arrival_order)
 
 TEST(bad_concurrency_configuration_is_an_error_with_its_position)
 {
-    load_fails(CONC_WF("    concurrency: { key: k, limit: 0 }\n"), "concurrency.limit", ":7:");
-    load_fails(CONC_WF("    concurrency: { key: k, limit: 2, strategy: cancel_oldest }\n"),
-               "concurrency.strategy: unknown value \"cancel_oldest\"", ":7:");
-    load_fails(CONC_WF("    concurrency: { limit: 2 }\n"), "concurrency needs key:", ":7:");
-    load_fails(CONC_WF("    concurrency: { key: k }\n"), "concurrency needs limit:", ":7:");
-    load_fails(CONC_WF("    concurrency: { key: k, limt: 2 }\n"),
-               "unknown key \"limt\" in concurrency (did you mean \"limit\"?)", ":7:");
-    load_fails(CONC_WF("    concurrency: { key: \"{{ payload.c }}\", limit: 2 }\n"),
-               "unknown name \"payload\"", ":7:");
-    load_fails(CONC_WF("    concurrency: { key: k, limit: 20000 }\n"),
-               "concurrency.limit must be at most 10000", ":7:");
-    load_fails(CONC_WF("    priority: 1.5\n"), "priority must be an integer", ":7:");
-    load_fails(CONC_WF("    priority: \"{{ input.p | upperr }}\"\n"), "unknown filter", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { key: k, limit: 0 }\n"), "concurrency.limit",
+                          ":7:");
+    rules_test_load_fails(
+        CONC_WF("    concurrency: { key: k, limit: 2, strategy: cancel_oldest }\n"),
+        "concurrency.strategy: unknown value \"cancel_oldest\"", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { limit: 2 }\n"),
+                          "concurrency needs key:", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { key: k }\n"),
+                          "concurrency needs limit:", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { key: k, limt: 2 }\n"),
+                          "unknown key \"limt\" in concurrency (did you mean \"limit\"?)", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { key: \"{{ payload.c }}\", limit: 2 }\n"),
+                          "unknown name \"payload\"", ":7:");
+    rules_test_load_fails(CONC_WF("    concurrency: { key: k, limit: 20000 }\n"),
+                          "concurrency.limit must be at most 10000", ":7:");
+    rules_test_load_fails(CONC_WF("    priority: 1.5\n"), "priority must be an integer", ":7:");
+    rules_test_load_fails(CONC_WF("    priority: \"{{ input.p | upperr }}\"\n"), "unknown filter",
+                          ":7:");
 }
 
 TEST(a_start_s_concurrency_key_and_priority_render_from_its_input)
 {
-    rules_set *set = load_ok(CONC_WF("    concurrency: { key: \"{{ input.c }}\", limit: 3,"
-                                     " strategy: round_robin }\n    priority: \"{{ input.p }}\"\n"));
+    rules_set *set =
+        rules_test_load_ok(CONC_WF("    concurrency: { key: \"{{ input.c }}\", limit: 3,"
+                                   " strategy: round_robin }\n    priority: \"{{ input.p }}\"\n"));
     const cJSON *def = cJSON_GetObjectItemCaseSensitive(rules_set_workflows(set), "w");
     cJSON *in = cJSON_Parse("{\"c\":\"acme\",\"p\":\"7\"}");
     rules_admission a;
@@ -503,7 +466,7 @@ TEST(a_start_s_concurrency_key_and_priority_render_from_its_input)
 
 TEST(a_routed_start_carries_its_admission_and_a_bad_key_is_a_dead_letter)
 {
-    rules_set *set = load_ok(
+    rules_set *set = rules_test_load_ok(
         "routes:\n  - name: r\n    match: { type: a.b }\n"
         "    start: { workflow: w, id: \"x-{{ event_id }}\", input: { c: \"{{ payload.c }}\" } }\n"
         "workflows:\n  w:\n    concurrency: { key: \"{{ input.c }}\", limit: 2 }\n"

@@ -2,34 +2,19 @@
  * keys with suggestions, YAML 1.2 core scalars, normalised workflows and
  * schedules, and the example rules file with its embedded tests. */
 #include "rules.h"
+#include "rules_support.h"
 #include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Writes text to a temp file; returns its path (static buffer). */
-static const char *write_rules(const char *text)
-{
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/sy-rules-test-XXXXXX");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    return path;
-}
-
-/* Loads text; returns the set (or NULL) and fills diags. */
+/* Loads text; returns the set (or NULL) and fills diags. A load that
+ * fails says SY_CONFIG. */
 static rules_set *load(const char *text, rules_diags *d)
 {
-    const char *path = write_rules(text);
-    rules_set *set = NULL;
-    sy_error err;
-    sy_error_clear(&err);
-    sy_status st = rules_load(path, NULL, &set, d, &err);
-    unlink(path);
-    CHECK((st == SY_OK) == (set != NULL));
+    sy_status st = SY_OK;
+    rules_set *set = rules_test_load(text, d, &st);
     if (st != SY_OK)
         CHECK_INT(st, SY_CONFIG);
     return set;

@@ -4,31 +4,13 @@
 #include "envelope.h"
 #include "rules.h"
 #include "rules_int.h"
+#include "rules_support.h"
 #include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static rules_set *load_text(const char *text)
-{
-    char path[] = "/tmp/sy-route-test-XXXXXX.yaml";
-    int fd = mkstemps(path, 5);
-    CHECK(fd >= 0);
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    rules_set *set = NULL;
-    rules_diags d = {0};
-    sy_error err;
-    sy_status st = rules_load(path, NULL, &set, &d, &err);
-    for (size_t i = 0; i < d.len; i++)
-        fprintf(stderr, "diag: %s\n", d.lines[i]);
-    rules_diags_cleanup(&d);
-    unlink(path);
-    CHECK_INT(st, SY_OK);
-    return set;
-}
 
 /* Routes an event given as JSON through a real envelope. */
 static void route(const rules_set *set, const char *type, const char *source, const char *subject,
@@ -72,13 +54,14 @@ TEST(value_globs_star_anywhere)
 
 TEST(every_matching_route_fires_in_file_order)
 {
-    rules_set *set = load_text(WF "routes:\n"
-                                  "  - { name: g1, match: { type: \"a.>\" }, drop: true }\n"
-                                  "  - { name: e1, match: { type: a.b }, drop: true }\n"
-                                  "  - { name: other, match: { type: c.d }, drop: true }\n"
-                                  "  - { name: g2, match: { type: \"*.b\" }, drop: true }\n"
-                                  "  - { name: e2, match: { type: a.b }, drop: true }\n"
-                                  "  - { name: any, match: { source: \"x*\" }, drop: true }\n");
+    rules_set *set =
+        rules_test_load_ok(WF "routes:\n"
+                              "  - { name: g1, match: { type: \"a.>\" }, drop: true }\n"
+                              "  - { name: e1, match: { type: a.b }, drop: true }\n"
+                              "  - { name: other, match: { type: c.d }, drop: true }\n"
+                              "  - { name: g2, match: { type: \"*.b\" }, drop: true }\n"
+                              "  - { name: e2, match: { type: a.b }, drop: true }\n"
+                              "  - { name: any, match: { source: \"x*\" }, drop: true }\n");
     rules_actions a;
     route(set, "a.b", "xyz", NULL, "{}", &a);
     CHECK_INT(a.len, 5);
@@ -96,10 +79,11 @@ TEST(every_matching_route_fires_in_file_order)
 
 TEST(where_source_and_subject_filter)
 {
-    rules_set *set = load_text(WF "routes:\n"
-                                  "  - name: r\n    match:\n      type: a.b\n      source: svc-*\n"
-                                  "      subject: \"order/*\"\n      where: payload.n > 2\n"
-                                  "    drop: true\n");
+    rules_set *set =
+        rules_test_load_ok(WF "routes:\n"
+                              "  - name: r\n    match:\n      type: a.b\n      source: svc-*\n"
+                              "      subject: \"order/*\"\n      where: payload.n > 2\n"
+                              "    drop: true\n");
     rules_actions a;
     route(set, "a.b", "svc-1", "order/7", "{\"n\":3}", &a);
     CHECK_INT(a.len, 1);
@@ -119,11 +103,11 @@ TEST(where_source_and_subject_filter)
 TEST(start_renders_id_and_typed_input)
 {
     rules_set *set =
-        load_text(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
-                     "    start:\n      workflow: w\n      id: \"w-{{ payload.id }}\"\n"
-                     "      input: { all: \"{{ payload }}\", n: \"{{ payload.id }}\" }\n"
-                     "      task_queue: q2\n      if_running: terminate_existing\n"
-                     "      if_closed: reject\n");
+        rules_test_load_ok(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
+                              "    start:\n      workflow: w\n      id: \"w-{{ payload.id }}\"\n"
+                              "      input: { all: \"{{ payload }}\", n: \"{{ payload.id }}\" }\n"
+                              "      task_queue: q2\n      if_running: terminate_existing\n"
+                              "      if_closed: reject\n");
     rules_actions a;
     route(set, "a.b", "s", NULL, "{\"id\":9}", &a);
     CHECK_INT(a.len, 1);
@@ -141,10 +125,11 @@ TEST(start_renders_id_and_typed_input)
 
 TEST(bad_workflow_id_is_a_dead_letter_with_reason)
 {
-    rules_set *set = load_text(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
-                                  "    start: { workflow: w, id: \"w {{ payload.id }}\" }\n"
-                                  "  - name: m\n    match: { type: a.b }\n"
-                                  "    start: { workflow: w, id: \"w-{{ payload.missing }}\" }\n");
+    rules_set *set =
+        rules_test_load_ok(WF "routes:\n  - name: r\n    match: { type: a.b }\n"
+                              "    start: { workflow: w, id: \"w {{ payload.id }}\" }\n"
+                              "  - name: m\n    match: { type: a.b }\n"
+                              "    start: { workflow: w, id: \"w-{{ payload.missing }}\" }\n");
     rules_actions a;
     route(set, "a.b", "s", NULL, "{\"id\":9}", &a);
     CHECK_INT(a.len, 2);
@@ -160,12 +145,13 @@ TEST(bad_workflow_id_is_a_dead_letter_with_reason)
 
 TEST(signal_with_start_and_dead_letter_routes)
 {
-    rules_set *set = load_text(WF "routes:\n  - name: s\n    match: { type: a.b }\n"
-                                  "    signal:\n      id: \"w-{{ subject }}\"\n      name: go\n"
-                                  "      payload: \"{{ payload }}\"\n      if_missing: start\n"
-                                  "      start: { workflow: w, input: { x: 1 } }\n"
-                                  "  - name: dl\n    match: { type: a.b }\n"
-                                  "    dead_letter: { code: nope, reason: not wanted }\n");
+    rules_set *set =
+        rules_test_load_ok(WF "routes:\n  - name: s\n    match: { type: a.b }\n"
+                              "    signal:\n      id: \"w-{{ subject }}\"\n      name: go\n"
+                              "      payload: \"{{ payload }}\"\n      if_missing: start\n"
+                              "      start: { workflow: w, input: { x: 1 } }\n"
+                              "  - name: dl\n    match: { type: a.b }\n"
+                              "    dead_letter: { code: nope, reason: not wanted }\n");
     rules_actions a;
     route(set, "a.b", "s", "k1", "{\"v\":true}", &a);
     CHECK_INT(a.len, 2);
@@ -188,10 +174,10 @@ TEST(signal_with_start_and_dead_letter_routes)
 
 TEST(unmatched_default_comes_from_the_file)
 {
-    rules_set *set = load_text("defaults: { unmatched: dead_letter }\n" WF);
+    rules_set *set = rules_test_load_ok("defaults: { unmatched: dead_letter }\n" WF);
     CHECK(rules_set_unmatched_dead_letter(set));
     rules_set_free(set);
-    set = load_text(WF);
+    set = rules_test_load_ok(WF);
     CHECK(!rules_set_unmatched_dead_letter(set));
     rules_set_free(set);
 }
@@ -230,10 +216,10 @@ TEST(directory_is_merged_and_duplicates_are_errors)
 TEST(embedded_test_failures_point_at_the_test)
 {
     rules_set *set =
-        load_text(WF "routes: [ { name: r, match: { type: a.b }, drop: true } ]\n"
-                     "tests:\n"
-                     "  - event: { type: a.b }\n    expect: [ { route: r, drop: true } ]\n"
-                     "  - name: wrong\n    event: { type: a.b }\n    expect: []\n");
+        rules_test_load_ok(WF "routes: [ { name: r, match: { type: a.b }, drop: true } ]\n"
+                              "tests:\n"
+                              "  - event: { type: a.b }\n    expect: [ { route: r, drop: true } ]\n"
+                              "  - name: wrong\n    event: { type: a.b }\n    expect: []\n");
     rules_diags f = {0};
     CHECK_INT(rules_run_tests(set, &f), 2);
     CHECK_INT(f.len, 1);
