@@ -296,7 +296,7 @@ TEST(embedded_tests_follow_a_join_to_its_start)
 
 static bool order_free(const char *text)
 {
-    rules_set *set = load_ok(text);
+    rules_set *set = rules_test_load_ok(text);
     bool free_ = rules_set_order_free(set);
     rules_set_free(set);
     return free_;
