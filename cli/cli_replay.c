@@ -167,16 +167,17 @@ static void print_summary(const router_replay_stats *s, const replay_args *a, in
     printf("{\"replay\":{\"from\":\"%s\",\"until\":\"%s\",\"dry_run\":%s},\"read\":%llu,"
            "\"skipped_type\":%llu,\"invalid\":%llu,\"unmatched\":%llu,\"unchanged\":%llu,"
            "\"unknown\":%llu,\"changed\":%llu,\"routes_applied\":%llu,\"duplicates\":%llu,"
-           "\"dead_lettered\":%llu,\"not_routed\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
+           "\"dead_lettered\":%llu,\"correlated\":%llu,\"not_routed\":%llu,\"first_seq\":%llu,"
+           "\"last_seq\":%llu,"
            "\"ok\":%s",
            f, u, a->dry_run ? "true" : "false", (unsigned long long)s->read,
            (unsigned long long)s->skipped_type, (unsigned long long)s->invalid,
            (unsigned long long)s->unmatched, (unsigned long long)s->unchanged,
            (unsigned long long)s->unknown, (unsigned long long)s->changed,
            (unsigned long long)s->routes_applied, (unsigned long long)s->duplicates,
-           (unsigned long long)s->dead_lettered, (unsigned long long)s->not_routed,
-           (unsigned long long)s->first_seq, (unsigned long long)s->last_seq,
-           st == SY_OK ? "true" : "false");
+           (unsigned long long)s->dead_lettered, (unsigned long long)s->correlated,
+           (unsigned long long)s->not_routed, (unsigned long long)s->first_seq,
+           (unsigned long long)s->last_seq, st == SY_OK ? "true" : "false");
     if (st != SY_OK) {
         cJSON *m = cJSON_CreateString(err->message);
         char *t = cJSON_PrintUnformatted(m);

@@ -81,6 +81,7 @@ typedef struct engine__bevent {
     bool has_source;
     engine_dead_letter source; /* borrowed, valid during apply (engine_batch_event_source) */
     cJSON *corr; /* owned: the envelope of an event of a correlated type (corr.c), or NULL */
+    int64_t corr_at; /* when corr came (ms; engine_batch_correlate_at); 0: the batch's now */
 } engine__bevent;
 
 struct engine_batch {
@@ -130,6 +131,8 @@ void engine__flows_free(engine_batch *b);
  * may be NULL) become its input.events (a batch). Its event has no inbox
  * row: the event that caused it had one. */
 void engine__batch_request(engine_batch *b, const cJSON *req, cJSON *events);
+/* When event e's correlated envelope came: its corr_at, else ws->now. */
+int64_t engine__corr_at(const engine__ws *ws, const engine__bevent *e);
 /* corr.c: correlation (cancel_on, wait_event). engine__corr_apply stores
  * the batch's correlated events and matches them (and the lookback of
  * waits that began: event_scan timers) with the runs waiting, adding their

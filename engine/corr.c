@@ -462,7 +462,9 @@ static sy_status store_events(engine__ws *ws, engine_batch *b, sy_error *err)
         JADD(row, "e", cJSON_CreateString(engine__str(e->corr, "event_id")));
         JADD(row, "t", cJSON_CreateString(type));
         JADD(row, "b", cJSON_Duplicate(e->corr, 1));
-        JADD(row, "x", cJSON_CreateNumber((double)(ws->now + keep_ms(ws->eng, type))));
+        int64_t at = engine__corr_at(ws, e);
+        JADD(row, "a", cJSON_CreateNumber((double)at));
+        JADD(row, "x", cJSON_CreateNumber((double)(at + keep_ms(ws->eng, type))));
         char *text = cJSON_PrintUnformatted(row);
         cJSON_Delete(row);
         if (n++)
@@ -471,15 +473,14 @@ static sy_status store_events(engine__ws *ws, engine_batch *b, sy_error *err)
         free(text);
     }
     sy_buf_putc(&rows, ']');
-    char now[24];
-    const char *p[] = {ws->eng->ns, rows.data, sy_i64(now, ws->now)};
+    const char *p[] = {ws->eng->ns, rows.data};
     sy_status st =
         n ? engine__exec(ws->s,
                          "INSERT INTO corr_events (namespace, event_id, type, at, body, expires_at)"
-                         " SELECT $1, e, t, to_timestamp($3::float8 / 1000.0), b,"
+                         " SELECT $1, e, t, to_timestamp(a / 1000.0), b,"
                          " to_timestamp(x / 1000.0) FROM json_to_recordset($2::json)"
-                         " AS r(e text, t text, b json, x float8) ON CONFLICT DO NOTHING",
-                         3, p, NULL, err)
+                         " AS r(e text, t text, b json, a float8, x float8) ON CONFLICT DO NOTHING",
+                         2, p, NULL, err)
           : SY_OK;
     sy_buf_cleanup(&rows);
     return st;
@@ -507,7 +508,8 @@ static sy_status match_events(engine__ws *ws, engine_batch *b, sy_buf *types, sy
             continue;
         const char *type = engine__str(e->corr, "type");
         for (size_t j = 0; j < n; j++)
-            if (!strcmp(subs[j].type, type) && sub_matches(&subs[j], b->evs[i].corr, ws->now))
+            if (!strcmp(subs[j].type, type) &&
+                sub_matches(&subs[j], b->evs[i].corr, engine__corr_at(ws, e)))
                 add_match(b, i, &subs[j], b->evs[i].corr);
     }
     csubs_free(subs, n);
@@ -646,13 +648,24 @@ bool engine__corr_needed(const engine_batch *b)
     return false;
 }
 
-void engine_batch_correlate(engine_batch *b, size_t ev, const cJSON *event)
+void engine_batch_correlate_at(engine_batch *b, size_t ev, const cJSON *event, int64_t at_ms)
 {
     if (ev >= b->nev || !event)
         return;
     cJSON_Delete(b->evs[ev].corr);
     b->evs[ev].corr = cJSON_Duplicate(event, 1);
+    b->evs[ev].corr_at = at_ms > 0 ? at_ms : 0;
     b->corr_any = true;
+}
+
+void engine_batch_correlate(engine_batch *b, size_t ev, const cJSON *event)
+{
+    engine_batch_correlate_at(b, ev, event, 0);
+}
+
+int64_t engine__corr_at(const engine__ws *ws, const engine__bevent *e)
+{
+    return e->corr_at ? e->corr_at : ws->now;
 }
 
 /* ---- reading -------------------------------------------------------------------------- */

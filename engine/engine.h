@@ -229,6 +229,12 @@ void engine_batch_event_source(engine_batch *b, size_t ev, const engine_dead_let
  * it cancels or resumes in the same transaction (docs/flow-control.md,
  * "Correlation"). The event needs an inbox row (a non-NULL event_id). */
 void engine_batch_correlate(engine_batch *b, size_t ev, const cJSON *event);
+/* The same for an event that came at at_ms (Unix ms; 0: now), not now:
+ * `switchyard replay` gives an old event its stream time, so it counts
+ * for the waits and cancel_ons that existed then (created before at_ms,
+ * with the grace) and still wait, is stored for lookbacks at that time,
+ * and joins its parts at that time; never for a wait that began after. */
+void engine_batch_correlate_at(engine_batch *b, size_t ev, const cJSON *event, int64_t at_ms);
 
 /* ---- stream order (router/order.c; migration 030) --------------------------
  * A lane is one router pipeline: the stream sequences it fetched and has not

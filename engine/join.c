@@ -109,15 +109,17 @@ static void fire(engine__ws *ws, engine_batch *b, size_t ev, jrow *row, const cJ
     rules_actions_cleanup(&acts);
 }
 
-/* Adds one part to its row at now: a row past its window starts over. */
+/* Adds one part to its row at the time its event came (engine__corr_at):
+ * a row past its window starts over. */
 static void add_part(engine__ws *ws, engine_batch *b, const jitem *it, jrow *row)
 {
     const rules_set *set = ws->eng->rules;
     int64_t window = rules_join_window(set, row->route);
-    if (!row->events || row->deleted || ws->now >= row->first + window) {
+    int64_t at = engine__corr_at(ws, &b->evs[it->ev]); /* a replayed event: its own time */
+    if (!row->events || row->deleted || at >= row->first + window) {
         cJSON_Delete(row->events);
         row->events = cJSON_CreateObject();
-        row->first = ws->now;
+        row->first = at;
         row->deleted = false;
     }
     const cJSON *env = b->evs[it->ev].corr;

@@ -311,6 +311,8 @@ void router__routes_text(const rules_actions *acts, sy_buf *out)
     sy_buf_reset(out);
     for (size_t i = 0; i < acts->len; i++)
         sy_buf_printf(out, "%s%s", i ? "\n" : "", acts->items[i].route);
+    if (acts->correlate)
+        sy_buf_printf(out, "%s" ROUTER_CORR_ROUTE, acts->len ? "\n" : "");
 }
 
 /* Notes flow handle h (SIZE_MAX: none) of the item's action a. */

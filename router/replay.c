@@ -22,9 +22,11 @@
 
 #define IDLE_WAIT_MS 2000 /* nothing more within this: the window is read */
 
-/* n routes of the batch whose outcome is event ev's */
+/* n routes of the batch whose outcome is event ev's, and whether ev
+ * registers the event's correlation */
 typedef struct counted {
     size_t ev, n;
+    bool corr;
 } counted;
 
 /* what the batch borrows from one message until it is applied (owned) */
@@ -76,8 +78,10 @@ static bool effect(const rules_action *a)
     return a->kind == RULES_START || a->kind == RULES_SIGNAL;
 }
 
-/* The dry run's line: the event and the actions that would take effect. */
-static void print_change(replay *rp, const envelope *env, uint64_t seq, const bool *fresh)
+/* The dry run's line: the event and the actions that would take effect,
+ * and "correlate": true when it would be correlated now. */
+static void print_change(replay *rp, const envelope *env, uint64_t seq, const bool *fresh,
+                         bool corr)
 {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "event_id", envelope_event_id(env));
@@ -87,6 +91,8 @@ static void print_change(replay *rp, const envelope *env, uint64_t seq, const bo
         if (fresh[i])
             cJSON_AddItemToArray(arr, rules_action_to_json(&rp->acts.items[i]));
     cJSON_AddItemToObject(o, "actions", arr);
+    if (corr)
+        cJSON_AddTrueToObject(o, "correlate");
     char *s = cJSON_PrintUnformatted(o);
     fprintf(rp->out, "%s\n", s);
     free(s);
@@ -125,14 +131,15 @@ static sy_status apply(replay *rp, sy_error *err)
     return st;
 }
 
-/* Notes that n routes count by event ev's outcome. */
-static void count_as(replay *rp, size_t ev, size_t n)
+/* Notes that n routes (and its correlation, when corr) count by event
+ * ev's outcome. */
+static void count_as(replay *rp, size_t ev, size_t n, bool corr)
 {
     if (rp->ncnt == rp->capcnt) {
         rp->capcnt = rp->capcnt ? 2 * rp->capcnt : 64;
         rp->cnt = realloc(rp->cnt, rp->capcnt * sizeof *rp->cnt);
     }
-    rp->cnt[rp->ncnt++] = (counted){ev, n};
+    rp->cnt[rp->ncnt++] = (counted){ev, n, corr};
 }
 
 /* Releases what the batch borrowed and empties it. */
@@ -159,6 +166,8 @@ static sy_status flush(replay *rp, sy_error *err)
         *(oc == ENGINE_DUPLICATE ? &rp->st->duplicates
           : oc == ENGINE_APPLIED ? &rp->st->routes_applied
                                  : &rp->st->dead_lettered) += rp->cnt[i].n;
+        if (rp->cnt[i].corr)
+            *(oc == ENGINE_DUPLICATE ? &rp->st->duplicates : &rp->st->correlated) += 1;
     }
     batch_clear(rp);
     return st;
@@ -176,9 +185,12 @@ static bool in_batch(const replay *rp, const char *event_id)
 /* Adds the fresh routes of env (message m, both taken: kept until the
  * batch is applied) to the batch: as a whole under its event_id when it
  * has no inbox row at all, else each under its own key; a full batch is
- * applied. */
-static sy_status add_fresh(replay *rp, natsMsg *m, envelope *env, uint64_t seq,
-                           const engine_inbox_entry *in, const bool *fresh, sy_error *err)
+ * applied. corr: the event is correlated too (with the whole, else under
+ * the key of ROUTER_CORR_ROUTE), as having come at its stream time at_ms,
+ * as live routing would have. */
+static sy_status add_fresh(replay *rp, natsMsg *m, envelope *env, uint64_t seq, int64_t at_ms,
+                           const engine_inbox_entry *in, const bool *fresh, bool corr,
+                           sy_error *err)
 {
     const char *id = envelope_event_id(env);
     bool whole = !in->applied && !in->route_keys;
@@ -199,19 +211,29 @@ static sy_status add_fresh(replay *rp, natsMsg *m, envelope *env, uint64_t seq,
             router_dlq_route_key(id, rp->acts.items[i].route, key, sizeof key);
             ev = engine_batch_event(rp->b, key);
             lend_source(rp, ev, m, env, hdrs, seq);
-            count_as(rp, ev, 1);
+            count_as(rp, ev, 1, false);
         }
         n++;
         (void)router__batch_action(rp->b, ev, env, rp->tracestate, &rp->acts.items[i]);
     }
-    if (whole) /* one inbox row for all its routes */
-        count_as(rp, ev, n);
+    if (corr && !whole) {
+        char key[ROUTER_DLQ_KEY_MAX];
+        router_dlq_route_key(id, ROUTER_CORR_ROUTE, key, sizeof key);
+        size_t cev = engine_batch_event(rp->b, key);
+        engine_batch_correlate_at(rp->b, cev, envelope_json(env), at_ms);
+        count_as(rp, cev, 0, true);
+    } else if (corr) {
+        engine_batch_correlate_at(rp->b, ev, envelope_json(env), at_ms);
+    }
+    if (whole) /* one inbox row for all its routes (and its correlation) */
+        count_as(rp, ev, n, corr);
     return rp->nkept == rp->batch_max ? flush(rp, err) : SY_OK;
 }
 
-/* Routes one valid event again; *taken when the batch keeps m and env. */
-static sy_status route_again(replay *rp, natsMsg *m, envelope *env, uint64_t seq, bool *taken,
-                             sy_error *err)
+/* Routes one valid event (stored at at_ms) again; *taken when the batch
+ * keeps m and env. */
+static sy_status route_again(replay *rp, natsMsg *m, envelope *env, uint64_t seq, int64_t at_ms,
+                             bool *taken, sy_error *err)
 {
     rules_actions_cleanup(&rp->acts);
     if (rules_route(rp->o->rules, env, &rp->acts) != SY_OK)
@@ -241,13 +263,19 @@ static sy_status route_again(replay *rp, natsMsg *m, envelope *env, uint64_t seq
                    !listed(in.route_keys, route);
         nfresh += fresh[i];
     }
-    if (!nfresh)
+    /* correlated (cancel_on, wait_event, join) when it was routed, or by a
+     * replay since: recorded as ROUTER_CORR_ROUTE on its row, or its key */
+    bool corr = rp->acts.correlate && !listed(in.routes, ROUTER_CORR_ROUTE) &&
+                !listed(in.route_keys, ROUTER_CORR_ROUTE);
+    if (!nfresh && !corr)
         rp->st->unchanged++;
     else if (rp->o->dry_run)
-        print_change(rp, env, seq, fresh);
+        print_change(rp, env, seq, fresh, corr);
     else
-        st = add_fresh(rp, m, env, seq, &in, fresh, err), *taken = true;
-    if (nfresh && st == SY_OK) {
+        st = add_fresh(rp, m, env, seq, at_ms, &in, fresh, corr, err), *taken = true;
+    if (rp->o->dry_run && corr)
+        rp->st->correlated++;
+    if ((nfresh || corr) && st == SY_OK) {
         rp->st->changed++;
         if (rp->o->dry_run)
             rp->st->routes_applied += nfresh;
@@ -313,7 +341,7 @@ static sy_status one_msg(replay *rp, natsMsg *m, bool *done, bool *taken, sy_err
     else if (rp->o->type_glob && fnmatch(rp->o->type_glob, envelope_type(env), 0) != 0)
         rp->st->skipped_type++;
     else
-        st = route_again(rp, m, env, seq, taken, err);
+        st = route_again(rp, m, env, seq, ts_ms, taken, err);
     if (!*taken)
         envelope_free(env);
     return st == SY_INVALID ? SY_OK : st;

@@ -39,6 +39,7 @@ typedef struct router_replay_stats {
     uint64_t routes_applied; /* routes that took effect now (or would) */
     uint64_t duplicates;     /* a route applied meanwhile by someone else */
     uint64_t dead_lettered;  /* routes the engine refused now (dead letters) */
+    uint64_t correlated;     /* events correlated now (cancel_on, wait_event, join), or would be */
     uint64_t not_routed;     /* past the router's acknowledged position: left to it */
     uint64_t first_seq, last_seq; /* stream sequences read */
     uint64_t pending;             /* messages after the last one read (the stream's, at read) */

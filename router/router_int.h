@@ -122,8 +122,14 @@ sy_status router__trace_headers(natsMsg *m, const envelope *env, char *parent, c
 sy_status router__envelope_load(const router_config *c, envelope_schemas **schemas,
                                 envelope_keyring **keyring, envelope_opts *opts, sy_error *err);
 
-/* The '\n'-joined route names of acts into out (reset first): what an
- * event's inbox row records (engine_batch_event_routes). */
+/* The line of an inbox row's routes that says the event was correlated
+ * (cancel_on, wait_event, join: engine_batch_correlate) under its key;
+ * no route may take this name (rules: a name starting with "~"). */
+#define ROUTER_CORR_ROUTE "~correlate"
+/* The '\n'-joined route names of acts into out (reset first), and
+ * ROUTER_CORR_ROUTE when acts correlates: what an event's inbox row
+ * records (engine_batch_event_routes), so that a replay applies neither
+ * again. */
 void router__routes_text(const rules_actions *acts, sy_buf *out);
 
 /* Sleeps up to ms, waking early when the router is stopping. */

@@ -236,11 +236,14 @@ static void load_route(rules_loader *ld, const rnode *m)
     const rnode *n = rules__map_get(m, "name");
     if (!n)
         rules__diag(ld->d, m, "a route needs name:");
-    else if (rules__get_string(ld, n, "name", &r->name))
+    else if (rules__get_string(ld, n, "name", &r->name)) {
+        if (r->name[0] == '~') /* an inbox row's routes name a correlation "~correlate" */
+            rules__diag(ld->d, n, "route name \"%s\": names starting with ~ are reserved", r->name);
         for (size_t i = 0; i + 1 < set->nroutes; i++)
             if (strcmp(set->routes[i].name, r->name) == 0)
                 rules__diag(ld->d, n, "route \"%s\" is defined twice (first at %s:%d:%d)", r->name,
                             set->routes[i].file, set->routes[i].line, set->routes[i].col);
+    }
     const rnode *join = rules__map_get(m, "join");
     if (join && (n = rules__map_get(m, "match")))
         rules__diag(ld->d, n, "route \"%s\": a join route has no match: (its events are under join:)",

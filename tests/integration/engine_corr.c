@@ -184,6 +184,50 @@ TEST(cancel_on_ignores_events_after_its_window_and_before_the_start)
     flow_fx_close(&fx);
 }
 
+/* Applies at now an event of type that came at at_ms, correlated only
+ * (as switchyard replay hands an old event to its batch). */
+static void correlate_at(flow_fx *fx, int64_t now, const char *id, const char *type,
+                         const char *payload, int64_t at_ms)
+{
+    cJSON *p = cJSON_Parse(payload);
+    envelope *env = NULL;
+    sy_error err = {0};
+    CHECK_MSG(envelope_new(id, type, "test", "2026-01-01T00:00:00Z", NULL,
+                           "4bf92f3577b34da6a3ce929d0e0e4736", 1, p, &env, &err) == SY_OK,
+              "envelope: %s", err.message);
+    cJSON_Delete(p);
+    engine_batch *b = engine_batch_new();
+    engine_batch_correlate_at(b, engine_batch_event(b, id), envelope_json(env), at_ms);
+    CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);
+    engine_batch_free(b);
+    envelope_free(env);
+}
+
+/* An event correlated as having come at its own time (a replay's,
+ * engine_batch_correlate_at) counts then, not when it is applied: one
+ * from before a run started never cancels it, one from after does, both
+ * applied minutes later; it is stored for lookbacks at that time. The
+ * batch's clock decided: the older event canceled the run. */
+TEST(a_correlated_event_counts_at_the_time_it_came)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_at", RULES);
+    one(&fx, FLOW_T0 + 60000, "s7", "order.placed", "{\"order_id\":\"7\"}");
+    timers(&fx, FLOW_T0 + 60001);
+    int64_t later = FLOW_T0 + 600000;
+    correlate_at(&fx, later, "old7", "order.canceled", "{\"order_id\":\"7\"}", FLOW_T0);
+    check_status(&fx, "o-7", "running");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM corr_events WHERE event_id = 'old7' AND"
+             " (extract(epoch FROM at) * 1000)::bigint = %lld",
+             (long long)FLOW_T0);
+    CHECK_INT(count(&fx, sql), 1);
+    correlate_at(&fx, later, "new7", "order.canceled", "{\"order_id\":\"7\"}", FLOW_T0 + 120000);
+    check_status(&fx, "o-7", "canceled");
+    flow_fx_close(&fx);
+}
+
 TEST(an_event_in_the_batch_that_starts_the_run_cancels_it)
 {
     flow_fx fx;

@@ -84,6 +84,19 @@ TEST(reports_every_error_not_just_the_first)
     rules_diags_cleanup(&d);
 }
 
+/* "~correlate" is what an inbox row's routes say for an event's
+ * correlation (router/README.md): no route may be named like it. */
+TEST(a_route_name_starting_with_a_tilde_is_reserved)
+{
+    rules_diags d = {0};
+    rules_set *set = load(WF "routes:\n"
+                             "  - name: \"~correlate\"\n    match: { type: x.y }\n    drop: true\n",
+                          &d);
+    CHECK(set == NULL);
+    CHECK(has_diag(&d, "route name \"~correlate\": names starting with ~ are reserved"));
+    rules_diags_cleanup(&d);
+}
+
 TEST(yaml_12_core_scalars_only)
 {
     rules_diags d = {0};
