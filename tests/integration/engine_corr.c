@@ -189,13 +189,7 @@ TEST(cancel_on_ignores_events_after_its_window_and_before_the_start)
 static void correlate_at(flow_fx *fx, int64_t now, const char *id, const char *type,
                          const char *payload, int64_t at_ms)
 {
-    cJSON *p = cJSON_Parse(payload);
-    envelope *env = NULL;
-    sy_error err = {0};
-    CHECK_MSG(envelope_new(id, type, "test", "2026-01-01T00:00:00Z", NULL,
-                           "4bf92f3577b34da6a3ce929d0e0e4736", 1, p, &env, &err) == SY_OK,
-              "envelope: %s", err.message);
-    cJSON_Delete(p);
+    envelope *env = flow_envelope(id, type, NULL, payload);
     engine_batch *b = engine_batch_new();
     engine_batch_correlate_at(b, engine_batch_event(b, id), envelope_json(env), at_ms);
     CHECK_INT(flow_apply_at(fx->s, b, now), SY_OK);

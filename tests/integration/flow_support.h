@@ -53,9 +53,9 @@ static __attribute__((unused)) void flow_fx_close(flow_fx *fx)
 
 /* Routes one event (type, subject, payload JSON) through the rules and
  * adds it to b as the pipeline does. Returns how many flows it added. */
-static __attribute__((unused)) size_t flow_add_event(engine_batch *b, const rules_set *set,
-                                                     const char *id, const char *type,
-                                                     const char *subject, const char *payload)
+/* A test event (owned): source "test", a fixed time and trace. */
+static __attribute__((unused)) envelope *flow_envelope(const char *id, const char *type,
+                                                      const char *subject, const char *payload)
 {
     cJSON *p = cJSON_Parse(payload ? payload : "{}");
     envelope *env = NULL;
@@ -64,6 +64,14 @@ static __attribute__((unused)) size_t flow_add_event(engine_batch *b, const rule
                            "4bf92f3577b34da6a3ce929d0e0e4736", 1, p, &env, &err) == SY_OK,
               "envelope: %s", err.message);
     cJSON_Delete(p);
+    return env;
+}
+
+static __attribute__((unused)) size_t flow_add_event(engine_batch *b, const rules_set *set,
+                                                     const char *id, const char *type,
+                                                     const char *subject, const char *payload)
+{
+    envelope *env = flow_envelope(id, type, subject, payload);
     rules_actions acts = {0};
     CHECK_INT(rules_route(set, env, &acts), SY_OK);
     size_t ev = engine_batch_event(b, id), flows = 0;
