@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long num(const cJSON *o, const char *key)
 {
@@ -24,12 +25,21 @@ static long num(const cJSON *o, const char *key)
 /* Runs the scenario; returns its report object (owned by *root). */
 static const cJSON *run(const char *scenario, cJSON **root)
 {
-    char cmd[1024];
+    char cmd[1024], errs[] = "/tmp/sy-bench-faults-XXXXXX";
     static char out[1 << 16];
-    snprintf(cmd, sizeof cmd, "'%s' bench faults --short --scenario %s 2>/dev/null",
-             fixture_switchyard_bin(), scenario);
+    int fd = mkstemp(errs);
+    CHECK(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "'%s' bench faults --short --scenario %s 2>'%s'",
+             fixture_switchyard_bin(), scenario, errs);
     int rc = fixture_run(cmd, out, sizeof out);
-    printf("%s", out); /* the human summary, for a failed test's log */
+    /* for a failed test's log: the harness's own lines (which workflow
+     * stalled, where the logs were kept), then its summary */
+    char *e = fixture_read_file(errs);
+    unlink(errs);
+    fputs(e, stderr);
+    free(e);
+    printf("%s", out);
     const char *json = strstr(out, "{\"bench\":\"faults\"");
     CHECK_MSG(json != NULL, "no JSON line (exit %d)", rc);
     *root = cJSON_Parse(json);

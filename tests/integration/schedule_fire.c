@@ -163,7 +163,7 @@ TEST(two_processes_racing_never_fire_a_slot_twice)
     fflush(NULL);
     pid_t kids[2];
     for (int k = 0; k < 2; k++) {
-        kids[k] = fork();
+        kids[k] = fixture_fork(); /* dies with the test, even a failed one */
         CHECK(kids[k] >= 0);
         if (kids[k] == 0)
             race_child(fx.conninfo, at("2030-01-01 00:01:00"));

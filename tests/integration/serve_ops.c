@@ -73,6 +73,9 @@ static char *slurp(const char *path)
     return s;
 }
 
+static bool wait_log(const char *path, const char *msg, const char *k, const char *v,
+                     int timeout_ms);
+
 /* The config of a serve on stream RT_<name> (rt.<name>.>) with every loop
  * on, its outcomes and reports on a stream of its own (RTO_<name>,
  * subject prefix <name>); extra is spliced in at the end (more sections;
@@ -103,6 +106,7 @@ TEST(serve_migrates_a_fresh_database_before_its_loops_start)
     char *cfg = write_serve_config("migfirst", conninfo, rules, port, NULL);
     pid_t pid = spawn_serve_logged(cfg, log);
     CHECK_INT(wait_ready(port, 30000), 200);
+    wait_log(log, "outbox relay running", NULL, NULL, 30000);
     rh_sleep_ms(1500); /* every loop has run a round by now */
     stop_serve(pid);
     char *text = slurp(log);
@@ -348,6 +352,24 @@ static bool line_has(const char *log_text, const char *msg, const char *k, const
     return false;
 }
 
+/* Until the log at path has a line msg (with "k":"v", when k), true, or
+ * timeout_ms: a line a process logs once it got there, however slow the
+ * machine. */
+static bool wait_log(const char *path, const char *msg, const char *k, const char *v,
+                     int timeout_ms)
+{
+    char m[160];
+    snprintf(m, sizeof m, "\"msg\":\"%s\"", msg);
+    for (int waited = 0;; waited += 50) {
+        char *text = slurp(path);
+        bool found = k ? line_has(text, msg, k, v) : strstr(text, m) != NULL;
+        free(text);
+        if (found || waited >= timeout_ms)
+            return found;
+        rh_sleep_ms(50);
+    }
+}
+
 /* A start route (order.created -> job-<n>) and a signal route
  * (order.paid, dead-lettered when job-<n> is missing); job runs one task
  * on queue logq. */
@@ -472,7 +494,7 @@ TEST(log_lines_about_one_event_carry_its_trace_workflow_and_event_ids)
     rh_event(body, sizeof body, "logids-2", "order.paid", 99);
     rh_publish(&ls.n, "rt.logids.a", body);
     CHECK_INT(rh_wait_count(ls.conninfo, "SELECT count(*) FROM switchyard.dead_letters", 1, 20000), 1);
-    rh_sleep_ms(1500); /* the late report's round */
+    wait_log(ls.serve_log, "task report ignored", "event_id", "report:late-report-1", 30000);
     stop_serve(ls.pid);
 
     char *text = slurp(ls.serve_log), *wtext = slurp(ls.worker_log);
