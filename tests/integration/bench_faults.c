@@ -30,7 +30,7 @@ static const cJSON *run(const char *scenario, cJSON **root)
     int fd = mkstemp(errs);
     CHECK(fd >= 0);
     close(fd);
-    snprintf(cmd, sizeof cmd, "'%s' bench faults --short --scenario %s 2>'%s'",
+    snprintf(cmd, sizeof cmd, "exec '%s' bench faults --short --scenario %s 2>'%s'",
              fixture_switchyard_bin(), scenario, errs);
     int rc = fixture_run(cmd, out, sizeof out);
     /* for a failed test's log: the harness's own lines (which workflow

@@ -5,7 +5,9 @@
 
 #include <libpq-fe.h>
 #include <nats/nats.h>
+#include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -87,7 +89,21 @@ const char *fixture_switchyard_bin(void)
 
 int fixture_run(const char *cmd, char *out, size_t cap)
 {
-    FILE *p = popen(cmd, "r");
+    int fds[2];
+    CHECK_MSG(pipe(fds) == 0, "could not run %s", cmd);
+    fflush(NULL);
+    pid_t pid = fixture_fork(); /* the shell dies with the test, and what it execs */
+    if (pid == 0) {
+        close(fds[0]);
+        if (fds[1] != 1) {
+            dup2(fds[1], 1);
+            close(fds[1]);
+        }
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *p = fdopen(fds[0], "r");
     CHECK_MSG(p != NULL, "could not run %s", cmd);
     size_t n = 0, got;
     while (n + 1 < cap && (got = fread(out + n, 1, cap - 1 - n, p)) > 0)
@@ -96,7 +112,10 @@ int fixture_run(const char *cmd, char *out, size_t cap)
     char drain[4096]; /* the rest, so that the command is not killed by SIGPIPE */
     while (fread(drain, 1, sizeof drain, p) > 0)
         ;
-    int st = pclose(p);
+    fclose(p);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        CHECK_MSG(errno == EINTR, "waitpid: %s", strerror(errno));
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

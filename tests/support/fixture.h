@@ -32,7 +32,9 @@ const char *fixture_switchyard_bin(void);
 const char *fixture_source_path(const char *rel);
 
 /* Runs cmd through sh; returns its exit code (-1: it did not exit) and what
- * it wrote on stdout in out (at most cap - 1 bytes, NUL-terminated). */
+ * it wrote on stdout in out (at most cap - 1 bytes, NUL-terminated). The
+ * shell dies with the test (fixture_fork); so does a program it runs with
+ * "exec prog ...", which keeps the death signal across the exec. */
 int fixture_run(const char *cmd, char *out, size_t cap);
 
 /* fork() whose child dies with the test (PR_SET_PDEATHSIG): a server or
