@@ -13,7 +13,14 @@
  *      many events each holds, and how many transactions wrote them (the
  *      runs' xmin: one transaction writes one or more whole batches);
  *   4. throttle: R x S x 1.1 events on one key (limit R per 1 s): starts
- *      counted in the S seconds after the first, against R x S.
+ *      counted in the S seconds after the first, against R x S;
+ *   5. correlation: W runs waiting (wait_event) on a keyed where
+ *      (`event.payload.n == input.n`) and W on the same where that cannot
+ *      be looked up by key (`... || false`, read and evaluated per row);
+ *      C events of the keyed type and C / 10 (at most 100000 / W) of the
+ *      other, each resuming
+ *      one run, timed until routed: the keyed lookup's events/s against
+ *      the scan's, in one run.
  * Self-contained (devstack, durable) unless --nats and --db are given.
  * Last stdout line: one JSON object. */
 #include "bench.h"
@@ -36,14 +43,15 @@
 extern char **environ;
 
 typedef struct flow_args {
-    long events, keys, batch_events, batch_size, rate, seconds, pipelines, batch;
+    long events, keys, batch_events, batch_size, rate, seconds, pipelines, batch, waiting,
+        corr_events;
     const char *nats, *db;
 } flow_args;
 
 #define FLOW_DEFAULTS                                                                              \
     {                                                                                              \
         .events = 100000, .keys = 1000, .batch_events = 10000, .batch_size = 100, .rate = 100,     \
-        .seconds = 60, .pipelines = 2, .batch = 512                                                \
+        .seconds = 60, .pipelines = 2, .batch = 512, .waiting = 10000, .corr_events = 1000         \
     }
 
 static const cliopt_opt FLOW_OPTS[] = {
@@ -89,6 +97,20 @@ static const cliopt_opt FLOW_OPTS[] = {
      .max = 3600,
      .arg = "S",
      .help = "throttle measurement window; 0: no throttle phase (60)"},
+    {.name = "--waiting",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(flow_args, waiting),
+     .min = 0,
+     .max = 1000000,
+     .arg = "W",
+     .help = "runs waiting per correlation kind; 0: no correlation phase (10000)"},
+    {.name = "--corr-events",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(flow_args, corr_events),
+     .min = 1,
+     .max = 1000000,
+     .arg = "C",
+     .help = "events of each correlation kind (1000, at most W)"},
     {.name = "--pipelines",
      .kind = CLIOPT_INT,
      CLIOPT_FIELD(flow_args, pipelines),
@@ -118,7 +140,8 @@ static const cliopt_opt FLOW_OPTS[] = {
 static const cliopt_cmd FLOW_CMD = {
     .name = "bench flow",
     .synopsis = "switchyard bench flow [--events N] [--keys K] [--batch-events M] "
-                "[--batch-size B] [--rate R] [--seconds S] [--pipelines P] [--batch X] "
+                "[--batch-size B] [--rate R] [--seconds S] [--waiting W] [--corr-events C] "
+                "[--pipelines P] [--batch X] "
                 "[--nats URL] [--db CONNINFO]",
     CLIOPT_TABLE(FLOW_OPTS),
 };
@@ -182,11 +205,29 @@ static sy_status write_rules(const flow_args *a, const char *path, sy_error *err
             "    match: { type: bench.throttle }\n"
             "    throttle: { key: all, limit: %ld, period: 1s }\n"
             "    start: { workflow: one-task, id: \"t-{{ event_id }}\" }\n"
+            "  - name: corr-start-k\n"
+            "    match: { type: bench.cstart.k }\n"
+            "    start: { workflow: corr-keyed, id: \"ck-{{ payload.n }}\", input: { n: \"{{ "
+            "payload.n }}\" } }\n"
+            "  - name: corr-start-s\n"
+            "    match: { type: bench.cstart.s }\n"
+            "    start: { workflow: corr-scan, id: \"cs-{{ payload.n }}\", input: { n: \"{{ "
+            "payload.n }}\" } }\n"
             "workflows:\n"
             "  one-task:\n"
             "    task_queue: bench\n"
             "    steps:\n"
-            "      - task: work\n",
+            "      - task: work\n"
+            "  corr-keyed:\n"
+            "    steps:\n"
+            "      - wait_event: bench.cpay.k\n"
+            "        where: event.payload.n == input.n\n"
+            "      - complete: {}\n"
+            "  corr-scan:\n"
+            "    steps:\n"
+            "      - wait_event: bench.cpay.s\n"
+            "        where: event.payload.n == input.n || false\n"
+            "      - complete: {}\n",
             a->batch_size, a->rate);
     return fclose(f) == 0 ? SY_OK : sy_error_set(err, SY_IO, NULL, path, "could not write");
 }
@@ -236,6 +277,8 @@ typedef struct flow_result {
     double batch_fired_s;
     long throttle_starts;
     double throttle_per_s, throttle_error_pct;
+    double corr_keyed_s, corr_scan_s;
+    long corr_keyed_left, corr_scan_left; /* waits not resumed */
     double rss_mib;
 } flow_result;
 
@@ -349,6 +392,53 @@ static sy_status phase_throttle(flow_ctx *c, flow_result *res, sy_error *err)
     return st;
 }
 
+/* Waits until no event_scan timer (a starting wait's lookback) is due. */
+static void wait_scans(flow_ctx *c)
+{
+    long n = 1;
+    int64_t end = sy_mono_ms() + 300000;
+    while (n > 0 && sy_mono_ms() < end) {
+        query_longs(c->pg, "SELECT count(*) FROM switchyard.timers WHERE kind = 'event_scan'", &n,
+                    1);
+        if (n > 0)
+            usleep(100000);
+    }
+}
+
+/* The scanned kind reads and evaluates every waiting row per event (W x
+ * the router's batch per transaction): a tenth of the events, at most
+ * 100000 / W (some 10 s), at least 1. */
+static long corr_scan_events(const flow_args *a)
+{
+    long n = a->corr_events < a->waiting ? a->corr_events : a->waiting;
+    n /= 10;
+    if (n > 100000 / a->waiting)
+        n = 100000 / a->waiting;
+    return n > 0 ? n : 1;
+}
+
+static sy_status phase_corr(flow_ctx *c, flow_result *res, sy_error *err)
+{
+    const flow_args *a = c->a;
+    if (!a->waiting)
+        return SY_OK;
+    long n = a->corr_events < a->waiting ? a->corr_events : a->waiting;
+    double secs = 0;
+    sy_status st = publish_routed(c, "bench.cstart.k", a->waiting, 0, &secs, err);
+    if (st == SY_OK)
+        st = publish_routed(c, "bench.cstart.s", a->waiting, 0, &secs, err);
+    wait_scans(c);
+    if (st == SY_OK)
+        st = publish_routed(c, "bench.cpay.k", n, 0, &res->corr_keyed_s, err);
+    if (st == SY_OK)
+        st = publish_routed(c, "bench.cpay.s", corr_scan_events(a), 0, &res->corr_scan_s, err);
+    query_longs(c->pg,
+                "SELECT count(*) FILTER (WHERE type = 'bench.cpay.k'), count(*) FILTER"
+                " (WHERE type = 'bench.cpay.s') FROM switchyard.event_subs",
+                &res->corr_keyed_left, 2);
+    return st;
+}
+
 static void report(const flow_args *a, const flow_result *r)
 {
     double ratio = r->plain_s > 0 ? r->debounce_s / r->plain_s : 0;
@@ -366,17 +456,28 @@ static void report(const flow_args *a, const flow_result *r)
         printf("throttle: limit %ld/s: %ld starts in the %ld s after the first = %.2f/s "
                "(%+.2f%%)\n",
                a->rate, r->throttle_starts, a->seconds, r->throttle_per_s, r->throttle_error_pct);
+    long cn = a->corr_events < a->waiting ? a->corr_events : a->waiting;
+    double keyed_eps = r->corr_keyed_s > 0 ? (double)cn / r->corr_keyed_s : 0,
+           scan_eps = r->corr_scan_s > 0 ? (double)corr_scan_events(a) / r->corr_scan_s : 0;
+    if (a->waiting)
+        printf("correlation: %ld runs waiting per kind, events each resuming one: keyed "
+               "where %ld events at %.0f events/s, scanned where %ld events at %.1f events/s "
+               "(keyed %.1fx); waits left %ld / %ld\n",
+               a->waiting, cn, keyed_eps, corr_scan_events(a), scan_eps,
+               scan_eps > 0 ? keyed_eps / scan_eps : 0, r->corr_keyed_left, r->corr_scan_left);
     printf("{\"bench\":\"flow\",\"events\":%ld,\"keys\":%ld,\"plain_s\":%.3f,"
            "\"plain_events_per_s\":%.0f,\"debounce_s\":%.3f,\"debounce_events_per_s\":%.0f,"
            "\"debounce_cost_ratio\":%.3f,\"debounce_fired\":%ld,\"batch_events\":%ld,"
            "\"batch_size\":%ld,\"batches\":%ld,\"batch_min\":%ld,\"batch_max\":%ld,"
            "\"batch_transactions\":%ld,\"throttle_rate\":%ld,\"throttle_seconds\":%ld,"
            "\"throttle_starts\":%ld,\"throttle_starts_per_s\":%.3f,\"throttle_error_pct\":%.3f,"
-           "\"rss_mib\":%.1f}\n",
+           "\"waiting\":%ld,\"corr_events\":%ld,\"corr_keyed_events_per_s\":%.0f,"
+           "\"corr_scan_events_per_s\":%.1f,\"rss_mib\":%.1f}\n",
            a->events, a->keys, r->plain_s, (double)a->events / r->plain_s, r->debounce_s,
            (double)a->events / r->debounce_s, ratio, r->debounce_fired, a->batch_events,
            a->batch_size, r->batches, r->batch_min, r->batch_max, r->batch_txns, a->rate,
-           a->seconds, r->throttle_starts, r->throttle_per_s, r->throttle_error_pct, r->rss_mib);
+           a->seconds, r->throttle_starts, r->throttle_per_s, r->throttle_error_pct, a->waiting, cn,
+           keyed_eps, scan_eps, r->rss_mib);
 }
 
 static sy_status run_phases(flow_ctx *c, flow_result *res, sy_error *err)
@@ -387,6 +488,8 @@ static sy_status run_phases(flow_ctx *c, flow_result *res, sy_error *err)
         st = phase_batch(c, res, err);
     if (st == SY_OK)
         st = phase_throttle(c, res, err);
+    if (st == SY_OK)
+        st = phase_corr(c, res, err);
     res->rss_mib = bench_rss_mib();
     return st;
 }

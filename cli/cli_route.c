@@ -122,6 +122,7 @@ static void advance(route_cfg *c, int64_t now)
     if (line)
         emit_line(line);
     rules_corr_sim_starts(c->corr, now, NULL, &fired);
+    cJSON_Delete(rules_corr_sim_take_lookbacks(c->corr)); /* fired starts: not reported */
     rules_actions_cleanup(&fired);
 }
 
@@ -148,11 +149,15 @@ static void route_envelope(route_cfg *c, const envelope *env, cJSON *line)
         cJSON_AddTrueToObject(line, "unmatched");
     /* what the event would do to the runs earlier lines started */
     cJSON *corr = rules_corr_sim_event(c->corr, c->clock, envelope_json(env));
+    rules_corr_sim_starts(c->corr, c->clock, NULL, &acts);
+    cJSON *lb = rules_corr_sim_take_lookbacks(c->corr); /* what the runs it started took */
+    while (cJSON_GetArraySize(lb) > 0)
+        cJSON_AddItemToArray(corr, cJSON_DetachItemFromArray(lb, 0));
+    cJSON_Delete(lb);
     if (cJSON_GetArraySize(corr) > 0)
         cJSON_AddItemToObject(line, "correlated", corr);
     else
         cJSON_Delete(corr);
-    rules_corr_sim_starts(c->corr, c->clock, NULL, &acts);
     if (first_dl)
         put_dead_letter(line, first_dl->dl_code, first_dl->dl_message);
     else if (acts.unmatched && rules_set_unmatched_dead_letter(c->rules))

@@ -65,7 +65,8 @@ typedef struct engine__op {
     bool cadmitted;       /* it has a slot */
     bool cfixed;          /* the timer loop gave it its slot: not decided again */
     bool cheld;           /* held by concurrency (reset when applied again) */
-    bool cfull;           /* signal-with-start and no slot: its start is refused */
+    bool cfull;           /* signal-with-start and no slot: its start is refused, */
+    bool cqueue;          /* or, with cfull, waits (queue, round_robin) */
     bool cquiet;          /* a cancel concurrency asked for: a closed run is no error */
     engine_conc_outcome coutcome;
 } engine__op;
@@ -112,6 +113,11 @@ void engine__conc_closing(engine__ws *ws); /* before the flush: a closing run wa
 sy_status engine__conc_slots(engine__ws *ws, engine_batch *b, sy_error *err) SY_MUST_USE;
 void engine__conc_count(engine_session *s, const engine_batch *b);
 void engine__conc_op_cleanup(engine__op *o);
+/* A signal-with-start (cfull, cqueue) whose workflow is not running: it
+ * waits in the key's queue (the key's row is this batch's, locked), and
+ * the timer loop applies it, start and signal, when a slot frees. */
+sy_status engine__conc_queue_signal(engine__ws *ws, engine_batch *b, engine__op *o,
+                                    sy_error *err) SY_MUST_USE;
 char *engine__conc_ckey(const char *type, rules_conc_strategy s, const char *key); /* owned */
 /* The running runs of keys (keys_js: a JSON array of ckeys), oldest first,
  * deleting the slots of closed runs; row() once per run. */

@@ -45,7 +45,7 @@ void engine__conc_op_cleanup(engine__op *o)
     o->ckey = o->csub = o->cerror = NULL;
     o->cerror_code[0] = 0;
     o->crun[0] = 0;
-    o->cadmitted = o->cfull = false;
+    o->cadmitted = o->cfull = o->cqueue = false;
 }
 
 void engine__conc_reset(engine_batch *b)
@@ -329,15 +329,16 @@ static void decide(cctx *c, engine_batch *b, size_t i)
         c->counts[ENGINE_CONC_PASSED]++;
         return;
     }
-    if (o->kind == OP_SIGNAL) { /* its start, if it needs one, is refused */
+    if (o->kind == OP_SIGNAL) { /* its start, if it needs one, waits or is refused */
         o->cfull = true;
+        o->cqueue = e->strategy == RULES_CONC_QUEUE || e->strategy == RULES_CONC_ROUND_ROBIN;
         return;
     }
     o->held = o->cheld = true;
     engine_result *res = &b->evs[o->ev].res; /* said to the caller (CLI, Events page) */
     snprintf(res->message, sizeof res->message,
-             "concurrency key \"%.100s\" of %.60s is at its limit of %lld (%lld running)",
-             o->csub, e->type, (long long)e->limit, (long long)e->running);
+             "concurrency key \"%.100s\" of %.60s is at its limit of %lld (%lld running)", o->csub,
+             e->type, (long long)e->limit, (long long)e->running);
     if (e->strategy == RULES_CONC_CANCEL_NEWEST) {
         snprintf(res->code, sizeof res->code, "concurrency_dropped");
         o->coutcome = ENGINE_CONC_DROPPED;
@@ -351,6 +352,38 @@ static void decide(cctx *c, engine_batch *b, size_t i)
     c->counts[ENGINE_CONC_QUEUED]++;
     e->queued++;
     enqueue(c, o);
+}
+
+/* Only a signal whose workflow is not running needs a slot, and that is
+ * known once the ops are applied under the workflows' locks: then it is
+ * queued behind the starts its batch queued (the key's row is still
+ * locked by this batch; engine__conc_apply wrote its count already). */
+static const char QUEUE_SIGNAL_SQL[] =
+    "WITH k AS (UPDATE concurrency_keys SET queued = queued + 1, updated_at = now()"
+    " WHERE namespace = $1 AND ckey = $2)"
+    " INSERT INTO concurrency_queue (namespace, ckey, sub, priority, workflow_id, request,"
+    " queued_at) VALUES ($1, $2, $3, $4::int, $5, $6::json, now())";
+
+sy_status engine__conc_queue_signal(engine__ws *ws, engine_batch *b, engine__op *o, sy_error *err)
+{
+    cJSON *r = engine__op_request(o, o->route, NULL);
+    char *req = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    char prio[24];
+    const char *p[] = {ws->eng->ns, o->ckey, o->csub, sy_i64(prio, o->cprio), o->wid, req};
+    sy_status st = engine__exec(ws->s, QUEUE_SIGNAL_SQL, 6, p, NULL, err);
+    free(req);
+    if (st != SY_OK)
+        return st;
+    engine_result *res = &b->evs[o->ev].res;
+    snprintf(res->code, sizeof res->code, "concurrency_queued");
+    snprintf(res->message, sizeof res->message,
+             "concurrency key \"%.100s\" of %.60s is at its limit: the start of \"%.100s\" and"
+             " its signal wait",
+             o->csub, o->start.type ? o->start.type : "", o->wid);
+    o->coutcome = ENGINE_CONC_QUEUED;
+    b->conc_counts[ENGINE_CONC_QUEUED]++;
+    return SY_OK;
 }
 
 static const char WRITE_SQL[] =

@@ -110,6 +110,13 @@ static void sub_insert(engine__ws *ws, engine__run *run, const char *sub_id, con
     JADD(row, "p", step ? cJSON_CreateString(step) : cJSON_CreateNull());
     /* a run never correlates the event that started it */
     JADD(data, "cause", cJSON_CreateString(run->causation_id ? run->causation_id : ""));
+    /* a `where` with an equality on the event is looked up by its key */
+    char *kpath = NULL, *kval = NULL;
+    rules_corr_key(engine__str(data, "where"), JGET(data, "ctx"), &kpath, &kval);
+    JADD(row, "kp", kpath ? cJSON_CreateString(kpath) : cJSON_CreateNull());
+    JADD(row, "kv", kval ? cJSON_CreateString(kval) : cJSON_CreateNull());
+    free(kpath);
+    free(kval);
     JADD(row, "d", data);
     JADD(row, "c", cJSON_CreateNumber((double)ws->now));
     JADD(row, "x", expires_at ? cJSON_CreateNumber((double)expires_at) : cJSON_CreateNull());
@@ -217,17 +224,26 @@ void engine__corr_effects(engine__ws *ws, engine__run *run, const char *type, co
     }
 }
 
+/* The deletes probe their keys: an IN over a JSON set was planned as a
+ * join that, with the plan made on a small table (a fresh deployment's),
+ * read every waiting row once per statement; sub_id = ANY(...) filtered
+ * the namespace's rows. Each sub id is looked up on its own (a lateral
+ * subquery OFFSET 0 keeps unflattened) and the rows deleted by ctid (a
+ * run's rows change only under its workflow's lock, which the batch holds). */
 static const char WRITE_SQL[] =
-    "WITH d AS (DELETE FROM event_subs WHERE namespace = $1 AND sub_id IN"
-    " (SELECT json_array_elements_text($2::json))),"
-    " dr AS (DELETE FROM event_subs WHERE run_id IN"
-    " (SELECT json_array_elements_text($3::json)::uuid))"
+    "WITH d AS (DELETE FROM event_subs WHERE ctid = ANY(ARRAY(SELECT s.ctid"
+    " FROM json_array_elements_text($2::json) AS k(id) CROSS JOIN LATERAL (SELECT ctid"
+    " FROM event_subs WHERE namespace = $1 AND sub_id = k.id OFFSET 0) AS s))),"
+    " dr AS (DELETE FROM event_subs WHERE run_id = ANY(ARRAY("
+    "SELECT json_array_elements_text($3::json)::uuid)))"
     " INSERT INTO event_subs (namespace, sub_id, run_id, workflow_id, kind, type, step, data,"
-    " created_at, expires_at) SELECT $1, s, r, w, k, t, p, d, to_timestamp(c / 1000.0),"
-    " to_timestamp(x / 1000.0) FROM json_to_recordset($4::json) AS x(s text, r uuid, w text,"
-    " k text, t text, p text, d json, c float8, x float8)"
+    " created_at, expires_at, kpath, kval) SELECT $1, s, r, w, k, t, p, d,"
+    " to_timestamp(c / 1000.0), to_timestamp(x / 1000.0), kp, kv FROM json_to_recordset($4::json)"
+    " AS x(s text, r uuid, w text, k text, t text, p text, d json, c float8, x float8, kp text,"
+    " kv text)"
     " ON CONFLICT (namespace, sub_id) DO UPDATE SET run_id = EXCLUDED.run_id, data = EXCLUDED.data,"
-    " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at";
+    " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, kpath = EXCLUDED.kpath,"
+    " kval = EXCLUDED.kval";
 
 sy_status engine__corr_write(engine__ws *ws, sy_error *err)
 {
@@ -486,6 +502,71 @@ static sy_status store_events(engine__ws *ws, engine_batch *b, sy_error *err)
     return st;
 }
 
+/* The key paths the rows waiting for the batch's types are keyed by:
+ * [{t: type, p: path}], distinct, each found by a descent of the
+ * event_subs_key index (a loose index scan: a few probes per path, not a
+ * read of the rows). */
+static const char PATHS_SQL[] =
+    "WITH RECURSIVE p(t, k) AS (SELECT t, (SELECT min(s.kpath) FROM event_subs s"
+    " WHERE s.namespace = $1 AND s.type = t AND s.kpath IS NOT NULL)"
+    " FROM json_array_elements_text($2::json) AS t"
+    " UNION ALL SELECT p.t, (SELECT min(s.kpath) FROM event_subs s WHERE s.namespace = $1"
+    " AND s.type = p.t AND s.kpath IS NOT NULL AND s.kpath > p.k) FROM p WHERE p.k IS NOT NULL)"
+    " SELECT t, k FROM p WHERE k IS NOT NULL";
+
+/* The (type, path, key) of each event of the batch under each path its
+ * type's rows are keyed by, as a JSON array for MATCH_SQL. */
+static sy_status event_keys(engine__ws *ws, engine_batch *b, sy_buf *types, sy_buf *out,
+                            sy_error *err)
+{
+    PGresult *r = NULL;
+    const char *p[] = {ws->eng->ns, types->data};
+    sy_status st = engine__exec(ws->s, PATHS_SQL, 2, p, &r, err);
+    cJSON *keys = cJSON_CreateArray();
+    for (int j = 0; st == SY_OK && j < PQntuples(r); j++) {
+        const char *type = PQgetvalue(r, j, 0), *path = PQgetvalue(r, j, 1);
+        for (size_t i = 0; i < b->nev; i++) {
+            const engine__bevent *e = &b->evs[i];
+            if (!e->corr || e->dup || strcmp(engine__str(e->corr, "type"), type))
+                continue;
+            char *key = rules_corr_event_key(e->corr, path);
+            if (!key)
+                continue; /* no keyed where can hold for it */
+            cJSON *k = cJSON_CreateObject();
+            JADD(k, "t", cJSON_CreateString(type));
+            JADD(k, "p", cJSON_CreateString(path));
+            JADD(k, "v", cJSON_CreateString(key));
+            cJSON_AddItemToArray(keys, k);
+            free(key);
+        }
+    }
+    PQclear(r);
+    char *text = cJSON_PrintUnformatted(keys);
+    sy_buf_puts(out, text);
+    free(text);
+    cJSON_Delete(keys);
+    return st;
+}
+
+/* The rows a batch's events may match: those of their types without a key
+ * (any `where`: read and evaluated all), and those whose key is what one
+ * of the events has at their path (the index, probed once per key). The
+ * shapes keep the probes whatever the statistics: each type and each key
+ * probes through a lateral subquery that OFFSET 0 keeps from being
+ * flattened (an IN over the JSON set of types was a semi join reading the
+ * unkeyed rows of every type; = ANY of them a filter over them all; the
+ * flattened keys a hash join over a scan of every keyed row). */
+static const char MATCH_SQL[] =
+    "SELECT u.* FROM json_array_elements_text($2::json) AS t(type) CROSS JOIN LATERAL"
+    " (SELECT " SUB_COLS " FROM event_subs WHERE namespace = $1 AND kpath IS NULL"
+    " AND type = t.type AND (expires_at IS NULL OR expires_at > to_timestamp($3::float8 / 1000.0))"
+    " OFFSET 0) AS u UNION ALL SELECT s.* FROM (SELECT DISTINCT t, p, v"
+    " FROM json_to_recordset($4::json) AS q(t text, p text, v text)) AS q"
+    " CROSS JOIN LATERAL (SELECT " SUB_COLS " FROM event_subs"
+    " WHERE namespace = $1 AND type = q.t AND kpath = q.p AND kval = q.v"
+    " AND (expires_at IS NULL OR expires_at > to_timestamp($3::float8 / 1000.0)) OFFSET 0) AS s"
+    " ORDER BY 8, 1";
+
 /* The batch's events of correlated types against the rows waiting for them. */
 static sy_status match_events(engine__ws *ws, engine_batch *b, sy_buf *types, sy_error *err)
 {
@@ -493,14 +574,13 @@ static sy_status match_events(engine__ws *ws, engine_batch *b, sy_buf *types, sy
     csub *subs = NULL;
     size_t n = 0;
     char now[24];
-    const char *p[] = {ws->eng->ns, types->data, sy_i64(now, ws->now)};
+    sy_buf keys = SY_BUF_INIT;
     if (st == SY_OK)
-        st = read_subs(ws->s,
-                       "SELECT " SUB_COLS " FROM event_subs WHERE namespace = $1 AND kpath IS NULL AND type IN"
-                       " (SELECT json_array_elements_text($2::json))"
-                       " AND (expires_at IS NULL OR expires_at > to_timestamp($3::float8 / 1000.0))"
-                       " ORDER BY created_at, sub_id",
-                       3, p, &subs, &n, err);
+        st = event_keys(ws, b, types, &keys, err);
+    const char *p[] = {ws->eng->ns, types->data, sy_i64(now, ws->now), sy_buf_str(&keys)};
+    if (st == SY_OK)
+        st = read_subs(ws->s, MATCH_SQL, 4, p, &subs, &n, err);
+    sy_buf_cleanup(&keys);
     size_t nev = b->nev;
     for (size_t i = 0; st == SY_OK && i < nev; i++) {
         const engine__bevent *e = &b->evs[i];

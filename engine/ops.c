@@ -236,7 +236,9 @@ static sy_status do_signal(engine__ws *ws, engine_batch *b, engine__op *op, sy_e
                    "no running workflow \"%.200s\" to signal", op->wid);
             return SY_OK;
         }
-        if (op->cfull) { /* a signal-with-start never waits for a slot */
+        if (op->cfull && op->cqueue) /* waits for a slot like a start */
+            return engine__conc_queue_signal(ws, b, op, err);
+        if (op->cfull) { /* cancel_in_progress, cancel_newest: refused */
             refuse(ws, b, op, "concurrency_limit",
                    "no running workflow \"%.200s\" to signal, and its concurrency key is at"
                    " its limit",

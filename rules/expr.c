@@ -772,3 +772,124 @@ sy_status rules_eval(const char *expr, const cJSON *ctx, bool *out, sy_error *er
     rules__arena_free(&a);
     return SY_OK;
 }
+
+/* ---- correlation keys (rules_corr_key, rules_corr_event_key) ---------------------- */
+
+static bool is_event_path(const rexpr *e)
+{
+    return e->op == X_PATH && e->path->n > 0 && e->path->segs[0].key &&
+           strcmp(e->path->segs[0].key, "event") == 0;
+}
+
+/* Whether e reads anything under `event`. */
+static bool reads_event(const rexpr *e)
+{
+    if (!e)
+        return false;
+    if (is_event_path(e))
+        return true;
+    for (size_t i = 0; i < e->n; i++)
+        if (reads_event(e->items[i]))
+            return true;
+    return reads_event(e->l) || reads_event(e->r);
+}
+
+/* The key text of a scalar (the same text for two values exactly when
+ * `==` holds between them: a kind, then the value; -0 is 0); NULL for an
+ * array, an object or NaN, which are never looked up by key. */
+static char *key_text(const xval *v)
+{
+    sy_buf b = SY_BUF_INIT;
+    switch (v->k) {
+    case RT_NULL:
+        sy_buf_puts(&b, "z:");
+        break;
+    case RT_BOOL:
+        sy_buf_puts(&b, v->b ? "b:true" : "b:false");
+        break;
+    case RT_NUM:
+        if (isnan(v->n))
+            return NULL;
+        sy_buf_printf(&b, "n:%.17g", v->n == 0 ? 0.0 : v->n);
+        break;
+    case RT_STR:
+        sy_buf_printf(&b, "s:%s", v->s);
+        break;
+    default:
+        return NULL;
+    }
+    return b.data ? b.data : strdup("");
+}
+
+/* The first operand of e's top-level && chain that is `event.<path> ==
+ * <value>` (either way round) with a value that does not read the event;
+ * *ev_side is its event path. with_ctx: only a value that is no literal
+ * (`input.order_id` keys a run apart from the others, `true` does not). */
+static const rexpr *key_equality(const rexpr *e, bool with_ctx, const rexpr **ev_side,
+                                 const rexpr **other)
+{
+    if (e->op == X_AND) {
+        const rexpr *f = key_equality(e->l, with_ctx, ev_side, other);
+        return f ? f : key_equality(e->r, with_ctx, ev_side, other);
+    }
+    if (e->op != X_EQ)
+        return NULL;
+    for (int flip = 0; flip < 2; flip++) {
+        const rexpr *a = flip ? e->r : e->l, *b = flip ? e->l : e->r;
+        if (is_event_path(a) && a->path->n > 1 && !reads_event(b) &&
+            (!with_ctx || b->op != X_LIT)) {
+            *ev_side = a;
+            *other = b;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+void rules_corr_key(const char *where, const cJSON *ctx, char **path, char **key)
+{
+    *path = *key = NULL;
+    rules_arena a = {0};
+    sy_error err;
+    rexpr *e = where ? rules__expr_compile(&a, where, NULL, 0, &err) : NULL;
+    const rexpr *ev = NULL, *other = NULL;
+    if (e && (key_equality(e, true, &ev, &other) || key_equality(e, false, &ev, &other))) {
+        xval v = eval(other, ctx);
+        *key = key_text(&v);
+        if (*key) {
+            cJSON *p = cJSON_CreateArray();
+            for (size_t i = 1; i < ev->path->n; i++) {
+                const rpath_seg *sg = &ev->path->segs[i];
+                cJSON_AddItemToArray(p, sg->key ? cJSON_CreateString(sg->key)
+                                                : cJSON_CreateNumber((double)sg->index));
+            }
+            *path = cJSON_PrintUnformatted(p);
+            cJSON_Delete(p);
+        }
+    }
+    rules__arena_free(&a);
+}
+
+char *rules_corr_event_key(const cJSON *ev, const char *path)
+{
+    cJSON *p = cJSON_Parse(path);
+    const cJSON *cur = ev, *sg;
+    bool ok = cJSON_IsArray(p);
+    cJSON_ArrayForEach(sg, p)
+    {
+        if (!cur)
+            break;
+        if (cJSON_IsString(sg))
+            cur =
+                cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, sg->valuestring) : NULL;
+        else if (cJSON_IsNumber(sg))
+            cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, (int)sg->valuedouble) : NULL;
+        else
+            ok = false;
+    }
+    cJSON_Delete(p);
+    if (!ok)
+        return NULL;
+    xval v = from_json(cur);
+    return key_text(&v);
+}

@@ -307,6 +307,12 @@ void rules_corr_sim_starts(rules_corr_sim *sim, int64_t now, const char *event_i
  * | "wait_event", workflow, workflow_id, step}] (owned); a canceled run is
  * closed, a resumed one moves to its next wait_event step. */
 cJSON *rules_corr_sim_event(rules_corr_sim *sim, int64_t now, const cJSON *ev);
+/* What the waits of the runs the last rules_corr_sim_starts began took by
+ * looking back (wait_event `lookback`): [{kind: "wait_event", workflow,
+ * workflow_id, step, event_id, lookback: true}] (owned), reported on the
+ * line of the event that started them. A wait's timeout is applied by the
+ * clock of each later rules_corr_sim_event. */
+cJSON *rules_corr_sim_take_lookbacks(rules_corr_sim *sim);
 
 /* Whether an unmatched event is dead-lettered (defaults.unmatched). */
 bool rules_set_unmatched_dead_letter(const rules_set *set);
@@ -389,6 +395,22 @@ sy_status rules_render_text(const char *tmpl, const cJSON *ctx, char **out,
  * null, never an error). Compiles on each call: cache-free convenience for
  * the engine's `if` steps; routes compile once at load. */
 sy_status rules_eval(const char *expr, const cJSON *ctx, bool *out, sy_error *err) SY_MUST_USE;
+
+/* Correlation keys (engine/corr.c): a `where` that is, or has as an operand
+ * of its top-level `&&` chain, an equality between a path into the event
+ * and a value that does not read the event (`event.payload.order_id ==
+ * input.order_id`) can be looked up by key: an event can satisfy it only
+ * when its value at that path has the key of the other side's value.
+ * rules_corr_key: *path (a JSON array of the members and indices after
+ * `event`) and *key (the key text of the other side evaluated in ctx: its
+ * kind and value, the same text for two values exactly when `==` holds
+ * between them), owned (free()); both NULL when where has no such
+ * equality, does not compile, or the value is an array, an object or NaN. */
+void rules_corr_key(const char *where, const cJSON *ctx, char **path, char **key);
+/* The key text of what event ev has at path (rules_corr_key's; missing is
+ * null). NULL when it is an array, an object or NaN, or path is no path:
+ * no keyed `where` can hold for ev. Owned (free()). */
+char *rules_corr_event_key(const cJSON *ev, const char *path);
 
 /* A schedule's firings are workflows "<schedule_id>:<scheduled_for>", where
  * scheduled_for is RFC 3339 UTC to the second, or to the millisecond (24

@@ -126,6 +126,7 @@ void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_
             rules__test_compare(t, st->line, st->col, "fired action", st->fired ? st->fired : &none,
                                 &fired, failures);
         rules_corr_sim_starts(corr, clock, NULL, &fired);
+        cJSON_Delete(rules_corr_sim_take_lookbacks(corr));
         if (ok && st->event)
             ok = rules__route_json(set, st->event, &acts) == SY_OK &&
                  rules_flow_sim_event(sim, clock, st->event, &acts) == SY_OK;
@@ -133,9 +134,13 @@ void rules__run_test_steps(const rules_set *set, const rules_test_def *t, rules_
             rules__test_compare(t, st->line, st->col, "action", st->expect, &acts, failures);
             /* before its own starts: a run never correlates the event that started it */
             cJSON *got = rules_corr_sim_event(corr, clock, st->event);
+            rules_corr_sim_starts(corr, clock, NULL, &acts);
+            cJSON *lb = rules_corr_sim_take_lookbacks(corr); /* its runs' lookbacks */
+            while (cJSON_GetArraySize(lb) > 0)
+                cJSON_AddItemToArray(got, cJSON_DetachItemFromArray(lb, 0));
+            cJSON_Delete(lb);
             compare_corr(t, st, got, failures);
             cJSON_Delete(got);
-            rules_corr_sim_starts(corr, clock, NULL, &acts);
         }
         if (!ok)
             rules__diag_at(failures, t->file, st->line, st->col, "test %s: out of memory", t->name);

@@ -25,6 +25,14 @@ static const char RULES[] =
     "  - name: r\n"
     "    match: { type: job.r }\n"
     "    start: { workflow: wr, id: \"r-{{ event_id }}\", input: { c: \"{{ payload.c }}\" } }\n"
+    "  - name: s\n"
+    "    match: { type: job.s }\n"
+    "    signal: { id: \"q-{{ payload.id }}\", name: go, payload: { n: \"{{ payload.n }}\" },"
+    " if_missing: start, start: { workflow: wq, input: { c: \"{{ payload.c }}\" } } }\n"
+    "  - name: si\n"
+    "    match: { type: job.si }\n"
+    "    signal: { id: \"i-{{ payload.id }}\", name: go, if_missing: start,"
+    " start: { workflow: wi, input: { c: \"{{ payload.c }}\" } } }\n"
     "workflows:\n"
     "  wq:\n"
     "    concurrency: { key: \"{{ input.c }}\", limit: 2 }\n"
@@ -347,5 +355,65 @@ TEST(two_sessions_starting_and_closing_runs_of_one_key_never_exceed_its_limit)
               80);
     CHECK_INT(flow_count(fx.s, "SELECT queued FROM concurrency_keys"),
               flow_count(fx.s, "SELECT count(*) FROM concurrency_queue"));
+    flow_fx_close(&fx);
+}
+
+/* A signal-with-start whose workflow is not running and whose key is full
+ * waits like a start (queue, round_robin): started when a slot frees, the
+ * signal delivered to the run it starts, once; a signal to a running run
+ * of a full key is delivered at once; cancel_in_progress still refuses it
+ * (concurrency_limit). */
+static long long signals_of(flow_fx *fx, const char *wid)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM history_events h JOIN runs r USING (run_id)"
+             " WHERE r.workflow_id = '%s' AND h.type = 'workflow.signaled'",
+             wid);
+    return flow_count(fx->s, sql);
+}
+
+TEST(a_signal_with_start_at_the_limit_waits_and_is_delivered_once_its_run_starts)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "conc_signal", RULES);
+    one(&fx, "f1", "job.q", "{\"c\":\"acme\"}");
+    one(&fx, "f2", "job.q", "{\"c\":\"acme\"}");
+    CHECK_INT(running(&fx, "wq", "acme"), 2);
+    engine_batch *b = engine_batch_new();
+    add(b, &fx, "s1", "job.s", "{\"id\":\"x\",\"c\":\"acme\",\"n\":1}");
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    CHECK_STR(engine_batch_result(b, 0)->code, "concurrency_queued");
+    CHECK(engine_batch_result(b, 0)->outcome != ENGINE_DEAD_LETTERED);
+    engine_batch_free(b);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM dead_letters"), 0);
+    CHECK_STR(status(&fx, "q-x"), "none");
+    char *d = describe(&fx, "q-x");
+    CHECK_MSG(strstr(d, "\"status\":\"pending\"") && strstr(d, "\"outcome\":\"queued\""), "%s", d);
+    free(d);
+    /* a redelivery is a duplicate: it waits once */
+    one(&fx, "s1", "job.s", "{\"id\":\"x\",\"c\":\"acme\",\"n\":1}");
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM concurrency_queue"), 1);
+    /* a signal to a running run of the full key is delivered now */
+    one(&fx, "s2", "job.s", "{\"id\":\"f1\",\"c\":\"acme\",\"n\":2}");
+    CHECK_INT(signals_of(&fx, "q-f1"), 1);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM concurrency_queue"), 1);
+    CHECK_INT(timers(&fx), 0); /* no slot is free */
+    finish(&fx, "q-f2");
+    timers(&fx);
+    CHECK_STR(status(&fx, "q-x"), "running");
+    CHECK_INT(signals_of(&fx, "q-x"), 1);
+    CHECK_INT(running(&fx, "wq", "acme"), 2);
+    CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM concurrency_queue"), 0);
+    CHECK_INT(flow_count(fx.s, "SELECT queued FROM concurrency_keys WHERE ckey = 'wq\nacme'"), 0);
+    timers(&fx);
+    CHECK_INT(signals_of(&fx, "q-x"), 1);
+    /* cancel_in_progress refuses a signal-with-start at the limit */
+    one(&fx, "g1", "job.i", "{\"c\":\"bolt\"}");
+    b = engine_batch_new();
+    add(b, &fx, "s3", "job.si", "{\"id\":\"y\",\"c\":\"bolt\"}");
+    CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+    CHECK_STR(engine_batch_result(b, 0)->code, "concurrency_limit");
+    engine_batch_free(b);
     flow_fx_close(&fx);
 }

@@ -636,3 +636,100 @@ TEST(join_list_shows_each_open_join_with_its_arrived_and_missing_parts)
     CHECK_INT(join_cli(&fx, FLOW_T0 + 600100, "list --page zz", out, sizeof out), 65);
     flow_fx_close(&fx);
 }
+
+/* Keyed correlation (migration 022): a where with an equality on the
+ * event stores its key when the run subscribes, and an event reads only
+ * the rows of its key (and the unkeyed ones of its type), not every row
+ * of its type: measured as the event_subs rows the event's transaction
+ * read (pg_stat_xact_user_tables) with many runs waiting. */
+static const char KEYED_RULES[] =
+    "version: 1\n"
+    "routes:\n"
+    "  - name: k-start\n"
+    "    match: { type: k.start }\n"
+    "    start: { workflow: keyed, id: \"k-{{ payload.n }}\","
+    " input: { n: \"{{ payload.n }}\", min: 5 } }\n"
+    "workflows:\n"
+    "  keyed:\n"
+    "    cancel_on:\n"
+    "      - { type: k.cancel, where: \"event.payload.n == input.n\" }\n"
+    "      - { type: k.cancel_big, where: \"event.payload.amount > input.min\" }\n"
+    "    steps:\n"
+    "      - wait_event: k.paid\n"
+    "        name: paid\n"
+    "        where: event.payload.ok == true && input.n == event.payload.ref\n"
+    "      - complete: { amount: \"{{ steps.paid.result.amount }}\" }\n";
+
+#define KEYED_RUNS 600
+
+/* The event_subs rows this session read so far and has not reported yet
+ * (inside a transaction nothing is reported: a difference there is what
+ * the transaction read). */
+static long long subs_read(flow_fx *fx)
+{
+    return count(fx, "SELECT coalesce(sum(seq_tup_read + idx_tup_fetch), 0)::bigint"
+                     " FROM pg_stat_xact_user_tables WHERE relname = 'event_subs'");
+}
+
+/* One event in a transaction of its own: the event_subs rows it read. */
+static long long rows_read(flow_fx *fx, int64_t now, const char *id, const char *type,
+                           const char *payload)
+{
+    engine_batch *b = engine_batch_new();
+    flow_add_event(b, fx->rules, id, type, NULL, payload);
+    sy_error err = {0};
+    CHECK_INT(engine_begin(fx->s, &err), SY_OK);
+    long long before = subs_read(fx);
+    CHECK_MSG(engine__batch_run(fx->s, b, now, &err) == SY_OK, "%s", err.message);
+    long long n = subs_read(fx) - before;
+    CHECK_INT(engine_commit(fx->s, &err), SY_OK);
+    engine_batch_free(b);
+    return n;
+}
+
+TEST(an_event_reads_only_the_waiting_rows_of_its_key)
+{
+    flow_fx fx;
+    flow_fx_open(&fx, "corr_keyed", KEYED_RULES);
+    for (int i = 0; i < KEYED_RUNS; i += 100) {
+        engine_batch *b = engine_batch_new();
+        for (int j = i; j < i + 100; j++) {
+            char id[32], payload[64];
+            snprintf(id, sizeof id, "s%d", j);
+            snprintf(payload, sizeof payload, "{\"n\":%d}", j);
+            flow_add_event(b, fx.rules, id, "k.start", NULL, payload);
+        }
+        CHECK_INT(flow_apply_at(fx.s, b, FLOW_T0), SY_OK);
+        engine_batch_free(b);
+    }
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs WHERE kind = 'cancel'"
+                         " AND kpath = '[\"payload\",\"n\"]' AND kval = 'n:7'"),
+              1);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs WHERE kind = 'wait'"
+                         " AND kpath = '[\"payload\",\"ref\"]'"),
+              KEYED_RUNS);
+    CHECK_INT(count(&fx, "SELECT count(*) FROM event_subs WHERE kpath IS NULL"), KEYED_RUNS);
+    /* the wait of run 7 by key: a handful of rows, not KEYED_RUNS */
+    long long n =
+        rows_read(&fx, FLOW_T0 + 100, "p7", "k.paid", "{\"ref\":7,\"ok\":true,\"amount\":3}");
+    CHECK_MSG(n < 20, "read %lld rows of event_subs", n);
+    check_status(&fx, "k-7", "completed");
+    /* the rest of the where still decides; a string is not the number */
+    one(&fx, FLOW_T0 + 200, "p8", "k.paid", "{\"ref\":8,\"ok\":false,\"amount\":3}");
+    check_status(&fx, "k-8", "running");
+    one(&fx, FLOW_T0 + 300, "c9s", "k.cancel", "{\"n\":\"9\"}");
+    check_status(&fx, "k-9", "running");
+    one(&fx, FLOW_T0 + 400, "c9", "k.cancel", "{\"n\":9.0}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs WHERE cancel_requested"), 1);
+    /* an event no run is keyed on reads (almost) nothing */
+    n = rows_read(&fx, FLOW_T0 + 500, "p-none", "k.paid", "{\"ref\":\"x\",\"ok\":true}");
+    CHECK_MSG(n < 20, "read %lld rows of event_subs", n);
+    /* a where without an equality is read and evaluated for every run */
+    n = rows_read(&fx, FLOW_T0 + 600, "big", "k.cancel_big", "{\"amount\":1}");
+    CHECK_MSG(n >= KEYED_RUNS - 2, "read %lld rows of event_subs", n);
+    one(&fx, FLOW_T0 + 700, "big2", "k.cancel_big", "{\"amount\":6}");
+    CHECK_INT(count(&fx, "SELECT count(*) FROM runs WHERE status = 'running'"
+                         " AND NOT cancel_requested"),
+              0);
+    flow_fx_close(&fx);
+}

@@ -340,3 +340,143 @@ TEST(only_rules_where_no_two_events_name_one_workflow_are_order_free)
                                       "    steps:\n"
                                       "      - task: t\n"));
 }
+
+/* Keyed correlation (rules_corr_key / rules_corr_event_key): a where with an
+ * equality on the event has a key; the key of an event at the path equals
+ * the subscription's exactly when that equality holds (the same kind and
+ * value: "1" is not 1, -0 is 0); any other where has none (scan). */
+static void key_of(const char *where, const char *ctx_json, const char *want_path,
+                   const char *want_key)
+{
+    cJSON *ctx = cJSON_Parse(ctx_json);
+    char *path = NULL, *key = NULL;
+    rules_corr_key(where, ctx, &path, &key);
+    if (!want_path) {
+        CHECK_MSG(!path && !key, "%s: keyed %s %s", where, path, key);
+    } else {
+        CHECK_MSG(path && key, "%s: no key", where);
+        CHECK_STR(path ? path : "", want_path);
+        CHECK_STR(key ? key : "", want_key);
+    }
+    free(path);
+    free(key);
+    cJSON_Delete(ctx);
+}
+
+static void event_key(const char *ev_json, const char *path, const char *want)
+{
+    cJSON *ev = cJSON_Parse(ev_json);
+    char *key = rules_corr_event_key(ev, path);
+    if (!want)
+        CHECK_MSG(!key, "%s at %s: %s", ev_json, path, key);
+    else
+        CHECK_STR(key ? key : "(none)", want);
+    free(key);
+    cJSON_Delete(ev);
+}
+
+TEST(a_where_with_an_equality_on_the_event_is_keyed_by_the_value_it_subscribed_with)
+{
+    const char *in = "{\"input\":{\"order_id\":\"A1\",\"n\":3,\"z\":-0.0,\"o\":{\"a\":1}},"
+                     "\"steps\":{\"s\":{\"result\":{\"id\":true}}}}";
+    key_of("event.payload.order_id == input.order_id", in, "[\"payload\",\"order_id\"]", "s:A1");
+    key_of("input.n == event.payload.items[0].n", in, "[\"payload\",\"items\",0,\"n\"]", "n:3");
+    key_of("event.payload.amount > 0 && event.payload[\"odd key\"] == input.order_id", in,
+           "[\"payload\",\"odd key\"]", "s:A1");
+    key_of("event.subject == steps.s.result.id && event.payload.x != 1", in, "[\"subject\"]",
+           "b:true");
+    key_of("event.payload.z == input.z", in, "[\"payload\",\"z\"]", "n:0");
+    key_of("event.payload.m == input.missing", in, "[\"payload\",\"m\"]", "z:");
+    key_of("event.payload.k == \"lit\"", in, "[\"payload\",\"k\"]", "s:lit");
+    /* the run's own value before a literal, which every run shares */
+    key_of("event.payload.ok == true && input.n == event.payload.ref", in, "[\"payload\",\"ref\"]",
+           "n:3");
+    /* none: an ||, a negation, an order, an object, the event on both sides */
+    key_of("event.payload.order_id == input.order_id || true", in, NULL, NULL);
+    key_of("!(event.payload.order_id == input.order_id)", in, NULL, NULL);
+    key_of("event.payload.n >= input.n", in, NULL, NULL);
+    key_of("event.payload.o == input.o", in, NULL, NULL);
+    key_of("event.payload.a == event.payload.b", in, NULL, NULL);
+    key_of("event == input.o", in, NULL, NULL);
+    key_of("true", in, NULL, NULL);
+    key_of("(((", in, NULL, NULL);
+
+    event_key("{\"payload\":{\"order_id\":\"A1\"}}", "[\"payload\",\"order_id\"]", "s:A1");
+    event_key("{\"payload\":{\"order_id\":1}}", "[\"payload\",\"order_id\"]", "n:1");
+    event_key("{\"payload\":{\"order_id\":\"1\"}}", "[\"payload\",\"order_id\"]", "s:1");
+    event_key("{\"payload\":{\"items\":[{\"n\":3.0}]}}", "[\"payload\",\"items\",0,\"n\"]", "n:3");
+    event_key("{\"payload\":{}}", "[\"payload\",\"order_id\"]", "z:");
+    event_key("{\"payload\":{\"order_id\":null}}", "[\"payload\",\"order_id\"]", "z:");
+    event_key("{\"payload\":{\"order_id\":{\"a\":1}}}", "[\"payload\",\"order_id\"]", NULL);
+    event_key("{\"payload\":{\"z\":-0.0}}", "[\"payload\",\"z\"]", "n:0");
+    event_key("{}", "not a path", NULL);
+}
+
+/* Dry runs honour a wait_event's lookback (an earlier event within it is
+ * taken when the wait begins, reported on the line that started the run)
+ * and its timeout (by the clock: the wait fails the run, or with
+ * on_timeout: continue moves to the next wait). */
+TEST(embedded_tests_honour_wait_event_lookback_and_timeout)
+{
+    rules_diags f = {0};
+    static char text[8192];
+    snprintf(text, sizeof text, "%s%s",
+             "routes:\n"
+             "  - name: cont\n"
+             "    match: { type: c.start }\n"
+             "    start: { workflow: cont, id: \"c-{{ payload.id }}\", input: { id: \"{{ "
+             "payload.id }}\" } }\n",
+             RULES + strlen("routes:\n"));
+    strncat(text,
+            "  cont:\n"
+            "    steps:\n"
+            "      - wait_event: ping\n"
+            "        name: first\n"
+            "        where: event.payload.id == input.id\n"
+            "        timeout: 1h\n"
+            "        on_timeout: continue\n"
+            "      - wait_event: ping\n"
+            "        name: second\n"
+            "        where: event.payload.id == input.id\n"
+            "tests:\n"
+            "  - name: lookback and timeout\n"
+            "    steps:\n"
+            "      - event: { type: payment.received, payload: { id: \"1\", amount: 5 } }\n"
+            "        expect: []\n"
+            "        correlated: []\n"
+            "      - after: 5m\n"
+            "        event: { type: order.placed, payload: { id: \"1\" } }\n"
+            "        expect: [ { route: orders } ]\n"
+            "        correlated: [ { kind: wait_event, workflow_id: o-1, step: paid,"
+            " lookback: true } ]\n"
+            "      - event: { type: order.shipped, payload: { id: \"1\" } }\n"
+            "        expect: []\n"
+            "        correlated: [ { kind: wait_event, workflow_id: o-1 } ]\n"
+            "      - after: 20m\n"
+            "        event: { type: order.placed, payload: { id: \"2\" } }\n"
+            "        expect: [ { route: orders } ]\n"
+            "        correlated: []\n"
+            "      - after: 11m\n"
+            "        event: { type: payment.received, payload: { id: \"9\", amount: 1 } }\n"
+            "        expect: []\n"
+            "        correlated: []\n"
+            "      - after: 25h\n"
+            "        event: { type: payment.received, payload: { id: \"2\", amount: 1 } }\n"
+            "        expect: []\n"
+            "        correlated: []\n"
+            "      - event: { type: order.canceled, payload: { id: \"2\" } }\n"
+            "        expect: []\n"
+            "        correlated: []\n"
+            "      - event: { type: c.start, payload: { id: \"c\" } }\n"
+            "        expect: [ { route: cont } ]\n"
+            "      - after: 2h\n"
+            "        event: { type: ping, payload: { id: \"c\" } }\n"
+            "        expect: []\n"
+            "        correlated: [ { kind: wait_event, workflow_id: c-c, step: second } ]\n",
+            sizeof text - strlen(text) - 1);
+    CHECK_INT(run_tests(text, &f), 1);
+    for (size_t i = 0; i < f.len; i++)
+        fprintf(stderr, "%s\n", f.lines[i]);
+    CHECK_INT(f.len, 0);
+    rules_diags_cleanup(&f);
+}
