@@ -38,7 +38,7 @@
 
 typedef struct rt_args {
     long count;
-    int batch;
+    int batch, pipelines, reporters, lanes;
     const char *nats, *db, *worker_cmd;
     bool worker_started;
 } rt_args;
@@ -74,6 +74,27 @@ static const cliopt_opt RT_OPTS[] = {
      .max = INT32_MAX,
      .arg = "N",
      .help = "the router's and the worker's batch size (default 256)"},
+    {.name = "--pipelines",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, pipelines),
+     .min = 1,
+     .max = 64,
+     .arg = "N",
+     .help = "the router's pipelines (consumer.pipelines, default 2)"},
+    {.name = "--report-consumers",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, reporters),
+     .min = 1,
+     .max = 16,
+     .arg = "N",
+     .help = "the engine's report consumers (engine.report_consumers, default 2)"},
+    {.name = "--worker-lanes",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, lanes),
+     .min = 1,
+     .max = 64,
+     .arg = "N",
+     .help = "the native worker's fetch loops, each on its own connection (default 1)"},
     {.name = "--nats",
      .kind = CLIOPT_STRING,
      CLIOPT_FIELD(rt_args, nats),
@@ -98,6 +119,7 @@ static const cliopt_opt RT_OPTS[] = {
 static const cliopt_cmd RT_CMD = {
     .name = "bench roundtrip",
     .synopsis = "switchyard bench roundtrip [--count N] [--batch N] [--nats URL] [--db CONNINFO]\n"
+                "         [--pipelines N] [--report-consumers N] [--worker-lanes N]\n"
                 "         [--worker-cmd CMD | --worker-started]",
     CLIOPT_TABLE(RT_OPTS),
 };
@@ -126,12 +148,13 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
                   "nats: { urls: [\"%s\"] }\n"
                   "postgres: { conninfo: \"%s\", migrate: true }\n"
                   "stream: { name: BENCH_RT, subjects: [bench.rt.>], storage: file }\n"
-                  "consumer: { name: bench-rt, pipelines: 2, batch_size: %d, fetch_wait: 20ms }\n"
+                  "consumer: { name: bench-rt, pipelines: %d, batch_size: %d, fetch_wait: 20ms }\n"
                   "limits: { max_ack_pending: 50000 }\n"
-                  "engine: { state_cache: %ld }\n"
+                  "engine: { state_cache: %ld, report_consumers: %d }\n"
                   "rules: { path: \"%s\" }\n"
                   "log: { level: warn }\n",
-                  a->nats, a->db, a->batch, a->count > 4096 ? a->count : 4096L, path);
+                  a->nats, a->db, a->pipelines, a->batch, a->count > 4096 ? a->count : 4096L,
+                  a->reporters, path);
     return sy_buf_take(&b);
 }
 
@@ -221,7 +244,8 @@ static sy_status start_service(rt_run *run, const char *dir, sy_error *err)
     if (st == SY_OK && run->a.worker_cmd)
         st = rt_worker_cmd_start(run->a.worker_cmd, run->a.nats, "rtq", &run->worker_pid, err);
     else if (st == SY_OK)
-        st = rt_worker_start(run->a.nats, "rtq", run->a.batch, run->a.worker_started, &run->w, err);
+        st = rt_worker_start(run->a.nats, "rtq", run->a.batch, run->a.lanes, run->a.worker_started,
+                             &run->w, err);
     return st;
 }
 
@@ -315,7 +339,7 @@ int bench_roundtrip(int argc, char **argv)
 {
     rt_run run;
     memset(&run, 0, sizeof run);
-    run.a = (rt_args){.count = 10000, .batch = 256};
+    run.a = (rt_args){.count = 10000, .batch = 256, .pipelines = 2, .reporters = 2, .lanes = 1};
     bool help = false;
     sy_error perr;
     sy_status pst = cliopt_parse(&RT_CMD, argc, argv, &run.a, &help, &perr);

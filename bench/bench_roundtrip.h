@@ -9,20 +9,19 @@
 
 typedef struct rt_worker rt_worker;
 
-/* Starts a thread that pulls task.created from sy.task.created.<queue>
- * (durable "sy-worker-<queue>") in batches, publishes one task.completed per
- * task to sy.report.<queue> asynchronously, waits for all PubAcks of the
- * batch, then acks the batch (naks it if any report failed). started:
- * task.started for the whole batch first (PubAcks awaited), as the client
- * libraries' workers send it (the protocol lets a worker skip it). nats_url
+/* Starts `lanes` threads, each with its own connection, that pull task.created from
+ * sy.task.created.<queue> (durable "sy-worker-<queue>") in batches, publishes one task.completed
+ * per task to sy.report.<queue> asynchronously, waits for all PubAcks of the batch, then acks the
+ * batch (naks it if any report failed). started: task.started for the whole batch first (PubAcks
+ * awaited), as the client libraries' workers send it (the protocol lets a worker skip it). nats_url
  * and queue are copied. SY_OK: *out owned (rt_worker_stop). */
-sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, bool started,
-                          rt_worker **out, sy_error *err) SY_MUST_USE;
+sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, int lanes,
+                          bool started, rt_worker **out, sy_error *err) SY_MUST_USE;
 
 /* Reports published so far (their PubAcks arrived); any thread. */
 long rt_worker_reported(const rt_worker *w);
 
-/* Stops the thread and frees. NULL is a no-op. */
+/* Stops the threads and frees. NULL is a no-op. */
 void rt_worker_stop(rt_worker *w);
 
 /* Creates the queue's durable consumer "sy-worker-<queue>" on stream SY as

@@ -18,7 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct rt_worker {
+/* One lane: a connection, a pull subscription on the shared durable and a
+ * thread; a lane waits for its batch's PubAcks while the other lanes fetch
+ * and publish (the peers run 24-100 jobs at once). */
+typedef struct rt_lane {
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;
@@ -29,12 +32,18 @@ struct rt_worker {
     atomic_int failed;     /* async publish failures in the current batch */
     _Atomic long reported; /* reports whose PubAck came back */
     pthread_t thread;
+    bool running; /* thread created */
+} rt_lane;
+
+struct rt_worker {
+    int n;
+    rt_lane *lanes;
 };
 
 static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
     (void)js, (void)pae;
-    atomic_fetch_add(&((rt_worker *)closure)->failed, 1);
+    atomic_fetch_add(&((rt_lane *)closure)->failed, 1);
 }
 
 /* The consumer every measured worker binds (bench_roundtrip.h). */
@@ -52,7 +61,7 @@ static void consumer_config(jsConsumerConfig *cc, char *subject, size_t n, const
 
 /* Publishes the report of kind "started" or "completed" for one
  * task.created; false when it is not a task. */
-static bool report(rt_worker *w, natsMsg *m, const char *kind)
+static bool report(rt_lane *w, natsMsg *m, const char *kind)
 {
     cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
@@ -78,7 +87,7 @@ static bool report(rt_worker *w, natsMsg *m, const char *kind)
 
 /* One report of this kind for every task of the batch; true when each
  * has its PubAck. */
-static bool report_batch(rt_worker *w, natsMsgList *list, const char *kind)
+static bool report_batch(rt_lane *w, natsMsgList *list, const char *kind)
 {
     for (int i = 0; i < list->Count; i++)
         if (!report(w, list->Msgs[i], kind))
@@ -89,7 +98,7 @@ static bool report_batch(rt_worker *w, natsMsgList *list, const char *kind)
     return js_PublishAsyncComplete(w->js, &po) == NATS_OK && atomic_load(&w->failed) == 0;
 }
 
-static void handle_batch(rt_worker *w, natsMsgList *list)
+static void handle_batch(rt_lane *w, natsMsgList *list)
 {
     atomic_store(&w->failed, 0);
     bool acked =
@@ -106,7 +115,7 @@ static void handle_batch(rt_worker *w, natsMsgList *list)
 
 static void *worker_main(void *arg)
 {
-    rt_worker *w = arg;
+    rt_lane *w = arg;
     while (!atomic_load(&w->stop)) {
         natsMsgList list = {0};
         natsStatus s = engine_js_fetch(&list, w->sub, w->batch, 200, NULL);
@@ -117,7 +126,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_error *err)
+static sy_status setup(rt_lane *w, const char *url, const char *queue, sy_error *err)
 {
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -143,24 +152,41 @@ static sy_status setup(rt_worker *w, const char *url, const char *queue, sy_erro
     return SY_OK;
 }
 
-sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, bool started,
-                          rt_worker **out, sy_error *err)
+static void lane_stop(rt_lane *w)
+{
+    atomic_store(&w->stop, true);
+    if (w->running)
+        pthread_join(w->thread, NULL);
+    natsSubscription_Destroy(w->sub);
+    jsCtx_Destroy(w->js);
+    natsConnection_Destroy(w->nc);
+}
+
+sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, int lanes,
+                          bool started, rt_worker **out, sy_error *err)
 {
     *out = NULL;
     rt_worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
-    w->batch = batch;
-    w->started = started;
-    atomic_init(&w->stop, false);
-    sy_status st = setup(w, nats_url, queue, err);
-    if (st == SY_OK && pthread_create(&w->thread, NULL, worker_main, w) != 0)
-        st = sy_error_set(err, SY_INTERNAL, NULL, NULL, "could not start the bench worker");
-    if (st != SY_OK) {
-        natsSubscription_Destroy(w->sub);
-        jsCtx_Destroy(w->js);
-        natsConnection_Destroy(w->nc);
+    rt_lane *l = calloc((size_t)lanes, sizeof *l);
+    if (!w || !l) {
         free(w);
+        free(l);
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    }
+    w->lanes = l;
+    sy_status st = SY_OK;
+    for (; w->n < lanes && st == SY_OK; w->n++) {
+        rt_lane *ln = &l[w->n];
+        ln->batch = batch;
+        ln->started = started;
+        atomic_init(&ln->stop, false);
+        st = setup(ln, nats_url, queue, err);
+        ln->running = st == SY_OK && pthread_create(&ln->thread, NULL, worker_main, ln) == 0;
+        if (st == SY_OK && !ln->running)
+            st = sy_error_set(err, SY_INTERNAL, NULL, NULL, "could not start the bench worker");
+    }
+    if (st != SY_OK) {
+        rt_worker_stop(w);
         return st;
     }
     *out = w;
@@ -169,18 +195,19 @@ sy_status rt_worker_start(const char *nats_url, const char *queue, int batch, bo
 
 long rt_worker_reported(const rt_worker *w)
 {
-    return atomic_load(&((rt_worker *)w)->reported);
+    long n = 0;
+    for (int i = 0; i < w->n; i++)
+        n += atomic_load(&w->lanes[i].reported);
+    return n;
 }
 
 void rt_worker_stop(rt_worker *w)
 {
     if (!w)
         return;
-    atomic_store(&w->stop, true);
-    pthread_join(w->thread, NULL);
-    natsSubscription_Destroy(w->sub);
-    jsCtx_Destroy(w->js);
-    natsConnection_Destroy(w->nc);
+    for (int i = 0; i < w->n; i++)
+        lane_stop(&w->lanes[i]);
+    free(w->lanes);
     free(w);
 }
 

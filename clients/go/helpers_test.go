@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -89,7 +90,28 @@ type service struct {
 	prefix, events, db, dir string
 	nc                      *nats.Conn
 	cmd                     *exec.Cmd
-	logs                    *bytes.Buffer
+	logs                    *lockedBuffer
+	exited                  chan struct{} // closed when serve exited
+	exitErr                 error         // set before exited is closed
+}
+
+// lockedBuffer collects serve's output: exec's copying goroutines write it
+// while a failing test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startService starts `switchyard serve` on a fresh database with rules,
@@ -120,13 +142,21 @@ func startService(t fataler, name, rules, keyring string) *service {
 		"consumer: { batch_size: 64, fetch_wait: 20ms }\nengine: { subject_prefix: %s }\n"+
 		"envelope: { keyring: %q }\nrules: { path: %q }\nadmin: { listen: \"127.0.0.1:%d\" }\nlog: { level: warn }\n",
 		natsURL, db, up, name, up, name, name, write("keyring", keyring), rulesPath, port)
-	s := &service{prefix: name, events: name + "ev.test", db: db, dir: dir, logs: &bytes.Buffer{}}
+	s := &service{prefix: name, events: name + "ev.test", db: db, dir: dir, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(switchyardBin(), "serve", "--config", write("serve.yaml", cfg))
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("%v", err)
 	}
-	waitFor(t, "switchyard serve to be ready", 30*time.Second, func() bool {
+	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
+	// 90 s: serve migrates a fresh database first, slow on a loaded box; a
+	// serve that exits fails the test at once, with its output.
+	waitFor(t, "switchyard serve to be ready", 90*time.Second, func() bool {
+		select {
+		case <-s.exited:
+			t.Fatalf("switchyard serve exited before it was ready (%v); serve log:\n%s", s.exitErr, s.logs.String())
+		default:
+		}
 		r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 		if err != nil {
 			return false
@@ -143,7 +173,7 @@ func startService(t fataler, name, rules, keyring string) *service {
 func (s *service) stop() {
 	s.nc.Close()
 	_ = s.cmd.Process.Signal(os.Interrupt)
-	_ = s.cmd.Wait()
+	<-s.exited
 }
 
 func (s *service) status(t fataler, workflowID string) string {

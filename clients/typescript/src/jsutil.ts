@@ -3,6 +3,7 @@
 // start before the engine's stream exists) and get or create a durable
 // consumer.
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -74,3 +75,72 @@ export const defaultLogger: Logger = {
     process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...fields }) + "\n");
   },
 };
+
+/** JetStream publishes that wait for their PubAck over one inbox of the
+ * connection: `js.publish` makes a request each (a reply subscription entry,
+ * a timer, and two error objects with stack traces made up front, 5% of a
+ * busy worker's CPU); here a PubAck finds its waiter in a map and one
+ * sweep a quarter second times out the late ones. Every publish is still
+ * done only when its own PubAck came (or fails: an error PubAck, no stream
+ * (503), no answer in time). */
+export class PubAcks {
+  private readonly inbox = createInbox();
+  private readonly sub: Subscription;
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void; until: number }>();
+  private readonly sweep: NodeJS.Timeout;
+  private seq = 0;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => void (err || this.onAck(m)) });
+    this.sweep = setInterval(() => this.expire(Date.now()), 250);
+    this.sweep.unref();
+  }
+
+  /** Publishes with Nats-Msg-Id = msgID (and h's headers); resolves on its PubAck. */
+  publish(subject: string, body: string, msgID: string, timeoutMs: number, h?: MsgHdrs): Promise<void> {
+    const key = String(++this.seq);
+    const hdrs = h ?? headers();
+    hdrs.set("Nats-Msg-Id", msgID);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(key, { resolve, reject, until: Date.now() + timeoutMs });
+      try {
+        this.nc.publish(subject, body, { reply: `${this.inbox}.${key}`, headers: hdrs });
+      } catch (e) {
+        this.waiting.delete(key);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** Fails every waiting publish and stops listening. */
+  close(): void {
+    clearInterval(this.sweep);
+    this.sub.unsubscribe();
+    this.expire(Infinity);
+  }
+
+  private onAck(m: Msg): void {
+    const key = m.subject.slice(this.inbox.length + 1);
+    const w = this.waiting.get(key);
+    if (!w) return; // late, after its timeout
+    this.waiting.delete(key);
+    const code = m.headers?.code ?? 0;
+    if (m.data.length === 0) return w.reject(new Error(code === 503 ? "no stream holds the subject (503)" : `publish failed: status ${code}`));
+    let a: { stream?: unknown; error?: { description?: string; code?: number } };
+    try {
+      a = m.json();
+    } catch {
+      return w.reject(new Error("the PubAck is not JSON"));
+    }
+    if (a.error || typeof a.stream !== "string") return w.reject(new Error(`publish refused: ${a.error?.description ?? "no stream in the PubAck"}`));
+    w.resolve();
+  }
+
+  private expire(now: number): void {
+    for (const [key, w] of this.waiting) {
+      if (w.until > now) continue;
+      this.waiting.delete(key);
+      w.reject(new Error("no PubAck in time"));
+    }
+  }
+}

@@ -9,9 +9,9 @@
 // (SIGTERM) takes no new tasks, gives running ones a grace period, then
 // aborts and hands back (naks) the rest.
 import { hostname } from "node:os";
-import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { awaitStream, defaultLogger, deliveryCount, ensureConsumer, sleep, type Logger } from "./jsutil.js";
+import { awaitStream, defaultLogger, deliveryCount, ensureConsumer, PubAcks, sleep, type Logger } from "./jsutil.js";
 import { formatTraceparent } from "./ids.js";
 
 /** The task's timeouts from task.created (0: none). */
@@ -171,7 +171,6 @@ export class Worker {
   /** Resolves once the worker stopped and every task was reported or handed back. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
-  private readonly js: JetStreamClient;
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly concurrency: number;
@@ -183,6 +182,7 @@ export class Worker {
   private inbox = "";
   private claimInbox = "";
   private claimSeq = 0;
+  private acks: PubAcks | null = null; // the reports' PubAcks
   private claims = new Map<string, { taskId: string; attempt: number; resolve: (v: Verdict) => void }>();
   private subs: Subscription[] = [];
   private readonly running = new Set<Running>();
@@ -200,7 +200,6 @@ export class Worker {
     private readonly o: WorkerOptions,
   ) {
     if (!QUEUE_RE.test(o.queue)) throw new Error("queue name must be 1-64 characters of [A-Za-z0-9_-]");
-    this.js = jetstream(nc);
     this.log = o.logger ?? defaultLogger;
     this.prefix = o.prefix ?? "sy";
     this.concurrency = Math.max(1, o.concurrency ?? 1);
@@ -234,6 +233,7 @@ export class Worker {
     }
     for (const s of CANCEL_SUBJECTS)
       this.subs.push(this.nc.subscribe(`${this.prefix}.${s}`, { callback: (err, m) => void (err || this.onCancel(m)) }));
+    this.acks = new PubAcks(this.nc);
     this.inbox = createInbox();
     this.subs.push(this.nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => void (err || this.onPulled(m)) }));
     void this.watchStatus();
@@ -267,6 +267,7 @@ export class Worker {
     }
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+    this.acks?.close();
     try {
       await this.nc.flush();
     } catch {
@@ -554,7 +555,8 @@ export class Worker {
     }
     for (let i = 0; i < tries; i++) {
       try {
-        await this.js.publish(this.reportSubject, body, { msgID, timeout: 5000, headers: h });
+        if (!this.acks) throw new Error("the worker is not started");
+        await this.acks.publish(this.reportSubject, body, msgID, 5000, h);
         return true;
       } catch (e) {
         if (i + 1 === tries) this.log.warn("report not published", { task_id: p.task.taskId, msg_id: msgID, error: (e as Error).message });

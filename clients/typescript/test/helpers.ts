@@ -104,14 +104,16 @@ export async function startService(name: string, rules: string, opts: { keyring?
   await waitFor(
     "switchyard serve to be ready",
     async () => {
-      if (proc.exitCode !== null) throw new Error(`switchyard serve exited ${proc.exitCode}:\n${out}`);
+      // A serve that exited (or was killed) fails at once, with its output.
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`switchyard serve exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${out}`);
       try {
         return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
       } catch {
         return false;
       }
     },
-    30000,
+    90000, // serve migrates a fresh database first, slow on a loaded box
   );
   const nc = await connect({ servers: natsUrl() });
   return {
