@@ -667,11 +667,8 @@ sy_status engine_relay_new(const engine *eng, const engine_relay_opts *o, engine
  * messages. Only one relay publishes at a time (advisory lock); others
  * return SY_OK with *published 0. */
 sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err) SY_MUST_USE;
-/* Loops rounds until *stop becomes true (checked at least every poll_ms),
- * surviving NATS and Postgres outages: a round that made progress publishes
- * the next before its commit, so that one's PubAcks come back while the
- * commit waits for its fsync (relay.c); on stop it settles that last round.
- * Run it in a thread of its own. */
+/* Loops run_once until *stop becomes true (checked at least every poll_ms),
+ * surviving NATS and Postgres outages. Run it in a thread of its own. */
 void engine_relay_run(engine_relay *r, const atomic_bool *stop);
 uint64_t engine_relay_published(const engine_relay *r); /* total since new */
 void engine_relay_free(engine_relay *r);

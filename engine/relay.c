@@ -92,10 +92,7 @@ struct engine_relay {
     cJSON *dead_log;       /* those whose dead letters the round wrote: logged after its commit */
     size_t failed;
     uint64_t published;
-    bool more;     /* the last round stopped at its limits: pages may be waiting */
-    bool at_limit; /* the round selected stopped at its limits */
-    bool inflight; /* cur published and not settled yet (round_locked) */
-    int sent;      /* messages of cur handed to nats.c */
+    bool more; /* the last round stopped at its limits: pages may be waiting */
 };
 
 static uint64_t hash_str(const char *s)
@@ -713,35 +710,28 @@ static void log_dead_letters(engine_relay *r)
     r->dead_log = NULL;
 }
 
-/* Selects the oldest pages into the round and publishes their messages
- * without waiting for the PubAcks: the round is then in flight. False
- * when no page waits. */
-static bool round_start(engine_relay *r, sy_status *st, sy_error *err)
+/* One round under the relay lock: select, publish all, wait for the
+ * PubAcks, delete the pages whose messages were all acked. The delete's
+ * commit waits for its WAL flush (one fsync a round, about 10% of the
+ * relay's rate in `bench relay`): once a round returns, its messages are
+ * never published again, however long Postgres is down afterwards. */
+static sy_status round_locked(engine_relay *r, size_t *published, sy_error *err)
 {
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", r->o.batch);
     const char *p[] = {lim};
     PGresult *res = PQexecParams(engine__conn(r->s), ROUND_SQL, 1, NULL, p, NULL, NULL, 1);
-    *st = engine__result_status(engine__conn(r->s), res, "query failed", err);
-    if (*st != SY_OK || PQntuples(res) == 0) {
+    sy_status st = engine__result_status(engine__conn(r->s), res, "query failed", err);
+    if (st != SY_OK || PQntuples(res) == 0) {
         PQclear(res);
-        return false;
+        return st;
     }
     int npages = PQntuples(res);
-    if (!round_begin(r, res)) { /* res taken */
-        *st = sy_error_set(err, SY_INTERNAL, "outbox", NULL,
-                           "an outbox page is not three text arrays of one length");
-        return false;
-    }
-    r->at_limit = npages >= ROUND_PAGES || (size_t)r->cur.n >= r->o.batch;
-    r->sent = publish_rows(r);
-    r->inflight = true;
-    return true;
-}
-
-/* Waits for the PubAcks of the round in flight (or ack_timeout_ms). */
-static void round_wait_acks(engine_relay *r)
-{
+    if (!round_begin(r, res)) /* res taken */
+        return sy_error_set(err, SY_INTERNAL, "outbox", NULL,
+                            "an outbox page is not three text arrays of one length");
+    bool at_limit = npages >= ROUND_PAGES || (size_t)r->cur.n >= r->o.batch;
+    int sent = publish_rows(r);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = r->o.ack_timeout_ms;
@@ -750,105 +740,48 @@ static void round_wait_acks(engine_relay *r)
         if (js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK)
             natsMsgList_Destroy(&pending); /* unacked: their rows stay */
     }
-}
-
-/* Ends the round in flight under the relay lock: its PubAcks, then the
- * delete of the pages whose messages were all acked (and the dead letters
- * of those that can never go) in the caller's transaction. *pages: how
- * many were deleted. */
-static sy_status round_settle(engine_relay *r, size_t *published, size_t *pages, sy_error *err)
-{
-    round_wait_acks(r);
-    classify_failures(r, r->sent);
+    classify_failures(r, sent);
     sy_buf ids = SY_BUF_INIT;
     bool *gone = calloc((size_t)r->cur.n + 1, sizeof *gone);
-    size_t msgs = 0;
-    *pages = acked_pages(r, r->sent, &ids, gone, &msgs);
+    size_t msgs = 0, pages = acked_pages(r, sent, &ids, gone, &msgs);
     const char *dp[] = {ids.data};
-    sy_status st = SY_OK;
-    if (*pages)
+    if (pages)
         st =
             engine__exec(r->s, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, dp, NULL, err);
-    if (*pages && st == SY_OK && r->ndead)
+    if (pages && st == SY_OK && r->ndead)
         st = write_dead_letters(r, gone, err);
     round_end(r);
-    r->inflight = false;
     free(gone);
     sy_buf_cleanup(&ids);
     *published = st == SY_OK ? msgs : 0;
-    return st;
-}
-
-/* One round under the relay lock: select, publish all, wait for the
- * PubAcks, delete the pages whose messages were all acked. The delete's
- * commit waits for its WAL flush (one fsync a round): once a round is
- * settled and committed, its messages are never published again, however
- * long Postgres is down afterwards. With pipeline (the relay's own loop),
- * a round that made progress selects and publishes the next one before
- * its commit: that round's messages travel to the stream and back while
- * the commit waits for its fsync, and the next transaction settles it
- * (wall-clock per round: the longer of the two, not their sum). Its pages
- * are deleted only after their PubAcks, in order: the next round's
- * messages were published after every message of this one had its PubAck
- * (stream order kept); a crash before the next delete re-publishes them,
- * deduplicated by Nats-Msg-Id as after any crash between PubAck and
- * delete. */
-static sy_status round_locked(engine_relay *r, bool pipeline, size_t *published, sy_error *err)
-{
-    sy_status st = SY_OK;
-    if (!r->inflight && !round_start(r, &st, err))
-        return st;
-    size_t pages = 0;
-    st = round_settle(r, published, &pages, err);
-    bool progress = st == SY_OK && pages > 0;
-    if (progress && pipeline)
-        round_start(r, &st, err);
     /* a round that stopped at its limits and made progress: more pages may
      * wait, the loop goes on without waiting for a NOTIFY (a backlog of
-     * one-message pages would otherwise drain at ROUND_PAGES per poll); so
-     * does one with the next round in flight */
-    r->more = (r->at_limit && progress) || r->inflight;
+     * one-message pages would otherwise drain at ROUND_PAGES per poll) */
+    r->more = at_limit && st == SY_OK && pages > 0;
     return st;
 }
 
-/* Drops the round in flight without deleting anything (its PubAcks come
- * back first): its pages stay and are published again, deduplicated. */
-static void round_drop(engine_relay *r)
-{
-    if (!r->inflight)
-        return;
-    round_wait_acks(r);
-    round_end(r);
-    r->inflight = false;
-}
-
-static sy_status round_tx(engine_relay *r, bool pipeline, size_t *published, sy_error *err)
+sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err)
 {
     size_t n = 0;
     r->more = false;
     sy_status st = ensure_session(r, err);
     if (st == SY_OK)
         st = engine_begin(r->s, err);
-    if (st != SY_OK) {
-        round_drop(r);
+    if (st != SY_OK)
         return st;
-    }
     const char *p[] = {r->eng->schema};
     PGresult *res = NULL;
     st = engine__exec(r->s, "SELECT pg_try_advisory_xact_lock(hashtext('switchyard.relay.' || $1))",
                       1, p, &res, err);
     bool mine = st == SY_OK && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
-    if (!mine)
-        round_drop(r); /* another relay holds the lock: it publishes them */
     if (mine)
-        st = round_locked(r, pipeline, &n, err);
+        st = round_locked(r, &n, err);
     if (st == SY_OK)
         st = engine_commit(r->s, err);
     else
         engine_rollback(r->s);
-    if (st != SY_OK)
-        round_drop(r);
     if (st == SY_OK)
         log_dead_letters(r);
     cJSON_Delete(r->dead_log);
@@ -858,11 +791,6 @@ static sy_status round_tx(engine_relay *r, bool pipeline, size_t *published, sy_
     if (published)
         *published = st == SY_OK ? n : 0;
     return st;
-}
-
-sy_status engine_relay_run_once(engine_relay *r, size_t *published, sy_error *err)
-{
-    return round_tx(r, false, published, err);
 }
 
 /* Readiness: a lost Postgres connection, or one that works again. */
@@ -878,7 +806,7 @@ void engine_relay_run(engine_relay *r, const atomic_bool *stop)
     while (!atomic_load(stop)) {
         size_t n = 0;
         sy_error err = {0};
-        sy_status st = round_tx(r, true, &n, &err);
+        sy_status st = engine_relay_run_once(r, &n, &err);
         tell_health(r, st);
         if (st != SY_OK) {
             SY_LOG(r->eng->log, SY_LOG_WARN, "outbox relay round failed", "status",
@@ -894,11 +822,4 @@ void engine_relay_run(engine_relay *r, const atomic_bool *stop)
             nats_Sleep(backoff);
         }
     }
-    /* a stopped relay leaves no published page undeleted: a restart after
-     * the stream's duplicate window would store its messages twice */
-    size_t n = 0;
-    sy_error err = {0};
-    if (r->inflight && round_tx(r, false, &n, &err) != SY_OK)
-        SY_LOG(r->eng->log, SY_LOG_WARN, "outbox relay could not settle its last round", "status",
-               sy_status_text(err.status), "error", err.message);
 }

@@ -407,9 +407,8 @@ TEST(a_backlog_of_small_pages_drains_round_after_round)
     atomic_store(&a.stop, true);
     engine_fx_exec(&fx, "SELECT pg_notify('switchyard_outbox', '')"); /* wake it */
     pthread_join(th, NULL);
-    /* the loop publishes a round before the previous one's commit: once
-     * stopped it has settled that round too, no published page is left
-     * (a restart past the duplicate window would store it twice) */
+    /* once stopped, the loop has deleted every page it published (a
+     * restart past the duplicate window would store one twice) */
     CHECK_INT(engine_fx_int(&fx, "SELECT count(*) FROM outbox", NULL, NULL), 0);
     CHECK_INT(stream_msgs(js, "RLBACK"), 2000);
     engine_relay_free(a.r);
