@@ -341,6 +341,7 @@ sy_status rules_load(const char *path, const rules_load_opts *opts, rules_set **
     free(files);
     if (d.len == 0)
         load_sections(&ld, roots, count);
+    cJSON_Delete(ld.queue_limits);
     return finish(set, &h, &d, diags, out, err);
 }
 

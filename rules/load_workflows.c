@@ -135,6 +135,35 @@ static bool get_bool_field(wf_ctx *w, const rnode *map, const char *key, bool df
     return v;
 }
 
+/* A task step's `max_in_flight: N` (docs/flow-control.md, "Task dispatch"):
+ * at most N tasks of its queue dispatched and not finished; the others wait
+ * in Postgres. A queue is one dispatch limit, so every step of the file that
+ * names a limit for the queue must name the same one (ld->queue_limits:
+ * queue -> limit). */
+static void load_max_in_flight(wf_ctx *w, const rnode *n, const char *queue, cJSON *s)
+{
+    int64_t lim = 0;
+    if (!n || !rules__get_int(w->ld, n, "max_in_flight", 1, &lim))
+        return;
+    if (lim > RULES_CONC_LIMIT_MAX) {
+        rules__diag(w->ld->d, n, "max_in_flight must be at most %d", RULES_CONC_LIMIT_MAX);
+        return;
+    }
+    if (!w->ld->queue_limits)
+        w->ld->queue_limits = cJSON_CreateObject();
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(w->ld->queue_limits, queue);
+    if (seen && (int64_t)seen->valuedouble != lim) {
+        rules__diag(w->ld->d, n,
+                    "max_in_flight %lld for queue \"%s\" differs from the %lld another step "
+                    "gives it (one limit per queue)",
+                    (long long)lim, queue, (long long)seen->valuedouble);
+        return;
+    }
+    if (!seen)
+        cJSON_AddNumberToObject(w->ld->queue_limits, queue, (double)lim);
+    add_num(s, "max_in_flight", (double)lim);
+}
+
 /* Fills a task step's fields (kind and name are added by the caller). */
 static void task_fields(wf_ctx *w, const rnode *m, const char *task, cJSON *s)
 {
@@ -152,14 +181,15 @@ static void task_fields(wf_ctx *w, const rnode *m, const char *task, cJSON *s)
     cJSON_AddItemToObject(s, "timeouts", load_timeouts(w, rules__map_get(m, "timeouts")));
     cJSON_AddBoolToObject(s, "continue_on_failure",
                           get_bool_field(w, m, "continue_on_failure", false));
+    load_max_in_flight(w, rules__map_get(m, "max_in_flight"), queue ? queue : w->task_queue, s);
 }
 
 static const char *const task_keys[] = {
-    "task", "name", "queue", "input", "retry", "timeouts", "continue_on_failure"};
+    "task", "name", "queue", "input", "retry", "timeouts", "continue_on_failure", "max_in_flight"};
 
 static void step_task(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
 {
-    rules__check_keys(w->ld, m, "a task step", task_keys, 7);
+    rules__check_keys(w->ld, m, "a task step", task_keys, 8);
     const char *task = "?";
     rules__get_string(w->ld, v, "task", &task);
     task_fields(w, m, task, s);
@@ -313,7 +343,7 @@ static void step_foreach(wf_ctx *w, const rnode *m, const rnode *v, cJSON *s)
             rules__diag(w->ld->d, t, "foreach task needs task: (the task's name)");
         else
             rules__get_string(w->ld, tn, "task", &name);
-        rules__check_keys(w->ld, t, "a foreach task", task_keys, 7);
+        rules__check_keys(w->ld, t, "a foreach task", task_keys, 8);
         const rnode *nn = rules__map_get(t, "name");
         const char *sname = name;
         if (nn)

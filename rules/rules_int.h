@@ -225,6 +225,7 @@ typedef struct rules_loader {
     rules_if_closed def_if_closed;
     const rules_root *tmpl_roots; /* a join route's start: {key, events}; NULL: the envelope's */
     size_t ntmpl_roots;
+    cJSON *queue_limits; /* task queue -> its max_in_flight, for one limit per queue */
 } rules_loader;
 
 /* Checks that map's keys are all in known[]; diagnoses the rest with a

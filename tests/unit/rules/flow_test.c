@@ -491,3 +491,41 @@ TEST(a_routed_start_carries_its_admission_and_a_bad_key_is_a_dead_letter)
     rules_actions_cleanup(&acts);
     rules_set_free(set);
 }
+
+/* ---- a task queue's dispatch limit (max_in_flight on a task step) ---------------- */
+
+#define MIF_WF(steps)                                                                              \
+    "routes:\n  - name: r\n    match: { type: a.b }\n    start: { workflow: w, id: x }\n"          \
+    "workflows:\n  w:\n    task_queue: q\n    steps:\n" steps
+
+TEST(max_in_flight_is_kept_on_the_task_step_and_the_foreach_task)
+{
+    rules_set *set = load_ok(MIF_WF("      - task: t\n        max_in_flight: 2\n"
+                                    "      - foreach: \"{{ input.xs }}\"\n"
+                                    "        task: { task: u, queue: other, max_in_flight: 5 }\n"
+                                    "      - task: v\n        queue: free\n"));
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(rules_set_workflows(set), "w"), "steps");
+    const cJSON *t = cJSON_GetArrayItem(steps, 0);
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(t, "max_in_flight")->valueint, 2);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(steps, 1), "task");
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(u, "max_in_flight")->valueint, 5);
+    CHECK(!cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(steps, 2), "max_in_flight"));
+    rules_set_free(set);
+}
+
+TEST(bad_max_in_flight_is_an_error_with_its_position)
+{
+    load_fails(MIF_WF("      - task: t\n        max_in_flight: 0\n"),
+               "max_in_flight must be an integer >= 1", ":10:");
+    load_fails(MIF_WF("      - task: t\n        max_in_flight: 20000\n"),
+               "max_in_flight must be at most 10000", ":10:");
+    load_fails(MIF_WF("      - task: t\n        max_in_flight: two\n"),
+               "max_in_flight must be an integer", ":10:");
+    load_fails(MIF_WF("      - task: t\n        max_in_flght: 2\n"),
+               "(did you mean \"max_in_flight\"?)", ":10:");
+    /* the workflow's queue q twice with two limits: the second is refused */
+    load_fails(MIF_WF("      - task: t\n        max_in_flight: 2\n"
+                      "      - task: u\n        queue: q\n        max_in_flight: 3\n"),
+               "max_in_flight 3 for queue \"q\" differs from the 2", ":13:");
+}
