@@ -719,6 +719,8 @@ sy_status engine__batch_run(engine_session *s, engine_batch *b, int64_t now, sy_
     if (st == SY_OK)
         st = engine__conc_slots(ws, b, err);
     if (st == SY_OK)
+        st = engine__dispatch_apply(ws, err);
+    if (st == SY_OK)
         st = forget_failed_replays(ws, b, err);
     if (st == SY_OK)
         engine__conc_count(s, b);

@@ -162,7 +162,13 @@ static void outcome(engine__ws *ws, engine__run *run, int64_t seq, const char *t
         copy_members(body, data, wf_keys, sizeof wf_keys / sizeof *wf_keys);
     }
     sy_buf_append(body, "}}", 2);
-    engine__ws_outbox(ws, event_id, subject, body->data);
+    int64_t lim = run->def && run->def->dispatch && !strcmp(type, "task.scheduled")
+                      ? engine__dispatch_limit(run, t)
+                      : 0;
+    if (lim > 0)
+        engine__dispatch_hold(ws, run, t, lim, event_id, subject, body->data);
+    else
+        engine__ws_outbox(ws, event_id, subject, body->data);
 }
 
 /* An emit step publishes a domain event of its own type and schema version

@@ -27,6 +27,7 @@ static void def_init(engine__def *d, const char *type, const cJSON *body)
     d->type = strdup(type);
     d->body = cJSON_Duplicate(body, 1);
     d->text = cJSON_PrintUnformatted(d->body);
+    d->dispatch = strstr(d->text, "\"max_in_flight\":") != NULL; /* a false hit costs a lookup */
     engine__sha256_hex(d->text, strlen(d->text), d->hash);
 }
 

@@ -81,6 +81,7 @@ typedef struct engine__def {
     char hash[65];
     cJSON *body; /* owned: normalised definition */
     char *text;  /* owned: compact JSON (hashed) */
+    bool dispatch; /* some task step has max_in_flight (dispatch.c) */
 } engine__def;
 
 /* What the cache keeps of a running workflow: its live state, or, for a

@@ -414,6 +414,7 @@ static void ws_clear(engine__ws *ws)
     keyed_clear(&ws->timers);
     ws->notify_timers = false;
     engine__corr_ws_clear(ws);
+    engine__dispatch_ws_clear(ws);
 }
 
 void engine__ws_destroy(engine__ws *ws)
@@ -591,6 +592,8 @@ void engine__ws_task_with(engine__ws *ws, engine__run *run, const cJSON *task, c
     t->started = started_at;
     t->hb = heartbeat_at;
     t->fresh = run->new_run; /* a run started by this batch has no task rows yet */
+    if (run->def && run->def->dispatch)
+        ws->dispatch_seen = true; /* its finish may free a place (dispatch.c) */
     keyed_put(&ws->tasks, task->string, t);
 }
 

@@ -68,6 +68,8 @@ struct engine__ws {
     sy_buf scratch;    /* reused for each outcome body */
     sy_buf cached_log; /* a log taken from the state cache, being replayed */
     struct engine__corr_ws *corr; /* correlation rows to write (corr.c), NULL: none yet */
+    cJSON *dispatch_held;         /* dispatch.c: task.created messages held back, NULL: none */
+    bool dispatch_seen;           /* a task of a run whose definition limits a queue was written */
     unsigned char rnd[512]; /* random bytes for run and trace ids; rnd_left unused */
     size_t rnd_left;
 };
@@ -108,6 +110,18 @@ void engine__corr_ws_clear(engine__ws *ws);
 void engine__corr_ws_free(engine__ws *ws);
 void engine__effects(engine__ws *ws, engine__run *run, int64_t seq, const char *type,
                      const cJSON *data);
+
+/* dispatch.c: a task queue's dispatch limit (max_in_flight). The limit of
+ * the step of task (a run's state's task), 0: none. */
+int64_t engine__dispatch_limit(const engine__run *run, const cJSON *task);
+/* Holds the task.created message of task (strings copied) for the batch's
+ * dispatch round instead of the outbox. */
+void engine__dispatch_hold(engine__ws *ws, engine__run *run, const cJSON *task, int64_t lim,
+                           const char *event_id, const char *subject, const char *body);
+/* The batch's dispatch round, after its write statement: held messages
+ * queued, finished attempts forgotten, free places filled (sy_dispatch). */
+sy_status engine__dispatch_apply(engine__ws *ws, sy_error *err) SY_MUST_USE;
+void engine__dispatch_ws_clear(engine__ws *ws);
 
 void engine__be32(sy_buf *b, uint32_t v);
 void engine__barr_bytes(engine__barr *a, const void *p, size_t len);
