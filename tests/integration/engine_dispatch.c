@@ -8,9 +8,6 @@
  * task once. */
 #include "flow_support.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-
 static const char RULES[] = "routes:\n"
                             "  - name: d\n"
                             "    match: { type: job.d }\n"
@@ -69,11 +66,7 @@ static char *task_of(flow_fx *fx, const char *wid)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT task_id FROM tasks WHERE workflow_id = '%s'", wid);
-    PGresult *r = PQexec(engine__conn(fx->s), sql);
-    CHECK_MSG(PQntuples(r) == 1, "no task for %s", wid);
-    char *t = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return t;
+    return flow_str(fx->s, sql);
 }
 
 static void report(flow_fx *fx, const char *wid, engine_report_kind kind)
@@ -136,28 +129,17 @@ TEST(a_finish_releases_the_highest_priority_pending_task_then_the_oldest)
 
 /* ---- two sessions ---------------------------------------------------------- */
 
-typedef struct worker_arg {
-    const char *conninfo;
-    rules_set *rules;
-    int id;
-} worker_arg;
-
 /* Creates 30 tasks of queue dq (limit 2) in batches of 3 and completes one
  * of the tasks in flight now and then, as a serve process and a worker
  * would. */
-static void *session_main(void *arg)
+static void session_main(flow_racer *w, engine_session *s)
 {
-    worker_arg *w = arg;
-    engine *eng = NULL;
-    engine_session *s = NULL;
     sy_error err = {0};
-    CHECK(engine_new(NULL, w->rules, &eng, &err) == SY_OK);
-    CHECK(engine_session_open(eng, w->conninfo, false, &s, &err) == SY_OK);
     for (int round = 0; round < 10; round++) {
         engine_batch *b = engine_batch_new();
         for (int j = 0; j < 3; j++) {
             char id[32], payload[32];
-            snprintf(id, sizeof id, "s%d-%d-%d", w->id, round, j);
+            snprintf(id, sizeof id, "s%d-%d-%d", w->which, round, j);
             snprintf(payload, sizeof payload, "{\"p\":%d}", (round * 3 + j) % 7);
             flow_add_event(b, w->rules, id, "job.d", NULL, payload);
         }
@@ -176,9 +158,6 @@ static void *session_main(void *arg)
                 engine_rollback(s);
         }
     }
-    engine_session_close(s);
-    engine_free(eng);
-    return NULL;
 }
 
 /* Records, in every transaction that releases a task, how many tasks of
@@ -200,12 +179,7 @@ TEST(two_sessions_never_have_more_than_the_limit_in_flight_and_release_each_task
     PGresult *r = PQexec(engine__conn(fx.s), DISPATCH_OVERLAP_TRIGGER);
     CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    pthread_t th[2];
-    worker_arg w[2] = {{fx.conninfo, fx.rules, 0}, {fx.conninfo, fx.rules, 1}};
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&th[i], NULL, session_main, &w[i]) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
+    flow_race_two(&fx, session_main, 0);
     CHECK_INT(flow_count(fx.s, "SELECT max(n) FROM overlap"), 2);
     CHECK_INT(flow_count(fx.s,
                          "SELECT count(*) FROM tasks WHERE status IN ('scheduled',"

@@ -500,7 +500,7 @@ TEST(a_routed_start_carries_its_admission_and_a_bad_key_is_a_dead_letter)
 
 TEST(max_in_flight_is_kept_on_the_task_step_and_the_foreach_task)
 {
-    rules_set *set = load_ok(MIF_WF("      - task: t\n        max_in_flight: 2\n"
+    rules_set *set = rules_test_load_ok(MIF_WF("      - task: t\n        max_in_flight: 2\n"
                                     "      - foreach: \"{{ input.xs }}\"\n"
                                     "        task: { task: u, queue: other, max_in_flight: 5 }\n"
                                     "      - task: v\n        queue: free\n"));
@@ -516,16 +516,16 @@ TEST(max_in_flight_is_kept_on_the_task_step_and_the_foreach_task)
 
 TEST(bad_max_in_flight_is_an_error_with_its_position)
 {
-    load_fails(MIF_WF("      - task: t\n        max_in_flight: 0\n"),
+    rules_test_load_fails(MIF_WF("      - task: t\n        max_in_flight: 0\n"),
                "max_in_flight must be an integer >= 1", ":10:");
-    load_fails(MIF_WF("      - task: t\n        max_in_flight: 20000\n"),
+    rules_test_load_fails(MIF_WF("      - task: t\n        max_in_flight: 20000\n"),
                "max_in_flight must be at most 10000", ":10:");
-    load_fails(MIF_WF("      - task: t\n        max_in_flight: two\n"),
+    rules_test_load_fails(MIF_WF("      - task: t\n        max_in_flight: two\n"),
                "max_in_flight must be an integer", ":10:");
-    load_fails(MIF_WF("      - task: t\n        max_in_flght: 2\n"),
+    rules_test_load_fails(MIF_WF("      - task: t\n        max_in_flght: 2\n"),
                "(did you mean \"max_in_flight\"?)", ":10:");
     /* the workflow's queue q twice with two limits: the second is refused */
-    load_fails(MIF_WF("      - task: t\n        max_in_flight: 2\n"
+    rules_test_load_fails(MIF_WF("      - task: t\n        max_in_flight: 2\n"
                       "      - task: u\n        queue: q\n        max_in_flight: 3\n"),
                "max_in_flight 3 for queue \"q\" differs from the 2", ":13:");
 }
