@@ -106,3 +106,54 @@ void engine__dispatch_ws_clear(engine__ws *ws)
     ws->dispatch_held = NULL;
     ws->dispatch_seen = false;
 }
+
+/* What describe and the task list say of a held or released task. */
+static const char DESCRIBE_SQL[] =
+    "WITH ids AS (SELECT json_array_elements_text($2::json) AS id)"
+    " SELECT d.task_id, json_build_object('outcome', 'queued', 'priority', d.priority,"
+    " 'position', (SELECT count(*) FROM dispatch_pending j WHERE j.namespace = d.namespace AND"
+    " j.queue = d.queue AND (j.priority > d.priority OR (j.priority = d.priority AND"
+    " j.seq <= d.seq))), 'queued_at', d.queued_at, 'limit', q.lim, 'in_flight', (SELECT"
+    " count(*) FROM dispatch_in_flight i JOIN tasks t ON t.task_id = i.task_id AND t.attempt ="
+    " i.attempt AND t.status IN ('scheduled', 'started') WHERE i.namespace = d.namespace AND"
+    " i.queue = d.queue))::text FROM dispatch_pending d JOIN dispatch_queues q ON q.namespace ="
+    " d.namespace AND q.queue = d.queue WHERE d.namespace = $1 AND d.task_id IN (SELECT id FROM"
+    " ids) UNION ALL SELECT i.task_id, json_build_object('outcome', 'dispatched', 'priority',"
+    " i.priority, 'released_at', i.released_at, 'limit', q.lim)::text FROM dispatch_in_flight i"
+    " JOIN dispatch_queues q ON q.namespace = i.namespace AND q.queue = i.queue JOIN tasks t ON"
+    " t.task_id = i.task_id AND t.attempt = i.attempt WHERE i.namespace = $1 AND i.task_id IN"
+    " (SELECT id FROM ids)";
+
+sy_status engine__dispatch_describe(engine_session *s, cJSON *tasks, sy_error *err)
+{
+    cJSON *ids = cJSON_CreateArray();
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        const char *status = engine__str(t, "status");
+        if (!strcmp(status, "scheduled") || !strcmp(status, "started"))
+            cJSON_AddItemToArray(ids, cJSON_CreateString(engine__str(t, "task_id")));
+    }
+    if (!cJSON_GetArraySize(ids)) {
+        cJSON_Delete(ids);
+        return SY_OK;
+    }
+    char *js = cJSON_PrintUnformatted(ids);
+    cJSON_Delete(ids);
+    const char *p[] = {s->eng->ns, js};
+    PGresult *r = NULL;
+    sy_status st = engine__exec(s, DESCRIBE_SQL, 2, p, &r, err);
+    for (int i = 0; st == SY_OK && i < PQntuples(r); i++) {
+        cJSON *task;
+        cJSON_ArrayForEach(task, tasks)
+        {
+            if (!strcmp(engine__str(task, "task_id"), PQgetvalue(r, i, 0))) {
+                cJSON_DeleteItemFromObjectCaseSensitive(task, "dispatch");
+                cJSON_AddItemToObject(task, "dispatch", cJSON_Parse(PQgetvalue(r, i, 1)));
+            }
+        }
+    }
+    PQclear(r);
+    free(js);
+    return st;
+}

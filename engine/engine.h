@@ -432,6 +432,7 @@ typedef struct engine_queue_backlog {
     char queue[128];
     uint64_t tasks;
     int64_t oldest_age_ms; /* of the oldest of them against now_ms; 0 when none */
+    uint64_t held;         /* of them, held for dispatch (max_in_flight: dispatch.c) */
 } engine_queue_backlog;
 
 /* The backlog of every queue that has open tasks or a worker seen on it

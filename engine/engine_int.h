@@ -268,6 +268,11 @@ sy_status engine__flow_describe(engine_session *s, const char *workflow_id, sy_s
  * "waiting_for": [{kind: cancel_on|wait_event, type, step, where, since,
  * until}] when there is anything. */
 sy_status engine__corr_describe(engine_session *s, cJSON *out, sy_error *err) SY_MUST_USE;
+/* Adds "dispatch" to each task of tasks (an array of {task_id, ...}) that a
+ * queue's max_in_flight holds or released: {"outcome": "queued", "priority",
+ * "position" (1: next), "queued_at", "limit", "in_flight"} or {"outcome":
+ * "dispatched", "priority", "released_at", "limit"} (dispatch.c). */
+sy_status engine__dispatch_describe(engine_session *s, cJSON *tasks, sy_error *err) SY_MUST_USE;
 /* Adds a workflow ID's concurrency to a describe (concurrency.c), as
  * engine__flow_describe does: {"concurrency": {"key", "limit", "strategy",
  * "priority", "outcome": "queued"|"running", "queued_at", "position",

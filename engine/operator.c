@@ -118,7 +118,13 @@ sy_status engine_task_list(engine_session *s, const engine_task_filter *f, cJSON
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", f->limit == 0 ? 100 : f->limit > 1000 ? 1000 : f->limit);
     const char *p[] = {s->eng->ns, statuses, f->queue, f->assignee, f->page_token, lim};
-    return engine__json_query(s, TASK_LIST_SQL, 6, p, out, err);
+    sy_status st = engine__json_query(s, TASK_LIST_SQL, 6, p, out, err);
+    if (st == SY_OK && /* held or released by a queue's max_in_flight (dispatch.c) */
+        (st = engine__dispatch_describe(s, JGET(*out, "tasks"), err)) != SY_OK) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* The rows as a JSON array for json_to_recordset, sorted by key so that two

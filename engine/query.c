@@ -121,6 +121,8 @@ sy_status engine_describe(engine_session *s, const char *workflow_id, const char
     sy_buf_cleanup(&q);
     if (st == SY_OK)
         add_spans(*out);
+    if (st == SY_OK) /* a task held or released by its queue's max_in_flight (dispatch.c) */
+        st = engine__dispatch_describe(s, JGET(*out, "pending_tasks"), err);
     if (st == SY_NOT_FOUND) {
         /* a tombstone: the ID is known but its runs were purged */
         st = engine__json_query(
@@ -536,10 +538,12 @@ sy_status engine_task_queue_backlog(engine_session *s, int64_t now_ms, engine_qu
     sy_status st = engine__exec(
         s,
         "SELECT queue, count(*) FILTER (WHERE pending), coalesce(greatest(0, $1::bigint -"
-        " (extract(epoch FROM min(scheduled_at) FILTER (WHERE pending)) * 1000)::bigint), 0)"
+        " (extract(epoch FROM min(scheduled_at) FILTER (WHERE pending)) * 1000)::bigint), 0),"
+        " count(*) FILTER (WHERE held)"
         " FROM (SELECT queue COLLATE \"C\" AS queue, status = 'scheduled' AND NOT human AS pending,"
-        " scheduled_at FROM tasks WHERE namespace = $2 AND status IN ('scheduled', 'started',"
-        " 'backoff') UNION ALL SELECT queue, false, NULL FROM workers) q"
+        " scheduled_at, false AS held FROM tasks WHERE namespace = $2 AND status IN ('scheduled',"
+        " 'started', 'backoff') UNION ALL SELECT queue, false, NULL, false FROM workers"
+        " UNION ALL SELECT queue, false, NULL, true FROM dispatch_pending WHERE namespace = $2) q"
         " GROUP BY queue ORDER BY queue LIMIT $3::bigint",
         3, p, &r, err);
     for (int i = 0; st == SY_OK && i < PQntuples(r) && (size_t)i < max; i++) {
@@ -547,6 +551,7 @@ sy_status engine_task_queue_backlog(engine_session *s, int64_t now_ms, engine_qu
         sy_strlcpy(q->queue, sizeof q->queue, PQgetvalue(r, i, 0));
         q->tasks = strtoull(PQgetvalue(r, i, 1), NULL, 10);
         q->oldest_age_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        q->held = strtoull(PQgetvalue(r, i, 3), NULL, 10);
     }
     PQclear(r);
     return st;

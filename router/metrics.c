@@ -329,4 +329,11 @@ void router_metrics_render_queues(const engine_queue_backlog *q, size_t n, sy_bu
         label_value(o, q[i].queue);
         sy_buf_printf(o, "\"} %.3f\n", (double)q[i].oldest_age_ms / 1000.0);
     }
+    sy_buf_puts(o, "# HELP switchyard_task_queue_held Tasks of the backlog held for dispatch "
+                   "behind the queue's max_in_flight.\n# TYPE switchyard_task_queue_held gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        sy_buf_puts(o, "switchyard_task_queue_held{queue=\"");
+        label_value(o, q[i].queue);
+        sy_buf_printf(o, "\"} %llu\n", (unsigned long long)q[i].held);
+    }
 }

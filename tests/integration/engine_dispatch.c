@@ -2,8 +2,8 @@
  * task step, docs/flow-control.md "Task dispatch") against real Postgres:
  * tasks beyond the limit stay pending, and each finish (completed, failed,
  * canceled) releases the next, highest priority first, then arrival; a
- * task canceled while it waits is never dispatched; describe shows a
- * pending task's place; two sessions creating and finishing tasks of one
+ * task canceled while it waits is never dispatched; describe and the
+ * queue backlog show a held task's place; two sessions creating and finishing tasks of one
  * queue at once never have more than the limit in flight and release each
  * task once. */
 #include "flow_support.h"
@@ -103,6 +103,23 @@ TEST(a_finish_releases_the_highest_priority_pending_task_then_the_oldest)
     start(&fx, "d4", 3); /* same priority as d3: after it */
     CHECK_STR(dispatched(&fx), "d0");
     CHECK_INT(flow_count(fx.s, "SELECT count(*) FROM dispatch_pending"), 4);
+    /* describe and the backlog say where a held task is */
+    char *d = flow_describe(fx.s, "d3");
+    CHECK_MSG(strstr(d, "\"dispatch\":{\"outcome\":\"queued\",\"priority\":3,\"position\":2,"),
+              "%s", d);
+    CHECK_MSG(strstr(d, "\"limit\":1,\"in_flight\":1}"), "%s", d);
+    free(d);
+    d = flow_describe(fx.s, "d0");
+    CHECK_MSG(strstr(d, "\"dispatch\":{\"outcome\":\"dispatched\",\"priority\":0,"), "%s", d);
+    free(d);
+    engine_queue_backlog q[4];
+    size_t nq = 0;
+    sy_error err = {0};
+    CHECK_INT(engine_task_queue_backlog(fx.s, sy_clock_now_ms(NULL), q, 4, &nq, &err), SY_OK);
+    CHECK_INT(nq, 1);
+    CHECK_STR(q[0].queue, "dq");
+    CHECK_INT(q[0].tasks, 5);
+    CHECK_INT(q[0].held, 4);
     report(&fx, "d0", ENGINE_REPORT_STARTED);
     CHECK_STR(dispatched(&fx), "d0"); /* started is still in flight */
     report(&fx, "d0", ENGINE_REPORT_COMPLETED);
