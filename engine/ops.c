@@ -31,6 +31,41 @@ static bool id_valid(const char *id)
     return true;
 }
 
+/* At least the bytes of v as compact JSON: every string escaped at worst
+ * (6 bytes a byte), every number its longest; stops once past stop. */
+static size_t json_bound(const cJSON *v, size_t stop)
+{
+    size_t n = 0;
+    for (; v && n <= stop; v = v->next) {
+        n += v->string ? 6 * strlen(v->string) + 3 : 1; /* "key": or the comma */
+        if (cJSON_IsString(v))
+            n += 6 * strlen(v->valuestring) + 2;
+        else if (cJSON_IsRaw(v))
+            n += strlen(v->valuestring);
+        else if (cJSON_IsArray(v) || cJSON_IsObject(v))
+            n += 2 + json_bound(v->child, n < stop ? stop - n : 0);
+        else
+            n += 32; /* a number, true, false, null */
+    }
+    return n;
+}
+
+/* The bytes of input as compact JSON, exactly when they could be over
+ * limit: a start's input is printed only then (it was printed for every
+ * start, a malloc and a print per start for a size that is far below the
+ * limit). */
+static size_t input_bytes(const cJSON *input, size_t limit)
+{
+    if (!input)
+        return 0;
+    if (cJSON_IsObject(input) && json_bound(input->child, limit) + 2 <= limit)
+        return 0; /* under the limit: how much under does not matter */
+    char *text = cJSON_PrintUnformatted(input);
+    size_t n = text ? strlen(text) : 0;
+    free(text);
+    return n;
+}
+
 sy_status engine__check_start(const engine *eng, const engine__start *st, sy_error *err)
 {
     if (!id_valid(st->wid))
@@ -42,9 +77,7 @@ sy_status engine__check_start(const engine *eng, const engine__start *st, sy_err
                             "unknown workflow type \"%.64s\"", st->type ? st->type : "");
     if (st->input && !cJSON_IsObject(st->input) && !cJSON_IsNull(st->input))
         return sy_error_set(err, SY_INVALID, "bad_input", "input", "input must be a JSON object");
-    char *text = cJSON_PrintUnformatted(st->input);
-    size_t n = text ? strlen(text) : 0;
-    free(text);
+    size_t n = input_bytes(st->input, eng->max_input);
     if (n > eng->max_input)
         return sy_error_set(err, SY_INVALID, "input_too_large", "input",
                             "input is %zu bytes, more than the limit of %zu", n, eng->max_input);

@@ -278,6 +278,52 @@ TEST(bad_requests_are_rejected_and_write_nothing)
     engine_fx_close(&fx);
 }
 
+/* A start's input of {"blob":"..."} as compact JSON, len characters c. */
+static cJSON *blob_input(size_t len, char c)
+{
+    cJSON *in = cJSON_CreateObject();
+    char *s = malloc(len + 1);
+    memset(s, c, len);
+    s[len] = 0;
+    cJSON_AddStringToObject(in, "blob", s);
+    free(s);
+    return in;
+}
+
+/* The input limit (256 KiB by default) counts the bytes as printed, escapes
+ * included, whatever shortcut decides the inputs far below it. */
+TEST(the_input_limit_counts_the_bytes_as_printed)
+{
+    engine_fx fx;
+    engine_fx_open(&fx, "eng_core_limit");
+    const size_t limit = 256 * 1024, frame = sizeof "{\"blob\":\"\"}" - 1;
+    struct {
+        size_t len;
+        char c;
+        bool ok;
+    } cases[] = {{limit - frame, 'a', true},
+                 {limit - frame + 1, 'a', false},
+                 {(limit - frame) / 2, '"', true}, /* each printed as \" */
+                 {(limit - frame) / 2 + 1, '"', false},
+                 {100, 'a', true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sy_error err = {0};
+        engine_result r;
+        char wid[32];
+        snprintf(wid, sizeof wid, "lim-%zu", i);
+        cJSON *in = blob_input(cases[i].len, cases[i].c);
+        engine_start_req req = {.workflow_type = "one", .workflow_id = wid, .input = in};
+        CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+        sy_status st = engine_start(fx.s, &req, &r, &err);
+        CHECK_MSG((st == SY_OK) == cases[i].ok, "case %zu: %s", i, err.message);
+        if (!cases[i].ok)
+            CHECK_STR(err.code, "input_too_large");
+        CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+        cJSON_Delete(in);
+    }
+    engine_fx_close(&fx);
+}
+
 TEST(batch_applies_many_starts_and_skips_duplicate_events)
 {
     engine_fx fx;
