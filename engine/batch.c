@@ -549,7 +549,8 @@ static sy_status replay_begin(engine__ws *ws, engine__run *run, sy_error *err)
 static void replay_event(engine__run *run, int64_t seq, const char *type, const char *data)
 {
     cJSON *d = cJSON_Parse(data);
-    engine__task_origin o = {run->def ? run->def->body : NULL, run->run_id, run->task_queue, ""};
+    engine__task_origin o = {run->def ? run->def->body : NULL, run->run_id, run->task_queue, "",
+                             NULL};
     engine__history_expand(&o, type, d);
     engine__reduce(run->state, seq, type, d);
     cJSON_Delete(d);

@@ -335,6 +335,7 @@ typedef struct engine__task_origin {
     const char *run_id;     /* its run */
     const char *task_queue; /* the run's task queue */
     const char *key;        /* the step key (the event's "step") */
+    const cJSON *step;      /* the step at key when the caller has it (NULL: looked up) */
 } engine__task_origin;
 /* The members of a task.scheduled that its origin determines (NULL-ended):
  * name, task_id, task, queue, human, and the step's retry, timeouts and

@@ -363,7 +363,9 @@ bool engine__task_member_derived(const engine__task_origin *o, const cJSON *m)
     const char *const *d = engine__task_derived_members;
     while (k && *d && strcmp(*d, k) != 0)
         d++;
-    const cJSON *s = k && *d && o->body ? engine__step_at(o->body, o->key) : NULL;
+    const cJSON *s = !k || !*d || !o->body ? NULL
+                     : o->step             ? o->step
+                                           : engine__step_at(o->body, o->key);
     if (!s)
         return false; /* not one of them (input, attempt, assignee, ...), or no step */
     bool human = strcmp(engine__str(s, "kind"), "human") == 0;

@@ -826,16 +826,12 @@ static void page_open(engine__ws *ws, engine__run *run, int64_t seq)
  * history leaves it out (engine__history_expand and the history_events
  * view, 013, put it back), half of a start's history bytes. Each is
  * checked, not assumed, so a stored event always reads back as emitted. */
-static bool derived_member(const engine__run *run, const char *type, const char *key,
-                           const cJSON *c)
+static bool derived_member(const engine__run *run, const engine__task_origin *o, const cJSON *c)
 {
     if (!c->string)
         return false;
-    if (type[0] == 't') {
-        engine__task_origin o = {run->def ? run->def->body : NULL, run->run_id, run->task_queue,
-                                 key};
-        return engine__task_member_derived(&o, c);
-    }
+    if (o)
+        return engine__task_member_derived(o, c);
     const char *want = strcmp(c->string, "workflow_type") == 0 ? run->type
                        : strcmp(c->string, "def_hash") == 0    ? run->def_hash
                        : strcmp(c->string, "task_queue") == 0  ? run->task_queue
@@ -852,11 +848,17 @@ static void put_stored(sy_buf *b, const engine__run *run, const char *type, cons
         put_json(b, data);
         return;
     }
+    /* a task's step looked up once for all its members (it was once a
+     * member: 5% of a start's client instructions) */
     const char *key = engine__str(data, "step");
+    engine__task_origin o = {run->def ? run->def->body : NULL, run->run_id, run->task_queue, key,
+                             NULL};
+    if (type[0] == 't' && o.body)
+        o.step = engine__step_at(o.body, key);
     sy_buf_putc(b, '{');
     bool first = true;
     for (const cJSON *c = data->child; c; c = c->next) {
-        if (derived_member(run, type, key, c))
+        if (derived_member(run, type[0] == 't' ? &o : NULL, c))
             continue;
         if (!first)
             sy_buf_putc(b, ',');

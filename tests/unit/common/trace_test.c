@@ -63,6 +63,9 @@ TEST(span_ids_are_stable_hex_and_never_zero)
     CHECK_STR(a, b);
     CHECK(strcmp(a, c) != 0);
     CHECK_INT(strlen(a), 16);
+    CHECK_STR(a, "9bb99600c666aeb9"); /* FNV-1a 64 of "e1", as "%016llx" wrote it */
+    sy_span_id(NULL, c);
+    CHECK_STR(c, "14650fb0739d0383");
     char tp[SY_TRACEPARENT_MAX];
     sy_traceparent_format("4bf92f3577b34da6a3ce929d0e0e4736", a, tp);
     char parent[17];

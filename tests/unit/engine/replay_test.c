@@ -98,7 +98,8 @@ static void check_replay(scenario *sc)
         /* what the history leaves out comes back from the definition, as
          * batch.c's replay does it */
         const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(row, "t"));
-        engine__task_origin o = {sc->run->def->body, sc->run->run_id, sc->run->task_queue, ""};
+        engine__task_origin o = {sc->run->def->body, sc->run->run_id, sc->run->task_queue, "",
+                                 NULL};
         engine__history_expand(&o, type, cJSON_GetObjectItem(row, "d"));
         engine__reduce(st, (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "s")), type,
                        cJSON_GetObjectItem(row, "d"));
@@ -254,7 +255,7 @@ TEST(the_history_leaves_out_what_the_definition_holds)
                   cJSON_GetObjectItem(cJSON_GetObjectItem(t, "retry"), "maximum_attempts")),
               2);
     cJSON *copy = cJSON_Duplicate(sched, 1);
-    engine__task_origin o = {sc.run->def->body, sc.run->run_id, sc.run->task_queue, ""};
+    engine__task_origin o = {sc.run->def->body, sc.run->run_id, sc.run->task_queue, "", NULL};
     engine__history_expand(&o, "task.scheduled", copy);
     CHECK(cJSON_Compare(cJSON_GetObjectItem(copy, "retry"), cJSON_GetObjectItem(t, "retry"), 1));
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(copy, "task_id")), task_id(&sc, "0"));
