@@ -131,10 +131,12 @@ static wres schedule_task(walker *w, const cJSON *step, const char *key, const c
     JADD(d, "input", input ? input : cJSON_CreateObject());
     if (human)
         JADD(d, "assignee", string_or_null(assignee));
-    JADD(d, "name", cJSON_CreateString(name));
+    /* the definition's strings by reference: d lives only through
+     * engine__emit, the definition longer (the reducer copies them) */
+    JADD(d, "name", cJSON_CreateStringReference(name));
     JADD(d, "task_id", cJSON_CreateString(task_id));
-    JADD(d, "task", cJSON_CreateString(engine__str(step, "task")));
-    JADD(d, "queue", cJSON_CreateString(human ? "human" : queue));
+    JADD(d, "task", cJSON_CreateStringReference(engine__str(step, "task")));
+    JADD(d, "queue", cJSON_CreateStringReference(human ? "human" : queue));
     JADD(d, "human", cJSON_CreateBool(human));
     if (JGET(step, "retry"))
         JADD(d, "retry", policy_ref(JGET(step, "retry")));

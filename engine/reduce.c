@@ -53,10 +53,17 @@ static void set_str(cJSON *o, const char *key, const char *v)
     set(o, key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
 }
 
+/* A status: v is a string literal, kept by reference (not copied: a
+ * malloc and a free fewer, and a literal outlives every state). */
+static void set_lit(cJSON *o, const char *key, const char *v)
+{
+    set(o, key, cJSON_CreateStringReference(v));
+}
+
 cJSON *engine__state_new(const char *workflow_id, const char *run_id, const char *type)
 {
     cJSON *st = cJSON_CreateObject();
-    JADD(st, "status", cJSON_CreateString("running"));
+    JADD(st, "status", cJSON_CreateStringReference("running"));
     JADD(st, "cancel_requested", cJSON_CreateBool(0));
     cJSON *ctx = JADD(st, "ctx", cJSON_CreateObject());
     cJSON *wf = JADD(ctx, "workflow", cJSON_CreateObject());
@@ -78,7 +85,7 @@ static void step_outcome(cJSON *st, const char *key, const char *status, const c
                          const cJSON *value)
 {
     cJSON *k = obj(obj(st, "keys"), key);
-    set_str(k, "status", status);
+    set_lit(k, "status", status); /* a literal at every call */
     if (field)
         set_copy(k, field, value);
     const char *name = engine__str(k, "name");
@@ -93,7 +100,7 @@ static void on_task_scheduled(cJSON *st, const cJSON *d)
 {
     const char *key = engine__str(d, "step");
     cJSON *k = obj(obj(st, "keys"), key);
-    set_str(k, "status", "scheduled");
+    set_lit(k, "status", "scheduled");
     set_str(k, "name", engine__str(d, "name"));
     set_str(k, "task_id", engine__str(d, "task_id"));
     cJSON *t = obj(obj(st, "tasks"), engine__str(d, "task_id"));
@@ -101,7 +108,7 @@ static void on_task_scheduled(cJSON *st, const cJSON *d)
     set_str(t, "name", engine__str(d, "name"));
     set_str(t, "queue", engine__str(d, "queue"));
     set_copy(t, "attempt", JGET(d, "attempt"));
-    set_str(t, "status", "scheduled");
+    set_lit(t, "status", "scheduled");
     set(t, "human", cJSON_CreateBool(cJSON_IsTrue(JGET(d, "human"))));
     set_copy(t, "input", JGET(d, "input"));
     set_copy(t, "retry", JGET(d, "retry"));
@@ -118,21 +125,21 @@ static void on_task_change(cJSON *st, const char *type, const cJSON *d)
     const char *key = engine__str(t, "step");
     const char *verb = type + 5;
     if (strcmp(verb, "started") == 0) {
-        set_str(t, "status", "started");
+        set_lit(t, "status", "started");
         return;
     }
     if (strcmp(verb, "completed") == 0) {
-        set_str(t, "status", "completed");
+        set_lit(t, "status", "completed");
         step_outcome(st, key, "done", "result", JGET(d, "result"));
         return;
     }
     if (strcmp(verb, "canceled") == 0) {
-        set_str(t, "status", "canceled");
+        set_lit(t, "status", "canceled");
         return;
     }
     /* failed or timed out: final ends the step, otherwise a retry is due */
     bool final = cJSON_IsTrue(JGET(d, "final"));
-    set_str(t, "status", final ? "failed" : "backoff");
+    set_lit(t, "status", final ? "failed" : "backoff");
     if (final)
         step_outcome(st, key, "failed", "error", JGET(d, "error"));
 }
@@ -177,7 +184,7 @@ static void on_timer(cJSON *st, int64_t seq, const char *type, const cJSON *d)
         char id[64];
         snprintf(id, sizeof id, "%s:%lld", engine__str(JGET(JGET(st, "ctx"), "workflow"), "run_id"),
                  (long long)seq);
-        set_str(k, "status", "timer");
+        set_lit(k, "status", "timer");
         set_str(k, "name", engine__str(d, "name"));
         set_str(k, "timer_id", id);
         cJSON *t = obj(obj(st, "timers"), id);
@@ -215,7 +222,7 @@ static void on_corr(cJSON *st, const char *type, const cJSON *d)
     }
     cJSON *k = obj(obj(st, "keys"), key);
     if (strcmp(type, "event_wait.started") == 0) {
-        set_str(k, "status", "waiting_event");
+        set_lit(k, "status", "waiting_event");
         set_str(k, "name", engine__str(d, "name"));
         set_str(k, "event_type", engine__str(d, "event_type"));
         cJSON_AddItemToObject(obj(st, "esubs"), key, cJSON_CreateTrue());
@@ -247,11 +254,11 @@ static void on_step_record(cJSON *st, const char *type, const cJSON *d)
     set_str(k, "name", engine__str(d, "name"));
     if (strcmp(type, "branch.taken") == 0) {
         set_str(k, "branch", engine__str(d, "branch"));
-        set_str(k, "status", "branched");
+        set_lit(k, "status", "branched");
     } else if (strcmp(type, "foreach.expanded") == 0) {
         set_copy(k, "count", JGET(d, "count"));
         set_copy(k, "items", JGET(d, "items"));
-        set_str(k, "status", "expanded");
+        set_lit(k, "status", "expanded");
     } else if (strcmp(type, "foreach.joined") == 0) {
         step_outcome(st, engine__str(d, "step"), "done", "result", JGET(d, "result"));
     } else if (strcmp(type, "event.emitted") == 0) {
