@@ -427,7 +427,23 @@ static const char *await_verdict(worker_task *t, natsSubscription *sub)
  * back with a delay when there is no answer in time. A redelivery's
  * task.started gets a message id of its own, so that the stream does not
  * drop it as a duplicate of the first delivery's and the engine answers
- * again. */
+ * again; so does each re-ask within one delivery. Without an answer the
+ * worker asks again itself (CLAIM_TRIES in all, the message kept in
+ * progress) before it hands the message back: a verdict lost while NATS
+ * restarted (core NATS, at most once) is then asked for again at once,
+ * where a NAK's redelivery was seen never to come back from nats-server
+ * 2.9 after its restart (bench faults nats: tasks left started). */
+enum { CLAIM_TRIES = 3 };
+
+static void claim_id(const worker_task *t, uint64_t delivered, int try, char *id, size_t cap)
+{
+    int n = snprintf(id, cap, "%s:%ld:started", t->task_id, t->attempt);
+    if (delivered > 1 && n > 0 && (size_t)n < cap)
+        n += snprintf(id + n, cap - (size_t)n, ":%llu", (unsigned long long)delivered);
+    if (try > 0 && n > 0 && (size_t)n < cap)
+        snprintf(id + n, cap - (size_t)n, ".%d", try);
+}
+
 static bool claim(worker_task *t)
 {
     char inbox[128]; /* _INBOX. and a NUID */
@@ -442,15 +458,15 @@ static bool claim(worker_task *t)
     jsMsgMetaData *md = NULL;
     uint64_t delivered = natsMsg_GetMetaData(&md, t->msg) == NATS_OK ? md->NumDelivered : 1;
     jsMsgMetaData_Destroy(md);
-    char id[220];
-    if (delivered > 1)
-        snprintf(id, sizeof id, "%s:%ld:started:%llu", t->task_id, t->attempt,
-                 (unsigned long long)delivered);
-    else
-        snprintf(id, sizeof id, "%s:%ld:started", t->task_id, t->attempt);
     const char *verdict = NULL;
-    if (s == NATS_OK && publish_to(t, report_new(t, "task.started"), id, inbox, 3))
-        verdict = await_verdict(t, sub);
+    for (int try = 0; s == NATS_OK && !verdict && try < CLAIM_TRIES; try++) {
+        char id[240];
+        claim_id(t, delivered, try, id, sizeof id);
+        if (try > 0) /* the wait is at most half of ack_wait: restart its clock */
+            natsMsg_InProgress(t->msg, NULL);
+        if (publish_to(t, report_new(t, "task.started"), id, inbox, 3))
+            verdict = await_verdict(t, sub);
+    }
     natsSubscription_Destroy(sub);
     if (verdict && strcmp(verdict, "run") == 0)
         return true;
