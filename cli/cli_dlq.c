@@ -254,12 +254,8 @@ int cli_dlq(int argc, char **argv)
     sy_status pst = parse_args(argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return cliopt_usage_exit(&DLQ_CMD, pst, &perr);
-    if (!a.db)
-        a.db = getenv("SWITCHYARD_DB");
-    if (!a.db) {
-        fprintf(stderr, "switchyard dlq: give --db CONNINFO or set SWITCHYARD_DB\n");
+    if (!cliopt_db("dlq", &a.db))
         return SY_EXIT_USAGE;
-    }
     if (a.since)
         a.since_ms = cliopt_time(a.since, sy_clock_now_ms(NULL));
     engine *eng = NULL;

@@ -45,12 +45,10 @@ int cli_migrate(int argc, char **argv)
     sy_status pst = cliopt_parse(&MIGRATE_CMD, argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return cliopt_usage_exit(&MIGRATE_CMD, pst, &perr);
-    const char *db = a.db ? a.db : getenv("SWITCHYARD_DB"), *schema = a.schema;
+    const char *db = a.db, *schema = a.schema;
     bool json = a.json;
-    if (!db) {
-        fprintf(stderr, "switchyard migrate: give --db CONNINFO or set SWITCHYARD_DB\n");
+    if (!cliopt_db("migrate", &db))
         return SY_EXIT_USAGE;
-    }
     engine_opts eo = {.schema = schema};
     engine *eng = NULL;
     sy_error err = {0};

@@ -183,12 +183,8 @@ static int apply_env(sched_args *a)
                 a->verb);
         return SY_EXIT_USAGE;
     }
-    if (!a->db)
-        a->db = getenv("SWITCHYARD_DB");
-    if (!a->db) {
-        fprintf(stderr, "switchyard schedule: give --db CONNINFO or set SWITCHYARD_DB\n");
+    if (!cliopt_db("schedule", &a->db))
         return SY_EXIT_USAGE;
-    }
     return SY_EXIT_OK;
 }
 

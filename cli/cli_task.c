@@ -237,12 +237,8 @@ int cli_task(int argc, char **argv)
     sy_status pst = parse_args(argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return cliopt_usage_exit(&TASK_CMD, pst, &perr);
-    if (!a.db)
-        a.db = getenv("SWITCHYARD_DB");
-    if (!a.db) {
-        fprintf(stderr, "switchyard task: give --db CONNINFO or set SWITCHYARD_DB\n");
+    if (!cliopt_db("task", &a.db))
         return SY_EXIT_USAGE;
-    }
     sy_error err;
     sy_error_clear(&err);
     engine_report rep;

@@ -387,12 +387,8 @@ int cli_workflow(int argc, char **argv)
     sy_status pst = parse_args(argc, argv, &a, &help, &perr);
     if (pst != SY_OK || help)
         return cliopt_usage_exit(&WF_CMD, pst, &perr);
-    if (!a.db)
-        a.db = getenv("SWITCHYARD_DB");
-    if (!a.db) {
-        fprintf(stderr, "switchyard workflow: give --db CONNINFO or set SWITCHYARD_DB\n");
+    if (!cliopt_db("workflow", &a.db))
         return SY_EXIT_USAGE;
-    }
     int64_t now = sy_clock_now_ms(NULL);
     a.since_ms = a.since ? cliopt_time(a.since, now) : 0;
     a.until_ms = a.until ? cliopt_time(a.until, now) : 0;

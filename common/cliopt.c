@@ -457,6 +457,16 @@ int cliopt_fail(const char *cmd, sy_status st, const sy_error *err)
     return sy_status_exit_code(st);
 }
 
+bool cliopt_db(const char *cmd, const char **db)
+{
+    if (!*db)
+        *db = getenv("SWITCHYARD_DB");
+    if (*db)
+        return true;
+    fprintf(stderr, "switchyard %s: give --db CONNINFO or set SWITCHYARD_DB\n", cmd);
+    return false;
+}
+
 int cliopt_usage_exit(const cliopt_cmd *cmd, sy_status st, const sy_error *err)
 {
     if (st == SY_OK) {

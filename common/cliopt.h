@@ -110,6 +110,11 @@ int cliopt_fail(const char *cmd, sy_status st, const sy_error *err);
  * SY_EXIT_USAGE. */
 int cliopt_usage_exit(const cliopt_cmd *cmd, sy_status st, const sy_error *err);
 
+/* --db for a command that needs Postgres: *db as given, else $SWITCHYARD_DB.
+ * Neither: prints "switchyard <cmd>: give --db CONNINFO or set SWITCHYARD_DB"
+ * to stderr and returns false (the caller exits with SY_EXIT_USAGE). */
+bool cliopt_db(const char *cmd, const char **db);
+
 /* The values of -o: "text" (0) and "json" (1), for a CLIOPT_CHOICE into a bool. */
 extern const char *const cliopt_output_formats[];
 /* "-o json" where JSON lines are the only output (accepted, changes nothing). */

@@ -138,3 +138,23 @@ TEST(commands_print_one_shape_of_failure)
         free(out);
     }
 }
+
+/* every command that needs Postgres says the same thing when it has none
+ * (one helper, cliopt_db, for all of them; it was six copies) */
+TEST(commands_without_a_database_say_how_to_give_one)
+{
+    static const char *const cmds[][2] = {
+        {"task complete t1", "task"},         {"dlq list", "dlq"},
+        {"migrate", "migrate"},               {"schedule list", "schedule"},
+        {"workflow describe w1", "workflow"}, {"join list", "join"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char cmd[1024], *out, want[512];
+        snprintf(cmd, sizeof cmd, "env -u SWITCHYARD_DB %s %s", SY_BIN, cmds[i][0]);
+        CHECK_INT(run(cmd, &out), 64);
+        snprintf(want, sizeof want, "switchyard %s: give --db CONNINFO or set SWITCHYARD_DB\n",
+                 cmds[i][1]);
+        CHECK_STR(out, want);
+        free(out);
+    }
+}
