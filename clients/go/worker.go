@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -172,7 +171,6 @@ type running struct {
 	settled    bool          // ack, nak or term sent: later outcomes are dropped
 	abandoned  chan struct{} // closed at settle: the slot is freed even if the handler goes on
 	heartbeats int
-	at time.Time
 }
 
 // Worker runs tasks of one queue. Create it with NewWorker, then Run.
@@ -402,7 +400,6 @@ func (w *Worker) drain() {
 	w.mu.Unlock()
 	w.unsubscribe()
 	_ = w.nc.Flush()
-	if tN > 0 { fmt.Fprintf(os.Stderr, "TIMING n=%d pull->run %.2fms claim %.2fms end %.2fms\n", tN, float64(tPull)/float64(tN)/1e6, float64(tClaim)/float64(tN)/1e6, float64(tEnd)/float64(tN)/1e6) }
 	w.logf("info: worker stopped queue=%s", w.o.Queue)
 }
 
@@ -487,7 +484,7 @@ func (w *Worker) onPulled(m *nats.Msg) {
 		w.stats.Terminated++
 		return
 	}
-	r := &running{msg: m, task: t, abandoned: make(chan struct{}), at: time.Now()}
+	r := &running{msg: m, task: t, abandoned: make(chan struct{})}
 	t.w, t.r = w, r
 	w.running[r] = struct{}{}
 	go w.runTask(r)
@@ -559,19 +556,12 @@ type outcome struct {
 	err    error
 }
 
-var tPull, tClaim, tEnd, tN int64
-
 func (w *Worker) runTask(r *running) {
 	defer w.finish(r)
 	t := r.task
-	t0 := time.Now()
-	atomic.AddInt64(&tPull, int64(t0.Sub(r.at)))
 	if !w.claim(r) {
 		return
 	}
-	t1 := time.Now()
-	atomic.AddInt64(&tClaim, int64(t1.Sub(t0)))
-	defer func() { atomic.AddInt64(&tEnd, int64(time.Since(t1))); atomic.AddInt64(&tN, 1) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.mu.Lock()
