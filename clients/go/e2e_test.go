@@ -4,7 +4,8 @@ package switchyard_test
 // -js and Postgres (switchyard testenv): events published by the client
 // start workflows, the client's worker runs their tasks (retries, a
 // non-retryable error, cancellation, tasks of closed workflows never
-// started, a graceful stop, a stopped and a
+// started, a claim nobody answers asked three times then handed back, a
+// graceful stop, a stopped and a
 // killed worker process), signed events are accepted and tampered ones
 // dead-lettered, and the outcome consumer receives workflow.completed.
 
@@ -431,6 +432,100 @@ func TestTasksOfWorkflowsClosedWhileQueuedAreNeverStarted(t *testing.T) {
 	mu.Lock()
 	check(t, "ran", ran, []string{"later-open"})
 	mu.Unlock()
+}
+
+// TestWithoutAVerdictTheClaimIsAskedThreeTimesThenHandedBack: a queue on a
+// stream of its own that no switchyard serve reads, so nobody answers
+// task.started. The worker asks three times (each ask with a message id of
+// its own), never runs the task and hands it back; the redelivery asks
+// again with the delivery count in its id.
+func TestWithoutAVerdictTheClaimIsAskedThreeTimesThenHandedBack(t *testing.T) {
+	const prefix, queue = "claimgo", "unanswered"
+	js, err := svc.nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = js.DeleteStream("CLAIMGO")
+	if _, err := js.AddStream(&nats.StreamConfig{Name: "CLAIMGO", Subjects: []string{prefix + ".>"}, Storage: nats.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = js.DeleteStream("CLAIMGO") }()
+
+	type ask struct {
+		id, replyTo string
+		at          time.Time
+	}
+	var mu sync.Mutex
+	var asks []ask
+	sub, err := svc.nc.Subscribe(prefix+".report."+queue, func(m *nats.Msg) {
+		if strings.Contains(string(m.Data), `"type":"task.started"`) {
+			mu.Lock()
+			asks = append(asks, ask{m.Header.Get("Nats-Msg-Id"), m.Header.Get("Sy-Reply-To"), time.Now()})
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	var ran sync.Map
+	w, err := sy.NewWorker(svc.nc, sy.WorkerOptions{Queue: queue, Prefix: prefix, ClaimWait: 300 * time.Millisecond,
+		Handler: func(ctx context.Context, t *sy.Task) (interface{}, error) {
+			ran.Store(t.TaskID, true)
+			return nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- w.Run(ctx, ready) }()
+	defer func() { stop(); <-done }()
+	<-ready
+
+	taskID := fmt.Sprintf("claim-%d:0", time.Now().UnixNano())
+	body := fmt.Sprintf(`{"type":"task.created","payload":{"task_id":%q,"attempt":1,"workflow_id":"claim-wf","run_id":"claim-run","queue":%q,"task":"ship","input":{}}}`,
+		taskID, queue)
+	if _, err := js.Publish(prefix+".task.created."+queue, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	redelivered := taskID + ":1:started:2"
+	waitFor(t, "the redelivery's task.started", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range asks {
+			if a.id == redelivered {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var ids []string
+	for _, a := range asks {
+		ids = append(ids, a.id)
+	}
+	want := []string{taskID + ":1:started", taskID + ":1:started.1", taskID + ":1:started.2", redelivered}
+	if len(ids) < len(want) || fmt.Sprint(ids[:len(want)]) != fmt.Sprint(want) {
+		t.Fatalf("task.started ids: got %v, want %v first", ids, want)
+	}
+	for i, a := range asks[:len(want)] {
+		if !strings.HasPrefix(a.replyTo, "_INBOX.") {
+			t.Errorf("ask %s: Sy-Reply-To %q", a.id, a.replyTo)
+		}
+		if i > 0 && i < 3 && a.at.Sub(asks[i-1].at) < 250*time.Millisecond {
+			t.Errorf("ask %s came %v after the one before: it did not wait for the verdict", a.id, a.at.Sub(asks[i-1].at))
+		}
+	}
+	// handed back with its 5 s delay after the third ask, not before it
+	if gap := asks[3].at.Sub(asks[2].at); gap < 4*time.Second {
+		t.Errorf("redelivered %v after the third ask, want the hand-back's 5 s delay", gap)
+	}
+	if _, ok := ran.Load(taskID); ok {
+		t.Errorf("the handler ran a task the engine never said to run")
+	}
 }
 
 func TestASignedEventIsAcceptedAndATamperedOneDeadLettered(t *testing.T) {

@@ -124,9 +124,10 @@ type WorkerOptions struct {
 	Grace time.Duration
 	// Timeout per attempt; default the task's start_to_close_ms, else none.
 	Timeout time.Duration
-	// ClaimWait is how long task.started waits for the engine's verdict (the
-	// claim check) before the task is handed back (default 10 s, at most
-	// half the consumer's ack wait).
+	// ClaimWait is how long each task.started of the claim check waits for
+	// the engine's verdict (default 10 s, at most half the consumer's ack
+	// wait); without an answer it asks again, and after three unanswered
+	// asks the task is handed back.
 	ClaimWait time.Duration
 	// NoClaim runs tasks without asking the engine first (setups without a
 	// switchyard engine; tasks of closed workflows may then run).
@@ -626,18 +627,12 @@ func (w *Worker) runTask(r *running) {
 // claim publishes task.started and, unless NoClaim, waits for the engine's
 // verdict: true runs the task. Otherwise the message is settled here: acked
 // when the engine says the task must not run, handed back with a delay
-// without an answer in time (or "duplicate": asked again on the next
-// delivery). A redelivery's task.started has a message id of its own, or
-// the stream would drop it as a duplicate of the first delivery's and the
-// engine would never answer.
+// without an answer to any of claimTries asks (or "duplicate": asked again
+// on the next delivery).
 func (w *Worker) claim(r *running) bool {
 	t := r.task
-	kind := "started"
-	if t.Deliveries > 1 {
-		kind = fmt.Sprintf("started:%d", t.Deliveries)
-	}
 	if w.claimInbox == "" {
-		if w.publishReport(t, "task.started", kind, nil, 3) {
+		if w.publishReport(t, "task.started", claimKind(t.Deliveries, 0), nil, 3) {
 			return true
 		}
 		w.mu.Lock()
@@ -645,13 +640,8 @@ func (w *Worker) claim(r *running) bool {
 		w.mu.Unlock()
 		return false
 	}
-	wait := w.o.ClaimWait
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	if wait > w.ackWait/2 {
-		wait = w.ackWait / 2
-	}
+	// one inbox and one verdict for all the asks: a late answer to an
+	// earlier ask is as good as one to the last
 	w.mu.Lock()
 	w.claimSeq++
 	key := strconv.Itoa(w.claimSeq)
@@ -663,19 +653,8 @@ func (w *Worker) claim(r *running) bool {
 		delete(w.claims, key)
 		w.mu.Unlock()
 	}()
-	if !w.publishReportTo(context.Background(), t, "task.started", kind, nil, 3, w.claimInbox+"."+key) {
-		w.mu.Lock()
-		w.settleLocked(r, `-NAK {"delay": 1000000000}`)
-		w.mu.Unlock()
-		return false
-	}
-	tm := time.NewTimer(wait)
-	defer tm.Stop()
-	v := ""
-	select {
-	case v = <-c.verdict:
-	case <-tm.C:
-	case <-r.abandoned: // canceled meanwhile
+	v, ok := w.ask(r, c, w.claimInbox+"."+key)
+	if !ok { // canceled meanwhile
 		return false
 	}
 	w.mu.Lock()
@@ -694,6 +673,75 @@ func (w *Worker) claim(r *running) bool {
 		w.settleLocked(r, `-NAK {"delay": 5000000000}`)
 	}
 	return false
+}
+
+// claimTries is how many times the claim check asks before the task is
+// handed back (worker_task.c's CLAIM_TRIES).
+const claimTries = 3
+
+// claimKind is the message id kind of task.started for ask `ask` (0 the
+// first) of delivery `deliveries`, as worker_task.c's claim_id: "started",
+// "started.1", "started.2"; on a redelivery "started:<n>", "started:<n>.1",
+// .... Each ask needs an id of its own, or the stream drops it as a
+// duplicate of the one before and the engine never answers it.
+func claimKind(deliveries, ask int) string {
+	kind := "started"
+	if deliveries > 1 {
+		kind = fmt.Sprintf("started:%d", deliveries)
+	}
+	if ask > 0 {
+		kind += fmt.Sprintf(".%d", ask)
+	}
+	return kind
+}
+
+// ask asks the engine (task.started with claimHeader replyTo) and waits up
+// to ClaimWait for its verdict, up to claimTries times, as worker_task.c's
+// claim: without an answer (or without a PubAck) it asks again itself, the
+// message kept in progress, so that a verdict lost while NATS restarted
+// (core NATS, at most once) is asked for again at once: a NAK's redelivery
+// was seen never to come back from nats-server 2.9 after its restart. ""
+// without an answer to any ask; false when the task was settled meanwhile.
+func (w *Worker) ask(r *running, c *claim, replyTo string) (string, bool) {
+	wait := w.o.ClaimWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	if wait > w.ackWait/2 {
+		wait = w.ackWait / 2
+	}
+	t := r.task
+	for ask := 0; ask < claimTries; ask++ {
+		if ask > 0 && !w.inProgress(r) { // the wait is at most half of ack_wait: restart its clock
+			return "", false
+		}
+		if !w.publishReportTo(context.Background(), t, "task.started", claimKind(t.Deliveries, ask), nil, 3, replyTo) {
+			continue
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case v := <-c.verdict:
+			tm.Stop()
+			return v, true
+		case <-tm.C:
+		case <-r.abandoned:
+			tm.Stop()
+			return "", false
+		}
+	}
+	return "", true
+}
+
+// inProgress tells JetStream the message is still being worked on (+WPI),
+// which restarts its ack_wait; false when the message is settled already.
+func (w *Worker) inProgress(r *running) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.settled {
+		return false
+	}
+	_ = r.msg.Respond([]byte("+WPI"))
+	return true
 }
 
 func (w *Worker) onVerdict(m *nats.Msg) {

@@ -102,9 +102,10 @@ export interface WorkerOptions {
   signals?: NodeJS.Signals[];
   /** Stop when this is aborted. */
   signal?: AbortSignal;
-  /** How long task.started waits for the engine's verdict (the claim
-   * check) before the task is handed back (default 10 s, at most half the
-   * consumer's ack wait). */
+  /** How long each task.started of the claim check waits for the engine's
+   * verdict (default 10 s, at most half the consumer's ack wait); without
+   * an answer it asks again, and after three unanswered asks the task is
+   * handed back. */
   claimWaitMs?: number;
   /** Run tasks without asking the engine first (setups without a switchyard
    * engine; tasks of closed workflows may then run). */
@@ -130,6 +131,19 @@ type Verdict = "run" | "closed" | "stale" | "unknown" | "duplicate";
 const VERDICTS: readonly string[] = ["run", "closed", "stale", "unknown", "duplicate"];
 /** The claim check's header: the engine answers on this inbox after its commit. */
 const CLAIM_HEADER = "Sy-Reply-To";
+/** How many times the claim check asks before the task is handed back
+ * (worker_task.c's CLAIM_TRIES). */
+const CLAIM_TRIES = 3;
+
+/** The message id kind of task.started for ask `ask` (0 the first) of
+ * delivery `deliveries`, as worker_task.c's claim_id: "started",
+ * "started.1", "started.2"; on a redelivery "started:<n>", "started:<n>.1",
+ * …. Each ask needs an id of its own, or the stream drops it as a
+ * duplicate of the one before and the engine never answers it. */
+function claimKind(deliveries: number, ask: number): string {
+  const kind = deliveries > 1 ? `started:${deliveries}` : "started";
+  return ask > 0 ? `${kind}.${ask}` : kind;
+}
 
 const QUEUE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const PULL_EXPIRES_MS = 10000;
@@ -418,30 +432,22 @@ export class Worker {
   /** Publishes task.started and, unless noClaim, waits for the engine's
    * verdict: true runs the task. Otherwise the message is settled here:
    * acked when the engine says the task must not run, handed back with a
-   * delay without an answer in time (or "duplicate": asked again on the next
-   * delivery). A redelivery's task.started has a message id of its own, or
-   * the stream would drop it as a duplicate of the first delivery's and the
-   * engine would never answer. */
+   * delay without an answer to any of CLAIM_TRIES asks (or "duplicate":
+   * asked again on the next delivery). */
   private async claim(t: Running, p: ParsedTask): Promise<boolean> {
-    const n = p.task.deliveries;
-    const kind = n > 1 ? `started:${n}` : "started";
     if (!this.claimInbox) {
-      if (await this.report(p, "task.started", kind, {}, 3)) return true;
+      if (await this.report(p, "task.started", claimKind(p.task.deliveries, 0), {}, 3)) return true;
       this.settle(t, `-NAK {"delay": ${1000 * 1e6}}`);
       return false;
     }
     const key = String(++this.claimSeq);
-    const wait = Math.max(1, Math.min(this.o.claimWaitMs ?? 10000, this.ackWaitMs / 2));
-    let timer: NodeJS.Timeout | undefined;
-    const verdict = new Promise<Verdict | null>((resolve) => {
+    // one inbox and one verdict for all the asks: a late answer to an
+    // earlier ask is as good as one to the last
+    const verdict = new Promise<Verdict>((resolve) => {
       this.claims.set(key, { taskId: p.task.taskId, attempt: p.task.attempt, resolve });
     });
     try {
-      if (!(await this.report(p, "task.started", kind, {}, 3, `${this.claimInbox}.${key}`))) {
-        this.settle(t, `-NAK {"delay": ${1000 * 1e6}}`);
-        return false;
-      }
-      const v = await Promise.race([verdict, new Promise<null>((r) => (timer = setTimeout(() => r(null), wait))), t.abandoned]);
+      const v = await this.ask(t, p, `${this.claimInbox}.${key}`, verdict);
       if (t.settled || v === "abandoned") return false; // canceled meanwhile
       if (v === "run") return true;
       if (v && v !== "duplicate") {
@@ -454,9 +460,32 @@ export class Worker {
       this.settle(t, `-NAK {"delay": ${5000 * 1e6}}`);
       return false;
     } finally {
-      clearTimeout(timer);
       this.claims.delete(key);
     }
+  }
+
+  /** Asks the engine (task.started with CLAIM_HEADER replyTo) and waits up
+   * to claimWaitMs for its verdict, up to CLAIM_TRIES times, as
+   * worker_task.c's claim: without an answer (or without a PubAck) it asks
+   * again itself, the message kept in progress, so that a verdict lost
+   * while NATS restarted (core NATS, at most once) is asked for again at
+   * once: a NAK's redelivery was seen never to come back from nats-server
+   * 2.9 after its restart. null: no answer to any ask. */
+  private async ask(t: Running, p: ParsedTask, replyTo: string, verdict: Promise<Verdict>): Promise<Verdict | null | "abandoned"> {
+    const wait = Math.max(1, Math.min(this.o.claimWaitMs ?? 10000, this.ackWaitMs / 2));
+    for (let ask = 0; ask < CLAIM_TRIES; ask++) {
+      if (t.settled) return "abandoned";
+      if (ask > 0) t.msg.respond("+WPI"); // the wait is at most half of ack_wait: restart its clock
+      if (!(await this.report(p, "task.started", claimKind(p.task.deliveries, ask), {}, 3, replyTo))) continue;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const v = await Promise.race([verdict, new Promise<null>((r) => (timer = setTimeout(() => r(null), wait))), t.abandoned]);
+        if (v) return v;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return null;
   }
 
   private onVerdict(m: Msg): void {

@@ -2,7 +2,8 @@
 // -js and Postgres (switchyard testenv): events published by the client
 // start workflows, the client's worker runs their tasks (retries, a
 // non-retryable error, a heartbeat timeout, cancellation, tasks of closed
-// workflows never started, a graceful stop, kill -9), signed events are accepted and tampered ones dead-lettered, and
+// workflows never started, a claim nobody answers asked three times then
+// handed back, a graceful stop, kill -9), signed events are accepted and tampered ones dead-lettered, and
 // the outcome consumer receives workflow.completed.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import {
   createPublisher,
   loadSigningKey,
@@ -280,6 +281,50 @@ test("tasks of workflows closed while queued are never started (the claim check)
     assert.equal(ci.num_ack_pending + ci.num_pending, 0);
   } finally {
     await w.stop();
+  }
+});
+
+// A queue on a stream of its own that no switchyard serve reads, so nobody
+// answers task.started. The worker asks three times (each ask with a
+// message id of its own), never runs the task and hands it back; the
+// redelivery asks again with the delivery count in its id.
+test("TestWithoutAVerdictTheClaimIsAskedThreeTimesThenHandedBack", async () => {
+  const prefix = "claimts";
+  const queue = "unanswered";
+  const jsm = await jetstreamManager(svc.nc);
+  await jsm.streams.delete("CLAIMTS").catch(() => {});
+  await jsm.streams.add({ name: "CLAIMTS", subjects: [`${prefix}.>`], storage: StorageType.Memory });
+  const asks: Array<{ id: string; replyTo: string; at: number }> = [];
+  const sub = svc.nc.subscribe(`${prefix}.report.${queue}`, {
+    callback: (err, m) => {
+      if (err || m.json<{ type?: string }>().type !== "task.started") return;
+      asks.push({ id: m.headers?.get("Nats-Msg-Id") ?? "", replyTo: m.headers?.get("Sy-Reply-To") ?? "", at: Date.now() });
+    },
+  });
+  const ran: string[] = [];
+  const w = await startWorker(svc.nc, { queue, prefix, claimWaitMs: 300, signals: [], handler: (t) => void ran.push(t.taskId) });
+  try {
+    const taskId = `claim-${Date.now()}:0`;
+    const payload = { task_id: taskId, attempt: 1, workflow_id: "claim-wf", run_id: "claim-run", queue, task: "ship", input: {} };
+    await jetstream(svc.nc).publish(`${prefix}.task.created.${queue}`, JSON.stringify({ type: "task.created", payload }));
+    const redelivered = `${taskId}:1:started:2`;
+    await waitFor("the redelivery's task.started", () => asks.some((a) => a.id === redelivered), 30000);
+    const want = [`${taskId}:1:started`, `${taskId}:1:started.1`, `${taskId}:1:started.2`, redelivered];
+    assert.deepEqual(
+      asks.slice(0, want.length).map((a) => a.id),
+      want,
+    );
+    for (const [i, a] of asks.slice(0, want.length).entries()) {
+      assert.match(a.replyTo, /^_INBOX\./, `ask ${a.id}: Sy-Reply-To`);
+      if (i > 0 && i < 3) assert.ok(a.at - asks[i - 1].at >= 250, `ask ${a.id} came ${a.at - asks[i - 1].at} ms after the one before: it did not wait for the verdict`);
+    }
+    // handed back with its 5 s delay after the third ask, not before it
+    assert.ok(asks[3].at - asks[2].at >= 4000, `redelivered ${asks[3].at - asks[2].at} ms after the third ask, want the hand-back's 5 s delay`);
+    assert.deepEqual(ran, [], "the handler ran a task the engine never said to run");
+  } finally {
+    await w.stop();
+    sub.unsubscribe();
+    await jsm.streams.delete("CLAIMTS").catch(() => {});
   }
 });
 
