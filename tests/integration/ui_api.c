@@ -395,6 +395,9 @@ TEST(schedules_task_queues_and_recent_events)
 {
     ui_srv s;
     ui_start(&s, "ops", rules_with_schedule, false, NULL);
+    /* serve answers the API while its schedule loop may still be syncing the
+     * rules file's schedules: wait for the row (a fresh clone saw 0 here) */
+    CHECK_INT(rh_wait_count(s.conninfo, "SELECT count(*) FROM switchyard.schedules", 1, 20000), 1);
     cJSON *j = NULL;
     CHECK_INT(ui_call(&s, "GET", "/api/v1/schedules", NULL, NULL, &j), 200);
     CHECK_INT(cJSON_GetArraySize(get(j, "schedules")), 1);
