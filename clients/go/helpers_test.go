@@ -10,7 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/rand"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,26 +135,58 @@ func startService(t fataler, name, rules, keyring string) *service {
 		return p
 	}
 	rulesPath := write("rules.yaml", rules)
-	port := 20000 + rand.Intn(20000)
+	// A port the kernel just handed out can still be taken by someone else
+	// before serve binds it (tests run in parallel): then serve exits with
+	// "could not listen" and we try again on another port.
 	up := strings.ToUpper(name)
-	cfg := fmt.Sprintf("nats: { urls: [%q] }\npostgres: { conninfo: %q, migrate: true }\n"+
-		"stream: { name: %s_EV, subjects: [\"%sev.>\"], storage: memory, outcomes_name: %s_SY, outcomes_subjects: [\"%s.>\"] }\n"+
-		"consumer: { batch_size: 64, fetch_wait: 20ms }\nengine: { subject_prefix: %s }\n"+
-		"envelope: { keyring: %q }\nrules: { path: %q }\nadmin: { listen: \"127.0.0.1:%d\" }\nlog: { level: warn }\n",
-		natsURL, db, up, name, up, name, name, write("keyring", keyring), rulesPath, port)
-	s := &service{prefix: name, events: name + "ev.test", db: db, dir: dir, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(switchyardBin(), "serve", "--config", write("serve.yaml", cfg))
+	var s *service
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		cfg := fmt.Sprintf("nats: { urls: [%q] }\npostgres: { conninfo: %q, migrate: true }\n"+
+			"stream: { name: %s_EV, subjects: [\"%sev.>\"], storage: memory, outcomes_name: %s_SY, outcomes_subjects: [\"%s.>\"] }\n"+
+			"consumer: { batch_size: 64, fetch_wait: 20ms }\nengine: { subject_prefix: %s }\n"+
+			"envelope: { keyring: %q }\nrules: { path: %q }\nadmin: { listen: \"127.0.0.1:%d\" }\nlog: { level: warn }\n",
+			natsURL, db, up, name, up, name, name, write("keyring", keyring), rulesPath, port)
+		s = &service{prefix: name, events: name + "ev.test", db: db, dir: dir, logs: &lockedBuffer{}, exited: make(chan struct{})}
+		if s.spawn(t, write("serve.yaml", cfg), port) {
+			break
+		}
+		if attempt >= 5 || !strings.Contains(s.logs.String(), "could not listen") {
+			t.Fatalf("switchyard serve exited before it was ready (%v); serve log:\n%s", s.exitErr, s.logs.String())
+		}
+	}
+	if s.nc, err = nats.Connect(natsURL); err != nil {
+		t.Fatalf("%v", err)
+	}
+	return s
+}
+
+// freePort is a loopback TCP port that was free a moment ago.
+func freePort(t fataler) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// spawn starts serve with config and waits for /readyz on port; false when
+// serve exited first (its output in s.logs).
+func (s *service) spawn(t fataler, config string, port int) bool {
+	s.cmd = exec.Command(switchyardBin(), "serve", "--config", config)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("%v", err)
 	}
 	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
-	// 90 s: serve migrates a fresh database first, slow on a loaded box; a
-	// serve that exits fails the test at once, with its output.
+	exited := false
+	// 90 s: serve migrates a fresh database first, slow on a loaded box.
 	waitFor(t, "switchyard serve to be ready", 90*time.Second, func() bool {
 		select {
 		case <-s.exited:
-			t.Fatalf("switchyard serve exited before it was ready (%v); serve log:\n%s", s.exitErr, s.logs.String())
+			exited = true
+			return true
 		default:
 		}
 		r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
@@ -164,10 +196,7 @@ func startService(t fataler, name, rules, keyring string) *service {
 		r.Body.Close()
 		return r.StatusCode == 200
 	})
-	if s.nc, err = nats.Connect(natsURL); err != nil {
-		t.Fatalf("%v", err)
-	}
-	return s
+	return !exited
 }
 
 func (s *service) stop() {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createServer, type AddressInfo } from "node:net";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 
 const run = promisify(execFile);
@@ -79,42 +80,72 @@ export async function startService(name: string, rules: string, opts: { keyring?
   const db = await freshDb(name);
   const prefix = name;
   writeFileSync(join(dir, "rules.yaml"), rules);
-  const port = 20000 + Math.floor(Math.random() * 20000);
   let keyring = "";
   if (opts.keyring) {
     writeFileSync(join(dir, "keyring"), opts.keyring);
     keyring = `envelope: { keyring: "${join(dir, "keyring")}" }\n`;
   }
-  const cfg =
-    `nats: { urls: ["${natsUrl()}"] }\n` +
-    `postgres: { conninfo: "${db}", migrate: true }\n` +
-    `stream: { name: ${name.toUpperCase()}_EV, subjects: ["${prefix}ev.>"], storage: memory, ` +
-    `outcomes_name: ${name.toUpperCase()}_SY, outcomes_subjects: ["${prefix}.>"] }\n` +
-    `consumer: { batch_size: 64, fetch_wait: 20ms }\n` +
-    `engine: { subject_prefix: ${prefix} }\n` +
-    keyring +
-    `rules: { path: "${join(dir, "rules.yaml")}" }\n` +
-    `admin: { listen: "127.0.0.1:${port}" }\n` +
-    `log: { level: warn }\n`;
-  writeFileSync(join(dir, "serve.yaml"), cfg);
+  // A port the kernel just handed out can still be taken by someone else
+  // before serve binds it (tests run in parallel): then serve exits with
+  // "could not listen" and we try again on another port.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const cfg =
+      `nats: { urls: ["${natsUrl()}"] }\n` +
+      `postgres: { conninfo: "${db}", migrate: true }\n` +
+      `stream: { name: ${name.toUpperCase()}_EV, subjects: ["${prefix}ev.>"], storage: memory, ` +
+      `outcomes_name: ${name.toUpperCase()}_SY, outcomes_subjects: ["${prefix}.>"] }\n` +
+      `consumer: { batch_size: 64, fetch_wait: 20ms }\n` +
+      `engine: { subject_prefix: ${prefix} }\n` +
+      keyring +
+      `rules: { path: "${join(dir, "rules.yaml")}" }\n` +
+      `admin: { listen: "127.0.0.1:${port}" }\n` +
+      `log: { level: warn }\n`;
+    writeFileSync(join(dir, "serve.yaml"), cfg);
+    const started = await spawnServe(join(dir, "serve.yaml"), port);
+    if (started.proc) return service(prefix, db, dir, started.proc, started.logs);
+    if (attempt >= 5 || !started.logs().includes("could not listen"))
+      throw new Error(`switchyard serve exited before it was ready:\n${started.logs()}`);
+  }
+}
+
+/** A loopback TCP port that was free a moment ago (the kernel's choice). */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** Spawns serve and waits for /readyz; proc is null when serve exited
+ * first (its output in logs). */
+async function spawnServe(config: string, port: number): Promise<{ proc: ChildProcess | null; logs: () => string }> {
   let out = "";
-  const proc = spawn(switchyard, ["serve", "--config", join(dir, "serve.yaml")], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(switchyard, ["serve", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
-  await waitFor(
+  const logs = () => out;
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
+  const ready = await waitFor(
     "switchyard serve to be ready",
     async () => {
-      // A serve that exited (or was killed) fails at once, with its output.
-      if (proc.exitCode !== null || proc.signalCode !== null)
-        throw new Error(`switchyard serve exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${out}`);
+      if (exited()) return "exited";
       try {
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? "ready" : false;
       } catch {
         return false;
       }
     },
     90000, // serve migrates a fresh database first, slow on a loaded box
   );
+  return { proc: ready === "ready" ? proc : null, logs };
+}
+
+async function service(prefix: string, db: string, dir: string, proc: ChildProcess, logs: () => string): Promise<Service> {
   const nc = await connect({ servers: natsUrl() });
   return {
     prefix,
@@ -123,7 +154,7 @@ export async function startService(name: string, rules: string, opts: { keyring?
     dir,
     nc,
     proc,
-    logs: () => out,
+    logs,
     async stop() {
       await nc.close();
       proc.kill("SIGTERM");
