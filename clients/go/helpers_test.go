@@ -180,12 +180,10 @@ func (s *service) spawn(t fataler, config string, port int) bool {
 		t.Fatalf("%v", err)
 	}
 	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
-	exited := false
 	// 90 s: serve migrates a fresh database first, slow on a loaded box.
 	waitFor(t, "switchyard serve to be ready", 90*time.Second, func() bool {
 		select {
 		case <-s.exited:
-			exited = true
 			return true
 		default:
 		}
@@ -196,7 +194,12 @@ func (s *service) spawn(t fataler, config string, port int) bool {
 		r.Body.Close()
 		return r.StatusCode == 200
 	})
-	return !exited
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (s *service) stop() {
