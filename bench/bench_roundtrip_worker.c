@@ -6,6 +6,8 @@
  * its PubAck. task.started is optional in the protocol and skipped here. */
 #include "jsfetch.h"
 #include "bench_roundtrip.h"
+#include "clock.h"
+#include "timefmt.h"
 
 #include <cjson/cJSON.h>
 #include <nats/nats.h>
@@ -28,6 +30,7 @@ typedef struct rt_lane {
     char report_subject[128];
     int batch;
     bool started; /* task.started before task.completed, as the clients */
+    char started_at[SY_TIME_RFC3339_MAX]; /* when the batch's task.started went out */
     atomic_bool stop;
     atomic_int failed;     /* async publish failures in the current batch */
     _Atomic long reported; /* reports whose PubAck came back */
@@ -71,9 +74,14 @@ static bool report(rt_lane *w, natsMsg *m, const char *kind)
     if (ok) {
         char body[512], msg_id[256];
         bool done = strcmp(kind, "completed") == 0;
+        /* after a task.started, the completion says so (docs/worker-protocol.md) */
+        char since[64] = "";
+        if (done && w->started)
+            snprintf(since, sizeof since, ",\"started_at\":\"%s\"", w->started_at);
         int n = snprintf(body, sizeof body,
-                         "{\"type\":\"task.%s\",\"task_id\":\"%s\",\"attempt\":%d%s}", kind,
-                         id->valuestring, att->valueint, done ? ",\"result\":{\"ok\":true}" : "");
+                         "{\"type\":\"task.%s\",\"task_id\":\"%s\",\"attempt\":%d%s%s}", kind,
+                         id->valuestring, att->valueint, done ? ",\"result\":{\"ok\":true}" : "",
+                         since);
         snprintf(msg_id, sizeof msg_id, "%s:%d:%s", id->valuestring, att->valueint, kind);
         jsPubOptions po;
         jsPubOptions_Init(&po);
@@ -101,6 +109,7 @@ static bool report_batch(rt_lane *w, natsMsgList *list, const char *kind)
 static void handle_batch(rt_lane *w, natsMsgList *list)
 {
     atomic_store(&w->failed, 0);
+    sy_time_format_rfc3339(sy_clock_now_ms(NULL), w->started_at);
     bool acked =
         (!w->started || report_batch(w, list, "started")) && report_batch(w, list, "completed");
     if (acked)

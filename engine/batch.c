@@ -192,6 +192,7 @@ void engine_batch_report(engine_batch *b, size_t ev, const engine_report *r)
     o->error_type = dup(r->error_type ? r->error_type : "error");
     o->error_message = dup(r->error_message ? r->error_message : "");
     o->retryable = r->retryable;
+    o->started = r->started;
     o->trace_id = dup(r->trace_id);
     if (r->event_id) {
         free(o->event_id);
@@ -300,7 +301,7 @@ static sy_status exec_cached_bin(engine_session *s, int q, const char *sql, int 
 }
 
 /* Appends s to a Postgres array literal being built in b. */
-static void array_item(sy_buf *b, const char *s)
+void engine__array_item(sy_buf *b, const char *s)
 {
     sy_buf_putc(b, b->len ? ',' : '{');
     sy_buf_putc(b, '"');
@@ -312,7 +313,7 @@ static void array_item(sy_buf *b, const char *s)
     sy_buf_putc(b, '"');
 }
 
-static const char *array_end(sy_buf *b)
+const char *engine__array_end(sy_buf *b)
 {
     if (!b->len)
         sy_buf_putc(b, '{');
@@ -446,13 +447,13 @@ static sy_status resolve_tasks(engine_session *s, engine_batch *b, sy_error *err
     size_t *op_of = malloc((b->nops ? b->nops : 1) * sizeof *op_of), n = 0;
     for (size_t i = 0; i < b->nops; i++)
         if (b->ops[i].kind == OP_REPORT && !b->evs[b->ops[i].ev].dup) {
-            array_item(&ids, b->ops[i].task_id);
+            engine__array_item(&ids, b->ops[i].task_id);
             op_of[n++] = i;
         }
     sy_status st = SY_OK;
     PGresult *r = NULL;
     if (n) {
-        const char *p[] = {array_end(&ids), s->eng->ns};
+        const char *p[] = {engine__array_end(&ids), s->eng->ns};
         st = exec_cached(s, Q_TASKS,
                          "SELECT k.n, x.workflow_id FROM unnest($1::text[]) WITH ORDINALITY"
                          " AS k(id, n) CROSS JOIN LATERAL (SELECT workflow_id FROM tasks WHERE"

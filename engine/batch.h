@@ -47,6 +47,7 @@ typedef struct engine__op {
     cJSON *result;
     char *error_type, *error_message;
     bool retryable;
+    bool started;           /* a final report whose task.started may not be applied yet */
     char *timer_id, *timer_kind, *run_id; /* OP_TIMER */
     cJSON *timer_data;
     bool held; /* flow control dropped or held it (flow.c): not applied now */

@@ -312,6 +312,8 @@ typedef struct engine_report {
     bool retryable;             /* failed: false = no more attempts */
     const char *event_id;       /* idempotency key of the report; NULL: none */
     const char *trace_id;       /* may be NULL */
+    bool started;               /* completed/failed: the worker sent task.started first
+                                   ("started_at"): recorded with it if not yet applied */
 } engine_report;
 
 /* Applies one report in the session's transaction. A report for a stale

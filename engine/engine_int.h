@@ -233,6 +233,24 @@ const engine__def *engine__def_by_type(const engine *eng, const char *type);
 sy_status engine__def_by_hash(engine_session *s, const char *hash, const engine__def **out,
                               sy_error *err) SY_MUST_USE;
 
+/* A Postgres text[] literal built item by item: {"a","b"} ("{}" when empty). */
+void engine__array_item(sy_buf *b, const char *s);
+const char *engine__array_end(sy_buf *b); /* closes it; returns b->data */
+
+/* The claim check's read (claims.c): for each task.started c[i] (task_id,
+ * attempt), code is what applying it would say now ("" for a current,
+ * scheduled attempt: recordable; "already_started", "workflow_closed",
+ * "task_closed", "stale_attempt", "unknown_task") and start_by_ms when its
+ * schedule_to_start timer fires (0: none). One statement, no transaction. */
+typedef struct engine__claim {
+    const char *task_id; /* borrowed */
+    int64_t attempt;
+    const char *code; /* static */
+    int64_t start_by_ms;
+} engine__claim;
+sy_status engine__claims_read(engine_session *s, engine__claim *c, size_t n,
+                              sy_error *err) SY_MUST_USE;
+
 /* FNV-1a of a NUL-terminated string, for the small hash tables of a batch. */
 uint64_t engine__hash(const char *s);
 

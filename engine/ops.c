@@ -374,6 +374,11 @@ static sy_status report_apply(engine__ws *ws, engine__run *run, engine__op *op, 
         engine__emit(ws, run, "task.started", d);
         return SY_OK;
     }
+    if (op->started && !strcmp(engine__str(t, "status"), "scheduled")) {
+        /* its task.started is held by another report consumer (reports_run.c)
+         * or still on its way: the history says it started all the same */
+        engine__emit(ws, run, "task.started", cJSON_Duplicate(d, 1));
+    }
     if (op->report == ENGINE_REPORT_COMPLETED) {
         JADD(d, "result", cJSON_Duplicate(op->result, 1));
         engine__emit(ws, run, "task.completed", d);

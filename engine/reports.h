@@ -35,6 +35,12 @@ typedef struct engine_reports engine_reports;
  * and trimmed its write set between every two of them, and grew it again. */
 #define ENGINE_REPORTS_IDLE_MS 1000
 
+/* The default hold of a task.started (engine_reports_opts.hold_started_ms):
+ * long enough for a short task's completion to come along, short enough that
+ * the task list shows a task started a moment after it did. A task whose
+ * schedule_to_start timer fires sooner than this and a margin is not held. */
+#define ENGINE_REPORTS_HOLD_MS 250
+
 typedef struct engine_reports_opts {
     const char *conninfo;                /* Postgres; copied */
     const char *nats_url;                /* copied; NULL: nats://127.0.0.1:4222 */
@@ -45,6 +51,11 @@ typedef struct engine_reports_opts {
     int64_t fetch_timeout_ms;            /* 0: 500 */
     engine_nats_options_fn nats_options; /* non-NULL: used instead of nats_url */
     void *nats_options_arg;              /* borrowed during engine_reports_new */
+    /* How long a task.started whose claim check said "run" is held before it
+     * is recorded alone (it goes with its task's next report when that comes
+     * first: a short task costs one write of its run, not two). 0:
+     * ENGINE_REPORTS_HOLD_MS; < 0: every task.started is recorded at once. */
+    int64_t hold_started_ms;
     engine_health_fn health; /* may be NULL; told after each round of engine_reports_run */
     void *health_arg;        /* borrowed while the consumer lives */
 } engine_reports_opts;

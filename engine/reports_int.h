@@ -7,23 +7,6 @@
 
 #include <nats/nats.h>
 
-struct engine_reports {
-    const engine *eng;
-    const sy_log *log;
-    char *conninfo, *prefix, *stream, *durable;
-    size_t batch;
-    int64_t fetch_ms;
-    engine_health_fn health; /* may be NULL */
-    void *health_arg;
-    natsConnection *nc;
-    jsCtx *js;
-    natsSubscription *sub; /* NULL until the consumer is set up */
-    engine_session *s;     /* NULL until (re)connected */
-    engine_batch *b;
-    _Atomic uint64_t applied, ignored, invalid;
-    int64_t busy_at;           /* when the last round applied reports (engine__now) */
-    struct engine__seen *seen; /* workers seen since the last write (reports_workers.c) */
-};
 
 /* The options of one engine NATS connection: fn(arg) when given (the
  * service's servers, credentials and TLS), else just url (NULL:
@@ -41,7 +24,51 @@ typedef struct item {
     char span[17], parent_span[17]; /* the report's span, its traceparent's parent (the
                                        worker's span; "" without one): trace.h */
     size_t ev;
+    bool answered; /* its claim check was answered from the read (claims.c) */
+    bool skip;     /* the read said applying it would change nothing: acked unapplied */
 } item;
+
+/* The task.started reports a consumer holds (reports_hold.c): answered
+ * "run" from the read, recorded with the next report of their task that the
+ * consumer fetches (one run loaded and written once for both), or alone
+ * when their hold is over. Unacked meanwhile: a crash loses nothing. */
+typedef struct engine__held engine__held;
+typedef struct engine__hold {
+    engine__held **slots; /* by task and attempt; a power of two of them */
+    size_t nslots, n;
+    engine__held *head, *tail; /* arrival order: the head is due first */
+} engine__hold;
+/* dst takes src's message and JSON (src is left empty). */
+void engine__item_move(item *dst, item *src);
+/* Holds *it (moved) until due_ms; false when out of memory (*it kept). */
+bool engine__hold_put(engine__hold *h, item *it, int64_t due_ms);
+/* Takes the held report of this task and attempt into *out, if any. */
+bool engine__hold_take(engine__hold *h, const char *task_id, int64_t attempt, item *out);
+/* Takes the oldest held report into *out if it is due at now_ms. */
+bool engine__hold_take_due(engine__hold *h, int64_t now_ms, item *out);
+int64_t engine__hold_next_due(const engine__hold *h); /* 0: none held */
+/* Hands every held message back (NAK: redelivered at once) and empties h. */
+void engine__hold_release(engine__hold *h);
+
+struct engine_reports {
+    const engine *eng;
+    const sy_log *log;
+    char *conninfo, *prefix, *stream, *durable;
+    size_t batch;
+    int64_t fetch_ms;
+    engine_health_fn health; /* may be NULL */
+    void *health_arg;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub; /* NULL until the consumer is set up */
+    engine_session *s;     /* NULL until (re)connected */
+    engine_batch *b;
+    _Atomic uint64_t applied, ignored, invalid;
+    int64_t busy_at;           /* when the last round applied reports (engine__now) */
+    struct engine__seen *seen; /* workers seen since the last write (reports_workers.c) */
+    int64_t hold_ms;           /* how long a task.started is held; 0: not held */
+    engine__hold hold;
+};
 
 /* The workers table (008_ui.sql): what the applied reports said about who
  * sent them, kept in memory and written at most once a second, outside the

@@ -49,6 +49,9 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     r->durable = dup_or(o->durable, "switchyard-reports");
     r->batch = o->batch ? o->batch : 256;
     r->fetch_ms = o->fetch_timeout_ms > 0 ? o->fetch_timeout_ms : 500;
+    r->hold_ms = o->hold_started_ms < 0    ? 0
+                 : o->hold_started_ms == 0 ? ENGINE_REPORTS_HOLD_MS
+                                           : o->hold_started_ms;
     r->health = o->health;
     r->health_arg = o->health_arg;
     r->b = engine_batch_new();
@@ -78,6 +81,7 @@ void engine_reports_free(engine_reports *r)
 {
     if (!r)
         return;
+    engine__hold_release(&r->hold); /* before the subscription its messages use */
     natsSubscription_Destroy(r->sub);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
@@ -197,7 +201,7 @@ static void count_results(engine_reports *r, item *it, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!it[i].json)
             continue;
-        const engine_result *res = engine_batch_result(r->b, it[i].ev);
+        const engine_result *res = it[i].skip ? NULL : engine_batch_result(r->b, it[i].ev);
         if (res && res->outcome == ENGINE_APPLIED) {
             atomic_fetch_add(&r->applied, 1);
             /* the report's hop of its trace: its span and the worker's */
@@ -212,43 +216,63 @@ static void count_results(engine_reports *r, item *it, size_t n)
 }
 
 /* What a worker that asked (its task.started carries ENGINE_REPLY_HEADER)
- * may do with its task, from what the engine made of the report: run it,
- * or not (its run is closed, the attempt is not current, the task is
- * unknown), or ask again ("duplicate": the report was applied long ago). */
-static const char *claim_verdict(const engine_result *res)
+ * may do with its task, from what the engine made (or, read, would make) of
+ * the report (code as in engine_result): run it, or not (its run is closed,
+ * the attempt is not current, the task is unknown), or ask again
+ * ("duplicate": the report was applied long ago). */
+static const char *claim_verdict(bool applied, const char *code)
 {
-    if (res->outcome == ENGINE_APPLIED || strcmp(res->code, "already_started") == 0)
+    if (applied || !strcmp(code, "already_started"))
         return "run";
-    if (!res->code[0])
+    if (!code[0])
         return "duplicate";
-    if (strcmp(res->code, "workflow_closed") == 0 || strcmp(res->code, "task_closed") == 0)
+    if (!strcmp(code, "workflow_closed") || !strcmp(code, "task_closed"))
         return "closed";
-    if (strcmp(res->code, "stale_attempt") == 0)
+    if (!strcmp(code, "stale_attempt"))
         return "stale";
     return "unknown";
 }
 
-/* After the commit: answers every committed task.started that asked. Core
- * NATS, fire and forget: a worker without its answer asks again later. */
-static void answer_claims(engine_reports *r, const item *it, size_t n)
+/* The inbox a task.started asks on (NULL: it does not ask). */
+static const char *claim_inbox(const item *it)
+{
+    const char *to = NULL;
+    if (!it->json || it->rep.kind != ENGINE_REPORT_STARTED ||
+        natsMsgHeader_Get(it->msg, ENGINE_REPLY_HEADER, &to) != NATS_OK ||
+        !rules_subject_valid(to, NULL))
+        return NULL;
+    return to;
+}
+
+/* Core NATS, fire and forget: a worker without its answer asks again later. */
+static void answer_claim(engine_reports *r, item *it, const char *verdict, const char *reason)
+{
+    const char *to = claim_inbox(it);
+    if (!to || it->answered)
+        return;
+    it->answered = true;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task_id", it->rep.task_id ? it->rep.task_id : "");
+    cJSON_AddNumberToObject(o, "attempt", (double)it->rep.attempt);
+    cJSON_AddStringToObject(o, "verdict", verdict);
+    cJSON_AddStringToObject(o, "reason", reason);
+    char *body = cJSON_PrintUnformatted(o);
+    if (body)
+        natsConnection_PublishString(r->nc, to, body);
+    free(body);
+    cJSON_Delete(o);
+}
+
+/* After the commit: answers every committed task.started that asked and
+ * was not answered from the read. */
+static void answer_claims(engine_reports *r, item *it, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *to = NULL;
-        if (!it[i].json || it[i].rep.kind != ENGINE_REPORT_STARTED ||
-            natsMsgHeader_Get(it[i].msg, ENGINE_REPLY_HEADER, &to) != NATS_OK ||
-            !rules_subject_valid(to, NULL))
+        if (!claim_inbox(&it[i]) || it[i].answered || it[i].skip)
             continue;
         const engine_result *res = engine_batch_result(r->b, it[i].ev);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "task_id", it[i].rep.task_id ? it[i].rep.task_id : "");
-        cJSON_AddNumberToObject(o, "attempt", (double)it[i].rep.attempt);
-        cJSON_AddStringToObject(o, "verdict", claim_verdict(res));
-        cJSON_AddStringToObject(o, "reason", res->code);
-        char *body = cJSON_PrintUnformatted(o);
-        if (body)
-            natsConnection_PublishString(r->nc, to, body);
-        free(body);
-        cJSON_Delete(o);
+        answer_claim(r, &it[i], claim_verdict(res->outcome == ENGINE_APPLIED, res->code),
+                     res->code);
     }
 }
 
@@ -256,13 +280,17 @@ static void answer_claims(engine_reports *r, const item *it, size_t n)
 static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *err)
 {
     engine_batch_reset(r->b);
+    size_t events = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!it[i].json)
+        if (!it[i].json || it[i].skip)
             continue;
         it[i].ev = engine_batch_event(r->b, NULL);
         engine_batch_report(r->b, it[i].ev, &it[i].rep);
+        events++;
     }
-    sy_status st = engine_begin(r->s, err);
+    sy_status st = events ? engine_begin(r->s, err) : SY_OK;
+    if (!events)
+        goto committed; /* every item was settled by the read */
     if (st == SY_OK)
         st = engine_batch_apply(r->s, r->b, err);
     if (st == SY_OK)
@@ -271,6 +299,7 @@ static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *er
         engine_rollback(r->s);
         return st;
     }
+committed:
     count_results(r, it, n);
     answer_claims(r, it, n);
     engine__seen_note(r, it, n, engine__now(r->eng));
@@ -284,6 +313,12 @@ static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_erro
     for (size_t i = 0; i < n; i++) {
         if (!it[i].json)
             continue;
+        if (it[i].skip) { /* nothing to apply: acked with the others */
+            natsMsg_Ack(it[i].msg, NULL);
+            cJSON_Delete(it[i].json);
+            it[i].json = NULL;
+            continue;
+        }
         sy_status st = apply_batch(r, &it[i], 1, err);
         if (sy_status_retryable(st)) /* outage or a race (SY_BUSY): nak, retry later */
             return st;
@@ -329,6 +364,130 @@ static void finish_items(item *it, size_t n, sy_status st)
     }
 }
 
+/* The fetch's wait: fetch_ms, or less when a held report is due sooner. */
+static int64_t fetch_wait(const engine_reports *r)
+{
+    int64_t due = engine__hold_next_due(&r->hold);
+    if (!due)
+        return r->fetch_ms;
+    int64_t left = due - engine__now(r->eng);
+    return left < 1 ? 1 : left < r->fetch_ms ? left : r->fetch_ms;
+}
+
+/* A task.started that may be held: its read said it would be recorded,
+ * and no schedule_to_start timer fires before its hold ends (a margin for
+ * the timer loop's own delay included). */
+static bool holdable(const engine_reports *r, const engine__claim *c, int64_t now)
+{
+    return r->hold_ms > 0 && !c->code[0] &&
+           (!c->start_by_ms || c->start_by_ms > now + r->hold_ms + 1000);
+}
+
+/* The claim check's read for xs[0..k): the fetched task.started items
+ * xs[0..fetched), then held ones whose hold is over. Each is answered at
+ * once (a held one was answered when it was held); one the read says the
+ * apply would not record is skipped (acked unapplied); a fetched one that
+ * it would record is held when holdable (its item left empty), else left
+ * for the apply. An error changes nothing: the round fails as a whole. */
+static sy_status read_claims(engine_reports *r, item **xs, size_t k, size_t fetched,
+                             sy_error *err)
+{
+    if (!k)
+        return SY_OK;
+    engine__claim *c = calloc(k, sizeof *c);
+    if (!c)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    for (size_t j = 0; j < k; j++)
+        c[j] = (engine__claim){.task_id = xs[j]->rep.task_id, .attempt = xs[j]->rep.attempt};
+    sy_status st = engine__claims_read(r->s, c, k, err);
+    int64_t now = engine__now(r->eng);
+    for (size_t j = 0; st == SY_OK && j < k; j++) {
+        item *x = xs[j];
+        if (c[j].code[0]) { /* closed, stale, unknown, already started */
+            answer_claim(r, x, claim_verdict(false, c[j].code), c[j].code);
+            x->skip = true;
+        } else if (j < fetched && holdable(r, &c[j], now)) {
+            answer_claim(r, x, "run", "");
+            engine__hold_put(&r->hold, x, now + r->hold_ms); /* out of memory: applied now */
+        }
+    }
+    free(c);
+    return st;
+}
+
+/* One round's items, in the order they are applied: the held reports of
+ * tasks that have another report in this fetch (so that a task starts
+ * before it completes, in one write of its run), the held ones whose hold
+ * is over, the fetched ones not held. it has room for n + held + 1. */
+typedef struct round {
+    item *in, *due, *it;
+    size_t n, ndue, m;
+} round;
+
+static void round_free(round *rd)
+{
+    free(rd->in);
+    free(rd->due);
+    free(rd->it);
+}
+
+/* Fetched and due task.started items: read, answered, held or skipped. */
+static sy_status round_claims(engine_reports *r, round *rd, sy_error *err)
+{
+    item **xs = calloc(rd->n + rd->ndue + 1, sizeof *xs);
+    if (!xs)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < rd->n; i++)
+        if (rd->in[i].json && rd->in[i].rep.kind == ENGINE_REPORT_STARTED)
+            xs[k++] = &rd->in[i];
+    size_t fetched = k;
+    for (size_t i = 0; i < rd->ndue; i++)
+        xs[k++] = &rd->due[i];
+    sy_status st = read_claims(r, xs, k, fetched, err);
+    free(xs);
+    return st;
+}
+
+static void round_gather(engine_reports *r, round *rd)
+{
+    for (size_t i = 0; i < rd->n; i++)
+        if (rd->in[i].json && rd->in[i].rep.kind != ENGINE_REPORT_STARTED &&
+            engine__hold_take(&r->hold, rd->in[i].rep.task_id, rd->in[i].rep.attempt,
+                              &rd->it[rd->m]))
+            rd->m++;
+    for (size_t i = 0; i < rd->ndue; i++)
+        engine__item_move(&rd->it[rd->m++], &rd->due[i]);
+    for (size_t i = 0; i < rd->n; i++)
+        if (rd->in[i].msg)
+            engine__item_move(&rd->it[rd->m++], &rd->in[i]);
+}
+
+/* The fetched messages and the due held reports, in a new round. */
+static sy_status round_new(engine_reports *r, natsMsgList *list, int64_t now, round *rd,
+                           sy_error *err)
+{
+    memset(rd, 0, sizeof *rd);
+    rd->n = (size_t)list->Count;
+    size_t held = r->hold.n;
+    rd->in = calloc(rd->n + 1, sizeof *rd->in);
+    rd->due = calloc(held + 1, sizeof *rd->due);
+    rd->it = calloc(rd->n + held + 1, sizeof *rd->it);
+    if (!rd->in || !rd->due || !rd->it) {
+        natsMsgList_Destroy(list); /* unacked: redelivered after AckWait */
+        round_free(rd);
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < rd->n; i++) {
+        rd->in[i].msg = list->Msgs[i];
+        list->Msgs[i] = NULL;
+    }
+    natsMsgList_Destroy(list);
+    while (engine__hold_take_due(&r->hold, now, &rd->due[rd->ndue]))
+        rd->ndue++;
+    return SY_OK;
+}
+
 sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *err)
 {
     if (handled)
@@ -340,35 +499,31 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         return st;
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, r->fetch_ms, &jerr);
-    if (s == NATS_TIMEOUT) { /* idle: is Postgres still there? (readiness) */
+    natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, fetch_wait(r), &jerr);
+    int64_t now = engine__now(r->eng), next = engine__hold_next_due(&r->hold);
+    if (s == NATS_TIMEOUT && !(next && next <= now)) { /* idle: is Postgres still there? */
         st = engine_session_check(r->s, err);
         if (st == SY_DB_DOWN) {
             engine_session_close(r->s); /* reconnect next round */
             r->s = NULL;
-        } else if (engine__now(r->eng) - r->busy_at >= ENGINE_REPORTS_IDLE_MS) {
+        } else if (now - r->busy_at >= ENGINE_REPORTS_IDLE_MS) {
             engine_session_idle(r->s); /* give back what a burst took */
         }
         return st;
     }
-    if (s != NATS_OK)
+    if (s != NATS_OK && s != NATS_TIMEOUT)
         return sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "could not fetch reports: %s",
                             natsStatus_GetText(s));
-    size_t n = (size_t)list.Count;
-    item *it = calloc(n, sizeof *it);
-    if (!it) {
-        natsMsgList_Destroy(&list); /* unacked: redelivered after AckWait */
-        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        it[i].msg = list.Msgs[i];
-        list.Msgs[i] = NULL;
-    }
-    natsMsgList_Destroy(&list);
-    if (parse_items(r, it, n) > 0)
-        st = apply_items(r, it, n, err);
-    finish_items(it, n, st);
-    free(it);
+    round rd;
+    if (round_new(r, &list, now, &rd, err) != SY_OK)
+        return err->status;
+    parse_items(r, rd.in, rd.n);
+    st = round_claims(r, &rd, err);
+    round_gather(r, &rd);
+    if (st == SY_OK)
+        st = apply_items(r, rd.it, rd.m, err);
+    finish_items(rd.it, rd.m, st);
+    round_free(&rd);
     if (st == SY_OK) {
         r->busy_at = engine__now(r->eng);
         engine__seen_flush(r, r->busy_at, false);
@@ -378,7 +533,7 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         r->s = NULL;
     }
     if (handled && st == SY_OK)
-        *handled = n;
+        *handled = rd.m;
     return st;
 }
 

@@ -254,13 +254,18 @@ def run_task(nc, args, reply, data):
         return
     if not claim(nc, args, task, reply):
         return
+    # the final report says when the work started: the engine may hold the
+    # task.started a moment and record it with this report
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
         result = handle(task, lambda details: report(nc, args, task, "heartbeat", details=details))
-        report(nc, args, task, "completed", result=result)
+        report(nc, args, task, "completed", result=result, started_at=started_at)
     except TaskError as e:
-        report(nc, args, task, "failed", error={"type": e.type, "message": e.message, "retryable": e.retryable})
+        report(nc, args, task, "failed", started_at=started_at,
+               error={"type": e.type, "message": e.message, "retryable": e.retryable})
     except Exception as e:  # a bug in handle(): retryable
-        report(nc, args, task, "failed", error={"type": type(e).__name__, "message": str(e), "retryable": True})
+        report(nc, args, task, "failed", started_at=started_at,
+               error={"type": type(e).__name__, "message": str(e), "retryable": True})
     nc.publish(reply, b"+ACK")  # only now: the final report got its PubAck
 
 

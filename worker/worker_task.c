@@ -351,6 +351,7 @@ static bool report_end(worker_task *t, const worker__exec_result *x)
 {
     bool ok = x->end == WORKER__EXITED && WIFEXITED(x->status) && WEXITSTATUS(x->status) == 0;
     cJSON *r = report_new(t, ok ? "task.completed" : "task.failed");
+    cJSON_AddStringToObject(r, "started_at", t->started_at);
     bool retryable = true;
     if (ok)
         cJSON_AddItemToObject(r, "result", result_value(&x->out));
@@ -376,6 +377,7 @@ static void run_command(worker_task *t)
                               .tick = tick,
                               .ctx = t};
     worker__exec_result x;
+    rfc3339_now(t->started_at, sizeof t->started_at);
     t->next_beat_ms = 0; /* the first tick sends a heartbeat */
     worker__exec(&spec, &x);
     free_env(env);

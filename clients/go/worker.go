@@ -172,6 +172,9 @@ type running struct {
 	settled    bool          // ack, nak or term sent: later outcomes are dropped
 	abandoned  chan struct{} // closed at settle: the slot is freed even if the handler goes on
 	heartbeats int
+	// when the handler started, sent with the final report: the engine may
+	// hold task.started a moment (docs/worker-protocol.md)
+	startedAt time.Time
 }
 
 // Worker runs tasks of one queue. Create it with NewWorker, then Run.
@@ -567,6 +570,7 @@ func (w *Worker) runTask(r *running) {
 	defer cancel()
 	w.mu.Lock()
 	r.cancel = cancel
+	r.startedAt = time.Now()
 	if r.reason != nil { // canceled while task.started was on its way
 		cancel()
 	}
@@ -834,6 +838,9 @@ func (w *Worker) reportEnd(r *running, o outcome) {
 	w.mu.Unlock()
 	if settled {
 		return
+	}
+	if !r.startedAt.IsZero() {
+		extra["started_at"] = r.startedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
 	ok := w.publishReport(r.task, "task."+kind, kind, extra, 5)
 	w.mu.Lock()

@@ -160,6 +160,9 @@ interface Running {
   // signal (nothing can kill a promise; its late outcome is dropped)
   abandoned: Promise<"abandoned">;
   abandon: () => void;
+  // when the handler started (RFC 3339), sent with the final report: the
+  // engine may hold task.started a moment (docs/worker-protocol.md)
+  startedAt?: string;
 }
 
 /** Cuts an error type to what the engine accepts: 1-64 of [A-Za-z0-9_.:-]. */
@@ -500,6 +503,7 @@ export class Worker {
   }
 
   private async execute(t: Running, p: ParsedTask): Promise<void> {
+    t.startedAt = new Date().toISOString();
     let beats = 0;
     const beat = async (details?: unknown) => {
       if (t.settled) return;
@@ -551,6 +555,7 @@ export class Worker {
       extra = { error: { type: "bad_result", message: `the result is not JSON: ${(e as Error).message}`, retryable: false } };
     }
     if (t.settled) return;
+    if (t.startedAt) extra.started_at = t.startedAt;
     const ok = await this.report(p, `task.${kind}`, kind, extra, 5);
     if (t.settled) return;
     if (ok) {

@@ -1,0 +1,180 @@
+/* The claim check and the hold of task.started (engine/reports_run.c,
+ * engine/claims.c, docs/worker-protocol.md): a claim is answered from a
+ * read of the committed state, without waiting for a write; the
+ * task.started it answered "run" is held, and recorded together with its
+ * task's next report, or alone when the hold ends; a final report that
+ * says it was started records the start it overtook. Real engine, real
+ * nats-server, reports sent by hand (worker_engine.h). */
+#include "worker_engine.h"
+
+static const char DEFS[] =
+    "{\"one\":{\"type\":\"one\",\"task_queue\":\"q1\",\"steps\":[{\"kind\":\"task\","
+    "\"name\":\"run\",\"task\":\"run\",\"queue\":\"q1\",\"input\":{},\"retry\":"
+    "{\"initial_interval_ms\":100,\"backoff\":1.0,\"maximum_interval_ms\":100,"
+    "\"maximum_attempts\":3,\"non_retryable\":[]},\"timeouts\":{\"schedule_to_start_ms\":0,"
+    "\"start_to_close_ms\":60000,\"schedule_to_close_ms\":0,\"heartbeat_ms\":0},"
+    "\"continue_on_failure\":false}]}}";
+
+static void publish(we_fx *fx, const char *body, const char *reply_to)
+{
+    char subj[128];
+    snprintf(subj, sizeof subj, "%s.report.q1", fx->wk.prefix);
+    natsMsg *m = NULL;
+    CHECK_INT(natsMsg_Create(&m, subj, NULL, body, (int)strlen(body)), NATS_OK);
+    if (reply_to)
+        CHECK_INT(natsMsgHeader_Set(m, ENGINE_REPLY_HEADER, reply_to), NATS_OK);
+    jsPubAck *pa = NULL;
+    CHECK_INT(js_PublishMsg(&pa, fx->wk.js, m, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+}
+
+/* Publishes task.started asking the engine; returns its verdict and
+ * reason as "verdict/reason" in out. */
+static void ask(we_fx *fx, const char *task_id, int attempt, char *out, size_t cap)
+{
+    char inbox[128], body[512];
+    snprintf(inbox, sizeof inbox, "_INBOX.claims.%s.%d", fx->wk.prefix, attempt);
+    natsSubscription *sub = NULL;
+    CHECK_INT(natsConnection_SubscribeSync(&sub, fx->wk.nc, inbox), NATS_OK);
+    CHECK_INT(natsConnection_Flush(fx->wk.nc), NATS_OK);
+    snprintf(body, sizeof body, "{\"type\":\"task.started\",\"task_id\":\"%s\",\"attempt\":%d}",
+             task_id, attempt);
+    publish(fx, body, inbox);
+    natsMsg *m = NULL;
+    CHECK_INT(natsSubscription_NextMsg(&m, sub, 10000), NATS_OK);
+    cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    snprintf(out, cap, "%s/%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "verdict")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(j, "reason")));
+    cJSON_Delete(j);
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(sub);
+}
+
+static char *task_of(we_fx *fx, const char *wid)
+{
+    char *t = we_query(fx, "SELECT task_id FROM tasks WHERE workflow_id = $1", wid, NULL);
+    CHECK(t != NULL);
+    return t;
+}
+
+static char *task_status(we_fx *fx, const char *wid)
+{
+    return we_query(fx, "SELECT status FROM tasks WHERE workflow_id = $1", wid, NULL);
+}
+
+/* The history's event types in order, comma-joined (owned). */
+static char *history_types(we_fx *fx, const char *wid)
+{
+    return we_query(fx,
+                    "SELECT string_agg(h.type, ',' ORDER BY h.seq) FROM history_events h JOIN runs"
+                    " r USING (run_id) WHERE r.workflow_id = $1",
+                    wid, NULL);
+}
+
+TEST(a_claim_is_answered_before_its_start_is_written_and_goes_with_the_completion)
+{
+    we_fx fx;
+    we_open_hold(&fx, "cl_with", DEFS, 60000); /* no hold ends during the test */
+    we_start(&fx, "one", "wf-with", NULL);
+    char *task_id = task_of(&fx, "wf-with"), v[128];
+    ask(&fx, task_id, 1, v, sizeof v);
+    CHECK_STR(v, "run/");
+    /* answered from the read: nothing is written until a report follows */
+    usleep(300 * 1000);
+    char *st = task_status(&fx, "wf-with");
+    CHECK_STR(st, "scheduled");
+    free(st);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":7}",
+             task_id);
+    publish(&fx, body, NULL); /* no started_at: the held start is what records it */
+    CHECK_STR(we_wait_closed(&fx, "wf-with", 10000), "completed");
+    char *types = history_types(&fx, "wf-with");
+    CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
+              types ? types : "(none)");
+    free(types);
+    engine_reports_stats rs = engine_reports_get_stats(fx.rep);
+    CHECK_INT(rs.applied, 2);
+    CHECK_INT(rs.ignored, 0);
+    free(task_id);
+    we_close(&fx);
+}
+
+TEST(a_held_start_is_recorded_alone_when_its_hold_ends)
+{
+    we_fx fx;
+    we_open_hold(&fx, "cl_alone", DEFS, 300);
+    we_start(&fx, "one", "wf-alone", NULL);
+    char *task_id = task_of(&fx, "wf-alone"), v[128];
+    ask(&fx, task_id, 1, v, sizeof v);
+    CHECK_STR(v, "run/");
+    CHECK_MSG(we_wait_task(&fx, "wf-alone", "started", 5000), "the held start was never recorded");
+    CHECK_INT(we_history_count(&fx, "wf-alone", "task.started"), 1);
+    CHECK(we_count(&fx, "SELECT count(*) FROM tasks WHERE workflow_id = $1 AND started_at IS NOT NULL",
+                   "wf-alone", NULL) == 1);
+    /* a second delivery's claim: already started, and nothing more written */
+    ask(&fx, task_id, 1, v, sizeof v);
+    CHECK_STR(v, "run/already_started");
+    usleep(500 * 1000);
+    CHECK_INT(we_history_count(&fx, "wf-alone", "task.started"), 1);
+    free(task_id);
+    we_close(&fx);
+}
+
+TEST(a_final_report_that_says_it_started_records_the_start_it_overtook)
+{
+    we_fx fx;
+    we_open(&fx, "cl_overtook", DEFS);
+    we_start(&fx, "one", "wf-over", NULL);
+    char *task_id = task_of(&fx, "wf-over");
+    char body[512];
+    /* its task.started is held by another consumer, or still on its way */
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1,"
+             "\"started_at\":\"2026-12-04T21:00:00.000Z\"}",
+             task_id);
+    publish(&fx, body, NULL);
+    CHECK_STR(we_wait_closed(&fx, "wf-over", 10000), "completed");
+    char *types = history_types(&fx, "wf-over");
+    CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
+              types ? types : "(none)");
+    free(types);
+    /* the overtaken task.started, when it comes: the task is closed */
+    char v[128];
+    ask(&fx, task_id, 1, v, sizeof v);
+    CHECK_STR(v, "closed/workflow_closed");
+    CHECK_INT(we_history_count(&fx, "wf-over", "task.started"), 1);
+    free(task_id);
+    we_close(&fx);
+}
+
+TEST(claims_the_read_refuses_are_answered_and_change_nothing)
+{
+    we_fx fx;
+    we_open(&fx, "cl_refused", DEFS);
+    we_start(&fx, "one", "wf-ref", NULL);
+    char *task_id = task_of(&fx, "wf-ref"), v[128];
+    ask(&fx, task_id, 2, v, sizeof v);
+    CHECK_STR(v, "stale/stale_attempt");
+    ask(&fx, "no-such-task:run", 1, v, sizeof v);
+    CHECK_STR(v, "unknown/unknown_task");
+    char *st = task_status(&fx, "wf-ref");
+    CHECK_STR(st, "scheduled");
+    free(st);
+    sy_error err;
+    sy_error_clear(&err);
+    engine_result res;
+    CHECK_INT(engine_begin(fx.s, &err), SY_OK);
+    CHECK_INT(engine_terminate(fx.s, "wf-ref", "test", &res, &err), SY_OK);
+    CHECK_INT(engine_commit(fx.s, &err), SY_OK);
+    ask(&fx, task_id, 1, v, sizeof v);
+    CHECK_STR(v, "closed/workflow_closed");
+    engine_reports_stats rs = engine_reports_get_stats(fx.rep);
+    CHECK_INT(rs.applied, 0);
+    CHECK_INT(rs.ignored, 3);
+    CHECK_INT(we_history_count(&fx, "wf-ref", "task.started"), 0);
+    free(task_id);
+    we_close(&fx);
+}
