@@ -39,6 +39,8 @@
 typedef struct rt_args {
     long count;
     int batch, pipelines, reporters, lanes;
+    long hold_ms;   /* engine.hold_started; -1: the default */
+    long linger_ms; /* engine.report_linger; -1: the default */
     const char *nats, *db, *worker_cmd;
     bool worker_started;
 } rt_args;
@@ -88,6 +90,22 @@ static const cliopt_opt RT_OPTS[] = {
      .max = 16,
      .arg = "N",
      .help = "the engine's report consumers (engine.report_consumers, default 2)"},
+    {.name = "--hold-started-ms",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, hold_ms),
+     .min = 0,
+     .max = 10000,
+     .arg = "MS",
+     .help = "how long the engine holds a claimed task.started (engine.hold_started, default "
+             "250; 0: none)"},
+    {.name = "--linger-ms",
+     .kind = CLIOPT_INT,
+     CLIOPT_FIELD(rt_args, linger_ms),
+     .min = 0,
+     .max = 1000,
+     .arg = "MS",
+     .help = "how long fetched reports wait for more before one transaction (engine.report_linger, "
+             "default 10; 0: none)"},
     {.name = "--worker-lanes",
      .kind = CLIOPT_INT,
      CLIOPT_FIELD(rt_args, lanes),
@@ -143,6 +161,12 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
         return NULL;
     }
     fclose(f);
+    char hold[96] = "";
+    if (a->hold_ms >= 0)
+        snprintf(hold, sizeof hold, ", hold_started: %ldms", a->hold_ms);
+    if (a->linger_ms >= 0)
+        snprintf(hold + strlen(hold), sizeof hold - strlen(hold), ", report_linger: %ldms",
+                 a->linger_ms);
     sy_buf b = SY_BUF_INIT;
     sy_buf_printf(&b,
                   "nats: { urls: [\"%s\"] }\n"
@@ -150,11 +174,11 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
                   "stream: { name: BENCH_RT, subjects: [bench.rt.>], storage: file }\n"
                   "consumer: { name: bench-rt, pipelines: %d, batch_size: %d, fetch_wait: 20ms }\n"
                   "limits: { max_ack_pending: 50000 }\n"
-                  "engine: { state_cache: %ld, report_consumers: %d }\n"
+                  "engine: { state_cache: %ld, report_consumers: %d%s }\n"
                   "rules: { path: \"%s\" }\n"
                   "log: { level: warn }\n",
                   a->nats, a->db, a->pipelines, a->batch, a->count > 4096 ? a->count : 4096L,
-                  a->reporters, path);
+                  a->reporters, hold, path);
     return sy_buf_take(&b);
 }
 
@@ -339,7 +363,8 @@ int bench_roundtrip(int argc, char **argv)
 {
     rt_run run;
     memset(&run, 0, sizeof run);
-    run.a = (rt_args){.count = 10000, .batch = 256, .pipelines = 2, .reporters = 2, .lanes = 1};
+    run.a = (rt_args){.count = 10000, .batch = 256, .pipelines = 2, .reporters = 2, .lanes = 1, .hold_ms = -1,
+              .linger_ms = -1};
     bool help = false;
     sy_error perr;
     sy_status pst = cliopt_parse(&RT_CMD, argc, argv, &run.a, &help, &perr);

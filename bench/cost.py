@@ -91,6 +91,9 @@ def main():
     ap.add_argument("--count", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=ARGS: also run the client workers with these bench roundtrip"
+                         " arguments (e.g. lingerless='--linger-ms 0'), for an A/B in one run")
     a = ap.parse_args()
     nats, conninfo = os.environ.get("SY_TEST_NATS_URL"), os.environ.get("SY_TEST_PG_CONNINFO")
     if not nats or not conninfo:
@@ -104,6 +107,10 @@ def main():
         workers.append(("typescript", ["--worker-cmd", f"node {ts}"]))
     if os.path.exists(go):
         workers.append(("go", ["--worker-cmd", go]))
+    for v in a.variant:
+        vname, _, vargs = v.partition("=")
+        workers += [(f"{n}-{vname}", args + vargs.split()) for n, args in list(workers)
+                    if "-" not in n or n == "native-started"]
     os.environ.setdefault("SY_CONCURRENCY", "64")
     rows = []
     for rep in range(a.reps):

@@ -258,9 +258,9 @@ const engine_result *engine_batch_result(const engine_batch *b, size_t ev)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
-enum { Q_INBOX, Q_TASKS, Q_LOCK, Q_LOAD, Q_HISTORY, Q_FORGET };
-static const char *const Q_NAMES[] = {"sy_inbox", "sy_tasks",   "sy_lock",
-                                      "sy_load",  "sy_history", "sy_forget"};
+enum { Q_INBOX, Q_TASKS, Q_LOCK, Q_LOAD, Q_HISTORY, Q_FORGET, Q_CLAIMS };
+static const char *const Q_NAMES[] = {"sy_inbox",  "sy_tasks",  "sy_lock", "sy_load",
+                                      "sy_history", "sy_forget", "sy_claims"};
 
 /* Runs one of the batch path's statements, prepared once per session: a
  * batch of a few dozen events (the router's usual) pays parse and plan of
@@ -274,6 +274,12 @@ static sy_status exec_cached(engine_session *s, int q, const char *sql, int n, c
                              PGresult **out, sy_error *err)
 {
     return exec_cached_bin(s, q, sql, n, p, NULL, NULL, out, err);
+}
+
+sy_status engine__exec_claims(engine_session *s, const char *sql, int n, const char *const *p,
+                              PGresult **out, sy_error *err)
+{
+    return exec_cached(s, Q_CLAIMS, sql, n, p, out, err);
 }
 
 /* exec_cached with parameter lengths and formats (NULL: all text). */

@@ -39,14 +39,17 @@ sy_status engine__claims_read(engine_session *s, engine__claim *c, size_t n, sy_
     }
     const char *p[] = {engine__array_end(&ids), s->eng->ns};
     PGresult *r = NULL;
-    sy_status st = engine__exec(
+    sy_status st = engine__exec_claims(
         s,
-        "SELECT k.n, t.attempt, t.status, u.status,"
-        " COALESCE((extract(epoch FROM m.fire_at) * 1000)::int8, 0)"
-        " FROM unnest($1::text[]) WITH ORDINALITY AS k(id, n)"
-        " JOIN tasks t ON t.task_id = k.id AND t.namespace = $2"
-        " JOIN runs u ON u.run_id = t.run_id"
-        " LEFT JOIN timers m ON m.timer_id = t.task_id || '@' || t.attempt || ':schedule_to_start'",
+        /* LATERAL ... OFFSET 0: an index probe per report, never a scan of
+         * tasks, whatever the planner guesses of the array (batch.c too) */
+        "SELECT k.n, x.attempt, x.status, x.run_status, x.start_by"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS k(id, n) CROSS JOIN LATERAL"
+        " (SELECT t.attempt, t.status, u.status AS run_status,"
+        " COALESCE((SELECT (extract(epoch FROM m.fire_at) * 1000)::int8 FROM timers m"
+        " WHERE m.timer_id = t.task_id || '@' || t.attempt || ':schedule_to_start'), 0) AS start_by"
+        " FROM tasks t JOIN runs u ON u.run_id = t.run_id"
+        " WHERE t.task_id = k.id AND t.namespace = $2 OFFSET 0) AS x",
         2, p, &r, err);
     for (int j = 0; st == SY_OK && j < PQntuples(r); j++) {
         size_t k = (size_t)atoll(PQgetvalue(r, j, 0));

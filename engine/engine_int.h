@@ -250,6 +250,9 @@ typedef struct engine__claim {
 } engine__claim;
 sy_status engine__claims_read(engine_session *s, engine__claim *c, size_t n,
                               sy_error *err) SY_MUST_USE;
+/* claims.c's statement, prepared once per session with batch.c's own. */
+sy_status engine__exec_claims(engine_session *s, const char *sql, int n, const char *const *p,
+                              PGresult **out, sy_error *err) SY_MUST_USE;
 
 /* FNV-1a of a NUL-terminated string, for the small hash tables of a batch. */
 uint64_t engine__hash(const char *s);

@@ -41,6 +41,11 @@ typedef struct engine_reports engine_reports;
  * schedule_to_start timer fires sooner than this and a margin is not held. */
 #define ENGINE_REPORTS_HOLD_MS 250
 
+/* The default linger of fetched reports (engine_reports_opts.linger_ms):
+ * workers that report one task at a time fill a transaction with many of
+ * them instead of a few; a workflow's next step waits this much longer. */
+#define ENGINE_REPORTS_LINGER_MS 10
+
 typedef struct engine_reports_opts {
     const char *conninfo;                /* Postgres; copied */
     const char *nats_url;                /* copied; NULL: nats://127.0.0.1:4222 */
@@ -56,6 +61,11 @@ typedef struct engine_reports_opts {
      * first: a short task costs one write of its run, not two). 0:
      * ENGINE_REPORTS_HOLD_MS; < 0: every task.started is recorded at once. */
     int64_t hold_started_ms;
+    /* How long fetched reports wait for more before they are applied in one
+     * transaction (a full batch goes at once). A worker waits for its
+     * report's PubAck, not for this; the claim check's answer never waits
+     * for it. 0: ENGINE_REPORTS_LINGER_MS; < 0: each fetch applied at once. */
+    int64_t linger_ms;
     engine_health_fn health; /* may be NULL; told after each round of engine_reports_run */
     void *health_arg;        /* borrowed while the consumer lives */
 } engine_reports_opts;

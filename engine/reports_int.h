@@ -68,6 +68,10 @@ struct engine_reports {
     struct engine__seen *seen; /* workers seen since the last write (reports_workers.c) */
     int64_t hold_ms;           /* how long a task.started is held; 0: not held */
     engine__hold hold;
+    int64_t linger_ms;         /* how long the pending batch waits for more; 0: not at all */
+    item *pend;                /* fetched, to be applied in one transaction (owned) */
+    size_t npend, cpend;
+    int64_t pend_due;          /* when the pending batch is applied, full or not */
 };
 
 /* The workers table (008_ui.sql): what the applied reports said about who

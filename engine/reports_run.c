@@ -52,6 +52,7 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     r->hold_ms = o->hold_started_ms < 0    ? 0
                  : o->hold_started_ms == 0 ? ENGINE_REPORTS_HOLD_MS
                                            : o->hold_started_ms;
+    r->linger_ms = o->linger_ms < 0 ? 0 : o->linger_ms == 0 ? ENGINE_REPORTS_LINGER_MS : o->linger_ms;
     r->health = o->health;
     r->health_arg = o->health_arg;
     r->b = engine_batch_new();
@@ -77,11 +78,15 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     return SY_OK;
 }
 
+static void pend_release(engine_reports *r, bool at_once);
+
 void engine_reports_free(engine_reports *r)
 {
     if (!r)
         return;
-    engine__hold_release(&r->hold); /* before the subscription its messages use */
+    pend_release(r, true); /* before the subscription their messages use */
+    free(r->pend);
+    engine__hold_release(&r->hold);
     natsSubscription_Destroy(r->sub);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
@@ -364,10 +369,13 @@ static void finish_items(item *it, size_t n, sy_status st)
     }
 }
 
-/* The fetch's wait: fetch_ms, or less when a held report is due sooner. */
+/* The fetch's wait: fetch_ms, or less when a held report or the pending
+ * batch is due sooner. */
 static int64_t fetch_wait(const engine_reports *r)
 {
     int64_t due = engine__hold_next_due(&r->hold);
+    if (r->npend && (!due || r->pend_due < due))
+        due = r->pend_due;
     if (!due)
         return r->fetch_ms;
     int64_t left = due - engine__now(r->eng);
@@ -376,11 +384,11 @@ static int64_t fetch_wait(const engine_reports *r)
 
 /* A task.started that may be held: its read said it would be recorded,
  * and no schedule_to_start timer fires before its hold ends (a margin for
- * the timer loop's own delay included). */
+ * the timer loop's own delay and the linger included). */
 static bool holdable(const engine_reports *r, const engine__claim *c, int64_t now)
 {
     return r->hold_ms > 0 && !c->code[0] &&
-           (!c->start_by_ms || c->start_by_ms > now + r->hold_ms + 1000);
+           (!c->start_by_ms || c->start_by_ms > now + r->hold_ms + r->linger_ms + 1000);
 }
 
 /* The claim check's read for xs[0..k): the fetched task.started items
@@ -415,77 +423,131 @@ static sy_status read_claims(engine_reports *r, item **xs, size_t k, size_t fetc
     return st;
 }
 
-/* One round's items, in the order they are applied: the held reports of
- * tasks that have another report in this fetch (so that a task starts
- * before it completes, in one write of its run), the held ones whose hold
- * is over, the fetched ones not held. it has room for n + held + 1. */
-typedef struct round {
-    item *in, *due, *it;
-    size_t n, ndue, m;
-} round;
-
-static void round_free(round *rd)
+/* The fetched and the due held task.started items: read, answered, held
+ * or skipped. */
+static sy_status round_claims(engine_reports *r, item *in, size_t n, item *due, size_t ndue,
+                              sy_error *err)
 {
-    free(rd->in);
-    free(rd->due);
-    free(rd->it);
-}
-
-/* Fetched and due task.started items: read, answered, held or skipped. */
-static sy_status round_claims(engine_reports *r, round *rd, sy_error *err)
-{
-    item **xs = calloc(rd->n + rd->ndue + 1, sizeof *xs);
+    item **xs = calloc(n + ndue + 1, sizeof *xs);
     if (!xs)
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     size_t k = 0;
-    for (size_t i = 0; i < rd->n; i++)
-        if (rd->in[i].json && rd->in[i].rep.kind == ENGINE_REPORT_STARTED)
-            xs[k++] = &rd->in[i];
+    for (size_t i = 0; i < n; i++)
+        if (in[i].json && in[i].rep.kind == ENGINE_REPORT_STARTED)
+            xs[k++] = &in[i];
     size_t fetched = k;
-    for (size_t i = 0; i < rd->ndue; i++)
-        xs[k++] = &rd->due[i];
+    for (size_t i = 0; i < ndue; i++)
+        xs[k++] = &due[i];
     sy_status st = read_claims(r, xs, k, fetched, err);
     free(xs);
     return st;
 }
 
-static void round_gather(engine_reports *r, round *rd)
+/* Appends *x (moved) to the pending batch, which is due linger_ms after
+ * its first item came. */
+static bool pend_add(engine_reports *r, item *x, int64_t now)
 {
-    for (size_t i = 0; i < rd->n; i++)
-        if (rd->in[i].json && rd->in[i].rep.kind != ENGINE_REPORT_STARTED &&
-            engine__hold_take(&r->hold, rd->in[i].rep.task_id, rd->in[i].rep.attempt,
-                              &rd->it[rd->m]))
-            rd->m++;
-    for (size_t i = 0; i < rd->ndue; i++)
-        engine__item_move(&rd->it[rd->m++], &rd->due[i]);
-    for (size_t i = 0; i < rd->n; i++)
-        if (rd->in[i].msg)
-            engine__item_move(&rd->it[rd->m++], &rd->in[i]);
+    if (r->npend == r->cpend) {
+        size_t nc = r->cpend ? r->cpend * 2 : 64;
+        item *p = realloc(r->pend, nc * sizeof *p);
+        if (!p)
+            return false;
+        for (size_t i = 0; i < r->npend; i++) /* rep.event_id points into each item */
+            if (p[i].rep.event_id)
+                p[i].rep.event_id = p[i].event_id;
+        r->pend = p;
+        r->cpend = nc;
+    }
+    if (!r->npend)
+        r->pend_due = now + r->linger_ms;
+    engine__item_move(&r->pend[r->npend++], x);
+    return true;
 }
 
-/* The fetched messages and the due held reports, in a new round. */
-static sy_status round_new(engine_reports *r, natsMsgList *list, int64_t now, round *rd,
-                           sy_error *err)
+/* The messages of a round, and the held reports whose hold is over, into
+ * the pending batch; the ones that need no commit are settled at once. */
+static sy_status round_take(engine_reports *r, natsMsgList *list, int64_t now, size_t *settled,
+                            sy_error *err)
 {
-    memset(rd, 0, sizeof *rd);
-    rd->n = (size_t)list->Count;
-    size_t held = r->hold.n;
-    rd->in = calloc(rd->n + 1, sizeof *rd->in);
-    rd->due = calloc(held + 1, sizeof *rd->due);
-    rd->it = calloc(rd->n + held + 1, sizeof *rd->it);
-    if (!rd->in || !rd->due || !rd->it) {
+    size_t n = (size_t)list->Count, held = r->hold.n, ndue = 0;
+    item *in = calloc(n + 1, sizeof *in), *due = calloc(held + 1, sizeof *due);
+    if (!in || !due) {
         natsMsgList_Destroy(list); /* unacked: redelivered after AckWait */
-        round_free(rd);
+        free(in);
+        free(due);
         return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
     }
-    for (size_t i = 0; i < rd->n; i++) {
-        rd->in[i].msg = list->Msgs[i];
+    for (size_t i = 0; i < n; i++) {
+        in[i].msg = list->Msgs[i];
         list->Msgs[i] = NULL;
     }
     natsMsgList_Destroy(list);
-    while (engine__hold_take_due(&r->hold, now, &rd->due[rd->ndue]))
-        rd->ndue++;
-    return SY_OK;
+    while (engine__hold_take_due(&r->hold, now, &due[ndue]))
+        ndue++;
+    parse_items(r, in, n);
+    sy_status st = round_claims(r, in, n, due, ndue, err);
+    *settled = 0;
+    for (size_t i = 0; i < n + ndue; i++) {
+        item *x = i < n ? &in[i] : &due[i - n];
+        if (!x->msg)
+            continue; /* held */
+        if (x->json && !x->skip && st == SY_OK && pend_add(r, x, now))
+            continue;
+        /* invalid (terminated), skipped (nothing to commit), or not taken */
+        if (x->json) {
+            if (st == SY_OK && x->skip) {
+                atomic_fetch_add(&r->ignored, 1);
+                engine__seen_note(r, x, 1, now);
+                natsMsg_Ack(x->msg, NULL);
+            } else {
+                natsMsg_NakWithDelay(x->msg, 1000, NULL);
+            }
+        }
+        cJSON_Delete(x->json);
+        natsMsg_Destroy(x->msg);
+        (*settled)++;
+    }
+    free(in);
+    free(due);
+    return st;
+}
+
+/* Hands the pending batch back unapplied: with a delay after a failed
+ * round, at once when the consumer stops (another one takes it). */
+static void pend_release(engine_reports *r, bool at_once)
+{
+    for (size_t i = 0; i < r->npend; i++) {
+        if (at_once)
+            natsMsg_Nak(r->pend[i].msg, NULL);
+        else
+            natsMsg_NakWithDelay(r->pend[i].msg, 1000, NULL);
+        cJSON_Delete(r->pend[i].json);
+        natsMsg_Destroy(r->pend[i].msg);
+    }
+    r->npend = 0;
+}
+
+/* Applies the pending batch in one transaction, with the held task.started
+ * of each task that has a report in it, first (a task starts before it
+ * completes, in one write of its run). */
+static sy_status apply_pending(engine_reports *r, size_t *settled, sy_error *err)
+{
+    size_t np = r->npend, m = 0;
+    item *it = calloc(2 * np + 1, sizeof *it);
+    if (!it)
+        return sy_error_set(err, SY_NOMEM, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < np; i++)
+        if (r->pend[i].rep.kind != ENGINE_REPORT_STARTED &&
+            engine__hold_take(&r->hold, r->pend[i].rep.task_id, r->pend[i].rep.attempt, &it[m]))
+            m++;
+    for (size_t i = 0; i < np; i++)
+        engine__item_move(&it[m++], &r->pend[i]);
+    r->npend = 0;
+    sy_status st = apply_items(r, it, m, err);
+    finish_items(it, m, st);
+    free(it);
+    *settled += m;
+    return st;
 }
 
 sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *err)
@@ -501,7 +563,8 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
     jsErrCode jerr = 0;
     natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, fetch_wait(r), &jerr);
     int64_t now = engine__now(r->eng), next = engine__hold_next_due(&r->hold);
-    if (s == NATS_TIMEOUT && !(next && next <= now)) { /* idle: is Postgres still there? */
+    bool due = (next && next <= now) || (r->npend && r->pend_due <= now);
+    if (s == NATS_TIMEOUT && !due) { /* idle: is Postgres still there? */
         st = engine_session_check(r->s, err);
         if (st == SY_DB_DOWN) {
             engine_session_close(r->s); /* reconnect next round */
@@ -514,16 +577,12 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
     if (s != NATS_OK && s != NATS_TIMEOUT)
         return sy_error_set(err, SY_NATS_DOWN, "nats", NULL, "could not fetch reports: %s",
                             natsStatus_GetText(s));
-    round rd;
-    if (round_new(r, &list, now, &rd, err) != SY_OK)
-        return err->status;
-    parse_items(r, rd.in, rd.n);
-    st = round_claims(r, &rd, err);
-    round_gather(r, &rd);
-    if (st == SY_OK)
-        st = apply_items(r, rd.it, rd.m, err);
-    finish_items(rd.it, rd.m, st);
-    round_free(&rd);
+    size_t settled = 0;
+    st = round_take(r, &list, now, &settled, err);
+    if (st == SY_OK && r->npend && (r->npend >= r->batch || r->pend_due <= now))
+        st = apply_pending(r, &settled, err);
+    if (st != SY_OK) /* the round failed: what waited goes back too */
+        pend_release(r, false);
     if (st == SY_OK) {
         r->busy_at = engine__now(r->eng);
         engine__seen_flush(r, r->busy_at, false);
@@ -533,7 +592,7 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
         r->s = NULL;
     }
     if (handled && st == SY_OK)
-        *handled = rd.m;
+        *handled = settled;
     return st;
 }
 

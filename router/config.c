@@ -124,6 +124,8 @@ static const field engine_fields[] = {
     F("reports", F_BOOL, reports),
     F("subject_prefix", F_STR, engine_subject_prefix),
     FR("report_consumers", F_INT, report_consumers, 1, 16),
+    FR("hold_started", F_DUR, hold_started_ms, 0, 10000),
+    FR("report_linger", F_DUR, report_linger_ms, 0, 1000),
     FR("state_cache", F_INT, state_cache, 0, 10000000),
     F_END,
 };
@@ -189,6 +191,8 @@ void router_config_init(router_config *cfg)
     cfg->timers = true;
     cfg->reports = true;
     cfg->report_consumers = 2;
+    cfg->hold_started_ms = -1; /* not set: the engine's ENGINE_REPORTS_HOLD_MS */
+    cfg->report_linger_ms = -1; /* not set: ENGINE_REPORTS_LINGER_MS */
     cfg->state_cache = 4096;
     cfg->outcomes_stream = dup_or_die("SY");
     cfg->admin_listen = dup_or_die("127.0.0.1:8088");

@@ -34,6 +34,11 @@
  *              reports [true] (the worker-report consumer),
  *              subject_prefix [sy] (first token of outcome and report subjects),
  *              report_consumers [2] (threads applying worker reports),
+ *              hold_started [250ms] (a task.started the claim check answered
+ *              "run" waits this long for its task's next report, to be
+ *              written with it; 0 writes each at once),
+ *              report_linger [10ms] (fetched reports wait this long for more
+ *              before one transaction applies them; 0: none),
  *              state_cache [4096] (running workflows whose state is kept in
  *              memory: about 1 KiB each; 0 turns the cache off)
  *   admin:     listen [127.0.0.1:8088], token_file
@@ -117,6 +122,10 @@ typedef struct router_config {
     char *engine_namespace;
     char *engine_subject_prefix;      /* NULL: "sy" */
     int64_t report_consumers;         /* report consumer threads on the one durable */
+    int64_t hold_started_ms;          /* a task.started's hold (engine/reports.h); 0: none,
+                                         -1: not set (the engine's default) */
+    int64_t report_linger_ms;         /* fetched reports wait for more (engine/reports.h);
+                                         0: none, -1: not set (the engine's default) */
     int64_t state_cache;              /* running workflows kept in memory; 0: none */
     bool outbox_relay, timers, reports;
     /* admin */

@@ -118,6 +118,12 @@ static void *reports_main(void *arg)
                              .stream = l->cfg->outcomes_stream,
                              .batch = 512,
                              .fetch_timeout_ms = l->cfg->fetch_wait_ms,
+                             .hold_started_ms = l->cfg->hold_started_ms < 0    ? 0
+                                                : l->cfg->hold_started_ms == 0 ? -1
+                                                                               : l->cfg->hold_started_ms,
+                             .linger_ms = l->cfg->report_linger_ms < 0    ? 0
+                                          : l->cfg->report_linger_ms == 0 ? -1
+                                                                          : l->cfg->report_linger_ms,
                              .health = reports_health,
                              .health_arg = slot};
     int64_t backoff = 100;
