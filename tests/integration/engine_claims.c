@@ -1,4 +1,4 @@
-/* The claim check and the hold of task.started (engine/reports_run.c,
+/* The claim check, the hold of task.started and the linger of reports (engine/reports_run.c,
  * engine/claims.c, docs/worker-protocol.md): a claim is answered from a
  * read of the committed state, without waiting for a write; the
  * task.started it answered "run" is held, and recorded together with its
@@ -75,7 +75,7 @@ static char *history_types(we_fx *fx, const char *wid)
 TEST(a_claim_is_answered_before_its_start_is_written_and_goes_with_the_completion)
 {
     we_fx fx;
-    we_open_hold(&fx, "cl_with", DEFS, 60000); /* no hold ends during the test */
+    we_open_reports(&fx, "cl_with", DEFS, 60000, 0); /* no hold ends during the test */
     we_start(&fx, "one", "wf-with", NULL);
     char *task_id = task_of(&fx, "wf-with"), v[128];
     ask(&fx, task_id, 1, v, sizeof v);
@@ -105,7 +105,7 @@ TEST(a_claim_is_answered_before_its_start_is_written_and_goes_with_the_completio
 TEST(a_held_start_is_recorded_alone_when_its_hold_ends)
 {
     we_fx fx;
-    we_open_hold(&fx, "cl_alone", DEFS, 300);
+    we_open_reports(&fx, "cl_alone", DEFS, 300, 0);
     we_start(&fx, "one", "wf-alone", NULL);
     char *task_id = task_of(&fx, "wf-alone"), v[128];
     ask(&fx, task_id, 1, v, sizeof v);
@@ -176,5 +176,36 @@ TEST(claims_the_read_refuses_are_answered_and_change_nothing)
     CHECK_INT(rs.ignored, 3);
     CHECK_INT(we_history_count(&fx, "wf-ref", "task.started"), 0);
     free(task_id);
+    we_close(&fx);
+}
+
+/* Reports fetched within the linger go in one transaction: the runs they
+ * close share the batch's clock; and none is applied before it ends. */
+TEST(reports_within_the_linger_are_applied_in_one_transaction)
+{
+    we_fx fx;
+    we_open_reports(&fx, "cl_linger", DEFS, 0, 1500);
+    we_start(&fx, "one", "wf-l1", NULL);
+    we_start(&fx, "one", "wf-l2", NULL);
+    char *t1 = task_of(&fx, "wf-l1"), *t2 = task_of(&fx, "wf-l2"), body[512];
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}", t1);
+    publish(&fx, body, NULL);
+    usleep(200 * 1000);
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":2}", t2);
+    publish(&fx, body, NULL);
+    usleep(200 * 1000); /* 400 ms after the first: still lingering */
+    char *st = task_status(&fx, "wf-l1");
+    CHECK_STR(st, "scheduled");
+    free(st);
+    CHECK_STR(we_wait_closed(&fx, "wf-l1", 10000), "completed");
+    CHECK_STR(we_wait_closed(&fx, "wf-l2", 10000), "completed");
+    CHECK_INT(we_count(&fx,
+                       "SELECT count(DISTINCT closed_at) FROM runs WHERE workflow_id IN ($1, $2)",
+                       "wf-l1", "wf-l2"),
+              1);
+    free(t1);
+    free(t2);
     we_close(&fx);
 }

@@ -83,8 +83,10 @@ WK_FN void *we_pump_main(void *arg)
     return NULL;
 }
 
-/* hold_ms: the report consumer's hold of a task.started (0: the default). */
-WK_FN void we_open_hold(we_fx *fx, const char *name, const char *defs_json, int64_t hold_ms)
+/* hold_ms, linger_ms: the report consumer's hold of a task.started and
+ * linger of fetched reports (engine_reports_opts: 0 the defaults). */
+WK_FN void we_open_reports(we_fx *fx, const char *name, const char *defs_json, int64_t hold_ms,
+                           int64_t linger_ms)
 {
     memset(fx, 0, sizeof *fx);
     wk_setup(&fx->wk, name);
@@ -104,7 +106,8 @@ WK_FN void we_open_hold(we_fx *fx, const char *name, const char *defs_json, int6
                               .nats_url = fixture_nats_url(),
                               .prefix = fx->wk.prefix,
                               .fetch_timeout_ms = 100,
-                              .hold_started_ms = hold_ms};
+                              .hold_started_ms = hold_ms,
+                              .linger_ms = linger_ms};
     CHECK_INT(engine_reports_new(fx->eng, &ro, &fx->rep, &err), SY_OK);
     atomic_init(&fx->stop, false);
     CHECK_INT(pthread_create(&fx->pump, NULL, we_pump_main, fx), 0);
@@ -112,7 +115,7 @@ WK_FN void we_open_hold(we_fx *fx, const char *name, const char *defs_json, int6
 
 WK_FN void we_open(we_fx *fx, const char *name, const char *defs_json)
 {
-    we_open_hold(fx, name, defs_json, 0);
+    we_open_reports(fx, name, defs_json, 0, 0);
 }
 
 WK_FN void we_close(we_fx *fx)
