@@ -5,6 +5,7 @@
  * task's next report, or alone when the hold ends; a final report that
  * says it was started records the start it overtook. Real engine, real
  * nats-server, reports sent by hand (worker_engine.h). */
+#include "reports_int.h"
 #include "worker_engine.h"
 
 static const char DEFS[] =
@@ -205,6 +206,52 @@ TEST(reports_within_the_linger_are_applied_in_one_transaction)
                        "SELECT count(DISTINCT closed_at) FROM runs WHERE workflow_id IN ($1, $2)",
                        "wf-l1", "wf-l2"),
               1);
+    free(t1);
+    free(t2);
+    we_close(&fx);
+}
+
+/* A consumer that stops hands back what it held and what lingered (NAK, not
+ * the 30 s ack wait): another consumer applies both at once. */
+TEST(what_a_stopping_consumer_holds_goes_back_at_once)
+{
+    we_fx fx;
+    we_open_still(&fx, "cl_stop", DEFS, 60000, 60000);
+    we_start(&fx, "one", "wf-s1", NULL);
+    we_start(&fx, "one", "wf-s2", NULL);
+    char *t1 = task_of(&fx, "wf-s1"), *t2 = task_of(&fx, "wf-s2"), body[512];
+    snprintf(body, sizeof body, "{\"type\":\"task.started\",\"task_id\":\"%s\",\"attempt\":1}",
+             t1);
+    publish(&fx, body, NULL);
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}", t2);
+    publish(&fx, body, NULL);
+    sy_error err;
+    for (int i = 0; i < 100 && fx.rep->hold.n + fx.rep->npend < 2; i++) {
+        size_t n = 0;
+        CHECK_INT(engine_reports_run_once(fx.rep, &n, &err), SY_OK);
+    }
+    CHECK_INT(fx.rep->hold.n, 1);
+    CHECK_INT(fx.rep->npend, 1);
+    engine_reports_free(fx.rep);
+    engine_reports_opts ro = {.conninfo = fx.conninfo,
+                              .nats_url = fixture_nats_url(),
+                              .prefix = fx.wk.prefix,
+                              .fetch_timeout_ms = 100,
+                              .hold_started_ms = -1,
+                              .linger_ms = -1};
+    CHECK_INT(engine_reports_new(fx.eng, &ro, &fx.rep, &err), SY_OK);
+    int64_t t0 = sy_clock_now_ms(NULL);
+    while (engine_reports_get_stats(fx.rep).applied < 2 && sy_clock_now_ms(NULL) - t0 < 10000) {
+        size_t n = 0;
+        if (engine_reports_run_once(fx.rep, &n, &err) != SY_OK)
+            usleep(50 * 1000);
+    }
+    CHECK_INT(engine_reports_get_stats(fx.rep).applied, 2);
+    char *st = task_status(&fx, "wf-s1");
+    CHECK_STR(st, "started");
+    free(st);
+    CHECK_STR(we_wait_closed(&fx, "wf-s2", 1000), "completed");
     free(t1);
     free(t2);
     we_close(&fx);

@@ -26,6 +26,7 @@ typedef struct we_fx {
     engine_reports *rep; /* pump thread */
     char *conninfo;
     pthread_t pump;
+    bool pumping; /* false: the test runs the report consumer itself */
     atomic_bool stop;
 } we_fx;
 
@@ -86,7 +87,12 @@ WK_FN void *we_pump_main(void *arg)
 /* hold_ms, linger_ms: the report consumer's hold of a task.started and
  * linger of fetched reports (engine_reports_opts: 0 the defaults). */
 WK_FN void we_open_reports(we_fx *fx, const char *name, const char *defs_json, int64_t hold_ms,
-                           int64_t linger_ms)
+                           int64_t linger_ms);
+
+/* we_open_reports without the pump thread: nothing publishes the outbox or
+ * runs fx->rep unless the test does. */
+WK_FN void we_open_still(we_fx *fx, const char *name, const char *defs_json, int64_t hold_ms,
+                         int64_t linger_ms)
 {
     memset(fx, 0, sizeof *fx);
     wk_setup(&fx->wk, name);
@@ -110,7 +116,14 @@ WK_FN void we_open_reports(we_fx *fx, const char *name, const char *defs_json, i
                               .linger_ms = linger_ms};
     CHECK_INT(engine_reports_new(fx->eng, &ro, &fx->rep, &err), SY_OK);
     atomic_init(&fx->stop, false);
+}
+
+WK_FN void we_open_reports(we_fx *fx, const char *name, const char *defs_json, int64_t hold_ms,
+                           int64_t linger_ms)
+{
+    we_open_still(fx, name, defs_json, hold_ms, linger_ms);
     CHECK_INT(pthread_create(&fx->pump, NULL, we_pump_main, fx), 0);
+    fx->pumping = true;
 }
 
 WK_FN void we_open(we_fx *fx, const char *name, const char *defs_json)
@@ -121,7 +134,8 @@ WK_FN void we_open(we_fx *fx, const char *name, const char *defs_json)
 WK_FN void we_close(we_fx *fx)
 {
     atomic_store(&fx->stop, true);
-    pthread_join(fx->pump, NULL);
+    if (fx->pumping)
+        pthread_join(fx->pump, NULL);
     wk_teardown(&fx->wk);
     engine_reports_free(fx->rep);
     engine_session_close(fx->ps);
