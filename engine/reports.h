@@ -3,9 +3,11 @@
  * Workers publish task.started / task.heartbeat / task.completed /
  * task.failed to `<prefix>.report.<queue>`. This consumer reads them through
  * its own durable JetStream pull consumer on `<prefix>.report.>`, validates
- * each one (schemas/worker/task.*.json), applies a whole fetched batch with
- * engine_batch_report inside one transaction, commits, and only then acks
- * the messages. Reports for stale attempts, unknown tasks or closed
+ * each one (schemas/worker/task.*.json), answers the claim checks of the
+ * fetch from one read (claims.c), holds the task.started it answered "run"
+ * until the task's next report comes or the hold ends (reports_hold.c), lets
+ * the rest linger for more, applies them with engine_batch_report inside
+ * one transaction, commits, and only then acks the messages. Reports for stale attempts, unknown tasks or closed
  * workflows are counted and acked (the engine ignores them); invalid reports
  * are counted, logged and terminated. A database outage naks the batch with
  * a delay; nothing is acked before its commit.
@@ -23,8 +25,9 @@
 typedef struct engine_reports engine_reports;
 
 /* The claim check (docs/worker-protocol.md): a task.started report with
- * this header (an inbox subject) is answered there, once its transaction
- * committed, with {"task_id", "attempt", "verdict": "run" | "closed" |
+ * this header (an inbox subject) is answered there, from a read of the
+ * committed state (or, when it is not held, once its transaction
+ * committed), with {"task_id", "attempt", "verdict": "run" | "closed" |
  * "stale" | "unknown" | "duplicate", "reason"}: a worker runs the task only
  * on "run", so a task of a canceled or terminated run is never started. */
 #define ENGINE_REPLY_HEADER "Sy-Reply-To"
