@@ -74,20 +74,21 @@ static bool report(rt_lane *w, natsMsg *m, const char *kind)
     if (ok) {
         char body[512], msg_id[256];
         bool done = strcmp(kind, "completed") == 0;
-        /* after a task.started, the completion says so (docs/worker-protocol.md) */
-        char since[64] = "";
-        if (done && w->started)
-            snprintf(since, sizeof since, ",\"started_at\":\"%s\"", w->started_at);
         int n = snprintf(body, sizeof body,
-                         "{\"type\":\"task.%s\",\"task_id\":\"%s\",\"attempt\":%d%s%s}", kind,
-                         id->valuestring, att->valueint, done ? ",\"result\":{\"ok\":true}" : "",
-                         since);
+                         "{\"type\":\"task.%s\",\"task_id\":\"%s\",\"attempt\":%d%s}", kind,
+                         id->valuestring, att->valueint, done ? ",\"result\":{\"ok\":true}" : "");
         snprintf(msg_id, sizeof msg_id, "%s:%d:%s", id->valuestring, att->valueint, kind);
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = msg_id;
+        natsMsg *rm = NULL;
         ok = n < (int)sizeof body &&
-             js_PublishAsync(w->js, w->report_subject, body, n, &po) == NATS_OK;
+             natsMsg_Create(&rm, w->report_subject, NULL, body, n) == NATS_OK;
+        /* after a task.started, the completion says so (docs/worker-protocol.md) */
+        if (ok && done && w->started)
+            ok = natsMsgHeader_Set(rm, "Sy-Started-At", w->started_at) == NATS_OK;
+        ok = ok && js_PublishMsgAsync(w->js, &rm, &po) == NATS_OK;
+        natsMsg_Destroy(rm); /* NULL once the publish took it */
     }
     cJSON_Delete(j);
     return ok;

@@ -313,7 +313,8 @@ typedef struct engine_report {
     const char *event_id;       /* idempotency key of the report; NULL: none */
     const char *trace_id;       /* may be NULL */
     bool started;               /* completed/failed: the worker sent task.started first
-                                   ("started_at"): recorded with it if not yet applied */
+                                   (reports.h, ENGINE_STARTED_HEADER): recorded with it
+                                   if not applied yet */
 } engine_report;
 
 /* Applies one report in the session's transaction. A report for a stale

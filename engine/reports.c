@@ -10,7 +10,6 @@
 #include "reports.h"
 
 #include "json.h"
-#include "timefmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +26,7 @@ static bool allowed_key(const char *k, engine_report_kind kind)
     for (size_t i = 0; i < sizeof common / sizeof *common; i++)
         if (strcmp(k, common[i]) == 0)
             return true;
-    bool final = kind == ENGINE_REPORT_COMPLETED || kind == ENGINE_REPORT_FAILED;
-    return (final && strcmp(k, "started_at") == 0) ||
-           (kind == ENGINE_REPORT_COMPLETED && strcmp(k, "result") == 0) ||
+    return (kind == ENGINE_REPORT_COMPLETED && strcmp(k, "result") == 0) ||
            (kind == ENGINE_REPORT_FAILED && strcmp(k, "error") == 0) ||
            (kind == ENGINE_REPORT_HEARTBEAT && strcmp(k, "details") == 0);
 }
@@ -118,14 +115,6 @@ static sy_status check_report(const cJSON *j, engine_report *rep, sy_error *err)
         st = check_error(sy_json_get(j, "error"), rep, err);
     if (st == SY_OK && rep->kind == ENGINE_REPORT_COMPLETED)
         rep->result = sy_json_get(j, "result");
-    const cJSON *sa = sy_json_get(j, "started_at");
-    int64_t ms = 0;
-    if (st == SY_OK && sa) {
-        if (!cJSON_IsString(sa))
-            return bad(err, "bad_type", "started_at", "must be an RFC 3339 date-time string");
-        st = sy_time_parse_rfc3339(sa->valuestring, "started_at", &ms, err);
-        rep->started = st == SY_OK;
-    }
     return st;
 }
 

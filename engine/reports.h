@@ -32,6 +32,13 @@ typedef struct engine_reports engine_reports;
  * on "run", so a task of a canceled or terminated run is never started. */
 #define ENGINE_REPLY_HEADER "Sy-Reply-To"
 
+/* On a task.completed or task.failed: when the work began (RFC 3339), sent
+ * by a worker that published task.started first. The consumer holding that
+ * task.started may not be the one this report reaches, so the engine,
+ * finding the task not started, records task.started before it. A header,
+ * not a member, so that an engine from before it ignores it. */
+#define ENGINE_STARTED_HEADER "Sy-Started-At"
+
 /* An empty fetch gives back what the session's batches took
  * (engine_session_idle) only once no report was applied for this long: a
  * consumer that waits between the worker's batches (fetches of 20 ms) shed

@@ -4,6 +4,7 @@
 #include "jsfetch.h"
 #include "reports.h"
 #include "reports_int.h"
+#include "timefmt.h"
 #include "trace.h"
 
 #include <nats/nats.h>
@@ -168,6 +169,19 @@ static void log_invalid(const engine_reports *r, const item *it, const sy_error 
     cJSON_Delete(loose);
 }
 
+/* A final report whose ENGINE_STARTED_HEADER holds an RFC 3339 time: its
+ * worker sent task.started first. A malformed one is taken as absent, as a
+ * malformed traceparent is: it says nothing the report's effect needs. */
+static bool says_started(natsMsg *m, engine_report_kind kind)
+{
+    const char *v = NULL;
+    int64_t ms = 0;
+    sy_error e;
+    return (kind == ENGINE_REPORT_COMPLETED || kind == ENGINE_REPORT_FAILED) &&
+           natsMsgHeader_Get(m, ENGINE_STARTED_HEADER, &v) == NATS_OK && v &&
+           sy_time_parse_rfc3339(v, NULL, &ms, &e) == SY_OK;
+}
+
 /* Parses the fetched messages; invalid ones are terminated at once (they
  * have no effect to commit first). Returns how many are valid. */
 static size_t parse_items(engine_reports *r, item *it, size_t n)
@@ -196,6 +210,7 @@ static size_t parse_items(engine_reports *r, item *it, size_t n)
             continue;
         }
         it[i].rep.event_id = it[i].event_id[0] ? it[i].event_id : NULL;
+        it[i].rep.started = says_started(m, it[i].rep.kind);
         valid++;
     }
     return valid;

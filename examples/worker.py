@@ -172,7 +172,7 @@ class TaskError(Exception):
         self.type, self.message, self.retryable = type_, message, retryable
 
 
-def report(nc, args, task, kind, msg_id=None, reply_to=None, **extra):
+def report(nc, args, task, kind, msg_id=None, reply_to=None, started_at=None, **extra):
     body = {"type": "task." + kind, "task_id": task["task_id"], "attempt": task["attempt"],
             "queue": args.queue, "worker": "worker.py:%d" % os.getpid(),
             "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -187,6 +187,8 @@ def report(nc, args, task, kind, msg_id=None, reply_to=None, **extra):
     headers = {"Nats-Msg-Id": msg_id}
     if reply_to:
         headers["Sy-Reply-To"] = reply_to  # the claim check: the engine answers there
+    if started_at:
+        headers["Sy-Started-At"] = started_at  # a final report: when the work began
     _, data = nc.request("%s.report.%s" % (args.prefix, args.queue), json.dumps(body).encode(),
                          headers=headers)
     ack = json.loads(data or b"{}")

@@ -143,6 +143,8 @@ static cJSON *report_new(const worker_task *t, const char *type)
 /* The claim check's header (docs/worker-protocol.md, engine/reports.h):
  * the engine answers a task.started carrying it on that inbox. */
 #define CLAIM_HEADER "Sy-Reply-To"
+/* On a final report: when CMD started (engine/reports.h, ENGINE_STARTED_HEADER). */
+#define STARTED_HEADER "Sy-Started-At"
 
 /* Publishes r (taken) and waits for the PubAck; tries 'tries' times.
  * reply_to (may be NULL): the claim check's inbox, as CLAIM_HEADER. */
@@ -150,6 +152,9 @@ static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char 
                        int tries)
 {
     char *data = cJSON_PrintUnformatted(r);
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "type"));
+    /* a final report says when CMD started (STARTED_HEADER) */
+    bool final = type && (!strcmp(type, "task.completed") || !strcmp(type, "task.failed"));
     cJSON_Delete(r);
     jsPubOptions po;
     jsPubOptions_Init(&po);
@@ -163,6 +168,8 @@ static bool publish_to(worker_task *t, cJSON *r, const char *msg_id, const char 
         s = natsMsg_Create(&m, t->w->report_subject, NULL, data, (int)strlen(data));
         if (s == NATS_OK && reply_to)
             s = natsMsgHeader_Set(m, CLAIM_HEADER, reply_to);
+        if (s == NATS_OK && final && t->started_at[0])
+            s = natsMsgHeader_Set(m, STARTED_HEADER, t->started_at);
         char tp[SY_TRACEPARENT_MAX]; /* the report is a child of this run's span */
         if (s == NATS_OK && t->trace_id[0] && t->span[0]) {
             sy_traceparent_format(t->trace_id, t->span, tp);
@@ -351,7 +358,6 @@ static bool report_end(worker_task *t, const worker__exec_result *x)
 {
     bool ok = x->end == WORKER__EXITED && WIFEXITED(x->status) && WEXITSTATUS(x->status) == 0;
     cJSON *r = report_new(t, ok ? "task.completed" : "task.failed");
-    cJSON_AddStringToObject(r, "started_at", t->started_at);
     bool retryable = true;
     if (ok)
         cJSON_AddItemToObject(r, "result", result_value(&x->out));

@@ -48,9 +48,9 @@ struct worker_task {
     char parent_span[17]; /* task.created's: its traceparent header's, else its event_id's */
     char tracestate[SY_TRACESTATE_MAX + 1]; /* task.created's tracestate header, "" when none:
                                                carried on to CMD and the reports as it came */
-    char started_at[40]; /* when CMD started, RFC 3339: the final report says so, so that
-                            the history has the task started even if the engine holds its
-                            task.started elsewhere (docs/worker-protocol.md) */
+    char started_at[40]; /* when CMD started, RFC 3339: the final report's Sy-Started-At,
+                            so that the history has the task started even if another
+                            engine consumer holds its task.started (docs/worker-protocol.md) */
     long attempt;
     int64_t timeout_ms, heartbeat_ms, next_beat_ms;
     int beats;

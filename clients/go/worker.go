@@ -53,8 +53,9 @@ type Task struct {
 	// Event is the task.created envelope as received.
 	Event json.RawMessage
 
-	w *Worker
-	r *running
+	w         *Worker
+	r         *running
+	startedAt string // when the handler began (RFC 3339): the final report's startedHeader
 }
 
 // DecodeInput unmarshals the task's input into v.
@@ -147,8 +148,12 @@ type WorkerStats struct {
 }
 
 // claimHeader: the engine answers a task.started carrying it on that inbox
-// once its transaction committed (docs/worker-protocol.md, the claim check).
+// from a read of its committed state (docs/worker-protocol.md, the claim check).
 const claimHeader = "Sy-Reply-To"
+
+// startedHeader: on a final report, when the handler began, so that the
+// history gets the task.started that another engine consumer may hold.
+const startedHeader = "Sy-Started-At"
 
 var verdicts = map[string]bool{"run": true, "closed": true, "stale": true, "unknown": true, "duplicate": true}
 
@@ -172,9 +177,6 @@ type running struct {
 	settled    bool          // ack, nak or term sent: later outcomes are dropped
 	abandoned  chan struct{} // closed at settle: the slot is freed even if the handler goes on
 	heartbeats int
-	// when the handler started, sent with the final report: the engine may
-	// hold task.started a moment (docs/worker-protocol.md)
-	startedAt time.Time
 }
 
 // Worker runs tasks of one queue. Create it with NewWorker, then Run.
@@ -570,7 +572,9 @@ func (w *Worker) runTask(r *running) {
 	defer cancel()
 	w.mu.Lock()
 	r.cancel = cancel
-	r.startedAt = time.Now()
+	// the final report's startedHeader: the engine consumer holding this
+	// task.started may not be the one the final report reaches
+	t.startedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	if r.reason != nil { // canceled while task.started was on its way
 		cancel()
 	}
@@ -839,9 +843,6 @@ func (w *Worker) reportEnd(r *running, o outcome) {
 	if settled {
 		return
 	}
-	if !r.startedAt.IsZero() {
-		extra["started_at"] = r.startedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	}
 	ok := w.publishReport(r.task, "task."+kind, kind, extra, 5)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -893,6 +894,9 @@ func (w *Worker) publishReportTo(ctx context.Context, t *Task, typ, kind string,
 		msg.Data = body
 		if replyTo != "" {
 			msg.Header.Set(claimHeader, replyTo)
+		}
+		if t.startedAt != "" && (typ == "task.completed" || typ == "task.failed") {
+			msg.Header.Set(startedHeader, t.startedAt)
 		}
 		if t.Traceparent != "" { // the attempt's span: the report's parent (docs/worker-protocol.md)
 			msg.Header.Set("traceparent", t.Traceparent)

@@ -16,7 +16,9 @@ static const char DEFS[] =
     "\"start_to_close_ms\":60000,\"schedule_to_close_ms\":0,\"heartbeat_ms\":0},"
     "\"continue_on_failure\":false}]}}";
 
-static void publish(we_fx *fx, const char *body, const char *reply_to)
+/* reply_to: the claim check's inbox; started_at: the final report's
+ * ENGINE_STARTED_HEADER (NULL: none). */
+static void publish_with(we_fx *fx, const char *body, const char *reply_to, const char *started_at)
 {
     char subj[128];
     snprintf(subj, sizeof subj, "%s.report.q1", fx->wk.prefix);
@@ -24,10 +26,17 @@ static void publish(we_fx *fx, const char *body, const char *reply_to)
     CHECK_INT(natsMsg_Create(&m, subj, NULL, body, (int)strlen(body)), NATS_OK);
     if (reply_to)
         CHECK_INT(natsMsgHeader_Set(m, ENGINE_REPLY_HEADER, reply_to), NATS_OK);
+    if (started_at)
+        CHECK_INT(natsMsgHeader_Set(m, ENGINE_STARTED_HEADER, started_at), NATS_OK);
     jsPubAck *pa = NULL;
     CHECK_INT(js_PublishMsg(&pa, fx->wk.js, m, NULL, NULL), NATS_OK);
     jsPubAck_Destroy(pa);
     natsMsg_Destroy(m);
+}
+
+static void publish(we_fx *fx, const char *body, const char *reply_to)
+{
+    publish_with(fx, body, reply_to, NULL);
 }
 
 /* Publishes task.started asking the engine; returns its verdict and
@@ -129,14 +138,22 @@ TEST(a_final_report_that_says_it_started_records_the_start_it_overtook)
     we_fx fx;
     we_open(&fx, "cl_overtook", DEFS);
     we_start(&fx, "one", "wf-over", NULL);
-    char *task_id = task_of(&fx, "wf-over");
-    char body[512];
+    we_start(&fx, "one", "wf-bad", NULL);
+    char *task_id = task_of(&fx, "wf-over"), *bad_id = task_of(&fx, "wf-bad");
+    char body[512], body2[512];
+    snprintf(body2, sizeof body2,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}",
+             task_id);
     /* its task.started is held by another consumer, or still on its way */
     snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1,"
-             "\"started_at\":\"2026-12-04T21:00:00.000Z\"}",
-             task_id);
-    publish(&fx, body, NULL);
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}",
+             bad_id);
+    publish_with(&fx, body, NULL, "not a time"); /* malformed: as if absent */
+    CHECK_STR(we_wait_closed(&fx, "wf-bad", 10000), "completed");
+    char *bad = history_types(&fx, "wf-bad");
+    CHECK_MSG(bad && !strstr(bad, "task.started"), "history: %s", bad ? bad : "(none)");
+    free(bad);
+    publish_with(&fx, body2, NULL, "2026-12-04T21:00:00.000Z");
     CHECK_STR(we_wait_closed(&fx, "wf-over", 10000), "completed");
     char *types = history_types(&fx, "wf-over");
     CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
@@ -148,6 +165,7 @@ TEST(a_final_report_that_says_it_started_records_the_start_it_overtook)
     CHECK_STR(v, "closed/workflow_closed");
     CHECK_INT(we_history_count(&fx, "wf-over", "task.started"), 1);
     free(task_id);
+    free(bad_id);
     we_close(&fx);
 }
 

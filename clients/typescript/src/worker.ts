@@ -129,8 +129,11 @@ export interface WorkerStats {
 /** The engine's answer to a task.started that asked (docs/worker-protocol.md). */
 type Verdict = "run" | "closed" | "stale" | "unknown" | "duplicate";
 const VERDICTS: readonly string[] = ["run", "closed", "stale", "unknown", "duplicate"];
-/** The claim check's header: the engine answers on this inbox after its commit. */
+/** The claim check's header: the engine answers on this inbox from a read of its committed state. */
 const CLAIM_HEADER = "Sy-Reply-To";
+/** A final report's header: when the handler began, so that the history gets
+ * the task.started another engine consumer may hold (docs/worker-protocol.md). */
+const STARTED_HEADER = "Sy-Started-At";
 /** How many times the claim check asks before the task is handed back
  * (worker_task.c's CLAIM_TRIES). */
 const CLAIM_TRIES = 3;
@@ -555,8 +558,7 @@ export class Worker {
       extra = { error: { type: "bad_result", message: `the result is not JSON: ${(e as Error).message}`, retryable: false } };
     }
     if (t.settled) return;
-    if (t.startedAt) extra.started_at = t.startedAt;
-    const ok = await this.report(p, `task.${kind}`, kind, extra, 5);
+    const ok = await this.report(p, `task.${kind}`, kind, extra, 5, undefined, t.startedAt);
     if (t.settled) return;
     if (ok) {
       this.settle(t, "+ACK");
@@ -568,8 +570,9 @@ export class Worker {
   }
 
   /** Publishes a report and waits for its PubAck; tries `tries` times. */
-  /** replyTo: the claim check's inbox (CLAIM_HEADER). */
-  private async report(p: ParsedTask, type: string, kind: string, extra: Record<string, unknown>, tries: number, replyTo?: string): Promise<boolean> {
+  /** replyTo: the claim check's inbox (CLAIM_HEADER); startedAt: a final
+   * report's STARTED_HEADER, when the handler began. */
+  private async report(p: ParsedTask, type: string, kind: string, extra: Record<string, unknown>, tries: number, replyTo?: string, startedAt?: string): Promise<boolean> {
     const r: Record<string, unknown> = { type, task_id: p.task.taskId, attempt: p.task.attempt };
     if (p.workflowId) r.workflow_id = p.workflowId;
     if (p.runId) r.run_id = p.runId;
@@ -582,9 +585,10 @@ export class Worker {
     // the attempt's span (task.traceparent) is the parent the engine records
     // for the report (docs/worker-protocol.md)
     let h;
-    if (replyTo || p.task.traceparent) {
+    if (replyTo || startedAt || p.task.traceparent) {
       h = headers();
       if (replyTo) h.set(CLAIM_HEADER, replyTo);
+      if (startedAt) h.set(STARTED_HEADER, startedAt);
       if (p.task.traceparent) h.set("traceparent", p.task.traceparent);
     }
     for (let i = 0; i < tries; i++) {
