@@ -161,11 +161,11 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
         return NULL;
     }
     fclose(f);
-    char hold[96] = "";
+    char engine_extra[96] = ""; /* the engine options given */
     if (a->hold_ms >= 0)
-        snprintf(hold, sizeof hold, ", hold_started: %ldms", a->hold_ms);
+        snprintf(engine_extra, sizeof engine_extra, ", hold_started: %ldms", a->hold_ms);
     if (a->linger_ms >= 0)
-        snprintf(hold + strlen(hold), sizeof hold - strlen(hold), ", report_linger: %ldms",
+        snprintf(engine_extra + strlen(engine_extra), sizeof engine_extra - strlen(engine_extra), ", report_linger: %ldms",
                  a->linger_ms);
     sy_buf b = SY_BUF_INIT;
     sy_buf_printf(&b,
@@ -178,7 +178,7 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
                   "rules: { path: \"%s\" }\n"
                   "log: { level: warn }\n",
                   a->nats, a->db, a->pipelines, a->batch, a->count > 4096 ? a->count : 4096L,
-                  a->reporters, hold, path);
+                  a->reporters, engine_extra, path);
     return sy_buf_take(&b);
 }
 

@@ -120,6 +120,14 @@ bool engine__hold_take_due(engine__hold *h, int64_t now_ms, item *out)
     return true;
 }
 
+size_t engine__hold_count_due(const engine__hold *h, int64_t now_ms)
+{
+    size_t n = 0;
+    for (const engine__held *x = h->head; x && x->due_ms <= now_ms; x = x->next)
+        n++;
+    return n;
+}
+
 int64_t engine__hold_next_due(const engine__hold *h)
 {
     return h->head ? h->head->due_ms : 0;

@@ -25,7 +25,8 @@ typedef struct item {
                                        worker's span; "" without one): trace.h */
     size_t ev;
     bool answered; /* its claim check was answered from the read (claims.c) */
-    bool skip;     /* the read said applying it would change nothing: acked unapplied */
+    bool skip;     /* the read said applying it would change nothing: acked unapplied,
+                      never part of a batch */
 } item;
 
 /* The task.started reports a consumer holds (reports_hold.c): answered
@@ -47,6 +48,8 @@ bool engine__hold_take(engine__hold *h, const char *task_id, int64_t attempt, it
 /* Takes the oldest held report into *out if it is due at now_ms. */
 bool engine__hold_take_due(engine__hold *h, int64_t now_ms, item *out);
 int64_t engine__hold_next_due(const engine__hold *h); /* 0: none held */
+/* How many are due at now_ms (the oldest ones: every hold is as long). */
+size_t engine__hold_count_due(const engine__hold *h, int64_t now_ms);
 /* Hands every held message back (NAK: redelivered at once) and empties h. */
 void engine__hold_release(engine__hold *h);
 

@@ -35,6 +35,12 @@ natsOptions *engine__nats_options(engine_nats_options_fn fn, void *arg, const ch
     return NULL;
 }
 
+/* An option in ms: 0 the default, < 0 none (0). */
+static int64_t ms_opt(int64_t v, int64_t dflt)
+{
+    return v < 0 ? 0 : v == 0 ? dflt : v;
+}
+
 sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, engine_reports **out,
                              sy_error *err)
 {
@@ -50,10 +56,8 @@ sy_status engine_reports_new(const engine *eng, const engine_reports_opts *o, en
     r->durable = dup_or(o->durable, "switchyard-reports");
     r->batch = o->batch ? o->batch : 256;
     r->fetch_ms = o->fetch_timeout_ms > 0 ? o->fetch_timeout_ms : 500;
-    r->hold_ms = o->hold_started_ms < 0    ? 0
-                 : o->hold_started_ms == 0 ? ENGINE_REPORTS_HOLD_MS
-                                           : o->hold_started_ms;
-    r->linger_ms = o->linger_ms < 0 ? 0 : o->linger_ms == 0 ? ENGINE_REPORTS_LINGER_MS : o->linger_ms;
+    r->hold_ms = ms_opt(o->hold_started_ms, ENGINE_REPORTS_HOLD_MS);
+    r->linger_ms = ms_opt(o->linger_ms, ENGINE_REPORTS_LINGER_MS);
     r->health = o->health;
     r->health_arg = o->health_arg;
     r->b = engine_batch_new();
@@ -221,7 +225,7 @@ static void count_results(engine_reports *r, item *it, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!it[i].json)
             continue;
-        const engine_result *res = it[i].skip ? NULL : engine_batch_result(r->b, it[i].ev);
+        const engine_result *res = engine_batch_result(r->b, it[i].ev);
         if (res && res->outcome == ENGINE_APPLIED) {
             atomic_fetch_add(&r->applied, 1);
             /* the report's hop of its trace: its span and the worker's */
@@ -288,7 +292,7 @@ static void answer_claim(engine_reports *r, item *it, const char *verdict, const
 static void answer_claims(engine_reports *r, item *it, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!claim_inbox(&it[i]) || it[i].answered || it[i].skip)
+        if (!claim_inbox(&it[i]) || it[i].answered)
             continue;
         const engine_result *res = engine_batch_result(r->b, it[i].ev);
         answer_claim(r, &it[i], claim_verdict(res->outcome == ENGINE_APPLIED, res->code),
@@ -300,17 +304,13 @@ static void answer_claims(engine_reports *r, item *it, size_t n)
 static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *err)
 {
     engine_batch_reset(r->b);
-    size_t events = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!it[i].json || it[i].skip)
+        if (!it[i].json)
             continue;
         it[i].ev = engine_batch_event(r->b, NULL);
         engine_batch_report(r->b, it[i].ev, &it[i].rep);
-        events++;
     }
-    sy_status st = events ? engine_begin(r->s, err) : SY_OK;
-    if (!events)
-        goto committed; /* every item was settled by the read */
+    sy_status st = engine_begin(r->s, err);
     if (st == SY_OK)
         st = engine_batch_apply(r->s, r->b, err);
     if (st == SY_OK)
@@ -319,7 +319,6 @@ static sy_status apply_batch(engine_reports *r, item *it, size_t n, sy_error *er
         engine_rollback(r->s);
         return st;
     }
-committed:
     count_results(r, it, n);
     answer_claims(r, it, n);
     engine__seen_note(r, it, n, engine__now(r->eng));
@@ -333,12 +332,6 @@ static sy_status apply_one_by_one(engine_reports *r, item *it, size_t n, sy_erro
     for (size_t i = 0; i < n; i++) {
         if (!it[i].json)
             continue;
-        if (it[i].skip) { /* nothing to apply: acked with the others */
-            natsMsg_Ack(it[i].msg, NULL);
-            cJSON_Delete(it[i].json);
-            it[i].json = NULL;
-            continue;
-        }
         sy_status st = apply_batch(r, &it[i], 1, err);
         if (sy_status_retryable(st)) /* outage or a race (SY_BUSY): nak, retry later */
             return st;
@@ -384,13 +377,19 @@ static void finish_items(item *it, size_t n, sy_status st)
     }
 }
 
-/* The fetch's wait: fetch_ms, or less when a held report or the pending
- * batch is due sooner. */
-static int64_t fetch_wait(const engine_reports *r)
+/* When the first held report or the pending batch is due (0: nothing waits). */
+static int64_t next_due(const engine_reports *r)
 {
     int64_t due = engine__hold_next_due(&r->hold);
     if (r->npend && (!due || r->pend_due < due))
         due = r->pend_due;
+    return due;
+}
+
+/* The fetch's wait: fetch_ms, or less when something waiting is due sooner. */
+static int64_t fetch_wait(const engine_reports *r)
+{
+    int64_t due = next_due(r);
     if (!due)
         return r->fetch_ms;
     int64_t left = due - engine__now(r->eng);
@@ -484,8 +483,9 @@ static bool pend_add(engine_reports *r, item *x, int64_t now)
 static sy_status round_take(engine_reports *r, natsMsgList *list, int64_t now, size_t *settled,
                             sy_error *err)
 {
-    size_t n = (size_t)list->Count, held = r->hold.n, ndue = 0;
-    item *in = calloc(n + 1, sizeof *in), *due = calloc(held + 1, sizeof *due);
+    size_t n = (size_t)list->Count, ndue = 0;
+    item *in = calloc(n + 1, sizeof *in);
+    item *due = calloc(engine__hold_count_due(&r->hold, now) + 1, sizeof *due);
     if (!in || !due) {
         natsMsgList_Destroy(list); /* unacked: redelivered after AckWait */
         free(in);
@@ -577,9 +577,8 @@ sy_status engine_reports_run_once(engine_reports *r, size_t *handled, sy_error *
     natsMsgList list = {0};
     jsErrCode jerr = 0;
     natsStatus s = engine_js_fetch(&list, r->sub, (int)r->batch, fetch_wait(r), &jerr);
-    int64_t now = engine__now(r->eng), next = engine__hold_next_due(&r->hold);
-    bool due = (next && next <= now) || (r->npend && r->pend_due <= now);
-    if (s == NATS_TIMEOUT && !due) { /* idle: is Postgres still there? */
+    int64_t now = engine__now(r->eng), due = next_due(r);
+    if (s == NATS_TIMEOUT && !(due && due <= now)) { /* idle: is Postgres still there? */
         st = engine_session_check(r->s, err);
         if (st == SY_DB_DOWN) {
             engine_session_close(r->s); /* reconnect next round */

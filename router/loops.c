@@ -103,6 +103,13 @@ static void reports_health(void *arg, bool db_ok)
     router_health_set(slot->l->r, slot->health, db_ok);
 }
 
+/* A config duration (-1 not set, 0 none) as an engine option (0 the
+ * engine's default, < 0 none). */
+static int64_t report_opt_ms(int64_t cfg_ms)
+{
+    return cfg_ms < 0 ? 0 : cfg_ms == 0 ? -1 : cfg_ms;
+}
+
 /* The worker-report consumer: engine_reports_run until stop. */
 static void *reports_main(void *arg)
 {
@@ -118,12 +125,8 @@ static void *reports_main(void *arg)
                              .stream = l->cfg->outcomes_stream,
                              .batch = 512,
                              .fetch_timeout_ms = l->cfg->fetch_wait_ms,
-                             .hold_started_ms = l->cfg->hold_started_ms < 0    ? 0
-                                                : l->cfg->hold_started_ms == 0 ? -1
-                                                                               : l->cfg->hold_started_ms,
-                             .linger_ms = l->cfg->report_linger_ms < 0    ? 0
-                                          : l->cfg->report_linger_ms == 0 ? -1
-                                                                          : l->cfg->report_linger_ms,
+                             .hold_started_ms = report_opt_ms(l->cfg->hold_started_ms),
+                             .linger_ms = report_opt_ms(l->cfg->report_linger_ms),
                              .health = reports_health,
                              .health_arg = slot};
     int64_t backoff = 100;

@@ -39,6 +39,17 @@ static void publish(we_fx *fx, const char *body, const char *reply_to)
     publish_with(fx, body, reply_to, NULL);
 }
 
+/* Publishes task.completed of attempt 1 with this result (a JSON number). */
+static void complete(we_fx *fx, const char *task_id, int result, const char *started_at)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":%d}",
+             task_id, result);
+    publish_with(fx, body, NULL, started_at);
+}
+
+
 /* Publishes task.started asking the engine; returns its verdict and
  * reason as "verdict/reason" in out. */
 static void ask(we_fx *fx, const char *task_id, int attempt, char *out, size_t cap)
@@ -82,6 +93,15 @@ static char *history_types(we_fx *fx, const char *wid)
                     wid, NULL);
 }
 
+/* The run's history has its task scheduled, started, then completed. */
+static void check_started_then_completed(we_fx *fx, const char *wid)
+{
+    char *types = history_types(fx, wid);
+    CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
+              types ? types : "(none)");
+    free(types);
+}
+
 TEST(a_claim_is_answered_before_its_start_is_written_and_goes_with_the_completion)
 {
     we_fx fx;
@@ -95,16 +115,9 @@ TEST(a_claim_is_answered_before_its_start_is_written_and_goes_with_the_completio
     char *st = task_status(&fx, "wf-with");
     CHECK_STR(st, "scheduled");
     free(st);
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":7}",
-             task_id);
-    publish(&fx, body, NULL); /* no started_at: the held start is what records it */
+    complete(&fx, task_id, 7, NULL); /* no Sy-Started-At: the held start records it */
     CHECK_STR(we_wait_closed(&fx, "wf-with", 10000), "completed");
-    char *types = history_types(&fx, "wf-with");
-    CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
-              types ? types : "(none)");
-    free(types);
+    check_started_then_completed(&fx, "wf-with");
     engine_reports_stats rs = engine_reports_get_stats(fx.rep);
     CHECK_INT(rs.applied, 2);
     CHECK_INT(rs.ignored, 0);
@@ -140,25 +153,15 @@ TEST(a_final_report_that_says_it_started_records_the_start_it_overtook)
     we_start(&fx, "one", "wf-over", NULL);
     we_start(&fx, "one", "wf-bad", NULL);
     char *task_id = task_of(&fx, "wf-over"), *bad_id = task_of(&fx, "wf-bad");
-    char body[512], body2[512];
-    snprintf(body2, sizeof body2,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}",
-             task_id);
-    /* its task.started is held by another consumer, or still on its way */
-    snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}",
-             bad_id);
-    publish_with(&fx, body, NULL, "not a time"); /* malformed: as if absent */
+    /* their task.started is held by another consumer, or still on its way */
+    complete(&fx, bad_id, 1, "not a time"); /* malformed: as if absent */
     CHECK_STR(we_wait_closed(&fx, "wf-bad", 10000), "completed");
     char *bad = history_types(&fx, "wf-bad");
     CHECK_MSG(bad && !strstr(bad, "task.started"), "history: %s", bad ? bad : "(none)");
     free(bad);
-    publish_with(&fx, body2, NULL, "2026-12-04T21:00:00.000Z");
+    complete(&fx, task_id, 1, "2026-12-04T21:00:00.000Z");
     CHECK_STR(we_wait_closed(&fx, "wf-over", 10000), "completed");
-    char *types = history_types(&fx, "wf-over");
-    CHECK_MSG(types && strstr(types, "task.scheduled,task.started,task.completed"), "history: %s",
-              types ? types : "(none)");
-    free(types);
+    check_started_then_completed(&fx, "wf-over");
     /* the overtaken task.started, when it comes: the task is closed */
     char v[128];
     ask(&fx, task_id, 1, v, sizeof v);
@@ -206,14 +209,10 @@ TEST(reports_within_the_linger_are_applied_in_one_transaction)
     we_open_reports(&fx, "cl_linger", DEFS, 0, 1500);
     we_start(&fx, "one", "wf-l1", NULL);
     we_start(&fx, "one", "wf-l2", NULL);
-    char *t1 = task_of(&fx, "wf-l1"), *t2 = task_of(&fx, "wf-l2"), body[512];
-    snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}", t1);
-    publish(&fx, body, NULL);
+    char *t1 = task_of(&fx, "wf-l1"), *t2 = task_of(&fx, "wf-l2");
+    complete(&fx, t1, 1, NULL);
     usleep(200 * 1000);
-    snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":2}", t2);
-    publish(&fx, body, NULL);
+    complete(&fx, t2, 2, NULL);
     usleep(200 * 1000); /* 400 ms after the first: still lingering */
     char *st = task_status(&fx, "wf-l1");
     CHECK_STR(st, "scheduled");
@@ -241,9 +240,7 @@ TEST(what_a_stopping_consumer_holds_goes_back_at_once)
     snprintf(body, sizeof body, "{\"type\":\"task.started\",\"task_id\":\"%s\",\"attempt\":1}",
              t1);
     publish(&fx, body, NULL);
-    snprintf(body, sizeof body,
-             "{\"type\":\"task.completed\",\"task_id\":\"%s\",\"attempt\":1,\"result\":1}", t2);
-    publish(&fx, body, NULL);
+    complete(&fx, t2, 1, NULL);
     sy_error err;
     for (int i = 0; i < 100 && fx.rep->hold.n + fx.rep->npend < 2; i++) {
         size_t n = 0;
