@@ -165,8 +165,8 @@ static char *write_config(const char *dir, const rt_args *a, sy_error *err)
     if (a->hold_ms >= 0)
         snprintf(engine_extra, sizeof engine_extra, ", hold_started: %ldms", a->hold_ms);
     if (a->linger_ms >= 0)
-        snprintf(engine_extra + strlen(engine_extra), sizeof engine_extra - strlen(engine_extra), ", report_linger: %ldms",
-                 a->linger_ms);
+        snprintf(engine_extra + strlen(engine_extra), sizeof engine_extra - strlen(engine_extra),
+                 ", report_linger: %ldms", a->linger_ms);
     sy_buf b = SY_BUF_INIT;
     sy_buf_printf(&b,
                   "nats: { urls: [\"%s\"] }\n"
@@ -363,8 +363,13 @@ int bench_roundtrip(int argc, char **argv)
 {
     rt_run run;
     memset(&run, 0, sizeof run);
-    run.a = (rt_args){.count = 10000, .batch = 256, .pipelines = 2, .reporters = 2, .lanes = 1, .hold_ms = -1,
-              .linger_ms = -1};
+    run.a = (rt_args){.count = 10000,
+                      .batch = 256,
+                      .pipelines = 2,
+                      .reporters = 2,
+                      .lanes = 1,
+                      .hold_ms = -1,
+                      .linger_ms = -1};
     bool help = false;
     sy_error perr;
     sy_status pst = cliopt_parse(&RT_CMD, argc, argv, &run.a, &help, &perr);

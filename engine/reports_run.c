@@ -411,8 +411,7 @@ static bool holdable(const engine_reports *r, const engine__claim *c, int64_t no
  * apply would not record is skipped (acked unapplied); a fetched one that
  * it would record is held when holdable (its item left empty), else left
  * for the apply. An error changes nothing: the round fails as a whole. */
-static sy_status read_claims(engine_reports *r, item **xs, size_t k, size_t fetched,
-                             sy_error *err)
+static sy_status read_claims(engine_reports *r, item **xs, size_t k, size_t fetched, sy_error *err)
 {
     if (!k)
         return SY_OK;

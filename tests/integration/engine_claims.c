@@ -49,7 +49,6 @@ static void complete(we_fx *fx, const char *task_id, int result, const char *sta
     publish_with(fx, body, NULL, started_at);
 }
 
-
 /* Publishes task.started asking the engine; returns its verdict and
  * reason as "verdict/reason" in out. */
 static void ask(we_fx *fx, const char *task_id, int attempt, char *out, size_t cap)
@@ -135,7 +134,8 @@ TEST(a_held_start_is_recorded_alone_when_its_hold_ends)
     CHECK_STR(v, "run/");
     CHECK_MSG(we_wait_task(&fx, "wf-alone", "started", 5000), "the held start was never recorded");
     CHECK_INT(we_history_count(&fx, "wf-alone", "task.started"), 1);
-    CHECK(we_count(&fx, "SELECT count(*) FROM tasks WHERE workflow_id = $1 AND started_at IS NOT NULL",
+    CHECK(we_count(&fx,
+                   "SELECT count(*) FROM tasks WHERE workflow_id = $1 AND started_at IS NOT NULL",
                    "wf-alone", NULL) == 1);
     /* a second delivery's claim: already started, and nothing more written */
     ask(&fx, task_id, 1, v, sizeof v);
@@ -237,8 +237,7 @@ TEST(what_a_stopping_consumer_holds_goes_back_at_once)
     we_start(&fx, "one", "wf-s1", NULL);
     we_start(&fx, "one", "wf-s2", NULL);
     char *t1 = task_of(&fx, "wf-s1"), *t2 = task_of(&fx, "wf-s2"), body[512];
-    snprintf(body, sizeof body, "{\"type\":\"task.started\",\"task_id\":\"%s\",\"attempt\":1}",
-             t1);
+    snprintf(body, sizeof body, "{\"type\":\"task.started\",\"task_id\":\"%s\",\"attempt\":1}", t1);
     publish(&fx, body, NULL);
     complete(&fx, t2, 1, NULL);
     sy_error err;
